@@ -1,0 +1,45 @@
+# pribox — the two set-up commands of the README are `make run` and `make test`.
+# Each one installs what it needs on a fresh Debian 12 machine (as root), then runs.
+
+PYTHON  ?= python3
+VENV    := .venv
+VPY     := $(VENV)/bin/python
+# Debian packages: the toolchain for the C core, the codecs it links, and the real peers the
+# tests talk to (libpri as the far end of Q.931, spandsp for DTMF, tshark for traces, lrzsz for
+# console uploads).
+APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
+                libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz
+
+.PHONY: run test bench build deps apt venv clean
+
+run: deps
+	$(VENV)/bin/pribox demo
+
+test: deps
+	$(VPY) -m pytest -q
+
+bench: deps
+	@for b in bench/*.py; do echo "== $$b"; $(VPY) $$b || exit 1; done
+
+# Rebuild the C core in place after editing dsp/c (pip install does this too).
+build:
+	PYTHONWARNINGS=ignore $(VPY) setup.py -q build_ext --inplace
+
+deps: apt venv
+
+apt:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: $$missing (run as root, or apt-get install them)"; exit 1; fi; \
+	  echo "installing Debian packages: $$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+
+venv:
+	@test -x $(VPY) || $(PYTHON) -m venv $(VENV)
+	@$(VPY) -m pip install -q --upgrade pip >/dev/null
+	$(VPY) -m pip install -q -e '.[test]'
+
+clean:
+	rm -rf $(VENV) build *.egg-info dsp/_core.* .pytest_cache

@@ -1,0 +1,43 @@
+"""The `pribox` command.  Each subcommand lives in its own module and is imported only when
+used, so `pribox --help` stays fast and one broken layer cannot hide the others."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> (module, one-line help).  The module provides `add_arguments(parser)` and `run(args)`.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("hil_tests.line_demo", "bring up two emulated E1 spans joined by a wire and show layer 1"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pribox", description="E1/PRI gateway and contact-center appliance")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        # Arguments are added lazily in main() for the chosen subcommand only.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    # Two passes: find the subcommand, then let its module declare its own arguments.
+    known, _ = parser.parse_known_args(argv)
+    if not known.command:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(SUBCOMMANDS[known.command][0])
+    sub_parser = argparse.ArgumentParser(prog=f"pribox {known.command}",
+                                         description=SUBCOMMANDS[known.command][1])
+    module.add_arguments(sub_parser)
+    args = sub_parser.parse_args(argv[argv.index(known.command) + 1:])
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

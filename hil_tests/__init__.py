@@ -1,0 +1,1 @@
+"""The test bench: carrier simulator, call generator, audio probes and scenarios."""

@@ -1,0 +1,1 @@
+"""Firmware image build, signing, A/B install and rollback."""

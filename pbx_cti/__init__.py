@@ -1,0 +1,1 @@
+"""The onboard contact center: PBX, SIP, CTI, IVR, recording and notifications."""
