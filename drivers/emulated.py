@@ -1,0 +1,190 @@
+"""The emulated span: the software E1 line (dsp/line.py) behind the span API, on a wire.
+
+Pacing.  The span keeps a frame clock: the number of frame periods its clock has run since
+open.  Each `tick(now)` moves it forward and then
+
+1. takes what arrived on the wire, passes it through the receive impairment (BER, bursts, cut,
+   AIS) and writes it into the elastic store;
+2. reads the frames now due out of the elastic store into the deframer;
+3. has the framer fill the frames now due, in whole datagrams, and sends them.
+
+With clock "internal" the frame clock runs at 8000 frames/s x (1 + ppm/1e6), so a far end with
+another rate makes the elastic store slip, one whole frame at a time.  With clock "line" the
+frame clock follows the received frames (loop timing: receive and transmit both run at the
+far end's rate), so nothing slips; while nothing arrives for `holdover` seconds it free-runs
+on the internal clock, as a real line interface does on loss of signal.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from drivers.config import SpanConfig
+from drivers.dchannel_export import DChannelExport
+from drivers.span import LineState, Span, SpanError
+from drivers.wire import FRAME_OCTETS, FRAMES_PER_SECOND, UnixSeqpacketWire, Wire
+from dsp import line as e1
+from firmware.bus import EventBus
+from firmware.clock import Clock
+
+log = logging.getLogger("pribox.span")
+
+HOLDOVER = 0.004          # seconds without received frames before line timing free-runs
+MAX_CATCH_UP = 0.25       # a tick never processes more than this much line at once
+
+
+class EmulatedSpan(Span):
+    def __init__(self, config: SpanConfig, *, clock: Clock, bus: EventBus, wire: Wire | None = None,
+                 ppm: float = 0.0, elastic_depth: int | None = None, seed: int = 0):
+        super().__init__(config, clock=clock, bus=bus)
+        if config.driver != "emulated":
+            raise SpanError(f"span {config.id}: driver {config.driver!r} is not the emulated backend")
+        self.wire = wire if wire is not None else UnixSeqpacketWire(
+            config.wire, config.wire_role, config.frames_per_datagram)
+        if self.wire.frames_per_datagram != config.frames_per_datagram:
+            raise SpanError(f"span {config.id}: the wire carries {self.wire.frames_per_datagram} frames "
+                            f"per datagram, the config says {config.frames_per_datagram}")
+        self.ppm = ppm
+        # Deep enough to ride out two datagrams of jitter either way, and a late tick.
+        self.elastic_depth = elastic_depth or max(64, 8 * config.frames_per_datagram)
+        self.rx_impairment = e1.LineImpairment(seed=seed)
+        self.core: e1.SpanCore | None = None
+        self.store: e1.ElasticStore | None = None
+        self.dchannel_export = DChannelExport(config.dchannel_export) if config.dchannel_export else None
+        self._frame_clock = 0.0
+        self._frames_read = 0
+        self._frames_sent = 0
+        self._last_now = 0.0
+        self._last_arrival = float("-inf")
+        self._rx_buffer = np.zeros((0, FRAME_OCTETS), np.uint8)
+        self._tx_buffer = np.zeros((0, FRAME_OCTETS), np.uint8)
+
+    @property
+    def rate(self) -> float:
+        """Frames per second of this span's own (internal) clock."""
+        return FRAMES_PER_SECOND * (1.0 + self.ppm * 1e-6)
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def _open(self, now: float) -> None:
+        self.core = e1.SpanCore(crc4=self.config.crc4, dchannel_timeslot=self.config.dchannel_timeslot)
+        self.store = e1.ElasticStore(depth_frames=self.elastic_depth)
+        self.wire.open()
+        if self.dchannel_export is not None:
+            try:
+                self.dchannel_export.open()
+            except Exception:
+                self.wire.close()
+                raise
+        self._frame_clock = 0.0
+        self._frames_read = self._frames_sent = 0
+        self._last_now = now
+
+    def _close(self) -> None:
+        self.wire.close()
+        if self.dchannel_export is not None:
+            self.dchannel_export.close()
+
+    # -- pacing ------------------------------------------------------------------------------
+
+    def _tick(self, now: float) -> None:
+        elapsed = min(max(now - self._last_now, 0.0), MAX_CATCH_UP)
+        self._last_now = now
+        self.wire.poll(now)
+        arrived = self.wire.receive()
+        if len(arrived):
+            arrived = np.array(arrived)  # writable: the impairment works in place
+            self.rx_impairment.apply(arrived)
+            self.store.write(arrived)
+            self._last_arrival = now
+        if self.config.clock == "line" and now - self._last_arrival <= HOLDOVER:
+            self._frame_clock += len(arrived)
+        else:
+            self._frame_clock += elapsed * self.rate
+        due = int(self._frame_clock)
+        self._receive(due - self._frames_read)
+        self._transmit(due - self._frames_sent)
+        if self.dchannel_export is not None:
+            self.dchannel_export.poll()
+            for frame in self.dchannel_export.take_from_stack():
+                if not self.core.send_dchannel(frame):
+                    self.dchannel_export.stats["tx_queue_full"] += 1
+            self.dchannel_export.deliver_to_stack(self.core.recv_dchannel())
+
+    def _receive(self, n: int) -> None:
+        if n <= 0:
+            return
+        if len(self._rx_buffer) < n:
+            self._rx_buffer = np.zeros((n, FRAME_OCTETS), np.uint8)
+        frames = self._rx_buffer[:n]
+        self.store.read(frames)
+        self.core.receive(frames)
+        self._frames_read += n
+
+    def _transmit(self, n: int) -> None:
+        per = self.config.frames_per_datagram
+        n -= n % per
+        if n <= 0:
+            return
+        if len(self._tx_buffer) < n:
+            self._tx_buffer = np.zeros((n, FRAME_OCTETS), np.uint8)
+        frames = self._tx_buffer[:n]
+        self.core.transmit(frames)
+        self.wire.send(frames)
+        self._frames_sent += n
+
+    # -- state -------------------------------------------------------------------------------
+
+    def _line_state(self) -> LineState:
+        if self.core is None:
+            return LineState(False, False, "off" if not self.config.crc4 else "searching",
+                             True, False, True, False, False)
+        s = self.core.status()
+        return LineState(frame_aligned=bool(s.frame_aligned), multiframe_aligned=bool(s.multiframe_aligned),
+                         crc4=str(s.crc4), los=bool(s.los), ais=bool(s.ais), lof=bool(s.lof),
+                         rai=bool(s.rai), remote_alarm_sent=bool(s.remote_alarm_sent))
+
+    def _counters(self) -> dict[str, int]:
+        if self.core is None:
+            return {}
+        counters = dict(self.core.counters())
+        counters["slips"] = int(self.store.slips)
+        counters["elastic_fill"] = int(self.store.fill)
+        for name, value in self.wire.stats.as_dict().items():
+            counters[f"wire_{name}"] = value
+        if self.dchannel_export is not None:
+            for name, value in self.dchannel_export.stats.items():
+                counters[f"export_{name}"] = value
+        return counters
+
+    # -- data and maintenance ------------------------------------------------------------------
+
+    def _write_bearer(self, block: np.ndarray) -> None:
+        self.core.write_bearer(block)
+
+    def _read_bearer(self, n: int) -> np.ndarray:
+        return self.core.read_bearer(n)
+
+    def _send_dchannel(self, frame: bytes) -> bool:
+        if self.dchannel_export is not None:
+            raise SpanError(f"span {self.id}: the D-channel is exported on {self.config.dchannel_export}")
+        return self.core.send_dchannel(frame)
+
+    def _recv_dchannel(self) -> list[bytes]:
+        if self.dchannel_export is not None:
+            return []
+        return self.core.recv_dchannel()
+
+    def _set_loopback(self, mode: str) -> None:
+        self.core.set_loopback(mode)
+
+    def _bert_start(self, timeslots) -> None:
+        self.core.prbs_start(timeslots)
+
+    def _bert_stop(self) -> None:
+        self.core.prbs_stop()
+
+    def _bert_result(self) -> dict:
+        return dict(self.core.prbs_result())
