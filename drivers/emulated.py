@@ -8,11 +8,17 @@ open.  Each `tick(now)` moves it forward and then
 2. reads the frames now due out of the elastic store into the deframer;
 3. has the framer fill the frames now due, in whole datagrams, and sends them.
 
-With clock "internal" the frame clock runs at 8000 frames/s x (1 + ppm/1e6), so a far end with
-another rate makes the elastic store slip, one whole frame at a time.  With clock "line" the
-frame clock follows the received frames (loop timing: receive and transmit both run at the
-far end's rate), so nothing slips; while nothing arrives for `holdover` seconds it free-runs
-on the internal clock, as a real line interface does on loss of signal.
+Clock source "internal": the frame clock runs at 8000 frames/s x (1 + ppm/1e6), so a far end
+at another rate makes the elastic store slip, one whole frame at a time.
+
+Clock source "line": the frame clock is recovered from the received frames by a first-order
+loop that steers it to hold the elastic store half full, so it runs at the far end's rate and
+never slips; transmit runs on the same recovered clock (loop timing), so the far end gets its
+own rate back and does not slip either.  Without a received signal it free-runs.
+
+No signal (no far end attached, or nothing received for `HOLDOVER`): the deframer gets
+all-zero frames, which is loss of signal, and the elastic store is started afresh when frames
+come back, so an unplugged cable is LOS and not thousands of slips.
 """
 
 from __future__ import annotations
@@ -31,8 +37,10 @@ from firmware.clock import Clock
 
 log = logging.getLogger("pribox.span")
 
-HOLDOVER = 0.004          # seconds without received frames before line timing free-runs
+HOLDOVER = 0.05           # seconds without received frames before the span declares no signal
 MAX_CATCH_UP = 0.25       # a tick never processes more than this much line at once
+LOOP_GAIN = 2.0           # per second: how hard line timing steers toward a half-full store
+PULL_RANGE = 200e-6       # line timing follows a far end within +-200 ppm of nominal
 
 
 class EmulatedSpan(Span):
@@ -46,13 +54,22 @@ class EmulatedSpan(Span):
         if self.wire.frames_per_datagram != config.frames_per_datagram:
             raise SpanError(f"span {config.id}: the wire carries {self.wire.frames_per_datagram} frames "
                             f"per datagram, the config says {config.frames_per_datagram}")
+        if not -1000 <= ppm <= 1000:
+            raise SpanError(f"span {config.id}: clock offset {ppm} ppm outside -1000..1000")
         self.ppm = ppm
-        # Deep enough to ride out two datagrams of jitter either way, and a late tick.
-        self.elastic_depth = elastic_depth or max(64, 8 * config.frames_per_datagram)
+        # Deep enough to ride out scheduling jitter of an asyncio loop (32 ms at the default).
+        self.elastic_depth = elastic_depth or max(256, 8 * config.frames_per_datagram)
+        if self.elastic_depth < 2 * config.frames_per_datagram + 2:
+            raise SpanError(f"span {config.id}: an elastic store of {self.elastic_depth} frames cannot "
+                            f"absorb datagrams of {config.frames_per_datagram} frames")
         self.rx_impairment = e1.LineImpairment(seed=seed)
         self.core: e1.SpanCore | None = None
         self.store: e1.ElasticStore | None = None
         self.dchannel_export = DChannelExport(config.dchannel_export) if config.dchannel_export else None
+        self.signal = False          # frames are arriving from a far end
+        self.line_locked = False     # line timing is following the far end
+        self._store_primed = False
+        self._slips_before = 0       # slips of elastic stores replaced after a loss of signal
         self._frame_clock = 0.0
         self._frames_read = 0
         self._frames_sent = 0
@@ -95,23 +112,38 @@ class EmulatedSpan(Span):
         self.wire.poll(now)
         arrived = self.wire.receive()
         if len(arrived):
+            if not self.signal:
+                self._restart_store()
+            self.signal = True
+            self._last_arrival = now
             arrived = np.array(arrived)  # writable: the impairment works in place
             self.rx_impairment.apply(arrived)
             self.store.write(arrived)
-            self._last_arrival = now
-        if self.config.clock == "line" and now - self._last_arrival <= HOLDOVER:
-            self._frame_clock += len(arrived)
-        else:
-            self._frame_clock += elapsed * self.rate
+            # The store reads from the moment it is first half full (dsp/line.py).
+            self._store_primed = self._store_primed or self.store.fill >= self.elastic_depth // 2
+        elif self.signal and (not self.wire.connected or now - self._last_arrival > HOLDOVER):
+            self.signal = False
+            log.info("span %d: no signal from the wire", self.id)
+        self._advance_frame_clock(elapsed)
         due = int(self._frame_clock)
         self._receive(due - self._frames_read)
         self._transmit(due - self._frames_sent)
         if self.dchannel_export is not None:
-            self.dchannel_export.poll()
-            for frame in self.dchannel_export.take_from_stack():
-                if not self.core.send_dchannel(frame):
-                    self.dchannel_export.stats["tx_queue_full"] += 1
-            self.dchannel_export.deliver_to_stack(self.core.recv_dchannel())
+            self._serve_dchannel_export()
+
+    def _restart_store(self) -> None:
+        self._slips_before += self.store.slips
+        self.store = e1.ElasticStore(depth_frames=self.elastic_depth)
+        self._store_primed = False
+
+    def _advance_frame_clock(self, elapsed: float) -> None:
+        rate = self.rate
+        self.line_locked = self.config.clock == "line" and self.signal and self._store_primed
+        if self.line_locked:
+            error = self.store.fill - self.elastic_depth // 2
+            steer = max(-PULL_RANGE, min(PULL_RANGE, LOOP_GAIN * error / FRAMES_PER_SECOND))
+            rate = FRAMES_PER_SECOND * (1.0 + steer)
+        self._frame_clock += elapsed * rate
 
     def _receive(self, n: int) -> None:
         if n <= 0:
@@ -119,7 +151,10 @@ class EmulatedSpan(Span):
         if len(self._rx_buffer) < n:
             self._rx_buffer = np.zeros((n, FRAME_OCTETS), np.uint8)
         frames = self._rx_buffer[:n]
-        self.store.read(frames)
+        if self.signal:
+            self.store.read(frames)
+        else:
+            frames.fill(0)  # no pulses on the line: loss of signal
         self.core.receive(frames)
         self._frames_read += n
 
@@ -134,6 +169,14 @@ class EmulatedSpan(Span):
         self.core.transmit(frames)
         self.wire.send(frames)
         self._frames_sent += n
+
+    def _serve_dchannel_export(self) -> None:
+        export = self.dchannel_export
+        export.poll()
+        for frame in export.take_from_stack():
+            if not self.core.send_dchannel(frame):
+                export.stats["tx_queue_full"] += 1
+        export.deliver_to_stack(self.core.recv_dchannel())
 
     # -- state -------------------------------------------------------------------------------
 
@@ -150,7 +193,8 @@ class EmulatedSpan(Span):
         if self.core is None:
             return {}
         counters = dict(self.core.counters())
-        counters["slips"] = int(self.store.slips)
+        counters["far_end_block_errors"] = counters.get("ebits_received", 0)
+        counters["slips"] = self._slips_before + int(self.store.slips)
         counters["elastic_fill"] = int(self.store.fill)
         for name, value in self.wire.stats.as_dict().items():
             counters[f"wire_{name}"] = value

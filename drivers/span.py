@@ -74,8 +74,9 @@ class SpanStatus:
     multiframe_aligned_at: float | None
 
 
-# The counters fed to the performance monitor; every backend reports at least these.
-PERFORMANCE_COUNTERS = ("crc4_errors", "fas_errors", "ebit_errors", "slips")
+# The counters fed to the performance monitor; every backend reports at least these
+# (DAHDI_SPANSTAT: crc4count, fascount, ebitcount; slips from the framer).
+PERFORMANCE_COUNTERS = ("crc4_errors", "fas_errors", "far_end_block_errors", "slips", "frame_alignment_losses")
 
 
 class Span(abc.ABC):
@@ -245,8 +246,10 @@ class Span(abc.ABC):
         counters = self._performance_counters()
         delta = {name: counters[name] - self._last_counters.get(name, 0) for name in counters}
         self._last_counters = counters
+        if delta["frame_alignment_losses"] > 0:  # an OOF shorter than a tick still counts
+            self._defects["oof"] = True
         sample = SecondSample(crc4_errors=max(delta["crc4_errors"], 0), fas_errors=max(delta["fas_errors"], 0),
-                              ebit_errors=max(delta["ebit_errors"], 0), slips=max(delta["slips"], 0),
+                              ebit_errors=max(delta["far_end_block_errors"], 0), slips=max(delta["slips"], 0),
                               **self._defects)
         self.performance.record_second(end, sample)
         line = self._last_line
