@@ -11,6 +11,11 @@ _ALARM_LINES = {
     "ais": "Receiver is getting AIS.",
     "rai": "Receiver has remote alarm.",
 }
+# The counters a field engineer looks at first; `span.counters()` has them all.
+SHOWN_COUNTERS = ("frames_rx", "frames_tx", "fas_errors", "crc4_errors", "far_end_block_errors",
+                  "frame_alignment_losses", "los_events", "ais_events", "slips", "elastic_fill",
+                  "hdlc_rx_frames", "hdlc_tx_frames", "hdlc_bad_fcs", "hdlc_aborts",
+                  "wire_bad_datagrams", "wire_tx_dropped_datagrams")
 _CRC4_WORDS = {
     "off": "no CRC-4",
     "searching": "CRC-4 multiframe searching",
@@ -57,7 +62,7 @@ def show_controller(span: Span) -> str:
             lines += format_counters(pm.total())
     counters = span.counters()
     if counters:
-        shown = [f"{name} {counters[name]}" for name in sorted(counters)]
+        shown = [f"{name} {counters[name]}" for name in SHOWN_COUNTERS if name in counters]
         lines.append("  Counters:")
         for i in range(0, len(shown), 4):
             lines.append("     " + ", ".join(shown[i:i + 4]))
