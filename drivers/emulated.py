@@ -59,7 +59,7 @@ class EmulatedSpan(Span):
         self.ppm = ppm
         # Deep enough to ride out scheduling jitter of an asyncio loop (32 ms at the default).
         self.elastic_depth = elastic_depth or max(256, 8 * config.frames_per_datagram)
-        if self.elastic_depth < 2 * config.frames_per_datagram + 2:
+        if self.elastic_depth < config.frames_per_datagram + 2:
             raise SpanError(f"span {config.id}: an elastic store of {self.elastic_depth} frames cannot "
                             f"absorb datagrams of {config.frames_per_datagram} frames")
         self.rx_impairment = e1.LineImpairment(seed=seed)
@@ -124,8 +124,9 @@ class EmulatedSpan(Span):
         elif self.signal and (not self.wire.connected or now - self._last_arrival > HOLDOVER):
             self.signal = False
             log.info("span %d: no signal from the wire", self.id)
-        self._advance_frame_clock(elapsed)
-        due = int(self._frame_clock)
+        self._advance_frame_clock(elapsed, len(arrived))
+        # The epsilon keeps float rounding from turning 8.0 frames due into 7 plus 9 next tick.
+        due = int(self._frame_clock + 1e-6)
         self._receive(due - self._frames_read)
         self._transmit(due - self._frames_sent)
         if self.dchannel_export is not None:
@@ -136,11 +137,12 @@ class EmulatedSpan(Span):
         self.store = e1.ElasticStore(depth_frames=self.elastic_depth)
         self._store_primed = False
 
-    def _advance_frame_clock(self, elapsed: float) -> None:
+    def _advance_frame_clock(self, elapsed: float, arrived: int) -> None:
         rate = self.rate
         self.line_locked = self.config.clock == "line" and self.signal and self._store_primed
         if self.line_locked:
-            error = self.store.fill - self.elastic_depth // 2
+            # Steer on the fill in the middle of the tick, between this tick's write and read.
+            error = self.store.fill - arrived / 2 - self.elastic_depth / 2
             steer = max(-PULL_RANGE, min(PULL_RANGE, LOOP_GAIN * error / FRAMES_PER_SECOND))
             rate = FRAMES_PER_SECOND * (1.0 + steer)
         self._frame_clock += elapsed * rate
@@ -204,6 +206,9 @@ class EmulatedSpan(Span):
         return counters
 
     # -- data and maintenance ------------------------------------------------------------------
+
+    def _slip_count(self) -> int:
+        return self._slips_before + int(self.store.slips) if self.store is not None else 0
 
     def _write_bearer(self, block: np.ndarray) -> None:
         self.core.write_bearer(block)
