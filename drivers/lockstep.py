@@ -18,15 +18,20 @@ from firmware.clock import ManualClock
 class LockstepLine:
     def __init__(self, *, crc4: bool = True, period: float = 0.001, frames_per_datagram: int = 8,
                  nt_clock: str = "internal", te_clock: str = "line", clock: ManualClock | None = None,
-                 bus: EventBus | None = None, nt_options: dict | None = None, te_options: dict | None = None):
+                 bus: EventBus | None = None, nt_options: dict | None = None, te_options: dict | None = None,
+                 nt_config: dict | None = None, te_config: dict | None = None):
+        """`*_options` go to EmulatedSpan (ppm, elastic_depth, seed); `*_config` override
+        SpanConfig fields (dchannel_export, law, dchannel_timeslot ...)."""
         self.clock = clock or ManualClock()
         self.bus = bus or EventBus()
         nt_wire, te_wire = LockstepWire.pair(frames_per_datagram)
         common = dict(driver="emulated", law="alaw", crc4=crc4, wire="lockstep",
                       frames_per_datagram=frames_per_datagram)
-        self.nt = EmulatedSpan(SpanConfig(id=1, side="nt", clock=nt_clock, wire_role="listen", **common),
+        self.nt = EmulatedSpan(SpanConfig(**{**common, "id": 1, "side": "nt", "clock": nt_clock,
+                                             "wire_role": "listen", **(nt_config or {})}),
                                clock=self.clock, bus=self.bus, wire=nt_wire, **(nt_options or {}))
-        self.te = EmulatedSpan(SpanConfig(id=2, side="te", clock=te_clock, wire_role="connect", **common),
+        self.te = EmulatedSpan(SpanConfig(**{**common, "id": 2, "side": "te", "clock": te_clock,
+                                             "wire_role": "connect", **(te_config or {})}),
                                clock=self.clock, bus=self.bus, wire=te_wire, **(te_options or {}))
         self.pacer = SpanPacer(self.clock, [self.nt, self.te], period)
 
