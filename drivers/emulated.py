@@ -40,7 +40,7 @@ log = logging.getLogger("pribox.span")
 HOLDOVER = 0.05           # seconds without received frames before the span declares no signal
 MAX_CATCH_UP = 0.25       # a tick never processes more than this much line at once
 LOOP_GAIN = 2.0           # per second: how hard line timing steers toward a half-full store
-PULL_RANGE = 200e-6       # line timing follows a far end within +-200 ppm of nominal
+PULL_RANGE = 0.01         # line timing follows a far end within 1 % of nominal
 
 
 class EmulatedSpan(Span):
@@ -118,16 +118,13 @@ class EmulatedSpan(Span):
             self._last_arrival = now
             arrived = np.array(arrived)  # writable: the impairment works in place
             self.rx_impairment.apply(arrived)
-            self.store.write(arrived)
-            # The store reads from the moment it is first half full (dsp/line.py).
-            self._store_primed = self._store_primed or self.store.fill >= self.elastic_depth // 2
         elif self.signal and (not self.wire.connected or now - self._last_arrival > HOLDOVER):
             self.signal = False
             log.info("span %d: no signal from the wire", self.id)
         self._advance_frame_clock(elapsed, len(arrived))
         # The epsilon keeps float rounding from turning 8.0 frames due into 7 plus 9 next tick.
         due = int(self._frame_clock + 1e-6)
-        self._receive(due - self._frames_read)
+        self._receive(arrived, due - self._frames_read)
         self._transmit(due - self._frames_sent)
         if self.dchannel_export is not None:
             self._serve_dchannel_export()
@@ -137,28 +134,49 @@ class EmulatedSpan(Span):
         self.store = e1.ElasticStore(depth_frames=self.elastic_depth)
         self._store_primed = False
 
+    @property
+    def _step(self) -> int:
+        """Frames written or read at a time: a late tick's backlog goes through the store in
+        steps, alternating, as the frames would have on time, instead of overflowing it."""
+        return max(8, self.config.frames_per_datagram)
+
     def _advance_frame_clock(self, elapsed: float, arrived: int) -> None:
         rate = self.rate
         self.line_locked = self.config.clock == "line" and self.signal and self._store_primed
         if self.line_locked:
-            # Steer on the fill in the middle of the tick, between this tick's write and read.
-            error = self.store.fill - arrived / 2 - self.elastic_depth / 2
+            # Steer on the fill in the middle of a step, between a write and a read.
+            error = self.store.fill + min(arrived, self._step) / 2 - self.elastic_depth / 2
             steer = max(-PULL_RANGE, min(PULL_RANGE, LOOP_GAIN * error / FRAMES_PER_SECOND))
             rate = FRAMES_PER_SECOND * (1.0 + steer)
         self._frame_clock += elapsed * rate
 
-    def _receive(self, n: int) -> None:
-        if n <= 0:
-            return
+    def _receive(self, arrived: np.ndarray, n: int) -> None:
+        n = max(n, 0)
         if len(self._rx_buffer) < n:
             self._rx_buffer = np.zeros((n, FRAME_OCTETS), np.uint8)
-        frames = self._rx_buffer[:n]
-        if self.signal:
-            self.store.read(frames)
-        else:
-            frames.fill(0)  # no pulses on the line: loss of signal
-        self.core.receive(frames)
-        self._frames_read += n
+        if not self.signal:
+            if n:
+                frames = self._rx_buffer[:n]
+                frames.fill(0)  # no pulses on the line: loss of signal
+                self.core.receive(frames)
+                self._frames_read += n
+            return
+        step, written, read = self._step, 0, 0
+        half = self.elastic_depth // 2
+        while written < len(arrived) or read < n:
+            if written < len(arrived):
+                self.store.write(arrived[written:written + step])
+                written += step
+                # The store reads from the moment it is first half full (dsp/line.py).
+                self._store_primed = self._store_primed or self.store.fill >= half
+            if read < n:
+                k = min(step, n - read)
+                frames = self._rx_buffer[read:read + k]
+                self.store.read(frames)
+                read += k
+        if n:
+            self.core.receive(self._rx_buffer[:n])
+            self._frames_read += n
 
     def _transmit(self, n: int) -> None:
         per = self.config.frames_per_datagram
@@ -228,6 +246,10 @@ class EmulatedSpan(Span):
 
     def _set_loopback(self, mode: str) -> None:
         self.core.set_loopback(mode)
+        if mode == "line":
+            # The loop starts empty, but transmit lags receive by up to a datagram; skip those
+            # frame slots once so the loop never runs dry (the far end's store absorbs it).
+            self._frames_sent = max(self._frames_sent, self._frames_read)
 
     def _bert_start(self, timeslots) -> None:
         self.core.prbs_start(timeslots)

@@ -77,6 +77,8 @@ async def run_line(seconds: float, wire_dir: str, crc4: bool, ppm: float, out=pr
         await asyncio.sleep(seconds)
     finally:
         pacer.stop()
+    for span in spans:  # bring both up to the same instant, closing their last whole second
+        span.tick(clock.now())
     out("")
     for span in spans:
         out(show_controller(span))
