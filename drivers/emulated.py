@@ -40,6 +40,8 @@ log = logging.getLogger("pribox.span")
 HOLDOVER = 0.05           # seconds without received frames before the span declares no signal
 MAX_CATCH_UP = 0.25       # a tick never processes more than this much line at once
 LOOP_GAIN = 2.0           # per second: how hard line timing steers toward a half-full store
+# What an idle B-channel carries: the code for silence (positive zero) in each law.
+IDLE_OCTET = {"alaw": 0xD5, "ulaw": 0xFF}
 PULL_RANGE = 0.01         # line timing follows a far end within 1 % of nominal
 
 
@@ -87,6 +89,7 @@ class EmulatedSpan(Span):
 
     def _open(self, now: float) -> None:
         self.core = e1.SpanCore(crc4=self.config.crc4, dchannel_timeslot=self.config.dchannel_timeslot)
+        self.core.set_bearer_idle(IDLE_OCTET[self.config.law])
         self.store = e1.ElasticStore(depth_frames=self.elastic_depth)
         self.wire.open()
         if self.dchannel_export is not None:

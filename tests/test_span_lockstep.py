@@ -192,3 +192,13 @@ def test_bearer_blocks_cross_the_line():
         assert all(bytes(block[ch]) in flat[ch] for ch in range(30))
         with pytest.raises(SpanError, match=r"uint8 \(30, n\)"):
             line.nt.write_bearer(np.zeros((31, 8), np.uint8))
+
+
+@pytest.mark.parametrize("law, silence", [("alaw", 0xD5), ("ulaw", 0xFF)])
+def test_idle_b_channels_carry_the_silence_code_of_the_span_law(law, silence):
+    with LockstepLine(nt_config=dict(law=law), te_config=dict(law=law)) as line:
+        line.run_until(line.aligned, timeout=0.5)
+        line.te.read_bearer(line.te.core.bearer_rx_available)
+        line.run(0.01)
+        got = line.te.read_bearer(80)
+        assert np.all(got == silence)
