@@ -199,6 +199,7 @@ def test_idle_b_channels_carry_the_silence_code_of_the_span_law(law, silence):
     with LockstepLine(nt_config=dict(law=law), te_config=dict(law=law)) as line:
         line.run_until(line.aligned, timeout=0.5)
         line.te.read_bearer(line.te.core.bearer_rx_available)
-        line.run(0.01)
+        line.run(0.02)
+        assert line.te.core.bearer_rx_available >= 80
         got = line.te.read_bearer(80)
         assert np.all(got == silence)
