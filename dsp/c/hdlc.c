@@ -224,7 +224,7 @@ static void rx_frame_end(hdlc_rx *rx)
         rx->misaligned++;
         return;
     }
-    if (nbytes < 4) {
+    if (nbytes < 3) {                          /* at least one octet besides the FCS */
         rx->short_frames++;
         return;
     }
