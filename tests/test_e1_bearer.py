@@ -104,3 +104,19 @@ def test_bearer_rings_bound_memory_and_count_overflow():
     core.receive(np.zeros((1500, 32), np.uint8))
     assert core.bearer_rx_available == 1024
     assert core.counters()["bearer_rx_overflow"] == 1500 - 1024
+
+
+def test_bench_runs_and_ends_with_one_json_object():
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    proc = subprocess.run([sys.executable, str(root / "bench" / "e1_line.py"), "--pairs", "2", "--seconds", "0.2"],
+                          capture_output=True, text=True, cwd=root, timeout=60,
+                          env={"PYTHONPATH": str(root), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["spans"] == 4 and result["spans_realtime_per_core"] > 0
+    assert result["hdlc_frames_received"] > 0
