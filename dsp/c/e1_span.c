@@ -80,7 +80,6 @@ e1_span *e1_span_new(int crc4, int dchannel_timeslot, int max_hdlc_frame)
         return NULL;
     if (max_hdlc_frame < 1 || max_hdlc_frame > HDLC_MAX_FRAME_LIMIT)
         return NULL;
-    e1_crc4_tables_init();
     e1_span *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -555,6 +554,8 @@ int e1_span_recv_hdlc(e1_span *s, uint8_t *out, int cap)
 
 void e1_span_prbs_start(e1_span *s, uint32_t timeslot_mask)
 {
+    if (timeslot_mask & (1u << s->dts))
+        hdlc_rx_reset(&s->hrx);
     s->prbs_mask = timeslot_mask & 0xFFFFFFFEu;
     s->prbs_active = s->prbs_mask != 0;
     prbs_gen_init(&s->pgen);
@@ -563,6 +564,8 @@ void e1_span_prbs_start(e1_span *s, uint32_t timeslot_mask)
 
 void e1_span_prbs_stop(e1_span *s)
 {
+    if (s->prbs_active && (s->prbs_mask & (1u << s->dts)))
+        hdlc_rx_reset(&s->hrx);              /* what came in while the BERT had the slot is not HDLC */
     s->prbs_active = 0;
 }
 
