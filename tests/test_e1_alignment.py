@@ -242,3 +242,34 @@ def test_ais_tolerates_two_zeros_per_512_bits_but_not_three():
     frames[0::2, 5] = 0xF8                    # 3 zeros in each period clears it
     core.receive(frames)
     assert not core.status().ais
+
+
+def test_rai_needs_three_consecutive_a_bits():
+    far, near = aligned_pair(crc4=False)
+    far.set_remote_alarm(False)               # the far end hears nothing from us: keep A = 0
+    near.receive(frames_from(far, 16))
+    assert not near.status().rai
+    frames = frames_from(far, 12)
+    frames[1, 0] |= 0x20                      # A = 1 in two consecutive NFAS frames
+    frames[3, 0] |= 0x20
+    near.receive(frames)
+    assert not near.status().rai
+    frames = frames_from(far, 6)
+    frames[1::2, 0] |= 0x20                   # three in a row
+    near.receive(frames)
+    assert near.status().rai
+    near.receive(frames_from(far, 6))
+    assert not near.status().rai
+
+
+def test_crc4_switched_on_at_run_time_searches_then_aligns():
+    a, b = SpanCore(crc4=False), SpanCore(crc4=False)
+    for _ in range(10):
+        run_pair(a, b, 8)
+    assert b.status().crc4 == "off" and b.status().frame_aligned
+    b.set_crc4(True)
+    assert b.status().crc4 == "searching"
+    a.set_crc4(True)
+    for _ in range(20):
+        run_pair(a, b, 8)
+    assert b.status().crc4 == "aligned" and b.counters()["crc4_errors"] == 0
