@@ -318,6 +318,11 @@ class ElasticStore:
     def fill(self) -> int:
         return self._stats().fill
 
+    @property
+    def primed(self) -> bool:
+        """True once the store has been half full: from then on reads take stored frames."""
+        return bool(self._stats().primed)
+
 
 class LineImpairment:
     """Impairs frames in place on their way over the wire.  Precedence: cut (all zeros), then

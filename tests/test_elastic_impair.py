@@ -22,8 +22,10 @@ def test_reads_wait_until_half_full_then_pass_frames_in_order():
     store = ElasticStore(depth_frames=16)
     out = np.zeros((4, 32), np.uint8)
     assert store.read(out) == 0 and (out == 0xFF).all()
-    store.write(numbered(0, 8))
-    assert store.fill == 8
+    store.write(numbered(0, 7))
+    assert not store.primed
+    store.write(numbered(7, 1))
+    assert store.fill == 8 and store.primed
     store.read(out)
     assert ids_of(out) == [0, 1, 2, 3] and store.slips == 0
 

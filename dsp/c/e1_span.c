@@ -20,6 +20,13 @@
 #define RAI_FILTER 3              /* consecutive NFAS frames with the same A-bit */
 #define LOS_CLEAR_ONES 32         /* >= 12.5 % ones in one frame clears LOS */
 
+/* Run counters saturate so that weeks of a steady line never overflow them. */
+static inline void count_run(int *run)
+{
+    if (*run < 1000000)
+        (*run)++;
+}
+
 typedef struct {
     uint8_t frames[RING][FRAME];
     int rd, count;
@@ -190,10 +197,10 @@ static void monitor_los_ais(e1_span *s, const uint8_t *f)
     s->ais_period_zeros += 256 - ones;
     if (++s->ais_period_frame == 2) {
         if (s->ais_period_zeros <= 2) {
-            s->ais_low_run++;
+            count_run(&s->ais_low_run);
             s->ais_high_run = 0;
         } else {
-            s->ais_high_run++;
+            count_run(&s->ais_high_run);
             s->ais_low_run = 0;
         }
         if (!s->ais && s->ais_low_run >= 2) {
@@ -356,11 +363,13 @@ static void receive_frame(e1_span *s, const uint8_t *f)
     } else {
         if (ts0 & 0x20) {
             s->rai_off_run = 0;
-            if (++s->rai_on_run >= RAI_FILTER)
+            count_run(&s->rai_on_run);
+            if (s->rai_on_run >= RAI_FILTER)
                 s->rai = 1;
         } else {
             s->rai_on_run = 0;
-            if (++s->rai_off_run >= RAI_FILTER)
+            count_run(&s->rai_off_run);
+            if (s->rai_off_run >= RAI_FILTER)
                 s->rai = 0;
         }
     }

@@ -251,7 +251,7 @@ static inline void rx_data_bit(hdlc_rx *rx, unsigned bit)
 static inline void rx_bit(hdlc_rx *rx, unsigned bit)
 {
     if (bit) {
-        if (++rx->ones == 7 && rx->in_frame) {
+        if (rx->ones < 7 && ++rx->ones == 7 && rx->in_frame) {   /* saturates: idle ones last for ever */
             if (rx->nbytes > 0)
                 rx->aborts++;
             rx->in_frame = 0;
