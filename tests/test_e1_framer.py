@@ -174,3 +174,19 @@ def test_bad_arrays_are_refused_with_what_was_expected():
         core.set_loopback("remote")
     with pytest.raises(ValueError, match="timeslot"):
         core.prbs_start([0])
+
+
+def test_ebits_are_one_once_aligned_without_errors():
+    a, b = SpanCore(), SpanCore()
+    fa = np.zeros((8, 32), np.uint8)
+    fb = np.zeros((8, 32), np.uint8)
+    for _ in range(40):
+        a.transmit(fa)
+        b.transmit(fb)
+        b.receive(fa)
+        a.receive(fb)
+    frames = np.zeros((32, 32), np.uint8)
+    a.transmit(frames)
+    start = find_multiframe_start(frames)
+    for mf in range(start, start + 16 * ((32 - start) // 16), 16):
+        assert [int(frames[mf + k][0]) >> 7 for k in (13, 15)] == [1, 1]

@@ -236,3 +236,10 @@ def test_ber_1e5_on_the_line_drops_corrupted_dchannel_frames_and_delivers_only_g
     assert positions == sorted(set(positions)), "in order, no duplicates"
     assert len(got) >= len(sent) - dropped - 40  # the rest is still in flight or queued
     assert c["hdlc_rx_frames"] == len(got)
+
+
+def test_idle_dchannel_sends_flags():
+    tx = SpanCore()
+    out = np.zeros((16, 32), np.uint8)
+    tx.transmit(out)
+    assert (out[:, DTS] == 0x7E).all()
