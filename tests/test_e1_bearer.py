@@ -120,3 +120,37 @@ def test_bench_runs_and_ends_with_one_json_object():
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert result["spans"] == 4 and result["spans_realtime_per_core"] > 0
     assert result["hdlc_frames_received"] > 0
+
+
+def test_random_operation_sequences_keep_the_core_consistent():
+    """Any mix of maintenance calls, sizes and noise: no crash, and the counters stay sane."""
+    rng = np.random.default_rng(2024)
+    a, b = SpanCore(), SpanCore(dchannel_timeslot=int(rng.integers(1, 32)), max_hdlc_frame=64)
+    for _ in range(300):
+        op = int(rng.integers(0, 9))
+        n = int(rng.integers(0, 50))
+        if op == 0:
+            b.set_loopback(["none", "local", "line"][int(rng.integers(0, 3))])
+        elif op == 1:
+            b.set_crc4(bool(rng.integers(0, 2)))
+        elif op == 2:
+            b.prbs_start(sorted(set(int(t) for t in rng.integers(1, 32, size=int(rng.integers(1, 5))))))
+        elif op == 3:
+            b.prbs_stop()
+        elif op == 4:
+            b.write_bearer(rng.integers(0, 256, size=(30, n), dtype=np.uint8))
+        elif op == 5:
+            assert b.read_bearer(n).shape == (30, n)
+        elif op == 6:
+            b.send_dchannel(bytes(rng.integers(0, 256, size=int(rng.integers(1, 65)), dtype=np.uint8)))
+        frames = np.zeros((n, 32), np.uint8)
+        a.transmit(frames)
+        if op == 7:
+            frames[:] = rng.integers(0, 256, size=frames.shape, dtype=np.uint8)
+        b.receive(frames)
+        b.transmit(np.zeros((n, 32), np.uint8))
+        for frame in b.recv_dchannel():
+            assert 1 <= len(frame) <= 64
+    c = b.counters()
+    assert all(v >= 0 for v in c.values())
+    assert c["frames_tx"] > 0
