@@ -236,6 +236,12 @@ class SpanCore:
                           bool(st.rai), bool(st.remote_alarm_sent))
 
     def counters(self) -> dict[str, int]:
+        """Running totals since the core was made.  Less obvious ones: ebits_received = far-end
+        block errors (E = 0 while we are multiframe aligned); hdlc_short / hdlc_misaligned =
+        received frames under 3 octets or not a whole number of octets (dropped, like bad FCS);
+        hdlc_rx_overflow = good frames lost because recv_dchannel() was not called in time;
+        bearer_* = B-channel rings (1024 frames each way) over- or under-run by the caller;
+        line_loop_underrun = frames sent as all ones in line loopback for want of received ones."""
         c = ffi.new("e1_counters *")
         lib.e1_span_get_counters(self._span, c)
         return {name: getattr(c, name) for name in _COUNTER_NAMES}
@@ -317,6 +323,11 @@ class ElasticStore:
     @property
     def fill(self) -> int:
         return self._stats().fill
+
+    @property
+    def primed(self) -> bool:
+        """True once the store has been half full: from then on reads take stored frames."""
+        return bool(self._stats().primed)
 
 
 class LineImpairment:

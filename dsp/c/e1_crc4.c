@@ -1,12 +1,10 @@
 #include "e1_crc4.h"
 
 uint64_t e1_crc4_masks[32][4];
-static int tables_ready;
 
-void e1_crc4_tables_init(void)
+/* Built when the library loads, before any thread can call in with the GIL released. */
+__attribute__((constructor)) static void e1_crc4_tables_init(void)
 {
-    if (tables_ready)
-        return;
     memset(e1_crc4_masks, 0, sizeof e1_crc4_masks);
     unsigned v = 0x3;                          /* x^4 mod (x^4 + x + 1) = x + 1: the last bit */
     for (int p = 2047; p >= 0; p--) {
@@ -17,5 +15,4 @@ void e1_crc4_tables_init(void)
         if (v & 0x10)
             v ^= 0x13;
     }
-    tables_ready = 1;
 }

@@ -16,7 +16,6 @@ typedef struct {
 } e1_crc4_acc;
 
 extern uint64_t e1_crc4_masks[32][4];
-void e1_crc4_tables_init(void);
 
 static inline uint64_t e1_load_be64(const uint8_t *p)
 {

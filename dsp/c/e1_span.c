@@ -20,6 +20,13 @@
 #define RAI_FILTER 3              /* consecutive NFAS frames with the same A-bit */
 #define LOS_CLEAR_ONES 32         /* >= 12.5 % ones in one frame clears LOS */
 
+/* Run counters saturate so that weeks of a steady line never overflow them. */
+static inline void count_run(int *run)
+{
+    if (*run < 1000000)
+        (*run)++;
+}
+
 typedef struct {
     uint8_t frames[RING][FRAME];
     int rd, count;
@@ -80,7 +87,6 @@ e1_span *e1_span_new(int crc4, int dchannel_timeslot, int max_hdlc_frame)
         return NULL;
     if (max_hdlc_frame < 1 || max_hdlc_frame > HDLC_MAX_FRAME_LIMIT)
         return NULL;
-    e1_crc4_tables_init();
     e1_span *s = calloc(1, sizeof *s);
     if (!s)
         return NULL;
@@ -191,10 +197,10 @@ static void monitor_los_ais(e1_span *s, const uint8_t *f)
     s->ais_period_zeros += 256 - ones;
     if (++s->ais_period_frame == 2) {
         if (s->ais_period_zeros <= 2) {
-            s->ais_low_run++;
+            count_run(&s->ais_low_run);
             s->ais_high_run = 0;
         } else {
-            s->ais_high_run++;
+            count_run(&s->ais_high_run);
             s->ais_low_run = 0;
         }
         if (!s->ais && s->ais_low_run >= 2) {
@@ -357,11 +363,13 @@ static void receive_frame(e1_span *s, const uint8_t *f)
     } else {
         if (ts0 & 0x20) {
             s->rai_off_run = 0;
-            if (++s->rai_on_run >= RAI_FILTER)
+            count_run(&s->rai_on_run);
+            if (s->rai_on_run >= RAI_FILTER)
                 s->rai = 1;
         } else {
             s->rai_on_run = 0;
-            if (++s->rai_off_run >= RAI_FILTER)
+            count_run(&s->rai_off_run);
+            if (s->rai_off_run >= RAI_FILTER)
                 s->rai = 0;
         }
     }
@@ -555,6 +563,8 @@ int e1_span_recv_hdlc(e1_span *s, uint8_t *out, int cap)
 
 void e1_span_prbs_start(e1_span *s, uint32_t timeslot_mask)
 {
+    if (timeslot_mask & (1u << s->dts))
+        hdlc_rx_reset(&s->hrx);
     s->prbs_mask = timeslot_mask & 0xFFFFFFFEu;
     s->prbs_active = s->prbs_mask != 0;
     prbs_gen_init(&s->pgen);
@@ -563,6 +573,8 @@ void e1_span_prbs_start(e1_span *s, uint32_t timeslot_mask)
 
 void e1_span_prbs_stop(e1_span *s)
 {
+    if (s->prbs_active && (s->prbs_mask & (1u << s->dts)))
+        hdlc_rx_reset(&s->hrx);              /* what came in while the BERT had the slot is not HDLC */
     s->prbs_active = 0;
 }
 

@@ -7,19 +7,16 @@
 #define FCS_GOOD_RESIDUE 0xF0B8
 
 static uint16_t fcs_table[256];
-static int fcs_table_ready;
 
-static void fcs_table_init(void)
+/* Built when the library loads, before any thread can call in with the GIL released. */
+__attribute__((constructor)) static void fcs_table_init(void)
 {
-    if (fcs_table_ready)
-        return;
     for (int i = 0; i < 256; i++) {
         uint16_t v = (uint16_t)i;
         for (int b = 0; b < 8; b++)
             v = (v & 1) ? (uint16_t)((v >> 1) ^ 0x8408) : (uint16_t)(v >> 1);
         fcs_table[i] = v;
     }
-    fcs_table_ready = 1;
 }
 
 static inline uint16_t fcs_update(uint16_t fcs, uint8_t octet)
@@ -36,7 +33,6 @@ static uint16_t fcs_run(uint16_t fcs, const uint8_t *data, int len)
 
 uint16_t hdlc_fcs16(const uint8_t *data, int len)
 {
-    fcs_table_init();
     if (len < 0)
         return 0;
     return (uint16_t)(fcs_run(0xFFFF, data, len) ^ 0xFFFF);
@@ -86,7 +82,6 @@ static void queue_pop(hdlc_queue *q)
 
 int hdlc_tx_init(hdlc_tx *tx, int max_frame, int nslots)
 {
-    fcs_table_init();
     memset(tx, 0, sizeof *tx);
     return queue_init(&tx->q, max_frame, nslots);
 }
@@ -190,7 +185,6 @@ uint8_t hdlc_tx_octet(hdlc_tx *tx)
 
 int hdlc_rx_init(hdlc_rx *rx, int max_frame, int nslots)
 {
-    fcs_table_init();
     memset(rx, 0, sizeof *rx);
     rx->max_frame = max_frame;
     rx->buf = malloc((size_t)max_frame + 2);
@@ -224,7 +218,7 @@ static void rx_frame_end(hdlc_rx *rx)
         rx->misaligned++;
         return;
     }
-    if (nbytes < 4) {
+    if (nbytes < 3) {                          /* at least one octet besides the FCS */
         rx->short_frames++;
         return;
     }
@@ -257,7 +251,7 @@ static inline void rx_data_bit(hdlc_rx *rx, unsigned bit)
 static inline void rx_bit(hdlc_rx *rx, unsigned bit)
 {
     if (bit) {
-        if (++rx->ones == 7 && rx->in_frame) {
+        if (rx->ones < 7 && ++rx->ones == 7 && rx->in_frame) {   /* saturates: idle ones last for ever */
             if (rx->nbytes > 0)
                 rx->aborts++;
             rx->in_frame = 0;
