@@ -101,6 +101,9 @@ class EmulatedSpan(Span):
         self._frame_clock = 0.0
         self._frames_read = self._frames_sent = 0
         self._last_now = now
+        self.signal = self.line_locked = self._store_primed = False
+        self._slips_before = 0
+        self._last_arrival = float("-inf")
 
     def _close(self) -> None:
         self.wire.close()

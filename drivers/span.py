@@ -114,6 +114,10 @@ class Span(abc.ABC):
         self._open(now)
         self.is_open = True
         self.opened_at = now
+        self.aligned_at = self.multiframe_aligned_at = None
+        self._last_line = None
+        self._slips_reported = 0
+        self._defects = {"oof": False, "los": False, "ais": False}
         self.performance = PerformanceMonitor(now)
         self._next_second = now + 1.0
         self._last_counters = self._performance_counters()

@@ -203,3 +203,23 @@ def test_idle_b_channels_carry_the_silence_code_of_the_span_law(law, silence):
         assert line.te.core.bearer_rx_available >= 80
         got = line.te.read_bearer(80)
         assert np.all(got == silence)
+
+
+def test_a_far_end_that_stops_sending_is_los_after_the_holdover_and_a_reopened_span_realigns():
+    line = LockstepLine()
+    opened = record(line, SpanAlignmentChanged)
+    with line:
+        line.run_until(line.aligned, timeout=0.5)
+        line.te.close()
+        line.run(0.04)
+        assert "los" not in line.nt.status().alarms       # within the 50 ms holdover
+        line.run(0.05)
+        assert "los" in line.nt.status().alarms
+        assert line.nt.counters()["slips"] == 0
+        opened.clear()
+        line.te.open()
+        line.run_until(line.aligned, timeout=0.5)
+        assert line.te.aligned_at > line.te.opened_at
+        assert any(e.span_id == 2 and e.multiframe_aligned for e in opened)
+        with pytest.raises(SpanError, match="already open"):
+            line.te.open()
