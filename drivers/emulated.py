@@ -167,6 +167,11 @@ class EmulatedSpan(Span):
                 self.core.receive(frames)
                 self._frames_read += n
             return
+        if not len(arrived) and self._store_primed and n > self.store.fill:
+            # Starved with nothing arriving: the far end may be late (a scheduling hiccup on
+            # its side) or gone.  Read what is stored and owe the rest: a late far end's
+            # backlog pays it back without a slip; a gone one turns into LOS after HOLDOVER.
+            n = self.store.fill
         step, written, read = self._step, 0, 0
         half = self.elastic_depth // 2
         while written < len(arrived) or read < n:
