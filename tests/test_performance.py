@@ -110,3 +110,54 @@ def test_format_counters_reads_like_show_controllers():
     text = "\n".join(format_counters(pm.current))
     assert "50 Path Code Violations" in text
     assert "1 Errored Secs, 1 Bursty Err Secs, 0 Severely Err Secs, 0 Unavail Secs" in text
+
+
+# -- against a reference written the other way round: classify offline with look-ahead -------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+KINDS = {"clean": CLEAN, "one": ONE_CRC, "burst": BURST, "severe": SEVERE, "los": LOS}
+
+
+def reference_counts(samples, interval_seconds):
+    """Availability decided by looking 10 s ahead (how RFC 4805 describes the delayed way)."""
+    n = len(samples)
+    available = [True] * n
+    state = True
+    i = 0
+    while i < n:
+        window = samples[i:i + 10]
+        if len(window) == 10 and all(s.severely_errored == state for s in window):
+            state = not state
+            for j in range(i, i + 10):
+                available[j] = state
+            i += 10
+            continue
+        available[i] = state
+        i += 1
+    intervals = []
+    for start in range(0, n, interval_seconds):
+        chunk = range(start, min(start + interval_seconds, n))
+        intervals.append(dict(
+            uas=sum(not available[k] for k in chunk),
+            es=sum(available[k] and samples[k].errored for k in chunk),
+            ses=sum(available[k] and samples[k].severely_errored for k in chunk),
+            bes=sum(available[k] and samples[k].bursty for k in chunk)))
+    return intervals
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(sorted(KINDS)), st.integers(1, 14)), max_size=30),
+       st.integers(5, 40))
+def test_online_accounting_matches_the_look_ahead_reference(runs, interval_seconds):
+    samples = [KINDS[kind] for kind, length in runs for _ in range(length)]
+    pm = PerformanceMonitor(0, interval_seconds=interval_seconds, history_intervals=1000)
+    for t, sample in enumerate(samples, start=1):
+        pm.record_second(t, sample)
+        for c in [pm.current, *pm.history]:
+            assert 0 <= c.severely_errored_secs <= c.errored_secs
+            assert 0 <= c.unavailable_secs <= c.seconds
+            assert c.bursty_errored_secs + c.severely_errored_secs <= c.errored_secs <= c.seconds - c.unavailable_secs
+    got = [dict(uas=c.unavailable_secs, es=c.errored_secs, ses=c.severely_errored_secs,
+                bes=c.bursty_errored_secs) for c in [*reversed(pm.history), pm.current] if c.seconds]
+    assert got == reference_counts(samples, interval_seconds)
