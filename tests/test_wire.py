@@ -152,3 +152,19 @@ def test_lockstep_pair_carries_frames_and_counts_injected_garbage():
     b.plugged = False
     a.send(frames(4))
     assert len(b.receive()) == 0
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.binary(min_size=0, max_size=400), max_size=20))
+def test_any_datagrams_yield_only_whole_frames_and_count_the_rest(datagrams):
+    _, end = LockstepWire.pair(8)
+    for data in datagrams:
+        end.inject(data)
+    got = end.receive()
+    whole = [d for d in datagrams if d and len(d) % FRAME_OCTETS == 0]
+    assert got.shape == (sum(len(d) for d in whole) // FRAME_OCTETS, FRAME_OCTETS)
+    assert got.tobytes() == b"".join(whole)
+    assert end.stats.bad_datagrams == len(datagrams) - len(whole)
