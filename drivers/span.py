@@ -118,7 +118,8 @@ class Span(abc.ABC):
         self._last_line = None
         self._slips_reported = 0
         self._defects = {"oof": False, "los": False, "ais": False}
-        self.performance = PerformanceMonitor(now)
+        if self.performance is None:  # history outlives a close and reopen, as on a card
+            self.performance = PerformanceMonitor(now)
         self._next_second = now + 1.0
         self._last_counters = self._performance_counters()
         self.bus.publish(SpanOpened(now, self.id, self.describe()))

@@ -163,6 +163,7 @@ class UnixSeqpacketWire(Wire):
         self._listener: socket.socket | None = None
         self._peer: socket.socket | None = None
         self._next_attempt = float("-inf")
+        self._waiting_logged = False
 
     def open(self) -> None:
         if self.role == "listen" and self._listener is None:
@@ -180,12 +181,17 @@ class UnixSeqpacketWire(Wire):
                 self._attach(seqpacket.accept(self._listener))
         elif now >= self._next_attempt:
             self._next_attempt = now + self.retry_interval
-            self._attach(seqpacket.connect(self.path))
+            sock = seqpacket.connect(self.path)
+            if sock is None and not self._waiting_logged:
+                self._waiting_logged = True
+                log.info("wire %s: nobody listens yet; retrying every %g s", self.path, self.retry_interval)
+            self._attach(sock)
 
     def _attach(self, sock: socket.socket | None) -> None:
         if sock is None:
             return
         self._peer = sock
+        self._waiting_logged = False
         self.stats.connects += 1
         log.info("wire %s: far end attached (%s)", self.path, self.role)
 
