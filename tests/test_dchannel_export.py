@@ -126,3 +126,74 @@ def test_the_exported_span_refuses_direct_dchannel_use(exported_line):
     line, _, _ = exported_line
     with pytest.raises(SpanError, match="exported on"):
         line.nt.send_dchannel(b"\x00\x01\x7f")
+
+
+def test_libpri_layer_2_over_the_unix_socket_wire_in_real_time(tmp_path):
+    """The same, with nothing in-process between the two libpri instances but the real wire:
+    two spans on a SEQPACKET socket, asyncio in real time, libpri driven from loop readers."""
+    import asyncio
+
+    from drivers import make_span
+    from drivers.config import SpanConfig
+    from drivers.pacing import SpanPacer
+    from firmware.bus import EventBus
+    from firmware.clock import LoopClock
+
+    wire = str(tmp_path / "e1.wire")
+    common = dict(driver="emulated", law="alaw", wire=wire)
+    nt_config = SpanConfig(id=1, side="nt", clock="internal", wire_role="listen",
+                           dchannel_export=str(tmp_path / "nt.dchan"), **common)
+    te_config = SpanConfig(id=2, side="te", clock="line", wire_role="connect",
+                           dchannel_export=str(tmp_path / "te.dchan"), **common)
+
+    async def scenario():
+        clock, bus = LoopClock(), EventBus()
+        spans = [make_span(c, clock=clock, bus=bus) for c in (nt_config, te_config)]
+        for span in spans:
+            span.open()
+        pacer = SpanPacer(clock, spans)
+        pacer.start()
+        loop = asyncio.get_running_loop()
+        up, done = set(), loop.create_future()
+        try:
+            for _ in range(100):
+                await asyncio.sleep(0.01)
+                if all(s.status().line.multiframe_aligned and not s.status().alarms for s in spans):
+                    break
+            stacks = {}
+            for name, node, config in (("network", lib.L2_PRI_NETWORK, nt_config),
+                                       ("cpe", lib.L2_PRI_CPE, te_config)):
+                sock = attach(config.dchannel_export)
+                stacks[name] = (sock, lib.l2_new(sock.fileno(), node, 0))
+
+            def serve(name):
+                sock, pri = stacks[name]
+                if lib.l2_check(pri) == lib.L2_EVENT_DCHAN_UP:
+                    up.add(name)
+                    if up == {"network", "cpe"} and not done.done():
+                        done.set_result(None)
+
+            for name, (sock, _) in stacks.items():
+                loop.add_reader(sock.fileno(), serve, name)
+            try:
+                for _ in range(500):          # libpri's own timers (T200 ...) on the side
+                    if done.done():
+                        break
+                    await asyncio.sleep(0.01)
+                    for sock, pri in stacks.values():
+                        if lib.l2_next_timer_ms(pri) == 0:
+                            lib.l2_timers(pri)
+                assert done.done(), libpri_messages()
+            finally:
+                for sock, _ in stacks.values():
+                    loop.remove_reader(sock.fileno())
+                    sock.close()
+        finally:
+            pacer.stop()
+            for span in spans:
+                span.close()
+        return spans
+
+    spans = asyncio.run(scenario())
+    assert all(s.counters()["export_frames_to_stack"] >= 1 for s in spans), libpri_messages()
+    assert all(s.counters()["hdlc_bad_fcs"] == 0 for s in spans)
