@@ -166,12 +166,14 @@ def test_libpri_layer_2_over_the_unix_socket_wire_in_real_time(tmp_path):
                 sock = attach(config.dchannel_export)
                 stacks[name] = (sock, lib.l2_new(sock.fileno(), node, 0))
 
-            def serve(name):
-                sock, pri = stacks[name]
-                if lib.l2_check(pri) == lib.L2_EVENT_DCHAN_UP:
+            def note(name, event):
+                if event == lib.L2_EVENT_DCHAN_UP:
                     up.add(name)
                     if up == {"network", "cpe"} and not done.done():
                         done.set_result(None)
+
+            def serve(name):
+                note(name, lib.l2_check(stacks[name][1]))
 
             for name, (sock, _) in stacks.items():
                 loop.add_reader(sock.fileno(), serve, name)
@@ -180,9 +182,9 @@ def test_libpri_layer_2_over_the_unix_socket_wire_in_real_time(tmp_path):
                     if done.done():
                         break
                     await asyncio.sleep(0.01)
-                    for sock, pri in stacks.values():
+                    for name, (sock, pri) in stacks.items():
                         if lib.l2_next_timer_ms(pri) == 0:
-                            lib.l2_timers(pri)
+                            note(name, lib.l2_timers(pri))
                 assert done.done(), libpri_messages()
             finally:
                 for sock, _ in stacks.values():
