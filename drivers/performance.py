@@ -20,7 +20,7 @@ always.  Counters are kept per 15-minute interval with 96 intervals (24 h) of hi
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 SES_CRC4_THRESHOLD = 320      # more than this many errored blocks in a second is an SES
 AVAILABILITY_RUN = 10         # consecutive seconds that switch availability
