@@ -6,6 +6,7 @@ import pytest
 
 from drivers.events import SpanAlarmsChanged, SpanAlignmentChanged, SpanSlip
 from drivers.lockstep import LockstepLine
+from drivers.show import show_controller
 from drivers.span import SpanError
 
 
@@ -92,6 +93,10 @@ def test_cut_gives_los_and_rai_at_the_far_end_then_clean_recovery():
         assert te.line.remote_alarm_sent
         assert nt.alarms == {"rai"}
         assert [(e.span_id, "los" in e.raised) for e in alarms][0] == (2, True)
+        te_text, nt_text = show_controller(line.te), show_controller(line.nt)
+        assert "E1 2 is down." in te_text and "Receiver has loss of signal." in te_text
+        assert "Transmitter is sending remote alarm." in te_text
+        assert "E1 1 is up." in nt_text and "Receiver has remote alarm." in nt_text
         cut_over = line.clock.now()
         line.te.rx_impairment.set_cut(False)
         recovered = line.run_until(line.aligned, timeout=1.0)
