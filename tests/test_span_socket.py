@@ -126,3 +126,25 @@ def test_a_raw_far_end_with_bad_datagrams_is_counted_and_the_span_still_aligns(t
         far.close()
 
     run_virtual(scenario())
+
+
+def test_a_span_that_cannot_listen_says_which_path_and_stays_closed(tmp_path):
+    import pytest
+
+    from drivers.seqpacket import SocketPathError
+
+    plain = tmp_path / "not-a-socket"
+    plain.write_text("")
+    nt_config, _ = configs(str(tmp_path / "e1.wire"), dchannel_export=str(plain))
+    loop = virtual_time_loop()
+    try:
+        span = make_span(nt_config, clock=LoopClock(loop), bus=EventBus())
+        with pytest.raises(SocketPathError, match="not-a-socket: exists and is not a socket"):
+            span.open()
+        assert not span.is_open
+        assert not (tmp_path / "e1.wire").exists()    # the wire it had opened is released
+        with pytest.raises(SocketPathError, match="cannot listen"):
+            make_span(configs(str(tmp_path / "missing-dir" / "e1.wire"))[0],
+                      clock=LoopClock(loop), bus=EventBus()).open()
+    finally:
+        loop.close()
