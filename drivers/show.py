@@ -34,8 +34,7 @@ def show_controller(span: Span) -> str:
     status = span.status()
     line = status.line
     c = span.config
-    up = span.is_open and line.frame_aligned and not status.alarms - {"rai"}
-    lines = [f"E1 {c.id} is {'up' if up else 'down'}.",
+    lines = [f"E1 {c.id} is {'up' if status.layer1_up else 'down'}.",
              f"  Side {c.side.upper()}, {'A-law' if c.law == 'alaw' else 'mu-law'}, "
              f"D-channel on timeslot {c.dchannel_timeslot}, driver {c.driver}"]
     if status.alarms:

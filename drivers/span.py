@@ -73,6 +73,11 @@ class SpanStatus:
     aligned_at: float | None       # when frame alignment was last gained, on the one clock
     multiframe_aligned_at: float | None
 
+    @property
+    def layer1_up(self) -> bool:
+        """What LAPD waits for: frame aligned and no alarm of our own (a far-end RAI is fine)."""
+        return self.is_open and self.line.frame_aligned and not (self.alarms - {"rai"})
+
 
 # The counters fed to the performance monitor; every backend reports at least these
 # (DAHDI_SPANSTAT: crc4count, fascount, ebitcount; slips from the framer).

@@ -97,6 +97,7 @@ def test_cut_gives_los_and_rai_at_the_far_end_then_clean_recovery():
         assert "E1 2 is down." in te_text and "Receiver has loss of signal." in te_text
         assert "Transmitter is sending remote alarm." in te_text
         assert "E1 1 is up." in nt_text and "Receiver has remote alarm." in nt_text
+        assert not te.layer1_up and nt.layer1_up
         cut_over = line.clock.now()
         line.te.rx_impairment.set_cut(False)
         recovered = line.run_until(line.aligned, timeout=1.0)
