@@ -152,8 +152,8 @@ def test_missing_and_bad_frames_are_counted_and_concealed():
     for channel in (0, 1):
         stats = batch.stats(channel)
         assert stats["frames_missing"] == 2 and stats["frames_bad"] == 1 and stats["frames_in"] == 18
-    # G.711: the missing frames went down the line as silence; G.729 concealed them with sound.
-    assert (g711_lost[0] == 0).all() and (g711_lost[1] == lib.G711_ALAW_SILENCE).all()
+    # Both codecs conceal the lost frames with sound rather than a gap of silence.
+    assert np.abs(g711_lost[0]).max() > 0 and (g711_lost[1] != lib.G711_ALAW_SILENCE).any()
     assert np.abs(g729_lost).max() > 0
 
 

@@ -5,6 +5,7 @@
 
 #include "g711.h"
 #include "g729.h"
+#include "plc.h"
 
 typedef struct {
     media_tap_fn process;
@@ -16,6 +17,7 @@ typedef struct {
     int net_codec;
     g729_encoder_t *encoder;
     g729_decoder_t *decoder;
+    plc_state_t plc;
     media_tap_t taps[2][MEDIA_MAX_TAPS];
     int n_taps[2];
     media_channel_stats_t stats;
@@ -101,6 +103,7 @@ int media_batch_configure(media_batch_t *batch, int channel, int line_law, int n
     ch->decoder = decoder;
     ch->line_law = line_law;
     ch->net_codec = net_codec;
+    plc_init(&ch->plc);
     memset(&ch->stats, 0, sizeof ch->stats);
     return 0;
 }
@@ -216,7 +219,7 @@ static int valid_length(int codec, uint8_t length)
 static void network_to_line(const media_batch_t *batch, media_channel_t *ch, const uint8_t *net_in,
                             const uint8_t *net_in_lengths, uint8_t *line_out, int16_t *pcm)
 {
-    int all_present = 1;
+    int transparent = 1;
     for (int f = 0; f < batch->frames; f++) {
         uint8_t length = net_in_lengths[f];
         if (!valid_length(ch->net_codec, length)) {
@@ -225,7 +228,7 @@ static void network_to_line(const media_batch_t *batch, media_channel_t *ch, con
         }
         if (length == 0) {
             ch->stats.frames_missing++;
-            all_present = 0;
+            transparent = 0;
         } else {
             ch->stats.frames_in++;
             if (length == G729_SID_OCTETS && ch->net_codec == MEDIA_CODEC_G729)
@@ -233,18 +236,21 @@ static void network_to_line(const media_batch_t *batch, media_channel_t *ch, con
         }
         int16_t *frame_pcm = pcm + (size_t)f * G729_FRAME_SAMPLES;
         if (is_g711(ch->net_codec)) {
-            if (length)
+            if (length) {
                 decode_line(ch->net_codec, net_in + (size_t)f * G729_FRAME_SAMPLES, frame_pcm,
                             G729_FRAME_SAMPLES);
-            else
-                memset(frame_pcm, 0, G729_FRAME_SAMPLES * sizeof *frame_pcm);
+                if (plc_good(&ch->plc, frame_pcm, G729_FRAME_SAMPLES))
+                    transparent = 0;
+            } else {
+                plc_conceal(&ch->plc, frame_pcm, G729_FRAME_SAMPLES);
+            }
         } else {
             g729_decode(ch->decoder, net_in + (size_t)f * G729_FRAME_OCTETS, &length, 1, frame_pcm);
         }
     }
-    /* G.711 both sides with every frame present: convert the octets themselves, so a same-law
-     * call is bit-transparent end to end. */
-    if (is_g711(ch->net_codec) && all_present)
+    /* G.711 both sides with every frame as received (none lost or cross-faded after a loss):
+     * convert the octets themselves, so a same-law call is bit-transparent end to end. */
+    if (is_g711(ch->net_codec) && transparent)
         convert_law(ch->net_codec, ch->line_law, net_in, line_out, batch->samples);
     else
         encode_line(ch->line_law, pcm, line_out, batch->samples);

@@ -13,8 +13,8 @@
  *   net_in, net_out:   [channels][F*80] octets: G.711 uses all of them; G.729 puts frame f in
  *                      octets f*10 .. f*10+9 (only the first 2 for a SID)
  *   net_in_lengths, net_out_lengths:  [channels][F] octets of each 10 ms frame:
- *                      G.711 80 or 0 (missing: silence); G.729 10, 2 (SID) or 0 (missing or
- *                      untransmitted: concealment or comfort noise).  An impossible length
+ *                      G.711 80 or 0 (missing: concealed, dsp/c/plc.h); G.729 10, 2 (SID) or
+ *                      0 (missing or untransmitted: concealment or comfort noise).  An impossible length
  *                      counts in the channel's frames_bad and is treated as missing.
  *
  * Taps are spandsp-shaped process functions, int process(state, const int16_t *amp, int n),
