@@ -10,8 +10,11 @@ the data path and buffer layout.
     ... buffers.line_out to the span, buffers.net_out/net_out_lengths to RTP ...
     batch.pcm_from_line[0]   # linear audio of channel 0 this tick, for probes and recording
 
-Detectors plug into the tick as taps: a C process function `int f(state *, const int16_t *, int)`
-and its state, run on a channel's linear audio inside the same C call.
+Detectors plug into the tick as taps: a C process function `void f(state *, const int16_t *, int)`
+(spandsp's shape, e.g. dtmf_rx) and its state, run on a channel's linear audio inside the same
+C call; results stay in the state for Python to read after the tick:
+
+    batch.attach_tap(ch, Direction.FROM_LINE, ffi.addressof(lib, "dtmf_rx"), detector_state)
 """
 
 from __future__ import annotations

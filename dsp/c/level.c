@@ -19,10 +19,10 @@ void level_meter_init(level_meter_t *meter)
     meter->peak = 0;
 }
 
-int level_meter_process(level_meter_t *meter, const int16_t *samples, int n)
+void level_meter_process(level_meter_t *meter, const int16_t *samples, int n)
 {
     if (meter == NULL || samples == NULL || n <= 0)
-        return 0;
+        return;
     int64_t energy = 0;
     int32_t peak = meter->peak;
     for (int i = 0; i < n; i++) {
@@ -35,7 +35,6 @@ int level_meter_process(level_meter_t *meter, const int16_t *samples, int n)
     meter->samples += (uint64_t)n;
     meter->energy += (double)energy;
     meter->peak = peak;
-    return n;
 }
 
 void level_meter_free(level_meter_t *meter)

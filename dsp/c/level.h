@@ -15,7 +15,7 @@ typedef struct {
 
 level_meter_t *level_meter_new(void);
 void level_meter_init(level_meter_t *meter);
-int level_meter_process(level_meter_t *meter, const int16_t *samples, int n);
+void level_meter_process(level_meter_t *meter, const int16_t *samples, int n);
 void level_meter_free(level_meter_t *meter);
 /* cffi:end */
 

@@ -17,9 +17,9 @@
  *                      0 (missing or untransmitted: concealment or comfort noise).  An impossible length
  *                      counts in the channel's frames_bad and is treated as missing.
  *
- * Taps are spandsp-shaped process functions, int process(state, const int16_t *amp, int n),
- * run on each channel's linear audio inside the tick (a DTMF or tone detector, a level meter,
- * a recorder's buffer).  An idle channel sends the line law's silence and nothing to the
+ * Taps are spandsp-shaped process functions, void process(state, const int16_t *amp, int n),
+ * run on each channel's linear audio inside the tick (a DTMF or tone detector such as
+ * dtmf_rx, a level meter, a recorder's buffer); they keep their results in their state.  An idle channel sends the line law's silence and nothing to the
  * network.  One batch is used by one thread at a time. */
 #ifndef PRIBOX_MEDIA_H
 #define PRIBOX_MEDIA_H
@@ -43,7 +43,7 @@
 #define MEDIA_ERR_TAPS_FULL -5
 #define MEDIA_ERR_DIRECTION -6
 
-typedef int (*media_tap_fn)(void *state, const int16_t *samples, int n);
+typedef void (*media_tap_fn)(void *state, const int16_t *samples, int n);
 typedef struct media_batch media_batch_t;
 
 typedef struct {
