@@ -5,7 +5,7 @@
  * A frame in our API is a 10-octet slot plus a length: 10 speech, 2 SID (in the first two
  * octets of the slot), 0 nothing (untransmitted under DTX, or lost).  The decoder turns a
  * missing frame into concealment after speech and into comfort noise after a SID, as G.729
- * Annex B section B.27 prescribes; the caller need not tell which of the two it was.
+ * Annex B prescribes; the caller need not tell which of the two it was.
  *
  * Functions return the count they produced (>= 0) or a negative G729_ERR_* code, and never
  * read or write outside the sizes they are given. */
