@@ -16,7 +16,6 @@ returning a dict, added to MEASUREMENTS.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 import time
@@ -24,16 +23,7 @@ import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-
-if __name__ != "__main__":
-    # `python bench/<any>.py` puts bench/ first on sys.path, where this file would shadow the
-    # `dsp` package for every other benchmark.  Imported by that name, it hands the import over
-    # to the real package (the import system returns whatever sys.modules holds afterwards).
-    _spec = importlib.util.spec_from_file_location("dsp", ROOT / "dsp" / "__init__.py",
-                                                   submodule_search_locations=[str(ROOT / "dsp")])
-    _package = importlib.util.module_from_spec(_spec)
-    sys.modules[__name__] = _package
-    _spec.loader.exec_module(_package)
+sys.path[0] = str(ROOT)  # run as bench/dsp.py, look from the repo root: this file is not the dsp package
 
 # --quick (for the test that this benchmark runs) shrinks every measurement to a smoke run.
 SCALE = {"rounds": 5, "g711_repeat": 20, "g729_channels": 30, "g729_seconds": 2.0}
@@ -144,5 +134,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     main()
