@@ -10,6 +10,8 @@ import sys
 # name -> (module, one-line help).  The module provides `add_arguments(parser)` and `run(args)`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hil_tests.line_demo", "bring up two emulated E1 spans joined by a wire and show layer 1"),
+    "config": ("firmware.config.cli", "check, show, commit, confirm and roll back the box's configuration"),
+    "run": ("firmware.daemon", "start and supervise every service of the box"),
 }
 
 

@@ -59,7 +59,8 @@ class Locations:
                 keys = self._read_key()
                 self._pos += 2 if is_array else 1
                 table = self._resolve_header(keys, is_array)
-                self._remember(table, start)
+                for end in range(1, len(table) + 1):  # [[network.vlan]] also locates network
+                    self._remember(table[:end], start)
                 self._skip_to_line_end()
             else:
                 keys = self._read_key()
