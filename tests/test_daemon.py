@@ -128,3 +128,198 @@ def test_a_crashed_service_is_restarted_with_backoff_and_the_others_are_untouche
                                    ServiceState.STOPPING, ServiceState.STOPPED]
     assert states(events, "a") == [ServiceState.STARTING, ServiceState.RUNNING, ServiceState.STOPPING,
                                    ServiceState.STOPPED]
+
+
+def test_a_service_that_keeps_crashing_is_marked_failed_and_not_restarted_forever(tmp_path):
+    record = Recorder()
+    good = ScriptedService("good", record)
+    bad = ScriptedService("bad", record, crash_times=10**6, crash_after=0.5)
+    notifier_lines = []
+
+    class ListNotifier(Notifier):
+        def notify(self, *assignments):
+            notifier_lines.append(assignments)
+            return True
+
+    async def scenario(daemon):
+        await asyncio.sleep(600)
+        status = {s.name: s for s in daemon.status()}
+        assert status["bad"].state is ServiceState.FAILED and status["bad"].crashes == POLICY.max_crashes
+        assert not status["bad"].health.ok and status["good"].health.ok
+        assert daemon._status_line() == "1/2 services running, 1 failed"
+        daemon.request_stop("test")
+
+    code, events = run_daemon(tmp_path, record, {"good": (good, ()), "bad": (bad, ())}, scenario,
+                              notifier=ListNotifier(environ={}))
+    assert code == 0
+    assert bad.starts == POLICY.max_crashes and good.starts == 1
+    # 4 crashes: backoff 1, 2, 4 s between them, then nothing more for the rest of the 600 s.
+    assert [t for t, _, name, _ in record.of("start") if name == "bad"] == [0, 1.5, 4.0, 8.5]
+    failed = [e for e in events if isinstance(e, ServiceStateChanged) and e.state is ServiceState.FAILED]
+    assert [(e.service, e.time, e.detail) for e in failed] == [("bad", 9.0, "RuntimeError: bad fell over (run 4)")]
+    assert states(events, "good")[-1] is ServiceState.STOPPED
+    assert notifier_lines[0] == ("READY=1", "STATUS=2/2 services running")
+
+
+def test_sigterm_stops_services_in_reverse_order_and_a_hung_stop_is_abandoned(tmp_path):
+    record = Recorder()
+    spans = ScriptedService("spans", record)
+    isdn = ScriptedService("isdn", record, hang_on_stop=True)
+    console = ScriptedService("console", record)
+
+    async def scenario(daemon):
+        await asyncio.sleep(12)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    code, events = run_daemon(tmp_path, record, {"spans": (spans, ()), "isdn": (isdn, ()), "console": (console, ())},
+                              scenario)
+    assert code == 0
+    assert [(t, name, reason) for t, _, name, reason in record.of("stop")] == [
+        (12.0, "console", StopReason.SHUTDOWN), (12.0, "isdn", StopReason.SHUTDOWN),
+        (12.0 + POLICY.stop_timeout, "spans", StopReason.SHUTDOWN)]
+    assert all(states(events, n)[-1] is ServiceState.STOPPED for n in ("spans", "isdn", "console"))
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers removed after the run
+
+
+def test_sighup_reload_restarts_services_whose_sections_changed_and_a_bad_file_changes_nothing(tmp_path):
+    record = Recorder()
+    box_user = ScriptedService("box-user", record)
+    span_user = ScriptedService("span-user", record)
+    config = tmp_path / "box.toml"
+    write_config(config, "first")
+
+    async def scenario(daemon):
+        await asyncio.sleep(5)
+        write_config(config, "second")
+        os.kill(os.getpid(), signal.SIGHUP)
+        await asyncio.sleep(5)
+        assert daemon.config.box.hostname == "second"
+        write_config(config, "third", broken=True)
+        os.kill(os.getpid(), signal.SIGHUP)
+        await asyncio.sleep(5)
+        assert daemon.config.box.hostname == "second"
+        daemon.request_stop("test")
+
+    code, events = run_daemon(tmp_path, record, {"box-user": (box_user, ("box",)), "span-user": (span_user, ("span",))},
+                              scenario)
+    assert code == 0
+    assert [(name, host) for _, _, name, host in record.of("start")] == [
+        ("box-user", "first"), ("span-user", "first"), ("box-user", "second")]
+    assert [(name, reason) for _, _, name, reason in record.of("stop")][0] == ("box-user", StopReason.RELOAD)
+    applied = [e for e in events if isinstance(e, ConfigApplied)]
+    assert [e.changed_sections for e in applied] == [("box",)]
+    [rejected] = [e for e in events if isinstance(e, ConfigRejected)]
+    assert rejected.errors == (f'{config}:13:1: span[0].crc4: expected true or false, got "maybe"',)
+
+
+def test_sd_notify_ready_watchdog_and_stopping_reach_the_notify_socket(tmp_path):
+    address = str(tmp_path / "notify.sock")
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind(address)
+    receiver.setblocking(False)
+    record = Recorder()
+    notifier = Notifier(environ={"NOTIFY_SOCKET": address, "WATCHDOG_USEC": "4000000"})
+    assert notifier.watchdog_interval() == 2.0
+
+    async def scenario(daemon):
+        await asyncio.sleep(7)
+        daemon.request_stop("test")
+
+    try:
+        code, _ = run_daemon(tmp_path, record, {"one": (ScriptedService("one", record), ())}, scenario, notifier=notifier)
+        messages = []
+        while True:
+            try:
+                messages.append(receiver.recv(4096).decode())
+            except BlockingIOError:
+                break
+    finally:
+        receiver.close()
+        notifier.close()
+    assert code == 0
+    assert messages[0] == "READY=1\nSTATUS=1/1 services running"
+    assert messages.count("WATCHDOG=1") == 4  # at 0, 2, 4 and 6 s
+    assert messages[-1] == "STOPPING=1\nSTATUS=shutting down (test)"
+
+
+def test_sd_notify_abstract_socket_and_no_socket():
+    name = f"pribox-test-{os.getpid()}"
+    receiver = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    receiver.bind("\0" + name)
+    try:
+        notifier = Notifier(environ={"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "1000000", "WATCHDOG_PID": "1"})
+        assert notifier.ready() and receiver.recv(100) == b"READY=1"
+        assert notifier.watchdog_interval() is None  # WATCHDOG_PID names another process
+        notifier.close()
+    finally:
+        receiver.close()
+    silent = Notifier(environ={})
+    assert not silent.enabled and silent.ready() is False
+
+
+def test_an_unconfirmed_commit_is_rolled_back_by_the_daemon_and_the_services_follow(tmp_path):
+    from firmware.config.store import ConfigStore
+    from firmware.daemon import StoreSource
+
+    record = Recorder()
+    state = tmp_path / "state"
+    store = ConfigStore(state)
+    wall_offset = 1_000_000.0  # wall clock = virtual loop time + this
+    source = StoreSource(store, wall_offset)
+    assert store.running().comment == "first boot: embedded default"
+    box_user = ScriptedService("box-user", record)
+
+    async def scenario(daemon):
+        await asyncio.sleep(10)
+        risky = default_text().replace('hostname = "pribox"', 'hostname = "risky"')
+        store.commit(wall_offset + asyncio.get_running_loop().time(), "risky", text=risky, confirm_within=120)
+        daemon.request_reload()  # what `pribox config commit` does through the pid file
+        await asyncio.sleep(60)
+        assert daemon.config.box.hostname == "risky"
+        await asyncio.sleep(70)
+        assert daemon.config.box.hostname == "pribox"
+        daemon.request_stop("test")
+
+    code, events = run_daemon(tmp_path, record, {"box-user": (box_user, ("box",))}, scenario,
+                              source=source, wall_offset=wall_offset)
+    assert code == 0
+    assert [(t, host) for t, _, _, host in record.of("start")] == [(0, "pribox"), (10.0, "risky"), (130.0, "pribox")]
+    assert [c.kind for c in store.history()] == ["bootstrap", "commit", "auto-rollback"]
+
+
+def test_the_daemon_rearms_a_pending_deadline_after_a_restart(tmp_path):
+    from firmware.config.store import ConfigStore
+    from firmware.daemon import StoreSource
+
+    state = tmp_path / "state"
+    store = ConfigStore(state)
+    store.commit(5000.0, "good", text=default_text())
+    store.commit(5000.0, "risky", text=default_text().replace('hostname = "pribox"', 'hostname = "risky"'),
+                 confirm_within=300)
+    # The daemon restarts 100 s after the commit: 200 s are left.
+    record = Recorder()
+    box_user = ScriptedService("box-user", record)
+
+    async def scenario(daemon):
+        await asyncio.sleep(199)
+        assert daemon.config.box.hostname == "risky"
+        await asyncio.sleep(2)
+        assert daemon.config.box.hostname == "pribox"
+        daemon.request_stop("test")
+
+    code, _ = run_daemon(tmp_path, record, {"box-user": (box_user, ("box",))}, scenario,
+                         source=StoreSource(ConfigStore(state), 5100.0), wall_offset=5100.0)
+    assert code == 0
+    assert [(t, host) for t, _, _, host in record.of("start")] == [(0, "risky"), (200.0, "pribox")]
+
+
+def test_a_config_that_does_not_validate_at_boot_exits_with_the_errors(tmp_path, caplog):
+    write_config(tmp_path / "box.toml", broken=True)
+    record = Recorder()
+
+    async def scenario(daemon):
+        return None
+
+    code, _ = run_daemon(tmp_path, record, {"x": (ScriptedService("x", record), ())}, scenario)
+    assert code == 1 and record.lines == []
+    assert 'span[0].crc4: expected true or false, got "maybe"' in caplog.text
