@@ -1,0 +1,78 @@
+"""`pribox run` as systemd starts it: the unit's command line, a notify socket, signals."""
+
+import configparser
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+UNIT = Path(__file__).resolve().parent.parent / "images" / "systemd" / "pribox.service"
+
+
+def read_unit() -> configparser.ConfigParser:
+    unit = configparser.ConfigParser(interpolation=None, strict=False)
+    unit.optionxform = str
+    unit.read(UNIT)
+    return unit
+
+
+def test_the_unit_is_type_notify_with_a_watchdog_and_reload_by_sighup():
+    unit = read_unit()
+    service = unit["Service"]
+    assert service["Type"] == "notify" and int(service["WatchdogSec"]) > 0
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    assert shlex.split(service["ExecStart"])[1:] == ["run", "--state-dir", "/var/lib/pribox"]
+
+
+def receive(sock: socket.socket, timeout: float) -> str:
+    sock.settimeout(timeout)
+    return sock.recv(4096).decode()
+
+
+def test_pribox_run_from_the_unit_command_line_notifies_reloads_and_stops(tmp_path):
+    address = str(tmp_path / "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(address)
+    state = tmp_path / "state"
+    argv = shlex.split(read_unit()["Service"]["ExecStart"])
+    argv = [sys.executable, "-m", "firmware.cli"] + [str(state) if a == "/var/lib/pribox" else a for a in argv[1:]]
+    env = dict(os.environ, NOTIFY_SOCKET=address, WATCHDOG_USEC="400000")
+    proc = subprocess.Popen(argv, env=env, cwd=Path(__file__).resolve().parent.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        assert receive(notify, 20).startswith("READY=1")
+        assert receive(notify, 2) == "WATCHDOG=1"
+        assert (state / "pribox.pid").read_text().strip() == str(proc.pid)
+
+        # An engineer commits with the CLI: it tells the daemon, which reloads.
+        changed = tmp_path / "new.toml"
+        changed.write_text((state / "running.toml").read_text().replace('hostname = "pribox"', 'hostname = "edge-7"'))
+        commit = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "--state-dir", str(state),
+                                 "commit", str(changed), "-m", "rename"], capture_output=True, text=True)
+        assert commit.returncode == 0, commit.stderr
+        messages = []
+        deadline = time.monotonic() + 10
+        while "READY=1" not in "".join(m for m in messages if "RELOADING" not in m) and time.monotonic() < deadline:
+            message = receive(notify, 10)
+            if message != "WATCHDOG=1":
+                messages.append(message)
+        assert messages[0] == "RELOADING=1" and messages[1].startswith("READY=1")
+
+        proc.send_signal(signal.SIGTERM)
+        while (message := receive(notify, 10)) == "WATCHDOG=1":
+            pass
+        assert message.startswith("STOPPING=1")
+        assert proc.wait(10) == 0
+        output = proc.stdout.read().decode()
+        assert "committed the embedded default as commit 1" in output
+        assert "configuration reloaded; changed sections: box" in output
+        assert not (state / "pribox.pid").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        notify.close()
