@@ -122,11 +122,12 @@ class Daemon:
         try:
             config = self.source.load_for_boot()
         except ConfigError as exc:
-            log.error("cannot start: the configuration does not validate:\n%s", exc)
+            log.error("cannot start with this configuration:\n%s", exc)
             return 1
         self.config = config
         apply_logging(config)
-        self.ctx = ServiceContext(config, self.clock, self.bus, self.state_dir)
+        self.ctx = ServiceContext(config, self.clock, self.bus, self.state_dir,
+                                  store=self.source.store, control=self)
         loop = asyncio.get_running_loop()
         signals = []
         if install_signals:

@@ -20,13 +20,15 @@ import asyncio
 import enum
 import importlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from .bus import Event, EventBus
 from .clock import Clock
 
 if TYPE_CHECKING:
     from .config import Config
+    from .config.store import ConfigStore
+    from .supervisor import ServiceStatus
 
 # Modules that add services to BOX_SERVICES when imported, in start order.
 SERVICE_MODULES: tuple[str, ...] = ()
@@ -56,9 +58,21 @@ class ServiceContext:
     bus: EventBus
     state_dir: str | None = None
     services: dict[str, "Service"] = field(default_factory=dict)  # running peers, by name
+    store: "ConfigStore | None" = None  # candidate/commit/rollback, when run from a state dir
+    control: "DaemonControl | None" = None  # reload, stop and status of the whole box
 
     def peer(self, name: str) -> "Service | None":
         return self.services.get(name)
+
+
+class DaemonControl(Protocol):
+    """What a service (the console's `reload`, `show services`) may ask of the daemon."""
+
+    def request_reload(self) -> None: ...
+
+    def request_stop(self, why: str = "requested") -> None: ...
+
+    def status(self) -> "list[ServiceStatus]": ...
 
 
 class Service(abc.ABC):

@@ -188,3 +188,11 @@ def test_records_are_read_only():
     config = load_text(SPAN_1)
     with pytest.raises(AttributeError):
         config.span[0].crc4 = False
+
+
+def test_socket_paths_fit_sun_path_and_the_export_is_not_the_wire():
+    long_path = "/run/" + "w" * 110
+    errors = errors_of(SPAN_1.replace('"/run/w1"', f'"{long_path}"') + 'dchannel_export = "/run/w1x"\n')
+    assert errors == ["box.toml:8:1: span[0].wire: a Unix socket path is at most 107 bytes, this one is 115"]
+    errors = errors_of(SPAN_1 + 'dchannel_export = "/run/w1"\n')
+    assert errors == ['box.toml:10:1: span[0].dchannel_export: "/run/w1" is also the wire socket']

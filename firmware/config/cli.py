@@ -56,6 +56,9 @@ def run(args: argparse.Namespace) -> int:
     except StoreError as exc:
         print(f"pribox config: {exc}", file=sys.stderr)
         return 1
+    except OSError as exc:
+        print(f"pribox config: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
 
 def _check(args) -> int:

@@ -209,7 +209,10 @@ class ConfigStore:
 
     @contextmanager
     def _locked(self):
-        fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o640)
+        try:
+            fd = os.open(self.dir / "lock", os.O_RDWR | os.O_CREAT, 0o640)
+        except OSError as exc:
+            raise StoreError(f"cannot lock state directory {self.dir}: {exc.strerror or exc}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

@@ -4,7 +4,22 @@ from __future__ import annotations
 
 from ..errors import format_path
 from ..registry import register_section
-from ..schema import OPTIONAL, Bool, Checker, Enum, Field, Int, Path, Section, Table, TableList
+from ..schema import OPTIONAL, Bool, Checker, Enum, Field, Int, Section, Str, Table, TableList
+
+# sun_path holds 108 octets including the terminating NUL.
+UNIX_PATH_MAX = 107
+
+
+def _socket_path_problem(path: str) -> str | None:
+    if len(path.encode("utf-8")) > UNIX_PATH_MAX:
+        return f"a Unix socket path is at most {UNIX_PATH_MAX} bytes, this one is {len(path.encode('utf-8'))}"
+    return None
+
+
+def _export_is_not_the_wire(span, path: tuple, checker: Checker) -> None:
+    if span.dchannel_export is not None and span.dchannel_export == span.wire:
+        checker.report(path + ("dchannel_export",), f'"{span.dchannel_export}" is also the wire socket')
+
 
 SPAN = Table({
     "id": Field(Int(min=1)),
@@ -14,11 +29,12 @@ SPAN = Table({
     "clock": Field(Enum("line", "internal")),
     "law": Field(Enum("alaw", "ulaw")),
     "dchannel_timeslot": Field(Int(1, 31), 16),
-    "wire": Field(Path("the path of the emulated E1 wire's Unix socket")),
+    "wire": Field(Str(what="the path of the emulated E1 wire's Unix socket", min_len=1, check=_socket_path_problem)),
     "wire_role": Field(Enum("listen", "connect")),
     "frames_per_datagram": Field(Int(1, 80), 8),
-    "dchannel_export": Field(Path("a path to export D-channel frames to"), OPTIONAL),
-})
+    "dchannel_export": Field(Str(what="a Unix socket path to export D-channel frames on", min_len=1,
+                                 check=_socket_path_problem), OPTIONAL),
+}, checks=[_export_is_not_the_wire])
 
 
 def _check_wires(config, checker: Checker) -> None:
