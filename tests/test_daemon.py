@@ -323,3 +323,55 @@ def test_a_config_that_does_not_validate_at_boot_exits_with_the_errors(tmp_path,
     code, _ = run_daemon(tmp_path, record, {"x": (ScriptedService("x", record), ())}, scenario)
     assert code == 1 and record.lines == []
     assert 'span[0].crc4: expected true or false, got "maybe"' in caplog.text
+
+
+class HangingStart(ScriptedService):
+    async def start(self, ctx):
+        self.starts += 1
+        self.record("start", self.name, "")
+        await asyncio.Event().wait()
+
+
+class Introspecting(ScriptedService):
+    """Looks at what the daemon hands a service, as the console does."""
+
+    async def start(self, ctx):
+        await super().start(ctx)
+        self.seen = (ctx.store is not None, [s.name for s in ctx.control.status()], ctx.peer("first") is not None)
+
+
+def test_a_start_that_hangs_counts_as_a_crash_and_does_not_block_the_others(tmp_path):
+    record = Recorder()
+    stuck = HangingStart("stuck", record)
+    after = ScriptedService("after", record)
+    policy = RestartPolicy(first_delay=1.0, max_crashes=2, window=600.0, start_timeout=10.0, stop_timeout=1.0)
+
+    async def scenario(daemon):
+        await asyncio.sleep(100)
+        status = {s.name: s for s in daemon.status()}
+        assert status["stuck"].state is ServiceState.FAILED
+        assert status["stuck"].last_error == "RuntimeError: start() did not finish within 10 s"
+        assert status["after"].state is ServiceState.RUNNING
+        daemon.request_stop("test")
+
+    code, _ = run_daemon(tmp_path, record, {"stuck": (stuck, ()), "after": (after, ())}, scenario, policy=policy)
+    assert code == 0 and stuck.starts == 2
+    assert [(t, name) for t, _, name, _ in record.of("start")] == [(0, "stuck"), (10.0, "after"), (11.0, "stuck")]
+
+
+def test_services_see_the_store_the_daemon_and_their_peers(tmp_path):
+    from firmware.config.store import ConfigStore
+    from firmware.daemon import StoreSource
+
+    record = Recorder()
+    first = ScriptedService("first", record)
+    second = Introspecting("second", record)
+
+    async def scenario(daemon):
+        await asyncio.sleep(1)
+        daemon.request_stop("test")
+
+    source = StoreSource(ConfigStore(tmp_path / "state"), 0.0)
+    code, _ = run_daemon(tmp_path, record, {"first": (first, ()), "second": (second, ())}, scenario, source=source,
+                         wall_offset=0.0)
+    assert code == 0 and second.seen == (True, ["first", "second"], True)
