@@ -91,3 +91,27 @@ def test_mutations_of_the_default_only_raise_config_error(position, cut, insert)
         load_text(text[:position] + insert + text[position + cut:], "mutated.toml")
     except ConfigError as exc:
         assert exc.issues
+
+
+@FAST
+@given(documents)
+def test_the_locator_points_at_the_line_where_each_key_is_written(document):
+    """For every key of every table tomllib reads back, the located line holds that key."""
+    import tomllib
+
+    from firmware.config.locate import Locations
+
+    text = to_toml(document)
+    try:
+        parsed = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        return
+    lines = text.splitlines()
+    where = Locations(text)
+    for section, body in parsed.items():
+        tables = [((section,), body)] if isinstance(body, dict) else \
+            [((section, i), t) for i, t in enumerate(body)] if isinstance(body, list) and all(isinstance(t, dict) for t in body) else []
+        for path, table in tables:
+            for key in table:
+                line, column = where.find(path + (key,))
+                assert lines[line - 1][column - 1:].startswith(json.dumps(key)), (path, key, line)
