@@ -105,9 +105,13 @@ def test_cross_section_reference_isdn_to_missing_span():
 def test_isdn_role_follows_the_span_side_when_left_out():
     from firmware.config.sections.isdn import isdn_role
 
-    config = load_text(SPAN_1 + SPAN_2 + "[[isdn]]\nspan = 1\n[[isdn]]\nspan = 2\nt303 = 2.5\n")
+    config = load_text(SPAN_1 + SPAN_2 + "[[isdn]]\nspan = 1\n[[isdn]]\nspan = 2\nt303 = 2.5\nt316 = false\n")
     assert [isdn_role(config, entry) for entry in config.isdn] == ["user", "network"]
-    assert config.isdn[1].t303 == 2.5 and config.isdn[1].t316 == 120.0
+    assert config.isdn[1].t303 == 2.5 and config.isdn[1].t316 is None and config.isdn[0].t316 == 120.0
+    assert (config.isdn[0].k, config.isdn[0].n316, config.isdn[0].t310) == (7, 2, 30.0)
+    errors = errors_of(SPAN_1 + "[[isdn]]\nspan = 1\nt200 = false\nt303 = 0\n")
+    assert errors == ["box.toml:12:1: isdn[0].t200: expected a number of seconds 0.1..3600, got false",
+                      "box.toml:13:1: isdn[0].t303: expected a number of seconds 0.1..3600, or false for off, got 0"]
 
 
 def test_both_ends_of_a_wire_cannot_listen():
@@ -196,3 +200,12 @@ def test_socket_paths_fit_sun_path_and_the_export_is_not_the_wire():
     assert errors == ["box.toml:8:1: span[0].wire: a Unix socket path is at most 107 bytes, this one is 115"]
     errors = errors_of(SPAN_1 + 'dchannel_export = "/run/w1"\n')
     assert errors == ['box.toml:10:1: span[0].dchannel_export: "/run/w1" is also the wire socket']
+
+
+def test_isdn_entries_give_the_stack_its_timer_arguments():
+    from firmware.config.sections.isdn import lapd_timer_values, q931_timer_values
+
+    config = load_text(SPAN_1 + "[[isdn]]\nspan = 1\nk = 5\nt309 = false\n")
+    assert lapd_timer_values(config.isdn[0]) == {"t200": 1.0, "n200": 3, "t203": 10.0, "k": 5}
+    q931 = q931_timer_values(config.isdn[0])
+    assert q931["t309"] is None and q931["t301"] == 180.0 and q931["n316"] == 2 and len(q931) == 11

@@ -182,13 +182,16 @@ Enum = Choice
 
 
 class Seconds(Type):
-    """A duration in seconds, integer or decimal."""
+    """A duration in seconds, integer or decimal; with `can_be_off`, `false` switches the timer
+    off and reads as None (TOML has no null)."""
 
-    def __init__(self, min: float | None = 0, max: float | None = None, allow_zero: bool = False):
-        self.min, self.max, self.allow_zero = min, max, allow_zero
-        self.expected = f"a number of seconds {_range_text(min, max)}"
+    def __init__(self, min: float | None = 0, max: float | None = None, can_be_off: bool = False):
+        self.min, self.max, self.can_be_off = min, max, can_be_off
+        self.expected = f"a number of seconds {_range_text(min, max)}" + (", or false for off" if can_be_off else "")
 
     def convert(self, value, path, checker):
+        if self.can_be_off and value is False:
+            return None
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             return self.wrong(value, path, checker)
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):

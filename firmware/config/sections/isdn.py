@@ -1,25 +1,32 @@
 """[[isdn]]: the PRI D-channel stack of a span (Q.921 LAPD + Q.931), one entry per span.
 
-Timer defaults are libpri's where libpri sets one (T200 1 s, N200 3, T203 10 s, T303 4 s,
-T305 30 s, T308 4 s, T309 6 s, T310 10 s, T313 4 s) and Q.931's otherwise (T301 180 s,
-T316 120 s).  `role` left out follows the span's side: te -> user, nt -> network."""
+Keys and defaults mirror the stack's own LapdTimers and Q931Timers (branches lapd and q931):
+libpri's values where libpri sets one (T200 1 s, N200 3, k 7, T203 10 s, T303 4 s, T305 30 s,
+T308 4 s, T309 6 s, T313 4 s), EN 300 403-1's otherwise (T301 180 s, T302 15 s, T304 30 s,
+T310 30 s, T316 120 s, N316 2).  A Q.931 timer set to false is switched off.  `role` left out
+follows the span's side: te -> user, nt -> network."""
 
 from __future__ import annotations
 
 from ..registry import register_section
 from ..schema import OPTIONAL, Checker, Enum, Field, Int, Section, Seconds, Table, TableList
 
-TIMER_DEFAULTS = {
-    "t200": 1.0, "t203": 10.0, "t301": 180.0, "t303": 4.0, "t305": 30.0, "t308": 4.0,
-    "t309": 6.0, "t310": 10.0, "t313": 4.0, "t316": 120.0,
+LAPD_TIMERS = {"t200": 1.0, "t203": 10.0}
+Q931_TIMERS = {
+    "t301": 180.0, "t302": 15.0, "t303": 4.0, "t304": 30.0, "t305": 30.0, "t308": 4.0,
+    "t309": 6.0, "t310": 30.0, "t313": 4.0, "t316": 120.0,
 }
+TIMER_DEFAULTS = {**LAPD_TIMERS, **Q931_TIMERS}
 
 ISDN = Table({
     "span": Field(Int(min=1)),
     "switchtype": Field(Enum("euroisdn_e1"), "euroisdn_e1"),
     "role": Field(Enum("user", "network"), OPTIONAL),
-    "n200": Field(Int(1, 16), 3),
-    **{name: Field(Seconds(min=0.1, max=3600), default) for name, default in TIMER_DEFAULTS.items()},
+    "n200": Field(Int(1, 100), 3, "LAPD retransmissions"),
+    "k": Field(Int(1, 127), 7, "LAPD window"),
+    **{name: Field(Seconds(min=0.1, max=3600), default) for name, default in LAPD_TIMERS.items()},
+    **{name: Field(Seconds(min=0.1, max=3600, can_be_off=True), default) for name, default in Q931_TIMERS.items()},
+    "n316": Field(Int(0, 10), 2, "RESTART retransmissions"),
 })
 
 
@@ -44,3 +51,13 @@ def isdn_role(config, entry) -> str:
         if span.id == entry.span:
             return "user" if span.side == "te" else "network"
     raise KeyError(f"no span with id {entry.span}")
+
+
+def lapd_timer_values(entry) -> dict:
+    """Keyword arguments for the stack's LapdTimers."""
+    return {"t200": entry.t200, "n200": entry.n200, "t203": entry.t203, "k": entry.k}
+
+
+def q931_timer_values(entry) -> dict:
+    """Keyword arguments for the stack's Q931Timers (None: switched off)."""
+    return {name: entry[name] for name in Q931_TIMERS} | {"n316": entry.n316}
