@@ -22,3 +22,8 @@ USER = Table({
 })
 
 USERS = register_section(Section("user", TableList(USER, unique=("name",), noun="user"), doc="local users"))
+
+
+def console_role(user) -> str:
+    """The console's two roles: privilege 15 may configure ("admin"), below only looks."""
+    return "admin" if user.privilege >= 15 else "operator"
