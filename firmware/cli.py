@@ -19,9 +19,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pribox", description="E1/PRI gateway and contact-center appliance")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, add_help=False)
         p.set_defaults(_module=module)
-        # Arguments are added lazily in main() for the chosen subcommand only.
+        # Arguments (and -h) are added lazily in main() for the chosen subcommand only.
     return parser
 
 

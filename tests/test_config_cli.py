@@ -65,3 +65,17 @@ def test_hash_password_reads_stdin(capsys, monkeypatch):
     from firmware.config.passwords import verify_password
 
     assert verify_password("correct horse battery", out.strip())
+
+
+def test_state_dir_is_accepted_after_the_action_and_help_reaches_the_subcommand(capsys, tmp_path):
+    state = str(tmp_path / "state")
+    _, default, _ = run_cli(capsys, "config", "show-default")
+    path = tmp_path / "a.toml"
+    path.write_text(default)
+    assert run_cli(capsys, "config", "commit", str(path), "--state-dir", state)[0] == 0
+    assert "bootstrap" in run_cli(capsys, "config", "history", "--state-dir", state)[1]
+    try:
+        main(["run", "--help"])
+    except SystemExit as exc:
+        assert exc.code == 0
+    assert "--state-dir DIR" in capsys.readouterr().out

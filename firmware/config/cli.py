@@ -23,28 +23,35 @@ PID_FILE = "pribox.pid"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--state-dir", default=DEFAULT_STATE_DIR,
                         help=f"where candidate, running config and history live (default {DEFAULT_STATE_DIR})")
+    # --state-dir is accepted after the action too (`pribox config history --state-dir X`).
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--state-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = sub.add_parser("check", help="validate files without touching the box")
+
+    def action(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, parents=[after])
+
+    p = action("check", "validate files without touching the box")
     p.add_argument("files", nargs="+", metavar="FILE")
-    sub.add_parser("show-default", help="print the embedded default configuration")
-    p = sub.add_parser("show", help="print the running config, the candidate, or commit N")
+    action("show-default", "print the embedded default configuration")
+    p = action("show", "print the running config, the candidate, or commit N")
     p.add_argument("which", nargs="?", default="running", help='"running" (default), "candidate" or a commit number')
-    p = sub.add_parser("load", help="make FILE the candidate (checked, not committed)")
+    p = action("load", "make FILE the candidate (checked, not committed)")
     p.add_argument("file", metavar="FILE")
-    sub.add_parser("discard", help="drop the candidate")
-    sub.add_parser("diff", help="what committing the candidate would change")
-    p = sub.add_parser("commit", help="commit the candidate (or FILE) atomically")
+    action("discard", "drop the candidate")
+    action("diff", "what committing the candidate would change")
+    p = action("commit", "commit the candidate (or FILE) atomically")
     p.add_argument("file", nargs="?", metavar="FILE")
     p.add_argument("-m", "--comment", default="")
     p.add_argument("--confirmed", type=float, metavar="MINUTES",
                    help="roll back by itself unless `pribox config confirm` comes within MINUTES")
-    sub.add_parser("confirm", help="keep the commit made with --confirmed")
-    p = sub.add_parser("rollback", help="make commit N running again (as a new commit)")
+    action("confirm", "keep the commit made with --confirmed")
+    p = action("rollback", "make commit N running again (as a new commit)")
     p.add_argument("commit_id", type=int, metavar="N")
     p.add_argument("-m", "--comment", default="")
     p.add_argument("--confirmed", type=float, metavar="MINUTES")
-    sub.add_parser("history", help="list the commits")
-    sub.add_parser("hash-password", help="read a password and print its scrypt hash for a [[user]]")
+    action("history", "list the commits")
+    action("hash-password", "read a password and print its scrypt hash for a [[user]]")
 
 
 def run(args: argparse.Namespace) -> int:
