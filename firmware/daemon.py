@@ -24,8 +24,8 @@ from .config.confirm import ConfirmWatch
 from .config.loader import default_text
 from .config.store import ConfigStore, StoreError
 from .sdnotify import Notifier
-from .services import (ConfigApplied, ConfigRejected, ServiceContext, ServiceRegistry, ServiceState, StopReason,
-                       load_box_services)
+from .services import (ConfigApplied, ConfigRejected, ServiceContext, ServiceRegistry, ServiceState,
+                       ServiceStateChanged, StopReason, load_box_services)
 from .supervisor import RestartPolicy, Supervisor
 
 log = logging.getLogger("pribox.daemon")
@@ -100,6 +100,8 @@ class Daemon:
         self.config: Config | None = None
         self.ctx: ServiceContext | None = None
         self.confirm_watch: ConfirmWatch | None = None
+        # A service given up on is reported to systemd (`systemctl status pribox` shows it).
+        self.bus.subscribe(ServiceStateChanged, self._report_failure)
         self._stop = asyncio.Event()
         self._reload = asyncio.Event()
         self.stop_reason = ""
@@ -203,6 +205,10 @@ class Daemon:
         log.info("configuration reloaded; changed sections: %s", ", ".join(changed) or "none")
         self.notifier.ready(self._status_line())
         return True
+
+    def _report_failure(self, event: ServiceStateChanged) -> None:
+        if event.state is ServiceState.FAILED:
+            self.notifier.status(f"{self._status_line()}: {event.service} failed ({event.detail})")
 
     def _needs_revival(self, name: str) -> bool:
         supervised = self.supervisor.get(name)

@@ -159,6 +159,7 @@ def test_a_service_that_keeps_crashing_is_marked_failed_and_not_restarted_foreve
     assert [(e.service, e.time, e.detail) for e in failed] == [("bad", 9.0, "RuntimeError: bad fell over (run 4)")]
     assert states(events, "good")[-1] is ServiceState.STOPPED
     assert notifier_lines[0] == ("READY=1", "STATUS=2/2 services running")
+    assert ("STATUS=1/2 services running, 1 failed: bad failed (RuntimeError: bad fell over (run 4))",) in notifier_lines
 
 
 def test_sigterm_stops_services_in_reverse_order_and_a_hung_stop_is_abandoned(tmp_path):
