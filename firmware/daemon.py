@@ -246,6 +246,7 @@ class Daemon:
 
 
 _our_handler: logging.Handler | None = None
+_our_levels: set[str] = set()  # loggers whose level the previous [logging] set
 
 
 def apply_logging(config: Config) -> None:
@@ -254,8 +255,12 @@ def apply_logging(config: Config) -> None:
     section = config.logging
     root = logging.getLogger("pribox")
     root.setLevel(section.level.upper())
+    for name in _our_levels - set(section.levels):
+        logging.getLogger(name).setLevel(logging.NOTSET)  # removed from the file: inherit again
     for name, level in section.levels.items():
         logging.getLogger(name).setLevel(level.upper())
+    _our_levels.clear()
+    _our_levels.update(section.levels)
     if _our_handler is not None:
         root.removeHandler(_our_handler)
         _our_handler.close()

@@ -376,3 +376,69 @@ def test_services_see_the_store_the_daemon_and_their_peers(tmp_path):
     code, _ = run_daemon(tmp_path, record, {"first": (first, ()), "second": (second, ())}, scenario, source=source,
                          wall_offset=0.0)
     assert code == 0 and second.seen == (True, ["first", "second"], True)
+
+
+def test_a_reload_that_disables_a_service_stops_it_and_enabling_starts_it_again(tmp_path):
+    record = Recorder()
+    config = tmp_path / "box.toml"
+    write_config(config)
+    made = []
+
+    def console_factory(cfg):
+        if not cfg.console.enabled:
+            return None
+        made.append(ScriptedService("console", record))
+        return made[-1]
+
+    async def scenario(daemon):
+        await asyncio.sleep(1)
+        config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
+        assert await daemon.reload()
+        assert daemon.supervisor.get("console") is None
+        await asyncio.sleep(1)
+        config.write_text(config.read_text().replace("enabled = false", "enabled = true"))
+        assert await daemon.reload()
+        assert daemon.supervisor.get("console").state is ServiceState.RUNNING
+        daemon.request_stop("test")
+
+    loop = virtual_time_loop()
+    record.clock = LoopClock(loop)
+    registry = ServiceRegistry()
+    registry.add("console", console_factory, sections=("console",))
+    daemon = Daemon(FileSource(str(config)), registry, clock=record.clock, notifier=Notifier(environ={}), policy=POLICY)
+
+    async def main():
+        scene = asyncio.ensure_future(scenario(daemon))
+        code = await daemon.run(install_signals=False)
+        await scene
+        return code
+
+    try:
+        assert loop.run_until_complete(main()) == 0
+    finally:
+        loop.close()
+    assert len(made) == 2
+    assert [(t, what, reason) for t, what, _, reason in record.lines] == [
+        (0, "start", "pribox"), (1.0, "stop", StopReason.RELOAD), (2.0, "start", "pribox"),
+        (2.0, "stop", StopReason.SHUTDOWN)]
+
+
+def test_logging_section_sets_levels_and_a_log_file(tmp_path):
+    import logging
+
+    from firmware.config import load_text
+    from firmware.daemon import apply_logging
+
+    log_file = tmp_path / "pribox.log"
+    apply_logging(load_text(f'[logging]\nlevel = "warning"\nfile = "{log_file}"\nlevels = {{"pribox.isdn" = "debug"}}\n'))
+    try:
+        assert logging.getLogger("pribox").level == logging.WARNING
+        assert logging.getLogger("pribox.isdn").level == logging.DEBUG
+        logging.getLogger("pribox.isdn").debug("SETUP sent")
+        logging.getLogger("pribox.console").info("not at warning level")
+    finally:
+        apply_logging(load_text(""))
+    assert logging.getLogger("pribox.isdn").level == logging.NOTSET
+    text = log_file.read_text()
+    assert "pribox.isdn DEBUG SETUP sent" in text and "not at warning level" not in text
+    assert logging.getLogger("pribox").level == logging.INFO
