@@ -209,3 +209,10 @@ def test_isdn_entries_give_the_stack_its_timer_arguments():
     assert lapd_timer_values(config.isdn[0]) == {"t200": 1.0, "n200": 3, "t203": 10.0, "k": 5}
     q931 = q931_timer_values(config.isdn[0])
     assert q931["t309"] is None and q931["t301"] == 180.0 and q931["n316"] == 2 and len(q931) == 11
+
+
+def test_a_key_or_table_written_twice_is_placed_although_tomllib_cannot():
+    assert errors_of('[box]\nhostname = "a"\ntimezone = "UTC"\nhostname = "b"\n') == [
+        "box.toml:4:1: box.hostname: defined twice (first on line 2); TOML allows a key or table once"]
+    assert errors_of('[box]\nhostname = "a"\n\n[console]\nbaud = 9600\n[box]\ntimezone = "UTC"\n') == [
+        "box.toml:6:1: box: defined twice (first on line 1); TOML allows a key or table once"]

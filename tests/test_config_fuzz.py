@@ -115,3 +115,12 @@ def test_the_locator_points_at_the_line_where_each_key_is_written(document):
             for key in table:
                 line, column = where.find(path + (key,))
                 assert lines[line - 1][column - 1:].startswith(json.dumps(key)), (path, key, line)
+
+
+@FAST
+@given(st.text(alphabet=st.sampled_from(list('[]{}="\\\'#.,\n abc123-_tf')), max_size=120))
+def test_the_locator_never_fails_even_on_text_tomllib_rejects(text):
+    from firmware.config.locate import Locations
+
+    where = Locations(text)
+    assert all(1 <= line <= text.count("\n") + 1 for line, _ in where.positions.values())

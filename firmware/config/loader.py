@@ -104,14 +104,23 @@ def load_text(text: str, source: str = "<config>", sections: dict[str, Section] 
 
 def _syntax_issue(exc: tomllib.TOMLDecodeError, text: str, source: str) -> ConfigIssue:
     message = str(exc)
-    match = _TOML_WHERE.search(message)
-    if match:
-        return ConfigIssue(source, int(match[1]), int(match[2]), "", "TOML syntax: " + message[:match.start()])
-    match = _TOML_END.search(message)
-    if match:
+    where = _TOML_WHERE.search(message)
+    at_end = _TOML_END.search(message)
+    if message.startswith(("Cannot overwrite", "Cannot declare")):
+        # tomllib names neither the key nor, for tables, the line: find the duplicate ourselves.
+        duplicates = Locations(text).duplicates
+        if where:
+            duplicates = [d for d in duplicates if d[1][0] == int(where[1])] or duplicates
+        if duplicates:
+            path, (line, column), (first_line, _) = duplicates[0]
+            return ConfigIssue(source, line, column, format_path(path),
+                               f"defined twice (first on line {first_line}); TOML allows a key or table once")
+    if where:
+        return ConfigIssue(source, int(where[1]), int(where[2]), "", "TOML syntax: " + message[:where.start()])
+    if at_end:
         last_line = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
         return ConfigIssue(source, max(last_line, 1), None, "",
-                           "TOML syntax: " + message[:match.start()] + " (at end of file)")
+                           "TOML syntax: " + message[:at_end.start()] + " (at end of file)")
     return ConfigIssue(source, None, None, "", "TOML syntax: " + message)
 
 

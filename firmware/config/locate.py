@@ -20,6 +20,10 @@ class Locations:
         self._text = text
         self._line_starts = [0] + [i + 1 for i, c in enumerate(text) if c == "\n"]
         self.positions: dict[tuple, tuple[int, int]] = {}
+        # A key or [table] written twice: (path, where, where first); tomllib reports these
+        # only "at end of document", so the loader takes the place from here.
+        self.duplicates: list[tuple[tuple, tuple[int, int], tuple[int, int]]] = []
+        self._defined: dict[tuple, tuple[int, int]] = {}
         self._aot_counts: dict[tuple, int] = {}
         self._pos = 0
         self._scan()
@@ -45,6 +49,12 @@ class Locations:
     def _remember(self, path: tuple, pos: int) -> None:
         self.positions.setdefault(path, self._where(pos))
 
+    def _define(self, path: tuple, pos: int) -> None:
+        where = self._where(pos)
+        first = self._defined.setdefault(path, where)
+        if first != where:
+            self.duplicates.append((path, where, first))
+
     def _scan(self) -> None:
         table: tuple = ()
         while self._pos < len(self._text):
@@ -61,11 +71,13 @@ class Locations:
                 table = self._resolve_header(keys, is_array)
                 for end in range(1, len(table) + 1):  # [[network.vlan]] also locates network
                     self._remember(table[:end], start)
+                self._define(table, start)
                 self._skip_to_line_end()
             else:
                 keys = self._read_key()
                 for i in range(1, len(keys) + 1):
                     self._remember(table + tuple(keys[:i]), start)
+                self._define(table + tuple(keys), start)
                 self._skip_blank()
                 self._pos += 1  # '='
                 self._skip_value()
