@@ -1,4 +1,6 @@
-"""[[span]]: the E1 spans, mirroring drivers.span.SpanConfig."""
+"""[[span]]: the E1 spans, key for key drivers.config.SpanConfig (span-driver branch), so a
+validated entry builds one directly: `SpanConfig(**config.span[0])`.  frames_per_datagram is
+capped at 80 (10 ms) here although the driver accepts up to 160."""
 
 from __future__ import annotations
 
@@ -11,6 +13,8 @@ UNIX_PATH_MAX = 107
 
 
 def _socket_path_problem(path: str) -> str | None:
+    if "\0" in path:
+        return "a Unix socket path cannot contain a NUL character"
     if len(path.encode("utf-8")) > UNIX_PATH_MAX:
         return f"a Unix socket path is at most {UNIX_PATH_MAX} bytes, this one is {len(path.encode('utf-8'))}"
     return None
