@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 from pathlib import Path
+from typing import Callable
 
 from .bus import EventBus
 from .clock import Clock, LoopClock
@@ -54,10 +55,11 @@ class FileSource:
 class StoreSource:
     """The startup configuration is the committed one in the state directory."""
 
-    def __init__(self, store: ConfigStore, now_wall: float):
+    def __init__(self, store: ConfigStore, wall_now: Callable[[], float] = time.time):
         self.store = store
+        self.wall_now = wall_now
         if store.running() is None:
-            commit = store.commit(now_wall, "first boot: embedded default", text=default_text())
+            commit = store.commit(wall_now(), "first boot: embedded default", text=default_text())
             log.info("state directory %s was empty: committed the embedded default as commit %d", store.dir, commit.id)
 
     def load(self) -> Config:
@@ -65,7 +67,12 @@ class StoreSource:
 
     def load_for_boot(self) -> Config:
         """The running commit, or, if it no longer validates (e.g. after an update made the
-        schema stricter), the newest commit that does: a box must come up to be fixed."""
+        schema stricter), the newest commit that does: a box must come up to be fixed.  An
+        unconfirmed commit whose deadline passed while the box was down is rolled back first,
+        so its services never start."""
+        rolled = self.store.expire(self.wall_now())
+        if rolled is not None:
+            log.warning("%s (while pribox was down)", rolled.comment)
         try:
             return self.load()
         except ConfigError as exc:
@@ -291,7 +298,7 @@ def run(args: argparse.Namespace) -> int:
         if args.config:
             source = FileSource(args.config)
         else:
-            source = StoreSource(ConfigStore(state_dir), time.time())
+            source = StoreSource(ConfigStore(state_dir))
     except (StoreError, ConfigError) as exc:
         log.error("cannot start: %s", exc)
         return 1

@@ -79,3 +79,21 @@ def test_state_dir_is_accepted_after_the_action_and_help_reaches_the_subcommand(
     except SystemExit as exc:
         assert exc.code == 0
     assert "--state-dir DIR" in capsys.readouterr().out
+
+
+def test_a_stale_pid_file_never_signals_an_unrelated_process(tmp_path):
+    import os
+    import signal
+
+    from firmware.config.cli import _tell_daemon
+
+    got = []
+    previous = signal.signal(signal.SIGHUP, lambda *a: got.append(a))
+    try:
+        (tmp_path / "pribox.pid").write_text(f"{os.getpid()}\n")  # this test process is no pribox daemon
+        _tell_daemon(str(tmp_path))
+        (tmp_path / "pribox.pid").write_text("not a pid\n")
+        _tell_daemon(str(tmp_path))
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+    assert got == []

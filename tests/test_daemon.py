@@ -266,7 +266,7 @@ def test_an_unconfirmed_commit_is_rolled_back_by_the_daemon_and_the_services_fol
     state = tmp_path / "state"
     store = ConfigStore(state)
     wall_offset = 1_000_000.0  # wall clock = virtual loop time + this
-    source = StoreSource(store, wall_offset)
+    source = StoreSource(store, lambda: wall_offset)
     assert store.running().comment == "first boot: embedded default"
     box_user = ScriptedService("box-user", record)
 
@@ -309,7 +309,7 @@ def test_the_daemon_rearms_a_pending_deadline_after_a_restart(tmp_path):
         daemon.request_stop("test")
 
     code, _ = run_daemon(tmp_path, record, {"box-user": (box_user, ("box",))}, scenario,
-                         source=StoreSource(ConfigStore(state), 5100.0), wall_offset=5100.0)
+                         source=StoreSource(ConfigStore(state), lambda: 5100.0), wall_offset=5100.0)
     assert code == 0
     assert [(t, host) for t, _, _, host in record.of("start")] == [(0, "risky"), (200.0, "pribox")]
 
@@ -372,7 +372,7 @@ def test_services_see_the_store_the_daemon_and_their_peers(tmp_path):
         await asyncio.sleep(1)
         daemon.request_stop("test")
 
-    source = StoreSource(ConfigStore(tmp_path / "state"), 0.0)
+    source = StoreSource(ConfigStore(tmp_path / "state"), lambda: 0.0)
     code, _ = run_daemon(tmp_path, record, {"first": (first, ()), "second": (second, ())}, scenario, source=source,
                          wall_offset=0.0)
     assert code == 0 and second.seen == (True, ["first", "second"], True)

@@ -76,3 +76,45 @@ def test_pribox_run_from_the_unit_command_line_notifies_reloads_and_stops(tmp_pa
             proc.kill()
             proc.wait()
         notify.close()
+
+
+def start_daemon(state: Path, address: str) -> subprocess.Popen:
+    env = dict(os.environ, NOTIFY_SOCKET=address)
+    return subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--state-dir", str(state)], env=env,
+                            cwd=Path(__file__).resolve().parent.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_a_deadline_that_passes_while_the_daemon_is_down_rolls_back_before_services_start(tmp_path):
+    address = str(tmp_path / "notify.sock")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(address)
+    state = tmp_path / "state"
+    first = start_daemon(state, address)
+    second = None
+    try:
+        assert receive(notify, 20).startswith("READY=1")
+        first.kill()  # power cut: no STOPPING, no cleanup; its pid file stays behind
+        first.wait()
+        original = (state / "running.toml").read_text()
+        risky = tmp_path / "risky.toml"
+        risky.write_text(original.replace('hostname = "pribox"', 'hostname = "risky"'))
+        commit = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "--state-dir", str(state), "commit",
+                                 str(risky), "--confirmed", "0.01"], capture_output=True, text=True)
+        assert commit.returncode == 0, commit.stderr
+        assert (state / "running.toml").read_text() == risky.read_text()
+        time.sleep(0.8)  # the 0.6 s deadline passes while nothing runs
+
+        second = start_daemon(state, address)
+        while not (message := receive(notify, 20)).startswith("READY=1"):
+            pass
+        assert (state / "running.toml").read_text() == original
+        second.send_signal(signal.SIGTERM)
+        assert second.wait(10) == 0
+        output = second.stdout.read().decode()
+        assert "commit 2 not confirmed by its deadline: rolled back to commit 1 (while pribox was down)" in output
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        notify.close()

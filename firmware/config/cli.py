@@ -205,6 +205,10 @@ def _tell_daemon(state_dir: str) -> None:
     """A running daemon re-reads the running config and the pending deadline on SIGHUP."""
     try:
         pid = int((Path(state_dir) / PID_FILE).read_text().strip())
+        # A daemon killed outright leaves its pid file; never HUP whoever got the pid since.
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        if b"run" not in argv or not any(b"pribox" in a or b"firmware.cli" in a for a in argv):
+            return
         os.kill(pid, signal.SIGHUP)
     except (OSError, ValueError):
         return
