@@ -231,6 +231,9 @@ class Daemon:
             return
         if not service.name:
             service.name = entry.name
+        elif service.name != entry.name:
+            log.error("service registered as %r calls itself %r; not started", entry.name, service.name)
+            return
         await self.supervisor.start(service, self.ctx)
 
     async def _watchdog(self, interval: float) -> None:
