@@ -31,7 +31,9 @@ if TYPE_CHECKING:
     from .supervisor import ServiceStatus
 
 # Modules that add services to BOX_SERVICES when imported, in start order.
-SERVICE_MODULES: tuple[str, ...] = ()
+SERVICE_MODULES: tuple[str, ...] = (
+    "firmware.span_service",
+)
 
 
 class StopReason(enum.Enum):

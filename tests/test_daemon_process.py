@@ -28,6 +28,19 @@ def test_the_unit_is_type_notify_with_a_watchdog_and_reload_by_sighup():
     assert shlex.split(service["ExecStart"])[1:] == ["run", "--state-dir", "/var/lib/pribox"]
 
 
+def seed_state_dir(state: Path, tmp_path: Path) -> str:
+    """Commit the embedded default with its wire moved under tmp_path (never the host's /run)."""
+    from firmware.config.loader import default_text
+
+    text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    seed = tmp_path / "seed.toml"
+    seed.write_text(text)
+    done = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "--state-dir", str(state), "commit",
+                           str(seed), "-m", "seed"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return text
+
+
 def receive(sock: socket.socket, timeout: float) -> str:
     sock.settimeout(timeout)
     return sock.recv(4096).decode()
@@ -38,6 +51,7 @@ def test_pribox_run_from_the_unit_command_line_notifies_reloads_and_stops(tmp_pa
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(address)
     state = tmp_path / "state"
+    seed_state_dir(state, tmp_path)
     argv = shlex.split(read_unit()["Service"]["ExecStart"])
     argv = [sys.executable, "-m", "firmware.cli"] + [str(state) if a == "/var/lib/pribox" else a for a in argv[1:]]
     env = dict(os.environ, NOTIFY_SOCKET=address, WATCHDOG_USEC="400000")
@@ -68,7 +82,7 @@ def test_pribox_run_from_the_unit_command_line_notifies_reloads_and_stops(tmp_pa
         assert message.startswith("STOPPING=1")
         assert proc.wait(10) == 0
         output = proc.stdout.read().decode()
-        assert "committed the embedded default as commit 1" in output
+        assert "pribox running: 1/1 services running" in output
         assert "configuration reloaded; changed sections: box" in output
         assert not (state / "pribox.pid").exists()
     finally:
@@ -89,6 +103,7 @@ def test_a_deadline_that_passes_while_the_daemon_is_down_rolls_back_before_servi
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(address)
     state = tmp_path / "state"
+    seed_state_dir(state, tmp_path)
     first = start_daemon(state, address)
     second = None
     try:
