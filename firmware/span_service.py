@@ -8,14 +8,18 @@ Peers (the ISDN service, the console's `show span`) find the open spans with
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 
 from drivers import make_span
 from drivers.config import SpanConfig
+from drivers.events import SpanAlarmsChanged
 from drivers.pacing import SpanPacer
 from drivers.span import Span
 
 from .services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
+
+log = logging.getLogger("pribox.span")
 
 # How often run() checks that pacing still advances: a span whose tick raised stops the
 # pacer's timer chain, which asyncio would only log; the supervisor must see it as a crash.
@@ -30,8 +34,11 @@ class SpansService(Service):
         self.period = period
         self.spans: dict[int, Span] = {}
         self.pacer: SpanPacer | None = None
+        self._subscription = None
 
     async def start(self, ctx: ServiceContext) -> None:
+        if self._subscription is None:  # the journal shows layer 1 as a field engineer reads it
+            self._subscription = ctx.bus.subscribe(SpanAlarmsChanged, _log_alarms)
         spans = {c.id: make_span(c, clock=ctx.clock, bus=ctx.bus) for c in self.configs}
         # Listening ends first, so the connecting end of a wire inside the box finds its peer.
         order = sorted(spans.values(), key=lambda s: s.config.wire_role != "listen")
@@ -57,6 +64,9 @@ class SpansService(Service):
             last = self.pacer.ticks
 
     async def stop(self, reason: StopReason) -> None:
+        if self._subscription is not None:
+            self._subscription.cancel()
+            self._subscription = None
         if self.pacer is not None:
             self.pacer.stop()
             self.pacer = None
@@ -75,6 +85,15 @@ class SpansService(Service):
             status = span.status()
             parts.append(f"span {span_id}: " + ("up" if status.layer1_up else ", ".join(sorted(status.alarms)) or "down"))
         return Health(True, "; ".join(parts))
+
+
+def _log_alarms(event: SpanAlarmsChanged) -> None:
+    if event.raised:
+        log.warning("span %d: alarm %s raised (active: %s)", event.span_id, ", ".join(sorted(event.raised)),
+                    ", ".join(sorted(event.alarms)))
+    if event.cleared:
+        log.info("span %d: alarm %s cleared (active: %s)", event.span_id, ", ".join(sorted(event.cleared)),
+                 ", ".join(sorted(event.alarms)) or "none")
 
 
 def _spans_from_config(config) -> SpansService | None:

@@ -193,3 +193,12 @@ class Supervisor:
 
     def status(self) -> list[ServiceStatus]:
         return [s.status() for s in self._order]
+
+
+def format_status(statuses: list[ServiceStatus]) -> str:
+    """`show services` as the console prints it: one line per service, in start order."""
+    lines = [f"{'Service':<12} {'State':<9} {'Crashes':>7}  Detail"]
+    for s in statuses:
+        detail = s.health.detail if s.state is ServiceState.RUNNING else s.last_error
+        lines.append(f"{s.name:<12} {s.state.value:<9} {s.crashes:>7}  {detail}".rstrip())
+    return "\n".join(lines)

@@ -11,6 +11,7 @@ from firmware.config.loader import default_text
 from firmware.daemon import Daemon, FileSource
 from firmware.sdnotify import Notifier
 from firmware.services import ServiceState, load_box_services
+from firmware.supervisor import format_status
 
 
 def test_the_default_spans_come_up_reload_and_close(tmp_path):
@@ -34,6 +35,7 @@ def test_the_default_spans_come_up_reload_and_close(tmp_path):
         seen["sides"] = {i: s.config.side for i, s in spans.items()}
         seen["up"] = {i: s.status().layer1_up for i, s in spans.items()}
         seen["health"] = service.status().health
+        seen["show"] = format_status(daemon.status())
         config.write_text(config.read_text().replace("crc4 = true", "crc4 = false"))
         assert await daemon.reload()
         await asyncio.sleep(1.0)
@@ -55,6 +57,8 @@ def test_the_default_spans_come_up_reload_and_close(tmp_path):
     assert seen["sides"] == {1: "te", 2: "nt"}
     assert seen["up"] == {1: True, 2: True}
     assert seen["health"].ok and seen["health"].detail == "span 1: up; span 2: up"
+    assert seen["show"].splitlines() == ["Service      State     Crashes  Detail",
+                                         "spans        running         0  span 1: up; span 2: up"]
     assert seen["crc4_after_reload"] == {1: False, 2: False} and seen["up_after_reload"]
     opened = [(e.span_id) for e in events if isinstance(e, SpanOpened)]
     closed = [(e.span_id) for e in events if isinstance(e, SpanClosed)]
