@@ -224,3 +224,21 @@ class _tmp:
 
     def __exit__(self, *exc):
         self._dir.cleanup()
+
+
+def test_commit_without_a_candidate_is_refused(tmp_path):
+    store = ConfigStore(tmp_path)
+    with pytest.raises(StoreError, match="no candidate to commit"):
+        store.commit(0.0)
+
+
+def test_old_history_is_pruned_but_never_the_fallback_of_an_unconfirmed_commit(tmp_path):
+    store = ConfigStore(tmp_path, keep=3)
+    store.commit(0.0, text=named("base"))
+    store.commit(1.0, text=named("h1"), confirm_within=600)
+    for i in range(2, 7):
+        store.commit(float(i), text=named(f"h{i}"), confirm_within=600)
+    ids = [c.id for c in store.history()]
+    assert ids == [1, 5, 6, 7]  # the newest three, plus commit 1 that they would all fall back to
+    assert store.expire(10_000.0).comment.endswith("rolled back to commit 1")
+    assert store.running_config().box.hostname == "base"

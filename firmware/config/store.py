@@ -152,6 +152,8 @@ class ConfigStore:
             raise StoreError(f"confirm_within must be a positive number of seconds, got {confirm_within!r}")
         with self._locked():
             if text is None:
+                if not self.has_candidate():
+                    raise StoreError("no candidate to commit: load one first (pribox config load FILE)")
                 text = self.candidate_text()
             self.validate(text, source)
             current = self.running()
