@@ -97,3 +97,68 @@ def test_libpri_reference_call_rate_runs_in_this_process():
     completed, seconds = bench_libpri_calls(200)
     assert completed == 200 and seconds > 0
     assert completed / seconds > 1000  # libpri does thousands per second here; a stall would show
+
+
+def test_the_peer_harness_drives_libpri_against_libpri_through_a_whole_call_set():
+    """The harness the Q.931 scenarios use, proven on libpri talking to itself: ring fields,
+    every action, causes both ways, busy rejection, overlap receiving and RESTART."""
+    import socket
+
+    from hil_tests.peers.libpri import LibpriPeer
+
+    async def scenario():
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        net = LibpriPeer(a, "network", overlap=True)
+        usr = LibpriPeer(b, "user", overlap=True)
+        net.start()
+        usr.start()
+        try:
+            await net.wait_for("dchannel_up")
+            await usr.wait_for("dchannel_up")
+            # A forwarded call (redirecting number), answered, cleared by the caller.
+            call = net.call("15881234", calling="0212345678", redirecting="07012345678",
+                            redirecting_reason=1, channel=3)
+            ring = await usr.wait_for("ring")
+            assert (ring.called, ring.calling, ring.redirecting, ring.channel, ring.complete) == \
+                ("15881234", "0212345678", "07012345678", 3, True)
+            assert ring.layer1 == 0x23  # A-law
+            incoming = ring.call
+            usr.proceeding(incoming)
+            await net.wait_for("proceeding", call=call)
+            usr.alerting(incoming)
+            await net.wait_for("ringing", call=call)
+            usr.progress(incoming)
+            assert (await net.wait_for("progress", call=call)).progress == 8  # in-band info
+            usr.answer(incoming)
+            await net.wait_for("answer", call=call)
+            net.hangup(call, 16)
+            assert (await usr.wait_for("hangup_req", call=incoming)).cause == 16
+            assert (await net.wait_for("hangup", call=call)).cause == 16  # auto RELEASE came back
+            assert call.cleared
+            # Busy: the user side rejects with cause 17.
+            call = net.call("15881234", channel=4)
+            ring = await usr.wait_for("ring")
+            usr.hangup(ring.call, 17)
+            assert (await net.wait_for("hangup_req", call=call)).cause == 17
+            # Overlap receiving: digits after SETUP ACKNOWLEDGE.
+            call = net.call("158", channel=5, complete=False)
+            ring = await usr.wait_for("ring")
+            assert (ring.called, ring.complete) == ("158", False)
+            usr.need_more_info(ring.call)
+            await net.wait_for("setup_ack", call=call)
+            net.information(call, "81")
+            digits = [(await usr.wait_for("info_received")).called for _ in range(2)]
+            assert digits == ["8", "1"]
+            usr.hangup(ring.call, 16)
+            await net.wait_for("hangup_req", call=call)
+            # RESTART of one channel, acknowledged.
+            net.restart(7)
+            assert (await usr.wait_for("restart")).channel == 7
+            assert (await net.wait_for("restart_ack")).channel == 7
+        finally:
+            net.close()
+            usr.close()
+            a.close()
+            b.close()
+
+    asyncio.run(scenario())

@@ -31,6 +31,8 @@ PRES_ALLOWED_USER_NUMBER_NOT_SCREENED = 0x00
 PRI_LAYER_1_ULAW = 0x22
 PRI_LAYER_1_ALAW = 0x23
 _EXPLICIT = 1 << 16
+# libpri numbers E1 B-channels by timeslot: 1-15 and 17-31 (16 is the D-channel).
+E1_B_CHANNELS = tuple(range(1, 16)) + tuple(range(17, 32))
 
 EVENT_KINDS = {
     1: "dchannel_up", 2: "dchannel_down", 3: "restart", 4: "config_error", 5: "ring", 6: "hangup",
@@ -40,6 +42,8 @@ EVENT_KINDS = {
     22: "hold_ack", 23: "hold_reject", 24: "retrieve", 25: "retrieve_ack", 26: "retrieve_reject",
     27: "connect_ack",
 }
+# Causes libpri answers an unanswered SETUP with by RELEASE COMPLETE (q931.c, q931_hangup).
+_RELEASE_COMPLETE_CAUSES = (1, 34, 44, 81, 82)
 _ROLES = {"network": PRI_NETWORK, "user": PRI_CPE, "cpe": PRI_CPE}
 
 
@@ -55,6 +59,8 @@ class PeerCall:
     channel: int | None = None
     cref: int | None = None
     cleared: bool = False
+    incoming: bool = False
+    responded: bool = False   # we sent something for an incoming call (libpri's "alive")
     events: list["PeerEvent"] = field(default_factory=list)
 
 
@@ -83,6 +89,17 @@ class PeerEvent:
     raw_type: int = 0
 
 
+# PRI_DEBUG_Q921_STATE | PRI_DEBUG_Q921_DUMP | PRI_DEBUG_Q931_DUMP | PRI_DEBUG_Q931_STATE | PRI_DEBUG_Q931_ANOMALY
+DEBUG_DEFAULT = 0x04 | 0x02 | 0x20 | 0x40 | 0x80
+
+
+def _debug_mask(debug: bool | int) -> int:
+    """True: libpri's usual trace (see DEBUG_DEFAULT); an int: its PRI_DEBUG_* bits as given."""
+    if debug is True:
+        return DEBUG_DEFAULT
+    return int(debug or 0)
+
+
 def _str(arr) -> str:
     return ffi.string(arr).decode("latin-1")
 
@@ -93,7 +110,7 @@ def _channel_arg(channel: int | None) -> int:
 
 class LibpriPeer:
     def __init__(self, sock: socket.socket, role: str, *, timers: dict[str, int] | None = None,
-                 debug: bool = False, auto_release: bool = True):
+                 debug: bool | int = False, auto_release: bool = True, overlap: bool = False):
         if role not in _ROLES:
             raise ValueError(f"libpri peer role must be one of {sorted(_ROLES)}, not {role!r}")
         if sock.type != socket.SOCK_SEQPACKET:
@@ -101,12 +118,15 @@ class LibpriPeer:
         self.role = role
         self.sock = sock
         self.auto_release = auto_release
-        self._peer = lib.lp_new(sock.fileno(), _ROLES[role], PRI_SWITCH_EUROISDN_E1, 1 if debug else 0)
+        self._peer = lib.lp_new(sock.fileno(), _ROLES[role], PRI_SWITCH_EUROISDN_E1, _debug_mask(debug))
         if self._peer == ffi.NULL:
             raise PeerError("libpri refused to create a D-channel (pri_new_cb returned NULL)")
         for name, value in (timers or {}).items():
             if lib.lp_set_timer(self._peer, name.encode(), int(value)) < 0:
                 raise ValueError(f"libpri has no timer named {name!r}")
+        # Overlap receiving: SETUP without Sending Complete rings with complete=False, and the
+        # scenario answers need_more_info() then collects info_received digits.
+        lib.lp_set_overlap(self._peer, int(overlap))
         self._event = ffi.new("lp_event *")
         self._calls: dict[int, PeerCall] = {}
         self.history: list[PeerEvent] = []
@@ -205,6 +225,8 @@ class LibpriPeer:
         elif kind == "dchannel_down":
             self.dchannel_up = False
         if call is not None:
+            if kind == "ring":
+                call.incoming = True
             call.events.append(ev)
             if kind == "hangup_req" and self.auto_release:
                 lib.lp_hangup(self._peer, call.handle, ev.cause if ev.cause is not None else 16)
@@ -258,6 +280,7 @@ class LibpriPeer:
         return call
 
     def _chan(self, call: PeerCall, channel: int | None) -> int:
+        call.responded = True
         return _channel_arg(channel if channel is not None else call.channel)
 
     def proceeding(self, call: PeerCall, channel: int | None = None, inband: bool = False) -> None:
@@ -282,14 +305,22 @@ class LibpriPeer:
         self._check("CONNECT", lib.lp_answer(self._peer, call.handle, self._chan(call, channel)))
 
     def hangup(self, call: PeerCall, cause: int = 16) -> None:
+        """Clear the call with a Q.850 cause.  libpri 1.6 silently drops the hangup of an
+        incoming call it has not answered at all, so such a call first gets CALL PROCEEDING and
+        then DISCONNECT — except for causes 1, 34, 44, 81 and 82, which libpri sends as RELEASE
+        COMPLETE straight away."""
+        if call.incoming and not call.responded and cause not in _RELEASE_COMPLETE_CAUSES:
+            self.proceeding(call)
         self._check("hangup", lib.lp_hangup(self._peer, call.handle, cause))
 
-    def restart(self, channel: int | None = None) -> None:
-        """RESTART one B-channel, or the whole interface when channel is None."""
-        if channel is None:
-            self._check("RESTART (interface)", lib.lp_restart_interface(self._peer))
-        else:
-            self._check(f"RESTART (channel {channel})", lib.lp_reset_channel(self._peer, _channel_arg(channel)))
+    def restart(self, channel: int) -> None:
+        """RESTART one B-channel (libpri cannot send an interface-wide RESTART; it does answer one)."""
+        self._check(f"RESTART (channel {channel})", lib.lp_reset_channel(self._peer, _channel_arg(channel)))
+
+    def restart_all(self, channels=E1_B_CHANNELS) -> None:
+        """Restart a whole interface the way Asterisk does with libpri: one RESTART per channel."""
+        for channel in channels:
+            self.restart(channel)
 
 
 def cause_name(cause: int) -> str:

@@ -62,7 +62,7 @@ int lp_information(lp_peer *peer, void *call, const char *digits);
 int lp_answer(lp_peer *peer, void *call, int channel);
 int lp_hangup(lp_peer *peer, void *call, int cause);
 int lp_reset_channel(lp_peer *peer, int channel);
-int lp_restart_interface(lp_peer *peer);
+void lp_set_overlap(lp_peer *peer, int enable);
 
 double lp_bench_calls(int count, int *completed);
 /* cffi:end */
