@@ -140,3 +140,27 @@ def test_adapter_refuses_a_stream_socket_by_name():
         s1.close()
         s2.close()
     run(main)
+
+
+class BrokenLayer3(EchoLayer3):
+    def dl_event(self, event, now):
+        if isinstance(event, DlData) and event.payload == b"boom":
+            raise RuntimeError("layer 3 bug")
+        super().dl_event(event, now)
+
+
+def test_a_layer3_bug_is_counted_and_the_dchannel_keeps_running():
+    async def main(loop):
+        a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        clock = LoopClock(loop)
+        user = DChannel(Lapd(Role.USER), a, clock, layer3=BrokenLayer3())
+        net = DChannel(Lapd(Role.NETWORK), b, clock)
+        user.establish()
+        await net.wait_for(DlEstablished)
+        net.send(b"boom")
+        net.send(b"fine")
+        assert (await net.wait_for(DlData)).payload == b"ack:fine"
+        assert user.counters["layer3_errors"] == 1 and user.lapd.established
+        user.close()
+        net.close()
+    run(main)

@@ -182,18 +182,31 @@ class DChannel:
                 moved = True
                 self._note(ev)
                 if layer3 is not None:
-                    layer3.dl_event(ev, now)
+                    self._guard("dl_event", layer3.dl_event, ev, now)
                 else:
                     self.events.put_nowait(ev)
             if layer3 is not None:
-                for message in layer3.messages_to_send():
+                for message in self._guard("messages_to_send", layer3.messages_to_send) or ():
                     moved = True
-                    lapd.send(message, now)
+                    try:
+                        lapd.send(message, now)
+                    except ValueError as exc:  # e.g. longer than N201: layer 3's bug, not the line's
+                        self.counters["layer3_errors"] += 1
+                        log.error("layer 3 message refused by LAPD: %s", exc)
             for frame in lapd.frames_to_send():
                 self._transmit(frame, now)
             if not moved:
                 break
         self._arm_timer()
+
+    def _guard(self, what: str, fn, *args):
+        """Call into layer 3; a bug there is logged and counted, and the D-channel keeps running."""
+        try:
+            return fn(*args)
+        except Exception:
+            self.counters["layer3_errors"] += 1
+            log.exception("layer 3 %s failed", what)
+            return None
 
     def _note(self, ev: LapdEvent) -> None:
         if isinstance(ev, DlEstablished):
@@ -222,7 +235,7 @@ class DChannel:
     def _arm_timer(self) -> None:
         when = self.lapd.get_timer()
         if self.layer3 is not None:
-            t3 = self.layer3.get_timer()
+            t3 = self._guard("get_timer", self.layer3.get_timer)
             if t3 is not None and (when is None or t3 < when):
                 when = t3
         if when == self._timer_when and self._timer is not None:
@@ -243,7 +256,7 @@ class DChannel:
         if lapd_t is not None and lapd_t <= now:
             self.lapd.handle_timer(now)
         if self.layer3 is not None:
-            t3 = self.layer3.get_timer()
+            t3 = self._guard("get_timer", self.layer3.get_timer)
             if t3 is not None and t3 <= now:
-                self.layer3.handle_timer(now)
+                self._guard("handle_timer", self.layer3.handle_timer, now)
         self._service()
