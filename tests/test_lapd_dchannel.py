@@ -164,3 +164,24 @@ def test_a_layer3_bug_is_counted_and_the_dchannel_keeps_running():
         user.close()
         net.close()
     run(main)
+
+
+@pytest.mark.parametrize("role", ["user", "network"])
+def test_pribox_dchannel_command_brings_the_link_up_with_libpri_and_writes_a_pcap(role, tmp_path, capsys):
+    from firmware.cli import main
+    from firmware.isdn.pcap import read_pcap
+
+    path = tmp_path / "d.pcap"
+    rc = main(["dchannel", "--role", role, "--seconds", "0.8", "--t203", "0.3", "--call", "--pcap", str(path)])
+    out = capsys.readouterr().out
+    assert rc == 0
+    assert "D-channel UP" in out and "I frame in: 08 02" in out and "state established" in out
+    frames = read_pcap(path.read_bytes())
+    assert len(frames) >= 6 and all(network == (role == "network") for _, _, network, _ in frames)
+
+
+def test_pribox_dchannel_command_names_a_missing_socket(tmp_path, capsys):
+    from firmware.cli import main
+
+    assert main(["dchannel", "--connect", str(tmp_path / "no-such-span")]) == 2
+    assert "cannot open the D-channel at" in capsys.readouterr().err

@@ -30,6 +30,18 @@ FCS_OCTETS = b"\x00\x00"
 _MAX_PACKET = 512  # N201 (260) + address, control and FCS, with room to spare
 
 
+def connect_unix(path: str) -> socket.socket:
+    """Connect to a D-channel offered on a Unix SOCK_SEQPACKET socket path (a span driver's
+    D-channel export); the error names the path and what went wrong."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    try:
+        sock.connect(path)
+    except OSError as exc:
+        sock.close()
+        raise ConnectionError(f"cannot open the D-channel at {path}: {exc.strerror or exc}") from None
+    return sock
+
+
 class Layer3(Protocol):
     """What the adapter needs from the layer above LAPD (Q.931), itself sans-I/O."""
 
