@@ -348,3 +348,28 @@ def test_an_immediate_layer3_answer_carries_the_acknowledgement():
     w.b.receive_frame(encode(Frame(Kind.I, 0, False, ns=1, nr=1, info=b"INFO")), w.now)
     (ack,) = w.b.frames_to_send()  # nothing to answer with: a plain RR
     assert decode(ack) == Frame(Kind.RR, 0, False, nr=2)  # a response from the network: C/R=0
+
+
+def test_layer1_loss_discards_unacknowledged_frames_and_the_new_link_starts_clean():
+    w = up_wire()
+    w.drop = lambda d, f: d == "ab"  # a's I frames never arrive
+    w.a.send(b"lost with the line", w.now)
+    w.pump()
+    assert w.a.outstanding == 1
+    w.a.layer1_changed(False, w.now)
+    assert w.a.queued == 0 and w.a.counters["discarded_i"] == 1
+    w.drop = lambda d, f: False
+    w.a.layer1_changed(True, w.now)
+    w.a.send(b"after", w.now)
+    w.run_for(2.0)
+    assert data(w.take_events("b")) == [b"after"]
+
+
+def test_layer1_loss_during_establishment_is_reported_once():
+    user = Lapd(Role.USER)
+    user.establish(0.0)
+    user.layer1_changed(False, 0.1)
+    user.layer1_changed(True, 0.2)
+    user.layer1_changed(False, 0.3)
+    assert [user.next_event(), user.next_event()] == [DlReleased(), None]
+    assert user.frames_to_send() == []

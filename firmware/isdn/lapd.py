@@ -240,9 +240,12 @@ class Lapd:
             self.counters["layer1_down"] += 1
             self._t200 = self._t203 = self._retry = None
             self._out.clear()
+            self._ack_pending = False
             was = self.state
+            if was in _LINK_UP:
+                self._drop_iqueue()  # as on any re-establishment: layer 3 recovers what mattered
             self._enter_released()
-            if was in _LINK_UP or was == AWAITING_RELEASE:
+            if was != RELEASED:
                 self._report_released()
             return
         self.counters["layer1_up"] += 1
