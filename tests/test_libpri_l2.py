@@ -162,3 +162,21 @@ def test_the_peer_harness_drives_libpri_against_libpri_through_a_whole_call_set(
             b.close()
 
     asyncio.run(scenario())
+
+
+def test_the_peer_reports_a_closed_line_and_stops_reading():
+    import socket
+
+    from hil_tests.peers.libpri import LibpriPeer
+
+    async def scenario():
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        peer = LibpriPeer(theirs, "network", timers={"T200": 100, "N200": 2})
+        peer.start()
+        ours.close()
+        assert (await peer.wait_for("line_closed", timeout=2)).kind == "line_closed"
+        await asyncio.sleep(0.5)  # libpri keeps calling SABME into the void without spinning
+        peer.close()
+        theirs.close()
+
+    asyncio.run(scenario())
