@@ -3,13 +3,14 @@ pairings.  libpri keeps wall-clock timers, so these run on a real asyncio loop w
 T200/T203 on both sides to stay fast."""
 
 import asyncio
+import socket
 
 import pytest
 
 from firmware.isdn.lapd import DlData, DlEstablished, DlReleased, LapdTimers, Role
 from firmware.isdn.lapd_frames import Kind, decode
 from firmware.isdn.pcap import PcapWriter, read_pcap
-from hil_tests.peers.libpri import bench_libpri_calls
+from hil_tests.peers.libpri import LibpriPeer, bench_libpri_calls
 from libpri_link import CHANNEL_1, PAIRINGS, link, q931
 
 
@@ -102,10 +103,6 @@ def test_libpri_reference_call_rate_runs_in_this_process():
 def test_the_peer_harness_drives_libpri_against_libpri_through_a_whole_call_set():
     """The harness the Q.931 scenarios use, proven on libpri talking to itself: ring fields,
     every action, causes both ways, busy rejection, overlap receiving and RESTART."""
-    import socket
-
-    from hil_tests.peers.libpri import LibpriPeer
-
     async def scenario():
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         net = LibpriPeer(a, "network", overlap=True)
@@ -165,10 +162,6 @@ def test_the_peer_harness_drives_libpri_against_libpri_through_a_whole_call_set(
 
 
 def test_the_peer_reports_a_closed_line_and_stops_reading():
-    import socket
-
-    from hil_tests.peers.libpri import LibpriPeer
-
     async def scenario():
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         peer = LibpriPeer(theirs, "network", timers={"T200": 100, "N200": 2})
