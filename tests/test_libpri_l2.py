@@ -173,3 +173,38 @@ def test_the_peer_reports_a_closed_line_and_stops_reading():
         theirs.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("our_role,peer_role", PAIRINGS)
+def test_calls_cross_a_lossy_line_exactly_once_and_in_order(our_role, peer_role):
+    """Every fourth packet lost both ways: REJ and T200 recovery on both sides still deliver
+    each of libpri's SETUPs to us once, in order, and each of our ALERTINGs to libpri."""
+    timers = LapdTimers(t200=0.1, n200=5, t203=2.0)
+    peer_timers = {"T200": 100, "N200": 5, "T203": 2000, "T303": 10000, "T301": 60000}
+    calls = 6
+
+    async def scenario():
+        async with link(our_role, peer_role, our_timers=timers, peer_timers=peer_timers) as (dc, peer, line):
+            counts = {"near_to_far": 0, "far_to_near": 0}
+
+            def every_fourth(direction, packet):
+                counts[direction] += 1
+                return counts[direction] % 4 == 0
+            line.drop = every_fourth
+            placed = [peer.call("15881234", calling="0212345678", channel=ch) for ch in range(1, calls + 1)]
+            crefs = []
+            while len(crefs) < calls:
+                payload = (await dc.wait_for(DlData, timeout=10)).payload
+                assert payload[4] == 0x05
+                crefs.append(int.from_bytes(payload[2:4], "big") & 0x7FFF)
+            for cref in crefs:
+                dc.send(q931(0x01, cref, bytes.fromhex("1803a98381")[:4] + bytes([0x80 | (crefs.index(cref) + 1)])))
+            ringing = {(await peer.wait_for("ringing", timeout=10)).call for _ in range(calls)}
+            assert ringing == set(placed)
+            assert line.lost["near_to_far"] > 0 and line.lost["far_to_near"] > 0
+            assert dc.lapd.counters["retransmitted"] > 0
+            assert dc.lapd.counters["reestablishments"] == 0
+            return crefs
+
+    crefs = asyncio.run(scenario())
+    assert len(set(crefs)) == calls and crefs == sorted(crefs)
