@@ -373,3 +373,13 @@ def test_layer1_loss_during_establishment_is_reported_once():
     user.layer1_changed(False, 0.3)
     assert [user.next_event(), user.next_event()] == [DlReleased(), None]
     assert user.frames_to_send() == []
+
+
+def test_status_snapshot_names_the_q921_state():
+    w = up_wire()
+    w.a.send(b"x", w.now)
+    st = w.a.status()
+    assert (st["q921_state"], st["q921_state_name"], st["role"], st["layer1"]) == \
+        (7, "MULTIPLE_FRAME_ESTABLISHED", "user", "up")
+    assert (st["vs"], st["va"], st["outstanding"], st["t200_running"]) == (1, 0, 1, True)
+    assert Lapd(Role.NETWORK).status()["q921_state_name"] == "TEI_ASSIGNED"
