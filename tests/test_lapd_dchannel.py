@@ -225,3 +225,44 @@ def test_a_full_line_loses_frames_and_counts_them():
         dc.close()
         line.close()
     run(main)
+
+
+def test_stay_connected_waits_for_the_span_socket_and_reconnects_after_it_closes(tmp_path):
+    async def main(loop):
+        path = str(tmp_path / "span1.dchan")
+        clock = LoopClock(loop)
+        dc = DChannel(Lapd(Role.USER, LapdTimers(t200=0.5)), None, clock)
+        dc.establish()
+        keeper = asyncio.ensure_future(dc.stay_connected(path, retry_interval=1.0))
+        await asyncio.sleep(3.5)  # no span yet: attempts fail and are counted
+        assert dc.counters["connect_failures"] >= 3 and not dc.connected
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        listener.bind(path)
+        listener.listen(1)
+        span = None
+        for _ in range(5):
+            await asyncio.sleep(1.0)
+            try:
+                listener.setblocking(False)
+                span, _ = listener.accept()
+                break
+            except BlockingIOError:
+                continue
+        assert span is not None and dc.connected
+        await asyncio.sleep(0.1)
+        assert span.recv(64)[:3] == b"\x00\x01\x7f"  # layer 1 up: SABME goes out at once
+        span.close()                                 # the span driver restarts
+        assert isinstance(await dc.wait_for(DlReleased, timeout=5), DlReleased)
+        for _ in range(5):
+            await asyncio.sleep(1.0)
+            try:
+                span, _ = listener.accept()
+                break
+            except BlockingIOError:
+                continue
+        assert dc.connected and dc.counters["connects"] == 2
+        keeper.cancel()
+        dc.close()
+        span.close()
+        listener.close()
+    run(main)
