@@ -55,6 +55,8 @@ class Layer3(Protocol):
 
 
 class DChannel:
+    """Runs on an asyncio loop: build it inside a running loop, or pass LoopClock(loop)."""
+
     def __init__(self, lapd: Lapd, sock: socket.socket | None, clock: Clock | None = None, *,
                  layer3: Layer3 | None = None, pcap: PcapWriter | None = None):
         self.lapd = lapd
@@ -84,11 +86,12 @@ class DChannel:
         return self._sock is not None
 
     def attach(self, sock: socket.socket) -> None:
-        """Put the D-channel on `sock` (layer 1 comes up); replaces any previous socket."""
+        """Put the D-channel on `sock` (layer 1 comes up); a previous socket is closed."""
         if sock.type != socket.SOCK_SEQPACKET:
             raise ValueError(f"D-channel socket must be SOCK_SEQPACKET, got {sock.type!r}")
-        if self._sock is not None:
-            self._drop_socket()
+        old = self._drop_socket()
+        if old is not None and old is not sock:
+            old.close()
         sock.setblocking(False)
         self._sock = sock
         self.loop.add_reader(sock.fileno(), self._readable)
