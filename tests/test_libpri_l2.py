@@ -208,3 +208,26 @@ def test_calls_cross_a_lossy_line_exactly_once_and_in_order(our_role, peer_role)
 
     crefs = asyncio.run(scenario())
     assert len(set(crefs)) == calls and crefs == sorted(crefs)
+
+
+@pytest.mark.parametrize("our_role,peer_role", PAIRINGS)
+def test_libpri_holds_its_i_frames_while_we_are_busy(our_role, peer_role):
+    timers = LapdTimers(t200=0.2, t203=5.0)
+
+    async def scenario():
+        async with link(our_role, peer_role, our_timers=timers, peer_timers={"T200": 200, "T203": 5000}) as (dc, peer, _):
+            dc.set_own_busy(True)
+            await asyncio.sleep(0.05)
+            peer.call("15881234", calling="0212345678", channel=1)
+            peer.call("15881235", calling="0212345678", channel=2)
+            await asyncio.sleep(0.8)  # libpri polls the busy receiver and keeps the SETUPs
+            assert dc.events.empty()
+            assert dc.lapd.counters["rx_I"] == 0  # held by libpri, not sent and discarded here
+            dc.set_own_busy(False)
+            first = (await dc.wait_for(DlData, timeout=3)).payload
+            second = (await dc.wait_for(DlData, timeout=3)).payload
+            assert (first[4], second[4]) == (0x05, 0x05)
+            assert b"15881234" in first and b"15881235" in second
+            assert dc.lapd.counters["reestablishments"] == 0
+
+    asyncio.run(scenario())

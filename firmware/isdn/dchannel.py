@@ -158,6 +158,11 @@ class DChannel:
         self.lapd.send(payload, self.clock.now())
         self._service()
 
+    def set_own_busy(self, busy: bool) -> None:
+        """Receiver busy on (RNR: the peer holds its I frames) or off (RR: they flow again)."""
+        self.lapd.set_own_busy(busy, self.clock.now())
+        self._service()
+
     def service(self) -> None:
         """Move whatever layer 3 queued after one of its own actions, and re-arm the timer."""
         self._service()
