@@ -266,3 +266,28 @@ def test_stay_connected_waits_for_the_span_socket_and_reconnects_after_it_closes
         span.close()
         listener.close()
     run(main)
+
+
+def test_lockstep_on_a_manual_clock_without_any_event_loop():
+    from firmware.clock import ManualClock
+
+    clock = ManualClock()
+    a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    user = DChannel(Lapd(Role.USER), a, clock)
+    net = DChannel(Lapd(Role.NETWORK), b, clock)
+    user.establish()
+    for _ in range(100 * 100):  # 100 s in 10 ms ticks, as a span's tick would drive it
+        user.poll()
+        net.poll()
+        clock.advance(0.01)
+    got = []
+    while not net.events.empty():
+        got.append(net.events.get_nowait())
+    assert got == [DlEstablished()]
+    assert user.lapd.established and net.lapd.established
+    assert user.lapd.counters["t203_expiry"] + net.lapd.counters["t203_expiry"] >= 9
+    user.send(b"lockstep")
+    net.poll()
+    assert net.events.get_nowait() == DlData(b"lockstep")
+    user.close()
+    net.close()

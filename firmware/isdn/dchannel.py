@@ -55,7 +55,8 @@ class Layer3(Protocol):
 
 
 class DChannel:
-    """Runs on an asyncio loop: build it inside a running loop, or pass LoopClock(loop)."""
+    """Runs on an asyncio loop (build it inside a running loop, or pass LoopClock(loop)), or in
+    lockstep on a ManualClock with no loop, the owner calling poll() each tick."""
 
     def __init__(self, lapd: Lapd, sock: socket.socket | None, clock: Clock | None = None, *,
                  layer3: Layer3 | None = None, pcap: PcapWriter | None = None):
@@ -66,6 +67,7 @@ class DChannel:
         self.counters: Counter[str] = Counter()
         self.events: asyncio.Queue[LapdEvent] = asyncio.Queue()
         self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: TimerHandle | None = None
         self._timer_when: float | None = None
         self._closed = False
@@ -76,10 +78,19 @@ class DChannel:
 
     # ------------------------------------------------------------------ wiring
     @property
-    def loop(self) -> asyncio.AbstractEventLoop:
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The loop that watches the socket; None in lockstep use (a ManualClock and no running
+        loop), where the owner calls poll() every tick instead."""
         if isinstance(self.clock, LoopClock):
             return self.clock.loop
-        return asyncio.get_running_loop()
+        try:
+            return asyncio.get_running_loop()
+        except RuntimeError:
+            return None
+
+    def poll(self) -> None:
+        """Read whatever the socket holds now (lockstep use; under asyncio the loop does it)."""
+        self._readable()
 
     @property
     def connected(self) -> bool:
@@ -94,7 +105,9 @@ class DChannel:
             old.close()
         sock.setblocking(False)
         self._sock = sock
-        self.loop.add_reader(sock.fileno(), self._readable)
+        self._loop = self.loop
+        if self._loop is not None:
+            self._loop.add_reader(sock.fileno(), self._readable)
         self.lapd.layer1_changed(True, self.clock.now())
         self._service()
 
@@ -138,9 +151,9 @@ class DChannel:
 
     def _drop_socket(self) -> socket.socket | None:
         sock, self._sock = self._sock, None
-        if sock is not None:
+        if sock is not None and self._loop is not None:
             try:
-                self.loop.remove_reader(sock.fileno())
+                self._loop.remove_reader(sock.fileno())
             except (ValueError, OSError):
                 pass
         return sock
