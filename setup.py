@@ -8,4 +8,5 @@ setup(cffi_modules=[
     # Reference peers the tests and benchmarks measure against.
     "tests/libpri_l2_build.py:ffibuilder",
     "hil_tests/peers/bcg729_ref_build.py:ffibuilder",
+    "hil_tests/peers/build_libpri_peer.py:ffibuilder",
 ])

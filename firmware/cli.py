@@ -13,6 +13,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "config": ("firmware.config.cli", "check, show, commit, confirm and roll back the box's configuration"),
     "run": ("firmware.daemon", "start and supervise every service of the box"),
     "codec": ("dsp.codec_tool", "put a WAV file through G.711/G.729 over a lossy network and back"),
+    "dchannel": ("hil_tests.dchannel_demo", "bring up LAPD on a D-channel (libpri as far end, or a span socket) and trace it"),
 }
 
 
