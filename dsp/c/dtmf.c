@@ -1,0 +1,416 @@
+/* DTMF receiver and generator.
+ *
+ * Receiver design.  Eight Goertzel filters run over hops of 51 samples (6.375 ms).  Every hop
+ * the last two hops form a 102-sample decision window:
+ *   - the coherent sum of the two hops' DFT values gives each tone's power over the window
+ *     (78 Hz resolution, enough to separate adjacent rows and columns);
+ *   - the phase advance of each DFT value from one hop to the next gives the tone's actual
+ *     frequency (unambiguous within +/-78 Hz), so a tone 3.5 % off nominal is rejected by
+ *     measurement rather than by the filter's skirt, which cannot separate 1.5 % from 3.5 %
+ *     at this window length;
+ *   - knowing the offset, the window's power loss for that offset is undone before the level,
+ *     twist and total-energy tests, so a 1.5 % tone is judged at its true level.
+ * A digit starts after `on_decisions` consecutive hits and ends after `off_decisions`
+ * consecutive misses; with the defaults (4 and 5) a tone of 32 ms or more is always accepted,
+ * one shorter than 24.7 ms never is, a 10 ms interruption never splits a digit and a 40 ms
+ * pause always separates two (see dsp/dtmf.py for the arithmetic).
+ */
+#include "dtmf.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SAMPLE_RATE 8000.0
+#define HOP DTMF_HOP_SAMPLES
+#define WINDOW (2 * HOP)
+#define N_FILTERS 8
+#define EVENT_QUEUE 64
+/* spandsp's convention: a full-scale sine is +3.14 dBm0. */
+#define DBM0_FULL_SCALE_SINE 3.14
+
+typedef float v8sf __attribute__((vector_size(32)));
+
+static const double tone_hz[N_FILTERS] = {697.0, 770.0, 852.0, 941.0, 1209.0, 1336.0, 1477.0, 1633.0};
+static const char keypad[17] = "123A456B789C*0#D";
+
+struct dtmf_rx_state {
+    v8sf coef;               /* 2 cos(w) */
+    v8sf s1, s2;             /* Goertzel recurrence over the current hop */
+    float cos_w[N_FILTERS], sin_w[N_FILTERS];
+    float rot_re[N_FILTERS], rot_im[N_FILTERS];   /* e^{-j w HOP} */
+    float prev_re[N_FILTERS], prev_im[N_FILTERS]; /* previous hop's DFT value */
+    float energy, prev_energy;
+    int in_hop;              /* samples of the current hop seen so far */
+    int have_prev;
+    int64_t hops_done;
+
+    /* decision thresholds, precomputed from params */
+    dtmf_rx_params_t params;
+    float min_power, normal_twist, reverse_twist, relative_peak, min_fraction;
+
+    /* hit tracking */
+    char digit;              /* digit in progress, 0 if none */
+    int misses;
+    int64_t last_hit_end;
+    char candidate;
+    int candidate_hits;
+    int64_t candidate_start;
+
+    dtmf_event_t events[EVENT_QUEUE];
+    int ev_head, ev_count;
+    int64_t lost;
+};
+
+static double dbm0_to_power(double dbm0)
+{
+    double amp = 32767.0 * pow(10.0, (dbm0 - DBM0_FULL_SCALE_SINE) / 20.0);
+    return amp * amp / 2.0;
+}
+
+void dtmf_rx_default_params(dtmf_rx_params_t *p)
+{
+    p->min_level_dbm0 = -40.0f;
+    p->normal_twist_db = 9.0f;
+    p->reverse_twist_db = 6.0f;
+    p->max_deviation = 0.025f;
+    p->min_tone_fraction = 0.72f;
+    p->relative_peak_db = 8.0f;
+    p->on_decisions = 4;
+    p->off_decisions = 5;
+}
+
+int dtmf_rx_set_params(dtmf_rx_state_t *s, const dtmf_rx_params_t *p)
+{
+    if (!(p->min_level_dbm0 >= -70.0f && p->min_level_dbm0 <= 3.0f)) return -1;
+    if (!(p->normal_twist_db >= 0.0f && p->normal_twist_db <= 20.0f)) return -1;
+    if (!(p->reverse_twist_db >= 0.0f && p->reverse_twist_db <= 20.0f)) return -1;
+    if (!(p->max_deviation > 0.0f && p->max_deviation <= 0.045f)) return -1;
+    if (!(p->min_tone_fraction > 0.0f && p->min_tone_fraction < 1.0f)) return -1;
+    if (!(p->relative_peak_db >= 0.0f && p->relative_peak_db <= 30.0f)) return -1;
+    if (p->on_decisions < 1 || p->on_decisions > 50) return -1;
+    if (p->off_decisions < 1 || p->off_decisions > 50) return -1;
+    s->params = *p;
+    s->min_power = (float)dbm0_to_power(p->min_level_dbm0);
+    s->normal_twist = (float)pow(10.0, p->normal_twist_db / 10.0);
+    s->reverse_twist = (float)pow(10.0, p->reverse_twist_db / 10.0);
+    s->relative_peak = (float)pow(10.0, p->relative_peak_db / 10.0);
+    s->min_fraction = p->min_tone_fraction;
+    return 0;
+}
+
+void dtmf_rx_get_params(const dtmf_rx_state_t *s, dtmf_rx_params_t *p)
+{
+    *p = s->params;
+}
+
+void dtmf_rx_reset(dtmf_rx_state_t *s)
+{
+    dtmf_rx_params_t params = s->params;
+    memset(s, 0, sizeof(*s));
+    for (int k = 0; k < N_FILTERS; k++) {
+        double w = 2.0 * M_PI * tone_hz[k] / SAMPLE_RATE;
+        s->coef[k] = (float)(2.0 * cos(w));
+        s->cos_w[k] = (float)cos(w);
+        s->sin_w[k] = (float)sin(w);
+        s->rot_re[k] = (float)cos(w * HOP);
+        s->rot_im[k] = (float)-sin(w * HOP);
+    }
+    if (params.on_decisions == 0)
+        dtmf_rx_default_params(&params);
+    dtmf_rx_set_params(s, &params);
+}
+
+dtmf_rx_state_t *dtmf_rx_new(void)
+{
+    dtmf_rx_state_t *s = aligned_alloc(32, (sizeof(dtmf_rx_state_t) + 31) & ~(size_t)31);
+    if (s == NULL) return NULL;
+    memset(s, 0, sizeof(*s));
+    dtmf_rx_reset(s);
+    return s;
+}
+
+void dtmf_rx_free(dtmf_rx_state_t *s)
+{
+    free(s);
+}
+
+static void push_event(dtmf_rx_state_t *s, int kind, char digit, int64_t sample)
+{
+    if (s->ev_count == EVENT_QUEUE) {   /* keep the newest: drop the oldest */
+        s->ev_head = (s->ev_head + 1) % EVENT_QUEUE;
+        s->ev_count--;
+        s->lost++;
+    }
+    dtmf_event_t *e = &s->events[(s->ev_head + s->ev_count) % EVENT_QUEUE];
+    e->kind = kind;
+    e->digit = digit;
+    e->sample = sample;
+    s->ev_count++;
+}
+
+/* Power lost by a WINDOW-long DFT when the tone is off its bin by `delta` rad/sample. */
+static float window_gain(float delta)
+{
+    float half = 0.5f * delta;
+    float den = WINDOW * sinf(half);
+    if (fabsf(den) < 1e-9f) return 1.0f;
+    float r = sinf(WINDOW * half) / den;
+    return r * r;
+}
+
+/* Judges the window made of the previous and the current hop; returns the digit or 0. */
+static char judge_window(dtmf_rx_state_t *s, const float *cur_re, const float *cur_im)
+{
+    float power[N_FILTERS];
+    for (int k = 0; k < N_FILTERS; k++) {
+        float zr = s->prev_re[k] + s->rot_re[k] * cur_re[k] - s->rot_im[k] * cur_im[k];
+        float zi = s->prev_im[k] + s->rot_re[k] * cur_im[k] + s->rot_im[k] * cur_re[k];
+        power[k] = 2.0f * (zr * zr + zi * zi) / ((float)WINDOW * WINDOW);
+    }
+    int row = 0, col = 4;
+    for (int k = 1; k < 4; k++) {
+        if (power[k] > power[row]) row = k;
+        if (power[k + 4] > power[col]) col = k + 4;
+    }
+    /* cheap rejection first: almost every window of silence or speech ends here */
+    float floor_power = s->min_power * 0.3f;
+    if (power[row] < floor_power || power[col] < floor_power) return 0;
+    for (int k = 0; k < 4; k++) {
+        if (k != row && power[k] * s->relative_peak > power[row]) return 0;
+        if (k + 4 != col && power[k + 4] * s->relative_peak > power[col]) return 0;
+    }
+    float corrected[2];
+    const int pick[2] = {row, col};
+    for (int i = 0; i < 2; i++) {
+        int k = pick[i];
+        /* phase advance over one hop, relative to the nominal frequency's */
+        float ar = s->rot_re[k] * cur_re[k] - s->rot_im[k] * cur_im[k];
+        float ai = s->rot_re[k] * cur_im[k] + s->rot_im[k] * cur_re[k];
+        float qr = ar * s->prev_re[k] + ai * s->prev_im[k];
+        float qi = ai * s->prev_re[k] - ar * s->prev_im[k];
+        float delta = atan2f(qi, qr) / HOP;             /* rad/sample */
+        float offset_hz = delta * (float)(SAMPLE_RATE / (2.0 * M_PI));
+        if (fabsf(offset_hz) > s->params.max_deviation * (float)tone_hz[k]) return 0;
+        corrected[i] = power[k] / window_gain(delta);
+    }
+    if (corrected[0] < s->min_power || corrected[1] < s->min_power) return 0;
+    if (corrected[0] > corrected[1] * s->normal_twist) return 0;
+    if (corrected[1] > corrected[0] * s->reverse_twist) return 0;
+    float total = (s->prev_energy + s->energy) / (float)WINDOW;
+    if (corrected[0] + corrected[1] < s->min_fraction * total) return 0;
+    return keypad[row * 4 + (col - 4)];
+}
+
+static void track_hits(dtmf_rx_state_t *s, char hit, int64_t window_start, int64_t window_end)
+{
+    if (s->digit && hit == s->digit) {
+        s->misses = 0;
+        s->last_hit_end = window_end;
+        s->candidate = 0;
+        s->candidate_hits = 0;
+        return;
+    }
+    if (hit) {
+        if (hit == s->candidate) {
+            s->candidate_hits++;
+        } else {
+            s->candidate = hit;
+            s->candidate_hits = 1;
+            s->candidate_start = window_start;
+        }
+    } else {
+        s->candidate = 0;
+        s->candidate_hits = 0;
+    }
+    if (s->digit) {
+        s->misses++;
+        if (s->misses >= s->params.off_decisions
+            || (s->candidate && s->candidate_hits >= s->params.on_decisions)) {
+            push_event(s, DTMF_EVENT_END, s->digit, s->last_hit_end);
+            s->digit = 0;
+        }
+    }
+    if (!s->digit && s->candidate && s->candidate_hits >= s->params.on_decisions) {
+        s->digit = s->candidate;
+        s->misses = 0;
+        s->last_hit_end = window_end;
+        push_event(s, DTMF_EVENT_START, s->digit, s->candidate_start);
+        s->candidate = 0;
+        s->candidate_hits = 0;
+    }
+}
+
+static void end_of_hop(dtmf_rx_state_t *s)
+{
+    float cur_re[N_FILTERS], cur_im[N_FILTERS];
+    for (int k = 0; k < N_FILTERS; k++) {
+        /* DFT value of the hop, up to a phase factor that cancels between hops */
+        cur_re[k] = s->s1[k] - s->cos_w[k] * s->s2[k];
+        cur_im[k] = s->sin_w[k] * s->s2[k];
+    }
+    int64_t hop_end = (s->hops_done + 1) * HOP;
+    if (s->have_prev) {
+        char hit = judge_window(s, cur_re, cur_im);
+        track_hits(s, hit, hop_end - WINDOW, hop_end);
+    }
+    memcpy(s->prev_re, cur_re, sizeof(cur_re));
+    memcpy(s->prev_im, cur_im, sizeof(cur_im));
+    s->prev_energy = s->energy;
+    s->have_prev = 1;
+    s->hops_done++;
+    s->energy = 0.0f;
+    s->in_hop = 0;
+    const v8sf zero = {0};
+    s->s1 = zero;
+    s->s2 = zero;
+}
+
+void dtmf_rx(dtmf_rx_state_t *s, const int16_t *amp, int n)
+{
+    int i = 0;
+    while (i < n) {
+        int take = HOP - s->in_hop;
+        if (take > n - i) take = n - i;
+        v8sf s1 = s->s1, s2 = s->s2;
+        const v8sf coef = s->coef;
+        float energy = s->energy;
+        for (int j = 0; j < take; j++) {
+            float x = (float)amp[i + j];
+            energy += x * x;
+            v8sf xv = {x, x, x, x, x, x, x, x};
+            v8sf s0 = (xv - s2) + coef * s1;
+            s2 = s1;
+            s1 = s0;
+        }
+        s->s1 = s1;
+        s->s2 = s2;
+        s->energy = energy;
+        s->in_hop += take;
+        i += take;
+        if (s->in_hop == HOP) end_of_hop(s);
+    }
+}
+
+void dtmf_rx_many(dtmf_rx_state_t **states, int n_channels, const int16_t *amp, int n)
+{
+    for (int c = 0; c < n_channels; c++)
+        dtmf_rx(states[c], amp + (int64_t)c * n, n);
+}
+
+int dtmf_rx_get_events(dtmf_rx_state_t *s, dtmf_event_t *out, int max)
+{
+    int n = s->ev_count < max ? s->ev_count : max;
+    for (int i = 0; i < n; i++)
+        out[i] = s->events[(s->ev_head + i) % EVENT_QUEUE];
+    s->ev_head = (s->ev_head + n) % EVENT_QUEUE;
+    s->ev_count -= n;
+    return n;
+}
+
+char dtmf_rx_current(const dtmf_rx_state_t *s)
+{
+    return s->digit;
+}
+
+int64_t dtmf_rx_lost_events(const dtmf_rx_state_t *s)
+{
+    return s->lost;
+}
+
+/* ---- generator ---- */
+
+struct dtmf_tx_state {
+    char queue[DTMF_TX_MAX_QUEUE];
+    int q_head, q_count;
+    double amp_low, amp_high;
+    int on_samples, off_samples;
+    char digit;              /* digit being sent (tone or its trailing pause), 0 if idle */
+    int position;            /* samples into the digit's on+off period */
+    double w_low, w_high;
+};
+
+static int keypad_index(char c)
+{
+    if (c >= 'a' && c <= 'd') c = (char)(c - 'a' + 'A');
+    const char *p = c ? strchr(keypad, c) : NULL;
+    return p ? (int)(p - keypad) : -1;
+}
+
+dtmf_tx_state_t *dtmf_tx_new(void)
+{
+    dtmf_tx_state_t *s = calloc(1, sizeof(*s));
+    if (s == NULL) return NULL;
+    dtmf_tx_set_level(s, -10.0f, 0.0f);
+    dtmf_tx_set_timing(s, 50, 55);
+    return s;
+}
+
+void dtmf_tx_free(dtmf_tx_state_t *s)
+{
+    free(s);
+}
+
+int dtmf_tx_set_level(dtmf_tx_state_t *s, float low_level_dbm0, float twist_db)
+{
+    if (!(low_level_dbm0 >= -90.0f && low_level_dbm0 <= 3.14f)) return -1;
+    if (!(twist_db >= -20.0f && twist_db <= 20.0f)) return -1;
+    s->amp_low = 32767.0 * pow(10.0, (low_level_dbm0 - DBM0_FULL_SCALE_SINE) / 20.0);
+    s->amp_high = s->amp_low * pow(10.0, -twist_db / 20.0);
+    return 0;
+}
+
+int dtmf_tx_set_timing(dtmf_tx_state_t *s, int on_ms, int off_ms)
+{
+    if (on_ms < 1 || on_ms > 60000 || off_ms < 0 || off_ms > 60000) return -1;
+    s->on_samples = on_ms * 8;
+    s->off_samples = off_ms * 8;
+    return 0;
+}
+
+int dtmf_tx_put(dtmf_tx_state_t *s, const char *digits, int len)
+{
+    if (len < 0) len = (int)strlen(digits);
+    for (int i = 0; i < len; i++)
+        if (keypad_index(digits[i]) < 0) return -1;
+    int taken = 0;
+    while (taken < len && s->q_count < DTMF_TX_MAX_QUEUE) {
+        s->queue[(s->q_head + s->q_count) % DTMF_TX_MAX_QUEUE] = keypad[keypad_index(digits[taken])];
+        s->q_count++;
+        taken++;
+    }
+    return taken;
+}
+
+int dtmf_tx_pending(const dtmf_tx_state_t *s)
+{
+    return s->q_count + (s->digit ? 1 : 0);
+}
+
+int dtmf_tx(dtmf_tx_state_t *s, int16_t *amp, int max)
+{
+    int written = 0;
+    while (written < max) {
+        if (!s->digit) {
+            if (s->q_count == 0) break;
+            s->digit = s->queue[s->q_head];
+            s->q_head = (s->q_head + 1) % DTMF_TX_MAX_QUEUE;
+            s->q_count--;
+            s->position = 0;
+            int k = keypad_index(s->digit);
+            s->w_low = 2.0 * M_PI * tone_hz[k / 4] / SAMPLE_RATE;
+            s->w_high = 2.0 * M_PI * tone_hz[4 + k % 4] / SAMPLE_RATE;
+        }
+        int period = s->on_samples + s->off_samples;
+        while (written < max && s->position < period) {
+            double v = 0.0;
+            if (s->position < s->on_samples)
+                v = s->amp_low * sin(s->w_low * s->position) + s->amp_high * sin(s->w_high * s->position);
+            v = v > 32767.0 ? 32767.0 : (v < -32768.0 ? -32768.0 : v);
+            amp[written++] = (int16_t)lrint(v);
+            s->position++;
+        }
+        if (s->position >= period) s->digit = 0;
+    }
+    return written;
+}
