@@ -5,20 +5,24 @@ Receiver limits (defaults; ITU-T Q.24 leaves the exact figures to each administr
 ==========================  =========================================================
 frequency                    accepts ≤ 1.5 % off nominal, rejects ≥ 3.5 % (limit 2.5 %)
 level, each tone             accepts −36 … 0 dBm0, rejects below −40 dBm0
-twist                        normal (low group louder) up to 9 dB, reverse up to 6 dB:
-                             accepts 8 dB normal / 4 dB reverse, rejects 10 dB / 8 dB
-duration                     accepts ≥ 32 ms, rejects < 24.7 ms (Q.24: 40 ms / 23 ms)
+twist                        normal (low group louder) up to 10 dB, reverse up to 6 dB:
+                             accepts 8 dB normal / 4 dB reverse, rejects 12 dB / 8 dB
+                             (the limits sit 2 dB out: the strong tone's leakage moves
+                             the weak one's measured level by up to ±2 dB with phase)
+duration                     accepts ≥ 34.4 ms, rejects < 28 ms (Q.24: 40 ms / 23 ms)
 interruption                 a break of ≤ 10 ms does not split a digit; a pause of
                              ≥ 40 ms always separates two
 ==========================  =========================================================
 
-Why those durations: decisions come every hop of 51 samples over the last two hops.  A
-digit needs 4 consecutive hits and ends after 5 consecutive misses.  A window only hits when
-the tone fills at least 72 % of it (the `min_tone_fraction` test), so a tone of h hops gives
-at most (full hops − 1) + 2 hits when its partial ends each fill ≥ 44 % of a hop: 4 hits need
-≥ 3.88 hops (24.7 ms), and ≥ 5 hops (31.9 ms) always give 4.  A 10 ms break touches at most 3
-hops, hence at most 4 windows; a 40 ms pause holds at least 4 silent windows plus an edge
-window that is at most 18 % tone.
+Why those durations: decisions come every hop of 51 samples (6.375 ms) over the last two
+hops.  A digit needs 4 consecutive hits and ends after 5 consecutive misses.  A window hits
+only when the tone pair carries ≥ 85 % of its power (`min_tone_fraction`, also the main
+talk-off guard), so a window half-filled by the tone's ragged end hits only if that end fills
+≥ 70 % of its hop.  With m whole hops of tone and ragged ends a, b (fractions of a hop), the
+hits are (m − 1) + [a ≥ 0.7] + [b ≥ 0.7]: 4 hits need m + a + b ≥ 4.4 hops (28 ms), and
+≥ 5.4 hops (34.4 ms) always give 4.  A 10 ms break touches at most 3 hops, hence at most 4
+windows; a 40 ms pause holds at least 4 silent windows plus an edge window that is at most
+18 % tone.
 """
 
 from __future__ import annotations
@@ -56,10 +60,10 @@ class DtmfEvent:
 @dataclass
 class DtmfParams:
     min_level_dbm0: float = -40.0
-    normal_twist_db: float = 9.0
+    normal_twist_db: float = 10.0
     reverse_twist_db: float = 6.0
     max_deviation: float = 0.025
-    min_tone_fraction: float = 0.72
+    min_tone_fraction: float = 0.85
     relative_peak_db: float = 8.0
     on_decisions: int = 4
     off_decisions: int = 5

@@ -11,8 +11,8 @@
  *   - knowing the offset, the window's power loss for that offset is undone before the level,
  *     twist and total-energy tests, so a 1.5 % tone is judged at its true level.
  * A digit starts after `on_decisions` consecutive hits and ends after `off_decisions`
- * consecutive misses; with the defaults (4 and 5) a tone of 32 ms or more is always accepted,
- * one shorter than 24.7 ms never is, a 10 ms interruption never splits a digit and a 40 ms
+ * consecutive misses; with the defaults (4 and 5) a tone of 34.4 ms or more is always accepted,
+ * one shorter than 28 ms never is, a 10 ms interruption never splits a digit and a 40 ms
  * pause always separates two (see dsp/dtmf.py for the arithmetic).
  */
 #include "dtmf.h"
@@ -28,6 +28,8 @@
 #define EVENT_QUEUE 64
 /* spandsp's convention: a full-scale sine is +3.14 dBm0. */
 #define DBM0_FULL_SCALE_SINE 3.14
+/* amplitude ratio of -20.8 dB: the highest sidelobe 3.4 bins or more from a tone */
+#define CROSS_GROUP_LEAKAGE 0.091f
 
 typedef float v8sf __attribute__((vector_size(32)));
 
@@ -47,7 +49,7 @@ struct dtmf_rx_state {
 
     /* decision thresholds, precomputed from params */
     dtmf_rx_params_t params;
-    float min_power, normal_twist, reverse_twist, relative_peak, min_fraction;
+    float min_power, normal_twist, reverse_twist, relative_peak_amp, min_fraction;
 
     /* hit tracking */
     char digit;              /* digit in progress, 0 if none */
@@ -71,10 +73,10 @@ static double dbm0_to_power(double dbm0)
 void dtmf_rx_default_params(dtmf_rx_params_t *p)
 {
     p->min_level_dbm0 = -40.0f;
-    p->normal_twist_db = 9.0f;
+    p->normal_twist_db = 10.0f;
     p->reverse_twist_db = 6.0f;
     p->max_deviation = 0.025f;
-    p->min_tone_fraction = 0.72f;
+    p->min_tone_fraction = 0.85f;
     p->relative_peak_db = 8.0f;
     p->on_decisions = 4;
     p->off_decisions = 5;
@@ -94,7 +96,7 @@ int dtmf_rx_set_params(dtmf_rx_state_t *s, const dtmf_rx_params_t *p)
     s->min_power = (float)dbm0_to_power(p->min_level_dbm0);
     s->normal_twist = (float)pow(10.0, p->normal_twist_db / 10.0);
     s->reverse_twist = (float)pow(10.0, p->reverse_twist_db / 10.0);
-    s->relative_peak = (float)pow(10.0, p->relative_peak_db / 10.0);
+    s->relative_peak_amp = (float)pow(10.0, -p->relative_peak_db / 20.0);
     s->min_fraction = p->min_tone_fraction;
     return 0;
 }
@@ -176,9 +178,16 @@ static char judge_window(dtmf_rx_state_t *s, const float *cur_re, const float *c
     /* cheap rejection first: almost every window of silence or speech ends here */
     float floor_power = s->min_power * 0.3f;
     if (power[row] < floor_power || power[col] < floor_power) return 0;
+    /* Relative peak, in amplitude: another row (column) may carry the best one's own skirt
+       scaled by the relative-peak ratio, plus the leakage of the other group's tone, which is
+       at least 268 Hz (3.4 bins) away where a 102-sample window's sidelobes stay below
+       -20.8 dB.  Without that allowance a twisted pair fails on the strong tone's leakage. */
+    float amp_row = sqrtf(power[row]), amp_col = sqrtf(power[col]);
+    float row_limit = amp_row * s->relative_peak_amp + amp_col * CROSS_GROUP_LEAKAGE;
+    float col_limit = amp_col * s->relative_peak_amp + amp_row * CROSS_GROUP_LEAKAGE;
     for (int k = 0; k < 4; k++) {
-        if (k != row && power[k] * s->relative_peak > power[row]) return 0;
-        if (k + 4 != col && power[k + 4] * s->relative_peak > power[col]) return 0;
+        if (k != row && sqrtf(power[k]) > row_limit) return 0;
+        if (k + 4 != col && sqrtf(power[k + 4]) > col_limit) return 0;
     }
     float corrected[2];
     const int pick[2] = {row, col};
