@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
+import os
 import shutil
 import subprocess
 import wave
@@ -50,8 +51,10 @@ def say(voice: str, text: str, pitch: int = 50, speed: int = 160) -> np.ndarray:
     exe = shutil.which("espeak-ng")
     if exe is None:
         raise SpeechUnavailable("espeak-ng not found: install the Debian package 'espeak-ng' (make deps does)")
+    # a sanitizer run preloads its runtime into Python; espeak-ng must not inherit it
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
     proc = subprocess.run([exe, "-v", voice, "-p", str(pitch), "-s", str(speed), "--stdout", text],
-                          capture_output=True, check=False, timeout=60)
+                          capture_output=True, check=False, timeout=60, env=env)
     if proc.returncode != 0 or not proc.stdout:
         raise SpeechUnavailable(f"espeak-ng -v {voice} failed: {proc.stderr.decode(errors='replace')[:200]}")
     with wave.open(io.BytesIO(proc.stdout)) as w:
