@@ -1,6 +1,7 @@
 """cffi module `hil_tests.peers._spandsp_ref`: spandsp's DTMF receiver and generator (libspandsp
 0.0.6, Debian `libspandsp-dev`) as the reference our DTMF block is cross-checked and benchmarked
-against.  Built by setup.py's cffi_modules next to the core.
+against, and a plain bcg729 encode/decode loop (Debian `libbcg729-dev`) to make G.729-decoded
+audio for the DTMF tests.  Built by setup.py's cffi_modules next to the core.
 
 Only the few spandsp calls we need are declared, by hand: spandsp.h drags in libtiff's headers,
 which nothing else here needs.
@@ -32,11 +33,14 @@ int dtmf_tx(dtmf_tx_state_t *s, int16_t amp[], int max_samples);
 
 int ref_dtmf_rx_run(dtmf_rx_state_t *s, const int16_t *amp, int n, int chunk, char *digits, int max_digits);
 void ref_dtmf_rx_many(dtmf_rx_state_t **states, int n_channels, const int16_t *amp, int n);
+int ref_g729_roundtrip(const int16_t *in, int16_t *out, int n);
 """
 
 _SOURCE = r"""
 #include <stdint.h>
 #include <stddef.h>
+#include <bcg729/encoder.h>
+#include <bcg729/decoder.h>
 
 typedef struct dtmf_rx_state_s dtmf_rx_state_t;
 typedef struct dtmf_tx_state_s dtmf_tx_state_t;
@@ -83,6 +87,25 @@ void ref_dtmf_rx_many(dtmf_rx_state_t **states, int n_channels, const int16_t *a
         dtmf_rx_get(states[c], sink, (int)sizeof(sink));
     }
 }
+
+/* Plain bcg729 encode then decode (no VAD), 80-sample frames; n must be a multiple of 80.
+   Gives G.729-decoded audio for the DTMF tests until the core's own G.729 path exists. */
+int ref_g729_roundtrip(const int16_t *in, int16_t *out, int n)
+{
+    if (n % 80) return -1;
+    bcg729EncoderChannelContextStruct *enc = initBcg729EncoderChannel(0);
+    bcg729DecoderChannelContextStruct *dec = initBcg729DecoderChannel();
+    if (enc == NULL || dec == NULL) return -1;
+    uint8_t bits[10];
+    uint8_t len;
+    for (int i = 0; i < n; i += 80) {
+        bcg729Encoder(enc, in + i, bits, &len);
+        bcg729Decoder(dec, bits, len, 0, 0, 0, out + i);
+    }
+    closeBcg729EncoderChannel(enc);
+    closeBcg729DecoderChannel(dec);
+    return 0;
+}
 """
 
 
@@ -93,7 +116,7 @@ def make_builder() -> FFI:
         raise SystemExit(1)
     ffi = FFI()
     ffi.cdef(_CDEF)
-    ffi.set_source("hil_tests.peers._spandsp_ref", _SOURCE, libraries=["spandsp", "m"],
+    ffi.set_source("hil_tests.peers._spandsp_ref", _SOURCE, libraries=["spandsp", "bcg729", "m"],
                    extra_compile_args=["-O2"])
     return ffi
 
