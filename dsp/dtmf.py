@@ -3,16 +3,20 @@
 Receiver limits (defaults; ITU-T Q.24 leaves the exact figures to each administration):
 
 ==========================  =========================================================
-frequency                    accepts ≤ 1.5 % off nominal, rejects ≥ 3.5 % (limit 2.5 %)
+frequency                    accepts ≤ 1.5 % off nominal, rejects ≥ 3.5 % (limit 2.0 %)
 level, each tone             accepts −36 … 0 dBm0, rejects below −40 dBm0
-twist                        normal (low group louder) up to 10 dB, reverse up to 6 dB:
-                             accepts 8 dB normal / 4 dB reverse, rejects 12 dB / 8 dB
-                             (the limits sit 2 dB out: the strong tone's leakage moves
-                             the weak one's measured level by up to ±2 dB with phase)
+twist                        normal (low group louder) up to 9 dB, reverse up to 5 dB:
+                             accepts 8 dB normal / 4 dB reverse, rejects 10 dB / 6 dB
 duration                     accepts ≥ 34.4 ms, rejects < 28 ms (Q.24: 40 ms / 23 ms)
 interruption                 a break of ≤ 10 ms does not split a digit; a pause of
                              ≥ 40 ms always separates two
 ==========================  =========================================================
+
+How the tone's frequency and level are measured (dsp/c/dtmf.c): the phase advance of each
+tone's DFT from one 51-sample hop to the next gives its frequency to a hertz or two; each
+tone's leakage into the other group's filters is computed from that and subtracted, and the
+window's loss for the measured offset is undone, so twist and level are judged within a
+fraction of a dB whatever the tones' phases.
 
 Why those durations: decisions come every hop of 51 samples (6.375 ms) over the last two
 hops.  A digit needs 4 consecutive hits and ends after 5 consecutive misses.  A window hits
@@ -60,9 +64,9 @@ class DtmfEvent:
 @dataclass
 class DtmfParams:
     min_level_dbm0: float = -40.0
-    normal_twist_db: float = 10.0
-    reverse_twist_db: float = 6.0
-    max_deviation: float = 0.025
+    normal_twist_db: float = 9.0
+    reverse_twist_db: float = 5.0
+    max_deviation: float = 0.02
     min_tone_fraction: float = 0.85
     relative_peak_db: float = 8.0
     on_decisions: int = 4

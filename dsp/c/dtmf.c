@@ -17,6 +17,7 @@
  */
 #include "dtmf.h"
 
+#include <complex.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,9 +82,9 @@ static double dbm0_to_power(double dbm0)
 void dtmf_rx_default_params(dtmf_rx_params_t *p)
 {
     p->min_level_dbm0 = -40.0f;
-    p->normal_twist_db = 10.0f;
-    p->reverse_twist_db = 6.0f;
-    p->max_deviation = 0.025f;
+    p->normal_twist_db = 9.0f;
+    p->reverse_twist_db = 5.0f;
+    p->max_deviation = 0.02f;
     p->min_tone_fraction = 0.85f;
     p->relative_peak_db = 8.0f;
     p->on_decisions = 4;
@@ -169,6 +170,33 @@ static float window_gain(float delta)
     return r * r;
 }
 
+/* (1/HOP) * sum over n < HOP of e^{j delta n} */
+static float complex hop_kernel(float delta)
+{
+    float half = 0.5f * delta;
+    float den = HOP * sinf(half);
+    float mag = fabsf(den) < 1e-9f ? 1.0f : sinf(HOP * half) / den;
+    return mag * cexpf(I * half * (HOP - 1));
+}
+
+/* How much of tone `source` (off its nominal frequency by source_delta rad/sample) shows in
+   filter `into`'s hop value, as a multiple of the source filter's own hop value. */
+static float complex leak_coefficient(int into, int source, float source_delta)
+{
+    float w_into = (float)(2.0 * M_PI * tone_hz[into] / SAMPLE_RATE);
+    float w_source = (float)(2.0 * M_PI * tone_hz[source] / SAMPLE_RATE);
+    return cexpf(I * (w_into - w_source) * (HOP - 1))
+           * hop_kernel(w_source + source_delta - w_into) / hop_kernel(source_delta);
+}
+
+/* Phase advance of filter k's tone from one hop to the next, beyond its nominal frequency's:
+   the tone's offset in rad/sample, unambiguous within +/-pi/HOP (78 Hz). */
+static float hop_phase_step(const dtmf_rx_state_t *s, int k, float complex prev, float complex cur)
+{
+    float complex rot = s->rot_re[k] + I * s->rot_im[k];
+    return cargf(rot * cur * conjf(prev)) / HOP;
+}
+
 /* Judges the window made of the previous and the current hop; returns the digit or 0. */
 static char judge_window(dtmf_rx_state_t *s, const float *cur_re, const float *cur_im)
 {
@@ -197,25 +225,42 @@ static char judge_window(dtmf_rx_state_t *s, const float *cur_re, const float *c
         if (k != row && sqrtf(power[k]) > row_limit) return 0;
         if (k + 4 != col && sqrtf(power[k + 4]) > col_limit) return 0;
     }
-    float corrected[2];
+    /* Each tone leaks into the other group's hop DFTs (a 51-sample hop resolves only 157 Hz),
+       moving the weaker tone's phase and level by up to ±9 Hz and ±2 dB as the phases turn.
+       The leakage of a tone of known frequency is known exactly, so it is taken out before the
+       frequencies and levels are judged. */
+    float complex prev_r = s->prev_re[row] + I * s->prev_im[row], cur_r = cur_re[row] + I * cur_im[row];
+    float complex prev_c = s->prev_re[col] + I * s->prev_im[col], cur_c = cur_re[col] + I * cur_im[col];
+    float delta_r = hop_phase_step(s, row, prev_r, cur_r);
+    float delta_c = hop_phase_step(s, col, prev_c, cur_c);
+    float complex leak_into_r = leak_coefficient(row, col, delta_c);
+    float complex leak_into_c = leak_coefficient(col, row, delta_r);
+    float complex clean_prev_r = prev_r - leak_into_r * prev_c, clean_cur_r = cur_r - leak_into_r * cur_c;
+    float complex clean_prev_c = prev_c - leak_into_c * prev_r, clean_cur_c = cur_c - leak_into_c * cur_r;
     const int pick[2] = {row, col};
+    const float complex clean_prev[2] = {clean_prev_r, clean_prev_c};
+    const float complex clean_cur[2] = {clean_cur_r, clean_cur_c};
+    float corrected[2], as_measured[2];
     for (int i = 0; i < 2; i++) {
         int k = pick[i];
-        /* phase advance over one hop, relative to the nominal frequency's */
-        float ar = s->rot_re[k] * cur_re[k] - s->rot_im[k] * cur_im[k];
-        float ai = s->rot_re[k] * cur_im[k] + s->rot_im[k] * cur_re[k];
-        float qr = ar * s->prev_re[k] + ai * s->prev_im[k];
-        float qi = ai * s->prev_re[k] - ar * s->prev_im[k];
-        float delta = atan2f(qi, qr) / HOP;             /* rad/sample */
+        float delta = hop_phase_step(s, k, clean_prev[i], clean_cur[i]);   /* rad/sample */
         float offset_hz = delta * (float)(SAMPLE_RATE / (2.0 * M_PI));
         if (fabsf(offset_hz) > s->params.max_deviation * (float)tone_hz[k]) return 0;
-        corrected[i] = power[k] / window_gain(delta);
+        float complex rot = s->rot_re[k] + I * s->rot_im[k];
+        float complex z = clean_prev[i] + rot * clean_cur[i];
+        float power_k = 2.0f * (crealf(z) * crealf(z) + cimagf(z) * cimagf(z)) / ((float)WINDOW * WINDOW);
+        float gain = window_gain(delta);
+        corrected[i] = power_k / gain;
+        /* The share-of-power test takes the window as measured, mutual leakage included: a
+           leakage model fitted to a ragged tone end or a codec-smeared tone is only roughly
+           right, and the test must not swing with it. */
+        as_measured[i] = power[k] / gain;
     }
     if (corrected[0] < s->min_power || corrected[1] < s->min_power) return 0;
     if (corrected[0] > corrected[1] * s->normal_twist) return 0;
     if (corrected[1] > corrected[0] * s->reverse_twist) return 0;
     float total = (s->prev_energy + s->energy) / (float)WINDOW;
-    if (corrected[0] + corrected[1] < s->min_fraction * total) return 0;
+    if (as_measured[0] + as_measured[1] < s->min_fraction * total) return 0;
     return keypad[row * 4 + (col - 4)];
 }
 
