@@ -17,6 +17,10 @@
  */
 #include "dtmf.h"
 
+/* Plain complex multiply and divide: the values are finite by construction, so the C99
+   NaN/Inf recovery calls (__mulsc3) would only cost time. */
+#pragma GCC optimize("cx-limited-range")
+
 #include <complex.h>
 #include <math.h>
 #include <stdlib.h>
@@ -181,12 +185,39 @@ static float complex hop_kernel(float delta)
 
 /* How much of tone `source` (off its nominal frequency by source_delta rad/sample) shows in
    filter `into`'s hop value, as a multiple of the source filter's own hop value. */
+static float complex leak_coefficient_exact(int into, int source, double source_delta)
+{
+    double w_into = 2.0 * M_PI * tone_hz[into] / SAMPLE_RATE;
+    double w_source = 2.0 * M_PI * tone_hz[source] / SAMPLE_RATE;
+    return cexpf(I * (float)((w_into - w_source) * (HOP - 1)))
+           * hop_kernel((float)(w_source + source_delta - w_into)) / hop_kernel((float)source_delta);
+}
+
+/* The coefficients for every (row, column) pair, tabulated over the measurable offsets
+   (+/-pi/HOP) and interpolated: computing them per window cost as much as all the filtering. */
+#define LEAK_STEPS 64
+#define LEAK_RANGE ((float)(M_PI / HOP))
+static float complex leak_table[N_FILTERS][N_FILTERS][LEAK_STEPS + 1];
+
+__attribute__((constructor)) static void build_leak_table(void)
+{
+    for (int a = 0; a < N_FILTERS; a++)
+        for (int b = 0; b < N_FILTERS; b++)
+            if ((a < 4) != (b < 4))
+                for (int i = 0; i <= LEAK_STEPS; i++)
+                    leak_table[a][b][i] = leak_coefficient_exact(
+                        a, b, -LEAK_RANGE + 2.0 * LEAK_RANGE * i / LEAK_STEPS);
+}
+
 static float complex leak_coefficient(int into, int source, float source_delta)
 {
-    float w_into = (float)(2.0 * M_PI * tone_hz[into] / SAMPLE_RATE);
-    float w_source = (float)(2.0 * M_PI * tone_hz[source] / SAMPLE_RATE);
-    return cexpf(I * (w_into - w_source) * (HOP - 1))
-           * hop_kernel(w_source + source_delta - w_into) / hop_kernel(source_delta);
+    float pos = (source_delta + LEAK_RANGE) * (LEAK_STEPS / (2.0f * LEAK_RANGE));
+    if (pos < 0.0f) pos = 0.0f;
+    if (pos > LEAK_STEPS - 1e-3f) pos = LEAK_STEPS - 1e-3f;
+    int i = (int)pos;
+    float frac = pos - (float)i;
+    const float complex *row = leak_table[into][source];
+    return row[i] + frac * (row[i + 1] - row[i]);
 }
 
 /* Phase advance of filter k's tone from one hop to the next, beyond its nominal frequency's:
