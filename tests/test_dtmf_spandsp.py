@@ -29,7 +29,7 @@ def test_agreement_with_spandsp_on_1200_sequences_with_noise_and_speech():
           f"ours correct {ours_right / CASES:.2%}, spandsp correct {theirs_right / CASES:.2%}")
     for d in disagreements[:20]:
         print("  case %d sent %s ours %r spandsp %r level %s twist %s snr %s speech %s" % d)
-    assert ours_right >= CASES * 0.985  # measured 99.17 %, spandsp 99.42 %: speech 10 dB under masks a few
+    assert ours_right >= CASES * 0.99   # measured 99.50 %, spandsp 99.42 %: speech 10 dB under masks a few
     assert agree >= CASES * 0.99
 
 
