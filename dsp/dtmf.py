@@ -19,11 +19,12 @@ window's loss for the measured offset is undone, so twist and level are judged w
 fraction of a dB whatever the tones' phases.
 
 Why those durations: decisions come every hop of 51 samples (6.375 ms) over the last two
-hops.  A digit needs 4 consecutive hits and ends after 5 consecutive misses.  A window hits
+hops.  A digit needs 4 hits (with at most 2 misses between two of them: speech under a key
+press knocks out single windows) and ends after 5 consecutive misses.  A window hits
 only when the tone pair carries ≥ 85 % of its power (`min_tone_fraction`, also the main
 talk-off guard), so a window half-filled by the tone's ragged end hits only if that end fills
 ≥ 70 % of its hop.  With m whole hops of tone and ragged ends a, b (fractions of a hop), the
-hits are (m − 1) + [a ≥ 0.7] + [b ≥ 0.7]: 4 hits need m + a + b ≥ 4.4 hops (28 ms), and
+hits, all in a row, are (m − 1) + [a ≥ 0.7] + [b ≥ 0.7]: 4 hits need m + a + b ≥ 4.4 hops (28 ms), and
 ≥ 5.4 hops (34.4 ms) always give 4.  A 10 ms break touches at most 3 hops, hence at most 4
 windows; a 40 ms pause holds at least 4 silent windows plus an edge window that is at most
 18 % tone.
