@@ -148,6 +148,9 @@ class CallProgressDetector:
     def process(self, samples: np.ndarray) -> list[ToneReport]:
         samples = require_int16(samples, "CallProgressDetector.process(samples)")
         lib.tone_rx(self._state, ffi.from_buffer("int16_t[]", samples), samples.size)
+        return self._collect()
+
+    def _collect(self) -> list[ToneReport]:
         while True:
             n = lib.tone_rx_get_segments(self._state, self._seg_buf, 32)
             self.segments += [(g.mask, g.start, g.end) for g in self._seg_buf[0:n]]
@@ -190,3 +193,22 @@ class CallProgressDetector:
                 return ToneReport(spec.name, round((end - start) / SAMPLE_RATE, 3),
                                   round((nend - nstart) / SAMPLE_RATE, 3), None, now)
         return None
+
+
+class CallProgressBank:
+    """Detectors for many outbound channels, their audio analysed in one C call per block."""
+
+    def __init__(self, channels: int, country: str = "KR", min_level_dbm0: float = -40.0):
+        if not isinstance(channels, int) or channels < 1:
+            raise ValueError(f"CallProgressBank: channels must be a positive int, got {channels!r}")
+        self.detectors = [CallProgressDetector(country, min_level_dbm0) for _ in range(channels)]
+        self._array = ffi.new("tone_rx_state_t *[]", [d._state for d in self.detectors])
+        self.channels = channels
+
+    def process(self, block: np.ndarray) -> list[list[ToneReport]]:
+        block = require_int16(block, "CallProgressBank.process(block)", ndim=2)
+        if block.shape[0] != self.channels:
+            raise ValueError(f"CallProgressBank.process(block): expected {self.channels} rows "
+                             f"(one per channel), got shape {block.shape}")
+        lib.tone_rx_many(self._array, self.channels, ffi.from_buffer("int16_t[]", block), block.shape[1])
+        return [d._collect() for d in self.detectors]

@@ -7,7 +7,7 @@ import pytest
 
 from dsp.dtmf import DtmfGenerator
 from dsp.levels import power_dbm0
-from dsp.tones import TONES, CallProgressDetector, ToneGenerator, tone_spec
+from dsp.tones import TONES, CallProgressBank, CallProgressDetector, ToneGenerator, tone_spec
 from hil_tests.speech import speech_corpus
 
 with warnings.catch_warnings():
@@ -93,3 +93,16 @@ def test_detector_rejects_bad_buffers():
         CallProgressDetector("KR", min_level_dbm0=-200)
     with pytest.raises(ValueError, match="level"):
         ToneGenerator("KR", "busy", level_dbm0=20)
+
+
+def test_bank_reports_each_channel_its_own_tone():
+    names = ["busy", "ringback", "fax_ced", "congestion"]
+    block = np.stack([ToneGenerator("KR", n, level_dbm0=-25).generate(8000 * 4) for n in names])
+    bank = CallProgressBank(len(names))
+    heard = [[] for _ in names]
+    for start in range(0, block.shape[1], 160):
+        for c, reports in enumerate(bank.process(block[:, start:start + 160])):
+            heard[c] += [r.name for r in reports]
+    assert heard == [[n] for n in names]
+    with pytest.raises(ValueError, match="expected 4 rows"):
+        bank.process(np.zeros((2, 160), dtype=np.int16))
