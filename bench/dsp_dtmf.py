@@ -27,11 +27,11 @@ SECONDS = 10
 TICK = 160
 
 
-def audio_for_channels() -> np.ndarray:
-    """CHANNELS rows of SECONDS of digits with noise, cut from the cross-check corpus."""
+def audio_for_channels(seconds: float = SECONDS) -> np.ndarray:
+    """CHANNELS rows of `seconds` of digits with noise, cut from the cross-check corpus."""
     cases = make_cases(400, seed=99)
     stream = np.concatenate([c.samples for c in cases])
-    n = SECONDS * 8000
+    n = int(seconds * 8000)
     rows = [np.roll(stream, -i * 1237)[:n] for i in range(CHANNELS)]
     return np.ascontiguousarray(np.stack(rows))
 
@@ -45,8 +45,9 @@ def best_of(runs: int, fn) -> float:
     return best
 
 
-def main() -> None:
-    block = audio_for_channels()
+def measure(seconds: float = SECONDS, runs: int = 3) -> dict:
+    """DTMF receivers on the same audio, ours and spandsp's, in real-time channels per core."""
+    block = audio_for_channels(seconds)
     ticks = [np.ascontiguousarray(block[:, i:i + TICK]) for i in range(0, block.shape[1], TICK)]
     tick_ptrs = [ffi.from_buffer("int16_t[]", t) for t in ticks]
 
@@ -63,9 +64,9 @@ def main() -> None:
         for p in sp_ptrs:
             sp.lib.ref_dtmf_rx_many(arr, CHANNELS, p, TICK)
 
-    audio_seconds = CHANNELS * SECONDS
-    t_ours = best_of(3, ours)
-    t_spandsp = best_of(3, spandsp)
+    audio_seconds = CHANNELS * seconds
+    t_ours = best_of(runs, ours)
+    t_spandsp = best_of(runs, spandsp)
     result = {
         "dtmf_channels_per_core": round(audio_seconds / t_ours),
         "spandsp_dtmf_channels_per_core": round(audio_seconds / t_spandsp),
@@ -73,8 +74,12 @@ def main() -> None:
         "audio_seconds_per_run": audio_seconds,
         "tick_samples": TICK,
     }
-    print(f"ours {t_ours:.3f} s, spandsp {t_spandsp:.3f} s of CPU for {audio_seconds} s of audio")
-    print(json.dumps(result))
+    print(f"dtmf: ours {t_ours:.3f} s, spandsp {t_spandsp:.3f} s of CPU for {audio_seconds} s of audio")
+    return result
+
+
+def main() -> None:
+    print(json.dumps(measure()))
 
 
 if __name__ == "__main__":
