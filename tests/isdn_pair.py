@@ -74,10 +74,11 @@ class StackPair:
         self.clock.run_until(until)
 
     def take(self, name: str, kind=None) -> list:
-        """Events of one side since the last take (of `kind` only, when given)."""
+        """Events of one side not taken yet (of `kind` only, when given; the others stay)."""
         evs = self.events[name]
-        self.events[name] = []
-        return [e for e in evs if kind is None or isinstance(e, kind)]
+        taken = [e for e in evs if kind is None or isinstance(e, kind)]
+        self.events[name] = [e for e in evs if not (kind is None or isinstance(e, kind))]
+        return taken
 
     def messages(self) -> list[tuple[str, str]]:
         out, self.log = self.log, []
