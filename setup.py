@@ -2,4 +2,4 @@
 # build hook (cffi_modules) is passed as a setup() keyword.
 from setuptools import setup
 
-setup(cffi_modules=["dsp/build.py:ffibuilder"])
+setup(cffi_modules=["dsp/build.py:ffibuilder", "hil_tests/peers/build_libpri_peer.py:ffibuilder"])

@@ -1,0 +1,1 @@
+"""Real far ends for tests: libpri (Asterisk's PRI stack) on a D-channel socket."""
