@@ -122,6 +122,9 @@ int lp_set_timer(lp_peer *peer, const char *name, int value)
     return pri_set_timer(peer->pri, idx, value);
 }
 
+/* EuroISDN libpri sends Sending Complete in every SETUP unless overlap dialling is on. */
+void lp_set_overlapdial(lp_peer *peer, int on) { pri_set_overlapdial(peer->pri, on); }
+
 int lp_next_timeout_ms(lp_peer *peer)
 {
     struct timeval *next = pri_schedule_next(peer->pri);

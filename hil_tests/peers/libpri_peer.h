@@ -41,6 +41,7 @@ typedef struct {
 lp_peer *lp_new(int fd, int nodetype, int switchtype, int debug);
 void lp_free(lp_peer *peer);
 int lp_set_timer(lp_peer *peer, const char *name, int value);
+void lp_set_overlapdial(lp_peer *peer, int on);
 int lp_next_timeout_ms(lp_peer *peer);
 int lp_on_readable(lp_peer *peer, lp_event *out);
 int lp_on_timer(lp_peer *peer, lp_event *out);
