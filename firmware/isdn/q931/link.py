@@ -180,6 +180,14 @@ class Q931Link:
     def receive(self, payload: bytes, now: float) -> None:
         """One DL-DATA indication.  Never raises for anything the peer sent."""
         try:
+            self._receive(payload, now)
+        except Exception as exc:    # a bug of ours must not take the span down; the fuzz test counts these
+            self.counters["internal_error"] += 1
+            self._events.append(ProtocolError(now, None, Cause.PROTOCOL_ERROR,
+                                              f"internal error on {bytes(payload).hex()}: {exc!r}"))
+
+    def _receive(self, payload: bytes, now: float) -> None:
+        try:
             msg = decode(payload)
         except MessageHeaderError as exc:
             self.counters["rx_ignored_header"] += 1

@@ -85,13 +85,14 @@ class Message:
 
     def raw(self, ident: int):
         for item in self.ies:
-            if type(item) is ie.RawIE and item.ident == ident:
+            if type(item) is ie.RawIE and item.ident == ident and not item.codeset:
                 return item
         return None
 
     def has(self, ident: int) -> bool:
+        """Whether a codeset-0 IE with this identifier is present."""
         for item in self.ies:
-            if item.IDENT == ident:
+            if item.IDENT == ident and not (type(item) is ie.RawIE and item.codeset):
                 return True
         return False
 
