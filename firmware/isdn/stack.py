@@ -86,31 +86,34 @@ class PriStack:
         self._pump(now)
 
     def _pump(self, now: float) -> None:
-        lapd, q931, events = self.lapd, self.q931, self._events
-        trace = self.trace
-        while True:
-            ev = lapd.next_event()
-            if ev is not None:
-                kind = type(ev)
-                if kind is DlData:
-                    if trace is not None:
-                        trace(format_message(ev.payload, "RX", self.span))
-                    q931.receive(ev.payload, now)
-                elif kind is DlEstablished:
-                    events.append(DataLinkUp(now))
-                    q931.dl_established(now)
-                elif kind is DlReleased:
-                    events.append(DataLinkDown(now))
-                    q931.dl_released(now)
-            out = q931.payloads_to_send()
-            for payload in out:
-                if trace is not None:
-                    trace(format_message(payload, "TX", self.span))
-                lapd.send(payload, now)
-            while (qev := q931.next_event()) is not None:
-                events.append(qev)
-            if ev is None and not out:
-                return
+        """Carry DL indications up to Q.931 and Q.931's messages down to LAPD, in order."""
+        lapd, q931 = self.lapd, self.q931
+        if q931._out:
+            self._flush(now)
+        while (ev := lapd.next_event()) is not None:
+            kind = type(ev)
+            if kind is DlData:
+                if self.trace is not None:
+                    self.trace(format_message(ev.payload, "RX", self.span))
+                q931.receive(ev.payload, now)
+            elif kind is DlEstablished:
+                self._events.append(DataLinkUp(now))
+                q931.dl_established(now)
+            elif kind is DlReleased:
+                self._events.append(DataLinkDown(now))
+                q931.dl_released(now)
+            if q931._out:
+                self._flush(now)
+        if q931._events:
+            self._events.extend(q931._events)
+            q931._events.clear()
+
+    def _flush(self, now: float) -> None:
+        lapd, trace = self.lapd, self.trace
+        for payload in self.q931.payloads_to_send():
+            if trace is not None:
+                trace(format_message(payload, "TX", self.span))
+            lapd.send(payload, now)
 
     # ------------------------------------------------------------------ call API (see Q931Link)
     def setup(self, called: str, now: float, **kwargs) -> int:

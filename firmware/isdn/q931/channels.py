@@ -78,6 +78,12 @@ class ChannelTable:
         if self.state[ts] is not ChannelState.OUT_OF_SERVICE:
             self.state[ts] = ChannelState.IDLE
 
+    def restart_done(self, ts: int) -> None:
+        """Our RESTART was acknowledged: idle again, unless a call took the channel meanwhile
+        (the peer restarted it too and a new call arrived before the late acknowledgement)."""
+        if self.state[ts] is ChannelState.RESTARTING:
+            self.state[ts] = ChannelState.IDLE
+
     def set_out_of_service(self, ts: int, out: bool) -> None:
         if not self.exists(ts):
             raise ValueError(f"timeslot {ts} is not a B-channel of this span")

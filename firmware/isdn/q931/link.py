@@ -406,7 +406,7 @@ class Q931Link:
             return
         timeslots = (key,) if key is not None else self.channels.timeslots
         for t in timeslots:
-            self.channels.set_idle(t)
+            self.channels.restart_done(t)
         self._events.append(RestartDone(now, tuple(timeslots), key is None, False))
 
     def _clear_channels(self, timeslots, whole: bool, now: float) -> None:
