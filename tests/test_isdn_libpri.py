@@ -6,7 +6,7 @@ import pytest
 from firmware.isdn.q931.events import (Alerting, Answered, CallProceeding, Disconnected, IncomingCall, InfoDigits,
                                        Released, RestartDone, SetupAcknowledged, StatusReceived)
 from firmware.isdn.stack import DataLinkDown, DataLinkUp
-from libpri_link import LibpriLink, lib
+from q931_libpri_link import LibpriLink, lib
 
 ROLES = ["user", "network"]
 
@@ -97,7 +97,7 @@ def test_outbound_call(link):
 
 
 def test_overlap_receiving_from_libpri(link):
-    lib.lp_set_overlapdial(link.peer, 1)
+    lib.lp_set_overlap(link.peer, 1)
     call, inc = inbound(link, called="1588", complete=False)
     assert not inc.sending_complete and inc.called == "1588"
     link.stack.setup_ack(inc.call_id, link.now())

@@ -336,3 +336,15 @@ def test_bad_arguments_are_named():
         Lapd("user")
     with pytest.raises(ValueError, match="N201"):
         Lapd(Role.USER).send(bytes(300), 0.0)
+
+
+def test_an_immediate_layer3_answer_carries_the_acknowledgement():
+    w = up_wire()
+    w.b.receive_frame(encode(Frame(Kind.I, 0, False, ns=0, nr=0, info=b"SETUP")), w.now)
+    assert w.b.next_event() == DlData(b"SETUP")
+    w.b.send(b"CALL PROCEEDING", w.now)  # answered before the frames were drained
+    (only,) = w.b.frames_to_send()
+    assert decode(only) == Frame(Kind.I, 1, False, ns=0, nr=1, info=b"CALL PROCEEDING")
+    w.b.receive_frame(encode(Frame(Kind.I, 0, False, ns=1, nr=1, info=b"INFO")), w.now)
+    (ack,) = w.b.frames_to_send()  # nothing to answer with: a plain RR
+    assert decode(ack) == Frame(Kind.RR, 0, False, nr=2)  # a response from the network: C/R=0

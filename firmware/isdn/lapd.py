@@ -127,6 +127,13 @@ class Lapd:
         # a received frame is therefore a command when its C/R equals our response value.
         self._cmd_cr = 1 if role is Role.NETWORK else 0
         self._rsp_cr = 1 - self._cmd_cr
+        # Address octets, precomputed for the hot path: ours as command/response, and the
+        # peer's commands (which carry our response C/R value) and responses as they arrive.
+        tei_octet = (tei << 1) | 1
+        self._addr_cmd = bytes(((sapi << 2) | (self._cmd_cr << 1), tei_octet))
+        self._addr_rsp = bytes(((sapi << 2) | (self._rsp_cr << 1), tei_octet))
+        self._peer_cmd = self._addr_rsp
+        self._peer_rsp = self._addr_cmd
         self.state = RELEASED
         self.counters: Counter[str] = Counter()
         self.layer1_up = True
@@ -148,6 +155,12 @@ class Lapd:
 
     # ------------------------------------------------------------------ outputs
     def frames_to_send(self) -> list[bytes]:
+        # Acknowledgements are settled only now: if layer 3 answered in the meantime, its I
+        # frame already carried N(R) and no RR is needed (Q.921 lets the ack be delayed).
+        if self._ack_pending:
+            self._ack_pending = False
+            if self.state in _LINK_UP:
+                self._send_s(Kind.RNR if self.own_busy else Kind.RR, self._rsp_cr, False)
         out, self._out = self._out, []
         return out
 
@@ -260,6 +273,32 @@ class Lapd:
         if not self.layer1_up:
             counters["rx_while_layer1_down"] += 1
             return
+        # Fast path for the frames a busy link is made of: I frames and supervisory frames to
+        # our own SAPI/TEI, parsed in place.  Everything else goes through the full decoder.
+        n = len(frame)
+        if n >= 4 and self.state in _LINK_UP:
+            address = frame[:2]
+            c0 = frame[2]
+            command = address == self._peer_cmd
+            if command or address == self._peer_rsp:
+                if not c0 & 1:
+                    if command and n - 4 <= MAX_INFO:
+                        counters["rx_I"] += 1
+                        c1 = frame[3]
+                        self._rx_i(c0 >> 1, c1 >> 1, c1 & 1, bytes(frame[4:]), now)
+                        self._flush(now)
+                        return
+                elif n == 4 and c0 in _S_BY_CODE:
+                    kind = _S_BY_CODE[c0]
+                    counters["rx_" + kind] += 1
+                    c1 = frame[3]
+                    self._rx_s(kind, command, c1 & 1, c1 >> 1, now)
+                    self._flush(now)
+                    return
+        self._receive_slow(frame, now)
+
+    def _receive_slow(self, frame: bytes, now: float) -> None:
+        counters = self.counters
         try:
             f = decode(frame)
         except FrameError as exc:
@@ -281,9 +320,9 @@ class Lapd:
                 return
             if state in _LINK_UP:
                 if kind == Kind.I:
-                    self._rx_i(f, now)
+                    self._rx_i(f.ns, f.nr, f.pf, f.info, now)
                 else:
-                    self._rx_s(f, command, now)
+                    self._rx_s(kind, command, f.pf, f.nr, now)
             elif state == RELEASED and command and f.pf:
                 self._send_u(Kind.DM, self._rsp_cr, True)  # tell the peer to re-establish
             else:
@@ -298,17 +337,17 @@ class Lapd:
         self._flush(now)
 
     # ------------------------------------------------------------------ I and S frames
-    def _rx_i(self, f: Frame, now: float) -> None:
+    def _rx_i(self, ns: int, nr: int, pf: int, info: bytes, now: float) -> None:
         if self.own_busy:
             self.counters["rx_discarded_busy"] += 1
-            if f.pf:
+            if pf:
                 self._send_s(Kind.RNR, self._rsp_cr, True)
                 self._ack_pending = False
-        elif f.ns == self._vr:
+        elif ns == self._vr:
             self._vr = (self._vr + 1) % MODULO
             self._reject_exception = False
-            self._events.append(DlData(f.info))
-            if f.pf:
+            self._events.append(DlData(info))
+            if pf:
                 self._send_s(Kind.RR, self._rsp_cr, True)
                 self._ack_pending = False
             else:
@@ -316,48 +355,47 @@ class Lapd:
         else:
             self.counters["rx_out_of_sequence"] += 1
             if self._reject_exception:
-                if f.pf:
+                if pf:
                     self._send_s(Kind.RR, self._rsp_cr, True)
                     self._ack_pending = False
             else:
                 self._reject_exception = True
-                self._send_s(Kind.REJ, self._rsp_cr, f.pf)
+                self._send_s(Kind.REJ, self._rsp_cr, pf)
                 self._ack_pending = False
-        if not self._nr_valid(f.nr):
+        if not self._nr_valid(nr):
             self._nr_error(now)
             return
         if self.state == ESTABLISHED and not self.peer_busy:
-            self._ack_in_established(f.nr, now)
+            self._ack_in_established(nr, now)
         else:
-            self._acknowledge(f.nr)
+            self._acknowledge(nr)
 
-    def _rx_s(self, f: Frame, command: bool, now: float) -> None:
-        kind = f.kind
+    def _rx_s(self, kind: str, command: bool, pf: int, nr: int, now: float) -> None:
         self.peer_busy = kind == Kind.RNR
-        if command and f.pf:
+        if command and pf:
             self._send_s(Kind.RNR if self.own_busy else Kind.RR, self._rsp_cr, True)
             self._ack_pending = False
-        if not self._nr_valid(f.nr):
+        if not self._nr_valid(nr):
             self._nr_error(now)
             return
         if self.state == ESTABLISHED:
-            if not command and f.pf:
+            if not command and pf:
                 self._mdl_error("A")
             if kind == Kind.RR:
-                self._ack_in_established(f.nr, now)
+                self._ack_in_established(nr, now)
             elif kind == Kind.REJ:
-                self._acknowledge(f.nr)
+                self._acknowledge(nr)
                 self._t200 = None
                 self._t203 = now + self.timers.t203
                 self._retransmit()
             else:  # RNR: stop sending, poll the busy peer when T200 runs out
-                self._acknowledge(f.nr)
+                self._acknowledge(nr)
                 self._t203 = None
                 self._t200 = now + self.timers.t200
             return
         # timer recovery: only a final response ends it
-        self._acknowledge(f.nr)
-        if not command and f.pf:
+        self._acknowledge(nr)
+        if not command and pf:
             self._rc = 0
             self.state = ESTABLISHED
             if self.peer_busy:
@@ -573,8 +611,7 @@ class Lapd:
             if outstanding >= k or outstanding >= len(self._iqueue):
                 return
             payload = self._iqueue[outstanding]
-            self._out.append(encode(Frame(Kind.I, self._cmd_cr, False, self._vs, self._vr, payload,
-                                          self.sapi, self.tei)))
+            self._out.append(self._addr_cmd + bytes((self._vs << 1, self._vr << 1)) + payload)
             self.counters["tx_I"] += 1
             self._vs = (self._vs + 1) % MODULO
             self._ack_pending = False
@@ -584,14 +621,11 @@ class Lapd:
 
     def _flush(self, now: float) -> None:
         self._push_i_frames(now)
-        if self._ack_pending:
-            self._ack_pending = False
-            if self.state in _LINK_UP:
-                self._send_s(Kind.RNR if self.own_busy else Kind.RR, self._rsp_cr, False)
 
     def _send_s(self, kind: str, cr: int, pf: bool) -> None:
         if self.layer1_up:
-            self._out.append(encode(Frame(kind, cr, pf, None, self._vr, b"", self.sapi, self.tei)))
+            address = self._addr_cmd if cr == self._cmd_cr else self._addr_rsp
+            self._out.append(address + bytes((_S_CODE[kind], (self._vr << 1) | (1 if pf else 0))))
             self.counters["tx_" + kind] += 1
 
     def _send_u(self, kind: str, cr: int, pf: bool) -> None:
@@ -601,6 +635,8 @@ class Lapd:
 
 
 _S_KINDS = (Kind.RR, Kind.RNR, Kind.REJ)
+_S_CODE = {Kind.RR: 0x01, Kind.RNR: 0x05, Kind.REJ: 0x09}
+_S_BY_CODE = {v: k for k, v in _S_CODE.items()}
 _U_COMMANDS = (Kind.SABME, Kind.DISC, Kind.UI)
 _U_HANDLERS = {
     Kind.SABME: Lapd._rx_sabme,

@@ -102,7 +102,7 @@ lp_peer *lp_new(int fd, int nodetype, int switchtype, int debug)
         return NULL;
     }
     if (debug)
-        pri_set_debug(peer->pri, PRI_DEBUG_Q921_STATE | PRI_DEBUG_Q931_DUMP | PRI_DEBUG_Q921_DUMP);
+        pri_set_debug(peer->pri, debug);
     return peer;
 }
 
@@ -121,9 +121,6 @@ int lp_set_timer(lp_peer *peer, const char *name, int value)
         return -1;
     return pri_set_timer(peer->pri, idx, value);
 }
-
-/* EuroISDN libpri sends Sending Complete in every SETUP unless overlap dialling is on. */
-void lp_set_overlapdial(lp_peer *peer, int on) { pri_set_overlapdial(peer->pri, on); }
 
 int lp_next_timeout_ms(lp_peer *peer)
 {
@@ -356,7 +353,9 @@ int lp_information(lp_peer *peer, void *call, const char *digits)
 int lp_answer(lp_peer *peer, void *call, int channel) { return pri_answer(peer->pri, call, channel, 0); }
 int lp_hangup(lp_peer *peer, void *call, int cause) { return pri_hangup(peer->pri, call, cause); }
 int lp_reset_channel(lp_peer *peer, int channel) { return pri_reset(peer->pri, channel); }
-int lp_restart_interface(lp_peer *peer) { return pri_restart(peer->pri); }
+/* libpri 1.6 sends RESTART for one channel only (its pri_restart() does nothing); a whole
+ * interface is restarted channel by channel, as Asterisk does. */
+void lp_set_overlap(lp_peer *peer, int enable) { pri_set_overlapdial(peer->pri, enable); }
 
 /* ---- the same-run reference for bench/q931_calls.py ----
  * Two libpri instances (network calls, CPE answers) over one SOCK_SEQPACKET socketpair in this

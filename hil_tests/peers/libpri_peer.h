@@ -41,7 +41,6 @@ typedef struct {
 lp_peer *lp_new(int fd, int nodetype, int switchtype, int debug);
 void lp_free(lp_peer *peer);
 int lp_set_timer(lp_peer *peer, const char *name, int value);
-void lp_set_overlapdial(lp_peer *peer, int on);
 int lp_next_timeout_ms(lp_peer *peer);
 int lp_on_readable(lp_peer *peer, lp_event *out);
 int lp_on_timer(lp_peer *peer, lp_event *out);
@@ -63,7 +62,7 @@ int lp_information(lp_peer *peer, void *call, const char *digits);
 int lp_answer(lp_peer *peer, void *call, int channel);
 int lp_hangup(lp_peer *peer, void *call, int cause);
 int lp_reset_channel(lp_peer *peer, int channel);
-int lp_restart_interface(lp_peer *peer);
+void lp_set_overlap(lp_peer *peer, int enable);
 
 double lp_bench_calls(int count, int *completed);
 /* cffi:end */
