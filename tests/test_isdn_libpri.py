@@ -96,6 +96,16 @@ def test_outbound_call(link):
     settle(link)
 
 
+def test_outbound_call_rejected_busy_by_libpri(link):
+    cid = link.stack.setup("0212345678", link.now(), timeslot=4)
+    ring = link.wait_libpri("RING")
+    lib.lp_proceeding(link.peer, ring.call, 4, 0)     # libpri only clears a call it has answered
+    lib.lp_hangup(link.peer, ring.call, 17)
+    assert link.wait_ours(Disconnected).cause == 17
+    assert link.wait_ours(Released).cause == 17
+    settle(link)
+
+
 def test_overlap_receiving_from_libpri(link):
     lib.lp_set_overlap(link.peer, 1)
     call, inc = inbound(link, called="1588", complete=False)

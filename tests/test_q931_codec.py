@@ -35,7 +35,8 @@ def redirecting(draw):
 @st.composite
 def channel(draw):
     ts = draw(st.none() | st.integers(0, 127))
-    return ie.ChannelId(ts, draw(st.booleans()), draw(st.booleans()) if ts is None else False, draw(st.booleans()))
+    return ie.ChannelId(ts, draw(st.booleans()), draw(st.booleans()) if ts is None else False, draw(st.booleans()),
+                        draw(st.none() | u(7)))
 
 
 any_ie = st.one_of(

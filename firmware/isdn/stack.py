@@ -25,7 +25,6 @@ from .lapd import DlData, DlEstablished, DlReleased, Lapd, LapdTimers, Role
 from .q931.calls import Q931Timers
 from .q931.channels import PRI_TIMESLOTS
 from .q931.link import Q931Link
-from .trace import format_message
 
 
 @dataclass(frozen=True)
@@ -45,9 +44,7 @@ class PriStack:
             raise ValueError(f"PRI stack role must be 'user' or 'network', not {role!r}")
         self.role = role
         self.lapd = Lapd(Role(role), lapd_timers)
-        self.q931 = Q931Link(role, q931_timers, timeslots=timeslots)
-        self.span = span
-        self.trace = trace
+        self.q931 = Q931Link(role, q931_timers, timeslots=timeslots, trace=trace, span=span)
         self._events: deque = deque()
 
     # ------------------------------------------------------------------ sans-I/O surface
@@ -93,8 +90,6 @@ class PriStack:
         while (ev := lapd.next_event()) is not None:
             kind = type(ev)
             if kind is DlData:
-                if self.trace is not None:
-                    self.trace(format_message(ev.payload, "RX", self.span))
                 q931.receive(ev.payload, now)
             elif kind is DlEstablished:
                 self._events.append(DataLinkUp(now))
@@ -109,10 +104,8 @@ class PriStack:
             q931._events.clear()
 
     def _flush(self, now: float) -> None:
-        lapd, trace = self.lapd, self.trace
+        lapd = self.lapd
         for payload in self.q931.payloads_to_send():
-            if trace is not None:
-                trace(format_message(payload, "TX", self.span))
             lapd.send(payload, now)
 
     # ------------------------------------------------------------------ call API (see Q931Link)

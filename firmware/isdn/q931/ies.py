@@ -275,45 +275,59 @@ class CallState:
 @dataclass(slots=True)
 class ChannelId:
     """PRI channel identification: `timeslot` is the E1 timeslot number the IE carries
-    (1-15, 17-31); `None` with `any_channel` means no particular channel."""
+    (1-15, 17-31); `None` with `any_channel` means no particular channel.  `interface` is the
+    explicit interface identifier (octet 3.1) some switches and libpri send; None when implicit."""
 
     IDENT = CHANNEL_ID
     timeslot: int | None = None
     exclusive: bool = True
     any_channel: bool = False
     d_channel: bool = False
+    interface: int | None = None
 
     def encode(self) -> bytes:
         o3 = 0xA0 | (0x08 if self.exclusive else 0) | (0x04 if self.d_channel else 0)
+        iface = b""
+        if self.interface is not None:
+            o3 |= 0x40
+            iface = bytes((0x80 | self.interface,))
         if self.timeslot is None:
-            return bytes((CHANNEL_ID, 1, o3 | (3 if self.any_channel else 0)))
-        return bytes((CHANNEL_ID, 3, o3 | 1, 0x83, 0x80 | self.timeslot))
+            body = bytes((o3 | (3 if self.any_channel else 0),)) + iface
+        else:
+            body = bytes((o3 | 1,)) + iface + bytes((0x83, 0x80 | self.timeslot))
+        return bytes((CHANNEL_ID, len(body))) + body
 
     @classmethod
     def decode_body(cls, body: bytes) -> "ChannelId":
         if not body:
             raise IEContentError(CHANNEL_ID, "empty")
         o3 = body[0]
-        if o3 & 0x40:
-            raise IEContentError(CHANNEL_ID, "explicit interface identifier (NFAS) is not supported")
         if not o3 & 0x20:
             raise IEContentError(CHANNEL_ID, "interface type is basic rate, this is a primary rate interface")
         selection = o3 & 3
         ie = cls(exclusive=bool(o3 & 0x08), d_channel=bool(o3 & 0x04), any_channel=selection == 3)
+        pos = 1
+        if o3 & 0x40:
+            if len(body) < 2:
+                raise IEContentError(CHANNEL_ID, "interface identifier announced but octet 3.1 is missing")
+            if not body[1] & 0x80:
+                raise IEContentError(CHANNEL_ID, "interface identifier longer than one octet is not supported")
+            ie.interface = body[1] & 0x7F
+            pos = 2
         if selection != 1:
             if selection == 2:
                 raise IEContentError(CHANNEL_ID, "information channel selection 2 is reserved on PRI")
             return ie
-        if len(body) < 3:
+        if len(body) < pos + 2:
             raise IEContentError(CHANNEL_ID, "channel indicated but octets 3.2/3.3 are missing")
-        o32 = body[1]
+        o32 = body[pos]
         if o32 & 0x60:
             raise IEContentError(CHANNEL_ID, f"octet 3.2 (0x{o32:02x}) is not CCITT coding")
         if o32 & 0x10:
             raise IEContentError(CHANNEL_ID, "channel map (bit 5 of octet 3.2) is not supported")
         if o32 & 0x0F != 3:
             raise IEContentError(CHANNEL_ID, f"channel type {o32 & 0x0F} is not B-channel units (3)")
-        numbers = body[2:]
+        numbers = body[pos + 1:]
         if len(numbers) != 1 or not numbers[0] & 0x80:
             raise IEContentError(CHANNEL_ID, f"{len(numbers)} channel numbers; one B-channel expected")
         ie.timeslot = numbers[0] & 0x7F
@@ -321,9 +335,10 @@ class ChannelId:
 
     def describe(self) -> list[str]:
         kind = "Exclusive" if self.exclusive else "Preferred"
+        where = "" if self.interface is None else f", Interface {self.interface}"
         if self.timeslot is None:
-            return [f"{kind}, {'Any channel' if self.any_channel else 'No channel'}"]
-        return [f"{kind}, Channel {self.timeslot}"]
+            return [f"{kind}, {'Any channel' if self.any_channel else 'No channel'}{where}"]
+        return [f"{kind}, Channel {self.timeslot}{where}"]
 
 
 @dataclass(slots=True)

@@ -11,6 +11,8 @@ the data link, events for the layer above, and the next timer::
     payloads = link.payloads_to_send()         # each goes out as a DL-DATA request
     event = link.next_event()                  # None when drained
 
+It is also a `Layer3` for firmware.isdn.dchannel.DChannel (`dl_event`, `messages_to_send`).
+
 Calls are named by a local `call_id` (an int) in both directions.  The layer above drives them:
 
     setup(called, now, *, calling=None, redirecting=None, timeslot=None, exclusive=True,
@@ -37,6 +39,10 @@ wrong one is answered with STATUS or RELEASE COMPLETE carrying cause 81/96-101 (
 from __future__ import annotations
 
 from collections import Counter, deque
+from typing import Callable
+
+from ..lapd import DlData, DlEstablished, DlReleased
+from ..trace import format_message
 
 from . import ies as ie
 from .calls import (ACTIVE, CLEARING_STATES, IN_CONNECT_REQUEST, IN_OVERLAP, IN_PRESENT, IN_PROCEEDING,
@@ -70,7 +76,8 @@ class _PendingRestart:
 
 class Q931Link:
     def __init__(self, role: str = "user", timers: Q931Timers | None = None, *,
-                 timeslots=PRI_TIMESLOTS, location: int | None = None):
+                 timeslots=PRI_TIMESLOTS, location: int | None = None,
+                 trace: Callable[[str], None] | None = None, span: str = "Se0:15"):
         if role not in ("user", "network"):
             raise ValueError(f"Q.931 role must be 'user' or 'network', not {role!r}")
         self.role = role
@@ -90,11 +97,29 @@ class Q931Link:
         self._out: list[bytes] = []
         self._events: deque = deque()
         self.counters: Counter[str] = Counter()
+        self.trace = trace          # receives a `debug isdn q931` block per message, both ways
+        self.span = span
 
     # ------------------------------------------------------------------ outputs
     def payloads_to_send(self) -> list[bytes]:
         out, self._out = self._out, []
+        if self.trace is not None:
+            for payload in out:
+                self.trace(format_message(payload, "TX", self.span))
         return out
+
+    # The Layer3 face that firmware.isdn.dchannel.DChannel drives.
+    def messages_to_send(self) -> list[bytes]:
+        return self.payloads_to_send()
+
+    def dl_event(self, event, now: float) -> None:
+        kind = type(event)
+        if kind is DlData:
+            self.receive(event.payload, now)
+        elif kind is DlEstablished:
+            self.dl_established(now)
+        elif kind is DlReleased:
+            self.dl_released(now)
 
     def next_event(self):
         return self._events.popleft() if self._events else None
@@ -179,6 +204,8 @@ class Q931Link:
 
     def receive(self, payload: bytes, now: float) -> None:
         """One DL-DATA indication.  Never raises for anything the peer sent."""
+        if self.trace is not None:
+            self.trace(format_message(payload, "RX", self.span))
         try:
             self._receive(payload, now)
         except Exception as exc:    # a bug of ours must not take the span down; the fuzz test counts these
@@ -294,6 +321,9 @@ class Q931Link:
             return
         chan = msg.get(ie.ChannelId)
         channels = self.channels
+        if chan is not None and chan.interface not in (None, 0):
+            self._reject_setup(msg, Cause.CHANNEL_DOES_NOT_EXIST, now)    # another interface (NFAS)
+            return
         ts = None
         exclusive = chan is not None and chan.exclusive and chan.timeslot is not None
         if chan is not None and chan.timeslot is not None:
@@ -374,7 +404,7 @@ class Q931Link:
                 self._global_status(msg, Cause.INVALID_IE_CONTENTS if broken else Cause.MANDATORY_IE_MISSING,
                                     bytes((ie.CHANNEL_ID,)))
                 return None
-            if not self.channels.exists(chan.timeslot):
+            if not self.channels.exists(chan.timeslot) or chan.interface not in (None, 0):
                 self._global_status(msg, Cause.CHANNEL_DOES_NOT_EXIST, b"")
                 return None
             return chan.timeslot, indicator, chan
