@@ -6,8 +6,9 @@ import pytest
 from firmware.isdn.q931 import ies as ie
 from firmware.isdn.q931.calls import Q931Timers
 from firmware.isdn.q931.channels import ChannelState
-from firmware.isdn.q931.events import (Alerting, Answered, CallProceeding, Disconnected, IncomingCall, InfoDigits,
-                                       ProtocolError, Released, RestartDone, SetupAcknowledged, StatusReceived)
+from firmware.isdn.q931.events import (Alerting, Answered, CallProceeding, Disconnected, FacilityReceived, IncomingCall,
+                                       InfoDigits, Notified, Progress, Released, RestartDone, SetupAcknowledged,
+                                       StatusReceived)
 from firmware.isdn.stack import DataLinkDown, DataLinkUp
 from isdn_pair import StackPair
 
@@ -315,3 +316,76 @@ def test_all_channels_busy_rejects_with_cause_34(pair):
     p.user.setup("2", p.now, timeslot=1, exclusive=False)
     p.pump()
     assert [(type(e), e.cause) for e in p.take("user", Released)] == [(Released, 34)]
+
+
+@pytest.mark.parametrize("caller,callee", BOTH)
+def test_progress_notify_and_facility_pass_through(pair, caller, callee):
+    p = pair
+    cid, inc = call_up(p, caller, callee)
+    p.side(callee).proceed(inc.call_id, p.now)
+    p.side(callee).progress(inc.call_id, p.now, 8)
+    p.pump()
+    assert [e.description for e in p.take(caller, Progress)] == [8]
+    p.side(callee).alert(inc.call_id, p.now)
+    p.side(callee).answer(inc.call_id, p.now)
+    p.pump()
+    p.side(callee).notify(inc.call_id, 0x71, p.now)
+    p.side(caller).facility(cid, b"\x91\xa1\x06\x02\x01\x01\x02\x01\x00", p.now)
+    p.pump()
+    assert [e.description for e in p.take(caller, Notified)] == [0x71]
+    assert [e.body for e in p.take(callee, FacilityReceived)] == [b"\x91\xa1\x06\x02\x01\x01\x02\x01\x00"]
+    p.side(caller).send_info(cid, "*1", p.now)           # keypad digits during the call
+    p.pump()
+    assert [e.digits for e in p.take(callee, InfoDigits)] == ["*1"]
+    assert p.side(caller).q931.state_of(cid) == 10
+
+
+@pytest.mark.parametrize("caller,callee", BOTH)
+def test_t305_then_t308_when_the_far_end_stops_answering_clearing(pair, caller, callee):
+    p = pair
+    cid, inc = call_up(p, caller, callee)
+    answer(p, callee, inc)
+    p.messages()
+    q = p.side(callee).q931
+    # The far end's Q.931 goes deaf (LAPD still acknowledges): DISCONNECT and RELEASE go unanswered.
+    q.receive = lambda payload, now: None
+    p.side(caller).disconnect(cid, p.now)
+    p.run_for(30 + 4 + 4 + 1)
+    sent = [n for d, n in p.messages() if d == ("un" if caller == "user" else "nu")]
+    assert sent[:3] == ["DISCONNECT", "RELEASE", "RELEASE"]       # T305, then T308 twice
+    (released,) = p.take(caller, Released)
+    assert released.cause == 102 if caller == "network" else released.cause in (16, 102)
+    # The B-channel is not trusted until a RESTART for it is acknowledged.
+    assert "RESTART" in sent
+    assert p.side(caller).channels.state[inc.timeslot] is ChannelState.RESTARTING
+
+
+def test_out_of_service_channel_is_refused_and_never_picked(pair):
+    p = pair
+    p.net.q931.set_out_of_service(5)
+    p.user.setup("1", p.now, timeslot=5)
+    p.pump()
+    assert [e.cause for e in p.take("user", Released)] == [44]
+    for _ in range(29):
+        call_up(p, "network", "user")
+    assert 5 not in p.net.channels.owner and len(p.net.channels.owner) == 29
+    with pytest.raises(ValueError, match="no idle B-channel"):
+        p.net.setup("1", p.now)
+    p.net.q931.set_out_of_service(5, False)
+    assert p.net.channels.state[5] is ChannelState.IDLE
+
+
+def test_spontaneous_link_reset_clears_overlap_calls_and_keeps_active_ones(pair):
+    p = pair
+    active, inc_a = call_up(p, "user", "network")
+    answer(p, "network", inc_a)
+    overlap, inc_o = call_up(p, "user", "network", sending_complete=False)
+    p.net.setup_ack(inc_o.call_id, p.now)
+    p.pump()
+    p.take("user"), p.take("network")
+    p.user.lapd.establish(p.now)        # a no-op while up; a peer-side reset comes from SABME
+    from firmware.isdn.lapd_frames import Frame, Kind, encode as lapd_encode
+    p.user.receive_frame(lapd_encode(Frame(sapi=0, cr=1, tei=0, kind=Kind.SABME, pf=True)), p.now)
+    p.run_for(1)
+    assert p.user.q931.state_of(active) == 10
+    assert any(e.call_id == overlap and e.cause == 41 for e in p.take("user", Released))
