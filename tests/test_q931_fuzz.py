@@ -151,3 +151,65 @@ def test_fuzzed_messages_never_raise_and_leave_no_call_stuck(role):
     assert not link.calls, link.calls
     assert link.get_timer() is None
     assert not any(s is ChannelState.IN_USE for s in link.channels.state.values())
+
+
+STACK_FRAMES = int(os.environ.get("Q931_FUZZ_STACK_FRAMES", "20000"))
+
+
+@pytest.mark.parametrize("role", ["user", "network"])
+def test_fuzzed_messages_through_lapd_into_the_whole_stack(role):
+    """The same mutations carried in real I-frames by a far-end LAPD, into a PriStack."""
+    from firmware.isdn.lapd import Lapd, Role
+    from firmware.isdn.stack import PriStack
+
+    rng = random.Random(f"stack-{role}{SEED}")
+    seeds = corpus()
+    stack = PriStack(role)
+    far = Lapd(Role.NETWORK if role == "user" else Role.USER)
+    now = 0.0
+    stack.start(now)
+    far.establish(now)
+
+    def pump():
+        moved = True
+        while moved:
+            moved = False
+            for frame in stack.frames_to_send():
+                moved = True
+                far.receive_frame(frame, now)
+            for frame in far.frames_to_send():
+                moved = True
+                stack.receive_frame(frame, now)
+        while far.next_event() is not None:
+            pass
+
+    pump()
+    assert stack.lapd.established
+    for i in range(STACK_FRAMES):
+        far.send(mutate(rng, seeds), now)
+        pump()
+        drive_upper_layer(stack, rng, now)
+        pump()
+        if i % 64 == 0:
+            check_consistent(stack.q931)
+            now += rng.choice((0.01, 0.5, 5.0))
+            for side in (stack, far):
+                t = side.get_timer()
+                if t is not None and t <= now:
+                    side.handle_timer(now)
+            pump()
+    assert stack.q931.counters["internal_error"] == 0
+    assert stack.lapd.established
+    assert stack.q931.counters["rx_messages"] > STACK_FRAMES // 2 and stack.q931._next_id > 100
+    for call_id in list(stack.calls):
+        stack.disconnect(call_id, now)
+    for _ in range(100):
+        pump()
+        t = stack.q931.get_timer()
+        if t is None:
+            break
+        now = max(now, t)
+        stack.handle_timer(now)
+        far.handle_timer(now)
+    assert not stack.calls
+    assert not any(s is ChannelState.IN_USE for s in stack.channels.state.values())
