@@ -524,7 +524,7 @@ class Q931Link:
         return [ie.ChannelId(call.timeslot, exclusive=True)]
 
     def send_info(self, call_id: int, digits: str, now: float, *, sending_complete: bool = False) -> None:
-        call = self._call(call_id, "send_info", (OUT_OVERLAP, OUT_INITIATED, ACTIVE))
+        call = self._call(call_id, "send_info", (OUT_OVERLAP, ACTIVE))
         items = [ie.SendingComplete()] if sending_complete else []
         if call.state == ACTIVE:
             items.append(ie.KeypadFacility(digits))
