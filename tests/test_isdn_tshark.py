@@ -9,7 +9,7 @@ import pytest
 
 from firmware.isdn.pcap import PcapWriter
 from firmware.isdn.q931 import ies as ie
-from firmware.isdn.q931.events import Answered, IncomingCall, Released, RestartDone, StatusReceived
+from firmware.isdn.q931.events import IncomingCall, Released, RestartDone, StatusReceived
 from q931_libpri_link import LibpriLink, lib
 
 WARNING = 0x00600000      # expert severity "warning"; errors are larger

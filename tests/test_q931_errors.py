@@ -3,7 +3,7 @@
 import pytest
 
 from firmware.isdn.q931 import ies as ie
-from firmware.isdn.q931.events import Disconnected, IncomingCall, ProtocolError, Released
+from firmware.isdn.q931.events import Disconnected, IncomingCall, Released
 from firmware.isdn.q931.link import CallStateError, Q931Link
 from firmware.isdn.q931.messages import MessageType as MT, decode, encode
 

@@ -7,7 +7,7 @@ this stack does not interpret are kept as `RawIE` so FACILITY and friends pass t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import IntEnum
 
 from .causes import cause_name, location_name

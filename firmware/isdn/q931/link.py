@@ -45,36 +45,26 @@ from ..lapd import DlData, DlEstablished, DlReleased
 from ..trace import format_message
 
 from . import ies as ie
-from .calls import (ACTIVE, CLEARING_STATES, IN_CONNECT_REQUEST, IN_OVERLAP, IN_PRESENT, IN_PROCEEDING,
+from .calls import (ACTIVE, IN_CONNECT_REQUEST, IN_OVERLAP, IN_PRESENT, IN_PROCEEDING,
                     IN_RECEIVED, LOCAL_DISCONNECT, NULL, OUT_INITIATED, OUT_OVERLAP, RELEASE_REQUEST,
                     REMOTE_DISCONNECT, Call, Q931Timers)
 from .causes import Cause, Location
 from .channels import ChannelState, ChannelTable, PRI_TIMESLOTS
-from .events import IncomingCall, ProtocolError, Released, RestartDone
+from .events import IncomingCall, ProtocolError, Released
 from .messages import GLOBAL_CALL_REF, KNOWN_TYPES, MANDATORY, MessageHeaderError, decode, encode
 from .messages import MessageType as MT
+from .restarts import RestartProcedures
 
 _DIAG_NO_ACTION = frozenset({MT.DISCONNECT, MT.RELEASE, MT.RELEASE_COMPLETE})
 _BEARERS = frozenset({ie.TransferCapability.SPEECH, ie.TransferCapability.AUDIO_3K1,
                       ie.TransferCapability.UNRESTRICTED_DIGITAL})
-# Global call state values (Q.931 4.5.7): REST 0 null, REST 1 restart request, REST 2 restart.
-_REST_NULL, _REST_REQUEST = 0, 0x3D
 
 
 class CallStateError(ValueError):
     """The layer above asked for something the call's state does not allow."""
 
 
-class _PendingRestart:
-    __slots__ = ("timeslot", "deadline", "retries")
-
-    def __init__(self, timeslot: int | None, deadline: float | None):
-        self.timeslot = timeslot
-        self.deadline = deadline
-        self.retries = 0
-
-
-class Q931Link:
+class Q931Link(RestartProcedures):
     def __init__(self, role: str = "user", timers: Q931Timers | None = None, *,
                  timeslots=PRI_TIMESLOTS, location: int | None = None,
                  trace: Callable[[str], None] | None = None, span: str = "Se0:15"):
@@ -93,7 +83,7 @@ class Q931Link:
         self._by_ref: dict[tuple[int, int], Call] = {}      # (call_ref, our flag) -> Call
         self._next_ref = 0
         self._next_id = 0
-        self._restarts: dict[int | None, _PendingRestart] = {}   # timeslot (None: interface)
+        self._restarts: dict = {}      # pending RESTARTs by timeslot (None: the interface)
         self._out: list[bytes] = []
         self._events: deque = deque()
         self.counters: Counter[str] = Counter()
@@ -370,100 +360,6 @@ class Q931Link:
         self._by_ref[(call_ref, call.flag)] = call
         return call
 
-    # ------------------------------------------------------------------ global call reference
-    def _receive_global(self, msg, now: float) -> None:
-        mtype = msg.type
-        reply_flag = 1 - msg.flag
-        if mtype == MT.RESTART:
-            self._receive_restart(msg, now)
-        elif mtype == MT.RESTART_ACKNOWLEDGE:
-            self._receive_restart_ack(msg, now)
-        elif mtype == MT.STATUS:
-            self.counters["rx_global_status"] += 1
-        else:
-            # 5.8.3.2 f): only RESTART, RESTART ACKNOWLEDGE and STATUS use the global reference.
-            state = _REST_REQUEST if self._restarts else _REST_NULL
-            self._out.append(encode(MT.STATUS, 0, reply_flag,
-                                    (ie.Cause(Cause.INVALID_CALL_REFERENCE, self.location), ie.CallState(state))))
-
-    def _global_status(self, msg, cause: int, diag: bytes) -> None:
-        self._out.append(encode(MT.STATUS, 0, 1 - msg.flag,
-                                (ie.Cause(cause, self.location, 0, diag), ie.CallState(_REST_NULL))))
-
-    def _restart_targets(self, msg, now: float):
-        indicator = msg.get(ie.RestartIndicator)
-        if indicator is None:
-            broken = any(e.ident == ie.RESTART_INDICATOR for e in msg.invalid)
-            self._global_status(msg, Cause.INVALID_IE_CONTENTS if broken else Cause.MANDATORY_IE_MISSING,
-                                bytes((ie.RESTART_INDICATOR,)))
-            return None
-        chan = msg.get(ie.ChannelId)
-        if indicator.restart_class == ie.RestartClass.INDICATED_CHANNELS:
-            if chan is None or chan.timeslot is None:
-                broken = any(e.ident == ie.CHANNEL_ID for e in msg.invalid)
-                self._global_status(msg, Cause.INVALID_IE_CONTENTS if broken else Cause.MANDATORY_IE_MISSING,
-                                    bytes((ie.CHANNEL_ID,)))
-                return None
-            if not self.channels.exists(chan.timeslot) or chan.interface not in (None, 0):
-                self._global_status(msg, Cause.CHANNEL_DOES_NOT_EXIST, b"")
-                return None
-            return chan.timeslot, indicator, chan
-        return None, indicator, None
-
-    def _receive_restart(self, msg, now: float) -> None:
-        targets = self._restart_targets(msg, now)
-        if targets is None:
-            return
-        ts, indicator, chan = targets
-        timeslots = (ts,) if ts is not None else self.channels.timeslots
-        self._clear_channels(timeslots, whole=ts is None, now=now)
-        for t in timeslots:
-            self.channels.set_idle(t)
-        items = [chan, indicator] if chan is not None else [indicator]
-        self._out.append(encode(MT.RESTART_ACKNOWLEDGE, 0, 1 - msg.flag, items))
-        self._events.append(RestartDone(now, tuple(timeslots), ts is None, True))
-
-    def _receive_restart_ack(self, msg, now: float) -> None:
-        indicator = msg.get(ie.RestartIndicator)
-        chan = msg.get(ie.ChannelId)
-        if indicator is None:
-            self._global_status(msg, Cause.MANDATORY_IE_MISSING, bytes((ie.RESTART_INDICATOR,)))
-            return
-        key = chan.timeslot if indicator.restart_class == ie.RestartClass.INDICATED_CHANNELS and chan else None
-        pending = self._restarts.pop(key, None)
-        if pending is None:
-            self.counters["rx_unexpected_restart_ack"] += 1
-            return
-        timeslots = (key,) if key is not None else self.channels.timeslots
-        for t in timeslots:
-            self.channels.restart_done(t)
-        self._events.append(RestartDone(now, tuple(timeslots), key is None, False))
-
-    def _clear_channels(self, timeslots, whole: bool, now: float) -> None:
-        wanted = set(timeslots)
-        for call in list(self.calls.values()):
-            if (call.timeslot in wanted) or (whole and call.timeslot is None):
-                self.finish(call, Cause.TEMPORARY_FAILURE, now)
-
-    def _send_restart(self, key: int | None, now: float) -> None:
-        indicator = ie.RestartIndicator(ie.RestartClass.ALL_INTERFACES if key is None
-                                        else ie.RestartClass.INDICATED_CHANNELS)
-        items = [indicator] if key is None else [ie.ChannelId(key, exclusive=True), indicator]
-        self._out.append(encode(MT.RESTART, 0, 0, items))
-
-    def _restart_timeout(self, key, pending: _PendingRestart, now: float) -> None:
-        if pending.retries < self.timers.n316:
-            pending.retries += 1
-            pending.deadline = now + self.timers.t316
-            self._send_restart(key, now)
-            return
-        del self._restarts[key]
-        timeslots = (key,) if key is not None else self.channels.timeslots
-        for t in timeslots:
-            self.channels.set_out_of_service(t, True)
-        self.emit_error(None, Cause.RECOVERY_ON_TIMER_EXPIRY, "RESTART unanswered; channels out of service", now)
-        self._events.append(RestartDone(now, tuple(timeslots), key is None, False, acknowledged=False))
-
     # ------------------------------------------------------------------ API for the layer above
     def _call(self, call_id: int, action: str, states) -> Call:
         call = self.calls.get(call_id)
@@ -602,22 +498,6 @@ class Q931Link:
     def facility(self, call_id: int, body: bytes, now: float) -> None:
         call = self._call(call_id, "facility", set(range(1, 26)) - {RELEASE_REQUEST})
         self.send(call, MT.FACILITY, [ie.Facility(bytes(body))], now)
-
-    def restart(self, now: float, timeslots=None) -> None:
-        """RESTART the given timeslots (one message each) or, with None, the whole interface.
-        Calls on them are released at once; RestartDone follows the acknowledgement."""
-        keys = [None] if timeslots is None else list(timeslots)
-        for key in keys:
-            if key is not None and not self.channels.exists(key):
-                raise ValueError(f"restart: timeslot {key} is not a B-channel of this span")
-        for key in keys:
-            targets = self.channels.timeslots if key is None else (key,)
-            self._clear_channels(targets, whole=key is None, now=now)
-            for t in targets:
-                self.channels.set_restarting(t)
-            t316 = self.timers.t316
-            self._restarts[key] = _PendingRestart(key, None if t316 is None else now + t316)
-            self._send_restart(key, now)
 
     def set_out_of_service(self, timeslot: int, out: bool = True) -> None:
         self.channels.set_out_of_service(timeslot, out)
