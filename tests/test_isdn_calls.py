@@ -298,10 +298,12 @@ def test_redirected_070_call_reports_the_redirecting_number(pair):
     redirect = ie.RedirectingNumber("07012345678", ie.TypeOfNumber.NATIONAL, ie.NumberingPlan.ISDN,
                                     ie.Presentation.ALLOWED, ie.Screening.NETWORK_PROVIDED,
                                     ie.RedirectReason.UNCONDITIONAL)
-    cid = p.net.setup("15881234", p.now, redirecting=redirect, display="KT forward")
+    cid = p.net.setup("15881234", p.now, redirecting=redirect, display="KT forward", progress=3,
+                      called_type=ie.TypeOfNumber.NATIONAL)
     p.pump()
     (inc,) = p.take("user", IncomingCall)
-    assert inc.redirecting == redirect and inc.display == "KT forward"
+    assert inc.redirecting == redirect and inc.display == "KT forward" and inc.progress == 3
+    assert inc.called_number == ie.CalledNumber("15881234", ie.TypeOfNumber.NATIONAL, ie.NumberingPlan.ISDN)
 
 
 def test_all_channels_busy_rejects_with_cause_34(pair):

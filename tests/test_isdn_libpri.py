@@ -48,6 +48,7 @@ def test_inbound_call_answered_and_cleared_from_either_side(link, clearer):
     call, inc = inbound(link, redirecting="07012345678", reason=15)
     assert inc.called == "15881234" and inc.calling.digits == "0212345678" and inc.timeslot == 5
     assert inc.calling.type_of_number == 2 and inc.bearer.layer1 == 3 and inc.sending_complete
+    assert (inc.called_number.type_of_number, inc.called_number.numbering_plan) == (2, 1)    # national, ISDN
     assert inc.redirecting.digits == "07012345678" and inc.redirecting.reason == 15
     answer(link, inc)
     if clearer == "libpri":

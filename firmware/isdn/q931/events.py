@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from firmware.bus import Event
 
-from .ies import BearerCapability, CallingNumber, ConnectedNumber, RedirectingNumber
+from .ies import BearerCapability, CalledNumber, CallingNumber, ConnectedNumber, RedirectingNumber
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,8 @@ class IncomingCall(Event):
     exclusive: bool
     sending_complete: bool
     display: str | None = None
+    called_number: CalledNumber | None = None     # type of number and numbering plan of `called`
+    progress: int | None = None                   # Progress indicator of the SETUP (3: origin non-ISDN)
 
 
 @dataclass(frozen=True)

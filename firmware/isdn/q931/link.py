@@ -16,7 +16,8 @@ It is also a `Layer3` for firmware.isdn.dchannel.DChannel (`dl_event`, `messages
 Calls are named by a local `call_id` (an int) in both directions.  The layer above drives them:
 
     setup(called, now, *, calling=None, redirecting=None, timeslot=None, exclusive=True,
-          bearer=None, sending_complete=True, display=None) -> call_id
+          bearer=None, sending_complete=True, display=None, progress=None,
+          called_type=TypeOfNumber.UNKNOWN, called_plan=NumberingPlan.ISDN) -> call_id
     send_info(call_id, digits, now, *, sending_complete=False)   # overlap sending after SetupAcknowledged
     setup_ack(call_id, now)          # incoming SETUP without Sending complete: ask for more digits
     proceed(call_id, now)            # CALL PROCEEDING
@@ -349,9 +350,11 @@ class Q931Link(RestartProcedures):
         called = msg.get(ie.CalledNumber)
         call.called = called.digits if called is not None else ""
         display = msg.get(ie.Display)
+        progress = msg.get(ie.ProgressIndicator)
         self._events.append(IncomingCall(
             now, call.id, call.called, msg.get(ie.CallingNumber), msg.get(ie.RedirectingNumber), bearer,
-            ts, exclusive, msg.has(ie.SENDING_COMPLETE), display.text if display is not None else None))
+            ts, exclusive, msg.has(ie.SENDING_COMPLETE), display.text if display is not None else None,
+            called, progress.description if progress is not None else None))
 
     def _new_call(self, call_ref: int, outgoing: bool) -> Call:
         self._next_id += 1
@@ -380,8 +383,9 @@ class Q931Link(RestartProcedures):
     def setup(self, called: str, now: float, *, calling: ie.CallingNumber | str | None = None,
               redirecting: ie.RedirectingNumber | None = None, timeslot: int | None = None,
               exclusive: bool = True, bearer: ie.BearerCapability | None = None,
-              sending_complete: bool = True, display: str | None = None,
+              sending_complete: bool = True, display: str | None = None, progress: int | None = None,
               called_type: int = ie.TypeOfNumber.UNKNOWN, called_plan: int = ie.NumberingPlan.ISDN) -> int:
+        """Place a call; `progress` 3 (origination non-ISDN) marks a call coming from SIP."""
         channels = self.channels
         if timeslot is None:
             timeslot = channels.pick()
@@ -403,6 +407,8 @@ class Q931Link(RestartProcedures):
             items.append(ie.SendingComplete())
         items.append(bearer if bearer is not None else ie.BearerCapability())
         items.append(ie.ChannelId(timeslot, exclusive=exclusive))
+        if progress is not None:
+            items.append(ie.ProgressIndicator(progress, self.location))
         if display is not None:
             items.append(ie.Display(display))
         if calling is not None:
