@@ -195,3 +195,15 @@ def test_api_misuse_raises_a_clear_error():
     with pytest.raises(ValueError, match="role"):
         Q931Link("pbx")
     link.disconnect(12345, 0.0)            # hanging up a call that is gone is harmless
+
+
+def test_bad_setup_arguments_raise_before_any_state_changes():
+    link = make("user")
+    with pytest.raises(ValueError, match="type_of_number 9"):
+        link.setup("1", 0.0, called_type=9)
+    with pytest.raises(ValueError, match="not IA5"):
+        link.setup("12한", 0.0)
+    with pytest.raises(ValueError, match="N201"):
+        link.setup("1", 0.0, display="x" * 250)
+    assert not link.calls and not link.payloads_to_send()
+    assert all(state == "idle" for state in link.channels.summary().values())

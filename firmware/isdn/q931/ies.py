@@ -145,6 +145,13 @@ def _digits(ident: int, data: bytes) -> str:
     return data.decode("ascii")
 
 
+def _check_fields(ident: int, **fields) -> None:
+    """Each field given as (value, bits) must fit its bits; the error names the field."""
+    for name, (value, bits) in fields.items():
+        if not 0 <= value < (1 << bits):
+            raise IEContentError(ident, f"{name} {value!r} does not fit in {bits} bits")
+
+
 def _check_digits(ident: int, digits: str) -> bytes:
     try:
         raw = digits.encode("ascii")
@@ -227,6 +234,9 @@ class Cause:
     diagnostics: bytes = b""
 
     def encode(self) -> bytes:
+        if not 0 <= self.value < 128 or not 0 <= self.location < 16 or len(self.diagnostics) > 27:
+            _check_fields(CAUSE, value=(self.value, 7), location=(self.location, 4),
+                          diagnostics_length=(len(self.diagnostics), 5))
         body = bytes((0x80 | (self.coding_standard << 5) | self.location, 0x80 | self.value)) + self.diagnostics
         return bytes((CAUSE, len(body))) + body
 
@@ -286,6 +296,8 @@ class ChannelId:
     interface: int | None = None
 
     def encode(self) -> bytes:
+        if self.timeslot is not None and not 0 <= self.timeslot < 128:
+            _check_fields(CHANNEL_ID, timeslot=(self.timeslot, 7))
         o3 = 0xA0 | (0x08 if self.exclusive else 0) | (0x04 if self.d_channel else 0)
         iface = b""
         if self.interface is not None:
@@ -349,6 +361,7 @@ class ProgressIndicator:
     coding_standard: int = 0
 
     def encode(self) -> bytes:
+        _check_fields(PROGRESS_INDICATOR, description=(self.description, 7), location=(self.location, 4))
         return bytes((PROGRESS_INDICATOR, 2, 0x80 | (self.coding_standard << 5) | self.location,
                       0x80 | self.description))
 
@@ -423,6 +436,9 @@ class CalledNumber:
 
     def encode(self) -> bytes:
         raw = _check_digits(CALLED_PARTY_NUMBER, self.digits)
+        if not 0 <= self.type_of_number < 8 or not 0 <= self.numbering_plan < 16:
+            _check_fields(CALLED_PARTY_NUMBER, type_of_number=(self.type_of_number, 3),
+                          numbering_plan=(self.numbering_plan, 4))
         return bytes((CALLED_PARTY_NUMBER, len(raw) + 1,
                       0x80 | (self.type_of_number << 4) | self.numbering_plan)) + raw
 
@@ -453,6 +469,8 @@ class _PartyNumber:
 
     def encode(self) -> bytes:
         raw = _check_digits(self.IDENT, self.digits)
+        _check_fields(self.IDENT, type_of_number=(self.type_of_number, 3), numbering_plan=(self.numbering_plan, 4),
+                      presentation=(self.presentation or 0, 2), screening=(self.screening, 2))
         o3 = (self.type_of_number << 4) | self.numbering_plan
         if self.presentation is None:
             head = bytes((0x80 | o3,))
@@ -512,6 +530,9 @@ class RedirectingNumber:
 
     def encode(self) -> bytes:
         raw = _check_digits(REDIRECTING_NUMBER, self.digits)
+        _check_fields(REDIRECTING_NUMBER, type_of_number=(self.type_of_number, 3),
+                      numbering_plan=(self.numbering_plan, 4), presentation=(self.presentation or 0, 2),
+                      screening=(self.screening, 2), reason=(self.reason or 0, 4))
         head = bytearray(((self.type_of_number << 4) | self.numbering_plan,))
         if self.presentation is None and self.reason is None:
             head[0] |= 0x80

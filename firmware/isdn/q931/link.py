@@ -397,11 +397,6 @@ class Q931Link(RestartProcedures):
             raise CallStateError(f"setup: timeslot {timeslot} is {channels.state[timeslot].value}")
         if isinstance(calling, str):
             calling = ie.CallingNumber(calling)
-        call = self._new_call(self._allocate_ref(), outgoing=True)
-        call.timeslot = timeslot
-        call.exclusive = exclusive
-        call.called = called
-        channels.claim(timeslot, call.id)
         items = []
         if sending_complete:
             items.append(ie.SendingComplete())
@@ -416,8 +411,17 @@ class Q931Link(RestartProcedures):
         items.append(ie.CalledNumber(called, called_type, called_plan))
         if redirecting is not None:
             items.append(redirecting)
-        call.setup_payload = encode(MT.SETUP, call.call_ref, 0, items)
-        self._out.append(call.setup_payload)
+        call_ref = self._allocate_ref()
+        payload = encode(MT.SETUP, call_ref, 0, items)      # bad arguments raise here, before any state
+        if len(payload) > 260:
+            raise ValueError(f"setup: the SETUP would be {len(payload)} octets, more than LAPD's N201 of 260")
+        call = self._new_call(call_ref, outgoing=True)
+        call.timeslot = timeslot
+        call.exclusive = exclusive
+        call.called = called
+        channels.claim(timeslot, call.id)
+        call.setup_payload = payload
+        self._out.append(payload)
         call.state = OUT_INITIATED
         call.start("t303", now)
         return call.id
