@@ -348,3 +348,93 @@ def test_an_immediate_layer3_answer_carries_the_acknowledgement():
     w.b.receive_frame(encode(Frame(Kind.I, 0, False, ns=1, nr=1, info=b"INFO")), w.now)
     (ack,) = w.b.frames_to_send()  # nothing to answer with: a plain RR
     assert decode(ack) == Frame(Kind.RR, 0, False, nr=2)  # a response from the network: C/R=0
+
+
+def test_layer1_loss_discards_unacknowledged_frames_and_the_new_link_starts_clean():
+    w = up_wire()
+    w.drop = lambda d, f: d == "ab"  # a's I frames never arrive
+    w.a.send(b"lost with the line", w.now)
+    w.pump()
+    assert w.a.outstanding == 1
+    w.a.layer1_changed(False, w.now)
+    assert w.a.queued == 0 and w.a.counters["discarded_i"] == 1
+    w.drop = lambda d, f: False
+    w.a.layer1_changed(True, w.now)
+    w.a.send(b"after", w.now)
+    w.run_for(2.0)
+    assert data(w.take_events("b")) == [b"after"]
+
+
+def test_layer1_loss_during_establishment_is_reported_once():
+    user = Lapd(Role.USER)
+    user.establish(0.0)
+    user.layer1_changed(False, 0.1)
+    user.layer1_changed(True, 0.2)
+    user.layer1_changed(False, 0.3)
+    assert [user.next_event(), user.next_event()] == [DlReleased(), None]
+    assert user.frames_to_send() == []
+
+
+def test_status_snapshot_names_the_q921_state():
+    w = up_wire()
+    w.a.send(b"x", w.now)
+    st = w.a.status()
+    assert (st["q921_state"], st["q921_state_name"], st["role"], st["layer1"]) == \
+        (7, "MULTIPLE_FRAME_ESTABLISHED", "user", "up")
+    assert (st["vs"], st["va"], st["outstanding"], st["t200_running"]) == (1, 0, 1, True)
+    assert Lapd(Role.NETWORK).status()["q921_state_name"] == "TEI_ASSIGNED"
+
+
+def test_disc_unanswered_n200_times_gives_mdl_error_h_and_a_release():
+    w = up_wire()
+    w.cut = True
+    w.a.release(w.now)
+    w.run_for(1.0 * 4 + 0.01)
+    ev = w.take_events("a")
+    assert errors(ev) == ["H"] and ev[-1] == DlReleased()
+    assert w.kinds().count("ab:DISC") == 4 and w.a.state == RELEASED
+    w.a.release(w.now)  # already released: confirmed at once
+    assert w.take_events("a") == [DlReleased()]
+
+
+def test_awaiting_release_answers_sabme_with_dm_and_accepts_dm_as_confirmation():
+    net = Lapd(Role.NETWORK)
+    net.receive_frame(encode(Frame(Kind.SABME, 0, True)), 0.0)
+    net.frames_to_send()
+    net.release(0.0)
+    assert decode(net.frames_to_send()[0]).kind == Kind.DISC
+    net.receive_frame(encode(Frame(Kind.SABME, 0, True)), 0.1)
+    assert decode(net.frames_to_send()[0]) == Frame(Kind.DM, 0, True)
+    net.receive_frame(encode(Frame(Kind.DM, 1, True)), 0.2)  # DM response from the user: C/R=1
+    assert net.state == RELEASED and DlReleased() in [net.next_event(), net.next_event()]
+
+
+def test_peer_reset_with_frames_in_flight_discards_them_and_reports_the_reset():
+    w = up_wire()
+    w.drop = lambda d, f: d == "ab"
+    w.a.send(b"in flight", w.now)
+    w.pump()
+    w.drop = lambda d, f: False
+    w.b.receive_frame(b"", w.now)
+    w.a.receive_frame(encode(Frame(Kind.SABME, 1, True)), w.now)  # the network resets the link
+    assert w.a.counters["discarded_i"] == 1 and w.a.counters["mdl_error_F"] == 1
+    assert DlEstablished() in w.take_events("a") and w.a.outstanding == 0
+
+
+def test_busy_receiver_answers_a_polled_i_frame_with_rnr_final():
+    w = up_wire()
+    w.a.set_own_busy(True, w.now)
+    w.a.frames_to_send()
+    w.a.receive_frame(encode(Frame(Kind.I, 1, True, ns=0, nr=0, info=b"x")), w.now)
+    assert decode(w.a.frames_to_send()[0]) == Frame(Kind.RNR, 1, True, nr=0)
+    assert w.a.counters["rx_discarded_busy"] == 1
+
+
+def test_dm_final_during_timer_recovery_reestablishes():
+    w = up_wire()
+    w.cut = True
+    w.a.send(b"x", w.now)
+    w.run_for(1.0)  # T200: enquiry, timer recovery
+    assert w.a.state == TIMER_RECOVERY
+    w.a.receive_frame(encode(Frame(Kind.DM, 0, True)), w.now)
+    assert "B" in errors(w.take_events("a")) and w.a.state == AWAITING_ESTABLISHMENT

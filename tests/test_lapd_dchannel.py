@@ -185,3 +185,84 @@ def test_pribox_dchannel_command_names_a_missing_socket(tmp_path, capsys):
 
     assert main(["dchannel", "--connect", str(tmp_path / "no-such-span")]) == 2
     assert "cannot open the D-channel at" in capsys.readouterr().err
+
+
+def test_connect_unix_reaches_a_span_style_listening_socket_and_release_sends_disc(tmp_path):
+    from firmware.isdn.dchannel import connect_unix
+
+    async def main(loop):
+        path = str(tmp_path / "span1.dchan")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        listener.bind(path)
+        listener.listen(1)
+        dc = DChannel(Lapd(Role.NETWORK), connect_unix(path), LoopClock(loop))
+        span, _ = listener.accept()
+        dc.establish()
+        assert span.recv(64) == b"\x02\x01\x7f\x00\x00"      # SABME from the network side
+        span.send(b"\x02\x01\x73\x00\x00")                     # UA from the user: C/R=1
+        await dc.wait_for(DlEstablished)
+        dc.release()
+        assert span.recv(64) == b"\x02\x01\x53\x00\x00"      # DISC, P=1
+        span.send(b"\x02\x01\x73\x00\x00")
+        assert isinstance(await dc.wait_for(DlReleased), DlReleased)
+        dc.close()
+        span.close()
+        listener.close()
+    run(main)
+
+
+def test_a_full_line_loses_frames_and_counts_them():
+    async def main(loop):
+        ours, line = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        dc = DChannel(Lapd(Role.USER, LapdTimers(k=127)), ours, LoopClock(loop))
+        dc.establish()
+        line.send(b"\x00\x01\x73\x00\x00")
+        await dc.wait_for(DlEstablished)
+        for _ in range(127):  # nobody reads the line: its small buffer fills up
+            dc.send(bytes(200))
+        assert dc.counters["tx_dropped_full"] > 0
+        dc.close()
+        line.close()
+    run(main)
+
+
+def test_stay_connected_waits_for_the_span_socket_and_reconnects_after_it_closes(tmp_path):
+    async def main(loop):
+        path = str(tmp_path / "span1.dchan")
+        clock = LoopClock(loop)
+        dc = DChannel(Lapd(Role.USER, LapdTimers(t200=0.5)), None, clock)
+        dc.establish()
+        keeper = asyncio.ensure_future(dc.stay_connected(path, retry_interval=1.0))
+        await asyncio.sleep(3.5)  # no span yet: attempts fail and are counted
+        assert dc.counters["connect_failures"] >= 3 and not dc.connected
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        listener.bind(path)
+        listener.listen(1)
+        span = None
+        for _ in range(5):
+            await asyncio.sleep(1.0)
+            try:
+                listener.setblocking(False)
+                span, _ = listener.accept()
+                break
+            except BlockingIOError:
+                continue
+        assert span is not None and dc.connected
+        await asyncio.sleep(0.1)
+        assert span.recv(64)[:3] == b"\x00\x01\x7f"  # layer 1 up: SABME goes out at once
+        span.close()                                 # the span driver restarts
+        assert isinstance(await dc.wait_for(DlReleased, timeout=5), DlReleased)
+        for _ in range(5):
+            await asyncio.sleep(1.0)
+            try:
+                span, _ = listener.accept()
+                break
+            except BlockingIOError:
+                continue
+        assert dc.connected and dc.counters["connects"] == 2
+        keeper.cancel()
+        dc.close()
+        span.close()
+        listener.close()
+    run(main)

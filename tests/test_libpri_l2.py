@@ -3,13 +3,14 @@ pairings.  libpri keeps wall-clock timers, so these run on a real asyncio loop w
 T200/T203 on both sides to stay fast."""
 
 import asyncio
+import socket
 
 import pytest
 
 from firmware.isdn.lapd import DlData, DlEstablished, DlReleased, LapdTimers, Role
 from firmware.isdn.lapd_frames import Kind, decode
 from firmware.isdn.pcap import PcapWriter, read_pcap
-from hil_tests.peers.libpri import bench_libpri_calls
+from hil_tests.peers.libpri import LibpriPeer, bench_libpri_calls
 from libpri_link import CHANNEL_1, PAIRINGS, link, q931
 
 
@@ -102,10 +103,6 @@ def test_libpri_reference_call_rate_runs_in_this_process():
 def test_the_peer_harness_drives_libpri_against_libpri_through_a_whole_call_set():
     """The harness the Q.931 scenarios use, proven on libpri talking to itself: ring fields,
     every action, causes both ways, busy rejection, overlap receiving and RESTART."""
-    import socket
-
-    from hil_tests.peers.libpri import LibpriPeer
-
     async def scenario():
         a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         net = LibpriPeer(a, "network", overlap=True)
@@ -162,3 +159,52 @@ def test_the_peer_harness_drives_libpri_against_libpri_through_a_whole_call_set(
             b.close()
 
     asyncio.run(scenario())
+
+
+def test_the_peer_reports_a_closed_line_and_stops_reading():
+    async def scenario():
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        peer = LibpriPeer(theirs, "network", timers={"T200": 100, "N200": 2})
+        peer.start()
+        ours.close()
+        assert (await peer.wait_for("line_closed", timeout=2)).kind == "line_closed"
+        await asyncio.sleep(0.5)  # libpri keeps calling SABME into the void without spinning
+        peer.close()
+        theirs.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("our_role,peer_role", PAIRINGS)
+def test_calls_cross_a_lossy_line_exactly_once_and_in_order(our_role, peer_role):
+    """Every fourth packet lost both ways: REJ and T200 recovery on both sides still deliver
+    each of libpri's SETUPs to us once, in order, and each of our ALERTINGs to libpri."""
+    timers = LapdTimers(t200=0.1, n200=5, t203=2.0)
+    peer_timers = {"T200": 100, "N200": 5, "T203": 2000, "T303": 10000, "T301": 60000}
+    calls = 6
+
+    async def scenario():
+        async with link(our_role, peer_role, our_timers=timers, peer_timers=peer_timers) as (dc, peer, line):
+            counts = {"near_to_far": 0, "far_to_near": 0}
+
+            def every_fourth(direction, packet):
+                counts[direction] += 1
+                return counts[direction] % 4 == 0
+            line.drop = every_fourth
+            placed = [peer.call("15881234", calling="0212345678", channel=ch) for ch in range(1, calls + 1)]
+            crefs = []
+            while len(crefs) < calls:
+                payload = (await dc.wait_for(DlData, timeout=10)).payload
+                assert payload[4] == 0x05
+                crefs.append(int.from_bytes(payload[2:4], "big") & 0x7FFF)
+            for cref in crefs:
+                dc.send(q931(0x01, cref, bytes.fromhex("1803a98381")[:4] + bytes([0x80 | (crefs.index(cref) + 1)])))
+            ringing = {(await peer.wait_for("ringing", timeout=10)).call for _ in range(calls)}
+            assert ringing == set(placed)
+            assert line.lost["near_to_far"] > 0 and line.lost["far_to_near"] > 0
+            assert dc.lapd.counters["retransmitted"] > 0
+            assert dc.lapd.counters["reestablishments"] == 0
+            return crefs
+
+    crefs = asyncio.run(scenario())
+    assert len(set(crefs)) == calls and crefs == sorted(crefs)

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from firmware.clock import Clock, LoopClock, TimerHandle
 
-from .lapd import DlEstablished, DlReleased, Lapd, LapdEvent
+from .lapd import DlError, DlEstablished, DlReleased, Lapd, LapdEvent
 from .pcap import PcapWriter
 
 log = logging.getLogger("pribox.isdn.dchannel")
@@ -101,6 +101,21 @@ class DChannel:
         self.lapd.layer1_changed(False, self.clock.now())
         self._service()
         return sock
+
+    async def stay_connected(self, path: str, retry_interval: float = 1.0) -> None:
+        """Keep the D-channel on the span socket at `path`: (re)connect whenever it is not
+        attached — at start, and after the span driver closed it (restart, reload).  Runs until
+        cancelled; each failed attempt is counted and retried after `retry_interval`."""
+        while True:
+            if self._sock is None and not self._closed:
+                try:
+                    self.attach(connect_unix(path))
+                    self.counters["connects"] += 1
+                except ConnectionError as exc:
+                    self.counters["connect_failures"] += 1
+                    if self.counters["connect_failures"] == 1:
+                        log.warning("%s; retrying every %.1f s", exc, retry_interval)
+            await asyncio.sleep(retry_interval)
 
     def layer1_changed(self, up: bool) -> None:
         """Layer 1 alarm raised (False) or cleared (True) by the span, socket left in place."""
@@ -221,7 +236,10 @@ class DChannel:
             return None
 
     def _note(self, ev: LapdEvent) -> None:
-        if isinstance(ev, DlEstablished):
+        if isinstance(ev, DlError):
+            self.counters["mdl_errors"] += 1
+            log.warning("D-channel MDL-ERROR %s: %s", ev.code, ev.description)
+        elif isinstance(ev, DlEstablished):
             self.counters["established"] += 1
             log.info("D-channel up (%s side)", self.lapd.role.value)
         elif isinstance(ev, DlReleased):

@@ -108,6 +108,14 @@ AWAITING_RELEASE = "awaiting-release"
 ESTABLISHED = "established"
 TIMER_RECOVERY = "timer-recovery"
 _LINK_UP = (ESTABLISHED, TIMER_RECOVERY)
+# Q.921 state numbers and the names field engineers know from `show isdn status`.
+Q921_STATES = {
+    RELEASED: (4, "TEI_ASSIGNED"),
+    AWAITING_ESTABLISHMENT: (5, "AWAITING_ESTABLISHMENT"),
+    AWAITING_RELEASE: (6, "AWAITING_RELEASE"),
+    ESTABLISHED: (7, "MULTIPLE_FRAME_ESTABLISHED"),
+    TIMER_RECOVERY: (8, "TIMER_RECOVERY"),
+}
 
 # Frame errors that Q.921 §5.8.5 reports as MDL-ERROR when they hit a link in operation.
 _FRAME_ERROR_CODE = {"bad_control": "L", "info_not_permitted": "M", "too_long": "O"}
@@ -178,6 +186,19 @@ class Lapd:
     def established(self) -> bool:
         return self.state in _LINK_UP
 
+    def status(self) -> dict:
+        """A snapshot for consoles and logs (`show isdn status` style)."""
+        number, name = Q921_STATES[self.state]
+        return {
+            "role": self.role.value, "sapi": self.sapi, "tei": self.tei,
+            "state": self.state, "q921_state": number, "q921_state_name": name,
+            "layer1": "up" if self.layer1_up else "down",
+            "vs": self._vs, "va": self._va, "vr": self._vr,
+            "outstanding": self.outstanding, "queued": self.queued,
+            "peer_busy": self.peer_busy, "own_busy": self.own_busy,
+            "t200_running": self._t200 is not None, "t203_running": self._t203 is not None,
+        }
+
     @property
     def outstanding(self) -> int:
         """I-frames sent and not yet acknowledged."""
@@ -240,9 +261,12 @@ class Lapd:
             self.counters["layer1_down"] += 1
             self._t200 = self._t203 = self._retry = None
             self._out.clear()
+            self._ack_pending = False
             was = self.state
+            if was in _LINK_UP:
+                self._drop_iqueue()  # as on any re-establishment: layer 3 recovers what mattered
             self._enter_released()
-            if was in _LINK_UP or was == AWAITING_RELEASE:
+            if was != RELEASED:
                 self._report_released()
             return
         self.counters["layer1_up"] += 1

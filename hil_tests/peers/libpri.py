@@ -148,7 +148,7 @@ class LibpriPeer:
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
-        if self._loop is not None:
+        if self._loop is not None and self.sock.fileno() >= 0:
             self._loop.remove_reader(self.sock.fileno())
         # libpri 1.6 cannot free a D-channel; the shim's record stays allocated, inert.
 
@@ -172,6 +172,13 @@ class LibpriPeer:
             return
         if lib.lp_on_readable(self._peer, self._event):
             self._dispatch()
+        if lib.lp_line_closed(self._peer) and self._loop is not None:
+            # The far end closed the socket: stop reading (an EOF would wake us forever) and
+            # tell the scenario; libpri's own timers notice the silent link as usual.
+            self._loop.remove_reader(self.sock.fileno())
+            ev = PeerEvent(kind="line_closed", time=self._loop.time())
+            self.history.append(ev)
+            self._queue.put_nowait(ev)
         self._arm()
 
     def _on_timer(self) -> None:

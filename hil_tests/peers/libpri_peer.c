@@ -19,6 +19,7 @@ struct lp_peer {
     int fd;
     int frames_in;
     int frames_out;
+    int line_closed;   /* the socket's other end is gone: reads see end of file */
 };
 
 /* ---- libpri's messages and errors go to one bounded log the tests can read ---- */
@@ -69,6 +70,7 @@ static int io_read(struct pri *pri, void *buf, int buflen)
     if (res < 0)
         return -1;
     if (res == 0) { /* the other end closed: nothing to deliver */
+        peer->line_closed = 1;
         errno = EAGAIN;
         return -1;
     }
@@ -294,6 +296,7 @@ int lp_on_timer(lp_peer *peer, lp_event *out)
 
 int lp_frames_in(lp_peer *peer) { return peer->frames_in; }
 int lp_frames_out(lp_peer *peer) { return peer->frames_out; }
+int lp_line_closed(lp_peer *peer) { return peer->line_closed; }
 const char *lp_event_name(int type) { return pri_event2str(type); }
 const char *lp_cause_name(int cause) { return pri_cause2str(cause); }
 

@@ -46,6 +46,7 @@ int lp_on_readable(lp_peer *peer, lp_event *out);
 int lp_on_timer(lp_peer *peer, lp_event *out);
 int lp_frames_in(lp_peer *peer);
 int lp_frames_out(lp_peer *peer);
+int lp_line_closed(lp_peer *peer);
 int lp_take_log(char *buf, int buflen);
 const char *lp_event_name(int type);
 const char *lp_cause_name(int cause);

@@ -6,6 +6,7 @@
     LibpriPeer(line.far, "network")   # the other end
     line.cut = True                   # frames are lost both ways, as on a broken wire
     line.cut = False                  # and flow again
+    line.drop = lambda direction, packet: ...   # or lose chosen packets
 
 Packets (frame + 2 FCS octets) cross unchanged; `passed` and `lost` count them per direction.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import Counter
+from typing import Callable
 
 
 class CuttableLine:
@@ -24,6 +26,8 @@ class CuttableLine:
         for s in (self._near_relay, self._far_relay):
             s.setblocking(False)
         self.cut = False
+        # Optional per-packet loss: drop(direction, packet) -> True loses that packet.
+        self.drop: Callable[[str, bytes], bool] | None = None
         self.passed: Counter[str] = Counter()
         self.lost: Counter[str] = Counter()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -45,7 +49,7 @@ class CuttableLine:
             if not packet:
                 self._stop_reading(src)
                 return
-            if self.cut:
+            if self.cut or (self.drop is not None and self.drop(direction, packet)):
                 self.lost[direction] += 1
                 continue
             try:
