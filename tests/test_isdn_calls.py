@@ -391,3 +391,33 @@ def test_spontaneous_link_reset_clears_overlap_calls_and_keeps_active_ones(pair)
     p.run_for(1)
     assert p.user.q931.state_of(active) == 10
     assert any(e.call_id == overlap and e.cause == 41 for e in p.take("user", Released))
+
+
+def test_inband_announcement_on_disconnect_can_be_heard_before_release():
+    p = StackPair()
+    p.user.q931.hold_inband_disconnect = True
+    p.up()
+    cid, inc = call_up(p, "user", "network")
+    p.net.proceed(inc.call_id, p.now)
+    p.net.disconnect(inc.call_id, p.now, 1, inband=True)      # "number unobtainable" announcement
+    p.pump()
+    (disc,) = p.take("user", Disconnected)
+    assert disc.cause == 1 and disc.inband
+    assert p.user.q931.state_of(cid) == 12 and not p.take("user", Released)
+    p.run_for(5)                                                # listening to the announcement
+    p.user.disconnect(cid, p.now)
+    p.pump()
+    assert [e.cause for e in p.take("user", Released)] == [1]
+    assert idle(p)
+
+
+def test_far_end_t305_ends_an_announcement_nobody_hangs_up():
+    p = StackPair()
+    p.user.q931.hold_inband_disconnect = True
+    p.up()
+    cid, inc = call_up(p, "user", "network")
+    p.net.proceed(inc.call_id, p.now)
+    p.net.disconnect(inc.call_id, p.now, 17, inband=True)
+    p.run_for(31)
+    assert [e.cause for e in p.take("user", Released)] == [102]
+    assert idle(p)

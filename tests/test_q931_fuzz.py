@@ -112,7 +112,7 @@ def drive_upper_layer(link: Q931Link, rng: random.Random, now: float) -> None:
 def test_fuzzed_messages_never_raise_and_leave_no_call_stuck(role):
     rng = random.Random(f"q931-{role}{SEED}")
     seeds = corpus()
-    link = Q931Link(role)
+    link = Q931Link(role, hold_inband_disconnect=role == "user")
     link.dl_established(0.0)
     now = 0.0
     answered = 0

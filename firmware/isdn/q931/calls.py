@@ -202,13 +202,21 @@ class Call:
             link.finish(self, cause.value if cause else self.cause, now)
             return
         if mtype == MT.DISCONNECT:
-            if state == RELEASE_REQUEST:
+            if state == RELEASE_REQUEST or state == REMOTE_DISCONNECT:
                 return
             cause = msg.get(ie.Cause)
             value = cause.value if cause is not None else Cause.NORMAL_UNSPECIFIED
             if state != LOCAL_DISCONNECT:
                 progress = msg.get(ie.ProgressIndicator)
-                link.emit(Disconnected(now, self.id, value, progress is not None and progress.description == 8))
+                inband = progress is not None and progress.description == 8
+                link.emit(Disconnected(now, self.id, value, inband))
+                if inband and link.hold_inband_disconnect and cause is not None:
+                    # The far end plays an announcement: stay on the B-channel until the layer
+                    # above hangs up (disconnect() then sends RELEASE) or the far end's T305 does.
+                    self.stop()
+                    self.cause = value
+                    self.state = REMOTE_DISCONNECT
+                    return
             # Missing cause: answer as for cause 31 but say what was wrong (Q.931 5.8.6.1).
             self.release(value if cause is not None else Cause.MANDATORY_IE_MISSING, now)
             return

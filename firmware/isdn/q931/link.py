@@ -68,7 +68,8 @@ class CallStateError(ValueError):
 class Q931Link(RestartProcedures):
     def __init__(self, role: str = "user", timers: Q931Timers | None = None, *,
                  timeslots=PRI_TIMESLOTS, location: int | None = None,
-                 trace: Callable[[str], None] | None = None, span: str = "Se0:15"):
+                 trace: Callable[[str], None] | None = None, span: str = "Se0:15",
+                 hold_inband_disconnect: bool = False):
         if role not in ("user", "network"):
             raise ValueError(f"Q.931 role must be 'user' or 'network', not {role!r}")
         self.role = role
@@ -89,6 +90,9 @@ class Q931Link(RestartProcedures):
         self._events: deque = deque()
         self.counters: Counter[str] = Counter()
         self.trace = trace          # receives a `debug isdn q931` block per message, both ways
+        # A DISCONNECT announcing in-band information (progress 8) normally gets RELEASE at once;
+        # a gateway relaying the announcement as early media sets this and hangs up itself.
+        self.hold_inband_disconnect = hold_inband_disconnect
         self.span = span
 
     # ------------------------------------------------------------------ outputs
@@ -491,7 +495,7 @@ class Q931Link(RestartProcedures):
             self.send(call, MT.RELEASE_COMPLETE, [ie.Cause(cause, self.location)], now)
             self.finish(call, cause, now)
         elif call.state == REMOTE_DISCONNECT:
-            call.release(cause, now)
+            call.release(call.cause, now)        # the far end's cause is why the call ended
         elif not self.dl_up:
             self.finish(call, cause, now)
         else:
