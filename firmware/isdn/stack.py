@@ -39,12 +39,14 @@ class DataLinkDown(Event):
 
 class PriStack:
     def __init__(self, role: str, *, q931_timers: Q931Timers | None = None, lapd_timers: LapdTimers | None = None,
-                 timeslots=PRI_TIMESLOTS, span: str = "Se0:15", trace: Callable[[str], None] | None = None):
+                 timeslots=PRI_TIMESLOTS, span: str = "Se0:15", trace: Callable[[str], None] | None = None,
+                 hold_inband_disconnect: bool = False):
         if role not in ("user", "network"):
             raise ValueError(f"PRI stack role must be 'user' or 'network', not {role!r}")
         self.role = role
         self.lapd = Lapd(Role(role), lapd_timers)
-        self.q931 = Q931Link(role, q931_timers, timeslots=timeslots, trace=trace, span=span)
+        self.q931 = Q931Link(role, q931_timers, timeslots=timeslots, trace=trace, span=span,
+                             hold_inband_disconnect=hold_inband_disconnect)
         self._events: deque = deque()
 
     # ------------------------------------------------------------------ sans-I/O surface

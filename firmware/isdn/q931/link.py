@@ -3,7 +3,7 @@
 Feed it what the data link delivers and what the layer above asks for; take out payloads for
 the data link, events for the layer above, and the next timer::
 
-    link = Q931Link(role="user")               # or "network"
+    link = Q931Link("user", Q931Timers(), trace=print)   # or "network"; trace is optional
     link.dl_established(now)                   # DL-ESTABLISH indication/confirm
     link.receive(payload, now)                 # DL-DATA indication (one Q.931 message)
     link.handle_timer(now)                     # once get_timer() is due
@@ -18,13 +18,15 @@ Calls are named by a local `call_id` (an int) in both directions.  The layer abo
     setup(called, now, *, calling=None, redirecting=None, timeslot=None, exclusive=True,
           bearer=None, sending_complete=True, display=None, progress=None,
           called_type=TypeOfNumber.UNKNOWN, called_plan=NumberingPlan.ISDN) -> call_id
-    send_info(call_id, digits, now, *, sending_complete=False)   # overlap sending after SetupAcknowledged
+    send_info(call_id, digits, now, *, sending_complete=False)   # overlap sending after
+                                     # SetupAcknowledged; keypad digits once active
     setup_ack(call_id, now)          # incoming SETUP without Sending complete: ask for more digits
     proceed(call_id, now)            # CALL PROCEEDING
     alert(call_id, now, *, inband=False)
     progress(call_id, now, description=8)
     answer(call_id, now, *, connected=None)
-    disconnect(call_id, now, cause=16, *, inband=False)   # also rejects an unanswered SETUP
+    disconnect(call_id, now, cause=16, *, inband=False)   # also rejects an unanswered SETUP, and
+                                     # ends an announcement held by hold_inband_disconnect=True
     status_enquiry(call_id, now); notify(call_id, description, now); facility(call_id, body, now)
     restart(now, timeslots=None)     # None restarts the whole interface
     set_out_of_service(timeslot, out=True)
@@ -33,6 +35,8 @@ and hears back (firmware.isdn.q931.events): IncomingCall, InfoDigits, SetupAckno
 CallProceeding, Alerting, Progress, Answered, Disconnected, Released (always last for a call),
 Notified, FacilityReceived, StatusReceived, RestartDone, ProtocolError.
 
+Asking for what a call's state does not allow raises CallStateError (a ValueError) naming the
+call and its state; bad arguments raise ValueError naming the field, before any state changes.
 Nothing a peer sends raises: a message Q.931 says to ignore is counted in `counters`, and a
 wrong one is answered with STATUS or RELEASE COMPLETE carrying cause 81/96-101 (clause 5.8).
 """
