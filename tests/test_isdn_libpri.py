@@ -5,6 +5,9 @@ import pytest
 
 from firmware.isdn.q931.events import (Alerting, Answered, CallProceeding, Disconnected, IncomingCall, InfoDigits,
                                        Released, RestartDone, SetupAcknowledged, StatusReceived)
+from firmware.isdn.q931 import ies as ie
+from firmware.isdn.q931.events import ProtocolError
+from firmware.isdn.q931.messages import MessageType as MT, decode
 from firmware.isdn.stack import DataLinkDown, DataLinkUp
 from q931_libpri_link import LibpriLink, lib
 
@@ -41,6 +44,14 @@ def settle(lk):
     lk.run_for(0.1)
     assert not lk.stack.calls, lk.stack.calls
     assert all(state == "idle" for state in lk.stack.channels.summary().values())
+    # Neither side found anything wrong with the other: no error STATUS either way, no
+    # protocol error reported by our stack.
+    for direction, _, frame in lk.tap:
+        if len(frame) > 4 and not frame[2] & 1:
+            msg = decode(frame[4:])
+            if msg.type == MT.STATUS:
+                assert msg.get(ie.Cause).value in (30, 31), (direction, msg)
+    assert not [e for e in lk.events if isinstance(e, ProtocolError)]
 
 
 @pytest.mark.parametrize("clearer", ["libpri", "us"])

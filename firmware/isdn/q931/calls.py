@@ -61,7 +61,8 @@ _EXPECTED: dict[int, frozenset[int]] = {
     IN_RECEIVED: frozenset({MT.INFORMATION, MT.NOTIFY, MT.FACILITY, MT.PROGRESS}),
     IN_CONNECT_REQUEST: frozenset({MT.CONNECT_ACKNOWLEDGE, MT.INFORMATION, MT.NOTIFY, MT.FACILITY, MT.PROGRESS}),
     ACTIVE: frozenset({MT.CONNECT_ACKNOWLEDGE, MT.CONNECT, MT.INFORMATION, MT.NOTIFY, MT.FACILITY, MT.PROGRESS}),
-    LOCAL_DISCONNECT: frozenset({MT.INFORMATION, MT.NOTIFY, MT.FACILITY, MT.PROGRESS}),
+    # A CONNECT ACKNOWLEDGE crossing our DISCONNECT is no error; it changes nothing.
+    LOCAL_DISCONNECT: frozenset({MT.CONNECT_ACKNOWLEDGE, MT.INFORMATION, MT.NOTIFY, MT.FACILITY, MT.PROGRESS}),
     REMOTE_DISCONNECT: frozenset({MT.INFORMATION, MT.NOTIFY, MT.FACILITY, MT.PROGRESS}),
     RELEASE_REQUEST: frozenset(),
 }
@@ -227,6 +228,9 @@ class Call:
             self._receive_status(msg, now)
             return
         if mtype not in _EXPECTED[state]:
+            if state == RELEASE_REQUEST:      # we are letting go: only RELEASE (COMPLETE) matters now
+                link.counters["rx_ignored_in_release_request"] += 1
+                return
             link.send_status(self, Cause.MESSAGE_NOT_COMPATIBLE_WITH_STATE, now, bytes((mtype,)))
             return
         if mtype == MT.CONNECT:

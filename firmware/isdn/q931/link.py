@@ -296,7 +296,8 @@ class Q931Link(RestartProcedures):
 
     def _reject_setup(self, msg, cause: int, now: float, diag: bytes = b"") -> None:
         self.counters[f"setup_rejected_cause_{cause}"] += 1
-        self._events.append(ProtocolError(now, None, cause, f"SETUP cr=0x{msg.call_ref:04x} rejected"))
+        if cause >= Cause.INVALID_CALL_REFERENCE:     # the peer's fault, not a busy resource
+            self._events.append(ProtocolError(now, None, cause, f"SETUP cr=0x{msg.call_ref:04x} rejected"))
         self._out.append(encode(MT.RELEASE_COMPLETE, msg.call_ref, 1, (ie.Cause(cause, self.location, 0, diag),)))
 
     def _receive_setup(self, msg, now: float) -> None:
