@@ -241,3 +241,15 @@ def test_glare_on_a_channel(link):
         link.stack.disconnect(ours, link.now())
     link.wait_ours(Released)
     settle(link)
+
+
+def test_we_abandon_our_call_while_libpri_rings(link):
+    cid = link.stack.setup("0212345678", link.now(), timeslot=20)
+    ring = link.wait_libpri("RING")
+    lib.lp_proceeding(link.peer, ring.call, 20, 0)
+    lib.lp_acknowledge(link.peer, ring.call, 20, 1)
+    assert link.wait_ours(Alerting).inband
+    link.stack.disconnect(cid, link.now())
+    assert link.wait_libpri("HANGUP_REQ").cause == 16
+    assert link.wait_ours(Released).cause == 16
+    settle(link)
