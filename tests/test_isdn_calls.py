@@ -421,3 +421,21 @@ def test_far_end_t305_ends_an_announcement_nobody_hangs_up():
     p.run_for(31)
     assert [e.cause for e in p.take("user", Released)] == [102]
     assert idle(p)
+
+
+def test_call_the_far_end_dropped_during_the_outage_is_cleared_on_reconnection():
+    p = StackPair(network_kwargs={"q931_timers": Q931Timers(t309=None)})   # the far end keeps nothing
+    p.up()
+    cid, inc = call_up(p, "user", "network")
+    answer(p, "network", inc)
+    for side in (p.user, p.net):
+        side.layer1_changed(False, p.now)
+    p.run_for(1)
+    assert [e.cause for e in p.take("network", Released)] == [41]
+    assert p.user.q931.state_of(cid) == 10
+    for side in (p.user, p.net):
+        side.layer1_changed(True, p.now)
+    p.run_for(2)
+    # Our STATUS (state 10) meets a far end that knows no such call: RELEASE COMPLETE, cause 101.
+    assert [e.cause for e in p.take("user", Released)] == [101]
+    assert idle(p)
