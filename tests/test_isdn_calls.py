@@ -439,3 +439,14 @@ def test_call_the_far_end_dropped_during_the_outage_is_cleared_on_reconnection()
     # Our STATUS (state 10) meets a far end that knows no such call: RELEASE COMPLETE, cause 101.
     assert [e.cause for e in p.take("user", Released)] == [101]
     assert idle(p)
+
+
+def test_restart_asked_before_the_link_is_up_goes_out_once_it_is():
+    p = StackPair()
+    p.user.restart(p.now)
+    p.up()
+    p.run_for(1)
+    assert [n for _, n in p.messages()] == ["RESTART", "RESTART_ACK"]
+    (done,) = p.take("user", RestartDone)
+    assert done.whole_interface and done.acknowledged
+    assert idle(p)

@@ -39,7 +39,8 @@ class RestartProcedures:
                 self.channels.set_restarting(t)
             t316 = self.timers.t316
             self._restarts[key] = _PendingRestart(key, None if t316 is None else now + t316)
-            self._send_restart(key, now)
+            if self.dl_up:                  # otherwise dl_established() sends it
+                self._send_restart(key, now)
 
     # ------------------------------------------------------------------ global call reference
     def _receive_global(self, msg, now: float) -> None:
