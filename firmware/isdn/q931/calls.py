@@ -68,6 +68,14 @@ _EXPECTED: dict[int, frozenset[int]] = {
 }
 
 
+def _inband(msg, descriptions) -> bool:
+    """Whether any Progress indicator (a message may carry up to three) says in-band tones flow."""
+    for item in msg.ies:
+        if type(item) is ie.ProgressIndicator and item.description in descriptions:
+            return True
+    return False
+
+
 @dataclass
 class Q931Timers:
     """Layer-3 timers in seconds (EN 300 403-1 table 9-1/9-2; libpri defaults where they differ).
@@ -208,8 +216,7 @@ class Call:
             cause = msg.get(ie.Cause)
             value = cause.value if cause is not None else Cause.NORMAL_UNSPECIFIED
             if state != LOCAL_DISCONNECT:
-                progress = msg.get(ie.ProgressIndicator)
-                inband = progress is not None and progress.description == 8
+                inband = _inband(msg, (8,))
                 link.emit(Disconnected(now, self.id, value, inband))
                 if inband and link.hold_inband_disconnect and cause is not None:
                     # The far end plays an announcement: stay on the B-channel until the layer
@@ -248,8 +255,7 @@ class Call:
                 return
             self.state = OUT_DELIVERED
             self.start("t301", now)
-            progress = msg.get(ie.ProgressIndicator)
-            link.emit(Alerting(now, self.id, progress is not None and progress.description in (1, 8)))
+            link.emit(Alerting(now, self.id, _inband(msg, (1, 8))))
         elif mtype == MT.CALL_PROCEEDING:
             if not self._take_channel(msg, now):
                 return
