@@ -450,3 +450,15 @@ def test_restart_asked_before_the_link_is_up_goes_out_once_it_is():
     (done,) = p.take("user", RestartDone)
     assert done.whole_interface and done.acknowledged
     assert idle(p)
+
+
+def test_t308_gets_its_own_retransmission_after_t303_used_one(pair):
+    p = pair
+    cid = p.user.setup("1", p.now)
+    p.run_for(4.5)                     # T303 expired once: SETUP sent again
+    q = p.net.q931
+    q.receive = lambda payload, now: None          # from now on the far end hears nothing
+    p.user.disconnect(cid, p.now)
+    p.run_for(30 + 4 + 4 + 1)          # T305, then T308 twice
+    sent = [n for d, n in p.messages() if d == "un"]
+    assert sent[:5] == ["SETUP", "SETUP", "DISCONNECT", "RELEASE", "RELEASE"]

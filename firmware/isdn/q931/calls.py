@@ -131,11 +131,12 @@ class Call:
         return self.state if self.link.is_user else NETWORK_NUMBER[self.state]
 
     # ------------------------------------------------------------------ timers
-    def start(self, name: str, now: float) -> None:
+    def start(self, name: str, now: float, *, retry: bool = False) -> None:
+        """Run timer `name`; `retry` keeps the count of expiries (T303 and T308 run twice)."""
         seconds = getattr(self.link.timers, name)
         self.timer = name
         self.deadline = None if seconds is None else now + seconds
-        if name != "t303" and name != "t308":
+        if not retry:
             self.retries = 0
 
     def stop(self) -> None:
@@ -151,7 +152,7 @@ class Call:
             if self.retries == 0:
                 self.retries = 1
                 link.send_payload(self.setup_payload, now)
-                self.start("t303", now)
+                self.start("t303", now, retry=True)
                 return
             cause = Cause.NO_USER_RESPONDING if network else Cause.RECOVERY_ON_TIMER_EXPIRY
             link.send(self, MT.RELEASE_COMPLETE, [ie.Cause(cause, link.location)], now)
@@ -160,7 +161,7 @@ class Call:
             if self.retries == 0:
                 self.retries = 1
                 link.send(self, MT.RELEASE, [ie.Cause(self.cause, link.location)], now)
-                self.start("t308", now)
+                self.start("t308", now, retry=True)
                 return
             # Q.931 5.3.4: the channel goes to maintenance; a RESTART brings it back to idle.
             ts = self.timeslot
