@@ -253,3 +253,15 @@ def test_we_abandon_our_call_while_libpri_rings(link):
     assert link.wait_libpri("HANGUP_REQ").cause == 16
     assert link.wait_ours(Released).cause == 16
     settle(link)
+
+
+def test_preferred_channel_busy_is_replaced_by_another(link):
+    first, inc1 = inbound(link, channel=5)
+    answer(link, inc1)
+    second, inc2 = inbound(link, channel=5, exclusive=False)
+    assert inc2.timeslot != 5
+    answer(link, inc2)                     # libpri sees PROCEEDING etc. on the channel we chose
+    for call in (first, second):
+        lib.lp_hangup(link.peer, call, 16)
+    assert {link.wait_ours(Released).call_id for _ in range(2)} == {inc1.call_id, inc2.call_id}
+    settle(link)
