@@ -10,6 +10,7 @@ import sys
 # name -> (module, one-line help).  The module provides `add_arguments(parser)` and `run(args)`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hil_tests.line_demo", "bring up two emulated E1 spans joined by a wire and show layer 1"),
+    "codec": ("dsp.codec_tool", "put a WAV file through G.711/G.729 over a lossy network and back"),
     "dchannel": ("hil_tests.dchannel_demo", "bring up LAPD on a D-channel (libpri as far end, or a span socket) and trace it"),
     "call": ("hil_tests.q931_demo", "place or take one ISDN call against libpri with a live debug-isdn-q931 trace"),
 }
