@@ -32,6 +32,11 @@ log = logging.getLogger("pribox.isdn")
 POLL_PERIOD = 0.002  # the D-channel carries 16 octets in 2 ms: at most one short frame waits
 
 
+def trace_name(span_id: int) -> str:
+    """The interface name in traces: Cisco calls an E1 PRI's D-channel Serial<n>:15."""
+    return f"Se{span_id}:15"
+
+
 class CallHandler(Protocol):
     """The policy deciding what happens to calls on a span: the PBX later, `AnswerAndListen` now."""
 
@@ -61,6 +66,7 @@ class IsdnSpan:
         # pcap records want wall time; the one clock may be virtual.
         self._wall_offset = time.time() - clock.now() if wall_offset is None else wall_offset
         stack.q931.trace = self._trace
+        stack.q931.span = trace_name(span.id)
 
     @property
     def span_id(self) -> int:
@@ -157,7 +163,12 @@ class IsdnSpan:
         for frame in self.stack.frames_to_send():
             if self.pcap is not None:
                 self.pcap.write(frame, sent=True, timestamp=now + self._wall_offset)
-            if self.span.is_open and self.span.send_dchannel(frame):
+            try:
+                sent = self.span.is_open and self.span.send_dchannel(frame)
+            except ValueError as exc:  # SpanError too: a frame the span refuses is dropped, not fatal
+                self._fault(f"frame {frame[:16].hex()} refused by the span: {exc}", exc)
+                continue
+            if sent:
                 self.counters["frames_out"] += 1
             else:
                 self.counters["tx_queue_full"] += 1

@@ -45,11 +45,6 @@ class IsdnSpanConfig:
     q931_timers: Q931Timers
 
 
-def trace_name(span_id: int) -> str:
-    """The interface name in traces: Cisco calls an E1 PRI's D-channel Serial<n>:15."""
-    return f"Se{span_id}:15"
-
-
 class IsdnService(Service):
     name = "isdn"
 
@@ -71,8 +66,7 @@ class IsdnService(Service):
             if span.config.dchannel_export is not None:
                 raise RuntimeError(f"isdn: span {entry.span} exports its D-channel on "
                                    f"{span.config.dchannel_export}; an external stack drives it, not this one")
-            stack = PriStack(entry.role, q931_timers=entry.q931_timers, lapd_timers=entry.lapd_timers,
-                             span=trace_name(entry.span))
+            stack = PriStack(entry.role, q931_timers=entry.q931_timers, lapd_timers=entry.lapd_timers)
             isdn = IsdnSpan(span, stack, clock=ctx.clock, bus=ctx.bus)
             isdn.handler = self.handler_factory(isdn)
             self.spans[entry.span] = isdn
