@@ -82,7 +82,7 @@ def test_pribox_run_from_the_unit_command_line_notifies_reloads_and_stops(tmp_pa
         assert message.startswith("STOPPING=1")
         assert proc.wait(10) == 0
         output = proc.stdout.read().decode()
-        assert "pribox running: 1/1 services running" in output
+        assert "pribox running: 2/2 services running" in output
         assert "configuration reloaded; changed sections: box" in output
         assert not (state / "pribox.pid").exists()
     finally:
