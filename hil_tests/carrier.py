@@ -333,8 +333,9 @@ class LibpriCarrier(Carrier):
             if call.cause_received is None and not call.log[-1][1].startswith("hangs up"):
                 call.cause_received = event.cause
                 self._note(call, f"DISCONNECT from the box, cause {event.cause}")
-            if event.kind == "hangup":
-                self._released(call, event.cause)
+            # hangup_req: libpri answers the box's DISCONNECT with RELEASE itself (auto_release)
+            # and reports nothing more for the call.
+            self._released(call, event.cause)
         elif event.kind == "hangup_ack":
             self._released(call, event.cause if event.cause is not None else call.cause_received)
 
@@ -344,3 +345,30 @@ class LibpriCarrier(Carrier):
         self.peer.answer(call.key)
         self.bearer.play(call.timeslot, None)
         self._answered(call)
+
+
+def libpri_far_end_config(text: str, export_path: str, nt_span: int = 2) -> str:
+    """The embedded default with libpri as the carrier: the NT span's D-channel exported on
+    `export_path` and its `[[isdn]]` entry dropped (libpri, not our stack, drives it)."""
+    from firmware.config import load_text
+
+    config = load_text(text, "embedded default")
+    if not any(span.id == nt_span for span in config.span):
+        raise ValueError(f"no [[span]] with id {nt_span} to hand to libpri")
+    out, block, kind = [], [], None
+
+    def flush():
+        if kind == "isdn" and any(line.replace(" ", "") == f"span={nt_span}" for line in block):
+            return
+        if kind == "span" and any(line.replace(" ", "") == f"id={nt_span}" for line in block):
+            block.append(f'dchannel_export = "{export_path}"')
+        out.extend(block)
+
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("["):
+            flush()
+            block, kind = [], stripped.strip("[]")
+        block.append(line)
+    flush()
+    return "\n".join(out) + "\n"

@@ -40,7 +40,13 @@ async def _until(condition, timeout, what):
 
 def _run(loop, daemon, scenario):
     async def main():
-        scene = asyncio.ensure_future(scenario())
+        async def guarded():
+            try:
+                await scenario()
+            finally:  # a failing scenario must not leave the daemon running forever
+                daemon.request_stop("scenario over")
+
+        scene = asyncio.ensure_future(guarded())
         code = await daemon.run(install_signals=False)
         await scene
         return code

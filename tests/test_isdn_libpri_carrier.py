@@ -1,0 +1,80 @@
+"""The daemon on the embedded default in real time, with libpri (Asterisk's PRI stack) as the
+carrier on the NT span's D-channel export, through the emulated E1 wire: libpri's call is
+answered by the box, its in-band DTMF is detected, and stopping the daemon clears a second call
+with cause 41, which libpri reports."""
+
+import asyncio
+
+from firmware.bus import Event, EventBus
+from firmware.config.loader import default_text
+from firmware.daemon import Daemon, FileSource
+from firmware.isdn.events import CallAudioReport, DtmfDigit, IsdnEvent
+from firmware.isdn.q931.events import IncomingCall
+from firmware.sdnotify import Notifier
+from firmware.services import load_box_services
+from hil_tests.carrier import LibpriCarrier, libpri_far_end_config
+
+
+async def _until(condition, timeout, what):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} not within {timeout} s")
+        await asyncio.sleep(0.01)
+
+
+def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
+    text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    config = tmp_path / "box.toml"
+    config.write_text(libpri_far_end_config(text, str(tmp_path / "span2.dchan")))
+    bus = EventBus()
+    events = []
+    bus.subscribe(Event, events.append)
+    daemon = Daemon(FileSource(str(config)), load_box_services(), bus=bus, notifier=Notifier(environ={}))
+    seen = {}
+
+    async def scenario():
+        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None, 5, "isdn service")
+        spans = daemon.ctx.peer("spans").spans
+        box = daemon.ctx.peer("isdn").spans[1]
+        assert list(daemon.ctx.peer("isdn").spans) == [1]
+        carrier = LibpriCarrier(spans[2], daemon.clock, digits="159", tone_seconds=0.3, ring_seconds=0.2)
+        carrier.start()
+        try:
+            await _until(lambda: carrier.ready and box.layer2_up, 5, "libpri and the box's D-channel up")
+            first = carrier.place_call(timeslot=1)
+            await _until(lambda: first.done, 8, "the first call to clear")
+            seen["first"] = first
+            carrier.hangup_after_audio = False
+            second = carrier.place_call(timeslot=2)
+            await _until(lambda: second.answered_at is not None, 5, "the second call answered")
+            seen["second"] = second
+            daemon.request_stop("SIGTERM")
+            await _until(lambda: second.done, 3, "libpri to see the box clear")
+        finally:
+            carrier.close()
+
+    async def main():
+        async def guarded():
+            try:
+                await scenario()
+            finally:  # a failing scenario must not leave the daemon running forever
+                daemon.request_stop("scenario over")
+
+        scene = asyncio.ensure_future(guarded())
+        code = await daemon.run(install_signals=False)
+        await scene
+        return code
+
+    assert asyncio.run(main()) == 0
+    incoming = [e.event for e in events if isinstance(e, IsdnEvent) and isinstance(e.event, IncomingCall)]
+    assert incoming[0].called == "15881234" and incoming[0].calling.digits == "0212345678"
+    assert incoming[0].redirecting.digits == "07012345678"
+    first = seen["first"]
+    assert first.answered_at is not None and first.released_cause == 16
+    assert "".join(e.digit for e in events if isinstance(e, DtmfDigit) and e.call_id == 1) == "159"
+    report = next(e for e in events if isinstance(e, CallAudioReport))
+    assert abs(report.tone_level_dbm0 + 10.0) <= 0.5
+    second = seen["second"]
+    assert second.cause_received == 41
