@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--carrier", choices=["libpri", "pribox"], default=None,
                         help="the far end's stack (default: libpri in real time, pribox with --virtual)")
     parser.add_argument("--pcap", metavar="FILE", help="write the box's D-channel to FILE (LINUX_LAPD, for Wireshark)")
+    parser.add_argument("--no-crc4", dest="crc4", action="store_false", help="frame without CRC-4 multiframe")
+    parser.add_argument("--ppm", type=float, default=0.0,
+                        help="clock offset of the NT side in ppm (the TE side follows it on line clock)")
     parser.add_argument("--wire-dir", default=None, help="directory for the sockets (default: a fresh temporary one)")
 
 
@@ -60,8 +63,10 @@ def _libpri_available() -> bool:
     return True
 
 
-def demo_config(wire_dir: str, carrier: str) -> str:
+def demo_config(wire_dir: str, carrier: str, crc4: bool = True) -> str:
     text = default_text().replace(DEFAULT_WIRE, os.path.join(wire_dir, "e1.wire"))
+    if not crc4:
+        text = text.replace("crc4 = true", "crc4 = false")
     if carrier == "libpri":
         text = carriers.libpri_far_end_config(text, os.path.join(wire_dir, "span2.dchan"), CARRIER_SPAN)
     return text
@@ -74,6 +79,7 @@ class CallDemo:
         self.bus = EventBus()
         self.start = 0.0
         self.failures: list[str] = []
+        self.aligned = False
         self.digits: dict[int, str] = {}
         self.reports: dict[int, CallAudioReport] = {}
         self.bus.subscribe(SpanEvent, self._on_span)
@@ -109,9 +115,11 @@ class CallDemo:
         while daemon.ctx is None or daemon.ctx.peer("isdn") is None:
             if clock.now() - self.start > 5:
                 raise RuntimeError("the daemon's isdn service did not start")
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.001)
         isdn = daemon.ctx.peer("isdn")
         spans = daemon.ctx.peer("spans").spans
+        self.start = min(span.opened_at for span in spans.values())
+        spans[CARRIER_SPAN].ppm = self.args.ppm
         box = isdn.spans[BOX_SPAN]
         pcap = PcapWriter(self.args.pcap, network_side=False) if self.args.pcap else None
         box.pcap = pcap
@@ -134,13 +142,16 @@ class CallDemo:
                 self._summarise(number, call)
             remaining = self.args.seconds - (clock.now() - self.start)
             if remaining > 0:
-                await asyncio.sleep(remaining)
+                # half a tick more: virtual time sums float steps, and the last second must close
+                await asyncio.sleep(remaining + 0.0005)
             self.out("")
             self.out(show_isdn_status(isdn.spans.values()))
             for span in spans.values():
                 span.tick(clock.now())
                 self.out("")
                 self.out(show_controller(span))
+            self.aligned = all(s.aligned_at is not None and (not self.args.crc4 or s.multiframe_aligned_at is not None)
+                               for s in spans.values())
         finally:
             if pcap is not None:
                 box.pcap = None
@@ -179,12 +190,13 @@ class CallDemo:
 async def _run_demo(args, wire_dir: str, carrier: str, clock, out) -> CallDemo:
     config = os.path.join(wire_dir, "pribox.toml")
     with open(config, "w") as f:
-        f.write(demo_config(wire_dir, carrier))
+        f.write(demo_config(wire_dir, carrier, args.crc4))
     demo = CallDemo(args, out)
     daemon = Daemon(FileSource(config), load_box_services(), clock=clock, bus=demo.bus,
                     notifier=Notifier(environ={}))
     out(f"pribox demo: the embedded default on {'virtual' if args.virtual else 'real'} time — span {BOX_SPAN} "
-        f"(TE, the box, user side) and span {CARRIER_SPAN} (NT, the carrier simulator) on {wire_dir}/e1.wire")
+        f"(TE, the box, user side, line clock) and span {CARRIER_SPAN} (NT, the carrier simulator, internal clock"
+        f"{f', {args.ppm:+g} ppm' if args.ppm else ''}) on {wire_dir}/e1.wire")
     scene = asyncio.ensure_future(demo.run(daemon, clock))
     code = await daemon.run(install_signals=False)
     try:
@@ -199,6 +211,9 @@ async def _run_demo(args, wire_dir: str, carrier: str, clock, out) -> CallDemo:
 def run(args: argparse.Namespace, out=print) -> int:
     if args.seconds <= 0:
         out(f"pribox demo: --seconds must be more than 0, got {args.seconds}")
+        return 2
+    if not -1000 <= args.ppm <= 1000:
+        out(f"pribox demo: --ppm must be within -1000 .. 1000, got {args.ppm:g}")
         return 2
     if args.calls < 0:
         out(f"pribox demo: --calls must be 0 or more, got {args.calls}")
@@ -221,8 +236,11 @@ def run(args: argparse.Namespace, out=print) -> int:
                 loop.close()
         else:
             demo = asyncio.run(_run_demo(args, wire_dir, carrier, LoopClock(), out))
+    if not demo.aligned:
+        demo.failures.append("a span did not reach alignment")
     if demo.failures:
         out("demo FAILED: " + "; ".join(demo.failures))
         return 1
-    out(f"demo passed: {args.calls} call(s) answered, DTMF detected, cleared normally")
+    calls = f"{args.calls} call(s) answered, DTMF detected, cleared normally" if args.calls else "no calls"
+    out(f"demo passed: {calls}; both spans aligned")
     return 0

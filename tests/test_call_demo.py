@@ -33,7 +33,8 @@ def test_demo_on_virtual_time_prints_line_dchannels_call_trace_and_status(capsys
     assert out.count("State = MULTIPLE_FRAME_ESTABLISHED") == 2
     assert out.count("0 Active Layer 3 Call(s)") == 2
     assert "E1 1 is up." in lines and "E1 2 is up." in lines
-    assert lines[-1] == "demo passed: 1 call(s) answered, DTMF detected, cleared normally"
+    assert lines[-1] == "demo passed: 1 call(s) answered, DTMF detected, cleared normally; both spans aligned"
+    assert out.count("Data in current interval (5 seconds elapsed)") == 2
 
 
 def test_demo_with_several_calls_and_bad_arguments(capsys):
