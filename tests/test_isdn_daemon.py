@@ -104,3 +104,24 @@ def test_default_config_carrier_call_answered_with_dtmf_then_shutdown_clears_wit
     assert released == [41, 41]
     assert sum(isinstance(e, IsdnEvent) and isinstance(e.event, DataLinkUp) for e in events) == 2
     assert [e.state for e in events if getattr(e, "service", None) == "isdn"][-1] is ServiceState.STOPPED
+
+
+def test_an_isdn_entry_on_an_exported_dchannel_is_left_alone_and_said_so(tmp_path):
+    loop = virtual_time_loop()
+    daemon, events = _daemon(tmp_path, loop)
+    config = tmp_path / "box.toml"
+    config.write_text(config.read_text().replace('wire_role = "listen"',
+                                                 f'wire_role = "listen"\ndchannel_export = "{tmp_path / "x.dchan"}"'))
+    seen = {}
+
+    async def scenario():
+        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None, 5, "isdn service")
+        isdn = daemon.ctx.peer("isdn")
+        await _until(lambda: isdn.spans[1].status()["layer1"] == "ACTIVE", 3, "layer 1 on span 1")
+        seen["spans"] = list(isdn.spans)
+        seen["health"] = isdn.health()
+
+    assert _run(loop, daemon, scenario) == 0
+    assert seen["spans"] == [1]
+    assert not seen["health"].ok
+    assert seen["health"].detail.endswith("span 2: not ours (D-channel exported)")

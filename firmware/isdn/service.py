@@ -52,6 +52,7 @@ class IsdnService(Service):
         self.entries = entries
         self.handler_factory = handler_factory or AnswerAndListen
         self.spans: dict[int, IsdnSpan] = {}
+        self.skipped: dict[int, str] = {}
         self.clearing_cause = CLEARING_CAUSE
 
     async def start(self, ctx: ServiceContext) -> None:
@@ -64,8 +65,13 @@ class IsdnService(Service):
                 raise RuntimeError(f"isdn: span {entry.span} is not open (open spans: "
                                    f"{', '.join(map(str, sorted(spans_service.spans))) or 'none'})")
             if span.config.dchannel_export is not None:
-                raise RuntimeError(f"isdn: span {entry.span} exports its D-channel on "
-                                   f"{span.config.dchannel_export}; an external stack drives it, not this one")
+                # An external stack (libpri as the carrier) owns this D-channel; the other spans
+                # still get theirs, and health says which span was left alone and why.
+                why = (f"span {entry.span} exports its D-channel on {span.config.dchannel_export}: "
+                       "an external stack drives it, so [[isdn]] for it is ignored")
+                log.error("isdn: %s", why)
+                self.skipped[entry.span] = why
+                continue
             stack = PriStack(entry.role, q931_timers=entry.q931_timers, lapd_timers=entry.lapd_timers)
             isdn = IsdnSpan(span, stack, clock=ctx.clock, bus=ctx.bus)
             isdn.handler = self.handler_factory(isdn)
@@ -87,6 +93,7 @@ class IsdnService(Service):
         for isdn in self.spans.values():
             isdn.stop()
         self.spans.clear()
+        self.skipped.clear()
 
     async def _clear_calls(self, isdn: IsdnSpan, reason: StopReason) -> None:
         if not isdn.stack.calls or not isdn.running:
@@ -103,14 +110,15 @@ class IsdnService(Service):
                         len(isdn.stack.calls), STOP_GRACE)
 
     def health(self) -> Health:
-        if not self.spans:
-            return Health(False, "no D-channel")
         parts = []
         for span_id, isdn in sorted(self.spans.items()):
             calls = isdn.active_calls()
             parts.append(f"span {span_id}: D-channel {'up' if isdn.layer2_up else 'down'}"
                          + (f", {calls} call{'s' if calls != 1 else ''}" if calls else ""))
-        return Health(True, "; ".join(parts))
+        parts += [f"span {span_id}: not ours (D-channel exported)" for span_id in sorted(self.skipped)]
+        if not self.spans:
+            return Health(False, "; ".join(parts) or "no D-channel")
+        return Health(not self.skipped, "; ".join(parts))
 
     def show_status(self) -> str:
         return show_isdn_status(self.spans.values())
