@@ -67,6 +67,7 @@ def demo_config(wire_dir: str, carrier: str, crc4: bool = True) -> str:
     text = default_text().replace(DEFAULT_WIRE, os.path.join(wire_dir, "e1.wire"))
     if not crc4:
         text = text.replace("crc4 = true", "crc4 = false")
+    text = text.replace('[logging]\nlevel = "info"', '[logging]\nlevel = "error"')
     if carrier == "libpri":
         text = carriers.libpri_far_end_config(text, os.path.join(wire_dir, "span2.dchan"), CARRIER_SPAN)
     return text
@@ -111,6 +112,12 @@ class CallDemo:
             self.out(f"{self._at(event.time)}  span {event.span_id}: DTMF '{event.digit}' heard on TS{event.timeslot}")
 
     async def run(self, daemon: Daemon, clock) -> None:
+        try:
+            await self._scenario(daemon, clock)
+        finally:  # whatever went wrong, the daemon must not be left running
+            daemon.request_stop("demo over")
+
+    async def _scenario(self, daemon: Daemon, clock) -> None:
         self.start = clock.now()
         while daemon.ctx is None or daemon.ctx.peer("isdn") is None:
             if clock.now() - self.start > 5:
@@ -157,7 +164,6 @@ class CallDemo:
                 box.pcap = None
                 pcap.close()
             carrier.close()
-            daemon.request_stop("demo over")
 
     async def _wait(self, condition, timeout: float, what: str) -> None:
         loop = asyncio.get_running_loop()
@@ -222,10 +228,18 @@ def run(args: argparse.Namespace, out=print) -> int:
     if carrier == "libpri" and args.virtual:
         out("pribox demo: libpri keeps wall-clock timers and cannot run with --virtual; use --carrier pribox")
         return 2
-    # The demo prints layer 1, layer 2 and the calls itself; the journal's lines would repeat them.
     logging.basicConfig(format="%(name)s %(levelname)s %(message)s")
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(logging.ERROR)
+    # The daemon sets pribox's log level from the demo's config (errors only: the demo prints
+    # layer 1, layer 2 and the calls itself); the caller's level comes back afterwards.
+    pribox_logger = logging.getLogger("pribox")
+    saved_level = pribox_logger.level
+    try:
+        return _run_and_report(args, carrier, out)
+    finally:
+        pribox_logger.setLevel(saved_level)
+
+
+def _run_and_report(args: argparse.Namespace, carrier: str, out) -> int:
     with tempfile.TemporaryDirectory(prefix="pribox-demo-") as scratch:
         wire_dir = args.wire_dir or scratch
         if args.virtual:
