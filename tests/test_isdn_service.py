@@ -158,3 +158,27 @@ def test_hostile_frames_never_stop_the_span():
         assert call.answered_at is not None and call.released_cause == 16
     finally:
         rig.close()
+
+
+def test_the_carrier_answers_a_call_from_the_box_after_a_korean_ringback():
+    from dsp.tones import CallProgressDetector
+
+    rig = BoxAndCarrier(ring_seconds=3.5)
+    detector = CallProgressDetector("KR")
+    heard = []
+    rig.box.bearer.add_receiver(lambda pcm, now: heard.extend(detector.process(pcm[9 - 1].copy())))
+    try:
+        rig.up()
+        call_id = rig.box.setup("0212345678", calling="15881234", timeslot=9)
+        rig.run_until(lambda: rig.of(Answered, rig.box.span_id), 6.0)
+        alerting = rig.of(Alerting, rig.box.span_id)[0]
+        assert alerting.inband                                   # the network said: listen to the channel
+        assert [r.name for r in heard] == ["ringback"]
+        assert abs(heard[0].on_s - 1.0) < 0.1 and abs(heard[0].off_s - 2.0) < 0.1
+        carrier_call = rig.carrier.calls[0]
+        assert not carrier_call.outgoing and carrier_call.called == "0212345678" and carrier_call.timeslot == 9
+        rig.box.disconnect(call_id, 16)
+        rig.run_until(lambda: carrier_call.done, 2.0)
+        assert carrier_call.cause_received == 16
+    finally:
+        rig.close()
