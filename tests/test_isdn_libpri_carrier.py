@@ -4,6 +4,7 @@ answered by the box and its in-band DTMF detected; and SIGTERM to `pribox run` c
 answered call with cause 41, which libpri reports."""
 
 import asyncio
+import gc
 
 from firmware.bus import Event, EventBus
 from firmware.config.loader import default_text
@@ -41,12 +42,15 @@ def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
         assert list(daemon.ctx.peer("isdn").spans) == [1]
         carrier = LibpriCarrier(spans[2], daemon.clock, digits="159", tone_seconds=0.3, ring_seconds=0.2)
         carrier.start()
+        gc.collect()
+        gc.freeze()  # as the demo does: a full collection must not stall real-time line pacing
         try:
             await _until(lambda: carrier.ready and box.layer2_up, 5, "libpri and the box's D-channel up")
             first = carrier.place_call(timeslot=1)
             await _until(lambda: first.done, 8, "the first call to clear")
             seen["first"] = first
         finally:
+            gc.unfreeze()
             carrier.close()
 
     async def main():

@@ -67,10 +67,11 @@ class InbandListener:
         self.span_id = span_id
         self._bank = DtmfReceiverBank(B_CHANNELS)
         self._by_timeslot: dict[int, _Listening] = {}
-        pump.add_receiver(self._receive)
 
     def listen(self, call_id: int, timeslot: int) -> None:
         b_channel(timeslot)
+        if not self._by_timeslot:  # idle spans cost nothing: the pump decodes only for listeners
+            self.pump.add_receiver(self._receive)
         self._by_timeslot[timeslot] = _Listening(call_id, timeslot)
 
     def stop(self, call_id: int) -> CallAudioReport | None:
@@ -78,6 +79,8 @@ class InbandListener:
         for timeslot, listening in list(self._by_timeslot.items()):
             if listening.call_id == call_id:
                 del self._by_timeslot[timeslot]
+                if not self._by_timeslot:
+                    self.pump.remove_receiver(self._receive)
                 level, seconds = steady_tone(listening.levels, listening.samples)
                 report = CallAudioReport(self.clock.now(), self.span_id, call_id, timeslot,
                                          "".join(listening.digits), level, seconds)
