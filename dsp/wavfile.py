@@ -135,16 +135,29 @@ def _next_chunk(data: bytes, body: int, size: int) -> int:
     end = body + size
     if size % 2 == 0:
         return end
-    # RIFF pads odd chunks to an even length, but some writers forget the pad octet: take
-    # whichever reading lands on something that looks like a chunk id.
-    if _looks_like_id(data, end + 1) or not _looks_like_id(data, end):
-        return end + 1
-    return end
+    # RIFF pads odd chunks to an even length, but some writers forget the pad octet: take the
+    # reading that lands on a chunk we know, else on anything shaped like a chunk header.
+    for test in (_known_id, _plausible_header):
+        if test(data, end + 1):
+            return end + 1
+        if test(data, end):
+            return end
+    return end + 1
 
 
-def _looks_like_id(data: bytes, pos: int) -> bool:
-    chunk_id = data[pos:pos + 4]
-    return len(chunk_id) == 4 and all(32 <= c < 127 for c in chunk_id)
+_KNOWN_IDS = {b"fmt ", b"data", b"LIST", b"fact", b"cue ", b"smpl", b"inst", b"bext", b"JUNK", b"junk",
+              b"PAD ", b"id3 ", b"ID3 ", b"iXML", b"acid", b"plst", b"DISP", b"cart", b"PEAK", b"umid"}
+
+
+def _known_id(data: bytes, pos: int) -> bool:
+    return data[pos:pos + 4] in _KNOWN_IDS
+
+
+def _plausible_header(data: bytes, pos: int) -> bool:
+    header = data[pos:pos + 8]
+    if len(header) < 8 or not all(32 <= c < 127 for c in header[:4]):
+        return False
+    return pos + 8 + struct.unpack_from("<I", header, 4)[0] <= len(data)
 
 
 def _parse_fmt(body: bytes, name: str, offset: int) -> _Format:
