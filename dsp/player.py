@@ -151,10 +151,11 @@ class Player:
             return
         if not isinstance(probe, ffi.CData) or not isinstance(probe_state, ffi.CData):
             raise ValueError("probe, probe_state: expected a C function pointer and a C state (cffi cdata)")
-        try:
-            fn = ffi.cast("player_barge_probe_fn", probe)
-        except TypeError:
-            raise ValueError(f"probe: expected a C function pointer, got {ffi.typeof(probe).cname}") from None
+        kind = ffi.typeof(probe)
+        if (kind.kind != "function" or kind.result.cname != "char" or len(kind.args) != 1
+                or kind.args[0].kind != "pointer"):
+            raise ValueError(f"probe: expected a C function char probe(const void *state), got {kind.cname}")
+        fn = ffi.cast("player_barge_probe_fn", probe)
         self._probe_keepalive = (probe, probe_state)
         lib.player_link_barge_in(self._state, fn, ffi.cast("void *", probe_state))
 
