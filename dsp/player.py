@@ -8,8 +8,9 @@
     player.process(block)                          # int16 block of the channel's outgoing audio
     player.events()                                # [PlayerEvent(item, prompt, samples, reason, digit)]
 
-`PlayerBank` runs many channels' players over one [channels, n] block in one C call; the media
-batch runs a player inside its tick through `player.state` and `lib.player_process`.
+`PlayerBank` runs many channels' players over one [channels, n] block in one C call;
+`player.attach(batch, channel)` runs a player inside a dsp.media.MediaBatch tick, writing the
+channel's to-line audio before it is encoded for the E1 line.
 """
 
 from __future__ import annotations
@@ -88,6 +89,18 @@ class Player:
         self._probe_keepalive: object = None
         self._flag = None
         self._events = ffi.new("player_event_t[]", self._EVENT_BATCH)
+
+    def __del__(self) -> None:
+        # A media batch may keep running this state after the Player is gone: let it hold no
+        # pointer into prompt samples that only this object kept alive.
+        state = getattr(self, "_state", None)
+        if state is not None:
+            lib.player_stop(state)
+
+    def attach(self, batch, channel: int) -> None:
+        """Plays into `channel` of a dsp.media.MediaBatch: every tick, inside the batch's C call,
+        after the channel's from-line taps (a DTMF receiver linked for barge-in) have run."""
+        batch.attach_source(channel, ffi.addressof(lib, "player_process"), self._state)
 
     @property
     def state(self):
