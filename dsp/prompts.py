@@ -54,8 +54,10 @@ class Prompt:
     def duration(self) -> float:
         return self.samples.size / RATE
 
-    def octets(self, law: str) -> np.ndarray:
-        """The prompt as G.711 code words of `law` ('alaw' or 'ulaw'), encoded once, read-only."""
+    def octets(self, law) -> np.ndarray:
+        """The prompt as G.711 code words of `law` ('alaw', 'ulaw' or Codec.ALAW/ULAW), encoded
+        once, read-only."""
+        law = companding.law_name(law)
         if law not in self._octets:
             encoded = companding.encode(self.samples, law)
             encoded.flags.writeable = False

@@ -129,7 +129,7 @@ def test_other_law_octets_are_encoded_from_the_samples():
         prompt.octets("g729")
 
 
-def test_companding_tables_match_audioop_bit_for_bit():
+def test_companding_by_law_name_matches_audioop_bit_for_bit():
     x = np.arange(-32768, 32768, dtype=np.int16)
     codes = np.arange(256, dtype=np.uint8)
     for law, enc, dec in (("alaw", audioop.lin2alaw, audioop.alaw2lin),
