@@ -294,3 +294,29 @@ def test_prompt_from_samples_is_validated():
         Prompt("x", np.zeros(0, np.int16))
     with pytest.raises(ValueError, match="prompt 'x'"):
         Prompt("x", np.zeros((2, 3), np.int16))
+
+
+# --- the pribox prompt command ---------------------------------------------------------------
+
+def test_pribox_prompt_check_and_convert(tmp_path, capsys):
+    from firmware.cli import main
+    write_wav(tmp_path / "greeting.wav", tone(1000, 44100, 1.0).astype("<f4").tobytes(), rate=44100,
+              bits=32, tag=TAG_FLOAT)
+    (tmp_path / "song.wav").write_bytes(riff(chunk(b"fmt ", fmt_body(85, 2, 44100, 16)), chunk(b"data", bytes(8))))
+    assert main(["prompt", "check", str(tmp_path / "greeting.wav")]) == 0
+    assert "32-bit float 44100 Hz mono -> 1.000 s at 8000 Hz" in capsys.readouterr().out
+    assert main(["prompt", "check", str(tmp_path / "greeting.wav"), str(tmp_path / "song.wav")]) == 1
+    assert "song.wav: expected PCM/A-law/\u03bc-law WAV, got format tag 85 (MPEG)" in capsys.readouterr().out
+    assert main(["prompt", "convert", str(tmp_path / "greeting.wav"), str(tmp_path / "greeting.alaw")]) == 0
+    octets = np.frombuffer((tmp_path / "greeting.alaw").read_bytes(), np.uint8)
+    assert np.array_equal(octets, load_prompt(tmp_path / "greeting.wav").octets("alaw"))
+    assert main(["prompt", "convert", str(tmp_path / "greeting.alaw"), str(tmp_path / "back.wav")]) == 0
+    assert np.array_equal(load_prompt(tmp_path / "back.wav").samples, companding.decode(octets, "alaw"))
+    assert main(["prompt", "convert", str(tmp_path / "song.wav"), str(tmp_path / "x.wav")]) == 1
+    assert main(["prompt", "convert", str(tmp_path / "greeting.wav"), str(tmp_path / "x.mp3")]) == 2
+
+
+def test_data_chunk_before_fmt_chunk_still_loads(tmp_path):
+    pcm = (tone(500, 8000, 0.1) * 9000).astype("<i2").tobytes()
+    (tmp_path / "rev.wav").write_bytes(riff(chunk(b"data", pcm), fmt16()))
+    assert load_prompt(tmp_path / "rev.wav").samples.size == len(pcm) // 2
