@@ -168,6 +168,12 @@ class Player:
         if (kind.kind != "function" or kind.result.cname != "char" or len(kind.args) != 1
                 or kind.args[0].kind != "pointer"):
             raise ValueError(f"probe: expected a C function char probe(const void *state), got {kind.cname}")
+        wanted = kind.args[0]
+        if wanted.item.kind == "void":
+            wanted = ffi.typeof("char *")  # the flag probe reads one character
+        got = ffi.typeof(probe_state)
+        if got != wanted and not (got.kind == "array" and got.item == wanted.item):
+            raise ValueError(f"probe_state: {kind.cname} reads a {wanted.cname}, got {got.cname}")
         fn = ffi.cast("player_barge_probe_fn", probe)
         self._probe_keepalive = (probe, probe_state)
         lib.player_link_barge_in(self._state, fn, ffi.cast("void *", probe_state))
@@ -228,6 +234,8 @@ class PlayerBank:
     def __init__(self, players: list[Player]):
         if not players or not all(isinstance(p, Player) for p in players):
             raise ValueError("players: expected a non-empty list of Player")
+        if len({id(p) for p in players}) != len(players):
+            raise ValueError("players: a player appears twice; each plays one channel")
         self.players = list(players)
         self._states = ffi.new("player_state_t *[]", [p.state for p in self.players])
 

@@ -243,6 +243,10 @@ def test_queue_limit_and_event_overflow_are_reported():
     (lambda p: p.process(np.zeros(20, np.int16)[::2]), "amp: expected a writable C-contiguous"),
     (lambda p: p.link_barge_in(lambda s: 0, None), "probe"),
     (lambda p: p.link_barge_in(ffi.new("int *"), ffi.new("char[1]")), "probe: expected a C function"),
+    (lambda p: p.link_barge_in(ffi.addressof(lib, "dtmf_rx_current"), ffi.new("char[1]")),
+     "probe_state: .* reads a struct dtmf_rx_state"),
+    (lambda p: p.link_barge_in(ffi.addressof(lib, "player_flag_probe"), p.state), "probe_state"),
+    (lambda p: p.link_barge_in(ffi.addressof(lib, "dtmf_rx"), ffi.new("char[1]")), "probe: expected"),
 ])
 def test_bad_arguments_are_value_errors_naming_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
@@ -257,6 +261,9 @@ def test_bank_checks_its_block():
         bank.process(np.zeros(10, np.int16))
     with pytest.raises(ValueError, match="players"):
         PlayerBank([])
+    twice = Player()
+    with pytest.raises(ValueError, match="appears twice"):
+        PlayerBank([twice, twice])
 
 
 def test_empty_block_is_a_no_op():
