@@ -1,11 +1,13 @@
 """Prompt loading: every supported WAV layout and raw G.711, resampling figures, damaged and
 unsupported files (each error names the file), the prompt store."""
 
+import math
 import struct
 import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from dsp import companding
 from dsp.prompts import Prompt, PromptFileError, PromptStore, load_prompt
@@ -320,3 +322,13 @@ def test_data_chunk_before_fmt_chunk_still_loads(tmp_path):
     pcm = (tone(500, 8000, 0.1) * 9000).astype("<i2").tobytes()
     (tmp_path / "rev.wav").write_bytes(riff(chunk(b"data", pcm), fmt16()))
     assert load_prompt(tmp_path / "rev.wav").samples.size == len(pcm) // 2
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(4000, 192000).filter(lambda r: 8000 // math.gcd(r, 8000) <= 640))
+def test_any_accepted_rate_keeps_length_level_and_timing(rate):
+    x = tone(1000, rate, 0.1)
+    out = resample(x, rate)
+    assert out.size == -(-x.size * 8000 // rate)
+    reference = tone(1000, 8000, out.size / 8000)
+    assert np.max(np.abs(out[100:-100] - reference[100:-100])) < 0.01
