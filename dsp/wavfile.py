@@ -35,7 +35,8 @@ _TAG_NAMES = {
 _GUID_TAIL = bytes.fromhex("000000001000800000aa00389b71")
 _RAW_LAWS = {".alaw": "alaw", ".al": "alaw", ".ulaw": "ulaw", ".ul": "ulaw", ".mulaw": "ulaw",
              ".mu": "ulaw"}
-_PLACEHOLDER_SIZES = (0, 0xFFFFFFFF)
+# data sizes streaming writers put before they know the length (espeak-ng: 0x7FFFF000)
+_PLACEHOLDER_SIZES = (0, 0xFFFFFFFF, 0x7FFFFFFF, 0x7FFFF000)
 _MIN_RATE, _MAX_RATE = 4000, 192000
 _MAX_CHANNELS = 16
 
@@ -114,7 +115,7 @@ def parse_wav(data: bytes, name: str) -> Audio:
             fmt = _parse_fmt(data[body:body + size], name, body)
         elif chunk_id == b"data":
             available = len(data) - body
-            if size in _PLACEHOLDER_SIZES and available > 0:
+            if size in _PLACEHOLDER_SIZES and available > 0 and size != available:
                 size = available
             elif size > available:
                 warnings.append(f"{name}: data chunk says {size} bytes but the file has only {available}; "

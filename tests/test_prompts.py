@@ -188,7 +188,7 @@ def test_list_chunk_odd_sizes_and_missing_pad_octets(tmp_path):
     assert np.array_equal(load_prompt(tmp_path / "ok.wav").samples, np.frombuffer(pcm, "<i2"))
 
 
-@pytest.mark.parametrize("declared", [0, 0xFFFFFFFF])
+@pytest.mark.parametrize("declared", [0, 0xFFFFFFFF, 0x7FFFF000])
 def test_streaming_placeholder_data_size_means_the_rest_of_the_file(tmp_path, declared):
     pcm = (tone(500, 8000, 0.1) * 9000).astype("<i2").tobytes()
     (tmp_path / "s.wav").write_bytes(riff(chunk(b"fmt ", fmt_body(1, 1, 8000, 16)),

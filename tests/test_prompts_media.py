@@ -9,7 +9,7 @@ from dsp.codecs import Codec
 from dsp.dtmf import DtmfGenerator
 from dsp.media import Direction, MediaBatch
 from dsp.player import EndReason, Player
-from dsp.prompts import load_prompt
+from dsp.prompts import PromptStore, load_prompt
 
 CHANNELS = 8
 FRAMES = 2           # 20 ms ticks
@@ -139,3 +139,43 @@ def test_sources_are_limited_and_cleared():
         players[-1].attach(batch, CHANNELS)
     batch.clear_sources(0)
     players[-1].attach(batch, 0)
+
+
+def test_a_korean_greeting_from_espeak_ng_plays_to_the_line_until_the_caller_presses_a_key(tmp_path):
+    """A real streaming-written WAV (espeak-ng --stdout: 22.05 kHz, placeholder data size)."""
+    import os
+    import shutil
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}  # sanitizer runs preload
+    wav = subprocess.run([shutil.which("espeak-ng") or "espeak-ng", "-v", "ko", "--stdout",
+                          "안녕하세요? 고객님"], capture_output=True, check=True, timeout=60, env=env).stdout
+    (tmp_path / "greeting.wav").write_bytes(wav)
+    store = PromptStore()
+    greeting = store.load("greeting", tmp_path / "greeting.wav")
+    assert greeting.source_format == "16-bit PCM 22050 Hz mono" and not greeting.warnings
+    assert 1.0 < greeting.duration < 5.0
+
+    batch, buffers = make_batch()
+    receiver = ffi.gc(lib.dtmf_rx_new(), lib.dtmf_rx_free)
+    batch.attach_tap(IVR, Direction.FROM_LINE, ffi.addressof(lib, "dtmf_rx"), receiver)
+    player = Player()
+    player.attach(batch, IVR)
+    player.link_barge_in(ffi.addressof(lib, "dtmf_rx_current"), receiver)
+    player.play(greeting)
+    press_at = int(greeting.samples.size * 0.6) // TICK * TICK
+    caller = np.zeros(greeting.samples.size + 8000, np.int16)
+    caller[press_at:press_at + 800] = DtmfGenerator().render("1")[:800]
+    caller_octets = codecs.encode_alaw(caller)
+    sent = []
+    for tick in range(caller.size // TICK):
+        buffers.line_in[IVR] = caller_octets[tick * TICK:(tick + 1) * TICK]
+        batch.run(buffers)
+        sent.append(buffers.line_out[IVR].copy())
+    sent = np.concatenate(sent)
+    [event] = player.events()
+    assert event.reason == EndReason.BARGE_IN and event.digit == "1"
+    played = event.samples_played
+    assert press_at <= played <= press_at + 4 * TICK
+    assert np.array_equal(sent[:played], greeting.octets("alaw")[:played])
+    assert (sent[played:] == codecs.encode_alaw(np.zeros(1, np.int16))[0]).all()  # line silence
