@@ -36,6 +36,8 @@ class Prompt:
     def __init__(self, name: str, samples: np.ndarray, *, source: str = "<samples>",
                  source_format: str = "16-bit PCM 8000 Hz mono", warnings: tuple[str, ...] = (),
                  octets: dict[str, np.ndarray] | None = None):
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"name: expected a non-empty string, got {name!r}")
         samples = np.ascontiguousarray(samples, dtype=np.int16)
         if samples.ndim != 1 or samples.size == 0:
             raise ValueError(f"prompt {name!r}: expected a non-empty 1-D array of samples, got shape "

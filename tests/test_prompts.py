@@ -296,6 +296,8 @@ def test_prompt_from_samples_is_validated():
         Prompt("x", np.zeros(0, np.int16))
     with pytest.raises(ValueError, match="prompt 'x'"):
         Prompt("x", np.zeros((2, 3), np.int16))
+    with pytest.raises(ValueError, match="name"):
+        PromptStore().add("", np.zeros(8, np.int16))
 
 
 # --- the pribox prompt command ---------------------------------------------------------------
