@@ -1,0 +1,158 @@
+"""Local console users: scrypt-hashed passwords, lockout, no default password.
+
+Passwords are stored as scrypt(password, per-user random salt) with the cost parameters kept
+next to each hash, so they can be raised later without invalidating old entries.  The file is
+JSON, written atomically with mode 0600.
+
+No default password: a box with no users asks, on its console, for the admin password before
+anyone can log in (whoever holds the serial cable is physically at the box).
+
+Lockout: MAX_FAILURES wrong passwords in a row for one user name lock that name for
+LOCKOUT_SECONDS on the one clock.  Unknown names are counted the same way, so the console's
+answers do not tell which names exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+MAX_FAILURES = 5
+LOCKOUT_SECONDS = 60.0
+MIN_PASSWORD_LENGTH = 8
+USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
+ROLES = ("admin", "operator")
+# scrypt cost: n=2**14, r=8 takes ~50 ms and 16 MiB per check on the appliance's CPU.
+DEFAULT_COST = {"n": 2 ** 14, "r": 8, "p": 1}
+
+
+class UserError(ValueError):
+    pass
+
+
+@dataclass
+class LoginResult:
+    ok: bool
+    user: str
+    role: str | None = None
+    message: str = ""
+
+
+def hash_password(password: str, salt: bytes, cost: dict) -> bytes:
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=cost["n"], r=cost["r"],
+                          p=cost["p"], maxmem=256 * 1024 * 1024, dklen=32)
+
+
+class UserStore:
+    def __init__(self, path: str | Path | None, *, cost: dict | None = None):
+        """`path=None` keeps users in memory only (tests, a box without storage)."""
+        self.path = Path(path) if path is not None else None
+        self.cost = dict(cost or DEFAULT_COST)
+        self._users: dict[str, dict] = {}
+        self._failures: dict[str, int] = {}
+        self._locked_until: dict[str, float] = {}
+        if self.path is not None and self.path.exists():
+            self._load()
+
+    def _load(self) -> None:
+        assert self.path is not None
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+            users = data["users"]
+            for name, entry in users.items():
+                bytes.fromhex(entry["salt"]), bytes.fromhex(entry["hash"])
+                {k: int(entry["cost"][k]) for k in ("n", "r", "p")}
+                if entry.get("role", "admin") not in ROLES:
+                    raise ValueError(f"user {name}: role {entry.get('role')!r}")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise UserError(f"{self.path}: not a valid user file ({exc})") from None
+        self._users = users
+
+    def _save(self) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".users-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"users": self._users}, f, indent=1, sort_keys=True)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, self.path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    # ---- administration ---------------------------------------------------------------------
+    @property
+    def empty(self) -> bool:
+        return not self._users
+
+    def names(self) -> list[str]:
+        return sorted(self._users)
+
+    def role(self, name: str) -> str | None:
+        entry = self._users.get(name)
+        return entry.get("role", "admin") if entry else None
+
+    def set_password(self, name: str, password: str, *, role: str | None = None) -> None:
+        if not USER_NAME.match(name):
+            raise UserError(f"user name {name!r}: use 1-32 lower-case letters, digits, '_', '.' "
+                            f"or '-', starting with a letter or '_'")
+        if len(password) < MIN_PASSWORD_LENGTH:
+            raise UserError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
+        role = role or self.role(name) or "operator"
+        if role not in ROLES:
+            raise UserError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+        salt = secrets.token_bytes(16)
+        self._users[name] = {"salt": salt.hex(), "cost": dict(self.cost), "role": role,
+                             "hash": hash_password(password, salt, self.cost).hex()}
+        self._save()
+
+    def delete(self, name: str) -> None:
+        if name not in self._users:
+            raise UserError(f"no user {name!r}")
+        if self.role(name) == "admin" and sum(self.role(n) == "admin" for n in self._users) == 1:
+            raise UserError(f"{name!r} is the last admin; add another admin first")
+        del self._users[name]
+        self._save()
+
+    # ---- login ------------------------------------------------------------------------------
+    def locked_for(self, name: str, now: float) -> float:
+        return max(0.0, self._locked_until.get(name, 0.0) - now)
+
+    def login(self, name: str, password: str, now: float) -> LoginResult:
+        remaining = self.locked_for(name, now)
+        if remaining > 0:
+            return LoginResult(False, name, message=f"% User {name} is locked out for another "
+                                                    f"{remaining:.0f} s after repeated failures")
+        entry = self._users.get(name)
+        if entry is not None:
+            expected = bytes.fromhex(entry["hash"])
+            given = hash_password(password, bytes.fromhex(entry["salt"]), entry["cost"])
+            good = hmac.compare_digest(expected, given)
+        else:
+            hash_password(password, b"\0" * 16, self.cost)  # same time as a real check
+            good = False
+        if good:
+            self._failures.pop(name, None)
+            self._locked_until.pop(name, None)
+            return LoginResult(True, name, entry.get("role", "admin"))
+        failures = self._failures.get(name, 0) + 1
+        if failures >= MAX_FAILURES:
+            self._failures.pop(name, None)
+            self._locked_until[name] = now + LOCKOUT_SECONDS
+            return LoginResult(False, name, message=f"% Login invalid; {MAX_FAILURES} failures: "
+                                                    f"user {name} locked out for "
+                                                    f"{LOCKOUT_SECONDS:.0f} s")
+        self._failures[name] = failures
+        return LoginResult(False, name, message="% Login invalid")
