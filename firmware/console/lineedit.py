@@ -161,7 +161,12 @@ class LineEditor:
         if self.echo and line.strip() and (not self.history or self.history[-1] != line):
             self.history.append(line)
         self._out += b"\r\n"
-        return Submit(line, self._noise, self._truncated)
+        submitted = Submit(line, self._noise, self._truncated)
+        # Ready for the next line even before start(): keys typed ahead belong to it.
+        self._buf, self._cursor = [], 0
+        self._noise = self._truncated = 0
+        self._history_index = len(self.history)
+        return submitted
 
     def _noise_byte(self) -> None:
         self._noise += 1
