@@ -8,7 +8,7 @@ import time
 from .commands import Arg, CommandTree, int_range, registry
 from .debugging import DebugTopic, debug_topics, register_debug_topic
 from .session import Ask, CommandContext, Logout, StartUpload
-from .users import ROLES
+from .users import ROLES, USER_NAME
 
 
 def debug_handler(topic: DebugTopic):
@@ -209,7 +209,7 @@ def install(tree: CommandTree) -> None:
                    Arg("check", "crc (default) or checksum for old senders",
                        choices=("crc", "checksum"), optional=True)])
     tree.add("username", username, admin=True, help="Add a console user or change a password",
-             args=[Arg("name", "user name"),
+             args=[Arg("name", "user name", parse=_user_name),
                    Arg("role", "admin or operator (default: keep, or operator when new)",
                        choices=ROLES, optional=True)])
     tree.describe("configure", "Edit, check, commit and roll back the configuration")
@@ -231,6 +231,13 @@ def install(tree: CommandTree) -> None:
     tree.add("configure discard", configure_discard, help="Drop uncommitted changes", admin=True)
     tree.add("configure history", configure_history, help="Committed configurations", admin=True)
     register_debug_topic("events", "All events on the bus", tree=tree)
+
+
+def _user_name(text: str) -> str:
+    if not USER_NAME.match(text):
+        raise ValueError("1-32 lower-case letters, digits, '_', '.' or '-', starting with a "
+                         "letter or '_'")
+    return text
 
 
 def _terminal_lines(text: str) -> int:

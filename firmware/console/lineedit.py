@@ -52,6 +52,7 @@ class LineEditor:
         self.prompt = ""
         self.echo = True
         self.help_key = True
+        self.record = True
         self._buf: list[str] = []
         self._cursor = 0
         self._out = bytearray()
@@ -64,9 +65,12 @@ class LineEditor:
         self._draft = ""
 
     # ---- used by the session ----------------------------------------------------------------
-    def start(self, prompt: str, *, echo: bool = True, help_key: bool = True) -> None:
-        """Begin a new line: show the prompt; `echo=False` for passwords (no echo, no history)."""
+    def start(self, prompt: str, *, echo: bool = True, help_key: bool = True,
+              record: bool = True) -> None:
+        """Begin a new line: show the prompt; `echo=False` for passwords (no echo, no history);
+        `record=False` keeps the line out of the history (user names, answers)."""
         self.prompt, self.echo, self.help_key = prompt, echo, help_key
+        self.record = record and echo
         self._buf, self._cursor = [], 0
         self._noise = self._truncated = 0
         self._history_index = len(self.history)
@@ -158,7 +162,7 @@ class LineEditor:
 
     def _submit(self) -> Submit:
         line = self.text
-        if self.echo and line.strip() and (not self.history or self.history[-1] != line):
+        if self.record and line.strip() and (not self.history or self.history[-1] != line):
             self.history.append(line)
         self._out += b"\r\n"
         submitted = Submit(line, self._noise, self._truncated)

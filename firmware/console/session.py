@@ -64,12 +64,14 @@ class ConsoleSession:
     def __init__(self, services: ConsoleServices, users: UserStore, *,
                  tree: CommandTree = registry, line: str = "con0",
                  idle_timeout: float = IDLE_TIMEOUT, max_line: int = 256,
-                 pending_output: Callable[[], int] = lambda: 0):
+                 pending_output: Callable[[], int] = lambda: 0,
+                 wakeup: Callable[[], None] = lambda: None):
         self.services = services
         self.users = users
         self.tree = tree
         self.idle_timeout = idle_timeout
         self.pending_output = pending_output   # bytes the transport has not written yet
+        self.wakeup = wakeup                   # output appeared outside receive/timer calls
         self.info = services.sessions.open(line)
         self.history: list[str] = []
         self.editor = LineEditor(max_length=max_line, history=self.history)
@@ -170,7 +172,7 @@ class ConsoleSession:
             return
         self._write("\r\nUser Access Verification\r\n\r\n")
         self._mode = "username"
-        self.editor.start("Username: ", help_key=False)
+        self.editor.start("Username: ", help_key=False, record=False)
 
     def _login_line(self, line: str, now: float) -> None:
         if self._mode == "first_password":
@@ -194,7 +196,7 @@ class ConsoleSession:
         elif self._mode == "username":
             name = line.strip()
             if not name:
-                self.editor.start("Username: ", help_key=False)
+                self.editor.start("Username: ", help_key=False, record=False)
                 return
             self._pending_user = name
             self._mode = "password"
@@ -314,7 +316,7 @@ class ConsoleSession:
         if isinstance(result, Ask):
             self._ask = result
             self._mode = "ask"
-            self.editor.start(result.prompt, echo=not result.secret, help_key=False)
+            self.editor.start(result.prompt, echo=not result.secret, help_key=False, record=False)
             return
         if isinstance(result, Logout):
             if result.message:
@@ -404,6 +406,7 @@ class ConsoleSession:
                         f"(rate limit {self._limiter.rate:g}/s or screen busy)\r\n")
         self._write(f"*{stamp}: {text}\r\n")
         self.editor.redraw()
+        self.wakeup()
 
     # ---- uploads ----------------------------------------------------------------------------
     def _start_upload(self, request: StartUpload, now: float) -> None:

@@ -28,7 +28,7 @@ READ_CHUNK = 4096
 class SerialConsole:
     def __init__(self, device: str, make_session, *, clock: Clock, baudrate: int = 115200,
                  loop: asyncio.AbstractEventLoop | None = None):
-        """`make_session(pending_output)` builds the ConsoleSession for this line."""
+        """`make_session(pending_output, wakeup)` builds the ConsoleSession for this line."""
         self.device = device
         self.baudrate = baudrate
         self.clock = clock
@@ -40,6 +40,7 @@ class SerialConsole:
         self._timer: TimerHandle | None = None
         self._timer_when: float | None = None
         self._closed = False
+        self._wake_scheduled = False
         self._reopen: asyncio.TimerHandle | None = None
 
     @property
@@ -49,7 +50,7 @@ class SerialConsole:
     def start(self) -> None:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        self.session = self._make_session(lambda: len(self._pending))
+        self.session = self._make_session(lambda: len(self._pending), self._wakeup)
         self._open()
         self._flush()
 
@@ -107,6 +108,16 @@ class SerialConsole:
         if data:
             self.session.receive_data(data, self.clock.now())
             self._flush()
+
+    def _wakeup(self) -> None:
+        # Called from a bus publisher (maybe mid-call in another layer): write soon, not now.
+        if not self._wake_scheduled and not self._closed:
+            self._wake_scheduled = True
+            self.loop.call_soon(self._woken)
+
+    def _woken(self) -> None:
+        self._wake_scheduled = False
+        self._flush()
 
     def _on_timer(self) -> None:
         self._timer = self._timer_when = None
