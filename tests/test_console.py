@@ -79,6 +79,23 @@ async def box_on_pty(tmp_path, *, users=True, idle_timeout=600.0, config_text=No
         pty.close()
 
 
+async def send_file(box, argv):
+    """Start a sender as an engineer does after the box said it is ready.  The box repeats
+    its 'C' (or NAK) every 3 s on the one clock until the sender answers; the test moves that
+    clock while the sender has not started, so the real process sees a fresh request."""
+    async def nudge():
+        while box.term.sender_bytes == 0:
+            await asyncio.sleep(0.05)
+            box.clock.advance(3.0)
+    nudger = asyncio.create_task(nudge())
+    try:
+        result = await box.term.send_file(argv)
+    finally:
+        nudger.cancel()
+    box.clock.advance(1.0)   # the box waits a second for the terminal program to step back
+    return result
+
+
 def run(coro):
     return asyncio.run(coro)
 
@@ -399,7 +416,7 @@ def test_ymodem_upload_with_lrzsz_sb_lands_atomically(tmp_path):
             await box.login()
             out = await box.run("upload ymodem", until="Ctrl-X Ctrl-X cancels")
             assert "Ready to receive by YMODEM into" in out
-            status, stderr = await box.term.send_file(["sb", "-q", str(firmware_image)])
+            status, stderr = await send_file(box, ["sb", "-q", str(firmware_image)])
             assert status == 0, stderr
             out = await box.term.expect("pribox#")
             target = tmp_path / "uploads" / "pribox-1.3.raucb"
@@ -419,7 +436,7 @@ def test_xmodem_upload_with_lrzsz_sx_checksum_mode(tmp_path):
         async with box_on_pty(tmp_path) as box:
             await box.login()
             await box.run("upload xmodem fw.bin checksum", until="cancels")
-            status, stderr = await box.term.send_file(["sx", "-q", str(source)])
+            status, stderr = await send_file(box, ["sx", "-q", str(source)])
             assert status == 0, stderr
             out = await box.term.expect("pribox#")
             assert f"Received fw.bin ({len(data)} bytes)" in out

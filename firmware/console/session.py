@@ -24,7 +24,7 @@ from .users import UserError, UserStore
 log = logging.getLogger("pribox.console")
 
 IDLE_TIMEOUT = 600.0
-DRAIN_SECONDS = 1.0          # after a failed upload, ignore the sender's leftovers this long
+DRAIN_SECONDS = 1.0          # after an upload, ignore the sender's leftovers this long
 MAX_PENDING_OUTPUT = 16384   # debug output is dropped, not queued, beyond this serial backlog
 DEFAULT_LENGTH = 24
 
@@ -438,9 +438,11 @@ class ConsoleSession:
                 rx.cancel(f"cannot write the upload: {exc.strerror or exc}")
         self._out += rx.data_to_send()
         if rx.finished:
+            # Give the terminal program a moment to leave its transfer window (and a failed
+            # sender to stop) before the summary and the prompt are shown.
             self._receiver = None
-            if self._mode == "upload":
-                self._finish_upload(now)
+            self._mode = "drain"
+            self._drain_until = now + DRAIN_SECONDS
 
     def _upload_event(self, event, now: float) -> None:
         if isinstance(event, xymodem.FileStarted):
@@ -459,8 +461,6 @@ class ConsoleSession:
                 self._upload = None
             self._upload_results.append(f"% Upload failed: {event.reason}; nothing was kept "
                                         f"of the file in progress")
-            self._mode = "drain"
-            self._drain_until = now + DRAIN_SECONDS
 
     def _finish_upload(self, now: float) -> None:
         self._write("\r\n" + "\n".join(self._upload_results or ["% No file received"]) + "\r\n")

@@ -35,6 +35,7 @@ class Terminal:
         self._unread = bytearray()      # what `expect` has not consumed yet
         self._changed = asyncio.Event()
         self._sender: asyncio.subprocess.Process | None = None
+        self.sender_bytes = 0           # what the running file sender has written so far
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._on_readable)
 
@@ -106,11 +107,13 @@ class Terminal:
             *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE)
         self._sender = proc
+        self.sender_bytes = 0
         self._unread.clear()
 
         async def pump() -> None:
             assert proc.stdout is not None
             while chunk := await proc.stdout.read(65536):
+                self.sender_bytes += len(chunk)
                 self.send(chunk)
 
         try:
