@@ -176,6 +176,9 @@ class ConsoleSession:
 
     def _login_line(self, line: str, now: float) -> None:
         if self._mode == "first_password":
+            if not line:
+                self._start_login(now)  # Enter to wake the console: ask again
+                return
             self._first_password = line
             self._mode = "first_repeat"
             self.editor.start("Repeat admin password: ", echo=False)
