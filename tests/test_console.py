@@ -158,7 +158,7 @@ def test_first_boot_asks_for_the_admin_password_there_is_no_default(tmp_path):
             await box.term.expect("Password for 'admin' set.")
             await box.login("admin", "first password")
         stored = (tmp_path / "users.json").read_text()
-        assert "first password" not in stored and '"n": 1024' in stored
+        assert "first password" not in stored and '"password_hash": "scrypt:1024:8:1:' in stored
         assert oct((tmp_path / "users.json").stat().st_mode & 0o777) == "0o600"
         # Nothing echoed the password back to the screen.
         assert b"first password" not in box.term.received

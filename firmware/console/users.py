@@ -1,8 +1,10 @@
 """Local console users: scrypt-hashed passwords, lockout, no default password.
 
-Passwords are stored as scrypt(password, per-user random salt) with the cost parameters kept
-next to each hash, so they can be raised later without invalidating old entries.  The file is
-JSON, written atomically with mode 0600.
+Passwords are stored as scrypt(password, per-user random salt) in the form
+`scrypt:N:r:p:<salt hex>:<key hex>` — the same form as `password_hash` of a `[[user]]` in the
+box's configuration file — so the cost can be raised later without invalidating old entries.
+Users come from that configuration (`add_hashed`), or, on a box without one, from a JSON file
+written atomically with mode 0600.
 
 No default password: a box with no users asks, on its console, for the admin password before
 anyone can log in (whoever holds the serial cable is physically at the box).
@@ -45,16 +47,45 @@ class LoginResult:
     message: str = ""
 
 
-def hash_password(password: str, salt: bytes, cost: dict) -> bytes:
-    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=cost["n"], r=cost["r"],
-                          p=cost["p"], maxmem=256 * 1024 * 1024, dklen=32)
+def hash_password(password: str, salt: bytes, cost: dict) -> str:
+    key = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=cost["n"], r=cost["r"],
+                         p=cost["p"], maxmem=256 * 1024 * 1024, dklen=32)
+    return f"scrypt:{cost['n']}:{cost['r']}:{cost['p']}:{salt.hex()}:{key.hex()}"
+
+
+def parse_hash(stored: str) -> tuple[dict, bytes, bytes]:
+    """(cost, salt, key) of a stored hash; UserError naming what is wrong with it."""
+    parts = stored.split(":") if isinstance(stored, str) else []
+    if len(parts) != 6 or parts[0] != "scrypt":
+        raise UserError('expected "scrypt:N:r:p:<salt hex>:<key hex>"')
+    try:
+        cost = {"n": int(parts[1]), "r": int(parts[2]), "p": int(parts[3])}
+        salt, key = bytes.fromhex(parts[4]), bytes.fromhex(parts[5])
+    except ValueError:
+        raise UserError("scrypt hash with a non-numeric cost or a non-hex salt or key") from None
+    n = cost["n"]
+    if n < 2 or n & (n - 1) or n > 2 ** 20 or not 1 <= cost["r"] <= 64 or not 1 <= cost["p"] <= 16:
+        raise UserError(f"scrypt cost out of range: N={n}, r={cost['r']}, p={cost['p']}")
+    if len(salt) < 8 or len(key) < 16:
+        raise UserError("scrypt hash with a salt under 8 bytes or a key under 16 bytes")
+    return cost, salt, key
+
+
+def verify_password(password: str, stored: str) -> bool:
+    cost, salt, key = parse_hash(stored)
+    given = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=cost["n"], r=cost["r"],
+                           p=cost["p"], maxmem=256 * 1024 * 1024, dklen=len(key))
+    return hmac.compare_digest(key, given)
 
 
 class UserStore:
-    def __init__(self, path: str | Path | None, *, cost: dict | None = None):
-        """`path=None` keeps users in memory only (tests, a box without storage)."""
+    def __init__(self, path: str | Path | None, *, cost: dict | None = None,
+                 max_failures: int = MAX_FAILURES, lockout_seconds: float = LOCKOUT_SECONDS):
+        """`path=None` keeps users in memory only (users from the configuration, tests)."""
         self.path = Path(path) if path is not None else None
         self.cost = dict(cost or DEFAULT_COST)
+        self.max_failures = max_failures
+        self.lockout_seconds = lockout_seconds
         self._users: dict[str, dict] = {}
         self._failures: dict[str, int] = {}
         self._locked_until: dict[str, float] = {}
@@ -67,12 +98,15 @@ class UserStore:
             data = json.loads(self.path.read_text("utf-8"))
             users = data["users"]
             for name, entry in users.items():
-                bytes.fromhex(entry["salt"]), bytes.fromhex(entry["hash"])
-                {k: int(entry["cost"][k]) for k in ("n", "r", "p")}
-                if entry.get("role", "admin") not in ROLES:
-                    raise ValueError(f"user {name}: role {entry.get('role')!r}")
+                try:
+                    parse_hash(entry["password_hash"])
+                except UserError as exc:
+                    raise ValueError(f"user {name}: password_hash: {exc}") from None
+                if entry.get("role") not in ROLES:
+                    raise ValueError(f"user {name}: role {entry.get('role')!r} is not one of "
+                                     f"{', '.join(ROLES)}")
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise UserError(f"{self.path}: not a valid user file ({exc})") from None
+            raise UserError(f"{self.path}: not a valid user file ({type(exc).__name__}: {exc})") from None
         self._users = users
 
     def _save(self) -> None:
@@ -102,7 +136,14 @@ class UserStore:
 
     def role(self, name: str) -> str | None:
         entry = self._users.get(name)
-        return entry.get("role", "admin") if entry else None
+        return entry["role"] if entry else None
+
+    def add_hashed(self, name: str, password_hash: str, role: str) -> None:
+        """A user as the configuration file gives it (already hashed; not written back)."""
+        parse_hash(password_hash)
+        if role not in ROLES:
+            raise UserError(f"role {role!r}: expected one of {', '.join(ROLES)}")
+        self._users[name] = {"password_hash": password_hash, "role": role}
 
     def set_password(self, name: str, password: str, *, role: str | None = None) -> None:
         if not USER_NAME.match(name):
@@ -113,9 +154,8 @@ class UserStore:
         role = role or self.role(name) or "operator"
         if role not in ROLES:
             raise UserError(f"role {role!r}: expected one of {', '.join(ROLES)}")
-        salt = secrets.token_bytes(16)
-        self._users[name] = {"salt": salt.hex(), "cost": dict(self.cost), "role": role,
-                             "hash": hash_password(password, salt, self.cost).hex()}
+        self._users[name] = {"password_hash": hash_password(password, secrets.token_bytes(16),
+                                                            self.cost), "role": role}
         self._save()
 
     def delete(self, name: str) -> None:
@@ -137,22 +177,20 @@ class UserStore:
                                                     f"{remaining:.0f} s after repeated failures")
         entry = self._users.get(name)
         if entry is not None:
-            expected = bytes.fromhex(entry["hash"])
-            given = hash_password(password, bytes.fromhex(entry["salt"]), entry["cost"])
-            good = hmac.compare_digest(expected, given)
+            good = verify_password(password, entry["password_hash"])
         else:
             hash_password(password, b"\0" * 16, self.cost)  # same time as a real check
             good = False
         if good:
             self._failures.pop(name, None)
             self._locked_until.pop(name, None)
-            return LoginResult(True, name, entry.get("role", "admin"))
+            return LoginResult(True, name, entry["role"])
         failures = self._failures.get(name, 0) + 1
-        if failures >= MAX_FAILURES:
+        if failures >= self.max_failures:
             self._failures.pop(name, None)
-            self._locked_until[name] = now + LOCKOUT_SECONDS
-            return LoginResult(False, name, message=f"% Login invalid; {MAX_FAILURES} failures: "
-                                                    f"user {name} locked out for "
-                                                    f"{LOCKOUT_SECONDS:.0f} s")
+            self._locked_until[name] = now + self.lockout_seconds
+            return LoginResult(False, name, message=f"% Login invalid; {self.max_failures} "
+                                                    f"failures: user {name} locked out for "
+                                                    f"{self.lockout_seconds:.0f} s")
         self._failures[name] = failures
         return LoginResult(False, name, message="% Login invalid")
