@@ -510,3 +510,108 @@ def test_garbage_noise_break_and_overlong_lines_never_stop_the_console(tmp_path)
             out = await box.run("show version")
             assert "firmware" in out
     run(main())
+
+
+class TomlTextConfig:
+    """A ConfigService over TOML text with real parsing (tomllib), commit history and
+    commit-confirmed, for driving the console's `configure` commands; the daemon supplies
+    the config branch's store in the same shape."""
+
+    def __init__(self, running: str, clock):
+        self.clock = clock
+        self.commits = [("bootstrap", running, "")]
+        self._candidate = None
+        self.pending_since = None
+
+    def candidate(self):
+        return self._candidate if self._candidate is not None else self.commits[-1][1]
+
+    def replace(self, text):
+        self._candidate = text
+
+    def check(self):
+        import tomllib
+        try:
+            tomllib.loads(self.candidate())
+        except tomllib.TOMLDecodeError as exc:
+            return [f"candidate: {exc}"]
+        return []
+
+    def diff(self):
+        import difflib
+        return "\n".join(difflib.unified_diff(self.commits[-1][1].splitlines(),
+                                              self.candidate().splitlines(), "running",
+                                              "candidate", lineterm=""))
+
+    def commit(self, confirm_minutes, user):
+        self.commits.append(("commit", self.candidate(), user))
+        self._candidate = None
+        if confirm_minutes:
+            self.pending_since = self.clock.now()
+            return (f"Commit {len(self.commits)} applied; it rolls back unless confirmed within "
+                    f"{confirm_minutes} minutes")
+        return f"Commit {len(self.commits)} applied"
+
+    def confirm(self):
+        if self.pending_since is None:
+            raise ValueError("no commit is waiting for confirmation")
+        self.pending_since = None
+        return f"Commit {len(self.commits)} confirmed"
+
+    def rollback(self, commit_id, user):
+        target = commit_id or len(self.commits) - 1
+        if not 1 <= target <= len(self.commits):
+            raise ValueError(f"no commit {target}")
+        self.commits.append(("rollback", self.commits[target - 1][1], user))
+        return f"Rolled back to commit {target} as commit {len(self.commits)}"
+
+    def discard(self):
+        self._candidate = None
+
+    def history(self):
+        return [f"{n:3d}  {kind:<9} {user}" for n, (kind, _, user) in enumerate(self.commits, 1)]
+
+
+def test_configure_replace_check_commit_confirm_rollback(tmp_path):
+    async def main():
+        async with box_on_pty(tmp_path) as box:
+            box.services.config = TomlTextConfig('[console]\nbaud = 115200\n', box.clock)
+            await box.login()
+            out = await box.run("configure replace", until=r"Ctrl-C abandons it\)\.\r\n")
+            box.term.send("[console]\rbaud = 9600\rbroken = [\rend\r")
+            out = await box.term.expect(r"pribox#")
+            assert "Candidate replaced (3 lines); it has problems:" in out
+            assert "% candidate: Invalid value (at end of document)" in out
+            out = await box.run("configure commit")
+            assert "% Not committed: the candidate has problems" in out
+            await box.run("configure replace", until=r"abandons it\)\.\r\n")
+            box.term.send("[console]\rbaud = 9600\rend\r")
+            out = await box.term.expect(r"pribox#")
+            assert "it is valid: `configure commit` applies it" in out
+            out = await box.run("configure diff")
+            assert "-baud = 115200\r\n+baud = 9600" in out
+            out = await box.run("configure commit 5")
+            assert "Commit 2 applied; it rolls back unless confirmed within 5 minutes" in out
+            out = await box.run("configure confirm")
+            assert "Commit 2 confirmed" in out
+            out = await box.run("configure confirm")
+            assert "% no commit is waiting for confirmation" in out
+            out = await box.run("configure rollback")
+            assert "Rolled back to commit 1 as commit 3" in out
+            out = await box.run("configure show")
+            assert "baud = 115200" in out
+            out = await box.run("configure history")
+            assert "  2  commit    admin" in out and "  3  rollback  admin" in out
+            out = await box.run("configure rollback 0")
+            assert "% Invalid <commit> '0'" in out
+    run(main())
+
+
+def test_configure_without_the_daemon_says_so(tmp_path):
+    async def main():
+        async with box_on_pty(tmp_path) as box:
+            await box.login()
+            out = await box.run("configure check")
+            assert "% No configuration service on this console: run the console inside the " \
+                   "daemon (pribox run)" in out
+    run(main())

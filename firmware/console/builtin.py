@@ -149,22 +149,41 @@ def configure_show(ctx: CommandContext, args: dict) -> str:
     return _config(ctx).candidate().rstrip("\n")
 
 
-def configure_set(ctx: CommandContext, args: dict) -> str:
-    _config(ctx).set(args["key"], args["value"])
-    return f"{args['key']} set in the candidate configuration (not yet committed)"
+def configure_diff(ctx: CommandContext, args: dict) -> str:
+    return _config(ctx).diff().rstrip("\n") or "No changes against the running configuration"
+
+
+def configure_replace(ctx: CommandContext, args: dict) -> Ask:
+    service = _config(ctx)
+    lines: list[str] = []
+
+    def next_line(text: str):
+        if text.strip() == "end":
+            service.replace("\n".join(lines) + "\n")
+            problems = service.check()
+            summary = f"Candidate replaced ({len(lines)} lines); "
+            if problems:
+                return "\n".join([summary + "it has problems:"] + [f"% {p}" for p in problems])
+            return summary + "it is valid: `configure commit` applies it"
+        lines.append(text)
+        return Ask("", next_line)
+
+    ctx.session.write("Enter the new configuration; end with a line holding only 'end' "
+                      "(Ctrl-C abandons it).\n")
+    return Ask("", next_line)
 
 
 def configure_check(ctx: CommandContext, args: dict) -> str:
-    errors = _config(ctx).check()
-    return "\n".join(f"% {e}" for e in errors) if errors else "Candidate configuration is valid"
+    problems = _config(ctx).check()
+    return "\n".join(f"% {p}" for p in problems) if problems else "Candidate configuration is valid"
 
 
 def configure_commit(ctx: CommandContext, args: dict) -> str:
     service = _config(ctx)
-    errors = service.check()
-    if errors:
-        return "\n".join(["% Not committed: the candidate has errors"] + [f"% {e}" for e in errors])
-    return service.commit(args["minutes"])
+    problems = service.check()
+    if problems:
+        return "\n".join(["% Not committed: the candidate has problems"] + [f"% {p}" for p in problems])
+    return service.commit(args["minutes"], ctx.session.user or "")
 
 
 def configure_confirm(ctx: CommandContext, args: dict) -> str:
@@ -172,7 +191,7 @@ def configure_confirm(ctx: CommandContext, args: dict) -> str:
 
 
 def configure_rollback(ctx: CommandContext, args: dict) -> str:
-    return _config(ctx).rollback(args["steps"] if args["steps"] is not None else 1)
+    return _config(ctx).rollback(args["commit"], ctx.session.user or "")
 
 
 def configure_discard(ctx: CommandContext, args: dict) -> str:
@@ -214,9 +233,9 @@ def install(tree: CommandTree) -> None:
                        choices=ROLES, optional=True)])
     tree.describe("configure", "Edit, check, commit and roll back the configuration")
     tree.add("configure show", configure_show, help="The candidate configuration", admin=True)
-    tree.add("configure set", configure_set, admin=True, help="Set a key in the candidate",
-             args=[Arg("key", "dotted key, e.g. span.1.clock"),
-                   Arg("value", "TOML value", rest=True)])
+    tree.add("configure diff", configure_diff, help="Candidate against running", admin=True)
+    tree.add("configure replace", configure_replace, admin=True,
+             help="Paste a whole new candidate configuration, ending with 'end'")
     tree.add("configure check", configure_check, help="Validate the candidate", admin=True)
     tree.add("configure commit", configure_commit, admin=True,
              help="Apply the candidate; with minutes, roll back unless confirmed in time",
@@ -225,9 +244,9 @@ def install(tree: CommandTree) -> None:
     tree.add("configure confirm", configure_confirm, help="Keep a commit made with minutes",
              admin=True)
     tree.add("configure rollback", configure_rollback, admin=True,
-             help="Go back to an earlier committed configuration",
-             args=[Arg("steps", "how many commits back (default 1)", parse=int_range(1, 50),
-                       optional=True)])
+             help="Run an earlier commit's configuration again",
+             args=[Arg("commit", "commit id from configure history (default: the previous)",
+                       parse=int_range(1, 10 ** 9), optional=True)])
     tree.add("configure discard", configure_discard, help="Drop uncommitted changes", admin=True)
     tree.add("configure history", configure_history, help="Committed configurations", admin=True)
     register_debug_topic("events", "All events on the bus", tree=tree)

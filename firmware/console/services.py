@@ -21,14 +21,18 @@ from firmware.clock import Clock
 
 @runtime_checkable
 class ConfigService(Protocol):
-    """Edit, check, commit and roll back the box's one configuration file (config branch)."""
+    """Edit, check, commit and roll back the box's one configuration file.  The config
+    branch's ConfigStore (candidate text, commit with confirm_within, confirm, rollback to a
+    commit id, history) is what the daemon wraps in this shape.  Methods raise ValueError with
+    a message naming what was wrong; the console prints it."""
 
-    def candidate(self) -> str: ...                       # the text being edited
-    def set(self, key: str, value: str) -> None: ...      # ValueError names what was wrong
-    def check(self) -> list[str]: ...                     # errors; empty when valid
-    def commit(self, confirm_minutes: float | None) -> str: ...
+    def candidate(self) -> str: ...              # the candidate text (the running one if unedited)
+    def replace(self, text: str) -> None: ...    # a new candidate
+    def check(self) -> list[str]: ...            # problems in the candidate, each naming line/key
+    def diff(self) -> str: ...                   # candidate against running
+    def commit(self, confirm_minutes: float | None, user: str) -> str: ...
     def confirm(self) -> str: ...
-    def rollback(self, steps: int) -> str: ...
+    def rollback(self, commit_id: int | None, user: str) -> str: ...  # None: the previous one
     def discard(self) -> None: ...
     def history(self) -> list[str]: ...
 

@@ -148,6 +148,10 @@ class ConsoleSession:
         self.services.sessions.close(self.info)
 
     # ---- output helpers ---------------------------------------------------------------------
+    def write(self, text: str) -> None:
+        """For handlers: text shown before what they return (e.g. instructions)."""
+        self._write(text)
+
     def _write(self, text: str) -> None:
         self._out += self.editor.take_output()
         self._out += text.replace("\r\n", "\n").replace("\n", "\r\n").encode("ascii", "replace")
