@@ -46,7 +46,8 @@ class Box:
 
 
 @contextlib.asynccontextmanager
-async def box_on_pty(tmp_path, *, users=True, idle_timeout=600.0, config_text=None):
+async def box_on_pty(tmp_path, *, users=True, idle_timeout=600.0, config_text=None,
+                     tree=registry):
     clock = ManualClock(1000.0)
     bus = EventBus()
     store = UserStore(tmp_path / "users.json", cost=FAST_SCRYPT)
@@ -67,7 +68,8 @@ async def box_on_pty(tmp_path, *, users=True, idle_timeout=600.0, config_text=No
     console = SerialConsole(
         pty.slave_path,
         lambda pending, wakeup: ConsoleSession(services, store, idle_timeout=idle_timeout,
-                                               pending_output=pending, wakeup=wakeup),
+                                               pending_output=pending, wakeup=wakeup,
+                                               tree=tree),
         clock=clock)
     console.start()
     term = Terminal(pty.master_fd, loop)
@@ -614,4 +616,62 @@ def test_configure_without_the_daemon_says_so(tmp_path):
             out = await box.run("configure check")
             assert "% No configuration service on this console: run the console inside the " \
                    "daemon (pribox run)" in out
+    run(main())
+
+
+@dataclass(frozen=True)
+class Q931Message(Event):
+    span: int
+    direction: str
+    message: str
+    cref: int
+
+
+def test_a_layer_adds_show_and_debug_commands_without_touching_the_console(tmp_path):
+    from firmware.console import builtin
+    from firmware.console.commands import Arg, CommandTree, int_range
+    from firmware.console.debugging import register_debug_topic
+
+    tree = CommandTree()
+    builtin.install(tree)
+
+    # What a span layer's module does at import, given its own service on ctx.services.
+    def show_span(ctx, args):
+        spans = ctx.services.spans
+        numbers = [args["N"]] if args["N"] else sorted(spans)
+        return "\n".join(f"E1 {n} is {spans[n]}." for n in numbers)
+    tree.add("show span", show_span, help="E1 span status, like show controllers e1",
+             args=[Arg("N", "span number", parse=int_range(1, 8), optional=True,
+                       complete=lambda ctx: [str(n) for n in sorted(ctx.services.spans)])])
+    register_debug_topic("isdn q931", "ISDN Q931 packets", kinds=(Q931Message,), tree=tree,
+                         format=lambda ev: f"ISDN Se{ev.span}:15 Q931: {ev.direction} "
+                                           f"{ev.message} callref = 0x{ev.cref:04X}")
+
+    async def main():
+        async with box_on_pty(tmp_path, tree=tree) as box:
+            box.services.spans = {1: "up", 2: "down"}
+            await box.login()
+            box.term.send("show span ?")
+            out = await box.term.expect("pribox#show span ")
+            assert "  <N>   span number\r\n  <cr>" in out
+            box.term.send("\t")
+            await box.term.expect("1  2\r\npribox#show span ")
+            box.term.send("\x15")
+            out = await box.run("sh sp 2")
+            assert "E1 2 is down." in out
+            out = await box.run("show span")
+            assert "E1 1 is up.\r\nE1 2 is down." in out
+            box.term.send("debug ?")
+            out = await box.term.expect("pribox#debug ")
+            assert "events" in out and "isdn" in out
+            box.term.send("\x15")
+            out = await box.run("deb isdn q931")
+            assert "ISDN Q931 packets debugging is on" in out
+            box.bus.publish(Q931Message(box.clock.now(), 1, "TX ->", "SETUP", 0x8001))
+            box.bus.publish(SpanAlarm(box.clock.now(), 1, "LOS"))  # not this topic
+            out = await box.term.expect("callref = 0x8001")
+            assert "*00:00:00.000: ISDN Se1:15 Q931: TX -> SETUP callref = 0x8001" in out
+            assert "LOS" not in await box.term.settle(0.1)
+            out = await box.run("undebug isdn q931")
+            assert "ISDN Q931 packets debugging is off" in out
     run(main())
