@@ -395,10 +395,11 @@ class ConsoleSession:
 
     def _debug_event(self, topic: DebugTopic, event) -> None:
         now = self.services.clock.now()
-        if not self._limiter.allow(now) or self.pending_output() > MAX_PENDING_OUTPUT:
+        if not self._limiter.allow(now):
             return
-        if self._mode != "shell":
-            self._held_debug += 1  # a pager, a question or an upload owns the screen
+        if self._mode != "shell" or self.pending_output() > MAX_PENDING_OUTPUT:
+            # A pager, a question or an upload owns the screen, or the line is backed up.
+            self._held_debug += 1
             return
         try:
             text = topic.format(event)
@@ -410,7 +411,7 @@ class ConsoleSession:
         self._held_debug = 0
         if dropped:
             self._write(f"% {dropped} debug message{'s' if dropped != 1 else ''} not shown "
-                        f"(rate limit {self._limiter.rate:g}/s or screen busy)\r\n")
+                        f"(rate limit {self._limiter.rate:g}/s, screen busy or line backed up)\r\n")
         self._write(f"*{stamp}: {text}\r\n")
         self.editor.redraw()
         self.wakeup()
