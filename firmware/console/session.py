@@ -111,7 +111,7 @@ class ConsoleSession:
     def receive_data(self, data: bytes, now: float) -> None:
         self.info.last_input = now
         if self.user is not None:
-            self._idle_deadline = now + self.idle_timeout
+            self._idle_deadline = now + self.idle_timeout if self.idle_timeout else None
         index = 0
         while index < len(data):
             if self._mode == "upload":
@@ -216,7 +216,7 @@ class ConsoleSession:
                 return
             self.user, self.role = result.user, result.role
             self.info.user, self.info.logged_in_at = result.user, now
-            self._idle_deadline = now + self.idle_timeout
+            self._idle_deadline = now + self.idle_timeout if self.idle_timeout else None
             self._write("\r\n")
             self._prompt()
 
@@ -473,7 +473,7 @@ class ConsoleSession:
     def _finish_upload(self, now: float) -> None:
         self._write("\r\n" + "\n".join(self._upload_results or ["% No file received"]) + "\r\n")
         self._upload_results = []
-        self._idle_deadline = now + self.idle_timeout
+        self._idle_deadline = now + self.idle_timeout if self.idle_timeout else None
         self._prompt()
 
 

@@ -47,6 +47,10 @@ class SerialConsole:
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop or asyncio.get_running_loop()
 
+    @property
+    def is_open(self) -> bool:
+        return self._serial is not None
+
     def start(self) -> None:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()

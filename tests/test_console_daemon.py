@@ -1,0 +1,182 @@
+"""The console as a daemon service: users and settings from the configuration, `configure`
+over a config store with the daemon's store interface, `reload` asks the daemon to restart."""
+
+import asyncio
+import hashlib
+import tomllib
+from dataclasses import dataclass, replace
+from types import SimpleNamespace
+
+from firmware.bus import EventBus
+from firmware.clock import ManualClock
+from firmware.console.daemon_service import console_service_factory
+from firmware.console.testing import PtyPair, Terminal
+
+
+def config_hash(password: str) -> str:
+    salt = b"per-user-salt-16"
+    key = hashlib.scrypt(password.encode(), salt=salt, n=1024, r=8, p=1, dklen=32)
+    return f"scrypt:1024:8:1:{salt.hex()}:{key.hex()}"
+
+
+@dataclass(frozen=True)
+class Commit:
+    id: int
+    time: float
+    comment: str
+    kind: str
+    user: str = ""
+    confirm_deadline: float | None = None
+    confirmed_at: float | None = None
+
+    @property
+    def pending(self):
+        return self.confirm_deadline is not None and self.confirmed_at is None
+
+
+class Problem(Exception):
+    def __init__(self, issues):
+        super().__init__("\n".join(issues))
+        self.issues = issues
+
+
+class TextStore:
+    """The config store's interface (candidate, validate, commit/confirm/rollback, history),
+    over TOML text in memory; the daemon passes the real store in the same place."""
+
+    def __init__(self, running):
+        self.texts = {1: running}
+        self.commits = [Commit(1, 0.0, "", "bootstrap")]
+        self.candidate = None
+
+    def running_text(self):
+        return self.texts[self.commits[-1].id]
+
+    def candidate_text(self):
+        return self.candidate if self.candidate is not None else self.running_text()
+
+    def set_candidate(self, text):
+        self.candidate = text
+
+    def discard_candidate(self):
+        self.candidate = None
+
+    def diff(self):
+        return "" if self.candidate is None else f"-{self.running_text()}+{self.candidate}"
+
+    def validate(self, text, source=None):
+        try:
+            tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise Problem([f"candidate.toml: {exc}"]) from None
+
+    def _append(self, text, **fields):
+        commit = Commit(len(self.commits) + 1, **fields)
+        self.commits.append(commit)
+        self.texts[commit.id] = text
+        return commit
+
+    def commit(self, now, comment="", *, text=None, source=None, confirm_within=None, user=""):
+        text = self.candidate_text() if text is None else text
+        self.validate(text)
+        self.candidate = None
+        deadline = now + confirm_within if confirm_within else None
+        return self._append(text, time=now, comment=comment, kind="commit", user=user,
+                            confirm_deadline=deadline)
+
+    def confirm(self, now):
+        if not self.commits[-1].pending:
+            raise Problem(["no commit is waiting for confirmation"])
+        self.commits[-1] = replace(self.commits[-1], confirmed_at=now)
+        return self.commits[-1]
+
+    def rollback(self, commit_id, now, comment="", *, confirm_within=None, user=""):
+        if commit_id not in self.texts:
+            raise Problem([f"no commit {commit_id}"])
+        return self._append(self.texts[commit_id], time=now, comment=comment, kind="rollback",
+                            user=user)
+
+    def history(self):
+        return list(self.commits)
+
+
+class Control:
+    def __init__(self):
+        self.calls = []
+
+    def request_reload(self):
+        self.calls.append("reload")
+
+    def request_stop(self, why="requested"):
+        self.calls.append(f"stop: {why}")
+
+
+def test_console_service_in_the_daemon(tmp_path):
+    async def main():
+        pty = PtyPair()
+        clock = ManualClock(0.0)
+        section = SimpleNamespace(enabled=True, device=pty.slave_path, baud=115200,
+                                  idle_timeout=900.0, login_attempts=2, lockout=30.0)
+        config = SimpleNamespace(console=section, box=SimpleNamespace(hostname="gw1"),
+                                 user=[SimpleNamespace(name="noc", privilege=15,
+                                                       password_hash=config_hash("noc password")),
+                                       SimpleNamespace(name="viewer", privilege=1,
+                                                       password_hash=config_hash("view only!"))])
+        store, control = TextStore("[console]\nbaud = 115200\n"), Control()
+        ctx = SimpleNamespace(config=config, clock=clock, bus=EventBus(), state_dir=str(tmp_path),
+                              services={}, store=store, control=control)
+        service = console_service_factory(config)
+        await service.start(ctx)
+        assert service.health().ok
+        term = Terminal(pty.master_fd, asyncio.get_running_loop())
+        try:
+            await term.expect("Username: ")
+            term.send("noc\rbad\r")
+            await term.expect("% Login invalid")
+            term.send("noc\rbad\r")                 # login_attempts = 2 from the config
+            await term.expect("user noc locked out for 30 s")
+            clock.advance(30)
+            term.send("noc\rnoc password\r")
+            await term.expect("gw1#")
+            term.send("show running-config\r")
+            out = await term.expect("\r\nend\r\ngw1#")
+            assert "[console]\r\nbaud = 115200" in out
+            term.send("configure replace\r")
+            await term.expect("abandons it\\)\\.\r\n")
+            term.send("[console]\rbaud = 9600\rend\r")
+            await term.expect("it is valid: `configure commit` applies it\r\ngw1#")
+            term.send("configure commit 10\r")
+            out = await term.expect("gw1#")
+            assert "Committed as commit 2; it rolls back unless confirmed within 10 minutes" in out
+            assert control.calls == ["reload"]
+            term.send("configure confirm\r")
+            assert "Commit 2 confirmed" in await term.expect("gw1#")
+            term.send("configure confirm\r")
+            assert "% no commit is waiting for confirmation" in await term.expect("gw1#")
+            term.send("configure rollback\r")
+            assert "Rolled back to commit 1 as commit 3" in await term.expect("gw1#")
+            term.send("configure history\r")
+            out = await term.expect("gw1#")
+            assert "    2  " in out and "commit        noc      from the console" in out
+            term.send("reload\r")
+            await term.expect("confirm")
+            term.send("y\r")
+            await term.expect("Reloading")
+            assert control.calls[-1] == "stop: reload from the console"
+            term.send("exit\r")
+            await term.expect("Username: ")
+            term.send("viewer\rview only!\r")       # privilege 1: looks, cannot configure
+            await term.expect("gw1>")
+            term.send("configure show\r")
+            assert "needs an admin user" in await term.expect("gw1>")
+        finally:
+            term.close()
+            await service.stop(None)
+            pty.close()
+        assert not service.health().ok
+    asyncio.run(main())
+
+
+def test_disabled_console_is_not_started():
+    config = SimpleNamespace(console=SimpleNamespace(enabled=False))
+    assert console_service_factory(config) is None
