@@ -5,8 +5,6 @@ import contextlib
 import re
 from dataclasses import dataclass
 
-import pytest
-
 from firmware.bus import Event, EventBus
 from firmware.clock import ManualClock
 from firmware.console.commands import registry
@@ -308,7 +306,7 @@ def test_reload_asks_for_confirmation(tmp_path):
     async def main():
         async with box_on_pty(tmp_path) as box:
             await box.login()
-            out = await box.run("reload", until=r"Proceed with reload\? \[confirm\]")
+            await box.run("reload", until=r"Proceed with reload\? \[confirm\]")
             box.term.send("n\r")
             await box.term.expect("% Reload cancelled")
             assert box.reloads == []

@@ -55,7 +55,7 @@ def register_debug_topic(name: str, help: str, *, kinds: tuple[type, ...] = (Eve
     for i in range(1, len(words)):
         for verb in ("debug", "undebug"):
             prefix = " ".join([verb, *words[:i]])
-            node = tree.describe(prefix, tree_help(tree, prefix) or f"{' '.join(words[:i])} debugging")
+            tree.describe(prefix, tree_help(tree, prefix) or f"{' '.join(words[:i])} debugging")
     tree.add(f"debug {topic.name}", debug_handler(topic), help=help)
     tree.add(f"undebug {topic.name}", undebug_handler(topic), help=f"Stop: {help}")
     return topic
