@@ -180,3 +180,19 @@ def test_console_service_in_the_daemon(tmp_path):
 def test_disabled_console_is_not_started():
     config = SimpleNamespace(console=SimpleNamespace(enabled=False))
     assert console_service_factory(config) is None
+
+
+def test_a_missing_serial_device_is_retried_not_fatal(tmp_path, caplog):
+    async def main():
+        section = SimpleNamespace(enabled=True, device=str(tmp_path / "ttyS9"), baud=115200,
+                                  idle_timeout=0, login_attempts=5, lockout=60.0)
+        config = SimpleNamespace(console=section, user=[], box=None)
+        ctx = SimpleNamespace(config=config, clock=ManualClock(0.0), bus=EventBus(),
+                              state_dir=str(tmp_path), services={}, store=None, control=None)
+        service = console_service_factory(config)
+        await service.start(ctx)                       # the box comes up without its console
+        health = service.health()
+        assert not health.ok and health.detail == f"{tmp_path / 'ttyS9'} not open"
+        await service.stop(None)
+    asyncio.run(main())
+    assert "cannot open" in caplog.text and "retrying in 2 s" in caplog.text
