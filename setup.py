@@ -2,4 +2,4 @@
 # build hook (cffi_modules) is passed as a setup() keyword.
 from setuptools import setup
 
-setup(cffi_modules=["dsp/build.py:ffibuilder"])
+setup(cffi_modules=["dsp/build.py:ffibuilder", "tests/libpri_l2_build.py:ffibuilder"])

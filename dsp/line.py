@@ -61,6 +61,11 @@ def _as_bytes(data, what: str) -> bytes:
 
 def _check_array(arr, what: str, shape: tuple, *, writable: bool = False) -> np.ndarray:
     """Every array crossing into C: uint8, the exact shape, C-contiguous (and writable for out)."""
+    # Called on every tick: the fast test first, the error text only when something is wrong.
+    if (isinstance(arr, np.ndarray) and arr.dtype == np.uint8 and arr.ndim == len(shape)
+            and all(d is None or d == a for d, a in zip(shape, arr.shape))
+            and arr.flags.c_contiguous and (arr.flags.writeable or not writable)):
+        return arr
     expected = "x".join("n" if d is None else str(d) for d in shape)
     if not isinstance(arr, np.ndarray):
         raise ValueError(f"{what}: expected a numpy uint8 array of shape ({expected}), got {type(arr).__name__}")
@@ -70,9 +75,7 @@ def _check_array(arr, what: str, shape: tuple, *, writable: bool = False) -> np.
         raise ValueError(f"{what}: expected shape ({expected}), got {arr.shape}")
     if not arr.flags.c_contiguous:
         raise ValueError(f"{what}: expected a C-contiguous array (use np.ascontiguousarray)")
-    if writable and not arr.flags.writeable:
-        raise ValueError(f"{what}: expected a writable array")
-    return arr
+    raise ValueError(f"{what}: expected a writable array")
 
 
 def _ptr(arr: np.ndarray):
