@@ -97,6 +97,7 @@ class StandaloneServices:
     config: ConfigService | None = None
     sessions: SessionTable = field(default_factory=SessionTable)
     on_reload: Callable[[], None] | None = None
+    spans: dict = field(default_factory=dict)   # span id -> span (drivers/span.py)
     wall_clock: Callable[[], float] = time.time
     started_at: float = 0.0
 
