@@ -24,7 +24,7 @@ def test_pribox_console_null_modem_first_boot_login_and_reload(tmp_path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "firmware.cli", "console", "--null-modem",
          "--users", str(tmp_path / "users.json"), "--upload-dir", str(tmp_path / "up"),
-         "--hostname", "unit7"],
+         "--hostname", "unit7", "--emulated-spans"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     try:
@@ -41,6 +41,16 @@ def test_pribox_console_null_modem_first_boot_login_and_reload(tmp_path):
         read_until(port, b"unit7#")
         port.write(b"sh ver\r")
         assert "pribox E1/PRI gateway firmware" in read_until(port, b"unit7#")
+        port.write(b"terminal length 0\r")
+        read_until(port, b"unit7#")
+        deadline = time.monotonic() + 10
+        while True:       # the emulated line aligns within a few hundred ms of real time
+            port.write(b"show span 2\r")
+            out = read_until(port, b"unit7#")
+            if "E1 2 is up." in out or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert "E1 2 is up." in out and "Side TE" in out and "Clock Source is Line" in out
         port.write(b"reload\r")
         read_until(port, rb"\[confirm\]")
         port.write(b"\r")

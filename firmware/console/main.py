@@ -43,8 +43,41 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"where X/YMODEM uploads land (default {DEFAULT_UPLOADS})")
     parser.add_argument("--config", help="configuration file shown by `show running-config`")
     parser.add_argument("--hostname", help="name in the prompt (default: the host name)")
+    parser.add_argument("--emulated-spans", action="store_true",
+                        help="run two emulated E1 spans (NT and TE on a software wire) for "
+                             "`show span`, `loopback`, `bert` and `debug span` to work on")
     parser.add_argument("--idle-timeout", type=float, default=IDLE_TIMEOUT,
                         help=f"seconds of no input before logout (default {IDLE_TIMEOUT:.0f})")
+
+
+class EmulatedLine:
+    """Two emulated spans, NT and TE, on a software wire paced by the loop clock (as
+    `pribox demo` runs them), so span commands have a real line to look at."""
+
+    def __init__(self, clock, bus):
+        import tempfile
+
+        from drivers import make_span
+        from drivers.config import SpanConfig
+        from drivers.pacing import SpanPacer
+        self._scratch = tempfile.TemporaryDirectory(prefix="pribox-console-")
+        wire = os.path.join(self._scratch.name, "e1.wire")
+        common = dict(driver="emulated", law="alaw", crc4=True, wire=wire)
+        nt = make_span(SpanConfig(id=1, side="nt", clock="internal", wire_role="listen", **common),
+                       clock=clock, bus=bus)
+        te = make_span(SpanConfig(id=2, side="te", clock="line", wire_role="connect", **common),
+                       clock=clock, bus=bus)
+        self.spans = {1: nt, 2: te}
+        for span in self.spans.values():
+            span.open()
+        self._pacer = SpanPacer(clock, list(self.spans.values()), period=0.001)
+        self._pacer.start()
+
+    def close(self) -> None:
+        self._pacer.stop()
+        for span in self.spans.values():
+            span.close()
+        self._scratch.cleanup()
 
 
 class NullModem:
@@ -96,6 +129,10 @@ async def serve(args: argparse.Namespace) -> int:
                                   on_reload=lambda: loop.call_later(0.5, stop.set))
     if args.hostname:
         services.hostname = args.hostname
+    line = None
+    if args.emulated_spans:
+        line = EmulatedLine(clock, services.bus)
+        services.spans = line.spans
     null_modem = NullModem(loop) if args.null_modem else None
     device = null_modem.box_path if null_modem else args.device
     console = SerialConsole(
@@ -117,6 +154,8 @@ async def serve(args: argparse.Namespace) -> int:
         console.close()
         if null_modem:
             null_modem.close()
+        if line:
+            line.close()
     return 0
 
 
