@@ -81,3 +81,37 @@ def test_debug_output_is_dropped_while_the_serial_line_is_backed_up(tmp_path):
     out = session.data_to_send()
     assert b"Tick: n=2" in out and b"Tick: n=1" not in out
     assert b"% 1 debug message not shown" in out
+
+
+def test_upload_into_a_folder_that_cannot_be_written_is_cancelled_with_the_reason(tmp_path):
+    from tests.test_ymodem import block, header
+    session, clock, services = logged_in_session(tmp_path)
+    services.upload_dir = tmp_path / "a-file"
+    services.upload_dir.write_text("not a folder")
+    session.receive_data(b"upload ymodem\r", clock.now())
+    assert session.data_to_send().endswith(b"C")
+    session.receive_data(header("fw.bin", 10), clock.now())
+    assert session.data_to_send().startswith(b"\x18" * 8)     # the sender is told to stop
+    clock.advance(1)
+    session.handle_timer(clock.now())
+    out = session.data_to_send()
+    assert b"% Upload failed: cannot write the upload into " in out and out.endswith(b"box#")
+
+
+def test_upload_larger_than_the_free_space_is_refused_before_any_block(tmp_path, monkeypatch):
+    import shutil
+    from collections import namedtuple
+    from tests.test_ymodem import header
+    session, clock, services = logged_in_session(tmp_path)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(100 << 20, 80 << 20, 20 << 20))
+    too_big = (20 << 20) - (16 << 20) + 1     # leaves less than the 16 MiB kept free
+    session.receive_data(b"upload ymodem\r", clock.now())
+    session.data_to_send()
+    session.receive_data(header("huge.raucb", too_big), clock.now())
+    assert session.data_to_send().startswith(b"\x18" * 8)
+    clock.advance(1)
+    session.handle_timer(clock.now())
+    out = session.data_to_send()
+    assert f"huge.raucb needs {too_big} bytes".encode() in out
+    assert list((tmp_path / "up").iterdir()) == []

@@ -9,6 +9,7 @@ moves bytes; tests can drive a session directly or through a pseudo-terminal.
 from __future__ import annotations
 
 import logging
+import shutil
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -27,6 +28,8 @@ IDLE_TIMEOUT = 600.0
 DRAIN_SECONDS = 1.0          # after an upload, ignore the sender's leftovers this long
 MAX_PENDING_OUTPUT = 16384   # debug output is dropped, not queued, beyond this serial backlog
 DEFAULT_LENGTH = 24
+MAX_UPLOAD = 1 << 30          # a firmware bundle; at 115200 baud even 64 MiB takes 1.6 hours
+FREE_SPACE_MARGIN = 16 << 20  # keep the state partition usable after an upload
 
 
 @dataclass
@@ -73,6 +76,7 @@ class ConsoleSession:
         self.pending_output = pending_output   # bytes the transport has not written yet
         self.wakeup = wakeup                   # output appeared outside receive/timer calls
         self.info = services.sessions.open(line)
+        self.info.last_input = services.clock.now()
         self.history: list[str] = []
         self.editor = LineEditor(max_length=max_line, history=self.history)
         self.terminal_length = DEFAULT_LENGTH
@@ -238,9 +242,9 @@ class ConsoleSession:
             return
         if isinstance(action, Cancel):
             self._write("^C\r\n")
-            if self._mode in ("shell", "ask"):
-                self._ask = None
-                self._prompt() if self.user else self._start_login(now)
+            self._ask = None
+            if self.user is not None:
+                self._prompt()
             else:
                 self._start_login(now)
             return
@@ -427,8 +431,21 @@ class ConsoleSession:
         self._upload_results = []
         self._receiver = xymodem.XYModemReceiver(batch=request.batch, now=now,
                                                  xmodem_name=request.name,
-                                                 use_crc=request.use_crc)
+                                                 use_crc=request.use_crc,
+                                                 max_file_size=MAX_UPLOAD,
+                                                 check_file=self._room_for)
         self._pump_receiver(now)
+
+    def _room_for(self, name: str, size: int | None) -> str | None:
+        """Refuse a file the upload folder cannot take, before its first block is sent."""
+        try:
+            self._upload_dir.mkdir(parents=True, exist_ok=True)
+            free = shutil.disk_usage(self._upload_dir).free
+        except OSError as exc:
+            return f"cannot write the upload into {self._upload_dir}: {exc.strerror or exc}"
+        if size is not None and size + FREE_SPACE_MARGIN > free:
+            return f"{name} needs {size} bytes, {self._upload_dir} has {free} free"
+        return None
 
     def _upload_input(self, data: bytes, now: float) -> None:
         assert self._receiver is not None

@@ -69,8 +69,12 @@ class BlockRejected:
 
 class XYModemReceiver:
     def __init__(self, *, batch: bool, now: float, xmodem_name: str = "upload.bin",
-                 use_crc: bool = True, max_file_size: int = 64 * 1024 * 1024):
+                 use_crc: bool = True, max_file_size: int = 64 * 1024 * 1024,
+                 check_file=None):
+        """`check_file(name, size)` may refuse a YMODEM file before its header is ACKed, by
+        returning the reason (no room, folder not writable); None accepts it."""
         self.batch = batch
+        self.check_file = check_file
         self.max_file_size = max_file_size
         self._xmodem_name = xmodem_name
         self._use_crc = True if batch else use_crc
@@ -235,6 +239,10 @@ class XYModemReceiver:
                 return
         if size is not None and size > self.max_file_size:
             self._fail(f"{name}: {size} bytes is over the {self.max_file_size}-byte limit")
+            return
+        refusal = self.check_file(name, size) if self.check_file else None
+        if refusal:
+            self._fail(refusal)
             return
         self._file_name, self._file_size, self._received = name, size, 0
         self._awaiting_header = False
