@@ -196,3 +196,31 @@ def test_a_missing_serial_device_is_retried_not_fatal(tmp_path, caplog):
         await service.stop(None)
     asyncio.run(main())
     assert "cannot open" in caplog.text and "retrying in 2 s" in caplog.text
+
+
+def test_the_other_end_hanging_up_closes_and_retries_the_device(tmp_path, caplog):
+    from firmware.console.services import StandaloneServices
+    from firmware.console.session import ConsoleSession
+    from firmware.console.transport import SerialConsole
+    from firmware.console.users import UserStore
+
+    async def main():
+        clock = ManualClock(0.0)
+        pty = PtyPair()
+        services = StandaloneServices(bus=EventBus(), clock=clock, upload_dir=tmp_path)
+        users = UserStore(None)
+        console = SerialConsole(pty.slave_path, lambda p, w: ConsoleSession(
+            services, users, pending_output=p, wakeup=w), clock=clock)
+        console.start()
+        assert console.is_open
+        pty.close()                                   # the USB adapter is pulled out
+        for _ in range(100):
+            await asyncio.sleep(0.01)
+            if not console.is_open:
+                break
+        assert not console.is_open
+        clock.advance(2.0)                            # retried on the one clock
+        assert not console.is_open
+        console.close()
+    asyncio.run(main())
+    assert "read from" in caplog.text and "failed" in caplog.text and "cannot open" in caplog.text

@@ -41,7 +41,7 @@ class SerialConsole:
         self._timer_when: float | None = None
         self._closed = False
         self._wake_scheduled = False
-        self._reopen: asyncio.TimerHandle | None = None
+        self._reopen: TimerHandle | None = None
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
@@ -91,7 +91,7 @@ class SerialConsole:
 
     def _schedule_reopen(self) -> None:
         if not self._closed:
-            self._reopen = self.loop.call_later(REOPEN_DELAY, self._reopen_now)
+            self._reopen = self.clock.call_later(REOPEN_DELAY, self._reopen_now)
 
     def _reopen_now(self) -> None:
         self._reopen = None
