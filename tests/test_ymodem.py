@@ -149,9 +149,13 @@ def test_corrupted_block_is_never_delivered_and_resend_is_accepted():
     bad = bytearray(good)
     bad[50] ^= 0x01
     rx.receive_data(bytes(bad), 0.1)
+    rx.receive_data(good[:40], 0.3)          # the sender was still going: dropped, unparsed
+    assert rx.data_to_send() == b""          # NAK only once the line is quiet
+    assert rx.get_timer() == pytest.approx(1.3)
+    rx.handle_timer(1.3)
     assert rx.data_to_send() == bytes([NAK])
     assert received_bytes(drain(rx)) == b""
-    rx.receive_data(good, 0.2)
+    rx.receive_data(good, 1.5)
     assert rx.data_to_send() == bytes([ACK])
     rx.receive_data(bytes([EOT]), 0.3)
     assert rx.data_to_send() == bytes([ACK])
@@ -166,9 +170,11 @@ def test_bad_complement_and_checksum_errors_are_rejected_with_reason():
     wrong_complement = bytearray(block(1, b"x", crc=False))
     wrong_complement[2] = 0x00
     rx.receive_data(bytes(wrong_complement), 1.0)
+    rx.handle_timer(2.0)
     wrong_sum = bytearray(block(1, b"x", crc=False))
     wrong_sum[-1] ^= 0xFF
-    rx.receive_data(bytes(wrong_sum), 2.0)
+    rx.receive_data(bytes(wrong_sum), 3.0)
+    rx.handle_timer(4.0)
     reasons = [e.reason for e in drain(rx) if isinstance(e, BlockRejected)]
     assert reasons == ["block number 1 and its complement 0 disagree", "checksum error in block 1"]
     assert rx.data_to_send() == bytes([NAK, NAK])
@@ -270,6 +276,22 @@ def test_ymodem_short_file_is_refused_at_eot():
     rx.receive_data(block(1, b"q" * 1024), 0.2)
     rx.receive_data(bytes([EOT]), 0.3)
     assert drain(rx)[-1] == TransferFailed("fw.bin: sender ended after 1024 of 3000 bytes")
+
+
+def test_cancel_while_dropping_a_bad_block_is_honoured_but_payload_cans_are_not():
+    rx = XYModemReceiver(batch=False, now=0.0)
+    rx.receive_data(block(1, b"one"), 0.1)
+    bad = bytearray(block(2, b"\x18\x18\x18" * 40))
+    bad[-1] ^= 1
+    rx.receive_data(bytes(bad[:100]), 0.2)
+    rx.receive_data(bytes(bad[100:]), 0.3)   # a payload full of CAN bytes: not a cancel
+    rx.receive_data(bytes(bad), 0.4)          # the sender repeats early: dropped as well
+    assert not rx.finished
+    rx.handle_timer(1.4)
+    assert rx.data_to_send().endswith(bytes([NAK]))
+    rx.receive_data(bytes(bad), 1.5)
+    rx.receive_data(bytes([CAN] * 8 + [0x08] * 8), 1.6)   # lrzsz's cancel
+    assert drain(rx)[-1] == TransferFailed("cancelled by the sender (CAN CAN)")
 
 
 def test_line_noise_between_blocks_is_skipped():

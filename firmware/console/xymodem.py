@@ -29,6 +29,7 @@ START_TIMEOUT = 60.0        # an engineer needs time to pick the file in the ter
 CHECKSUM_FALLBACK_AFTER = 3  # XMODEM: 'C' unanswered this many times -> try checksum mode (NAK)
 BLOCK_TIMEOUT = 10.0        # silence while waiting for the next block -> NAK
 CHAR_TIMEOUT = 1.0          # silence inside a block -> the block is lost, NAK
+PURGE_SILENCE = 1.0         # after a bad block, NAK only once the line has been quiet this long
 MAX_ERRORS = 10             # consecutive errors before giving up
 # Eight CANs stop any sender; the backspaces erase them if a terminal displays them instead.
 CANCEL_SEQUENCE = bytes([CAN] * 8 + [0x08] * 8)
@@ -92,6 +93,7 @@ class XYModemReceiver:
         self._files_done = 0
         self._started = False        # first valid block of the transfer seen
         self._waiting_start = True   # repeating 'C'/NAK until a block (or YMODEM header) comes
+        self._purging = False        # dropping the rest of a bad block until the line is quiet
         self._awaiting_header = batch
         self._start_deadline = now + START_TIMEOUT
         self._deadline: float | None = None
@@ -118,11 +120,25 @@ class XYModemReceiver:
     def receive_data(self, data: bytes, now: float) -> None:
         if self._finished:
             return
+        if self._purging:
+            # The rest of a broken block (or more): never parsed, so a payload byte cannot be
+            # mistaken for a block start or a cancel.  Only a bare cancel is honoured.
+            if data.count(CAN) >= 2 and not data.replace(bytes([CAN]), b"").strip(b"\x08"):
+                self._purging = False
+                self._finish_failed("cancelled by the sender (CAN CAN)", send_cancel=False)
+                return
+            self._deadline = now + PURGE_SILENCE
+            return
         self._buf += data
         self._parse(now)
 
     def handle_timer(self, now: float) -> None:
         if self._finished or self._deadline is None or now < self._deadline:
+            return
+        if self._purging:
+            self._purging = False
+            self._out.append(NAK)
+            self._deadline = now + BLOCK_TIMEOUT
             return
         if self._waiting_start:
             if now >= self._start_deadline:
@@ -133,7 +149,7 @@ class XYModemReceiver:
             return
         reason = ("block cut short (line silent for %.0f s)" % CHAR_TIMEOUT if self._buf
                   else "no block within %.0f s" % BLOCK_TIMEOUT)
-        self._reject(now, reason)
+        self._reject(now, reason, line_quiet=True)
 
     def cancel(self, reason: str) -> None:
         """Stop the transfer from our side (the engineer pressed Ctrl-C, the disk is full...)."""
@@ -308,8 +324,10 @@ class XYModemReceiver:
         self._out.append(ACK)
         self._deadline = now + BLOCK_TIMEOUT
 
-    def _reject(self, now: float, reason: str) -> None:
-        # Whatever else is in the buffer belongs to the broken block: drop it, ask again.
+    def _reject(self, now: float, reason: str, *, line_quiet: bool = False) -> None:
+        """NAK a block.  After a timeout the line is already quiet: NAK now.  After a bad block
+        the sender may still be sending: drop everything until the line has been quiet for
+        PURGE_SILENCE, then NAK (Christensen's rule), so the retry starts on a clean line."""
         self._buf.clear()
         self.blocks_rejected += 1
         self._errors += 1
@@ -317,8 +335,12 @@ class XYModemReceiver:
         if self._errors >= MAX_ERRORS:
             self._fail(f"{MAX_ERRORS} errors in a row, last: {reason}")
             return
-        self._out.append(NAK)
-        self._deadline = now + BLOCK_TIMEOUT
+        if line_quiet:
+            self._out.append(NAK)
+            self._deadline = now + BLOCK_TIMEOUT
+        else:
+            self._purging = True
+            self._deadline = now + PURGE_SILENCE
 
     def _fail(self, reason: str) -> None:
         self._finish_failed(reason, send_cancel=True)
