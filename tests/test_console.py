@@ -240,7 +240,8 @@ def test_history_arrows_and_show_history(tmp_path):
             await box.run("show clock")
             await box.run("sh ver")
             box.term.send("\x1b[A\x1b[A")
-            await box.term.expect("show clock")
+            # "sh ver" is shown, then "show clock" over it, rewriting from the first change.
+            await box.term.expect("sh ver\b\b\b\bow clock")
             out = await box.run("")
             assert "16:00:00.250 UTC Thu Nov 26 2026" in out
             out = await box.run("show history")
@@ -501,6 +502,10 @@ def test_garbage_noise_break_and_overlong_lines_never_stop_the_console(tmp_path)
             box.term.send(b"x" * 300 + b"\r")
             out = await box.term.expect(r"% Invalid input detected at '\^' marker.\r\npribox#")
             assert "% Line too long: at most 256 characters, the rest is dropped" in out
+            assert "\rpribox#$" + "x" * 70 + "\x1b[K" in out      # scrolled sideways
+            await box.run("terminal width 0")
+            box.term.send(b"x" * 100 + b"\x15")
+            out = await box.term.expect(r"x{100}\x08{100}\x1b\[K")  # no scrolling: one long line
             box.term.send(b"\x1b[" + b"9" * 100 + b"show version\r")  # a runaway escape sequence
             await box.term.expect("pribox#")
             box.term.send(bytes(range(256)) * 20 + b"\x03")

@@ -103,3 +103,89 @@ def test_echo_of_an_insert_in_the_middle_redraws_the_tail():
     editor.take_output()
     type_keys(editor, b"o")
     assert editor.take_output() == b"ow\b"
+
+
+def screen_after(output: bytes, width: int = 80) -> tuple[str, int]:
+    """What one terminal row shows after `output` (CR, BS, ESC[K, printable), and the cursor."""
+    row, col = [" "] * width, 0
+    i = 0
+    while i < len(output):
+        b = output[i]
+        if output[i:i + 3] == b"\x1b[K":
+            row[col:] = [" "] * (width - col)
+            i += 3
+            continue
+        if b == 0x0D:
+            col = 0
+        elif b == 0x08:
+            col = max(0, col - 1)
+        elif 0x20 <= b <= 0x7E:
+            assert col < width - 1, "the cursor must never reach the last column (auto-wrap)"
+            row[col] = chr(b)
+            col += 1
+        i += 1
+    return "".join(row).rstrip(), col
+
+
+def test_long_lines_scroll_sideways_within_the_terminal_width():
+    editor = LineEditor(width=40)
+    editor.start("box# ")
+    text = "configure commit 10 " + "x" * 50
+    for b in text.encode():
+        editor.key(b)
+    shown, col = screen_after(editor.take_output(), 40)
+    assert shown.startswith("box# $") and shown.endswith("x")
+    assert len(shown) <= 39 and col == len(shown)
+    editor.key(0x01)                                   # Ctrl-A: back to the start
+    editor.take_output()
+    editor.hide()
+    editor.redraw()
+    shown, col = screen_after(editor.take_output(), 40)
+    assert shown.startswith("box# configure commit 10 xx") and shown.endswith("$")
+    assert col == len("box# ")
+    assert type_keys(editor, b"\x05\r") == [Submit(text)]
+
+
+def test_every_edit_leaves_the_screen_showing_the_line():
+    editor = LineEditor(width=80)
+    editor.start("> ")
+    out = bytearray()
+    for keys in (b"show vesrion", b"\x1b[D\x1b[D\x1b[D\x1b[D\x7f\x1b[Cs", b"\x01x\x02\x04",
+                 b"\x05 extra\x17", b"\x01\x06\x06\x06\x06\x0b", b" version"):
+        type_keys(editor, keys)
+        out += editor.take_output()
+        shown, col = screen_after(bytes(out))
+        assert shown == ("> " + editor.text).rstrip() and col == 2 + editor._cursor
+    assert editor.text == "show version"
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+EDIT_KEYS = [b"\x01", b"\x05", b"\x02", b"\x06", b"\x08", b"\x7f", b"\x15", b"\x0b", b"\x17",
+             b"\x04", b"\x1b[D", b"\x1b[C", b"\x1b[H", b"\x1b[F", b"\x1b[3~", b"\x1b[A", b"\x1b[B"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(keys=st.lists(st.one_of(st.sampled_from(EDIT_KEYS),
+                               st.text(alphabet="abcdefghij klmnop-", min_size=1, max_size=30)
+                               .map(str.encode)), max_size=40),
+       width=st.sampled_from([0, 24, 40, 80]))
+def test_the_screen_always_shows_the_line_and_the_cursor_where_it_is(keys, width):
+    editor = LineEditor(width=width, history=["show version", "x" * 70])
+    editor.start("pribox# ")
+    out = bytearray(editor.take_output())
+    for key in keys:
+        type_keys(editor, key)
+        out += editor.take_output()
+    columns = width or 1000
+    shown, col = screen_after(bytes(out), columns)
+    cursor = editor._cursor
+    if len("pribox# ") + len(editor.text) < columns:
+        assert shown == ("pribox# " + editor.text).rstrip()
+        assert col == len("pribox# ") + cursor
+    else:
+        offset = editor._offset
+        window = shown[len("pribox# "):]
+        assert col == len("pribox# ") + cursor - offset
+        inner = editor.text[offset:offset + len(window)]
+        assert all(a == b or a == "$" for a, b in zip(window, inner.ljust(len(window))))

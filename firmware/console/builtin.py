@@ -96,6 +96,11 @@ def terminal_length(ctx: CommandContext, args: dict) -> None:
     return None
 
 
+def terminal_width(ctx: CommandContext, args: dict) -> None:
+    ctx.session.editor.width = args["columns"]
+    return None
+
+
 def exit_console(ctx: CommandContext, args: dict) -> Logout:
     return Logout(f"{ctx.session.user} logged out")
 
@@ -214,6 +219,8 @@ def install(tree: CommandTree) -> None:
     tree.describe("terminal", "Set terminal line parameters")
     tree.add("terminal length", terminal_length, help="Lines per screen before --More--",
              args=[Arg("lines", "0 turns paging off, else 2-512", parse=_terminal_lines)])
+    tree.add("terminal width", terminal_width, help="Columns; longer lines scroll sideways",
+             args=[Arg("columns", "0 never scrolls, else 24-512", parse=_terminal_columns)])
     tree.describe("debug", "Show events of the box live on this console")
     tree.describe("undebug", "Turn debugging off")
     tree.add("undebug all", undebug_all, help="Turn all debugging off")
@@ -257,6 +264,13 @@ def _user_name(text: str) -> str:
         raise ValueError("1-32 lower-case letters, digits, '_', '.' or '-', starting with a "
                          "letter or '_'")
     return text
+
+
+def _terminal_columns(text: str) -> int:
+    value = int_range(0, 512)(text)
+    if 0 < value < 24:
+        raise ValueError("expected 0 (never scroll) or 24 to 512")
+    return value
 
 
 def _terminal_lines(text: str) -> int:

@@ -46,8 +46,10 @@ class Cancel:
 
 
 class LineEditor:
-    def __init__(self, *, max_length: int = 256, history: list[str] | None = None):
+    def __init__(self, *, max_length: int = 256, history: list[str] | None = None,
+                 width: int = 80):
         self.max_length = max_length
+        self.width = width            # terminal columns; 0: never scroll the line
         self.history = history if history is not None else []
         self.prompt = ""
         self.echo = True
@@ -63,6 +65,7 @@ class LineEditor:
         self._truncated = 0
         self._history_index = 0
         self._draft = ""
+        self._offset = 0              # first character shown while the line scrolls sideways
 
     # ---- used by the session ----------------------------------------------------------------
     def start(self, prompt: str, *, echo: bool = True, help_key: bool = True,
@@ -71,7 +74,7 @@ class LineEditor:
         `record=False` keeps the line out of the history (user names, answers)."""
         self.prompt, self.echo, self.help_key = prompt, echo, help_key
         self.record = record and echo
-        self._buf, self._cursor = [], 0
+        self._buf, self._cursor, self._offset = [], 0, 0
         self._noise = self._truncated = 0
         self._history_index = len(self.history)
         self._draft = ""
@@ -97,9 +100,15 @@ class LineEditor:
 
     def redraw(self) -> None:
         self._write(self.prompt)
-        if self.echo:
+        if not self.echo:
+            return
+        if self._fits():
+            self._offset = 0
             self._write(self.text)
             self._out += b"\b" * (len(self._buf) - self._cursor)
+        else:
+            self._out += b"\r"
+            self._draw_window()
 
     def key(self, byte: int):
         if self._escape is not None:
@@ -186,31 +195,15 @@ class LineEditor:
                 self.redraw()
             self._truncated += 1
             return
-        self._buf.insert(self._cursor, ch)
-        self._cursor += 1
-        if not self.echo:
-            return
-        tail = "".join(self._buf[self._cursor:])
-        self._write(ch + tail)
-        self._out += b"\b" * len(tail)
+        self._edit(self._buf[:self._cursor] + [ch] + self._buf[self._cursor:], self._cursor + 1)
 
     def _backspace(self) -> None:
-        if self._cursor == 0:
-            return
-        self._kill(self._cursor - 1, self._cursor)
+        if self._cursor > 0:
+            self._kill(self._cursor - 1, self._cursor)
 
     def _kill(self, start: int, end: int) -> None:
-        if start >= end:
-            return
-        del self._buf[start:end]
-        old_cursor = self._cursor
-        self._cursor = start
-        if not self.echo:
-            return
-        self._out += b"\b" * (old_cursor - start)
-        tail = "".join(self._buf[start:])
-        self._write(tail)
-        self._out += ERASE_TO_END + b"\b" * len(tail)
+        if start < end:
+            self._edit(self._buf[:start] + self._buf[end:], start)
 
     def _kill_word(self) -> None:
         start = self._cursor
@@ -221,18 +214,68 @@ class LineEditor:
         self._kill(start, self._cursor)
 
     def _move_to(self, position: int) -> None:
-        if position < self._cursor:
-            self._out += b"\b" * (self._cursor - position)
-        else:
-            self._write("".join(self._buf[self._cursor:position]))
-        self._cursor = position
+        self._edit(self._buf, position)
 
     def _replace_line(self, text: str) -> None:
-        self._move_to(0)
-        self._buf = list(text[:self.max_length])
-        self._cursor = len(self._buf)
-        self._write(self.text)
-        self._out += ERASE_TO_END
+        self._edit(list(text[:self.max_length]), min(len(text), self.max_length))
+
+    # ---- drawing ----------------------------------------------------------------------------
+    def _room(self) -> int:
+        """Columns for the line after the prompt; the last column stays free so the cursor
+        never reaches it (a terminal would wrap there and backspace cannot come back)."""
+        return max(8, self.width - len(self.prompt) - 1) if self.width else 1 << 30
+
+    def _fits(self, buf: list[str] | None = None) -> bool:
+        return len(self._buf if buf is None else buf) <= self._room()
+
+    def _edit(self, new: list[str], cursor: int) -> None:
+        """Make the line `new` with the cursor at `cursor`, echoing the least that shows it."""
+        old, old_cursor = self._buf, self._cursor
+        self._buf, self._cursor = new, cursor
+        if not self.echo:
+            return
+        if self._offset == 0 and self._fits(old) and self._fits(new):
+            self._draw_change(old, old_cursor)
+        else:
+            self._out += b"\r"
+            self._draw_window()
+
+    def _draw_change(self, old: list[str], old_cursor: int) -> None:
+        new = self._buf
+        if old == new:
+            # Only the cursor moves: write the characters it passes, or back up over them.
+            if self._cursor >= old_cursor:
+                self._write("".join(new[old_cursor:self._cursor]))
+            else:
+                self._out += b"\b" * (old_cursor - self._cursor)
+            return
+        same = 0
+        while same < min(len(old), len(new)) and old[same] == new[same]:
+            same += 1
+        start = min(same, old_cursor)
+        self._out += b"\b" * (old_cursor - start)
+        self._write("".join(new[start:]))
+        if len(new) < len(old):
+            self._out += ERASE_TO_END
+        self._out += b"\b" * (len(new) - self._cursor)
+
+    def _draw_window(self) -> None:
+        """Redraw prompt and the visible part of a line wider than the terminal, IOS style:
+        `$` at an end marks text scrolled out of view."""
+        room = self._room()
+        if self._cursor < self._offset + 1:
+            self._offset = max(0, self._cursor - room // 2)
+        elif self._cursor > self._offset + room - 1:
+            self._offset = self._cursor - room + 1 + min(room // 4, len(self._buf) - self._cursor)
+        if self._fits():
+            self._offset = 0
+        shown = list(self._buf[self._offset:self._offset + room])
+        if self._offset > 0:
+            shown[0] = "$"
+        if self._offset + room < len(self._buf):
+            shown[-1] = "$"
+        self._write(self.prompt + "".join(shown))
+        self._out += ERASE_TO_END + b"\b" * (len(shown) - (self._cursor - self._offset))
 
     def _history_step(self, step: int) -> None:
         index = self._history_index + step

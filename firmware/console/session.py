@@ -28,6 +28,7 @@ IDLE_TIMEOUT = 600.0
 DRAIN_SECONDS = 1.0          # after an upload, ignore the sender's leftovers this long
 MAX_PENDING_OUTPUT = 16384   # debug output is dropped, not queued, beyond this serial backlog
 DEFAULT_LENGTH = 24
+DEFAULT_WIDTH = 80
 MAX_UPLOAD = 1 << 30          # a firmware bundle; at 115200 baud even 64 MiB takes 1.6 hours
 FREE_SPACE_MARGIN = 16 << 20  # keep the state partition usable after an upload
 
@@ -233,6 +234,7 @@ class ConsoleSession:
         self._more.clear()
         self.history.clear()
         self.terminal_length = DEFAULT_LENGTH
+        self.editor.width = DEFAULT_WIDTH
         self._start_login(now, banner=True)
 
     # ---- the shell --------------------------------------------------------------------------
