@@ -224,3 +224,85 @@ def test_the_other_end_hanging_up_closes_and_retries_the_device(tmp_path, caplog
         console.close()
     asyncio.run(main())
     assert "read from" in caplog.text and "failed" in caplog.text and "cannot open" in caplog.text
+
+
+def test_the_console_inside_the_real_daemon_with_its_store_and_spans(tmp_path):
+    """`pribox run` with the console registered: the committed configuration's users log in,
+    `show span` reads the daemon's spans, and `configure` commits through the real store —
+    the commit reloads the box and the new hostname is in the prompt."""
+    from firmware.config.loader import default_text
+    from firmware.config.store import ConfigStore
+    from firmware.clock import LoopClock
+    from firmware.console.daemon_service import register
+    from firmware.daemon import Daemon, StoreSource
+    from firmware.sdnotify import Notifier
+    from firmware.services import ServiceRegistry, load_box_services
+
+    pty = PtyPair()
+    text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = text.replace('device = "/dev/ttyS0"', f'device = "{pty.slave_path}"')
+    text += f'\n[[user]]\nname = "noc"\npassword_hash = "{config_hash("noc password")}"\nprivilege = 15\n'
+    state = tmp_path / "state"
+    store = ConfigStore(state)
+    store.commit(0.0, "bootstrap", text=text)
+    registry = ServiceRegistry()
+    for entry in load_box_services().entries():      # the box's own services (spans)
+        registry.add(entry.name, entry.factory, entry.sections)
+    register(registry)
+    daemon = Daemon(StoreSource(store), registry, clock=LoopClock(), bus=EventBus(),
+                    notifier=Notifier(environ={}), state_dir=str(state))
+    seen = {}
+
+    async def scenario(term):
+        try:
+            await steps(term)
+        finally:
+            daemon.request_stop("test")
+
+    async def steps(term):
+        await term.expect("Username: ")
+        term.send("noc\rnoc password\r")
+        await term.expect("pribox#")
+        term.send("terminal length 0\r")
+        await term.expect("pribox#")
+        for _ in range(50):                               # layer 1 comes up in real time
+            term.send("show span\r")
+            seen["span"] = await term.expect("Counters:(.|\r\n)*?pribox#")
+            if seen["span"].count(" is up.") == 2:
+                break
+            await asyncio.sleep(0.1)
+        term.send("configure replace\r")
+        await term.expect(r"abandons it\)\.\r\n")
+        edited = text.replace('hostname = "pribox"', 'hostname = "edge-7"')
+        term.send("\r".join(edited.splitlines()) + "\rend\r")   # pasted in one go
+        seen["replace"] = await term.expect("applies it\r\npribox#")
+        term.send("configure commit 5\r")
+        seen["commit"] = await term.expect("pribox#")
+        term.send("\r")
+        await term.expect("edge-7#")                     # reloaded with the new [box]
+        term.send("configure confirm\r")
+        seen["confirm"] = await term.expect("edge-7#")
+        term.send("configure history\r")
+        seen["history"] = await term.expect("edge-7#")
+
+    async def main():
+        term = Terminal(pty.master_fd, asyncio.get_running_loop())
+        scene = asyncio.ensure_future(scenario(term))
+        try:
+            code = await asyncio.wait_for(daemon.run(install_signals=False), 60)
+            await scene                                  # raises what went wrong in it
+        finally:
+            term.close()
+        return code
+
+    try:
+        assert asyncio.run(main()) == 0
+    finally:
+        pty.close()
+    assert "E1 1 is up." in seen["span"] and "E1 2 is up." in seen["span"]
+    assert "it is valid: `configure commit` applies it" in seen["replace"]
+    assert "Committed as commit 2; it rolls back unless confirmed within 5 minutes" in seen["commit"]
+    assert "Commit 2 confirmed" in seen["confirm"]
+    assert "bootstrap" in seen["history"] and "from the console" in seen["history"]
+    assert store.running().confirmed_at is not None
+    assert 'hostname = "edge-7"' in store.running_text()

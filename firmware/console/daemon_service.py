@@ -1,12 +1,10 @@
 """The console as a service of the daemon (`pribox run`).
 
-The daemon (config branch, firmware/daemon.py) starts each registered service with a context
-holding the validated configuration, the one clock, the event bus, the state folder, the
-config store and the daemon's control.  This module is written against that shape without
-importing it, so the console package stands alone; registering it is one line in the layer
-that lists services:
-
-    BOX_SERVICES.add("console", console_service_factory, sections=("console", "user"))
+The daemon (firmware/daemon.py) starts each registered service with a ServiceContext holding
+the validated configuration, the one clock, the event bus, the state folder, the config store
+and the daemon's control.  `register(registry)` adds the console to a registry; `pribox run`
+serves it once "firmware.console.box_service" (which registers it in BOX_SERVICES when
+imported) is listed in firmware/services.py SERVICE_MODULES.
 
 Users: the `[[user]]` entries of the configuration (scrypt hashes; privilege 15 is admin),
 plus, on a box whose configuration has none yet, the admin password set at the console on
@@ -17,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from types import SimpleNamespace
 from pathlib import Path
 from typing import Any
+
+from firmware.services import Health, Service, ServiceRegistry
 
 from .services import SessionTable, pribox_version
 from .session import ConsoleSession
@@ -126,9 +125,14 @@ class DaemonServices:
         self.upload_dir = state / UPLOADS_DIR
         self.sessions = SessionTable()
         store = getattr(ctx, "store", None)
-        self.config = StoreConfigService(store, ctx.control) if store is not None else None
-        box = getattr(ctx.config, "box", None)
-        self.hostname = getattr(box, "hostname", None) or "pribox"
+        self.config = (StoreConfigService(store, ctx.control, wall_clock=self.wall_time)
+                       if store is not None else None)
+
+    @property
+    def hostname(self) -> str:
+        # Read at every prompt: a committed [box] hostname shows without restarting the console.
+        box = getattr(self.ctx.config, "box", None)
+        return getattr(box, "hostname", None) or "pribox"
 
     def __getattr__(self, name: str):
         # Layers' own services (spans, isdn, ...) are found by name among the running peers.
@@ -138,7 +142,9 @@ class DaemonServices:
         raise AttributeError(name)
 
     def wall_time(self) -> float:
-        return time.time()
+        # The daemon's commit-confirmed deadlines are on its wall clock (one clock + offset).
+        watch = getattr(self.ctx.control, "confirm_watch", None)
+        return watch.wall_now() if watch is not None else time.time()
 
     def running_config(self) -> str:
         store = getattr(self.ctx, "store", None)
@@ -151,7 +157,7 @@ class DaemonServices:
             self.ctx.control.request_stop("reload from the console")
 
 
-class ConsoleService:
+class ConsoleService(Service):
     name = "console"
 
     def __init__(self, section: Any):
@@ -180,11 +186,16 @@ class ConsoleService:
     async def run(self) -> None:
         await asyncio.Event().wait()  # driven by the serial line's callbacks until stopped
 
-    async def stop(self, reason: Any) -> None:
+    async def stop(self, reason: Any) -> None:  # no calls to clear: just let go of the line
         if self.console is not None:
             self.console.close()
             self.console = None
 
-    def health(self):
+    def health(self) -> Health:
         ok = self.console is not None and self.console.is_open
-        return SimpleNamespace(ok=ok, detail="" if ok else f"{self.section.device} not open")
+        return Health(ok, f"{self.section.device} open" if ok else f"{self.section.device} not open")
+
+
+def register(registry: ServiceRegistry) -> None:
+    registry.add("console", console_service_factory, sections=("console", "user"))
+

@@ -236,6 +236,9 @@ class LineEditor:
             return
         if self._offset == 0 and self._fits(old) and self._fits(new):
             self._draw_change(old, old_cursor)
+        elif (self._offset > 0 and cursor == len(new) == len(old) + 1 == old_cursor + 1
+              and new[:-1] == old and cursor - self._offset < self._room()):
+            self._write(new[-1])  # typing (or a paste) at the end of a scrolled line
         else:
             self._out += b"\r"
             self._draw_window()
@@ -266,7 +269,8 @@ class LineEditor:
         if self._cursor < self._offset + 1:
             self._offset = max(0, self._cursor - room // 2)
         elif self._cursor > self._offset + room - 1:
-            self._offset = self._cursor - room + 1 + min(room // 4, len(self._buf) - self._cursor)
+            # Jump half a window, so typing on goes on without redrawing at every character.
+            self._offset = self._cursor - room // 2
         if self._fits():
             self._offset = 0
         shown = list(self._buf[self._offset:self._offset + room])
