@@ -233,10 +233,9 @@ def test_the_console_inside_the_real_daemon_with_its_store_and_spans(tmp_path):
     from firmware.config.loader import default_text
     from firmware.config.store import ConfigStore
     from firmware.clock import LoopClock
-    from firmware.console.daemon_service import register
     from firmware.daemon import Daemon, StoreSource
     from firmware.sdnotify import Notifier
-    from firmware.services import ServiceRegistry, load_box_services
+    from firmware.services import load_box_services
 
     pty = PtyPair()
     text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
@@ -245,10 +244,8 @@ def test_the_console_inside_the_real_daemon_with_its_store_and_spans(tmp_path):
     state = tmp_path / "state"
     store = ConfigStore(state)
     store.commit(0.0, "bootstrap", text=text)
-    registry = ServiceRegistry()
-    for entry in load_box_services().entries():      # the box's own services (spans)
-        registry.add(entry.name, entry.factory, entry.sections)
-    register(registry)
+    registry = load_box_services()                   # spans and the console, as pribox run
+    assert [e.name for e in registry.entries()] == ["spans", "console"]
     daemon = Daemon(StoreSource(store), registry, clock=LoopClock(), bus=EventBus(),
                     notifier=Notifier(environ={}), state_dir=str(state))
     seen = {}
