@@ -9,17 +9,15 @@ moves bytes; tests can drive a session directly or through a pseudo-terminal.
 from __future__ import annotations
 
 import logging
-import shutil
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import xymodem
 from .commands import CommandError, CommandTree, registry
 from .debugging import DebugTopic, RateLimiter
 from .lineedit import Cancel, Complete, Help, LineEditor, Submit
 from .services import ConsoleServices
-from .uploads import AtomicUpload
+from .uploads import UploadJob
 from .users import UserError, UserStore
 
 log = logging.getLogger("pribox.console")
@@ -29,8 +27,6 @@ DRAIN_SECONDS = 1.0          # after an upload, ignore the sender's leftovers th
 MAX_PENDING_OUTPUT = 16384   # debug output is dropped, not queued, beyond this serial backlog
 DEFAULT_LENGTH = 24
 DEFAULT_WIDTH = 80
-MAX_UPLOAD = 1 << 30          # a firmware bundle; at 115200 baud even 64 MiB takes 1.6 hours
-FREE_SPACE_MARGIN = 16 << 20  # keep the state partition usable after an upload
 
 
 @dataclass
@@ -91,10 +87,7 @@ class ConsoleSession:
         self._first_password = ""
         self._ask: Ask | None = None
         self._more: deque[str] = deque()
-        self._receiver: xymodem.XYModemReceiver | None = None
-        self._upload: AtomicUpload | None = None
-        self._upload_dir = None
-        self._upload_results: list[str] = []
+        self._upload: UploadJob | None = None
         self._drain_until: float | None = None
         self._idle_deadline: float | None = None
         self._held_debug = 0
@@ -109,7 +102,7 @@ class ConsoleSession:
 
     def get_timer(self) -> float | None:
         timers = [t for t in (self._idle_deadline, self._drain_until,
-                              self._receiver.get_timer() if self._receiver else None)
+                              self._upload.get_timer() if self._upload else None)
                   if t is not None]
         return min(timers) if timers else None
 
@@ -133,9 +126,9 @@ class ConsoleSession:
                 self._editor_key(byte, now)
 
     def handle_timer(self, now: float) -> None:
-        if self._receiver is not None:
-            self._receiver.handle_timer(now)
-            self._pump_receiver(now)
+        if self._upload is not None and not self._upload.finished:
+            self._out += self._upload.handle_timer(now)
+            self._check_upload(now)
         if self._drain_until is not None and now >= self._drain_until:
             self._drain_until = None
             self._finish_upload(now)
@@ -424,74 +417,32 @@ class ConsoleSession:
 
     # ---- uploads ----------------------------------------------------------------------------
     def _start_upload(self, request: StartUpload, now: float) -> None:
-        self._upload_dir = self.services.upload_dir
+        folder = self.services.upload_dir
         protocol = "YMODEM" if request.batch else "XMODEM"
-        self._write(f"Ready to receive by {protocol} into {self._upload_dir}.\r\n"
+        self._write(f"Ready to receive by {protocol} into {folder}.\r\n"
                     f"Start the {protocol} send in your terminal program now "
                     f"(Ctrl-X Ctrl-X cancels).\r\n")
         self._mode = "upload"
-        self._upload_results = []
-        self._receiver = xymodem.XYModemReceiver(batch=request.batch, now=now,
-                                                 xmodem_name=request.name,
-                                                 use_crc=request.use_crc,
-                                                 max_file_size=MAX_UPLOAD,
-                                                 check_file=self._room_for)
-        self._pump_receiver(now)
-
-    def _room_for(self, name: str, size: int | None) -> str | None:
-        """Refuse a file the upload folder cannot take, before its first block is sent."""
-        try:
-            self._upload_dir.mkdir(parents=True, exist_ok=True)
-            free = shutil.disk_usage(self._upload_dir).free
-        except OSError as exc:
-            return f"cannot write the upload into {self._upload_dir}: {exc.strerror or exc}"
-        if size is not None and size + FREE_SPACE_MARGIN > free:
-            return f"{name} needs {size} bytes, {self._upload_dir} has {free} free"
-        return None
+        self._upload = UploadJob(folder, batch=request.batch, now=now, name=request.name,
+                                 use_crc=request.use_crc)
+        self._out += self._upload.start()
 
     def _upload_input(self, data: bytes, now: float) -> None:
-        assert self._receiver is not None
-        self._receiver.receive_data(data, now)
-        self._pump_receiver(now)
+        assert self._upload is not None
+        self._out += self._upload.receive(data, now)
+        self._check_upload(now)
 
-    def _pump_receiver(self, now: float) -> None:
-        rx = self._receiver
-        if rx is None:
-            return
-        while (event := rx.next_event()) is not None:
-            try:
-                self._upload_event(event, now)
-            except OSError as exc:
-                rx.cancel(f"cannot write the upload: {exc.strerror or exc}")
-        self._out += rx.data_to_send()
-        if rx.finished:
+    def _check_upload(self, now: float) -> None:
+        if self._upload is not None and self._upload.finished and self._mode == "upload":
             # Give the terminal program a moment to leave its transfer window (and a failed
             # sender to stop) before the summary and the prompt are shown.
-            self._receiver = None
             self._mode = "drain"
             self._drain_until = now + DRAIN_SECONDS
 
-    def _upload_event(self, event, now: float) -> None:
-        if isinstance(event, xymodem.FileStarted):
-            self._upload = AtomicUpload(self._upload_dir, event.name)
-        elif isinstance(event, xymodem.FileData):
-            assert self._upload is not None
-            self._upload.write(event.data)
-        elif isinstance(event, xymodem.FileCompleted):
-            assert self._upload is not None
-            path = self._upload.commit()
-            self._upload = None
-            self._upload_results.append(f"Received {event.name} ({event.size} bytes) as {path}")
-        elif isinstance(event, xymodem.TransferFailed):
-            if self._upload is not None:
-                self._upload.abort()
-                self._upload = None
-            self._upload_results.append(f"% Upload failed: {event.reason}; nothing was kept "
-                                        f"of the file in progress")
-
     def _finish_upload(self, now: float) -> None:
-        self._write("\r\n" + "\n".join(self._upload_results or ["% No file received"]) + "\r\n")
-        self._upload_results = []
+        results = self._upload.results if self._upload is not None else []
+        self._upload = None
+        self._write("\r\n" + "\n".join(results or ["% No file received"]) + "\r\n")
         self._idle_deadline = now + self.idle_timeout if self.idle_timeout else None
         self._prompt()
 
