@@ -297,6 +297,8 @@ def test_show_commands(tmp_path):
             out = await box.run("show clock")
             assert "16:00:00.250 UTC Thu Nov 26 2026" in out
             box.clock.advance(10)
+            out = await box.run("show services")
+            assert "% Not running under the daemon (pribox run)" in out
             out = await box.run("show users")
             assert "    Line       User             Logged in   Idle" in out
             assert "*   con0       admin             01:02:15   00:00:00" in out

@@ -262,6 +262,8 @@ def test_the_console_inside_the_real_daemon_with_its_store_and_spans(tmp_path):
         await term.expect("pribox#")
         term.send("terminal length 0\r")
         await term.expect("pribox#")
+        term.send("show services\r")
+        seen["services"] = await term.expect("console .*\r\npribox#")
         for _ in range(50):                               # layer 1 comes up in real time
             term.send("show span\r")
             seen["span"] = await term.expect("Counters:(.|\r\n)*?pribox#")
@@ -297,6 +299,8 @@ def test_the_console_inside_the_real_daemon_with_its_store_and_spans(tmp_path):
     finally:
         pty.close()
     assert "E1 1 is up." in seen["span"] and "E1 2 is up." in seen["span"]
+    assert "Service      State     Crashes  Detail" in seen["services"]
+    assert f"console      running         0  {pty.slave_path} open" in seen["services"]
     assert "it is valid: `configure commit` applies it" in seen["replace"]
     assert "Committed as commit 2; it rolls back unless confirmed within 5 minutes" in seen["commit"]
     assert "Commit 2 confirmed" in seen["confirm"]

@@ -91,6 +91,13 @@ def show_history(ctx: CommandContext, args: dict) -> str:
     return "\n".join(f"  {line}" for line in ctx.session.history[-20:])
 
 
+def show_services(ctx: CommandContext, args: dict) -> str:
+    status = getattr(ctx.services, "service_status", None)
+    if status is None:
+        return "% Not running under the daemon (pribox run): no services to show"
+    return status()
+
+
 def terminal_length(ctx: CommandContext, args: dict) -> None:
     ctx.session.terminal_length = args["lines"]
     return None
@@ -215,6 +222,7 @@ def install(tree: CommandTree) -> None:
     tree.add("show clock", show_clock, help="Date and time (UTC)")
     tree.add("show users", show_users, help="Console lines and who is logged in")
     tree.add("show history", show_history, help="Commands typed in this session")
+    tree.add("show services", show_services, help="The box's services: state, restarts, health")
     tree.add("show debugging", show_debugging, help="Debug output turned on in this session")
     tree.describe("terminal", "Set terminal line parameters")
     tree.add("terminal length", terminal_length, help="Lines per screen before --More--",

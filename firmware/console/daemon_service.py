@@ -151,6 +151,10 @@ class DaemonServices:
         text = store.running_text() if store is not None else None
         return text if text is not None else getattr(self.ctx.config, "text", "")
 
+    def service_status(self) -> str:
+        from firmware.supervisor import format_status
+        return format_status(self.ctx.control.status())
+
     def reload(self) -> None:
         # Like IOS reload: the whole box restarts (systemd starts the daemon again).
         if self.ctx.control is not None:
