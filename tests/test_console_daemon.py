@@ -126,6 +126,8 @@ def test_console_service_in_the_daemon(tmp_path):
         ctx = SimpleNamespace(config=config, clock=clock, bus=EventBus(), state_dir=str(tmp_path),
                               services={}, store=store, control=control)
         service = console_service_factory(config)
+        rebooted = tmp_path / "rebooted"
+        service.reboot_command = ("touch", str(rebooted))    # the box's is systemctl reboot
         await service.start(ctx)
         assert service.health().ok
         term = Terminal(pty.master_fd, asyncio.get_running_loop())
@@ -162,7 +164,18 @@ def test_console_service_in_the_daemon(tmp_path):
             await term.expect("confirm")
             term.send("y\r")
             await term.expect("Reloading")
-            assert control.calls[-1] == "stop: reload from the console"
+            for _ in range(100):
+                if rebooted.exists():
+                    break
+                await asyncio.sleep(0.01)
+            assert rebooted.exists()
+            service.reboot_command = ("/nonexistent/reboot",)
+            await service.stop(None)
+            await service.start(ctx)
+            term.send("\rnoc\rnoc password\rreload\r")
+            await term.expect("confirm")
+            term.send("\r")
+            await term.expect("% cannot reboot with /nonexistent/reboot: No such file or directory")
             term.send("exit\r")
             await term.expect("Username: ")
             term.send("viewer\rview only!\r")       # privilege 1: looks, cannot configure

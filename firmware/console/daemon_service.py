@@ -14,6 +14,7 @@ first boot, kept in `<state dir>/console-users.json`.
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from .session import ConsoleSession
 from .transport import SerialConsole
 from .users import UserStore
 
+REBOOT_COMMAND = ("systemctl", "reboot")
 USERS_FILE = "console-users.json"
 UPLOADS_DIR = "uploads"
 
@@ -115,8 +117,9 @@ class StoreConfigService:
 class DaemonServices:
     """ConsoleServices over the daemon's service context."""
 
-    def __init__(self, ctx: Any):
+    def __init__(self, ctx: Any, reboot_command: tuple[str, ...] = REBOOT_COMMAND):
         self.ctx = ctx
+        self.reboot_command = reboot_command
         self.bus = ctx.bus
         self.clock = ctx.clock
         self.version = pribox_version()
@@ -156,16 +159,23 @@ class DaemonServices:
         return format_status(self.ctx.control.status())
 
     def reload(self) -> None:
-        # Like IOS reload: the whole box restarts (systemd starts the daemon again).
-        if self.ctx.control is not None:
-            self.ctx.control.request_stop("reload from the console")
+        """Like IOS reload: the whole box reboots (into the other slot after an A/B update);
+        systemd stops pribox first, so calls are cleared with a proper cause."""
+        try:
+            subprocess.Popen(list(self.reboot_command), stdin=subprocess.DEVNULL,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             start_new_session=True)
+        except OSError as exc:
+            raise ValueError(f"cannot reboot with {' '.join(self.reboot_command)}: "
+                             f"{exc.strerror or exc}") from None
 
 
 class ConsoleService(Service):
     name = "console"
 
-    def __init__(self, section: Any):
+    def __init__(self, section: Any, reboot_command: tuple[str, ...] = REBOOT_COMMAND):
         self.section = section
+        self.reboot_command = reboot_command
         self.console: SerialConsole | None = None
         self.users: UserStore | None = None
 
@@ -178,7 +188,7 @@ class ConsoleService(Service):
             users.add_hashed(user.name, user.password_hash,
                              "admin" if user.privilege >= 15 else "operator")
         self.users = users
-        services = DaemonServices(ctx)
+        services = DaemonServices(ctx, self.reboot_command)
         idle = section.idle_timeout  # 0 in the configuration: never log out
         self.console = SerialConsole(
             section.device,
