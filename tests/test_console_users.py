@@ -20,6 +20,15 @@ def test_users_from_the_configuration_log_in():
     store.add_hashed("noc", config_style_hash("from config!", b"0123456789abcdef"), "admin")
     assert store.login("noc", "from config!", 0.0).role == "admin"
     assert not store.login("noc", "wrong", 0.0).ok
+    with pytest.raises(UserError, match="user noc comes from the configuration file"):
+        store.set_password("noc", "another password")
+
+
+def test_config_users_are_not_written_to_the_local_file(tmp_path):
+    store = UserStore(tmp_path / "u.json", cost=FAST)
+    store.add_hashed("noc", config_style_hash("from config!", b"0123456789abcdef"), "admin")
+    store.set_password("local", "local password")
+    assert UserStore(tmp_path / "u.json").names() == ["local"]
 
 
 def test_bad_hashes_and_roles_are_named():

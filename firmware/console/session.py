@@ -293,8 +293,9 @@ class ConsoleSession:
         try:
             parsed = self.tree.parse(line)
         except CommandError as exc:
-            if exc.column is not None:
-                self._write(" " * (len(self.prompt) + exc.column) + "^\r\n")
+            column = None if exc.column is None else len(self.prompt) + exc.column
+            if column is not None and (not self.editor.width or column < self.editor.width - 1):
+                self._write(" " * column + "^\r\n")  # off screen on a long line: words only
             self._write(f"% {exc}\r\n")
             self._prompt()
             return

@@ -87,6 +87,7 @@ class UserStore:
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
         self._users: dict[str, dict] = {}
+        self._from_config: set[str] = set()
         self._failures: dict[str, int] = {}
         self._locked_until: dict[str, float] = {}
         if self.path is not None and self.path.exists():
@@ -112,11 +113,12 @@ class UserStore:
     def _save(self) -> None:
         if self.path is None:
             return
+        local = {n: e for n, e in self._users.items() if n not in self._from_config}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".users-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump({"users": self._users}, f, indent=1, sort_keys=True)
+                json.dump({"users": local}, f, indent=1, sort_keys=True)
                 f.flush()
                 os.fsync(f.fileno())
             os.chmod(tmp, 0o600)
@@ -144,11 +146,15 @@ class UserStore:
         if role not in ROLES:
             raise UserError(f"role {role!r}: expected one of {', '.join(ROLES)}")
         self._users[name] = {"password_hash": password_hash, "role": role}
+        self._from_config.add(name)
 
     def set_password(self, name: str, password: str, *, role: str | None = None) -> None:
         if not USER_NAME.match(name):
             raise UserError(f"user name {name!r}: use 1-32 lower-case letters, digits, '_', '.' "
                             f"or '-', starting with a letter or '_'")
+        if name in self._from_config:
+            raise UserError(f"user {name} comes from the configuration file: change its "
+                            f"password_hash there (pribox config hash-password)")
         if len(password) < MIN_PASSWORD_LENGTH:
             raise UserError(f"password too short: at least {MIN_PASSWORD_LENGTH} characters")
         role = role or self.role(name) or "operator"
