@@ -9,4 +9,5 @@ setup(cffi_modules=[
     "tests/libpri_l2_build.py:ffibuilder",
     "hil_tests/peers/bcg729_ref_build.py:ffibuilder",
     "hil_tests/peers/build_libpri_peer.py:ffibuilder",
+    "hil_tests/peers/spandsp_ref_build.py:ffibuilder",
 ])

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # run as bench/dsp.py, look from the repo root: this file is not the dsp package
 
 # --quick (for the test that this benchmark runs) shrinks every measurement to a smoke run.
-SCALE = {"rounds": 5, "g711_repeat": 20, "g729_channels": 30, "g729_seconds": 2.0}
+SCALE = {"rounds": 5, "g711_repeat": 20, "g729_channels": 30, "g729_seconds": 2.0, "dtmf_seconds": 10}
 
 
 def best_cpu_seconds(run) -> float:
@@ -116,15 +116,21 @@ def measure_g729_transcode() -> dict:
             "g729_vs_bcg729": round(ours_rate / theirs_rate, 3)}
 
 
+def measure_dtmf() -> dict:
+    from bench import dsp_dtmf  # the DTMF receiver beside spandsp's dtmf_rx, on the same audio
+    return dsp_dtmf.measure(seconds=SCALE["dtmf_seconds"], runs=SCALE["rounds"] if SCALE["rounds"] < 3 else 3)
+
+
 MEASUREMENTS = [
     measure_g711,
     measure_g729_transcode,
+    measure_dtmf,
 ]
 
 
 def main() -> None:
     if "--quick" in sys.argv[1:]:
-        SCALE.update(rounds=1, g711_repeat=1, g729_channels=2, g729_seconds=0.2)
+        SCALE.update(rounds=1, g711_repeat=1, g729_channels=2, g729_seconds=0.2, dtmf_seconds=0.5)
     results: dict = {}
     for measure in MEASUREMENTS:
         figures = measure()

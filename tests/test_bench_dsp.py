@@ -15,7 +15,7 @@ def test_bench_ends_with_one_json_object_of_every_figure():
     assert proc.returncode == 0, proc.stderr
     figures = json.loads(proc.stdout.strip().splitlines()[-1])
     for key in ("g711_msamples_per_s", "audioop_msamples_per_s", "g729_transcode_channels_per_core",
-                "bcg729_raw_channels_per_core"):
+                "bcg729_raw_channels_per_core", "dtmf_channels_per_core", "spandsp_dtmf_channels_per_core"):
         assert figures[key] > 0
 
 
