@@ -71,7 +71,7 @@ def test_ctrl_c_cancels():
 def test_unknown_escape_sequences_and_noise_are_dropped_and_counted():
     editor = LineEditor()
     editor.start("> ")
-    actions = type_keys(editor, b"sh\x1b[15~\x1b[1;5Pow\x00\x80\xff\x1bx\r")
+    actions = type_keys(editor, b"sh\x1b[15~\x1b[1;5Pow\x13\x11\x00\x80\xff\x1bx\r")
     assert actions == [Submit("show", noise=3)]
     output = editor.take_output()
     assert output.count(b"\x07") == 1      # one bell for a burst of noise, not one per byte

@@ -126,6 +126,8 @@ class LineEditor:
                 return Help(self.text[:self._cursor])
             self._insert_char(ch)
             return None
+        if byte in (0x11, 0x13):
+            return None  # XON/XOFF from a terminal with software flow control: not typing
         if byte in (0x08, 0x7F):
             self._backspace()
         elif byte == 0x03:
