@@ -16,6 +16,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "codec": ("dsp.codec_tool", "put a WAV file through G.711/G.729 over a lossy network and back"),
     "dchannel": ("hil_tests.dchannel_demo", "bring up LAPD on a D-channel (libpri as far end, or a span socket) and trace it"),
     "call": ("hil_tests.q931_demo", "place or take one ISDN call against libpri with a live debug-isdn-q931 trace"),
+    "console": ("firmware.console.main", "serve the field engineer's console on a serial device"),
 }
 
 

@@ -17,7 +17,7 @@ from firmware.supervisor import format_status
 def test_the_default_spans_come_up_reload_and_close(tmp_path):
     config = tmp_path / "box.toml"
     wire = tmp_path / "run" / "e1.wire"  # its directory does not exist yet: the service makes it
-    config.write_text(default_text().replace("/run/pribox/e1-wire-1.sock", str(wire)))
+    config.write_text(default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(wire)))
     loop = virtual_time_loop()
     bus = EventBus()
     events = []
@@ -68,7 +68,7 @@ def test_the_default_spans_come_up_reload_and_close(tmp_path):
 
 def test_a_span_whose_tick_fails_is_seen_as_a_crash_and_the_spans_restart(tmp_path):
     config = tmp_path / "box.toml"
-    config.write_text(default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")))
+    config.write_text(default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")))
     loop = virtual_time_loop()
     loop.set_exception_handler(lambda loop, context: None)  # asyncio would only log the tick's error
     daemon = Daemon(FileSource(str(config)), load_box_services(), clock=LoopClock(loop),
