@@ -10,6 +10,11 @@ import sys
 # name -> (module, one-line help).  The module provides `add_arguments(parser)` and `run(args)`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hil_tests.line_demo", "bring up two emulated E1 spans joined by a wire and show layer 1"),
+    "config": ("firmware.config.cli", "check, show, commit, confirm and roll back the box's configuration"),
+    "run": ("firmware.daemon", "start and supervise every service of the box"),
+    "codec": ("dsp.codec_tool", "put a WAV file through G.711/G.729 over a lossy network and back"),
+    "dchannel": ("hil_tests.dchannel_demo", "bring up LAPD on a D-channel (libpri as far end, or a span socket) and trace it"),
+    "call": ("hil_tests.q931_demo", "place or take one ISDN call against libpri with a live debug-isdn-q931 trace"),
 }
 
 
@@ -17,9 +22,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pribox", description="E1/PRI gateway and contact-center appliance")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in SUBCOMMANDS.items():
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, add_help=False)
         p.set_defaults(_module=module)
-        # Arguments are added lazily in main() for the chosen subcommand only.
+        # Arguments (and -h) are added lazily in main() for the chosen subcommand only.
     return parser
 
 

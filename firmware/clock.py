@@ -21,15 +21,18 @@ from typing import Callable
 
 
 class TimerHandle:
-    __slots__ = ("when", "callback", "cancelled")
+    __slots__ = ("when", "callback", "cancelled", "_inner")
 
     def __init__(self, when: float, callback: Callable[[], None]):
         self.when = when
         self.callback = callback
         self.cancelled = False
+        self._inner = None  # the event loop's own handle, for LoopClock
 
     def cancel(self) -> None:
         self.cancelled = True
+        if self._inner is not None:
+            self._inner.cancel()
 
 
 class Clock(abc.ABC):
@@ -99,14 +102,7 @@ class LoopClock(Clock):
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         handle = TimerHandle(when, callback)
-        inner = self.loop.call_at(when, lambda: None if handle.cancelled else callback())
-        original_cancel = handle.cancel
-
-        def cancel() -> None:
-            original_cancel()
-            inner.cancel()
-
-        handle.cancel = cancel  # type: ignore[method-assign]
+        handle._inner = self.loop.call_at(when, lambda: None if handle.cancelled else callback())
         return handle
 
     async def sleep(self, delay: float) -> None:

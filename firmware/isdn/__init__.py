@@ -1,0 +1,20 @@
+"""The ISDN PRI stack: LAPD (Q.921) data link, Q.931 call control, D-channel adapter, traces.
+
+Layer 2, as the layers above use it:
+
+* `firmware.isdn.lapd.Lapd(role, timers=LapdTimers(), *, sapi=0, tei=0)` — sans-I/O LAPD for
+  one point-to-point link.  Inputs: `receive_frame(frame, now)`, `establish(now)`,
+  `release(now)`, `send(payload, now)`, `set_own_busy(busy, now)`, `layer1_changed(up, now)`,
+  `handle_timer(now)`.  Outputs: `frames_to_send()` (call it after every input),
+  `next_event()` -> DlEstablished | DlReleased | DlData | DlUnitData | DlError,
+  `get_timer()`; plus `state`, `established`, `counters`.
+* `firmware.isdn.lapd_frames` — the frame codec (`encode`, `decode`, `Frame`, `Kind`).
+* `firmware.isdn.dchannel.DChannel(lapd, sock, clock, *, layer3=None, pcap=None)` — the asyncio
+  adapter onto a SOCK_SEQPACKET D-channel with DAHDI hdlcfcs framing; a layer 3 plugs in through
+  the `Layer3` protocol (`dl_event`, `messages_to_send`, `get_timer`, `handle_timer`) and calls
+  `service()` after acting on its own.
+* `firmware.isdn.pcap.PcapWriter(target, *, network_side)` — LINUX_LAPD (177) traces.
+
+The far end in tests is libpri: `hil_tests.peers.libpri.LibpriPeer`, on a
+`hil_tests.peers.line.CuttableLine` when the wire has to break.
+"""
