@@ -86,150 +86,29 @@ class Change:
 
 
 # ----------------------------------------------------------------------------------------
-# Building a plan from the [network] section of the config file
+# Building a plan from the validated [network] section (firmware/config/sections/network.py
+# checks every key, type and cross reference; the plan only translates it)
 
 
-def _where(path: str, message: str) -> NetworkError:
-    return NetworkError(f"{path}: {message}")
+def plan_from_config(network) -> NetworkPlan:
+    """The plan for a validated `config.network` record."""
+    from firmware.config.sections.network import vlan_device_name
 
-
-def _check_address(path: str, text: object) -> str:
-    if not isinstance(text, str):
-        raise _where(path, f"expected an address with prefix like '192.0.2.10/24', got {text!r}")
-    try:
-        iface = ipaddress.ip_interface(text)
-    except ValueError:
-        raise _where(path, f"expected an address with prefix like '192.0.2.10/24', got {text!r}") from None
-    if "/" not in text:
-        raise _where(path, f"address {text!r} needs a prefix length, e.g. '{text}/24'")
-    return str(iface)
-
-
-def _check_name(path: str, name: object) -> str:
-    if not isinstance(name, str) or not name or len(name) > 15 or "/" in name or " " in name:
-        raise _where(path, f"expected an interface name of 1-15 characters without '/' or spaces, got {name!r}")
-    return name
-
-
-def _check_mtu(path: str, mtu: object) -> int | None:
-    if mtu is None:
-        return None
-    if not isinstance(mtu, int) or isinstance(mtu, bool) or not 68 <= mtu <= 65535:
-        raise _where(path, f"expected an MTU from 68 to 65535, got {mtu!r}")
-    return mtu
-
-
-def _check_role(path: str, role: object) -> str | None:
-    if role is not None and role not in ROLES:
-        raise _where(path, f"expected one of {', '.join(ROLES)}, got {role!r}")
-    return role  # type: ignore[return-value]
-
-
-_INTERFACE_KEYS = {"name", "addresses", "mtu", "up", "role"}
-_VLAN_KEYS = {"name", "parent", "id", "addresses", "mtu", "role"}
-_ROUTE_KEYS = {"destination", "gateway", "interface", "metric"}
-
-
-def _check_keys(path: str, table: object, allowed: set[str]) -> dict:
-    if not isinstance(table, dict):
-        raise _where(path, f"expected a table, got {table!r}")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise _where(f"{path}.{unknown[0]}", f"unknown key (expected one of {', '.join(sorted(allowed))})")
-    return table
-
-
-def plan_from_config(section: dict | None, where: str = "network") -> NetworkPlan:
-    """Turn the [network] section (`interface`, `vlan`, `route` arrays of tables) into a plan."""
-    section = _check_keys(where, section or {}, {"interface", "vlan", "route"})
-    interfaces = []
-    for i, table in enumerate(section.get("interface", [])):
-        path = f"{where}.interface[{i}]"
-        table = _check_keys(path, table, _INTERFACE_KEYS)
-        if "name" not in table:
-            raise _where(f"{path}.name", "missing (the kernel's interface name, e.g. 'eth0')")
-        up = table.get("up", True)
-        if not isinstance(up, bool):
-            raise _where(f"{path}.up", f"expected true or false, got {up!r}")
-        interfaces.append(InterfacePlan(
-            name=_check_name(f"{path}.name", table["name"]),
-            addresses=tuple(_check_address(f"{path}.addresses[{j}]", a) for j, a in enumerate(table.get("addresses", []))),
-            mtu=_check_mtu(f"{path}.mtu", table.get("mtu")),
-            up=up,
-            role=_check_role(f"{path}.role", table.get("role")),
-        ))
+    interfaces = tuple(
+        InterfacePlan(name=i.name, addresses=tuple(str(a) for a in i.addresses), mtu=i.mtu)
+        for i in network.interface)
+    roles = {}
     vlans = []
-    for i, table in enumerate(section.get("vlan", [])):
-        path = f"{where}.vlan[{i}]"
-        table = _check_keys(path, table, _VLAN_KEYS)
-        for key in ("name", "parent", "id"):
-            if key not in table:
-                raise _where(f"{path}.{key}", "missing")
-        vlan_id = table["id"]
-        if not isinstance(vlan_id, int) or isinstance(vlan_id, bool) or not 1 <= vlan_id <= 4094:
-            raise _where(f"{path}.id", f"expected a VLAN id from 1 to 4094, got {vlan_id!r}")
-        vlans.append(VlanPlan(
-            name=_check_name(f"{path}.name", table["name"]),
-            parent=_check_name(f"{path}.parent", table["parent"]),
-            vlan_id=vlan_id,
-            addresses=tuple(_check_address(f"{path}.addresses[{j}]", a) for j, a in enumerate(table.get("addresses", []))),
-            mtu=_check_mtu(f"{path}.mtu", table.get("mtu")),
-            role=_check_role(f"{path}.role", table.get("role")),
-        ))
-    routes = []
-    for i, table in enumerate(section.get("route", [])):
-        path = f"{where}.route[{i}]"
-        table = _check_keys(path, table, _ROUTE_KEYS)
-        if "destination" not in table:
-            raise _where(f"{path}.destination", "missing ('default' or a prefix like '198.51.100.0/24')")
-        gateway = table.get("gateway")
-        if gateway is not None:
-            try:
-                gateway = str(ipaddress.ip_address(gateway))
-            except ValueError:
-                raise _where(f"{path}.gateway", f"expected an IP address, got {gateway!r}") from None
-        interface = table.get("interface")
-        if interface is not None:
-            interface = _check_name(f"{path}.interface", interface)
-        if gateway is None and interface is None:
-            raise _where(path, "a route needs a gateway, an interface, or both")
-        metric = table.get("metric")
-        if metric is not None and (not isinstance(metric, int) or isinstance(metric, bool) or not 0 <= metric < 2**32):
-            raise _where(f"{path}.metric", f"expected a whole number from 0, got {metric!r}")
-        route = RoutePlan(destination=table["destination"], gateway=gateway, interface=interface, metric=metric)
-        try:
-            network = route.network
-        except ValueError as exc:
-            raise _where(f"{path}.destination", f"expected 'default' or a prefix like '198.51.100.0/24' ({exc})") from None
-        if gateway and ipaddress.ip_address(gateway).version != network.version:
-            raise _where(f"{path}.gateway", f"gateway {gateway} is not of the same IP version as {route.destination}")
-        routes.append(route)
-    plan = NetworkPlan(tuple(interfaces), tuple(vlans), tuple(routes))
-    _check_plan(plan, where)
-    return plan
-
-
-def _check_plan(plan: NetworkPlan, where: str) -> None:
-    names: dict[str, str] = {}
-    for kind, links in (("interface", plan.interfaces), ("vlan", plan.vlans)):
-        for i, link in enumerate(links):
-            if link.name in names:
-                raise _where(f"{where}.{kind}[{i}].name", f"{link.name!r} is already defined at {names[link.name]}")
-            names[link.name] = f"{where}.{kind}[{i}]"
-    seen_vlans: dict[tuple[str, int], str] = {}
-    for i, vlan in enumerate(plan.vlans):
-        key = (vlan.parent, vlan.vlan_id)
-        if key in seen_vlans:
-            raise _where(f"{where}.vlan[{i}].id", f"VLAN {vlan.vlan_id} on {vlan.parent} is already {seen_vlans[key]}")
-        seen_vlans[key] = vlan.name
-    owners: dict[ipaddress.IPv4Interface | ipaddress.IPv6Interface, str] = {}
-    for link in plan.managed_links():
-        for address in link.addresses:
-            ip = ipaddress.ip_interface(address).ip
-            for other_ip, owner in owners.items():
-                if other_ip.ip == ip:
-                    raise _where(where, f"address {ip} is given to both {owner} and {link.name}")
-            owners[ipaddress.ip_interface(address)] = link.name
+    for v in network.vlan:
+        name = vlan_device_name(v)
+        roles[name] = v.role
+        vlans.append(VlanPlan(name=name, parent=v.parent, vlan_id=v.id,
+                              addresses=tuple(str(a) for a in v.addresses), role=v.role))
+    routes = tuple(
+        RoutePlan(destination="default" if r.destination == "default" else str(r.destination),
+                  gateway=str(r.gateway), interface=r.interface, metric=r.metric or None)
+        for r in network.route)
+    return NetworkPlan(interfaces, tuple(vlans), routes)
 
 
 # ----------------------------------------------------------------------------------------
@@ -263,27 +142,29 @@ _IFF_UP = 0x1
 
 
 class NetworkApplier:
-    """Reconciles the kernel's network with a plan, optionally inside a network namespace."""
+    """Reconciles the kernel's network with a plan, optionally inside a network namespace.
+
+    Asynchronous (pyroute2's AsyncIPRoute) so the daemon applies a commit without stalling the
+    loop that paces the spans; `asyncio.run(applier.apply(plan))` outside a loop."""
 
     def __init__(self, netns: str | None = None):
         self.netns = netns
 
     def _open(self):
         # pyroute2 is imported here so the rest of the box (and `config check`) never needs it.
-        try:
-            from pyroute2 import IPRoute, NetNS
-        except ImportError as exc:  # pragma: no cover - only on a broken install
-            raise NetworkError("pyroute2 is not installed: reinstall pribox") from exc
-        return NetNS(self.netns) if self.netns else IPRoute()
+        from pyroute2 import AsyncIPRoute
+
+        return AsyncIPRoute(netns=self.netns) if self.netns else AsyncIPRoute()
 
     # ---- reading
 
-    def links(self) -> list[LinkState]:
-        with self._open() as ip:
-            return self._links(ip)
+    async def links(self) -> list[LinkState]:
+        async with self._open() as ip:
+            return await self._links(ip)
 
-    def _links(self, ip) -> list[LinkState]:
-        raw = list(ip.get_links())
+    @staticmethod
+    async def _links(ip) -> list[LinkState]:
+        raw = [link async for link in await ip.get_links()]
         names = {link["index"]: link.get("IFLA_IFNAME") for link in raw}
         states = {}
         for link in raw:
@@ -299,22 +180,23 @@ class NetworkApplier:
                 parent=names.get(parent) if parent and parent != link["index"] else None,
                 vlan_id=link.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_VLAN_ID"),
             )
-        for addr in ip.get_addr():
+        async for addr in await ip.get_addr():
             state = states.get(addr["index"])
             address = addr.get("IFA_ADDRESS")
             if state is not None and address:
                 state.addresses.append(f"{address}/{addr['prefixlen']}")
         return sorted(states.values(), key=lambda s: s.index)
 
-    def routes(self) -> list[RouteState]:
-        with self._open() as ip:
-            return self._routes(ip, self._links(ip))
+    async def routes(self) -> list[RouteState]:
+        async with self._open() as ip:
+            return await self._routes(ip, await self._links(ip))
 
-    def _routes(self, ip, links: list[LinkState]) -> list[RouteState]:
+    @staticmethod
+    async def _routes(ip, links: list[LinkState]) -> list[RouteState]:
         names = {link.index: link.name for link in links}
         result = []
         for family in (_AF_INET, _AF_INET6):
-            for route in ip.get_routes(family=family, table=_MAIN_TABLE):
+            async for route in await ip.get_routes(family=family, table=_MAIN_TABLE):
                 if route["type"] != 1:  # unicast only; local/broadcast are the kernel's
                     continue
                 dst = route.get("RTA_DST")
@@ -330,22 +212,22 @@ class NetworkApplier:
 
     # ---- reconciling
 
-    def diff(self, plan: NetworkPlan) -> list[Change]:
+    async def diff(self, plan: NetworkPlan) -> list[Change]:
         """What apply() would change, without changing anything."""
-        return self._reconcile(plan, dry_run=True)
+        return await self._reconcile(plan, dry_run=True)
 
-    def apply(self, plan: NetworkPlan) -> list[Change]:
+    async def apply(self, plan: NetworkPlan) -> list[Change]:
         """Make the kernel match the plan; returns what changed.  Safe to repeat."""
-        return self._reconcile(plan, dry_run=False)
+        return await self._reconcile(plan, dry_run=False)
 
-    def _reconcile(self, plan: NetworkPlan, dry_run: bool) -> list[Change]:
+    async def _reconcile(self, plan: NetworkPlan, dry_run: bool) -> list[Change]:
         from pyroute2.netlink.exceptions import NetlinkError
 
         changes: list[Change] = []
-        with self._open() as ip:
+        async with self._open() as ip:
             try:
-                self._reconcile_links(ip, plan, dry_run, changes)
-                self._reconcile_routes(ip, plan, dry_run, changes)
+                await self._reconcile_links(ip, plan, dry_run, changes)
+                await self._reconcile_routes(ip, plan, dry_run, changes)
             except NetlinkError as exc:
                 step = changes[-1] if changes else Change("read", "network state")
                 reason = exc.args[1] if len(exc.args) > 1 else str(exc)
@@ -355,8 +237,8 @@ class NetworkApplier:
                 raise NetworkError(f"could not {step}: {reason}{hint}") from None
         return changes
 
-    def _reconcile_links(self, ip, plan: NetworkPlan, dry_run: bool, changes: list[Change]) -> None:
-        links = {link.name: link for link in self._links(ip)}
+    async def _reconcile_links(self, ip, plan: NetworkPlan, dry_run: bool, changes: list[Change]) -> None:
+        links = {link.name: link for link in await self._links(ip)}
         for iface in plan.interfaces:
             if iface.name not in links:
                 raise NetworkError(f"network.interface {iface.name!r}: no such interface on this box "
@@ -367,23 +249,24 @@ class NetworkApplier:
                                          or existing.parent != vlan.parent):
                 changes.append(Change("delete", vlan.name, "(not the VLAN the plan wants)"))
                 if not dry_run:
-                    ip.link("del", index=existing.index)
+                    await ip.link("del", index=existing.index)
                 existing = None
             if existing is None:
                 if vlan.parent not in links:
                     raise NetworkError(f"network.vlan {vlan.name!r}: parent interface {vlan.parent!r} does not exist")
                 changes.append(Change("create", vlan.name, f"VLAN {vlan.vlan_id} on {vlan.parent}"))
                 if not dry_run:
-                    ip.link("add", ifname=vlan.name, kind="vlan", link=links[vlan.parent].index, vlan_id=vlan.vlan_id)
+                    await ip.link("add", ifname=vlan.name, kind="vlan", link=links[vlan.parent].index,
+                                  vlan_id=vlan.vlan_id)
         if not dry_run:
-            links = {link.name: link for link in self._links(ip)}
+            links = {link.name: link for link in await self._links(ip)}
         for want in plan.managed_links():
             have = links.get(want.name)
             index = have.index if have else None
             if want.mtu is not None and (have is None or have.mtu != want.mtu):
                 changes.append(Change("set", want.name, f"mtu {want.mtu}"))
                 if not dry_run:
-                    ip.link("set", index=index, mtu=want.mtu)
+                    await ip.link("set", index=index, mtu=want.mtu)
             have_addresses = set(have.addresses) if have else set()
             wanted = set(want.addresses)
             for address in sorted(have_addresses - wanted):
@@ -392,21 +275,21 @@ class NetworkApplier:
                 changes.append(Change("remove", want.name, f"address {address}"))
                 if not dry_run:
                     addr = ipaddress.ip_interface(address)
-                    ip.addr("del", index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen)
+                    await ip.addr("del", index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen)
             for address in sorted(wanted - have_addresses):
                 changes.append(Change("add", want.name, f"address {address}"))
                 if not dry_run:
                     addr = ipaddress.ip_interface(address)
-                    ip.addr("add", index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen)
+                    await ip.addr("add", index=index, address=str(addr.ip), prefixlen=addr.network.prefixlen)
             up = getattr(want, "up", True)
             if have is None or have.admin_up != up:
                 changes.append(Change("set", want.name, "up" if up else "down"))
                 if not dry_run:
-                    ip.link("set", index=index, state="up" if up else "down")
+                    await ip.link("set", index=index, state="up" if up else "down")
 
-    def _reconcile_routes(self, ip, plan: NetworkPlan, dry_run: bool, changes: list[Change]) -> None:
-        links = {link.name: link for link in self._links(ip)}
-        present = [r for r in self._routes(ip, list(links.values())) if r.protocol == RTPROT_PRIBOX]
+    async def _reconcile_routes(self, ip, plan: NetworkPlan, dry_run: bool, changes: list[Change]) -> None:
+        links = {link.name: link for link in await self._links(ip)}
+        present = [r for r in await self._routes(ip, list(links.values())) if r.protocol == RTPROT_PRIBOX]
 
         def matches(want: RoutePlan, have: RouteState) -> bool:
             # A plan that leaves interface or metric open accepts what the kernel chose.
@@ -419,7 +302,7 @@ class NetworkApplier:
             if not any(matches(want, route) for want in plan.routes):
                 changes.append(Change("remove", "route", f"{route.destination} via {route.gateway or route.interface}"))
                 if not dry_run:
-                    self._route(ip, "del", route.destination, route.gateway, route.interface, route.metric, links)
+                    await self._route(ip, "del", route.destination, route.gateway, route.interface, route.metric, links)
         for want in plan.routes:
             if any(matches(want, route) for route in present):
                 continue
@@ -427,10 +310,10 @@ class NetworkApplier:
                 raise NetworkError(f"network.route {want.destination}: interface {want.interface!r} does not exist")
             changes.append(Change("add", "route", f"{want.network} via {want.gateway or want.interface}"))
             if not dry_run:
-                self._route(ip, "add", str(want.network), want.gateway, want.interface, want.metric, links)
+                await self._route(ip, "add", str(want.network), want.gateway, want.interface, want.metric, links)
 
     @staticmethod
-    def _route(ip, command: str, destination: str, gateway, interface, metric, links) -> None:
+    async def _route(ip, command: str, destination: str, gateway, interface, metric, links) -> None:
         kwargs = {"dst": destination, "proto": RTPROT_PRIBOX, "table": _MAIN_TABLE}
         if gateway:
             kwargs["gateway"] = gateway
@@ -438,7 +321,7 @@ class NetworkApplier:
             kwargs["oif"] = links[interface].index
         if metric is not None:
             kwargs["priority"] = metric
-        ip.route(command, **kwargs)
+        await ip.route(command, **kwargs)
 
 
 def format_interfaces(links: list[LinkState], plan: NetworkPlan | None = None) -> str:
