@@ -8,7 +8,7 @@ VPY     := $(VENV)/bin/python
 # tests talk to (libpri as the far end of Q.931, spandsp for DTMF, tshark for traces, lrzsz for
 # console uploads, espeak-ng for synthetic speech in the DTMF talk-off tests).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
-                libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng
+                libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2
 
 .PHONY: run test bench build deps apt venv clean
 
