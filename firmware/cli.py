@@ -10,6 +10,7 @@ import sys
 # name -> (module, one-line help).  The module provides `add_arguments(parser)` and `run(args)`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hil_tests.line_demo", "bring up two emulated E1 spans joined by a wire and show layer 1"),
+    "upgrade": ("firmware.upgrade_cli", "check, install and confirm signed firmware bundles (RAUC, A/B slots)"),
 }
 
 
