@@ -38,6 +38,13 @@ BASE_PACKAGES = [
 ]
 
 
+UNNEEDED_MODULE_TREES = (
+    "drivers/gpu", "drivers/media", "drivers/net/wireless", "drivers/infiniband", "drivers/staging",
+    "drivers/bluetooth", "drivers/iio", "drivers/isdn", "drivers/video", "sound", "net/bluetooth",
+    "net/mac80211", "net/wireless",
+)
+
+
 class ImageError(Exception):
     pass
 
@@ -108,8 +115,19 @@ def configure(rootfs: Path, *, version: str, admin_password: str, log: Path) -> 
     for mountpoint in ("var/lib/pribox",):
         (rootfs / mountpoint).mkdir(parents=True, exist_ok=True)
     # What an appliance never reads: documentation, manual pages, translations.
-    for unneeded in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale"):
+    for unneeded in ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+                     "var/cache/apt", "var/lib/apt/lists"):
         shutil.rmtree(rootfs / unneeded, ignore_errors=True)
+    # Kernel modules a headless E1 gateway never loads (graphics, sound, radios, cameras, ...).
+    for kernel in (rootfs / "usr" / "lib" / "modules").iterdir():
+        for unneeded in UNNEEDED_MODULE_TREES:
+            shutil.rmtree(kernel / "kernel" / unneeded, ignore_errors=True)
+        _chroot(rootfs, "depmod", kernel.name, log=log)
+    # Nobody logs in to a shell: the engineer's way in is the pribox console on the serial port.
+    for unit in ("systemd-logind.service", "getty@tty1.service", "serial-getty@ttyS0.service"):
+        mask = etc / "systemd" / "system" / unit
+        mask.unlink(missing_ok=True)
+        mask.symlink_to("/dev/null")
     modules = etc / "initramfs-tools" / "modules"
     modules.write_text(modules.read_text() + "squashfs\nvirtio_blk\nvirtio_pci\n")
     # The per-unit admin password, hashed; the clear text goes to the build output only.
