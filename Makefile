@@ -6,9 +6,11 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 # Debian packages: the toolchain for the C core, the codecs it links, and the real peers the
 # tests talk to (libpri as the far end of Q.931, spandsp for DTMF, tshark for traces, lrzsz for
-# console uploads, espeak-ng for synthetic speech in the DTMF talk-off tests).
+# console uploads, espeak-ng for synthetic speech in the DTMF talk-off tests, iproute2 for the
+# network tests' namespaces, RAUC with D-Bus, openssl and squashfs-tools for signed A/B updates).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
-                libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2
+                libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2 \
+                rauc dbus openssl squashfs-tools
 
 .PHONY: run test bench build deps apt venv clean
 
