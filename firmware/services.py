@@ -35,6 +35,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "firmware.network_service",
     "firmware.span_service",
     "firmware.console.box_service",
+    "firmware.control_service",
 )
 
 
