@@ -34,8 +34,8 @@ if TYPE_CHECKING:
 SERVICE_MODULES: tuple[str, ...] = (
     "firmware.network_service",
     "firmware.span_service",
-    "firmware.console.box_service",
     "firmware.control_service",
+    "firmware.console.box_service",
 )
 
 
