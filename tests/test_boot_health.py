@@ -12,6 +12,7 @@ from firmware.daemon import Daemon, FileSource
 from firmware.sdnotify import Notifier
 from firmware.services import load_box_services
 from firmware.update import UpdateAgent
+from tests.test_update import bundle, device, keys, new_image  # noqa: F401  (fixtures)
 
 
 class RecordingRauc:
@@ -140,3 +141,44 @@ def test_a_box_that_stays_unhealthy_is_not_confirmed_when_the_wait_runs_out():
     assert rauc.marks == []
     assert [r.ok for r in results] == [True, False, True]
     assert fetches == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]  # one status fetch per round
+
+
+def test_pribox_upgrade_confirm_keeps_a_new_slot_only_with_a_healthy_daemon_running(tmp_path, device, bundle,
+                                                                                  monkeypatch, capsys):
+    """The CLI pribox-confirm.service runs: real RAUC on emulated slots, the real daemon's
+    spans on its control socket, in real time."""
+    import argparse
+
+    from firmware import upgrade_cli
+    from images.bootloader import BootSelector
+
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", device.env["DBUS_SYSTEM_BUS_ADDRESS"])
+    assert upgrade_cli.run(argparse.Namespace(action="install", bundle=str(bundle), conf=str(device.conf),
+                                              keyring=None, state_dir=None, wait=0.0)) == 0
+    assert device.reboot() == "B"
+    state = tmp_path / "state"
+    state.mkdir()
+    confirm = argparse.Namespace(action="confirm", bundle=None, conf=str(device.conf), keyring=None,
+                                 state_dir=str(state), wait=0.0)
+
+    # No daemon answering: not confirmed, and the engineer is told why.
+    assert upgrade_cli.run(confirm) == 1
+    out = capsys.readouterr().out
+    assert "FAIL services: no answer from the pribox daemon" in out and "not confirmed" in out
+    assert not BootSelector(device.boot_state).describe()["slots"]["B"]["confirmed"]
+
+    daemon = Daemon(FileSource(str(box_config(tmp_path))), load_box_services(), bus=EventBus(),
+                    notifier=Notifier(environ={}), state_dir=str(state))
+
+    async def main():
+        running = asyncio.ensure_future(daemon.run(install_signals=False))
+        confirm.wait = 20.0
+        code = await asyncio.to_thread(upgrade_cli.run, confirm)  # its own loop, as under systemd
+        daemon.request_stop("test")
+        await running
+        return code
+
+    assert asyncio.run(main()) == 0
+    out = capsys.readouterr().out
+    assert "ok   spans: 2 configured, layer 1 up on all" in out and "this slot is confirmed good" in out
+    assert BootSelector(device.boot_state).describe()["slots"]["B"]["confirmed"]
