@@ -73,29 +73,28 @@ STATUS_CHECKS = (services_check, spans_check, isdn_check)
 
 
 def daemon_health_checks(fetch: Callable[[], Awaitable[dict]]) -> list[HealthCheck]:
-    """UpdateAgent health checks over one status fetch per round (the first check fetches)."""
-    cache: dict = {}
+    """UpdateAgent health checks over one status fetch per round: the first check of a round
+    fetches, the others read what it got (the agent runs them in order)."""
+    latest: dict = {}
 
-    async def fetch_once() -> dict | OSError:
-        if "status" not in cache:
+    async def status_for(first: bool) -> dict | OSError:
+        if first or "status" not in latest:
             try:
-                cache["status"] = await fetch()
+                latest["status"] = await fetch()
             except (OSError, ValueError, TimeoutError) as exc:
-                cache["status"] = OSError(f"no answer from the pribox daemon: {exc}")
-        return cache["status"]
+                latest["status"] = OSError(f"no answer from the pribox daemon: {exc}")
+        return latest["status"]
 
-    def make(check) -> HealthCheck:
+    def make(check, first: bool) -> HealthCheck:
         async def run() -> HealthResult:
-            status = await fetch_once()
+            status = await status_for(first)
             if isinstance(status, OSError):
                 return HealthResult(check.__name__.removesuffix("_check"), False, str(status))
             return check(status)
         run.__name__ = check.__name__
         return run
 
-    checks = [make(check) for check in STATUS_CHECKS]
-    checks[0].new_round = cache.clear  # type: ignore[attr-defined]
-    return checks
+    return [make(check, index == 0) for index, check in enumerate(STATUS_CHECKS)]
 
 
 def socket_fetcher(state_dir: str | os.PathLike) -> Callable[[], Awaitable[dict]]:
@@ -110,8 +109,6 @@ async def confirm_when_healthy(agent: UpdateAgent, clock: Clock, *, wait: float 
     seconds pass on the clock; returns the last round's results."""
     deadline = clock.now() + wait
     while True:
-        for check in agent.health_checks:
-            getattr(check, "new_round", lambda: None)()
         results = await agent.run_health_checks()
         if all(r.ok for r in results):
             await agent.rauc.mark("good", "booted")

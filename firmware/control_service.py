@@ -21,6 +21,7 @@ log = logging.getLogger("pribox.control")
 
 CONTROL_SOCKET = "control.sock"
 MAX_REQUEST = 256
+MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with its terminating NUL
 
 
 def box_status(ctx: ServiceContext) -> dict:
@@ -61,6 +62,9 @@ class ControlService(Service):
         if ctx.state_dir is None:
             return  # `pribox run --config FILE`: a throwaway run, no tools to answer
         self.path = Path(ctx.state_dir) / CONTROL_SOCKET
+        if len(os.fsencode(self.path)) > MAX_SOCKET_PATH:
+            raise OSError(f"{self.path}: too long for a Unix socket path (at most {MAX_SOCKET_PATH} bytes); "
+                          "use a shorter state directory")
         self.path.unlink(missing_ok=True)  # left by a daemon that was killed
         self._server = await asyncio.start_unix_server(self._answer, path=str(self.path))
         os.chmod(self.path, 0o600)

@@ -102,6 +102,9 @@ def test_image_boots_to_the_console_and_runs_every_service(booted):
     assert {"network", "spans", "console", "control"} <= set(names), services
     assert all(state == "running" for state in names.values()), services
 
+    interfaces = term.command("show interfaces")
+    assert "lo is up, line protocol is" in interfaces and "Internet address is 127.0.0.1/8" in interfaces
+
     boot_log = (IMAGE_DIR / "boot.log").read_text(errors="replace")
     failed = [line for line in boot_log.splitlines() if "FAILED" in line]
     assert not failed, "units failed during boot:\n" + "\n".join(failed)
