@@ -57,3 +57,14 @@ def test_background_jobs_show_progress_and_can_be_left_with_ctrl_c(tmp_path):
             await asyncio.sleep(0.05)
             assert len(finished) == 2 and "step 2" not in await box.term.settle(0.1)
     asyncio.run(main())
+
+
+def test_a_session_driven_without_an_event_loop_says_so_and_carries_on(tmp_path):
+    from tests.test_console_session import logged_in_session
+
+    session, clock, _ = logged_in_session(tmp_path, tree=tree_with_jobs(asyncio.Event(), []))
+    session.receive_data(b"slow\r", clock.now())
+    out = session.data_to_send()
+    assert b"% 'slow' runs on the box's event loop; this console has none\r\nbox#" in out
+    session.receive_data(b"show clock\r", clock.now())
+    assert session.data_to_send().endswith(b"box#")

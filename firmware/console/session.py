@@ -435,6 +435,12 @@ class ConsoleSession:
 
     # ---- long jobs ----------------------------------------------------------------------------
     def _start_background(self, job: Background) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a session driven by hand, outside the box's event loop
+            self._write(f"% '{job.title}' runs on the box's event loop; this console has none\r\n")
+            self._prompt()
+            return
         self._mode = "busy"
 
         def progress(line: str) -> None:
@@ -450,7 +456,7 @@ class ConsoleSession:
                 self._show(result, self.services.clock.now())
                 self.wakeup()
 
-        task = asyncio.get_running_loop().create_task(run(), name=f"console {job.title}")
+        task = loop.create_task(run(), name=f"console {job.title}")
         self._job = task
 
     async def _await_job(self, job: Background, progress: Callable[[str], None]) -> Any:
