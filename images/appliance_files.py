@@ -22,6 +22,8 @@ BOOT_STATE = f"{STATE_DIR}/boot-state.json"
 BOOT_BACKEND = "/usr/lib/pribox/boot-backend"
 # Units shipped by the image and enabled for multi-user.target.
 UNITS = ("pribox.service", "pribox-confirm.service")
+# Timers that would write to the read-only root (package lists, dpkg backups): never on the box.
+MASKED = ("apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer")
 
 
 class ApplianceFilesError(Exception):
@@ -61,6 +63,10 @@ def install(rootfs: Path, *, keyring: Path, rootfs_device: str = "/dev/vda",
     for unit in UNITS:
         shutil.copy(SYSTEMD_DIR / unit, etc / "systemd" / "system" / unit)
         _enable(etc, unit)
+    for unit in MASKED:
+        mask = etc / "systemd" / "system" / unit
+        mask.unlink(missing_ok=True)
+        mask.symlink_to("/dev/null")
     # The network service writes DNS servers where the read-only /etc/resolv.conf points.
     resolv = etc / "resolv.conf"
     resolv.unlink(missing_ok=True)
