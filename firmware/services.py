@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 SERVICE_MODULES: tuple[str, ...] = (
     "firmware.network_service",
     "firmware.span_service",
+    "firmware.control_service",
     "firmware.console.box_service",
 )
 

@@ -16,10 +16,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("bundle", nargs="?", help="the bundle file (check, install)")
     parser.add_argument("--conf", help="RAUC system.conf (default: RAUC's own, /etc/rauc/system.conf)")
     parser.add_argument("--keyring", help="keyring for 'check' off the box (default: the system.conf one)")
+    parser.add_argument("--state-dir", default="/var/lib/pribox",
+                        help="the running daemon's state directory, whose control socket 'confirm' asks")
+    parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
+                        help="confirm: re-check every 2 s for up to SECONDS until the box is healthy")
 
 
 def _progress(percent: int, message: str) -> None:
     print(f"\r{percent:3d}% {message:<60}", end="", flush=True)
+
+
+def _waiting(results) -> None:
+    failing = "; ".join(f"{r.name}: {r.detail}" for r in results if not r.ok)
+    print(f"waiting for a healthy box: {failing}", flush=True)
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -40,7 +49,10 @@ async def _run(args: argparse.Namespace) -> int:
             for name, slot in entry.items():
                 print(f"  {name} ({slot['bootname']}): {slot['state']}, boot status {slot['boot_status']}")
     else:
-        results = await agent.confirm_boot()
+        from firmware.boot_health import confirm_when_healthy, daemon_health_checks, socket_fetcher
+        from firmware.clock import LoopClock
+        agent.health_checks = daemon_health_checks(socket_fetcher(args.state_dir))
+        results = await confirm_when_healthy(agent, LoopClock(), wait=args.wait, report=_waiting)
         for r in results:
             print(f"  {'ok  ' if r.ok else 'FAIL'} {r.name}: {r.detail}")
         if not all(r.ok for r in results):

@@ -34,7 +34,7 @@ SUITE = "bookworm"
 BASE_PACKAGES = [
     "systemd-sysv", "udev", "kmod", "linux-image-amd64", "initramfs-tools",
     "python3", "python3-venv", "libpri1.4", "libbcg729-0", "libspandsp2",
-    "rauc", "dbus", "iproute2", "lrzsz", "openssl",
+    "rauc", "rauc-service", "dbus", "iproute2", "lrzsz", "openssl",
 ]
 
 
@@ -99,7 +99,7 @@ def build_wheels(wheels: Path, log: Path) -> None:
     _run(sys.executable, "-m", "pip", "wheel", "-q", "-w", str(wheels), str(REPO), log=log)
 
 
-def configure(rootfs: Path, *, version: str, admin_password: str, log: Path) -> None:
+def configure(rootfs: Path, *, version: str, admin_password: str, keyring: Path, log: Path) -> None:
     etc = rootfs / "etc"
     (etc / "hostname").write_text("pribox\n")
     (etc / "hosts").write_text("127.0.0.1 localhost\n127.0.1.1 pribox\n")
@@ -135,14 +135,8 @@ def configure(rootfs: Path, *, version: str, admin_password: str, log: Path) -> 
     digest = hashlib.scrypt(admin_password.encode(), salt=salt, n=2**14, r=8, p=1)
     (etc / "pribox").mkdir(exist_ok=True)
     (etc / "pribox" / "admin.scrypt").write_text(f"scrypt$16384$8$1${salt.hex()}${digest.hex()}\n")
-    unit = REPO / "images" / "systemd" / "pribox.service"
-    if unit.exists():
-        shutil.copy(unit, etc / "systemd" / "system" / "pribox.service")
-        wants = etc / "systemd" / "system" / "multi-user.target.wants"
-        wants.mkdir(exist_ok=True)
-        link = wants / "pribox.service"
-        link.unlink(missing_ok=True)
-        link.symlink_to("/etc/systemd/system/pribox.service")
+    from images.appliance_files import install as install_appliance_files
+    install_appliance_files(rootfs, keyring=keyring)
     _chroot(rootfs, "update-initramfs", "-u", log=log)
 
 
@@ -158,7 +152,7 @@ def install_pribox(rootfs: Path, wheels: Path, log: Path) -> None:
     shutil.rmtree(target)
 
 
-def build(out: Path, *, version: str, keys: Path | None, admin_password: str | None) -> dict:
+def build(out: Path, *, version: str, keys: Path, admin_password: str | None) -> dict:
     _check_host()
     out.mkdir(parents=True, exist_ok=True)
     log = out / "build.log"
@@ -173,7 +167,9 @@ def build(out: Path, *, version: str, keys: Path | None, admin_password: str | N
     build_wheels(out / "wheels", log)
     install_pribox(rootfs, out / "wheels", log)
     password = admin_password or secrets.token_urlsafe(9)
-    configure(rootfs, version=version, admin_password=password, log=log)
+    from images.keys import make_keys
+    signing = make_keys(keys)  # the box's RAUC keyring is their CA certificate
+    configure(rootfs, version=version, admin_password=password, keyring=signing.keyring, log=log)
     boot = sorted((rootfs / "boot").glob("vmlinuz-*"))
     initrd = sorted((rootfs / "boot").glob("initrd.img-*"))
     if not boot or not initrd:
@@ -188,16 +184,19 @@ def build(out: Path, *, version: str, keys: Path | None, admin_password: str | N
     (out / "admin-password").chmod(0o600)
     result = {"version": version, "rootfs": str(squashfs), "kernel": str(out / "vmlinuz"),
               "initrd": str(out / "initrd.img"), "rootfs_bytes": squashfs.stat().st_size}
-    if keys is not None:
-        from images.bundle import build_bundle
-        from images.keys import make_keys
-        signing = make_keys(keys)
-        bundle = build_bundle(squashfs, out / f"pribox-{version}.raucb", signing, version=version)
-        result["bundle"] = str(bundle)
-        result["bundle_bytes"] = bundle.stat().st_size
+    from images.bundle import build_bundle
+    bundle = build_bundle(squashfs, out / f"pribox-{version}.raucb", signing, version=version)
+    result["bundle"] = str(bundle)
+    result["bundle_bytes"] = bundle.stat().st_size
     result["build_seconds"] = round(time.monotonic() - started, 1)
     (out / "image.json").write_text(json.dumps(result, indent=1) + "\n")
     return result
+
+
+def source_version() -> str:
+    """The version in pyproject.toml: what the wheel going into the image says it is."""
+    import tomllib
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,11 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin-password", default=None, help="per-unit admin password (default: random, "
                         "written to OUT/admin-password)")
     args = parser.parse_args(argv)
-    from importlib.metadata import PackageNotFoundError, version as package_version
-    try:
-        version = args.version or package_version("pribox")
-    except PackageNotFoundError:
-        version = "0.0.0"
+    version = args.version or source_version()
     try:
         result = build(Path(args.out).resolve(), version=version, keys=Path(args.keys).resolve(),
                        admin_password=args.admin_password)

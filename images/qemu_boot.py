@@ -40,13 +40,14 @@ class QemuBox:
         """Start the VM; returns the console's pseudo-terminal path."""
         self.boot_log.unlink(missing_ok=True)
         cmd = [
-            "qemu-system-x86_64", "-accel", self.accel, "-m", str(self.memory_mb), "-smp", "2",
+            "qemu-system-x86_64", "-accel", self.accel, "-cpu", "max", "-m", str(self.memory_mb), "-smp", "2",
             "-kernel", str(self.image_dir / "vmlinuz"), "-initrd", str(self.image_dir / "initrd.img"),
             "-append", f"root=/dev/vda ro rootfstype=squashfs console=ttyS0 rauc.slot={self.slot} panic=5",
             "-drive", f"file={self.image_dir / 'rootfs.squashfs'},if=virtio,format=raw,readonly=on",
             "-display", "none", "-nic", "none", "-no-reboot",
             "-serial", f"file:{self.boot_log}", "-serial", "pty",
         ]
+        # -cpu max: TCG's default qemu64 lacks SSE4.2/POPCNT, which numpy's wheels need.
         self.started_at = time.monotonic()
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout

@@ -216,7 +216,7 @@ def test_tab_completes_and_abbreviations_run(tmp_path):
             box.term.send("show u\t")                  # show users / show u... unique
             await box.term.expect("show users ")
             box.term.send("\x15u\t")                   # ambiguous: Tab lists the choices
-            await box.term.expect(r"undebug  upload  username\r\npribox#u")
+            await box.term.expect(r"undebug  upgrade  upload  username\r\npribox#u")
             box.term.send("\x15con\t")                 # a common prefix is filled in
             await box.term.expect(r"configure")
             box.term.send("\x15zz\t")                  # nothing fits: the bell

@@ -76,7 +76,15 @@ class SessionTable:
             self.lines.remove(info)
 
 
+RELEASE_FILE = Path("/etc/pribox-release")  # written by the image build: the firmware version
+
+
 def pribox_version() -> str:
+    try:
+        import json
+        return json.loads(RELEASE_FILE.read_text())["version"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass  # not on a firmware image: the installed package's version
     try:
         from importlib.metadata import version
         return version("pribox")

@@ -8,10 +8,11 @@ moves bytes; tests can drive a session directly or through a pseudo-terminal.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 from .commands import CommandError, CommandTree, registry
 from .debugging import DebugTopic, RateLimiter
@@ -42,6 +43,15 @@ class StartUpload:
     batch: bool                       # True: YMODEM batch; False: XMODEM into `name`
     name: str = "upload.bin"
     use_crc: bool = True
+
+
+@dataclass
+class Background:
+    """A handler's long job (RAUC installing, netlink queries): `run(progress)` is awaited on
+    the console's loop; each `progress(line)` shows at once, then what it returns, then the
+    prompt.  Ctrl-C gives the prompt back and leaves the job running unseen."""
+    run: Callable[[Callable[[str], None]], Awaitable[Any]]
+    title: str = "command"
 
 
 @dataclass
@@ -91,6 +101,7 @@ class ConsoleSession:
         self._drain_until: float | None = None
         self._idle_deadline: float | None = None
         self._held_debug = 0
+        self._job: asyncio.Task | None = None
         self._start_login(services.clock.now(), banner=True)
 
     # ---- sans-I/O surface -------------------------------------------------------------------
@@ -120,7 +131,9 @@ class ConsoleSession:
                 return
             byte = data[index]
             index += 1
-            if self._mode == "more":
+            if self._mode == "busy":
+                self._busy_key(byte, now)
+            elif self._mode == "more":
                 self._more_key(byte, now)
             else:
                 self._editor_key(byte, now)
@@ -219,6 +232,7 @@ class ConsoleSession:
             self._prompt()
 
     def _logout(self, now: float) -> None:
+        self._job = None  # a job still running finishes unseen
         self._stop_debug()
         self.user = self.role = None
         self.info.user = self.info.logged_in_at = None
@@ -333,6 +347,9 @@ class ConsoleSession:
         if isinstance(result, StartUpload):
             self._start_upload(result, now)
             return
+        if isinstance(result, Background):
+            self._start_background(result)
+            return
         if result is None:
             self._prompt()
             return
@@ -415,6 +432,47 @@ class ConsoleSession:
         self._write(f"*{stamp}: {text}\r\n")
         self.editor.redraw()
         self.wakeup()
+
+    # ---- long jobs ----------------------------------------------------------------------------
+    def _start_background(self, job: Background) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # a session driven by hand, outside the box's event loop
+            self._write(f"% '{job.title}' runs on the box's event loop; this console has none\r\n")
+            self._prompt()
+            return
+        self._mode = "busy"
+
+        def progress(line: str) -> None:
+            if self._job is task:
+                self._write(line + "\r\n")
+                self.wakeup()
+
+        async def run() -> None:
+            result = await self._await_job(job, progress)
+            if self._job is task:
+                self._job = None
+                self._mode = "shell"
+                self._show(result, self.services.clock.now())
+                self.wakeup()
+
+        task = loop.create_task(run(), name=f"console {job.title}")
+        self._job = task
+
+    async def _await_job(self, job: Background, progress: Callable[[str], None]) -> Any:
+        try:
+            return await job.run(progress)
+        except (ValueError, UserError) as exc:
+            return f"% {exc}"
+        except Exception as exc:  # a broken job must never take the console down
+            log.exception("console %s failed", job.title)
+            return f"% Command failed: {type(exc).__name__}: {exc}"
+
+    def _busy_key(self, byte: int, now: float) -> None:
+        if byte == 0x03:  # Ctrl-C: the prompt back; the job carries on unseen
+            self._job = None
+            self._write("^C\r\n% Still running in the background; its output is not shown\r\n")
+            self._prompt()
 
     # ---- uploads ----------------------------------------------------------------------------
     def _start_upload(self, request: StartUpload, now: float) -> None:
