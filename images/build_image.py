@@ -19,7 +19,6 @@ import argparse
 import hashlib
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -99,7 +98,7 @@ def build_wheels(wheels: Path, log: Path) -> None:
     _run(sys.executable, "-m", "pip", "wheel", "-q", "-w", str(wheels), str(REPO), log=log)
 
 
-def configure(rootfs: Path, *, version: str, admin_password: str, keyring: Path, log: Path) -> None:
+def configure(rootfs: Path, *, version: str, keyring: Path, log: Path) -> None:
     etc = rootfs / "etc"
     (etc / "hostname").write_text("pribox\n")
     (etc / "hosts").write_text("127.0.0.1 localhost\n127.0.1.1 pribox\n")
@@ -130,11 +129,6 @@ def configure(rootfs: Path, *, version: str, admin_password: str, keyring: Path,
         mask.symlink_to("/dev/null")
     modules = etc / "initramfs-tools" / "modules"
     modules.write_text(modules.read_text() + "squashfs\nvirtio_blk\nvirtio_pci\n")
-    # The per-unit admin password, hashed; the clear text goes to the build output only.
-    salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(admin_password.encode(), salt=salt, n=2**14, r=8, p=1)
-    (etc / "pribox").mkdir(exist_ok=True)
-    (etc / "pribox" / "admin.scrypt").write_text(f"scrypt$16384$8$1${salt.hex()}${digest.hex()}\n")
     from images.appliance_files import install as install_appliance_files
     install_appliance_files(rootfs, keyring=keyring)
     _chroot(rootfs, "update-initramfs", "-u", log=log)
@@ -152,7 +146,7 @@ def install_pribox(rootfs: Path, wheels: Path, log: Path) -> None:
     shutil.rmtree(target)
 
 
-def build(out: Path, *, version: str, keys: Path, admin_password: str | None) -> dict:
+def build(out: Path, *, version: str, keys: Path) -> dict:
     _check_host()
     out.mkdir(parents=True, exist_ok=True)
     log = out / "build.log"
@@ -166,10 +160,9 @@ def build(out: Path, *, version: str, keys: Path, admin_password: str | None) ->
     _run("tar", "-C", str(rootfs), "-xf", str(tarball), log=log)
     build_wheels(out / "wheels", log)
     install_pribox(rootfs, out / "wheels", log)
-    password = admin_password or secrets.token_urlsafe(9)
     from images.keys import make_keys
     signing = make_keys(keys)  # the box's RAUC keyring is their CA certificate
-    configure(rootfs, version=version, admin_password=password, keyring=signing.keyring, log=log)
+    configure(rootfs, version=version, keyring=signing.keyring, log=log)
     boot = sorted((rootfs / "boot").glob("vmlinuz-*"))
     initrd = sorted((rootfs / "boot").glob("initrd.img-*"))
     if not boot or not initrd:
@@ -180,8 +173,6 @@ def build(out: Path, *, version: str, keys: Path, admin_password: str | None) ->
     squashfs.unlink(missing_ok=True)
     _run("mksquashfs", str(rootfs), str(squashfs), "-comp", "zstd", "-Xcompression-level", "6",
          "-noappend", "-quiet", log=log)
-    (out / "admin-password").write_text(password + "\n")
-    (out / "admin-password").chmod(0o600)
     result = {"version": version, "rootfs": str(squashfs), "kernel": str(out / "vmlinuz"),
               "initrd": str(out / "initrd.img"), "rootfs_bytes": squashfs.stat().st_size}
     from images.bundle import build_bundle
@@ -204,13 +195,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="out/image", help="output directory (default out/image)")
     parser.add_argument("--keys", default="out/keys", help="signing keys directory, made if missing (default out/keys)")
     parser.add_argument("--version", default=None, help="firmware version (default: the package version)")
-    parser.add_argument("--admin-password", default=None, help="per-unit admin password (default: random, "
-                        "written to OUT/admin-password)")
     args = parser.parse_args(argv)
     version = args.version or source_version()
     try:
-        result = build(Path(args.out).resolve(), version=version, keys=Path(args.keys).resolve(),
-                       admin_password=args.admin_password)
+        result = build(Path(args.out).resolve(), version=version, keys=Path(args.keys).resolve())
     except ImageError as exc:
         print(f"image: {exc}", file=sys.stderr)
         return 1
