@@ -6,11 +6,15 @@ VENV    := .venv
 VPY     := $(VENV)/bin/python
 # Debian packages: the toolchain for the C core, the codecs it links, and the real peers the
 # tests talk to (libpri as the far end of Q.931, spandsp for DTMF, tshark for traces, lrzsz for
-# console uploads, espeak-ng for synthetic speech in the DTMF talk-off tests).
+# console uploads, espeak-ng for synthetic speech in the DTMF talk-off tests, iproute2 for the
+# network tests' namespaces, RAUC with D-Bus, openssl and squashfs-tools for signed A/B updates,
+# debootstrap and qemu to build the firmware image and boot it).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
-                libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng
+                libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2 \
+                rauc dbus openssl squashfs-tools \
+                debootstrap qemu-system-x86
 
-.PHONY: run test bench build deps apt venv clean
+.PHONY: run test bench build deps apt venv clean image image-test
 
 run: deps
 	$(VENV)/bin/pribox demo
@@ -20,6 +24,14 @@ test: deps
 
 bench: deps
 	@for b in bench/*.py; do echo "== $$b"; $(VPY) $$b || exit 1; done
+
+# The firmware image (root: debootstrap and chroot; cached base in out/image/cache) and its boot
+# test under qemu, which the default `make test` leaves out.
+image: deps
+	$(VPY) -m images.build_image --out out/image --keys out/keys
+
+image-test: deps
+	$(VPY) -m pytest -q -s tests/image
 
 # Rebuild the C core in place after editing dsp/c (pip install does this too).
 build:

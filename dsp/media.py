@@ -41,6 +41,7 @@ _ERRORS = {
     lib.MEDIA_ERR_NO_MEMORY: "out of memory",
     lib.MEDIA_ERR_TAPS_FULL: f"already {lib.MEDIA_MAX_TAPS} taps on this channel and direction",
     lib.MEDIA_ERR_DIRECTION: "unknown direction",
+    lib.MEDIA_ERR_SOURCES_FULL: f"already {lib.MEDIA_MAX_SOURCES} sources on this channel",
 }
 
 STATS_FIELDS = ("ticks", "frames_in", "frames_missing", "frames_bad", "sid_in", "sid_out", "untransmitted_out")
@@ -137,6 +138,24 @@ class MediaBatch:
         direction = self._direction(direction)
         _check(lib.media_batch_clear_taps(self._handle, channel, direction), f"clear taps of channel {channel}")
         self._taps.pop((channel, direction), None)
+
+    def attach_source(self, channel: int, process, state) -> None:
+        """Run C function `process(state, samples, n)` on the channel's to-line audio each tick,
+        before it is encoded for the line, to write into it (e.g. lib.player_process)."""
+        channel = self._channel(channel)
+        if not isinstance(process, ffi.CData) or ffi.typeof(process).kind != "function":
+            raise ValueError("process: expected a cffi function pointer such as ffi.addressof(lib, 'name')")
+        if not isinstance(state, ffi.CData):
+            raise ValueError(f"state: expected a cffi pointer to the block's state, got {type(state).__name__}")
+        _check(lib.media_batch_attach_source(self._handle, channel, ffi.cast("media_source_fn", process),
+                                             ffi.cast("void *", state)),
+               f"attach source to channel {channel}")
+        self._taps.setdefault((channel, "source"), []).append((process, state))
+
+    def clear_sources(self, channel: int) -> None:
+        channel = self._channel(channel)
+        _check(lib.media_batch_clear_sources(self._handle, channel), f"clear sources of channel {channel}")
+        self._taps.pop((channel, "source"), None)
 
     @staticmethod
     def _direction(direction) -> int:

@@ -32,8 +32,11 @@ if TYPE_CHECKING:
 
 # Modules that add services to BOX_SERVICES when imported, in start order.
 SERVICE_MODULES: tuple[str, ...] = (
+    "firmware.network_service",
     "firmware.span_service",
     "firmware.isdn.service",
+    "firmware.control_service",
+    "firmware.console.box_service",
 )
 
 

@@ -20,7 +20,8 @@ from hil_tests.carrier import StackCarrier
 
 def _daemon(tmp_path, loop):
     config = tmp_path / "box.toml"
-    config.write_text(default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")))
+    config.write_text(default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
+        "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")))
     bus = EventBus()
     events = []
     bus.subscribe(Event, events.append)
@@ -63,7 +64,8 @@ def test_default_config_carrier_call_answered_with_dtmf_then_shutdown_clears_wit
     seen = {}
 
     async def scenario():
-        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None, 5, "isdn service")
+        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
+                     and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
         isdn = daemon.ctx.peer("isdn")
         box, net = isdn.spans[1], isdn.spans[2]
         seen["roles"] = (box.role, net.role)
@@ -115,7 +117,8 @@ def test_an_isdn_entry_on_an_exported_dchannel_is_left_alone_and_said_so(tmp_pat
     seen = {}
 
     async def scenario():
-        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None, 5, "isdn service")
+        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
+                     and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
         isdn = daemon.ctx.peer("isdn")
         await _until(lambda: isdn.spans[1].status()["layer1"] == "ACTIVE", 3, "layer 1 on span 1")
         seen["spans"] = list(isdn.spans)

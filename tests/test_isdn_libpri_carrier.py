@@ -26,7 +26,8 @@ async def _until(condition, timeout, what):
 
 
 def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
-    text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
+        "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
     config = tmp_path / "box.toml"
     config.write_text(libpri_far_end_config(text, str(tmp_path / "span2.dchan")))
     bus = EventBus()
@@ -36,7 +37,8 @@ def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
     seen = {}
 
     async def scenario():
-        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None, 5, "isdn service")
+        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
+                     and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
         spans = daemon.ctx.peer("spans").spans
         box = daemon.ctx.peer("isdn").spans[1]
         assert list(daemon.ctx.peer("isdn").spans) == [1]
@@ -87,7 +89,8 @@ def test_sigterm_to_pribox_run_clears_libpris_call_with_cause_41(tmp_path):
     from hil_tests.peers.libpri import LibpriPeer
 
     export = tmp_path / "span2.dchan"
-    text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
+        "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
     config = tmp_path / "box.toml"
     config.write_text(libpri_far_end_config(text, str(export)))
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}

@@ -13,6 +13,11 @@ typedef struct {
 } media_tap_t;
 
 typedef struct {
+    media_source_fn process;
+    void *state;
+} media_source_t;
+
+typedef struct {
     int line_law;
     int net_codec;
     g729_encoder_t *encoder;
@@ -20,6 +25,8 @@ typedef struct {
     plc_state_t plc;
     media_tap_t taps[2][MEDIA_MAX_TAPS];
     int n_taps[2];
+    media_source_t sources[MEDIA_MAX_SOURCES];
+    int n_sources;
     media_channel_stats_t stats;
 } media_channel_t;
 
@@ -138,6 +145,31 @@ int media_batch_clear_taps(media_batch_t *batch, int channel, int direction)
     return 0;
 }
 
+int media_batch_attach_source(media_batch_t *batch, int channel, media_source_fn process, void *state)
+{
+    if (batch == NULL || process == NULL)
+        return MEDIA_ERR_ARGUMENT;
+    if (channel < 0 || channel >= batch->n_channels)
+        return MEDIA_ERR_CHANNEL;
+    media_channel_t *ch = &batch->channels[channel];
+    if (ch->n_sources >= MEDIA_MAX_SOURCES)
+        return MEDIA_ERR_SOURCES_FULL;
+    ch->sources[ch->n_sources].process = process;
+    ch->sources[ch->n_sources].state = state;
+    ch->n_sources++;
+    return 0;
+}
+
+int media_batch_clear_sources(media_batch_t *batch, int channel)
+{
+    if (batch == NULL)
+        return MEDIA_ERR_ARGUMENT;
+    if (channel < 0 || channel >= batch->n_channels)
+        return MEDIA_ERR_CHANNEL;
+    batch->channels[channel].n_sources = 0;
+    return 0;
+}
+
 int media_batch_stats(const media_batch_t *batch, int channel, media_channel_stats_t *stats)
 {
     if (batch == NULL || stats == NULL)
@@ -247,6 +279,10 @@ static void network_to_line(const media_batch_t *batch, media_channel_t *ch, con
         } else {
             g729_decode(ch->decoder, net_in + (size_t)f * G729_FRAME_OCTETS, &length, 1, frame_pcm);
         }
+    }
+    for (int k = 0; k < ch->n_sources; k++) {
+        ch->sources[k].process(ch->sources[k].state, pcm, batch->samples);
+        transparent = 0; /* the line now carries what the sources wrote */
     }
     /* G.711 both sides with every frame as received (none lost or cross-faded after a loss):
      * convert the octets themselves, so a same-law call is bit-transparent end to end. */

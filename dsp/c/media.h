@@ -19,7 +19,10 @@
  *
  * Taps are spandsp-shaped process functions, void process(state, const int16_t *amp, int n),
  * run on each channel's linear audio inside the tick (a DTMF or tone detector such as
- * dtmf_rx, a level meter, a recorder's buffer); they keep their results in their state.  An idle channel sends the line law's silence and nothing to the
+ * dtmf_rx, a level meter, a recorder's buffer); they keep their results in their state.
+ * Sources, void process(state, int16_t *amp, int n), may write the to-line audio (a prompt
+ * player): they run after the network side is decoded and before the to-line taps and the
+ * line encoder, and after the from-line taps, so a detector's verdict this tick reaches them.  An idle channel sends the line law's silence and nothing to the
  * network.  One batch is used by one thread at a time. */
 #ifndef PRIBOX_MEDIA_H
 #define PRIBOX_MEDIA_H
@@ -34,6 +37,7 @@
 #define MEDIA_FROM_LINE 0
 #define MEDIA_TO_LINE 1
 #define MEDIA_MAX_TAPS 4
+#define MEDIA_MAX_SOURCES 2
 #define MEDIA_MAX_CHANNELS 4096
 #define MEDIA_MAX_FRAMES_PER_TICK 32
 #define MEDIA_ERR_ARGUMENT -1
@@ -42,8 +46,10 @@
 #define MEDIA_ERR_NO_MEMORY -4
 #define MEDIA_ERR_TAPS_FULL -5
 #define MEDIA_ERR_DIRECTION -6
+#define MEDIA_ERR_SOURCES_FULL -7
 
 typedef void (*media_tap_fn)(void *state, const int16_t *samples, int n);
+typedef void (*media_source_fn)(void *state, int16_t *samples, int n);
 typedef struct media_batch media_batch_t;
 
 typedef struct {
@@ -62,6 +68,8 @@ int media_batch_configure(media_batch_t *batch, int channel, int line_law, int n
 int media_batch_attach_tap(media_batch_t *batch, int channel, int direction, media_tap_fn process,
                            void *state);
 int media_batch_clear_taps(media_batch_t *batch, int channel, int direction);
+int media_batch_attach_source(media_batch_t *batch, int channel, media_source_fn process, void *state);
+int media_batch_clear_sources(media_batch_t *batch, int channel);
 int media_batch_run(media_batch_t *batch, const uint8_t *line_in, uint8_t *line_out,
                     const uint8_t *net_in, const uint8_t *net_in_lengths, uint8_t *net_out,
                     uint8_t *net_out_lengths, int16_t *pcm_from_line, int16_t *pcm_to_line);

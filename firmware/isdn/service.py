@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
+from firmware import span_service as _span_service  # noqa: F401  (registers "spans" before "isdn": start order)
 from firmware.config.sections.isdn import isdn_role, lapd_timer_values, q931_timer_values
 from firmware.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 
@@ -32,6 +33,7 @@ from .stack import PriStack
 log = logging.getLogger("pribox.isdn")
 
 STOP_GRACE = 1.0
+SPANS_WAIT = 3.0
 CLEARING_CAUSE = Cause.TEMPORARY_FAILURE
 
 HandlerFactory = Callable[[IsdnSpan], "CallHandler | None"]
@@ -57,8 +59,12 @@ class IsdnService(Service):
 
     async def start(self, ctx: ServiceContext) -> None:
         spans_service = ctx.peer("spans")
+        deadline = ctx.clock.now() + SPANS_WAIT
+        while spans_service is None and ctx.clock.now() < deadline:  # the spans may be restarting
+            await asyncio.sleep(0.05)
+            spans_service = ctx.peer("spans")
         if spans_service is None:
-            raise RuntimeError("the isdn service needs the spans service, which is not running")
+            raise RuntimeError(f"the isdn service needs the spans service, which has not been running for {SPANS_WAIT:g} s")
         for entry in self.entries:
             span = spans_service.spans.get(entry.span)
             if span is None:
@@ -137,3 +143,5 @@ def _isdn_from_config(config) -> IsdnService | None:
 
 
 BOX_SERVICES.add("isdn", _isdn_from_config, sections=("isdn", "span"))
+
+from . import console_commands as _console_commands  # noqa: E402,F401  (show isdn status)

@@ -1,18 +1,18 @@
-"""[network]: interfaces, addresses, VLANs (voice, management) and routes.
+"""[network]: interfaces, static addresses, VLANs (voice, management) and routes.
 
-Validated here; applied with pyroute2 by the network layer."""
+Validated here; applied with pyroute2 by firmware/network.py (the `network` service) at boot
+and on every commit that changes it.  Addresses are static: the box runs no DHCP client."""
 
 from __future__ import annotations
 
 from ..registry import register_section
-from ..schema import (OPTIONAL, Bool, Checker, Enum, Field, Int, IpAddress, IpInterface, IpNetwork, ListOf,
+from ..schema import (OPTIONAL, Checker, Enum, Field, Int, IpAddress, IpInterface, IpNetwork, ListOf,
                       Record, Section, Str, Table, TableList)
 
 IFNAME = Str(r"[A-Za-z0-9_.-]{1,15}", "an interface name of 1..15 letters, digits, _ . -")
 
 INTERFACE = Table({
     "name": Field(IFNAME),
-    "dhcp": Field(Bool(), False),
     "addresses": Field(ListOf(IpInterface(), unique=True), ()),
     "mtu": Field(Int(576, 9216), 1500),
 })
@@ -22,7 +22,6 @@ VLAN = Table({
     "parent": Field(IFNAME),
     "role": Field(Enum("voice", "management")),
     "name": Field(IFNAME, OPTIONAL),
-    "dhcp": Field(Bool(), False),
     "addresses": Field(ListOf(IpInterface(), unique=True), ()),
 })
 
@@ -58,6 +57,14 @@ def _check_network(network: Record, path: tuple, checker: Checker) -> None:
         if name in devices:
             checker.report(where + ("name",), f'device name "{name}" is already used')
         devices.add(name)
+    owners: dict = {}
+    for kind, tables in (("interface", network.interface), ("vlan", network.vlan)):
+        for index, table in enumerate(tables):
+            for n, address in enumerate(table.addresses):
+                if address.ip in owners:
+                    checker.report(path + (kind, index, "addresses", n),
+                                   f"address {address.ip} is already given to network.{owners[address.ip]}")
+                owners.setdefault(address.ip, f"{kind}[{index}]")
     for index, route in enumerate(network.route):
         where = path + ("route", index)
         if route.interface is not None and route.interface not in devices:

@@ -1,0 +1,86 @@
+"""Boot a built firmware image under qemu-system with software emulation (TCG), as the bench
+does before an image ships: the kernel log goes to a file (first serial port) and the box's
+console (second serial port, ttyS1) to a pseudo-terminal that a test or an engineer opens
+with pyserial, screen or minicom.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+_PTY = re.compile(r"char device redirected to (/dev/pts/\d+) \(label serial1\)")
+
+
+class QemuError(Exception):
+    pass
+
+
+class QemuBox:
+    def __init__(self, image_dir: str | Path, *, memory_mb: int = 1024, accel: str = "tcg", slot: str = "A"):
+        self.image_dir = Path(image_dir)
+        for name in ("vmlinuz", "initrd.img", "rootfs.squashfs"):
+            if not (self.image_dir / name).exists():
+                raise QemuError(f"{self.image_dir / name} missing: build the image first (make image)")
+        if shutil.which("qemu-system-x86_64") is None:
+            raise QemuError("qemu-system-x86_64 not found: install the Debian package 'qemu-system-x86'")
+        self.memory_mb = memory_mb
+        self.accel = accel
+        self.slot = slot
+        self.boot_log = self.image_dir / "boot.log"
+        self.console_pty: str | None = None
+        self.started_at: float | None = None
+        self._proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start the VM; returns the console's pseudo-terminal path."""
+        self.boot_log.unlink(missing_ok=True)
+        cmd = [
+            "qemu-system-x86_64", "-accel", self.accel, "-cpu", "max", "-m", str(self.memory_mb), "-smp", "2",
+            "-kernel", str(self.image_dir / "vmlinuz"), "-initrd", str(self.image_dir / "initrd.img"),
+            "-append", f"root=/dev/vda ro rootfstype=squashfs console=ttyS0 rauc.slot={self.slot} panic=5",
+            "-drive", f"file={self.image_dir / 'rootfs.squashfs'},if=virtio,format=raw,readonly=on",
+            "-display", "none", "-nic", "none", "-no-reboot",
+            "-serial", f"file:{self.boot_log}", "-serial", "pty",
+        ]
+        # -cpu max: TCG's default qemu64 lacks SSE4.2/POPCNT, which numpy's wheels need.
+        self.started_at = time.monotonic()
+        self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            line = self._proc.stdout.readline()
+            if not line:
+                break
+            seen.append(line.strip())
+            match = _PTY.search(line)
+            if match:
+                self.console_pty = match.group(1)
+                return self.console_pty
+        self.stop()
+        raise QemuError(f"qemu did not offer a console pty: {' | '.join(seen[-5:]) or 'no output'}")
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def image_facts(self) -> dict:
+        facts_file = self.image_dir / "image.json"
+        return json.loads(facts_file.read_text()) if facts_file.exists() else {}
+
+    def __enter__(self) -> "QemuBox":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
