@@ -4,7 +4,8 @@
 from types import SimpleNamespace
 
 import firmware.isdn.console_commands  # noqa: F401  (registers show isdn status, as the daemon's import does)
-from firmware.console.commands import registry
+from firmware.console import isdn_debug
+from firmware.console.commands import CommandTree, registry
 from firmware.console.debugging import debug_topics
 from firmware.isdn.events import IsdnTrace
 from isdn_line import BoxAndCarrier
@@ -23,6 +24,7 @@ def test_show_isdn_status_at_the_console_and_the_debug_topic_takes_the_service_t
         assert out.count("1 Active Layer 3 Call(s)") == 2 and "channel B7 (TS7)" in out
         nothing = parsed.node.handler(SimpleNamespace(services=SimpleNamespace()), parsed.args)
         assert nothing.startswith("No ISDN D-channel is running")
+        isdn_debug.install(CommandTree())   # afresh: other tests register their own "isdn q931"
         topic = debug_topics["isdn q931"]
         assert IsdnTrace in topic.kinds
         trace = next(e for e in rig.events if isinstance(e, IsdnTrace))
