@@ -6,7 +6,6 @@ setup(cffi_modules=[
     # The data plane.
     "dsp/build.py:ffibuilder",
     # Reference peers the tests and benchmarks measure against.
-    "tests/libpri_l2_build.py:ffibuilder",
     "hil_tests/peers/bcg729_ref_build.py:ffibuilder",
     "hil_tests/peers/build_libpri_peer.py:ffibuilder",
     "hil_tests/peers/spandsp_ref_build.py:ffibuilder",

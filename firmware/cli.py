@@ -9,7 +9,7 @@ import sys
 
 # name -> (module, one-line help).  The module provides `add_arguments(parser)` and `run(args)`.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("hil_tests.line_demo", "bring up two emulated E1 spans joined by a wire and show layer 1"),
+    "demo": ("hil_tests.call_demo", "the box and its carrier simulator on an emulated E1: line up, a call answered, DTMF heard"),
     "config": ("firmware.config.cli", "check, show, commit, confirm and roll back the box's configuration"),
     "run": ("firmware.daemon", "start and supervise every service of the box"),
     "prompt": ("dsp.prompt_tool", "check prompt files and convert them to what the box plays (8 kHz mono)"),

@@ -34,14 +34,16 @@ if TYPE_CHECKING:
 SERVICE_MODULES: tuple[str, ...] = (
     "firmware.network_service",
     "firmware.span_service",
+    "firmware.isdn.service",
     "firmware.control_service",
     "firmware.console.box_service",
 )
 
 
 class StopReason(enum.Enum):
-    """Why a service is being stopped; the ISDN service maps it to the clearing cause of the
-    calls it still holds (SHUTDOWN and RELOAD clear normally; CRASHED is temporary failure)."""
+    """Why a service is being stopped.  The ISDN service clears the calls it still holds with
+    cause 41 (temporary failure) whatever the reason: the box can no longer carry them, and
+    41 tells the network it may try again elsewhere."""
 
     SHUTDOWN = "shutdown"  # SIGTERM/SIGINT: the box is going down
     RELOAD = "reload"  # its configuration changed

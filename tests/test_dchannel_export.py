@@ -1,5 +1,5 @@
 """D-channel export: two spans joined by a wire, each offering its D-channel on a SEQPACKET
-socket with DAHDI hdlcfcs semantics, each driven by a real libpri (tests/libpri_l2_build.py).
+socket with DAHDI hdlcfcs semantics, each driven by a real libpri (hil_tests/peers/libpri.py).
 libpri's layer 2 comes up (SABME / UA) across the emulated E1."""
 
 import select
@@ -9,7 +9,10 @@ import pytest
 
 from drivers.lockstep import LockstepLine
 from drivers.span import SpanError
-from tests._libpri_l2 import ffi, lib
+from hil_tests.peers._libpri import ffi, lib
+from hil_tests.peers.libpri import DEBUG_DEFAULT, PRI_CPE, PRI_NETWORK, PRI_SWITCH_EUROISDN_E1, LibpriPeer
+
+PRI_EVENT_DCHAN_UP = 1
 
 SABME, UA = 0x7F, 0x73   # control octets with the P/F bit set
 
@@ -21,9 +24,12 @@ def attach(path):
 
 
 def libpri_messages():
-    buf = ffi.new("char[16384]")
-    lib.l2_take_messages(buf, len(buf))
-    return ffi.string(buf).decode(errors="replace")
+    return LibpriPeer.take_log()
+
+
+def new_libpri(sock, node):
+    """libpri on `sock`, driven synchronously: the lockstep test polls it between line steps."""
+    return lib.lp_new(sock.fileno(), node, PRI_SWITCH_EUROISDN_E1, DEBUG_DEFAULT), ffi.new("lp_event *")
 
 
 def crc_ccitt_fcs(data):
@@ -51,20 +57,16 @@ def test_libpri_brings_layer_2_up_across_the_emulated_e1(exported_line):
     line.nt.dchannel_export.tap = lambda d, f: taps[1].append((d, f))
     line.te.dchannel_export.tap = lambda d, f: taps[2].append((d, f))
     network_sock, cpe_sock = attach(nt_path), attach(te_path)
-    network = lib.l2_new(network_sock.fileno(), lib.L2_PRI_NETWORK, 1)
-    cpe = lib.l2_new(cpe_sock.fileno(), lib.L2_PRI_CPE, 1)
-    stacks = {"network": (network_sock, network), "cpe": (cpe_sock, cpe)}
+    stacks = {"network": (network_sock, *new_libpri(network_sock, PRI_NETWORK)),
+              "cpe": (cpe_sock, *new_libpri(cpe_sock, PRI_CPE))}
     up = set()
     for _ in range(3000):                    # at most 3 s of line; libpri's T200 is 1 s
         line.run(0.001)
-        readable, _, _ = select.select([s for s, _ in stacks.values()], [], [], 0)
-        for name, (sock, pri) in stacks.items():
-            events = []
-            if sock in readable:
-                events.append(lib.l2_check(pri))
-            if lib.l2_next_timer_ms(pri) == 0:
-                events.append(lib.l2_timers(pri))
-            if lib.L2_EVENT_DCHAN_UP in events:
+        readable, _, _ = select.select([s for s, _, _ in stacks.values()], [], [], 0)
+        for name, (sock, pri, event) in stacks.items():
+            if sock in readable and lib.lp_on_readable(pri, event) and event.type == PRI_EVENT_DCHAN_UP:
+                up.add(name)
+            if lib.lp_next_timeout_ms(pri) == 0 and lib.lp_on_timer(pri, event) and event.type == PRI_EVENT_DCHAN_UP:
                 up.add(name)
         if up == {"network", "cpe"}:
             break
@@ -153,43 +155,21 @@ def test_libpri_layer_2_over_the_unix_socket_wire_in_real_time(tmp_path):
             span.open()
         pacer = SpanPacer(clock, spans)
         pacer.start()
-        loop = asyncio.get_running_loop()
-        up, done = set(), loop.create_future()
+        peers = []
         try:
             for _ in range(100):
                 await asyncio.sleep(0.01)
                 if all(s.status().line.multiframe_aligned and not s.status().alarms for s in spans):
                     break
-            stacks = {}
-            for name, node, config in (("network", lib.L2_PRI_NETWORK, nt_config),
-                                       ("cpe", lib.L2_PRI_CPE, te_config)):
-                sock = attach(config.dchannel_export)
-                stacks[name] = (sock, lib.l2_new(sock.fileno(), node, 0))
-
-            def note(name, event):
-                if event == lib.L2_EVENT_DCHAN_UP:
-                    up.add(name)
-                    if up == {"network", "cpe"} and not done.done():
-                        done.set_result(None)
-
-            def serve(name):
-                note(name, lib.l2_check(stacks[name][1]))
-
-            for name, (sock, _) in stacks.items():
-                loop.add_reader(sock.fileno(), serve, name)
-            try:
-                for _ in range(500):          # libpri's own timers (T200 ...) on the side
-                    if done.done():
-                        break
-                    await asyncio.sleep(0.01)
-                    for name, (sock, pri) in stacks.items():
-                        if lib.l2_next_timer_ms(pri) == 0:
-                            note(name, lib.l2_timers(pri))
-                assert done.done(), libpri_messages()
-            finally:
-                for sock, _ in stacks.values():
-                    loop.remove_reader(sock.fileno())
-                    sock.close()
+            for role, config in (("network", nt_config), ("user", te_config)):
+                peer = LibpriPeer(attach(config.dchannel_export), role)
+                peer.start()
+                peers.append(peer)
+            for peer in peers:
+                await peer.wait_for("dchannel_up", timeout=5.0)
+            for peer in peers:
+                peer.close()
+                peer.sock.close()
         finally:
             pacer.stop()
             for span in spans:

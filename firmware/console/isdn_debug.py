@@ -33,7 +33,8 @@ def q931_tracer(bus: EventBus, clock: Clock, span: str = "Se0:15") -> Callable[[
 
 
 def install(tree: CommandTree) -> None:
-    register_debug_topic("isdn q931", "ISDN Q931 packets", kinds=(Q931Trace,),
+    from firmware.isdn.events import IsdnTrace  # the daemon's isdn service traces each span with it
+    register_debug_topic("isdn q931", "ISDN Q931 packets", kinds=(Q931Trace, IsdnTrace),
                          format=lambda event: event.text, tree=tree)
 
 

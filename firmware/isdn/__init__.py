@@ -15,6 +15,15 @@ Layer 2, as the layers above use it:
   `service()` after acting on its own.
 * `firmware.isdn.pcap.PcapWriter(target, *, network_side)` — LINUX_LAPD (177) traces.
 
+In the box (the daemon's "isdn" service, firmware/isdn/service.py; see docs/isdn-service.md):
+
+* `firmware.isdn.binding.IsdnSpan(span, PriStack(role), clock=, bus=)` — a stack bound straight
+  to its span object; every stack event goes on the bus as `events.IsdnEvent(span_id, event)`,
+  every `debug isdn q931` block as `events.IsdnTrace`.  Its `handler` (a `CallHandler`) decides
+  what calls do: `answer.AnswerAndListen` until the PBX replaces it.
+* `firmware.isdn.bearer.BearerPump` — the span's 30 B-channels as linear audio on the clock;
+  `listen.InbandListener` runs the DTMF receivers on it (`events.DtmfDigit`, `CallAudioReport`).
+
 The far end in tests is libpri: `hil_tests.peers.libpri.LibpriPeer`, on a
 `hil_tests.peers.line.CuttableLine` when the wire has to break.
 """

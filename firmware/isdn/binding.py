@@ -1,0 +1,229 @@
+"""One PRI span's signalling stack bound straight to its span object, on the one clock.
+
+    isdn = IsdnSpan(span, PriStack("user"), clock=clock, bus=bus)
+    isdn.handler = AnswerAndListen(isdn)     # who decides what to do with calls
+    isdn.start()
+    call_id = isdn.setup("15881234", calling="0212345678")   # the call API, `now` filled in
+    isdn.stop()
+
+Every `poll` seconds: the span's received D-channel frames go into the stack, a change of the
+span's layer 1 goes to `stack.layer1_changed`, a due stack timer fires, and then the stack's
+frames go out through `span.send_dchannel` and its events go to the bus (as `IsdnEvent`) and to
+the handler.  Nothing a peer sends can stop this: a frame the stack chokes on is counted,
+published as `IsdnFault` and dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol
+
+from firmware.bus import EventBus
+from firmware.clock import Clock, TimerHandle
+
+from .bearer import BearerPump
+from .events import IsdnEvent, IsdnFault, IsdnTrace
+from .q931.link import CallStateError
+from .stack import DataLinkDown, DataLinkUp, PriStack
+
+log = logging.getLogger("pribox.isdn")
+
+POLL_PERIOD = 0.002  # the D-channel carries 16 octets in 2 ms: at most one short frame waits
+
+
+def trace_name(span_id: int) -> str:
+    """The interface name in traces: Cisco calls an E1 PRI's D-channel Serial<n>:15."""
+    return f"Se{span_id}:15"
+
+
+class CallHandler(Protocol):
+    """The policy deciding what happens to calls on a span: the PBX later, `AnswerAndListen` now."""
+
+    def on_event(self, event) -> None:
+        """One stack event (IncomingCall, Answered, Released, ...), after the bus has it."""
+
+    def close(self) -> None:
+        """The span's stack is stopping."""
+
+
+class IsdnSpan:
+    def __init__(self, span, stack: PriStack, *, clock: Clock, bus: EventBus, poll: float = POLL_PERIOD,
+                 pcap=None, wall_offset: float | None = None):
+        self.span = span
+        self.stack = stack
+        self.clock = clock
+        self.bus = bus
+        self.poll = poll
+        self.pcap = pcap
+        self.handler: CallHandler | None = None
+        self.bearer = BearerPump(span, clock)
+        self.counters = {"frames_in": 0, "frames_out": 0, "tx_queue_full": 0, "faults": 0}
+        self.layer1_up = False
+        self.layer2_up = False
+        self._handle: TimerHandle | None = None
+        self._dispatching = False
+        # pcap records want wall time; the one clock may be virtual.
+        self._wall_offset = time.time() - clock.now() if wall_offset is None else wall_offset
+        stack.q931.trace = self._trace
+        stack.q931.span = trace_name(span.id)
+
+    @property
+    def span_id(self) -> int:
+        return self.span.id
+
+    @property
+    def role(self) -> str:
+        return self.stack.role
+
+    # -- life -------------------------------------------------------------------------------
+    def start(self) -> None:
+        now = self.clock.now()
+        self.layer1_up = self.span.status().layer1_up
+        self.stack.layer1_changed(self.layer1_up, now)
+        self.stack.start(now)
+        self.bearer.start()
+        self._flush(now)
+        self._handle = self.clock.call_later(self.poll, self._tick)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+        self.bearer.stop()
+        if self.handler is not None:
+            try:
+                self.handler.close()
+            except Exception:
+                log.exception("span %d: call handler failed while closing", self.span_id)
+
+    @property
+    def running(self) -> bool:
+        return self._handle is not None
+
+    def _tick(self) -> None:
+        now = self.clock.now()
+        self._handle = self.clock.call_later(self.poll, self._tick)
+        self.service(now)
+
+    def service(self, now: float) -> None:
+        """Do all that is due at `now` (the poll timer calls this; a lockstep test may too)."""
+        if not self.span.is_open:
+            return
+        for frame in self.span.recv_dchannel():
+            self.counters["frames_in"] += 1
+            if self.pcap is not None:
+                self.pcap.write(frame, sent=False, timestamp=now + self._wall_offset)
+            self._guarded("frame " + frame[:16].hex(), self.stack.receive_frame, frame, now)
+        up = self.span.status().layer1_up
+        if up != self.layer1_up:
+            self.layer1_up = up
+            log.info("span %d: layer 1 %s", self.span_id, "up" if up else "down")
+            self._guarded("layer 1 change", self.stack.layer1_changed, up, now)
+        due = self.stack.get_timer()
+        if due is not None and due <= now:
+            self._guarded("timer", self.stack.handle_timer, now)
+        self._flush(now)
+
+    def _guarded(self, what: str, action, *args) -> None:
+        try:
+            action(*args)
+        except Exception as exc:
+            self._fault(f"{what}: {type(exc).__name__}: {exc}", exc)
+
+    def _fault(self, detail: str, exc: BaseException | None = None) -> None:
+        self.counters["faults"] += 1
+        log.error("span %d: ISDN stack fault, span goes on: %s", self.span_id, detail, exc_info=exc)
+        self.bus.publish(IsdnFault(self.clock.now(), self.span_id, detail))
+
+    def _flush(self, now: float) -> None:
+        """Frames out, then events to the bus and the handler (whose actions queue more)."""
+        if self._dispatching:
+            return
+        self._dispatching = True
+        try:
+            while True:
+                self._send_frames(now)
+                event = self.stack.next_event()
+                if event is None:
+                    break
+                if isinstance(event, (DataLinkUp, DataLinkDown)):
+                    self.layer2_up = isinstance(event, DataLinkUp)
+                    log.info("span %d: D-channel %s", self.span_id, "up" if self.layer2_up else "down")
+                self.bus.publish(IsdnEvent(event.time, self.span_id, event))
+                if self.handler is not None:
+                    try:
+                        self.handler.on_event(event)
+                    except Exception as exc:
+                        self._fault(f"call handler on {type(event).__name__}: {type(exc).__name__}: {exc}", exc)
+        finally:
+            self._dispatching = False
+
+    def _send_frames(self, now: float) -> None:
+        for frame in self.stack.frames_to_send():
+            if self.pcap is not None:
+                self.pcap.write(frame, sent=True, timestamp=now + self._wall_offset)
+            try:
+                sent = self.span.is_open and self.span.send_dchannel(frame)
+            except ValueError as exc:  # SpanError too: a frame the span refuses is dropped, not fatal
+                self._fault(f"frame {frame[:16].hex()} refused by the span: {exc}", exc)
+                continue
+            if sent:
+                self.counters["frames_out"] += 1
+            else:
+                self.counters["tx_queue_full"] += 1
+
+    def _trace(self, text: str) -> None:
+        self.bus.publish(IsdnTrace(self.clock.now(), self.span_id, text))
+
+    # -- the call API, with `now` from the one clock ----------------------------------------
+    def _done(self, now: float, result=None):
+        self._flush(now)
+        return result
+
+    def setup(self, called: str, **kwargs) -> int:
+        now = self.clock.now()
+        return self._done(now, self.stack.setup(called, now, **kwargs))
+
+    def proceed(self, call_id: int) -> None:
+        now = self.clock.now()
+        self._done(now, self.stack.proceed(call_id, now))
+
+    def alert(self, call_id: int, **kwargs) -> None:
+        now = self.clock.now()
+        self._done(now, self.stack.alert(call_id, now, **kwargs))
+
+    def answer(self, call_id: int, **kwargs) -> None:
+        now = self.clock.now()
+        self._done(now, self.stack.answer(call_id, now, **kwargs))
+
+    def progress(self, call_id: int, description: int = 8) -> None:
+        now = self.clock.now()
+        self._done(now, self.stack.progress(call_id, now, description))
+
+    def disconnect(self, call_id: int, cause: int = 16, **kwargs) -> None:
+        now = self.clock.now()
+        self._done(now, self.stack.disconnect(call_id, now, cause, **kwargs))
+
+    def restart(self, timeslots=None) -> None:
+        now = self.clock.now()
+        self._done(now, self.stack.restart(now, timeslots))
+
+    def try_disconnect(self, call_id: int, cause: int) -> bool:
+        """Hang up if the call still allows it; False when it is already gone."""
+        try:
+            self.disconnect(call_id, cause)
+            return True
+        except CallStateError:
+            return False
+
+    # -- state for consoles -----------------------------------------------------------------
+    def active_calls(self) -> int:
+        return len(self.stack.calls)
+
+    def status(self) -> dict:
+        lapd = self.stack.lapd.status()
+        return {"span": self.span_id, "role": self.role, "layer1": "ACTIVE" if self.layer1_up else "DEACTIVATED",
+                "layer2": lapd["q921_state_name"], "q921_state": lapd["q921_state"],
+                "calls": {cid: call.wire_state() for cid, call in self.stack.calls.items()},
+                "channels_in_use": sum(1 for s in self.stack.channels.summary().values() if s != "idle")}
