@@ -50,6 +50,9 @@ def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
             await _until(lambda: carrier.ready and box.layer2_up, 5, "libpri and the box's D-channel up")
             first = carrier.place_call(timeslot=1)
             await _until(lambda: first.done, 8, "the first call to clear")
+            # libpri reports the call done on RELEASE; the box finishes on RELEASE COMPLETE a
+            # moment later, and only then reports what it heard.
+            await _until(lambda: any(isinstance(e, CallAudioReport) for e in events), 3, "the box's audio report")
             seen["first"] = first
         finally:
             gc.unfreeze()
