@@ -7,12 +7,14 @@ VPY     := $(VENV)/bin/python
 # Debian packages: the toolchain for the C core, the codecs it links, and the real peers the
 # tests talk to (libpri as the far end of Q.931, spandsp for DTMF, tshark for traces, lrzsz for
 # console uploads, espeak-ng for synthetic speech in the DTMF talk-off tests, iproute2 for the
-# network tests' namespaces, RAUC with D-Bus, openssl and squashfs-tools for signed A/B updates,
-# debootstrap and qemu to build the firmware image and boot it).
+# network tests' namespaces, RAUC with D-Bus, openssl and squashfs-tools for signed A/B updates).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
                 libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2 \
-                rauc dbus openssl squashfs-tools \
-                debootstrap qemu-system-x86
+                rauc dbus openssl squashfs-tools
+# Only the image targets need these: debootstrap to build the image, qemu to boot it.
+IMAGE_PACKAGES := debootstrap qemu-system-x86
+PACKAGES = $(APT_PACKAGES)
+image image-test: PACKAGES = $(APT_PACKAGES) $(IMAGE_PACKAGES)
 
 .PHONY: run test bench build deps apt venv clean image image-test
 
@@ -40,7 +42,7 @@ build:
 deps: apt venv
 
 apt:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	@missing=$$(for p in $(PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" != 0 ]; then echo "missing Debian packages: $$missing (run as root, or apt-get install them)"; exit 1; fi; \
 	  echo "installing Debian packages: $$missing"; \
