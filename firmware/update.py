@@ -13,6 +13,9 @@ import asyncio
 import json
 import os
 import re
+import urllib.error
+import urllib.parse
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
@@ -63,6 +66,60 @@ def _refusal_reason(stderr: str) -> str:
         return "the file does not exist"
     lines = [line for line in stderr.strip().splitlines() if "rauc-Message" not in line]
     return lines[-1] if lines else "RAUC rejected it"
+
+
+MAX_BUNDLE_BYTES = 2 * 1024**3
+
+
+def is_url(text: str) -> bool:
+    return urllib.parse.urlsplit(str(text)).scheme in ("http", "https")
+
+
+async def fetch_bundle(url: str, directory: str | Path, progress: Callable[[int, str], None] | None = None,
+                       *, timeout: float = 30.0) -> Path:
+    """Download a bundle from an http(s) URL into `directory`, whole or not at all: it lands under
+    its own name only once every byte has been written and synced, so an interrupted download
+    never passes for a bundle."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        raise UpdateRefused(f"{url}: refused: only http:// and https:// addresses can be fetched")
+    name = os.path.basename(urllib.parse.unquote(parts.path)) or "bundle.raucb"
+    if name in (".", "..") or not name.isprintable():
+        raise UpdateRefused(f"{url}: refused: the address names no file")
+    folder = Path(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    target, partial = folder / name, folder / f".{name}.partial"
+
+    def download() -> int:
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as response, open(partial, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0)
+                if total > MAX_BUNDLE_BYTES:
+                    raise UpdateRefused(f"{url}: refused: {total} bytes is more than a bundle can be")
+                done = 0
+                while chunk := response.read(1 << 16):
+                    done += len(chunk)
+                    if done > MAX_BUNDLE_BYTES:
+                        raise UpdateRefused(f"{url}: refused: more than {MAX_BUNDLE_BYTES} bytes")
+                    out.write(chunk)
+                    if progress and total:
+                        progress(done * 100 // total, f"downloading {name}")
+                out.flush()
+                os.fsync(out.fileno())
+                return done
+        except urllib.error.HTTPError as exc:
+            raise UpdateFailed(f"downloading {url} failed: HTTP {exc.code} {exc.reason}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", None) or exc
+            raise UpdateFailed(f"downloading {url} failed: {reason}") from None
+
+    try:
+        await asyncio.to_thread(download)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    os.replace(partial, target)
+    return target
 
 
 class RaucClient:

@@ -2,7 +2,8 @@
 ymodem`) are checked, installed into the other slot with progress, and the booted slot is
 confirmed — the same UpdateAgent as `pribox upgrade`, run as a console background job.
 
-Only files in the upload folder are accepted: the name is a plain file name there, never a path.
+Only files in the upload folder are accepted: the name is a plain file name there, never a path;
+or an http(s):// address, fetched into the upload folder first.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 
 from firmware.console.commands import Arg, registry
 from firmware.console.session import Background, CommandContext
-from firmware.update import UpdateAgent, UpdateFailed, UpdateRefused
+from firmware.update import UpdateAgent, UpdateFailed, UpdateRefused, fetch_bundle, is_url
 
 
 def default_agent(services: Any) -> UpdateAgent:
@@ -70,12 +71,35 @@ def _refusal(exc: Exception) -> str:
     return f"% {exc}"
 
 
+def _bundle_source(ctx: CommandContext, name: str):
+    """An uploaded file's path now, or, for an address, a coroutine that fetches it first."""
+    if is_url(name):
+        folder = Path(ctx.services.upload_dir)
+
+        async def fetch(progress) -> Path:
+            last = [-1]
+
+            def step(percent: int, message: str) -> None:
+                if percent // 10 != last[0]:
+                    last[0] = percent // 10
+                    progress(f"{percent:3d}% {message}")
+            progress(f"Fetching {name}...")
+            return await fetch_bundle(name, folder, step)
+        return fetch
+    path = uploaded_file(ctx, name)
+
+    async def ready(progress) -> Path:
+        return path
+    return ready
+
+
 def upgrade_check(ctx: CommandContext, args: dict) -> Background:
-    path = uploaded_file(ctx, args["file"])
+    source = _bundle_source(ctx, args["file"])
     agent = _agent(ctx)
 
     async def run(progress) -> str:
         try:
+            path = await source(progress)
             info = await agent.check(path)
         except (UpdateRefused, UpdateFailed) as exc:
             return _refusal(exc)
@@ -85,7 +109,7 @@ def upgrade_check(ctx: CommandContext, args: dict) -> Background:
 
 
 def upgrade_install(ctx: CommandContext, args: dict) -> Background:
-    path = uploaded_file(ctx, args["file"])
+    source = _bundle_source(ctx, args["file"])
     agent = _agent(ctx)
     if id(agent) in _installing:
         raise ValueError("an install is already under way; wait for it to finish")
@@ -99,6 +123,7 @@ def upgrade_install(ctx: CommandContext, args: dict) -> Background:
                 last[0] = percent
                 progress(f"{percent:3d}% {message}")
         try:
+            path = await source(progress)
             progress(f"Checking {path.name}...")
             info = await agent.check(path)
             progress(f"{path.name}: version {info.version}, signed by {info.signer or 'an unnamed signer'}; "
@@ -149,7 +174,8 @@ def upgrade_confirm(ctx: CommandContext, args: dict) -> Background:
     return Background(run, "upgrade confirm")
 
 
-FILE_ARG = dict(help="a bundle uploaded with 'upload ymodem'", complete=_uploaded_names)
+FILE_ARG = dict(help="a bundle uploaded with 'upload ymodem', or an http(s):// address to fetch it from",
+                complete=_uploaded_names)
 registry.describe("upgrade", "Firmware bundles: check, install, status, confirm")
 registry.add("upgrade check", upgrade_check, help="Verify a bundle's signature and fit, installing nothing",
              args=[Arg("file", **FILE_ARG)], admin=True)

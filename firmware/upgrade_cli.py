@@ -6,16 +6,18 @@ import argparse
 import asyncio
 import sys
 
-from firmware.update import RaucClient, UpdateAgent, UpdateFailed, UpdateRefused
+from firmware.update import RaucClient, UpdateAgent, UpdateFailed, UpdateRefused, fetch_bundle, is_url
 from images.bundle import COMPATIBLE
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=["check", "install", "status", "confirm"],
                         help="check a bundle, install it into the other slot, show slots, or confirm this boot")
-    parser.add_argument("bundle", nargs="?", help="the bundle file (check, install)")
+    parser.add_argument("bundle", nargs="?", help="the bundle: a file, or an http(s):// address to fetch first")
     parser.add_argument("--conf", help="RAUC system.conf (default: RAUC's own, /etc/rauc/system.conf)")
     parser.add_argument("--keyring", help="keyring for 'check' off the box (default: the system.conf one)")
+    parser.add_argument("--download-dir", default="/var/lib/pribox/uploads",
+                        help="where a bundle fetched from an address is kept (default: the console's upload folder)")
     parser.add_argument("--state-dir", default="/var/lib/pribox",
                         help="the running daemon's state directory, whose control socket 'confirm' asks")
     parser.add_argument("--wait", type=float, default=0.0, metavar="SECONDS",
@@ -36,6 +38,9 @@ async def _run(args: argparse.Namespace) -> int:
     if args.action in ("check", "install") and not args.bundle:
         print(f"pribox upgrade {args.action}: which bundle? (pribox upgrade {args.action} FILE)", file=sys.stderr)
         return 2
+    if args.action in ("check", "install") and is_url(args.bundle):
+        args.bundle = await fetch_bundle(args.bundle, args.download_dir, _progress)
+        print(f"\nfetched {args.bundle}")
     if args.action == "check":
         info = await agent.check(args.bundle)
         print(f"{info.path}: version {info.version} for {info.compatible}, signed by {info.signer}")

@@ -121,3 +121,67 @@ def test_only_files_in_the_upload_folder_and_a_failed_health_check_keeps_the_slo
             out = await box.run("upgrade confirm")
             assert "FAIL services: spans failed" in out and "% Not confirmed" in out
     asyncio.run(main())
+
+
+@pytest.fixture
+def web(tmp_path):
+    """A plain HTTP server on loopback serving tmp_path/www, as a site's file server would."""
+    import functools
+    import http.server
+    import threading
+
+    root = tmp_path / "www"
+    root.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *a: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield root, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_bundle_fetched_from_an_address_installs_from_the_console(tmp_path, device, bundle, new_image, web):
+    root, base = web
+    (root / "pribox-2.0.raucb").write_bytes(bundle.read_bytes())
+
+    async def main():
+        async with box_on_pty(tmp_path) as box:
+            box.services.update_agent = agent_for(device)
+            await box.login()
+            out = await box.run(f"upgrade install {base}/pribox-2.0.raucb", until=r"installed\..*\r\npribox#")
+            assert f"Fetching {base}/pribox-2.0.raucb..." in out and "Checking pribox-2.0.raucb..." in out
+            assert "Version 2.0 installed." in out
+            assert (box.services.upload_dir / "pribox-2.0.raucb").read_bytes() == bundle.read_bytes()
+            out = await box.run(f"upgrade check {base}/missing.raucb")
+            assert "downloading" in out and "HTTP 404" in out
+    asyncio.run(main())
+    image = new_image.read_bytes()
+    assert device.slot_bytes("B", len(image)) == image
+
+
+def test_fetching_is_whole_or_nothing_and_only_over_http(tmp_path, bundle, web):
+    from firmware.update import UpdateFailed, UpdateRefused, fetch_bundle
+
+    root, base = web
+    (root / "b.raucb").write_bytes(bundle.read_bytes())
+    seen = []
+    path = asyncio.run(fetch_bundle(f"{base}/b.raucb", tmp_path / "dl", lambda pct, msg: seen.append(pct)))
+    assert path.read_bytes() == bundle.read_bytes() and seen[-1] == 100
+    with pytest.raises(UpdateRefused, match="only http:// and https:// addresses"):
+        asyncio.run(fetch_bundle("ftp://127.0.0.1/b.raucb", tmp_path / "dl"))
+    with pytest.raises(UpdateFailed, match=r"downloading http://127.0.0.1:1/x.raucb failed"):
+        asyncio.run(fetch_bundle("http://127.0.0.1:1/x.raucb", tmp_path / "dl"))
+    assert sorted(p.name for p in (tmp_path / "dl").iterdir()) == ["b.raucb"]  # no partial file left behind
+
+
+def test_pribox_upgrade_check_fetches_an_address(tmp_path, keys, bundle, web, capsys):
+    from firmware.cli import main as pribox
+
+    root, base = web
+    (root / "v2.raucb").write_bytes(bundle.read_bytes())
+    assert pribox(["upgrade", "check", f"{base}/v2.raucb", "--keyring", str(keys.keyring),
+                   "--download-dir", str(tmp_path / "dl")]) == 0
+    out = capsys.readouterr().out
+    assert f"fetched {tmp_path / 'dl' / 'v2.raucb'}" in out and "version 2.0 for pribox-e1-gateway" in out
