@@ -90,9 +90,11 @@ class EmulatedUpdateDevice:
         self._bus = subprocess.Popen(["dbus-daemon", "--nofork", f"--config-file={self.root / 'bus.conf'}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         log = open(self.root / "rauc-service.log", "ab")
+        # Its own process group, so a power cut also takes the boot backend RAUC may be running.
         self._service = subprocess.Popen(["rauc", "--conf", str(self.conf), "service",
                                           f"--override-boot-slot={self.booted}"],
-                                         env={**os.environ, **self.env}, stdout=log, stderr=log)
+                                         env={**os.environ, **self.env}, stdout=log, stderr=log,
+                                         start_new_session=True)
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -108,10 +110,15 @@ class EmulatedUpdateDevice:
 
     def power_off(self) -> None:
         """A power cut: the service dies wherever it is, and what it had mounted is gone."""
-        for proc in (self._service, self._bus):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGKILL)
-                proc.wait()
+        if self._service is not None:
+            try:
+                os.killpg(self._service.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self._service.wait()
+        if self._bus is not None and self._bus.poll() is None:
+            self._bus.send_signal(signal.SIGKILL)
+            self._bus.wait()
         self._service = self._bus = None
         self._unmount_leftovers()
 

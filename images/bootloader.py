@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 DEFAULT_TRIES = 3
@@ -57,8 +58,9 @@ class BootSelector:
 
     def save(self, state: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w") as f:
+        # A temporary name of its own: two writers never rename each other's half-written file.
+        fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
+        with os.fdopen(fd, "w") as f:
             json.dump(state, f, indent=1, sort_keys=True)
             f.flush()
             os.fsync(f.fileno())
