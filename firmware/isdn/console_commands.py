@@ -1,11 +1,14 @@
 """ISDN commands on the console, from the daemon's isdn service (`ctx.services.isdn`):
-`show isdn status`, `show calls`, `show channels [N]`."""
+`show isdn status`, `show calls`, `show channels [N]`, and the `debug isdn q921` topic fed by
+each span's Q921Frame events."""
 
 from __future__ import annotations
 
-from firmware.console.commands import Arg, int_range, registry
+from firmware.console.commands import Arg, CommandTree, int_range, registry
+from firmware.console.debugging import register_debug_topic
 from firmware.console.span_commands import MAX_SPAN
 
+from .q921_trace import Q921Frame
 from .show import show_isdn_status
 from .show_calls import show_calls, show_channels
 
@@ -49,3 +52,11 @@ registry.add("show calls", show_active_calls,
 registry.add("show channels", show_b_channels, help="B-channel maintenance state of each PRI span (show isdn service)",
              args=[Arg("N", "span number (all spans when left out)", parse=int_range(1, MAX_SPAN), optional=True,
                        complete=_isdn_span_numbers)])
+
+
+def install_q921_debug(tree: CommandTree = registry) -> None:
+    register_debug_topic("isdn q921", "ISDN Q921 frames", kinds=(Q921Frame,),
+                         format=lambda event: event.text, tree=tree)
+
+
+install_q921_debug()
