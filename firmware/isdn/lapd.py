@@ -1,7 +1,8 @@
 """LAPD (Q.921) data link for PRI: point-to-point, one SAPI/TEI, modulo 128 — sans-I/O.
 
 Frames and time go in (`receive_frame`, `handle_timer`, the DL-* requests); frames, events and
-the next timer come out (`frames_to_send`, `next_event`, `get_timer`).  Nothing here reads a
+the next timer come out (`frames_to_send`, `next_event`, `get_timer`); a `trace(frame, direction,
+now)` hook, if set, sees every frame both ways (`debug isdn q921`).  Nothing here reads a
 clock, sleeps or touches a socket, so the same object runs in lockstep tests on a ManualClock,
 under the asyncio D-channel adapter, and inside benchmarks.
 
