@@ -24,6 +24,7 @@ from firmware.clock import Clock, TimerHandle
 
 from .bearer import BearerPump
 from .events import IsdnEvent, IsdnFault, IsdnTrace
+from .q921_trace import Q921Frame
 from .q931.link import CallStateError
 from .stack import DataLinkDown, DataLinkUp, PriStack
 
@@ -67,6 +68,7 @@ class IsdnSpan:
         self._wall_offset = time.time() - clock.now() if wall_offset is None else wall_offset
         stack.q931.trace = self._trace
         stack.q931.span = trace_name(span.id)
+        stack.lapd.trace = self._trace_q921
 
     @property
     def span_id(self) -> int:
@@ -175,6 +177,9 @@ class IsdnSpan:
 
     def _trace(self, text: str) -> None:
         self.bus.publish(IsdnTrace(self.clock.now(), self.span_id, text))
+
+    def _trace_q921(self, frame: bytes, direction: str, now: float) -> None:
+        self.bus.publish(Q921Frame(now, self.span_id, trace_name(self.span_id), self.role, direction, bytes(frame)))
 
     # -- the call API, with `now` from the one clock ----------------------------------------
     def _done(self, now: float, result=None):

@@ -1,7 +1,8 @@
 """LAPD (Q.921) data link for PRI: point-to-point, one SAPI/TEI, modulo 128 — sans-I/O.
 
 Frames and time go in (`receive_frame`, `handle_timer`, the DL-* requests); frames, events and
-the next timer come out (`frames_to_send`, `next_event`, `get_timer`).  Nothing here reads a
+the next timer come out (`frames_to_send`, `next_event`, `get_timer`); a `trace(frame, direction,
+now)` hook, if set, sees every frame both ways (`debug isdn q921`).  Nothing here reads a
 clock, sleeps or touches a socket, so the same object runs in lockstep tests on a ManualClock,
 under the asyncio D-channel adapter, and inside benchmarks.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from dataclasses import dataclass
 from enum import Enum
+from typing import Callable
 
 from .lapd_frames import MAX_INFO, MODULO, Frame, FrameError, Kind, decode, encode
 
@@ -122,7 +124,8 @@ _FRAME_ERROR_CODE = {"bad_control": "L", "info_not_permitted": "M", "too_long": 
 
 
 class Lapd:
-    def __init__(self, role: Role, timers: LapdTimers | None = None, *, sapi: int = 0, tei: int = 0):
+    def __init__(self, role: Role, timers: LapdTimers | None = None, *, sapi: int = 0, tei: int = 0,
+                 trace: Callable[[bytes, str, float], None] | None = None):
         if not isinstance(role, Role):
             raise ValueError(f"LAPD role must be Role.USER or Role.NETWORK, not {role!r}")
         if not 0 <= sapi < 64 or not 0 <= tei < 127:
@@ -160,6 +163,11 @@ class Lapd:
         self._retry: float | None = None
         self._out: list[bytes] = []
         self._events: deque[LapdEvent] = deque()
+        # `trace(frame, "RX" | "TX", now)` sees every frame in and out (`debug isdn q921`); it
+        # must not do I/O itself.  Sent frames are stamped with the time of the latest input,
+        # which is what produced them.
+        self.trace = trace
+        self._now = 0.0
 
     # ------------------------------------------------------------------ outputs
     def frames_to_send(self) -> list[bytes]:
@@ -170,6 +178,10 @@ class Lapd:
             if self.state in _LINK_UP:
                 self._send_s(Kind.RNR if self.own_busy else Kind.RR, self._rsp_cr, False)
         out, self._out = self._out, []
+        trace = self.trace
+        if trace is not None:
+            for frame in out:
+                trace(frame, "TX", self._now)
         return out
 
     def next_event(self) -> LapdEvent | None:
@@ -211,6 +223,7 @@ class Lapd:
 
     # ------------------------------------------------------------------ DL requests
     def establish(self, now: float) -> None:
+        self._now = now
         self._wanted_up = True
         self._retry = None
         if not self.layer1_up or self.state in _LINK_UP or self.state == AWAITING_ESTABLISHMENT:
@@ -218,6 +231,7 @@ class Lapd:
         self._establish_data_link(now)
 
     def release(self, now: float) -> None:
+        self._now = now
         self._wanted_up = False
         self._retry = None
         if self.state == RELEASED:
@@ -234,6 +248,7 @@ class Lapd:
         self.state = AWAITING_RELEASE
 
     def send(self, payload: bytes, now: float) -> None:
+        self._now = now
         payload = bytes(payload)
         if len(payload) > MAX_INFO:
             raise ValueError(f"LAPD I-frame payload of {len(payload)} octets exceeds N201={MAX_INFO}")
@@ -246,6 +261,7 @@ class Lapd:
 
     def set_own_busy(self, busy: bool, now: float) -> None:
         """Own receiver busy (RNR) on or off."""
+        self._now = now
         if busy == self.own_busy:
             return
         self.own_busy = busy
@@ -254,6 +270,7 @@ class Lapd:
             self._ack_pending = False
 
     def layer1_changed(self, up: bool, now: float) -> None:
+        self._now = now
         if up == self.layer1_up:
             return
         self.layer1_up = up
@@ -274,6 +291,7 @@ class Lapd:
             self._establish_data_link(now)
 
     def handle_timer(self, now: float) -> None:
+        self._now = now
         if self._t200 is not None and now >= self._t200:
             self._t200 = None
             self._t200_expired(now)
@@ -292,6 +310,9 @@ class Lapd:
 
     # ------------------------------------------------------------------ frames in
     def receive_frame(self, frame: bytes, now: float) -> None:
+        self._now = now
+        if self.trace is not None:
+            self.trace(frame, "RX", now)
         counters = self.counters
         counters["rx_frames"] += 1
         if not self.layer1_up:

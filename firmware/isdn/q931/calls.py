@@ -105,7 +105,8 @@ class Q931Timers:
 
 class Call:
     __slots__ = ("id", "call_ref", "flag", "outgoing", "state", "timeslot", "exclusive", "timer", "deadline",
-                 "retries", "cause", "setup_payload", "called", "link")
+                 "retries", "cause", "setup_payload", "called", "link", "calling", "redirecting", "bearer",
+                 "setup_time", "connect_time")
 
     def __init__(self, link, call_id: int, call_ref: int, outgoing: bool):
         self.link = link
@@ -122,6 +123,12 @@ class Call:
         self.cause = Cause.NORMAL_CLEARING
         self.setup_payload = b""
         self.called = ""
+        # What `show calls` reports: the numbers and bearer of the SETUP, and when it went up.
+        self.calling = ""
+        self.redirecting = ""
+        self.bearer: ie.BearerCapability | None = None
+        self.setup_time: float | None = None
+        self.connect_time: float | None = None
 
     def __repr__(self) -> str:
         return (f"<Call {self.id} cr=0x{self.call_ref:04x} {'out' if self.outgoing else 'in'} "
@@ -250,6 +257,7 @@ class Call:
             self.stop()
             link.send(self, MT.CONNECT_ACKNOWLEDGE, (), now)
             self.state = ACTIVE
+            self.connect_time = now
             link.emit(Answered(now, self.id, msg.get(ie.ConnectedNumber)))
         elif mtype == MT.ALERTING:
             if not self._take_channel(msg, now):
@@ -273,6 +281,7 @@ class Call:
             if state == IN_CONNECT_REQUEST:
                 self.stop()
                 self.state = ACTIVE
+                self.connect_time = now
         elif mtype == MT.PROGRESS:
             progress = msg.get(ie.ProgressIndicator)
             if state == OUT_PROCEEDING and progress.description in (1, 2, 8):

@@ -358,6 +358,11 @@ class Q931Link(RestartProcedures):
         channels.claim(ts, call.id)
         called = msg.get(ie.CalledNumber)
         call.called = called.digits if called is not None else ""
+        calling, redirecting = msg.get(ie.CallingNumber), msg.get(ie.RedirectingNumber)
+        call.calling = calling.digits if calling is not None else ""
+        call.redirecting = redirecting.digits if redirecting is not None else ""
+        call.bearer = bearer
+        call.setup_time = now
         display = msg.get(ie.Display)
         progress = msg.get(ie.ProgressIndicator)
         self._events.append(IncomingCall(
@@ -409,7 +414,9 @@ class Q931Link(RestartProcedures):
         items = []
         if sending_complete:
             items.append(ie.SendingComplete())
-        items.append(bearer if bearer is not None else ie.BearerCapability())
+        if bearer is None:
+            bearer = ie.BearerCapability()
+        items.append(bearer)
         items.append(ie.ChannelId(timeslot, exclusive=exclusive))
         if progress is not None:
             items.append(ie.ProgressIndicator(progress, self.location))
@@ -428,6 +435,10 @@ class Q931Link(RestartProcedures):
         call.timeslot = timeslot
         call.exclusive = exclusive
         call.called = called
+        call.calling = calling.digits if calling is not None else ""
+        call.redirecting = redirecting.digits if redirecting is not None else ""
+        call.bearer = bearer
+        call.setup_time = now
         channels.claim(timeslot, call.id)
         call.setup_payload = payload
         self._out.append(payload)
@@ -487,6 +498,7 @@ class Q931Link(RestartProcedures):
         else:
             call.stop()
             call.state = ACTIVE
+            call.connect_time = now
 
     def disconnect(self, call_id: int, now: float, cause: int = Cause.NORMAL_CLEARING, *,
                    inband: bool = False) -> None:
