@@ -5,8 +5,10 @@ import pytest
 
 from firmware.isdn.lapd import TIMER_RECOVERY, DlData, Lapd, LapdTimers, Role
 from firmware.isdn.lapd_frames import Frame, Kind, decode, encode
-from firmware.isdn.q931.events import IncomingCall
+from firmware.isdn.q921_trace import Q921Frame
+from firmware.isdn.q931.events import CallProceeding, IncomingCall
 from firmware.isdn.q931.messages import TRACE_NAMES, decode as decode_message
+from isdn_line import BoxAndCarrier
 from isdn_pair import StackPair
 from lapd_wire import Wire
 
@@ -135,3 +137,22 @@ def test_delayed_ack_leaves_t203_and_t200_alone():
     w.b.receive_frame(encode(Frame(Kind.I, 0, False, ns=1, nr=0, info=b"y")), w.now)
     w.b.send(b"answer", w.now)
     assert w.b.get_timer() == 4.0               # our I-frame runs T200 as always
+
+
+def test_the_box_answers_a_carrier_setup_with_call_proceeding_that_acknowledges_it():
+    """On the service path the handler's CALL PROCEEDING carries the SETUP's acknowledgement."""
+    rig = BoxAndCarrier()
+    try:
+        rig.up()
+        call = rig.carrier.place_call(timeslot=3)
+        rig.run_until(lambda: rig.of(CallProceeding, rig.net.span_id), 2.0)
+        box_frames = [(e.direction, decode(e.frame)) for e in rig.of(Q921Frame, rig.box.span_id)]
+        setup_at = next(i for i, (d, f) in enumerate(box_frames)
+                        if d == "RX" and f.kind == Kind.I and message_name(f) == "SETUP")
+        setup = box_frames[setup_at][1]
+        first_tx = next(f for d, f in box_frames[setup_at + 1:] if d == "TX")
+        assert first_tx.kind == Kind.I and message_name(first_tx) == "CALL_PROC"
+        assert first_tx.nr == (setup.ns + 1) % 128
+        rig.run_until(lambda: call.done, 10.0)
+    finally:
+        rig.close()
