@@ -8,8 +8,8 @@
 
 Every `poll` seconds: the span's received D-channel frames go into the stack, a change of the
 span's layer 1 goes to `stack.layer1_changed`, a due stack timer fires, and then the stack's
-frames go out through `span.send_dchannel` and its events go to the bus (as `IsdnEvent`) and to
-the handler.  Nothing a peer sends can stop this: a frame the stack chokes on is counted,
+events go to the bus (as `IsdnEvent`) and to the handler, and its frames (with what the handler
+answered) go out through `span.send_dchannel`.  Nothing a peer sends can stop this: a frame the stack chokes on is counted,
 published as `IsdnFault` and dropped.
 """
 
@@ -139,15 +139,19 @@ class IsdnSpan:
         self.bus.publish(IsdnFault(self.clock.now(), self.span_id, detail))
 
     def _flush(self, now: float) -> None:
-        """Frames out, then events to the bus and the handler (whose actions queue more)."""
+        """Events to the bus and the handler (whose actions queue more), then the frames out.
+
+        Events go first so that a handler answering at once (CALL PROCEEDING to a SETUP) lets
+        LAPD acknowledge the received I-frame with its own I-frame's N(R) rather than a separate
+        RR (Q.921 §5.6.2); when nobody answers, LAPD puts the RR in this same drain."""
         if self._dispatching:
             return
         self._dispatching = True
         try:
             while True:
-                self._send_frames(now)
                 event = self.stack.next_event()
                 if event is None:
+                    self._send_frames(now)  # draining frames raises no event: nothing left
                     break
                 if isinstance(event, (DataLinkUp, DataLinkDown)):
                     self.layer2_up = isinstance(event, DataLinkUp)

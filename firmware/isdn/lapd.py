@@ -18,6 +18,12 @@ Event semantics for layer 3:
 * `DlUnitData(payload)` — a UI frame's information field.
 * `DlError(code)` — an MDL-ERROR indication (Q.921 Table II.1 letters A–O).
 
+Acknowledgement (Q.921 §5.6.2): an in-sequence I-frame with P=0 only makes an acknowledgement
+pending.  `frames_to_send` settles it: if an I-frame carrying the current V(R) went out since
+(layer 3 answered in the same input cycle), its N(R) is the acknowledgement; otherwise one RR
+response (RNR when own receiver busy) joins that same drain.  Everything Q.921 wants at once
+stays immediate: RR/RNR F=1 to a poll, REJ, RNR on own-busy, and the T200/T203 enquiries.
+
 PRI links are meant to stay up: once layer 3 asked for the link (`establish` or `send`) the
 entity keeps re-establishing after errors, after a failed establishment and after layer 1
 recovers, until `release` is called or the peer releases the link with DISC.
