@@ -117,6 +117,7 @@ class CarrierCall:
     cause_received: int | None = None    # the box's cause, when the box cleared
     released_cause: int | None = None
     done: bool = False
+    digits: str | None = None            # what this call plays after answer; None: the carrier's
     log: list[tuple[float, str]] = field(default_factory=list)
 
 
@@ -148,9 +149,10 @@ class Carrier(abc.ABC):
         call.answered_at = self.clock.now()
         self._note(call, "answered by the box")
         if call.timeslot is not None:
-            audio, seconds = after_answer_audio(self.digits, self.tone_seconds)
+            digits = self.digits if call.digits is None else call.digits
+            audio, seconds = after_answer_audio(digits, self.tone_seconds)
             self.bearer.play(call.timeslot, audio)
-            self._note(call, f"playing DTMF {self.digits} then {TONE_HZ:g} Hz at {TONE_DBM0:g} dBm0 "
+            self._note(call, f"playing DTMF {digits} then {TONE_HZ:g} Hz at {TONE_DBM0:g} dBm0 "
                              f"for {self.tone_seconds:g} s on TS{call.timeslot}")
             if self.hangup_after_audio:
                 self.clock.call_later(seconds + 0.3, lambda: self.hangup(call, 16))
@@ -189,7 +191,7 @@ class StackCarrier(Carrier):
         return self.isdn.layer2_up
 
     def place_call(self, called: str = CALLED, calling: str = CALLING, forwarded_from: str | None = FORWARDED_FROM,
-                   timeslot: int | None = None) -> CarrierCall:
+                   timeslot: int | None = None, digits: str | None = None) -> CarrierCall:
         redirecting = None
         if forwarded_from:
             redirecting = ie.RedirectingNumber(forwarded_from, ie.TypeOfNumber.NATIONAL, ie.NumberingPlan.ISDN,
@@ -197,7 +199,7 @@ class StackCarrier(Carrier):
         calling_ie = ie.CallingNumber(calling, ie.TypeOfNumber.NATIONAL, ie.NumberingPlan.ISDN)
         call_id = self.isdn.setup(called, calling=calling_ie, redirecting=redirecting, timeslot=timeslot,
                                   called_type=ie.TypeOfNumber.NATIONAL)
-        call = CarrierCall(call_id, called, True, self.isdn.stack.calls[call_id].timeslot)
+        call = CarrierCall(call_id, called, True, self.isdn.stack.calls[call_id].timeslot, digits=digits)
         self._by_id[call_id] = call
         self.calls.append(call)
         self._note(call, f"SETUP {calling} -> {called}" + (f" (forwarded from {forwarded_from})" if forwarded_from else ""))

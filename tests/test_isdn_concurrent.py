@@ -1,0 +1,228 @@
+"""A full PRI at once, on virtual time (lockstep line, ManualClock): the carrier simulator's
+network stack fills all 30 B-channels with calls that each send their own DTMF string; the box
+answers every one, hears each string on its own call and timeslot only and measures each test
+tone; a 31st SETUP is refused with cause 34 (no circuit/channel available, Q.931 5.2.3.1) or,
+asking exclusively for a busy channel, 44; the calls clear from both ends and every B-channel
+is idle again.  Then 200 calls with random holding times churn through the span and nothing is
+left behind.  Also measures the CPU one virtual second of 30 listened calls costs."""
+
+import json
+import random
+import time
+
+import pytest
+
+from firmware.isdn.events import CallAudioReport, DtmfDigit, IsdnEvent, IsdnFault, IsdnTrace
+from firmware.isdn.q931 import ies as ie
+from firmware.isdn.q931.causes import Cause
+from firmware.isdn.q931.channels import PRI_TIMESLOTS
+from firmware.isdn.q931.events import IncomingCall
+from firmware.isdn.q931.link import CallStateError
+from firmware.isdn.q931.messages import MessageType, encode
+from firmware.isdn.show_calls import show_channels
+from hil_tests.carrier import TONE_DBM0, after_answer_audio
+from isdn_line import BoxAndCarrier
+
+DTMF_ALPHABET = "0123456789*#ABCD"
+
+
+def digits_for(n: int) -> str:
+    """A different string per call, so a digit heard on the wrong call shows."""
+    return DTMF_ALPHABET[n % 16] + DTMF_ALPHABET[(n * 7 + 3) % 16] + DTMF_ALPHABET[(n * 5 + 1) % 16]
+
+
+class CallMap:
+    """The box's call id for each carrier call, matched by call reference as the box saw the SETUP."""
+
+    def __init__(self, rig: BoxAndCarrier):
+        self.rig = rig
+        self.box_id_by_ref: dict[int, int] = {}
+        rig.bus.subscribe(IsdnEvent, self._on_event)
+
+    def _on_event(self, e: IsdnEvent) -> None:
+        if e.span_id == self.rig.box.span_id and isinstance(e.event, IncomingCall):
+            self.box_id_by_ref[self.rig.box.stack.calls[e.event.call_id].call_ref] = e.event.call_id
+
+    def place(self, **kwargs):
+        call = self.rig.carrier.place_call(**kwargs)
+        call.call_ref = self.rig.net.stack.calls[call.key].call_ref
+        return call
+
+    def box_id(self, call) -> int:
+        return self.box_id_by_ref[call.call_ref]
+
+
+def heard_by_call(rig: BoxAndCarrier) -> dict[int, tuple[str, set[int]]]:
+    out: dict[int, tuple[str, set[int]]] = {}
+    for d in rig.of(DtmfDigit, rig.box.span_id):
+        digits, timeslots = out.get(d.call_id, ("", set()))
+        out[d.call_id] = (digits + d.digit, timeslots | {d.timeslot})
+    return out
+
+
+def raw_setup(rig: BoxAndCarrier, call_ref: int, channel: ie.ChannelId) -> None:
+    """A SETUP the carrier's own stack would not send (its table is full too): straight onto LAPD."""
+    payload = encode(MessageType.SETUP, call_ref, 0, [
+        ie.SendingComplete(), ie.BearerCapability(), channel,
+        ie.CalledNumber("15881234", ie.TypeOfNumber.NATIONAL, ie.NumberingPlan.ISDN)])
+    rig.net.stack.lapd.send(payload, rig.clock.now())
+
+
+def assert_all_idle(rig: BoxAndCarrier) -> None:
+    for isdn in (rig.box, rig.net):
+        assert not isdn.stack.calls, f"span {isdn.span_id} still has calls {list(isdn.stack.calls)}"
+        assert set(isdn.stack.channels.summary().values()) == {"idle"}, isdn.stack.channels.summary()
+        assert not isdn.stack.channels.owner
+        assert not isdn.bearer._sources, f"span {isdn.span_id} still plays on {list(isdn.bearer._sources)}"
+    text = show_channels([rig.box])
+    assert text.endswith("30 idle, 0 in use, 0 restarting, 0 out of service"), text
+    handler = rig.box.handler
+    assert not handler._timers and not handler._timeslots and not handler.listener._by_timeslot
+    assert not rig.box.bearer._receivers          # nobody listens: the pump stopped decoding
+    assert not rig.of(IsdnFault)
+    assert rig.box.counters["faults"] == rig.net.counters["faults"] == 0
+
+
+@pytest.mark.parametrize("exclusive", [False, True], ids=["network-picks", "exclusive-1-to-30"])
+def test_thirty_calls_at_once_each_heard_on_its_own_channel_then_a_31st_refused(exclusive):
+    rig = BoxAndCarrier(hangup_after_audio=False, max_call_seconds=600)
+    calls_map = CallMap(rig)
+    try:
+        rig.up()
+        wanted = {ts: digits_for(n) for n, ts in enumerate(PRI_TIMESLOTS)}
+        calls = [calls_map.place(timeslot=ts if exclusive else None, digits=wanted[ts]) for ts in PRI_TIMESLOTS]
+        assert sorted(c.timeslot for c in calls) == list(PRI_TIMESLOTS)
+        with pytest.raises(CallStateError, match="no idle B-channel"):
+            rig.carrier.place_call()          # the carrier's own table is full too
+        rig.run_until(lambda: all(c.answered_at is not None for c in calls), 3.0)
+        assert rig.box.handler.answered == 30
+
+        # A 31st SETUP, whatever the carrier's table says: no channel left on the box.
+        raw_setup(rig, 0x7001, ie.ChannelId(1, exclusive=False))   # preferred, any other will do
+        raw_setup(rig, 0x7002, ie.ChannelId(7, exclusive=True))    # only timeslot 7
+        rig.run(0.1)
+        rejects = [t.text for t in rig.of(IsdnTrace, rig.box.span_id) if "TX -> RELEASE_COMP" in t.text]
+        assert rig.box.stack.q931.counters["setup_rejected_cause_34"] == 1
+        assert rig.box.stack.q931.counters["setup_rejected_cause_44"] == 1
+        assert len(rejects) == 2, rejects
+        assert "callref = 0xF001" in rejects[0] and "0x80A2 - No circuit/channel available" in rejects[0]    # 34
+        assert "callref = 0xF002" in rejects[1] and "0x80AC" in rejects[1]    # 44
+        assert len(rig.box.stack.calls) == 30
+
+        audio_seconds = after_answer_audio("123")[1]
+        rig.run(audio_seconds + 0.2)
+        heard = heard_by_call(rig)
+        for call in calls:
+            box_id = calls_map.box_id(call)
+            assert heard.get(box_id) == (call.digits, {call.timeslot}), (call.timeslot, call.digits, heard.get(box_id))
+        assert sum(len(d) for d, _ in heard.values()) == 90     # nothing heard beyond each call's own
+
+        # Clear: even calls from the carrier, odd ones from the box, in one burst.
+        for n, call in enumerate(calls):
+            if n % 2:
+                rig.box.disconnect(calls_map.box_id(call), Cause.NORMAL_CLEARING)
+            else:
+                rig.carrier.hangup(call, Cause.NORMAL_CLEARING)
+        rig.run_until(lambda: all(c.done for c in calls), 2.0)
+        rig.run(0.1)
+        assert all(c.released_cause == 16 for c in calls)
+        assert [c.cause_received for n, c in enumerate(calls) if n % 2] == [16] * 15
+        reports = {r.call_id: r for r in rig.of(CallAudioReport, rig.box.span_id)}
+        assert len(reports) == 30
+        for call in calls:
+            report = reports[calls_map.box_id(call)]
+            assert report.digits == call.digits and report.timeslot == call.timeslot
+            assert abs(report.tone_level_dbm0 - TONE_DBM0) <= 0.5 and 0.9 <= report.tone_seconds <= 1.1
+        assert_all_idle(rig)
+    finally:
+        rig.close()
+
+
+def test_two_hundred_calls_churn_with_random_holding_times_and_nothing_is_left_behind():
+    rng = random.Random(20261126)
+    rig = BoxAndCarrier(hangup_after_audio=False, max_call_seconds=600)
+    calls_map = CallMap(rig)
+    placed, blocked = [], 0
+    clear_plan = {}        # carrier call -> ("carrier" | "box", holding seconds from SETUP)
+    try:
+        rig.up()
+        n = 0
+        while n < 200:
+            rig.run(rng.expovariate(12.0))            # ~12 calls/s against ~2.7 s held: over 30 erlang
+            try:
+                call = calls_map.place(digits=digits_for(n))
+            except CallStateError:
+                blocked += 1                          # all 30 busy: the network would not offer it
+                continue
+            n += 1
+            placed.append(call)
+            holding = rng.choice((rng.uniform(0.2, 1.0), rng.uniform(1.0, 6.0), rng.uniform(1.0, 6.0)))
+            who = rng.choice(("carrier", "box"))
+            clear_plan[id(call)] = (who, holding)
+            rig.clock.call_later(holding, lambda call=call, who=who: _clear(rig, calls_map, call, who))
+        rig.run_until(lambda: all(c.done for c in placed), 10.0)
+        rig.run(0.2)
+        assert_all_idle(rig)
+        heard = heard_by_call(rig)
+        reports = {r.call_id: r for r in rig.of(CallAudioReport, rig.box.span_id)}
+        listened_through = 0
+        for call in placed:
+            box_id = calls_map.box_id(call)
+            who, holding = clear_plan[id(call)]
+            digits, timeslots = heard.get(box_id, ("", set()))
+            assert timeslots <= {call.timeslot}
+            assert call.digits.startswith(digits), (call.digits, digits)   # never another call's digit
+            if call.answered_at is None:
+                assert box_id not in reports and not digits
+                continue
+            sent_by = call.answered_at + 0.3 + len(call.digits) * 0.16 + 0.1
+            released = call.log[-1][0]
+            if released > sent_by:
+                listened_through += 1
+                assert digits == call.digits and reports[box_id].digits == call.digits
+        assert listened_through > 100 and blocked > 0
+        assert rig.box.handler.answered == sum(c.answered_at is not None for c in placed)
+    finally:
+        rig.close()
+
+
+def _clear(rig: BoxAndCarrier, calls_map: CallMap, call, who: str) -> None:
+    if call.done:
+        return
+    if who == "carrier":
+        rig.carrier.hangup(call, Cause.NORMAL_CLEARING)
+    else:
+        rig.box.try_disconnect(calls_map.box_id(call), Cause.NORMAL_CLEARING)
+
+
+def test_cpu_of_one_virtual_second_of_thirty_listened_calls():
+    rig = BoxAndCarrier(hangup_after_audio=False, max_call_seconds=600)
+    try:
+        rig.up()
+        rig.run(0.5)
+        start = time.process_time()
+        rig.run(1.0)
+        idle = time.process_time() - start
+        calls = [rig.carrier.place_call(digits="1" * 50) for _ in PRI_TIMESLOTS]
+        rig.run_until(lambda: all(c.answered_at is not None for c in calls), 3.0)
+        rig.run(0.3)
+        listener = rig.box.handler.listener
+        spent = {"listener": 0.0}
+        real_receive = listener._receive
+
+        def timed_receive(pcm, now):
+            t = time.process_time()
+            real_receive(pcm, now)
+            spent["listener"] += time.process_time() - t
+
+        rig.box.bearer._receivers[:] = [timed_receive]
+        start = time.process_time()
+        rig.run(1.0)
+        busy = time.process_time() - start
+        assert len(listener._by_timeslot) == 30
+        print(json.dumps({"virtual_seconds": 1.0, "calls": 30, "cpu_s_idle_line": round(idle, 4),
+                          "cpu_s_30_calls_whole_rig": round(busy, 4),
+                          "cpu_s_box_listener": round(spent["listener"], 4)}))
+        assert busy < 1.0            # the whole rig, both ends and the line, faster than real time
+    finally:
+        rig.close()
