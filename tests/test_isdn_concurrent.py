@@ -226,3 +226,73 @@ def test_cpu_of_one_virtual_second_of_thirty_listened_calls():
         assert busy < 1.0            # the whole rig, both ends and the line, faster than real time
     finally:
         rig.close()
+
+
+def test_the_daemon_carries_thirty_calls_at_once_on_the_default_config(tmp_path):
+    """The same full span through the real daemon (spans service, isdn service, asyncio timers on
+    the virtual-time loop), so the pacing of the service path is under load too."""
+    import asyncio
+
+    from firmware.clock import virtual_time_loop
+    from test_isdn_daemon import _daemon, _run, _until
+    from hil_tests.carrier import StackCarrier
+
+    loop = virtual_time_loop()
+    daemon, events = _daemon(tmp_path, loop)
+    seen = {}
+
+    async def scenario():
+        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
+                     and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
+        isdn = daemon.ctx.peer("isdn")
+        box, net = isdn.spans[1], isdn.spans[2]
+        await _until(lambda: box.layer2_up and net.layer2_up, 3, "both D-channels up")
+        carrier = StackCarrier(net, hangup_after_audio=False)
+        calls = [carrier.place_call(digits=digits_for(n)) for n in range(30)]
+        await _until(lambda: all(c.answered_at is not None for c in calls), 5, "30 calls answered")
+        await asyncio.sleep(after_answer_audio("123")[1] + 0.2)
+        start = time.process_time()
+        await asyncio.sleep(1.0)
+        seen["cpu_one_second"] = time.process_time() - start
+        seen["calls"] = calls
+        seen["box_ids"] = {box.stack.calls[cid].timeslot: cid for cid in box.stack.calls}
+        # Twenty clear (ten from each end) while ten stay up for the daemon's stop to clear.
+        for n, call in enumerate(calls[:20]):
+            if n % 2:
+                box.disconnect(seen["box_ids"][call.timeslot], 16)
+            else:
+                carrier.hangup(call, 16)
+        await _until(lambda: all(c.done for c in calls[:20]), 3, "20 calls cleared")
+        await asyncio.sleep(0.1)      # the carrier is done at its RELEASE COMPLETE; the box a moment later
+        seen["after_twenty"] = (len(box.stack.calls), len(net.stack.calls),
+                                sum(s == "idle" for s in box.stack.channels.summary().values()))
+        daemon.request_stop("SIGTERM")
+        await _until(lambda: all(c.done for c in calls), 2, "the stop to clear the last 10 calls")
+        await asyncio.sleep(0.1)
+        seen["left"] = (dict(box.stack.calls), dict(net.stack.calls),
+                        set(box.stack.channels.summary().values()), set(net.stack.channels.summary().values()))
+        seen["faults"] = (box.counters["faults"], net.counters["faults"], box.counters["tx_queue_full"],
+                          net.counters["tx_queue_full"])
+
+    assert _run(loop, daemon, scenario) == 0
+    calls = seen["calls"]
+    heard: dict[int, str] = {}
+    for e in events:
+        if isinstance(e, DtmfDigit) and e.span_id == 1:
+            heard[e.call_id] = heard.get(e.call_id, "") + e.digit
+            assert seen["box_ids"][e.timeslot] == e.call_id
+    for call in calls:
+        assert heard[seen["box_ids"][call.timeslot]] == call.digits, call.timeslot
+    reports = [e for e in events if isinstance(e, CallAudioReport) and e.span_id == 1]
+    assert len(reports) == 30 and all(abs(r.tone_level_dbm0 - TONE_DBM0) <= 0.5 for r in reports)
+    assert reports_heard_whole(reports, calls, seen["box_ids"])
+    assert seen["after_twenty"] == (10, 10, 20)
+    assert [c.released_cause for c in calls] == [16] * 20 + [41] * 10
+    assert [c.cause_received for c in calls[20:]] == [41] * 10
+    assert seen["left"] == ({}, {}, {"idle"}, {"idle"}) and seen["faults"] == (0, 0, 0, 0)
+    print(json.dumps({"daemon_virtual_seconds": 1.0, "calls": 30, "cpu_s": round(seen["cpu_one_second"], 4)}))
+
+
+def reports_heard_whole(reports, calls, box_ids) -> bool:
+    by_id = {r.call_id: r for r in reports}
+    return all(by_id[box_ids[c.timeslot]].digits == c.digits for c in calls)
