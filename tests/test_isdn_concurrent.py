@@ -19,7 +19,7 @@ from firmware.isdn.q931.channels import PRI_TIMESLOTS
 from firmware.isdn.q931.events import IncomingCall
 from firmware.isdn.q931.link import CallStateError
 from firmware.isdn.q931.messages import MessageType, encode
-from firmware.isdn.show_calls import show_channels
+from firmware.isdn.show_calls import show_calls, show_channels
 from hil_tests.carrier import TONE_DBM0, after_answer_audio
 from isdn_line import BoxAndCarrier
 
@@ -108,6 +108,9 @@ def test_thirty_calls_at_once_each_heard_on_its_own_channel_then_a_31st_refused(
         assert "callref = 0xF001" in rejects[0] and "0x80A2 - No circuit/channel available" in rejects[0]    # 34
         assert "callref = 0xF002" in rejects[1] and "0x80AC" in rejects[1]    # 44
         assert len(rig.box.stack.calls) == 30
+        calls_text = show_calls([rig.box], rig.clock.now())
+        assert calls_text.startswith("Total active calls: 30") and calls_text.count("State     : U10") == 30
+        assert show_channels([rig.box]).endswith("0 idle, 30 in use, 0 restarting, 0 out of service")
 
         audio_seconds = after_answer_audio("123")[1]
         rig.run(audio_seconds + 0.2)
