@@ -283,13 +283,13 @@ class LibpriCarrier(Carrier):
         self.sock.close()
 
     def place_call(self, called: str = CALLED, calling: str = CALLING, forwarded_from: str | None = FORWARDED_FROM,
-                   timeslot: int | None = 1) -> CarrierCall:
+                   timeslot: int | None = 1, digits: str | None = None) -> CarrierCall:
         from hil_tests.peers.libpri import PRI_NATIONAL_ISDN
 
         handle = self.peer.call(called, calling=calling, channel=timeslot, redirecting=forwarded_from or "",
                                 redirecting_reason=15 if forwarded_from else 0,
                                 called_plan=PRI_NATIONAL_ISDN, calling_plan=PRI_NATIONAL_ISDN)
-        call = CarrierCall(handle, called, True, timeslot)
+        call = CarrierCall(handle, called, True, timeslot, digits=digits)
         self._by_handle[id(handle)] = call
         self.calls.append(call)
         self._note(call, f"SETUP {calling} -> {called}" + (f" (forwarded from {forwarded_from})" if forwarded_from else ""))

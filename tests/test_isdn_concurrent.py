@@ -299,3 +299,35 @@ def test_the_daemon_carries_thirty_calls_at_once_on_the_default_config(tmp_path)
 def reports_heard_whole(reports, calls, box_ids) -> bool:
     by_id = {r.call_id: r for r in reports}
     return all(by_id[box_ids[c.timeslot]].digits == c.digits for c in calls)
+
+
+def test_both_ends_placing_calls_on_a_full_span_glare_resolves_and_nothing_sticks():
+    """20 calls each way at once: the network hunts up from TS1, the box down from TS31; on the
+    ten timeslots both chose, the network's SETUP wins (Q.931 5.7), the box's own calls there
+    are refused with 44 and every channel is used exactly once."""
+    rig = BoxAndCarrier(hangup_after_audio=False, max_call_seconds=600)
+    try:
+        rig.up()
+        carrier_calls, box_calls = [], []
+        for n in range(20):
+            carrier_calls.append(rig.carrier.place_call(digits=digits_for(n)))
+            box_calls.append(rig.box.setup("0212345678", calling="15881234"))
+        rig.run(3.0)
+        box_q931, net_q931 = rig.box.stack.q931, rig.net.stack.q931
+        assert box_q931.counters["glare_yielded"] == 10 and net_q931.counters["setup_rejected_cause_44"] == 10
+        assert len(rig.box.stack.calls) == len(rig.net.stack.calls) == 30
+        assert all(c.answered_at is not None for c in carrier_calls)
+        assert set(rig.box.stack.channels.summary().values()) == {"in use"}
+        owners = {ts: rig.box.stack.calls[cid] for ts, cid in rig.box.stack.channels.owner.items()}
+        assert sum(call.outgoing for call in owners.values()) == 10
+        glared = set(box_calls) - set(rig.box.stack.calls)
+        assert len(glared) == 10
+        heard = heard_by_call(rig)
+        assert sorted(d for d, _ in heard.values()) == sorted(c.digits for c in carrier_calls)
+        for call_id in list(rig.box.stack.calls):
+            rig.box.try_disconnect(call_id, Cause.NORMAL_CLEARING)
+        rig.run(1.0)
+        assert all(c.done for c in carrier_calls)
+        assert_all_idle(rig)
+    finally:
+        rig.close()
