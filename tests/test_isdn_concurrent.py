@@ -219,12 +219,22 @@ def test_cpu_of_one_virtual_second_of_thirty_listened_calls():
             spent["listener"] += time.process_time() - t
 
         rig.box.bearer._receivers[:] = [timed_receive]
+        real_move = rig.box.bearer.move
+        spent["box_pump"] = 0.0
+
+        def timed_move(n, now):
+            t = time.process_time()
+            real_move(n, now)
+            spent["box_pump"] += time.process_time() - t
+
+        rig.box.bearer.move = timed_move
         start = time.process_time()
         rig.run(1.0)
         busy = time.process_time() - start
-        assert len(listener._by_timeslot) == 30
+        assert len(listener._by_timeslot) == 30 and spent["listener"] <= spent["box_pump"] <= busy
         print(json.dumps({"virtual_seconds": 1.0, "calls": 30, "cpu_s_idle_line": round(idle, 4),
                           "cpu_s_30_calls_whole_rig": round(busy, 4),
+                          "cpu_s_box_pump_with_listener": round(spent["box_pump"], 4),
                           "cpu_s_box_listener": round(spent["listener"], 4)}))
         assert busy < 1.0            # the whole rig, both ends and the line, faster than real time
     finally:
@@ -251,6 +261,9 @@ def test_the_daemon_carries_thirty_calls_at_once_on_the_default_config(tmp_path)
         box, net = isdn.spans[1], isdn.spans[2]
         await _until(lambda: box.layer2_up and net.layer2_up, 3, "both D-channels up")
         carrier = StackCarrier(net, hangup_after_audio=False)
+        start = time.process_time()
+        await asyncio.sleep(1.0)
+        seen["cpu_idle_second"] = time.process_time() - start
         calls = [carrier.place_call(digits=digits_for(n)) for n in range(30)]
         await _until(lambda: all(c.answered_at is not None for c in calls), 5, "30 calls answered")
         await asyncio.sleep(after_answer_audio("123")[1] + 0.2)
@@ -293,7 +306,8 @@ def test_the_daemon_carries_thirty_calls_at_once_on_the_default_config(tmp_path)
     assert [c.released_cause for c in calls] == [16] * 20 + [41] * 10
     assert [c.cause_received for c in calls[20:]] == [41] * 10
     assert seen["left"] == ({}, {}, {"idle"}, {"idle"}) and seen["faults"] == (0, 0, 0, 0)
-    print(json.dumps({"daemon_virtual_seconds": 1.0, "calls": 30, "cpu_s": round(seen["cpu_one_second"], 4)}))
+    print(json.dumps({"daemon_virtual_seconds": 1.0, "calls": 30, "cpu_s": round(seen["cpu_one_second"], 4),
+                      "cpu_s_no_calls": round(seen["cpu_idle_second"], 4)}))
 
 
 def reports_heard_whole(reports, calls, box_ids) -> bool:
