@@ -149,9 +149,10 @@ def test_two_hundred_calls_churn_with_random_holding_times_and_nothing_is_left_b
     clear_plan = {}        # carrier call -> ("carrier" | "box", holding seconds from SETUP)
     try:
         rig.up()
-        n = 0
+        n = peak = 0
         while n < 200:
             rig.run(rng.expovariate(12.0))            # ~12 calls/s against ~2.7 s held: over 30 erlang
+            peak = max(peak, sum(s == "in use" for s in rig.box.stack.channels.summary().values()))
             try:
                 call = calls_map.place(digits=digits_for(n))
             except CallStateError:
@@ -183,7 +184,7 @@ def test_two_hundred_calls_churn_with_random_holding_times_and_nothing_is_left_b
             if released > sent_by:
                 listened_through += 1
                 assert digits == call.digits and reports[box_id].digits == call.digits
-        assert listened_through > 100 and blocked > 0
+        assert listened_through > 100 and blocked > 0 and peak == 30
         assert rig.box.handler.answered == sum(c.answered_at is not None for c in placed)
     finally:
         rig.close()
