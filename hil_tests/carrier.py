@@ -36,6 +36,8 @@ from firmware.clock import Clock
 from firmware.isdn.bearer import BearerPump
 from firmware.isdn.binding import IsdnSpan
 from firmware.isdn.q931 import ies as ie
+from firmware.isdn.q931.causes import Cause
+from firmware.isdn.q931.channels import PRI_TIMESLOTS
 from firmware.isdn.q931.events import Alerting, Answered, Disconnected, IncomingCall, Released
 from firmware.isdn.q931.link import CallStateError
 
@@ -284,8 +286,13 @@ class LibpriCarrier(Carrier):
 
     def place_call(self, called: str = CALLED, calling: str = CALLING, forwarded_from: str | None = FORWARDED_FROM,
                    timeslot: int | None = 1, digits: str | None = None) -> CarrierCall:
+        """`timeslot` None: the carrier picks the lowest B-channel none of its calls holds, as a
+        network does (the peer's own None would send "any channel" on interface 127, which a
+        single-span box rightly refuses with cause 82)."""
         from hil_tests.peers.libpri import PRI_NATIONAL_ISDN
 
+        if timeslot is None:
+            timeslot = self.free_timeslot()
         handle = self.peer.call(called, calling=calling, channel=timeslot, redirecting=forwarded_from or "",
                                 redirecting_reason=15 if forwarded_from else 0,
                                 called_plan=PRI_NATIONAL_ISDN, calling_plan=PRI_NATIONAL_ISDN)
@@ -294,6 +301,14 @@ class LibpriCarrier(Carrier):
         self.calls.append(call)
         self._note(call, f"SETUP {calling} -> {called}" + (f" (forwarded from {forwarded_from})" if forwarded_from else ""))
         return call
+
+    def free_timeslot(self) -> int:
+        held = {call.timeslot for call in self.calls if not call.done}
+        for ts in PRI_TIMESLOTS:
+            if ts not in held:
+                return ts
+        raise CallStateError(f"setup: no idle B-channel (cause {Cause.NO_CIRCUIT_AVAILABLE}): "
+                             f"the carrier's {len(held)} calls hold them all")
 
     def hangup(self, call: CarrierCall, cause: int = 16) -> None:
         if not call.done and not call.key.cleared:

@@ -1,5 +1,5 @@
 """A full PRI from libpri in real time: the daemon on the embedded default with libpri as the
-carrier on the NT span's D-channel export places 30 calls at once, one on each timeslot, each
+carrier on the NT span's D-channel export places 30 calls at once (15 on timeslots it names, 15 where it picks the channel), each
 sending its own DTMF string; the box answers all of them, hears every string on its own call
 and timeslot, measures every test tone, and every B-channel is idle once libpri has cleared.
 The virtual-time variants (network-picked channels, churn, 31st call) are in
@@ -16,6 +16,7 @@ from firmware.config.loader import default_text
 from firmware.daemon import Daemon, FileSource
 from firmware.isdn.events import CallAudioReport, DtmfDigit, IsdnFault
 from firmware.isdn.q931.channels import PRI_TIMESLOTS
+from firmware.isdn.q931.link import CallStateError
 from firmware.sdnotify import Notifier
 from firmware.services import load_box_services
 from hil_tests.carrier import TONE_DBM0, LibpriCarrier, libpri_far_end_config
@@ -46,7 +47,14 @@ def test_libpri_fills_the_span_with_thirty_calls_in_real_time(tmp_path):
         try:
             await _until(lambda: carrier.ready and box.layer2_up, 5, "libpri and the box's D-channel up")
             wall, cpu = time.monotonic(), time.process_time()
-            calls = [carrier.place_call(timeslot=ts, digits=digits_for(n)) for n, ts in enumerate(PRI_TIMESLOTS)]
+            # TS17..31 asked for by number, then 15 calls where the carrier picks (TS1..15).
+            calls = [carrier.place_call(timeslot=ts, digits=digits_for(n)) for n, ts in enumerate(PRI_TIMESLOTS[15:])]
+            calls += [carrier.place_call(timeslot=None, digits=digits_for(15 + n)) for n in range(15)]
+            seen["picked"] = [c.timeslot for c in calls[15:]]
+            try:
+                carrier.place_call(timeslot=None)
+            except CallStateError as exc:
+                seen["31st"] = str(exc)
             await _until(lambda: all(c.answered_at is not None for c in calls), 5, "30 calls answered")
             seen["in_use_at_peak"] = sum(s == "in use" for s in box.stack.channels.summary().values())
             await _until(lambda: all(c.done for c in calls), 8, "libpri to clear all 30 calls")
@@ -74,6 +82,7 @@ def test_libpri_fills_the_span_with_thirty_calls_in_real_time(tmp_path):
     assert asyncio.run(main()) == 0
     calls = seen["calls"]
     assert seen["in_use_at_peak"] == 30
+    assert seen["picked"] == list(PRI_TIMESLOTS[:15]) and "no idle B-channel (cause 34)" in seen["31st"]
     assert all(c.released_cause == 16 for c in calls)
     heard: dict[int, tuple[str, set[int]]] = {}
     for e in events:
