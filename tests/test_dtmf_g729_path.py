@@ -48,11 +48,11 @@ def raw_bcg729(pcm: np.ndarray, lost: np.ndarray | None = None) -> np.ndarray:
     return out
 
 
-def assert_each_digit_in_its_slot(events: list[DtmfEvent], digits: str, lag: int = 0) -> None:
+def assert_each_digit_in_its_slot(events: list[DtmfEvent], digits: str) -> None:
     starts = [e for e in events if e.kind == "start"]
     assert digits_of(starts) == digits
     for i, event in enumerate(starts):
-        assert i * SLOT_SAMPLES <= event.sample - lag < i * SLOT_SAMPLES + ON_MS * 8, event
+        assert i * SLOT_SAMPLES <= event.sample < i * SLOT_SAMPLES + ON_MS * 8, event
 
 
 def survivors(events: list[DtmfEvent], digits: str) -> tuple[int, int]:
