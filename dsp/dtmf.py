@@ -44,6 +44,10 @@ ROW_HZ = (697.0, 770.0, 852.0, 941.0)
 COL_HZ = (1209.0, 1336.0, 1477.0, 1633.0)
 KEYPAD = ("123A", "456B", "789C", "*0#D")
 HOP_SAMPLES = lib.DTMF_HOP_SAMPLES
+# The C receiver queues at most 64 events and drops the oldest beyond that.  Digits at their
+# fastest (28 ms tone, 10 ms break) make 2 events per 38 ms, so half a second holds at most 27:
+# longer blocks go to C in pieces of this size, drained between pieces, and no event is lost.
+_DRAIN_EVERY_SAMPLES = 4000
 
 
 def digit_frequencies(digit: str) -> tuple[float, float]:
@@ -119,8 +123,12 @@ class DtmfReceiver:
 
     def process(self, samples: np.ndarray) -> list[DtmfEvent]:
         samples = require_int16(samples, "DtmfReceiver.process(samples)")
-        lib.dtmf_rx(self._state, ffi.from_buffer("int16_t[]", samples), samples.size)
-        return self._reader.drain(self._state)
+        events = self._reader.drain(self._state)     # also what an empty block returns
+        for start in range(0, samples.size, _DRAIN_EVERY_SAMPLES):
+            piece = samples[start:start + _DRAIN_EVERY_SAMPLES]
+            lib.dtmf_rx(self._state, ffi.from_buffer("int16_t[]", piece), piece.size)
+            events += self._reader.drain(self._state)
+        return events
 
     @property
     def current(self) -> str | None:
@@ -152,8 +160,13 @@ class DtmfReceiverBank:
         if block.shape[0] != self.channels:
             raise ValueError(f"DtmfReceiverBank.process(block): expected {self.channels} rows "
                              f"(one per channel), got shape {block.shape}")
-        lib.dtmf_rx_many(self._array, self.channels, ffi.from_buffer("int16_t[]", block), block.shape[1])
-        return [self._reader.drain(s) for s in self._states]
+        events = [self._reader.drain(state) for state in self._states]
+        for start in range(0, block.shape[1], _DRAIN_EVERY_SAMPLES):
+            piece = np.ascontiguousarray(block[:, start:start + _DRAIN_EVERY_SAMPLES])
+            lib.dtmf_rx_many(self._array, self.channels, ffi.from_buffer("int16_t[]", piece), piece.shape[1])
+            for channel_events, state in zip(events, self._states):
+                channel_events += self._reader.drain(state)
+        return events
 
 
 def digits_of(events: list[DtmfEvent]) -> str:
