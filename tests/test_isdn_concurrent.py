@@ -346,3 +346,54 @@ def test_both_ends_placing_calls_on_a_full_span_glare_resolves_and_nothing_stick
         assert_all_idle(rig)
     finally:
         rig.close()
+
+
+def test_a_new_call_on_a_timeslot_does_not_inherit_the_last_calls_digit():
+    """The box hangs up the span's only listened call while its caller holds 5; the DTMF bank
+    then stops (nobody listens) believing 5 still sounds.  The next call on that timeslot,
+    whose caller is holding 5 as the box answers, must hear its 5."""
+    from dsp.dtmf import DtmfGenerator
+    from firmware.isdn.q931.events import Answered
+
+    rig = BoxAndCarrier(hangup_after_audio=False, max_call_seconds=600)
+
+    def held_five():
+        dtmf = DtmfGenerator(level_dbm0=-10.0, on_ms=3000, off_ms=0)
+        dtmf.put("5")
+        return dtmf
+
+    def hold_five_after_answer(e: IsdnEvent) -> None:
+        # the carrier starts its own after-answer audio on Answered; the caller keeps holding 5
+        if e.span_id == rig.net.span_id and isinstance(e.event, Answered):
+            rig.clock.call_later(0.0, lambda: rig.net.bearer.play(5, held_five()))
+
+    rig.bus.subscribe(IsdnEvent, hold_five_after_answer)
+    calls_map = CallMap(rig)
+    try:
+        rig.up()
+        first = calls_map.place(timeslot=5)
+        rig.run_until(lambda: first.answered_at is not None, 3.0)
+        rig.run(0.5)
+        rig.box.disconnect(calls_map.box_id(first), Cause.NORMAL_CLEARING)
+        rig.run_until(lambda: first.done, 1.0)
+        rig.run(0.1)
+        assert not rig.box.bearer._receivers           # the bank stopped with 5 sounding
+        second = calls_map.place(timeslot=5)
+        rig.net.bearer.play(5, held_five())           # held from before the box answers
+        rig.run_until(lambda: second.answered_at is not None, 3.0)
+        rig.run(0.5)
+        heard = heard_by_call(rig)
+        assert heard[calls_map.box_id(first)] == ("5", {5})
+        assert heard.get(calls_map.box_id(second)) == ("5", {5})
+    finally:
+        rig.close()
+
+
+def test_resetting_a_bank_channel_that_does_not_exist_names_it():
+    from dsp.dtmf import DtmfReceiverBank
+
+    bank = DtmfReceiverBank(30)
+    bank.reset(29)
+    for bad in (30, -1, "4"):
+        with pytest.raises(ValueError, match=r"channel .* out of range 0\.\.29"):
+            bank.reset(bad)
