@@ -168,6 +168,13 @@ class DtmfReceiverBank:
                 channel_events += self._reader.drain(state)
         return events
 
+    def reset(self, channel: int) -> None:
+        """Forget all `channel` heard (a digit it thinks is still sounding, events not yet read):
+        a new call on the channel must not inherit the last one's."""
+        if not isinstance(channel, int) or not 0 <= channel < self.channels:
+            raise ValueError(f"DtmfReceiverBank.reset: channel {channel!r} out of range 0..{self.channels - 1}")
+        lib.dtmf_rx_reset(self._states[channel])
+
 
 def digits_of(events: list[DtmfEvent]) -> str:
     return "".join(e.digit for e in events if e.kind == "start")

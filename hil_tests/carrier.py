@@ -36,6 +36,8 @@ from firmware.clock import Clock
 from firmware.isdn.bearer import BearerPump
 from firmware.isdn.binding import IsdnSpan
 from firmware.isdn.q931 import ies as ie
+from firmware.isdn.q931.causes import Cause
+from firmware.isdn.q931.channels import PRI_TIMESLOTS
 from firmware.isdn.q931.events import Alerting, Answered, Disconnected, IncomingCall, Released
 from firmware.isdn.q931.link import CallStateError
 
@@ -117,6 +119,7 @@ class CarrierCall:
     cause_received: int | None = None    # the box's cause, when the box cleared
     released_cause: int | None = None
     done: bool = False
+    digits: str | None = None            # what this call plays after answer; None: the carrier's
     log: list[tuple[float, str]] = field(default_factory=list)
 
 
@@ -148,9 +151,10 @@ class Carrier(abc.ABC):
         call.answered_at = self.clock.now()
         self._note(call, "answered by the box")
         if call.timeslot is not None:
-            audio, seconds = after_answer_audio(self.digits, self.tone_seconds)
+            digits = self.digits if call.digits is None else call.digits
+            audio, seconds = after_answer_audio(digits, self.tone_seconds)
             self.bearer.play(call.timeslot, audio)
-            self._note(call, f"playing DTMF {self.digits} then {TONE_HZ:g} Hz at {TONE_DBM0:g} dBm0 "
+            self._note(call, f"playing DTMF {digits} then {TONE_HZ:g} Hz at {TONE_DBM0:g} dBm0 "
                              f"for {self.tone_seconds:g} s on TS{call.timeslot}")
             if self.hangup_after_audio:
                 self.clock.call_later(seconds + 0.3, lambda: self.hangup(call, 16))
@@ -189,7 +193,7 @@ class StackCarrier(Carrier):
         return self.isdn.layer2_up
 
     def place_call(self, called: str = CALLED, calling: str = CALLING, forwarded_from: str | None = FORWARDED_FROM,
-                   timeslot: int | None = None) -> CarrierCall:
+                   timeslot: int | None = None, digits: str | None = None) -> CarrierCall:
         redirecting = None
         if forwarded_from:
             redirecting = ie.RedirectingNumber(forwarded_from, ie.TypeOfNumber.NATIONAL, ie.NumberingPlan.ISDN,
@@ -197,7 +201,7 @@ class StackCarrier(Carrier):
         calling_ie = ie.CallingNumber(calling, ie.TypeOfNumber.NATIONAL, ie.NumberingPlan.ISDN)
         call_id = self.isdn.setup(called, calling=calling_ie, redirecting=redirecting, timeslot=timeslot,
                                   called_type=ie.TypeOfNumber.NATIONAL)
-        call = CarrierCall(call_id, called, True, self.isdn.stack.calls[call_id].timeslot)
+        call = CarrierCall(call_id, called, True, self.isdn.stack.calls[call_id].timeslot, digits=digits)
         self._by_id[call_id] = call
         self.calls.append(call)
         self._note(call, f"SETUP {calling} -> {called}" + (f" (forwarded from {forwarded_from})" if forwarded_from else ""))
@@ -281,17 +285,30 @@ class LibpriCarrier(Carrier):
         self.sock.close()
 
     def place_call(self, called: str = CALLED, calling: str = CALLING, forwarded_from: str | None = FORWARDED_FROM,
-                   timeslot: int | None = 1) -> CarrierCall:
+                   timeslot: int | None = 1, digits: str | None = None) -> CarrierCall:
+        """`timeslot` None: the carrier picks the lowest B-channel none of its calls holds, as a
+        network does (the peer's own None would send "any channel" on interface 127, which a
+        single-span box rightly refuses with cause 82)."""
         from hil_tests.peers.libpri import PRI_NATIONAL_ISDN
 
+        if timeslot is None:
+            timeslot = self.free_timeslot()
         handle = self.peer.call(called, calling=calling, channel=timeslot, redirecting=forwarded_from or "",
                                 redirecting_reason=15 if forwarded_from else 0,
                                 called_plan=PRI_NATIONAL_ISDN, calling_plan=PRI_NATIONAL_ISDN)
-        call = CarrierCall(handle, called, True, timeslot)
+        call = CarrierCall(handle, called, True, timeslot, digits=digits)
         self._by_handle[id(handle)] = call
         self.calls.append(call)
         self._note(call, f"SETUP {calling} -> {called}" + (f" (forwarded from {forwarded_from})" if forwarded_from else ""))
         return call
+
+    def free_timeslot(self) -> int:
+        held = {call.timeslot for call in self.calls if not call.done}
+        for ts in PRI_TIMESLOTS:
+            if ts not in held:
+                return ts
+        raise CallStateError(f"setup: no idle B-channel (cause {Cause.NO_CIRCUIT_AVAILABLE}): "
+                             f"the carrier's {len(held)} calls hold them all")
 
     def hangup(self, call: CarrierCall, cause: int = 16) -> None:
         if not call.done and not call.key.cleared:

@@ -69,7 +69,10 @@ class InbandListener:
         self._by_timeslot: dict[int, _Listening] = {}
 
     def listen(self, call_id: int, timeslot: int) -> None:
-        b_channel(timeslot)
+        # The bank runs only while someone listens, so a receiver may have stopped mid-digit with
+        # the last call on this timeslot; without a reset the new call's first digit, if the
+        # same, would never "start".
+        self._bank.reset(b_channel(timeslot) - 1)
         if not self._by_timeslot:  # idle spans cost nothing: the pump decodes only for listeners
             self.pump.add_receiver(self._receive)
         self._by_timeslot[timeslot] = _Listening(call_id, timeslot)
