@@ -89,6 +89,13 @@ class EmulatedUpdateDevice:
         self.bus_socket.unlink(missing_ok=True)
         self._bus = subprocess.Popen(["dbus-daemon", "--nofork", f"--config-file={self.root / 'bus.conf'}"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # RAUC gives up at once if the bus is not there yet: wait for the bus to listen.
+        deadline = time.monotonic() + timeout
+        while not self.bus_socket.exists():
+            if self._bus.poll() is not None or time.monotonic() > deadline:
+                self.power_off()
+                raise DeviceError(f"the private D-Bus did not start (socket {self.bus_socket})")
+            time.sleep(0.01)
         log = open(self.root / "rauc-service.log", "ab")
         # Its own process group, so a power cut also takes the boot backend RAUC may be running.
         self._service = subprocess.Popen(["rauc", "--conf", str(self.conf), "service",
@@ -96,7 +103,6 @@ class EmulatedUpdateDevice:
                                          env={**os.environ, **self.env}, stdout=log, stderr=log,
                                          start_new_session=True)
         log.close()
-        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             probe = subprocess.run(["rauc", "--conf", str(self.conf), "status"], env={**os.environ, **self.env},
                                    capture_output=True)
