@@ -13,6 +13,7 @@ from firmware.sdnotify import Notifier
 from firmware.services import load_box_services
 from firmware.update import UpdateAgent
 from tests.test_update import bundle, device, keys, new_image  # noqa: F401  (fixtures)
+from daemon_harness import run_beside
 
 
 class RecordingRauc:
@@ -55,14 +56,8 @@ def test_confirm_waits_for_the_daemon_then_passes_on_its_real_status(tmp_path):
         seen["status"] = await query_status(state / CONTROL_SOCKET)
         daemon.request_stop("test")
 
-    async def main():
-        scene = asyncio.ensure_future(scenario())
-        code = await daemon.run(install_signals=False)
-        await scene
-        return code
-
     try:
-        assert loop.run_until_complete(main()) == 0
+        assert loop.run_until_complete(run_beside(daemon, scenario)) == 0
     finally:
         loop.close()
     assert [(r.name, r.ok) for r in seen["results"]] == [("services", True), ("spans", True), ("isdn", True)]

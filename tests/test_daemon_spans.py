@@ -12,6 +12,7 @@ from firmware.daemon import Daemon, FileSource
 from firmware.sdnotify import Notifier
 from firmware.services import ServiceState, load_box_services
 from firmware.supervisor import format_status
+from daemon_harness import run_beside
 
 
 def test_the_default_spans_come_up_reload_and_close(tmp_path):
@@ -44,14 +45,8 @@ def test_the_default_spans_come_up_reload_and_close(tmp_path):
         seen["up_after_reload"] = all(s.status().layer1_up for s in spans.values())
         daemon.request_stop("test")
 
-    async def main():
-        scene = asyncio.ensure_future(scenario())
-        code = await daemon.run(install_signals=False)
-        await scene
-        return code
-
     try:
-        assert loop.run_until_complete(main()) == 0
+        assert loop.run_until_complete(run_beside(daemon, scenario)) == 0
     finally:
         loop.close()
     assert seen["sides"] == {1: "te", 2: "nt"}
@@ -91,14 +86,8 @@ def test_a_span_whose_tick_fails_is_seen_as_a_crash_and_the_spans_restart(tmp_pa
         seen["up"] = all(s.status().layer1_up for s in again.spans.values())
         daemon.request_stop("test")
 
-    async def main():
-        scene = asyncio.ensure_future(scenario())
-        code = await daemon.run(install_signals=False)
-        await scene
-        return code
-
     try:
-        assert loop.run_until_complete(main()) == 0
+        assert loop.run_until_complete(run_beside(daemon, scenario)) == 0
     finally:
         loop.close()
     state, crashes, error = seen["status"]

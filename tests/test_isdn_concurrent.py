@@ -248,7 +248,8 @@ def test_the_daemon_carries_thirty_calls_at_once_on_the_default_config(tmp_path)
     import asyncio
 
     from firmware.clock import virtual_time_loop
-    from test_isdn_daemon import _daemon, _run, _until
+    from daemon_harness import until as _until
+    from test_isdn_daemon import _daemon, _run
     from hil_tests.carrier import StackCarrier
 
     loop = virtual_time_loop()

@@ -16,6 +16,7 @@ from firmware.daemon import Daemon, FileSource
 from firmware.sdnotify import Notifier
 from firmware.services import load_box_services
 from hil_tests.carrier import StackCarrier
+from daemon_harness import run_beside, until
 
 PASSWORD = "field engineer"
 
@@ -32,15 +33,6 @@ def _config(tmp_path, tty: str) -> str:
     return str(path)
 
 
-async def _until(condition, timeout, what):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not within {timeout} s")
-        await asyncio.sleep(0.01)
-
-
 def test_show_calls_show_channels_and_debug_isdn_q921_at_the_daemons_console(tmp_path):
     loop = virtual_time_loop()
     pty = PtyPair()
@@ -51,11 +43,11 @@ def test_show_calls_show_channels_and_debug_isdn_q921_at_the_daemons_console(tmp
     async def scenario():
         term = Terminal(pty.master_fd, loop)
         try:
-            await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
+            await until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
                          and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
             isdn = daemon.ctx.peer("isdn")
             box, net = isdn.spans[1], isdn.spans[2]
-            await _until(lambda: box.layer2_up and net.layer2_up, 5, "both D-channels up")
+            await until(lambda: box.layer2_up and net.layer2_up, 5, "both D-channels up")
             await term.expect("Username: ", timeout=30)
             term.send(f"fe\r{PASSWORD}\r")
             await term.expect("edge-7#")
@@ -70,15 +62,15 @@ def test_show_calls_show_channels_and_debug_isdn_q921_at_the_daemons_console(tmp
             spans = daemon.ctx.peer("spans").spans
             for span in spans.values():
                 span.rx_impairment.set_cut(True)
-            await _until(lambda: not box.layer2_up, 5, "the box's D-channel down on the cut")
+            await until(lambda: not box.layer2_up, 5, "the box's D-channel down on the cut")
             for span in spans.values():
                 span.rx_impairment.set_cut(False)
-            await _until(lambda: box.layer2_up and net.layer2_up, 10, "both D-channels up again")
+            await until(lambda: box.layer2_up and net.layer2_up, 10, "both D-channels up again")
             seen["bring_up"] = await term.expect(r"Se1:15 Q921: User RX <- UAf sapi=0 tei=0")
 
             carrier = StackCarrier(net, hangup_after_audio=False)
             call = carrier.place_call(timeslot=7)
-            await _until(lambda: call.answered_at is not None, 5, "the call answered")
+            await until(lambda: call.answered_at is not None, 5, "the call answered")
             seen["call_frames"] = await term.expect(r"Se1:15 Q921: User RX <- RRr sapi=0 tei=0 nr=\d+")
             term.send("undebug all\r")
             await term.expect("turned off\r\nedge-7#")
@@ -93,20 +85,14 @@ def test_show_calls_show_channels_and_debug_isdn_q921_at_the_daemons_console(tmp
             seen["no_span"] = await term.expect("edge-7#")
             # Nothing of Q.921 reaches the console once the debug is off, though the link is busy.
             box.try_disconnect(next(iter(box.stack.calls)), 16)
-            await _until(lambda: not box.stack.calls, 5, "the call cleared")
+            await until(lambda: not box.stack.calls, 5, "the call cleared")
             seen["after_undebug"] = await term.settle(0.1)
         finally:
             term.close()
             daemon.request_stop("scenario over")
 
-    async def main():
-        scene = asyncio.ensure_future(scenario())
-        code = await daemon.run(install_signals=False)
-        await scene
-        return code
-
     try:
-        assert loop.run_until_complete(main()) == 0
+        assert loop.run_until_complete(run_beside(daemon, scenario)) == 0
     finally:
         loop.close()
         pty.close()

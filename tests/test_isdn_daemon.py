@@ -16,6 +16,7 @@ from firmware.sdnotify import Notifier
 from firmware.services import ServiceState, load_box_services
 from firmware.supervisor import format_status
 from hil_tests.carrier import StackCarrier
+from daemon_harness import run_beside, until
 
 
 def _daemon(tmp_path, loop):
@@ -30,30 +31,9 @@ def _daemon(tmp_path, loop):
     return daemon, events
 
 
-async def _until(condition, timeout, what):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not within {timeout} s")
-        await asyncio.sleep(0.01)
-
-
 def _run(loop, daemon, scenario):
-    async def main():
-        async def guarded():
-            try:
-                await scenario()
-            finally:  # a failing scenario must not leave the daemon running forever
-                daemon.request_stop("scenario over")
-
-        scene = asyncio.ensure_future(guarded())
-        code = await daemon.run(install_signals=False)
-        await scene
-        return code
-
     try:
-        return loop.run_until_complete(main())
+        return loop.run_until_complete(run_beside(daemon, scenario))
     finally:
         loop.close()
 
@@ -64,24 +44,24 @@ def test_default_config_carrier_call_answered_with_dtmf_then_shutdown_clears_wit
     seen = {}
 
     async def scenario():
-        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
+        await until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
                      and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
         isdn = daemon.ctx.peer("isdn")
         box, net = isdn.spans[1], isdn.spans[2]
         seen["roles"] = (box.role, net.role)
-        await _until(lambda: box.layer2_up and net.layer2_up, 3, "both D-channels up")
+        await until(lambda: box.layer2_up and net.layer2_up, 3, "both D-channels up")
         seen["up_at"] = loop.time()
         spans = daemon.ctx.peer("spans").spans
         seen["aligned"] = all(s.status().line.multiframe_aligned for s in spans.values())
         seen["layer2"] = (box.status()["layer2"], net.status()["layer2"])
         carrier = StackCarrier(net)
         first = carrier.place_call()
-        await _until(lambda: first.done, 10, "the first call to clear")
+        await until(lambda: first.done, 10, "the first call to clear")
         await asyncio.sleep(0.1)
         seen["first"] = first
         carrier.hangup_after_audio = False
         second = carrier.place_call()
-        await _until(lambda: second.answered_at is not None, 5, "the second call answered")
+        await until(lambda: second.answered_at is not None, 5, "the second call answered")
         seen["health"] = format_status(daemon.status())
         seen["second"] = second
         daemon.request_stop("SIGTERM")
@@ -117,10 +97,10 @@ def test_an_isdn_entry_on_an_exported_dchannel_is_left_alone_and_said_so(tmp_pat
     seen = {}
 
     async def scenario():
-        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
+        await until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
                      and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
         isdn = daemon.ctx.peer("isdn")
-        await _until(lambda: isdn.spans[1].status()["layer1"] == "ACTIVE", 3, "layer 1 on span 1")
+        await until(lambda: isdn.spans[1].status()["layer1"] == "ACTIVE", 3, "layer 1 on span 1")
         seen["spans"] = list(isdn.spans)
         seen["health"] = isdn.health()
 

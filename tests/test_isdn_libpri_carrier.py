@@ -14,15 +14,7 @@ from firmware.isdn.q931.events import IncomingCall
 from firmware.sdnotify import Notifier
 from firmware.services import load_box_services
 from hil_tests.carrier import LibpriCarrier, libpri_far_end_config
-
-
-async def _until(condition, timeout, what):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        if loop.time() > deadline:
-            raise AssertionError(f"{what} not within {timeout} s")
-        await asyncio.sleep(0.01)
+from daemon_harness import run_beside, until
 
 
 def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
@@ -37,7 +29,7 @@ def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
     seen = {}
 
     async def scenario():
-        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
+        await until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
                      and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
         spans = daemon.ctx.peer("spans").spans
         box = daemon.ctx.peer("isdn").spans[1]
@@ -47,30 +39,18 @@ def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
         gc.collect()
         gc.freeze()  # as the demo does: a full collection must not stall real-time line pacing
         try:
-            await _until(lambda: carrier.ready and box.layer2_up, 5, "libpri and the box's D-channel up")
+            await until(lambda: carrier.ready and box.layer2_up, 5, "libpri and the box's D-channel up")
             first = carrier.place_call(timeslot=1)
-            await _until(lambda: first.done, 8, "the first call to clear")
+            await until(lambda: first.done, 8, "the first call to clear")
             # libpri reports the call done on RELEASE; the box finishes on RELEASE COMPLETE a
             # moment later, and only then reports what it heard.
-            await _until(lambda: any(isinstance(e, CallAudioReport) for e in events), 3, "the box's audio report")
+            await until(lambda: any(isinstance(e, CallAudioReport) for e in events), 3, "the box's audio report")
             seen["first"] = first
         finally:
             gc.unfreeze()
             carrier.close()
 
-    async def main():
-        async def guarded():
-            try:
-                await scenario()
-            finally:  # a failing scenario must not leave the daemon running forever
-                daemon.request_stop("scenario over")
-
-        scene = asyncio.ensure_future(guarded())
-        code = await daemon.run(install_signals=False)
-        await scene
-        return code
-
-    assert asyncio.run(main()) == 0
+    assert asyncio.run(run_beside(daemon, scenario)) == 0
     incoming = [e.event for e in events if isinstance(e, IsdnEvent) and isinstance(e.event, IncomingCall)]
     assert incoming[0].called == "15881234" and incoming[0].calling.digits == "0212345678"
     assert incoming[0].redirecting.digits == "07012345678"

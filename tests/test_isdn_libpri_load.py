@@ -21,7 +21,7 @@ from firmware.sdnotify import Notifier
 from firmware.services import load_box_services
 from hil_tests.carrier import TONE_DBM0, LibpriCarrier, libpri_far_end_config
 from test_isdn_concurrent import digits_for
-from test_isdn_libpri_carrier import _until
+from daemon_harness import run_beside, until
 
 
 def test_libpri_fills_the_span_with_thirty_calls_in_real_time(tmp_path):
@@ -36,7 +36,7 @@ def test_libpri_fills_the_span_with_thirty_calls_in_real_time(tmp_path):
     seen = {}
 
     async def scenario():
-        await _until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
+        await until(lambda: daemon.ctx is not None and daemon.ctx.peer("isdn") is not None
                      and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
         spans = daemon.ctx.peer("spans").spans
         box = daemon.ctx.peer("isdn").spans[1]
@@ -45,7 +45,7 @@ def test_libpri_fills_the_span_with_thirty_calls_in_real_time(tmp_path):
         gc.collect()
         gc.freeze()  # as the demo does: a full collection must not stall real-time line pacing
         try:
-            await _until(lambda: carrier.ready and box.layer2_up, 5, "libpri and the box's D-channel up")
+            await until(lambda: carrier.ready and box.layer2_up, 5, "libpri and the box's D-channel up")
             wall, cpu = time.monotonic(), time.process_time()
             # TS17..31 asked for by number, then 15 calls where the carrier picks (TS1..15).
             calls = [carrier.place_call(timeslot=ts, digits=digits_for(n)) for n, ts in enumerate(PRI_TIMESLOTS[15:])]
@@ -55,11 +55,11 @@ def test_libpri_fills_the_span_with_thirty_calls_in_real_time(tmp_path):
                 carrier.place_call(timeslot=None)
             except CallStateError as exc:
                 seen["31st"] = str(exc)
-            await _until(lambda: all(c.answered_at is not None for c in calls), 5, "30 calls answered")
+            await until(lambda: all(c.answered_at is not None for c in calls), 5, "30 calls answered")
             seen["in_use_at_peak"] = sum(s == "in use" for s in box.stack.channels.summary().values())
-            await _until(lambda: all(c.done for c in calls), 8, "libpri to clear all 30 calls")
+            await until(lambda: all(c.done for c in calls), 8, "libpri to clear all 30 calls")
             seen["wall"], seen["cpu"] = time.monotonic() - wall, time.process_time() - cpu
-            await _until(lambda: not box.stack.calls, 3, "the box to finish its calls")
+            await until(lambda: not box.stack.calls, 3, "the box to finish its calls")
             seen["calls"] = calls
             seen["left"] = (set(box.stack.channels.summary().values()), box.counters["faults"],
                             box.counters["tx_queue_full"])
@@ -67,19 +67,7 @@ def test_libpri_fills_the_span_with_thirty_calls_in_real_time(tmp_path):
             gc.unfreeze()
             carrier.close()
 
-    async def main():
-        async def guarded():
-            try:
-                await scenario()
-            finally:  # a failing scenario must not leave the daemon running forever
-                daemon.request_stop("scenario over")
-
-        scene = asyncio.ensure_future(guarded())
-        code = await daemon.run(install_signals=False)
-        await scene
-        return code
-
-    assert asyncio.run(main()) == 0
+    assert asyncio.run(run_beside(daemon, scenario)) == 0
     calls = seen["calls"]
     assert seen["in_use_at_peak"] == 30
     assert seen["picked"] == list(PRI_TIMESLOTS[:15]) and "no idle B-channel (cause 34)" in seen["31st"]
