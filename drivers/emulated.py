@@ -32,8 +32,8 @@ from drivers.dchannel_export import DChannelExport
 from drivers.span import LineState, Span, SpanError
 from drivers.wire import FRAME_OCTETS, FRAMES_PER_SECOND, UnixSeqpacketWire, Wire
 from dsp import line as e1
-from firmware.bus import EventBus
-from firmware.clock import Clock
+from runtime.bus import EventBus
+from runtime.clock import Clock
 
 log = logging.getLogger("pribox.span")
 

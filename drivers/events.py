@@ -1,4 +1,4 @@
-"""Events a span publishes on the bus (firmware/bus.py), stamped with the one clock's time.
+"""Events a span publishes on the bus (runtime/bus.py), stamped with the one clock's time.
 
 Alarm names follow G.775 / DAHDI: ``los`` (loss of signal), ``lof`` (loss of frame), ``ais``
 (alarm indication signal, all ones), ``rai`` (remote alarm from the far end, DAHDI's yellow).
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.bus import Event
+from runtime.bus import Event
 
 ALARMS = ("los", "lof", "ais", "rai")
 

@@ -11,8 +11,8 @@ from drivers.config import SpanConfig
 from drivers.emulated import EmulatedSpan
 from drivers.pacing import SpanPacer
 from drivers.wire import LockstepWire
-from firmware.bus import EventBus
-from firmware.clock import ManualClock
+from runtime.bus import EventBus
+from runtime.clock import ManualClock
 
 
 class LockstepLine:

@@ -12,7 +12,7 @@ import logging
 from typing import Iterable
 
 from drivers.span import Span
-from firmware.clock import Clock, TimerHandle
+from runtime.clock import Clock, TimerHandle
 
 log = logging.getLogger("pribox.span")
 

@@ -34,8 +34,8 @@ from drivers.config import SpanConfig
 from drivers.events import (SpanAlarmsChanged, SpanAlignmentChanged, SpanClosed, SpanOpened,
                             SpanSlip)
 from drivers.performance import PerformanceMonitor, SecondSample
-from firmware.bus import EventBus
-from firmware.clock import Clock
+from runtime.bus import EventBus
+from runtime.clock import Clock
 
 LOOPBACK_MODES = ("none", "local", "line")
 

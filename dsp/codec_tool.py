@@ -19,7 +19,7 @@ import numpy as np
 from dsp import codecs
 from dsp.codecs import Codec
 from dsp.media import MediaBatch
-from hil_tests.speechlike import best_lag_snr_db
+from dsp.compare import best_lag_snr_db
 
 CODECS = {"alaw": Codec.ALAW, "ulaw": Codec.ULAW, "g729": Codec.G729}
 

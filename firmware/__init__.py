@@ -1,5 +1,3 @@
-"""What makes the box a gateway appliance: the one clock, the event bus, ISDN, gateway,
-configuration, daemon, console, network and update agent.
-
-Kept import-light: drivers and protocol cores import `firmware.clock` and `firmware.bus`.
-"""
+"""What makes the box a gateway appliance: ISDN, configuration, console, the daemon and its
+services (appliance/), network and update agent.  The one clock and the event bus are in
+runtime/ (see README.md)."""

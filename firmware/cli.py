@@ -11,13 +11,13 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hil_tests.call_demo", "the box and its carrier simulator on an emulated E1: line up, a call answered, DTMF heard"),
     "config": ("firmware.config.cli", "check, show, commit, confirm and roll back the box's configuration"),
-    "run": ("firmware.daemon", "start and supervise every service of the box"),
+    "run": ("firmware.appliance.daemon", "start and supervise every service of the box"),
     "prompt": ("dsp.prompt_tool", "check prompt files and convert them to what the box plays (8 kHz mono)"),
     "codec": ("dsp.codec_tool", "put a WAV file through G.711/G.729 over a lossy network and back"),
     "dchannel": ("hil_tests.dchannel_demo", "bring up LAPD on a D-channel (libpri as far end, or a span socket) and trace it"),
     "call": ("hil_tests.q931_demo", "place or take one ISDN call against libpri with a live debug-isdn-q931 trace"),
     "console": ("firmware.console.main", "serve the field engineer's console on a serial device"),
-    "upgrade": ("firmware.upgrade_cli", "check, install and confirm signed firmware bundles (RAUC, A/B slots)"),
+    "upgrade": ("firmware.update.cli", "check, install and confirm signed firmware bundles (RAUC, A/B slots)"),
 }
 
 

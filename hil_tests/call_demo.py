@@ -20,17 +20,17 @@ import tempfile
 
 from drivers.events import SpanEvent
 from drivers.show import show_controller
-from firmware.bus import EventBus
-from firmware.clock import LoopClock, virtual_time_loop
+from runtime.bus import EventBus
+from runtime.clock import LoopClock, virtual_time_loop
 from firmware.config.loader import default_text
-from firmware.daemon import Daemon, FileSource
+from firmware.appliance.daemon import Daemon, FileSource
 from firmware.isdn.events import CallAudioReport, DtmfDigit, IsdnEvent, IsdnTrace
 from firmware.isdn.pcap import PcapWriter
 from firmware.isdn.q931.causes import cause_name
 from firmware.isdn.show import show_isdn_status
 from firmware.isdn.stack import DataLinkDown, DataLinkUp
-from firmware.sdnotify import Notifier
-from firmware.services import load_box_services
+from firmware.appliance.sdnotify import Notifier
+from firmware.appliance.services import load_box_services
 
 from . import carrier as carriers
 from .line_demo import _describe

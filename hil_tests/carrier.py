@@ -32,7 +32,7 @@ from dsp import ffi, lib
 from dsp.dtmf import DtmfGenerator
 from dsp.levels import SAMPLE_RATE
 from dsp.tones import ToneGenerator
-from firmware.clock import Clock
+from runtime.clock import Clock
 from firmware.isdn.bearer import BearerPump
 from firmware.isdn.binding import IsdnSpan
 from firmware.isdn.q931 import ies as ie

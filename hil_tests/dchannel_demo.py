@@ -12,7 +12,7 @@ import asyncio
 import socket
 import sys
 
-from firmware.clock import LoopClock
+from runtime.clock import LoopClock
 from firmware.isdn.dchannel import DChannel, connect_unix
 from firmware.isdn.lapd import DlData, DlError, DlEstablished, DlReleased, Lapd, LapdTimers, Role
 from firmware.isdn.pcap import PcapWriter

@@ -17,8 +17,8 @@ from drivers.config import SpanConfig
 from drivers.events import SpanAlarmsChanged, SpanAlignmentChanged, SpanEvent
 from drivers.pacing import SpanPacer
 from drivers.show import show_controller
-from firmware.bus import EventBus
-from firmware.clock import LoopClock, virtual_time_loop
+from runtime.bus import EventBus
+from runtime.clock import LoopClock, virtual_time_loop
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import socket
 import sys
 
-from firmware.clock import LoopClock
+from runtime.clock import LoopClock
 from firmware.isdn.dchannel import DChannel
 from firmware.isdn.lapd import Lapd, Role
 from firmware.isdn.pcap import PcapWriter

@@ -69,17 +69,3 @@ def tone(seconds: float, freq: float, level_dbfs: float = -12.0) -> np.ndarray:
     amplitude = 32767 * 10 ** (level_dbfs / 20)
     return np.round(amplitude * np.sin(2 * np.pi * freq * t)).astype(np.int16)
 
-
-def best_lag_snr_db(reference: np.ndarray, decoded: np.ndarray, max_lag: int = 240) -> tuple[float, int]:
-    """SNR of `decoded` against `reference` at the codec delay that maximises it."""
-    ref = reference.astype(np.float64)
-    dec = decoded.astype(np.float64)
-    best = (-np.inf, 0)
-    for lag in range(max_lag + 1):
-        a = ref[: ref.size - lag]
-        b = dec[lag:]
-        noise = np.sum((a - b) ** 2)
-        snr = 10 * np.log10(np.sum(a ** 2) / noise) if noise > 0 else np.inf
-        if snr > best[0]:
-            best = (snr, lag)
-    return best

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from firmware.update import RaucClient
+from firmware.update.agent import RaucClient
 from images.bootloader import BootSelector
 from images.bundle import COMPATIBLE
 from images.system_conf import render_system_conf

@@ -9,9 +9,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from firmware.update.agent import COMPATIBLE
 from images.keys import SigningKeys
-
-COMPATIBLE = "pribox-e1-gateway"
 
 
 class BundleError(Exception):

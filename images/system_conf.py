@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from images.bundle import COMPATIBLE
+from firmware.update.agent import COMPATIBLE
 
 
 def render_system_conf(*, slot_a: str, slot_b: str, keyring: str | Path, boot_backend: str | Path,

@@ -4,7 +4,7 @@ on the TE span, the carrier simulator's network-side stack on the NT span, all o
 from __future__ import annotations
 
 from drivers.lockstep import LockstepLine
-from firmware.bus import Event
+from runtime.bus import Event
 from firmware.isdn.answer import AnswerAndListen
 from firmware.isdn.binding import IsdnSpan
 from firmware.isdn.events import IsdnEvent

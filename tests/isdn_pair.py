@@ -6,7 +6,7 @@ Q.931 message as (direction, name) in the order it went on the wire."""
 
 from __future__ import annotations
 
-from firmware.clock import ManualClock
+from runtime.clock import ManualClock
 from firmware.isdn.q931.messages import TRACE_NAMES, decode
 from firmware.isdn.stack import PriStack
 

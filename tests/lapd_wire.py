@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from firmware.clock import ManualClock
+from runtime.clock import ManualClock
 from firmware.isdn.lapd import Lapd
 from firmware.isdn.lapd_frames import Frame, decode
 

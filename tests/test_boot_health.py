@@ -3,15 +3,15 @@ it, and confirming a slot only once they pass — on virtual time."""
 
 import asyncio
 
-from firmware.boot_health import confirm_when_healthy, daemon_health_checks, isdn_check, services_check, spans_check
-from firmware.bus import EventBus
-from firmware.clock import LoopClock, virtual_time_loop
+from firmware.appliance.boot_health import confirm_when_healthy, daemon_health_checks, isdn_check, services_check, spans_check
+from runtime.bus import EventBus
+from runtime.clock import LoopClock, virtual_time_loop
 from firmware.config.loader import default_text
-from firmware.control_service import CONTROL_SOCKET, query_status
-from firmware.daemon import Daemon, FileSource
-from firmware.sdnotify import Notifier
-from firmware.services import load_box_services
-from firmware.update import UpdateAgent
+from firmware.appliance.control_service import CONTROL_SOCKET, query_status
+from firmware.appliance.daemon import Daemon, FileSource
+from firmware.appliance.sdnotify import Notifier
+from firmware.appliance.services import load_box_services
+from firmware.update.agent import UpdateAgent
 from tests.test_update import bundle, device, keys, new_image  # noqa: F401  (fixtures)
 from daemon_harness import run_beside
 

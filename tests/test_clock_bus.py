@@ -2,8 +2,8 @@ import asyncio
 
 import pytest
 
-from firmware.bus import Event, EventBus
-from firmware.clock import LoopClock, ManualClock, virtual_time_loop
+from runtime.bus import Event, EventBus
+from runtime.clock import LoopClock, ManualClock, virtual_time_loop
 
 
 def test_manual_clock_fires_timers_in_time_order_then_call_order():

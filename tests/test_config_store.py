@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from firmware.clock import ManualClock
+from runtime.clock import ManualClock
 from firmware.config import ConfigError
 from firmware.config.confirm import ConfirmWatch
 from firmware.config.loader import default_text

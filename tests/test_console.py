@@ -5,8 +5,8 @@ import contextlib
 import re
 from dataclasses import dataclass
 
-from firmware.bus import Event, EventBus
-from firmware.clock import ManualClock
+from runtime.bus import Event, EventBus
+from runtime.clock import ManualClock
 from firmware.console.commands import registry
 from firmware.console.services import StandaloneServices
 from firmware.console.session import ConsoleSession

@@ -7,8 +7,8 @@ import tomllib
 from dataclasses import dataclass, replace
 from types import SimpleNamespace
 
-from firmware.bus import EventBus
-from firmware.clock import ManualClock
+from runtime.bus import EventBus
+from runtime.clock import ManualClock
 from firmware.console.daemon_service import console_service_factory
 from firmware.console.testing import PtyPair, Terminal
 
@@ -245,10 +245,10 @@ def test_the_console_inside_the_real_daemon_with_its_store_and_spans(tmp_path):
     the commit reloads the box and the new hostname is in the prompt."""
     from firmware.config.loader import default_text
     from firmware.config.store import ConfigStore
-    from firmware.clock import LoopClock
-    from firmware.daemon import Daemon, StoreSource
-    from firmware.sdnotify import Notifier
-    from firmware.services import load_box_services
+    from runtime.clock import LoopClock
+    from firmware.appliance.daemon import Daemon, StoreSource
+    from firmware.appliance.sdnotify import Notifier
+    from firmware.appliance.services import load_box_services
 
     pty = PtyPair()
     text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))

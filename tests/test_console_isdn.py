@@ -4,8 +4,8 @@ console, logged in with the debug on, shows every message decoded, live."""
 import asyncio
 import socket
 
-from firmware.bus import EventBus
-from firmware.clock import LoopClock
+from runtime.bus import EventBus
+from runtime.clock import LoopClock
 from firmware.console.isdn_debug import q931_tracer
 from firmware.console.services import StandaloneServices
 from firmware.console.session import ConsoleSession

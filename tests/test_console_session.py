@@ -5,8 +5,8 @@ from dataclasses import dataclass
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from firmware.bus import Event, EventBus
-from firmware.clock import ManualClock
+from runtime.bus import Event, EventBus
+from runtime.clock import ManualClock
 from firmware.console.commands import CommandTree
 from firmware.console import builtin
 from firmware.console.services import StandaloneServices

@@ -7,14 +7,14 @@ import socket
 
 import pytest
 
-from firmware.bus import Event, EventBus
-from firmware.clock import LoopClock, virtual_time_loop
+from runtime.bus import Event, EventBus
+from runtime.clock import LoopClock, virtual_time_loop
 from firmware.config.loader import default_text
-from firmware.daemon import Daemon, FileSource
-from firmware.sdnotify import Notifier
-from firmware.services import (ConfigApplied, ConfigRejected, Service, ServiceRegistry, ServiceState,
+from firmware.appliance.daemon import Daemon, FileSource
+from firmware.appliance.sdnotify import Notifier
+from firmware.appliance.services import (ConfigApplied, ConfigRejected, Service, ServiceRegistry, ServiceState,
                                ServiceStateChanged, StopReason)
-from firmware.supervisor import RestartPolicy
+from firmware.appliance.supervisor import RestartPolicy
 
 POLICY = RestartPolicy(first_delay=1.0, factor=2.0, max_delay=8.0, max_crashes=4, window=60.0, stop_timeout=5.0)
 
@@ -260,7 +260,7 @@ def test_sd_notify_abstract_socket_and_no_socket():
 
 def test_an_unconfirmed_commit_is_rolled_back_by_the_daemon_and_the_services_follow(tmp_path):
     from firmware.config.store import ConfigStore
-    from firmware.daemon import StoreSource
+    from firmware.appliance.daemon import StoreSource
 
     record = Recorder()
     state = tmp_path / "state"
@@ -290,7 +290,7 @@ def test_an_unconfirmed_commit_is_rolled_back_by_the_daemon_and_the_services_fol
 
 def test_the_daemon_rearms_a_pending_deadline_after_a_restart(tmp_path):
     from firmware.config.store import ConfigStore
-    from firmware.daemon import StoreSource
+    from firmware.appliance.daemon import StoreSource
 
     state = tmp_path / "state"
     store = ConfigStore(state)
@@ -362,7 +362,7 @@ def test_a_start_that_hangs_counts_as_a_crash_and_does_not_block_the_others(tmp_
 
 def test_services_see_the_store_the_daemon_and_their_peers(tmp_path):
     from firmware.config.store import ConfigStore
-    from firmware.daemon import StoreSource
+    from firmware.appliance.daemon import StoreSource
 
     record = Recorder()
     first = ScriptedService("first", record)
@@ -427,7 +427,7 @@ def test_logging_section_sets_levels_and_a_log_file(tmp_path):
     import logging
 
     from firmware.config import load_text
-    from firmware.daemon import apply_logging
+    from firmware.appliance.daemon import apply_logging
 
     log_file = tmp_path / "pribox.log"
     apply_logging(load_text(f'[logging]\nlevel = "warning"\nfile = "{log_file}"\nlevels = {{"pribox.isdn" = "debug"}}\n'))

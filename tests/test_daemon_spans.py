@@ -5,13 +5,13 @@ shutdown closes them."""
 import asyncio
 
 from drivers.events import SpanClosed, SpanOpened
-from firmware.bus import Event, EventBus
-from firmware.clock import LoopClock, virtual_time_loop
+from runtime.bus import Event, EventBus
+from runtime.clock import LoopClock, virtual_time_loop
 from firmware.config.loader import default_text
-from firmware.daemon import Daemon, FileSource
-from firmware.sdnotify import Notifier
-from firmware.services import ServiceState, load_box_services
-from firmware.supervisor import format_status
+from firmware.appliance.daemon import Daemon, FileSource
+from firmware.appliance.sdnotify import Notifier
+from firmware.appliance.services import ServiceState, load_box_services
+from firmware.appliance.supervisor import format_status
 from daemon_harness import run_beside
 
 

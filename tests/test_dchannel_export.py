@@ -138,8 +138,8 @@ def test_libpri_layer_2_over_the_unix_socket_wire_in_real_time(tmp_path):
     from drivers import make_span
     from drivers.config import SpanConfig
     from drivers.pacing import SpanPacer
-    from firmware.bus import EventBus
-    from firmware.clock import LoopClock
+    from runtime.bus import EventBus
+    from runtime.clock import LoopClock
 
     wire = str(tmp_path / "e1.wire")
     common = dict(driver="emulated", law="alaw", wire=wire)

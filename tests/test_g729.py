@@ -10,7 +10,8 @@ from dsp import codecs
 from dsp.codecs import FRAME_OCTETS, FRAME_SAMPLES, G729Decoder, G729Encoder, G729Error
 from hil_tests.peers._bcg729_ref import ffi as ref_ffi
 from hil_tests.peers._bcg729_ref import lib as ref
-from hil_tests.speechlike import best_lag_snr_db, speech_like, tone
+from dsp.compare import best_lag_snr_db
+from hil_tests.speechlike import speech_like, tone
 
 
 class RawEncoder:

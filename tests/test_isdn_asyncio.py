@@ -4,7 +4,7 @@ socketpair on a virtual-time loop, so the T309 outage below takes no wall time."
 import asyncio
 import socket
 
-from firmware.clock import LoopClock, virtual_time_loop
+from runtime.clock import LoopClock, virtual_time_loop
 from firmware.isdn.dchannel import DChannel
 from firmware.isdn.lapd import Lapd, Role
 from firmware.isdn.q931.events import Answered, IncomingCall, Released

@@ -247,7 +247,7 @@ def test_the_daemon_carries_thirty_calls_at_once_on_the_default_config(tmp_path)
     the virtual-time loop), so the pacing of the service path is under load too."""
     import asyncio
 
-    from firmware.clock import virtual_time_loop
+    from runtime.clock import virtual_time_loop
     from daemon_harness import until as _until
     from test_isdn_daemon import _daemon, _run
     from hil_tests.carrier import StackCarrier

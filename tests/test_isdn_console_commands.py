@@ -8,13 +8,13 @@ import asyncio
 import hashlib
 import re
 
-from firmware.bus import EventBus
-from firmware.clock import LoopClock, virtual_time_loop
+from runtime.bus import EventBus
+from runtime.clock import LoopClock, virtual_time_loop
 from firmware.config.loader import default_text
 from firmware.console.testing import PtyPair, Terminal
-from firmware.daemon import Daemon, FileSource
-from firmware.sdnotify import Notifier
-from firmware.services import load_box_services
+from firmware.appliance.daemon import Daemon, FileSource
+from firmware.appliance.sdnotify import Notifier
+from firmware.appliance.services import load_box_services
 from hil_tests.carrier import StackCarrier
 from daemon_harness import run_beside, until
 

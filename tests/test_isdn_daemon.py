@@ -5,16 +5,16 @@ call with cause 41, which the far end sees."""
 
 import asyncio
 
-from firmware.bus import Event, EventBus
-from firmware.clock import LoopClock, virtual_time_loop
+from runtime.bus import Event, EventBus
+from runtime.clock import LoopClock, virtual_time_loop
 from firmware.config.loader import default_text
-from firmware.daemon import Daemon, FileSource
+from firmware.appliance.daemon import Daemon, FileSource
 from firmware.isdn.events import CallAudioReport, DtmfDigit, IsdnEvent
 from firmware.isdn.q931.events import Released
 from firmware.isdn.stack import DataLinkUp
-from firmware.sdnotify import Notifier
-from firmware.services import ServiceState, load_box_services
-from firmware.supervisor import format_status
+from firmware.appliance.sdnotify import Notifier
+from firmware.appliance.services import ServiceState, load_box_services
+from firmware.appliance.supervisor import format_status
 from hil_tests.carrier import StackCarrier
 from daemon_harness import run_beside, until
 

@@ -6,13 +6,13 @@ answered call with cause 41, which libpri reports."""
 import asyncio
 import gc
 
-from firmware.bus import Event, EventBus
+from runtime.bus import Event, EventBus
 from firmware.config.loader import default_text
-from firmware.daemon import Daemon, FileSource
+from firmware.appliance.daemon import Daemon, FileSource
 from firmware.isdn.events import CallAudioReport, DtmfDigit, IsdnEvent
 from firmware.isdn.q931.events import IncomingCall
-from firmware.sdnotify import Notifier
-from firmware.services import load_box_services
+from firmware.appliance.sdnotify import Notifier
+from firmware.appliance.services import load_box_services
 from hil_tests.carrier import LibpriCarrier, libpri_far_end_config
 from daemon_harness import run_beside, until
 

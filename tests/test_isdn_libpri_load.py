@@ -11,14 +11,14 @@ import gc
 import json
 import time
 
-from firmware.bus import Event, EventBus
+from runtime.bus import Event, EventBus
 from firmware.config.loader import default_text
-from firmware.daemon import Daemon, FileSource
+from firmware.appliance.daemon import Daemon, FileSource
 from firmware.isdn.events import CallAudioReport, DtmfDigit, IsdnFault
 from firmware.isdn.q931.channels import PRI_TIMESLOTS
 from firmware.isdn.q931.link import CallStateError
-from firmware.sdnotify import Notifier
-from firmware.services import load_box_services
+from firmware.appliance.sdnotify import Notifier
+from firmware.appliance.services import load_box_services
 from hil_tests.carrier import TONE_DBM0, LibpriCarrier, libpri_far_end_config
 from test_isdn_concurrent import digits_for
 from daemon_harness import run_beside, until

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from firmware.clock import LoopClock, virtual_time_loop
+from runtime.clock import LoopClock, virtual_time_loop
 from firmware.isdn.dchannel import DChannel
 from firmware.isdn.lapd import DlData, DlEstablished, DlReleased, Lapd, LapdTimers, Role
 
@@ -269,7 +269,7 @@ def test_stay_connected_waits_for_the_span_socket_and_reconnects_after_it_closes
 
 
 def test_lockstep_on_a_manual_clock_without_any_event_loop():
-    from firmware.clock import ManualClock
+    from runtime.clock import ManualClock
 
     clock = ManualClock()
     a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

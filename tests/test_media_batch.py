@@ -11,7 +11,8 @@ from dsp import codecs
 from dsp.codecs import Codec, G729Decoder, G729Encoder
 from dsp.media import Direction, MediaBatch, TickBuffers
 from hil_tests.peers._bcg729_ref import lib as ref
-from hil_tests.speechlike import best_lag_snr_db, speech_like, tone
+from dsp.compare import best_lag_snr_db
+from hil_tests.speechlike import speech_like, tone
 
 SPEECH = speech_like(2.0, seed=11)
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 
 from firmware.config import ConfigError, load_text
-from firmware.network_service import NetworkService
-from firmware.network import (
+from firmware.network.service import NetworkService
+from firmware.network.interfaces import (
     RTPROT_PRIBOX,
     NetworkApplier,
     NetworkError,
@@ -227,7 +227,7 @@ def test_network_service_applies_on_start_and_writes_dns(namespaces, tmp_path):
 
 
 def test_the_daemon_registers_the_network_service():
-    from firmware.services import load_box_services
+    from firmware.appliance.services import load_box_services
 
     registry = load_box_services()
     assert "network" in registry

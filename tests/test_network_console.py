@@ -3,8 +3,8 @@
 import asyncio
 
 from firmware.config import load_text
-from firmware.network import plan_from_config
-from firmware.network_service import NetworkService
+from firmware.network.interfaces import plan_from_config
+from firmware.network.service import NetworkService
 from tests.test_console import box_on_pty
 from tests.test_network import BASE, namespaces  # noqa: F401  (the fixture)
 

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from firmware.clock import ManualClock
+from runtime.clock import ManualClock
 from firmware.isdn.lapd import Lapd, LapdTimers, Role
 from firmware.isdn.lapd_frames import Frame, Kind, encode, frmr_info
 from firmware.isdn.q921_trace import Q921Frame, format_frame

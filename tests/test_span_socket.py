@@ -10,8 +10,8 @@ from drivers import make_span
 from drivers.config import SpanConfig
 from drivers.pacing import SpanPacer
 from dsp.line import SpanCore
-from firmware.bus import EventBus
-from firmware.clock import LoopClock, virtual_time_loop
+from runtime.bus import EventBus
+from runtime.clock import LoopClock, virtual_time_loop
 
 
 def configs(path, **extra):

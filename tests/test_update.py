@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from firmware.update import HealthResult, UpdateAgent, UpdateFailed, UpdateRefused
+from firmware.update.agent import HealthResult, UpdateAgent, UpdateFailed, UpdateRefused
 from hil_tests.update_device import EmulatedUpdateDevice
 from images.bootloader import BootSelector
 from images.bundle import COMPATIBLE, build_bundle

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from firmware.update import HealthResult, UpdateAgent
+from firmware.update.agent import HealthResult, UpdateAgent
 from hil_tests.update_device import EmulatedUpdateDevice
 from images.bundle import build_bundle
 from images.keys import make_keys
@@ -162,7 +162,7 @@ def test_a_bundle_fetched_from_an_address_installs_from_the_console(tmp_path, de
 
 
 def test_fetching_is_whole_or_nothing_and_only_over_http(tmp_path, bundle, web):
-    from firmware.update import UpdateFailed, UpdateRefused, fetch_bundle
+    from firmware.update.agent import UpdateFailed, UpdateRefused, fetch_bundle
 
     root, base = web
     (root / "b.raucb").write_bytes(bundle.read_bytes())

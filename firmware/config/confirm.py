@@ -11,7 +11,7 @@ import logging
 import time
 from typing import Callable
 
-from ..clock import Clock, TimerHandle
+from runtime.clock import Clock, TimerHandle
 from .store import Commit, ConfigStore
 
 log = logging.getLogger("pribox.config")

@@ -10,5 +10,5 @@ Public API for other layers:
 from . import builtin as _builtin  # noqa: F401  (installs the console's own commands)
 from . import span_commands as _span_commands  # noqa: F401  (show span, loopback, bert)
 from . import isdn_debug as _isdn_debug  # noqa: F401  (debug isdn q931)
-from firmware import update_console as _update_console  # noqa: F401,E402  (upgrade ...)
-from firmware import network_console as _network_console  # noqa: F401,E402  (show interfaces)
+from firmware.update import console as _update_console  # noqa: F401,E402  (upgrade ...)
+from firmware.network import console as _network_console  # noqa: F401,E402  (show interfaces)

@@ -1,7 +1,7 @@
 """Importing this module adds the console to the daemon's BOX_SERVICES (listed in
-firmware/services.py SERVICE_MODULES to be served by `pribox run`)."""
+firmware/appliance/services.py SERVICE_MODULES to be served by `pribox run`)."""
 
-from firmware.services import BOX_SERVICES
+from firmware.appliance.services import BOX_SERVICES
 
 from .daemon_service import register
 

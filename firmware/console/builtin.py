@@ -6,24 +6,9 @@ import platform
 import time
 
 from .commands import Arg, CommandTree, int_range, registry
-from .debugging import DebugTopic, debug_topics, register_debug_topic
+from .debugging import debug_topics, register_debug_topic
 from .session import Ask, CommandContext, Logout, StartUpload
 from .users import ROLES, USER_NAME
-
-
-def debug_handler(topic: DebugTopic):
-    def handler(ctx: CommandContext, args: dict) -> str:
-        if ctx.session.start_debug(topic):
-            return f"{topic.help} debugging is on"
-        return f"{topic.help} debugging is already on"
-    return handler
-
-
-def undebug_handler(topic: DebugTopic):
-    def handler(ctx: CommandContext, args: dict) -> str:
-        ctx.session.stop_debug(topic.name)
-        return f"{topic.help} debugging is off"
-    return handler
 
 
 def undebug_all(ctx: CommandContext, args: dict) -> str:

@@ -1,10 +1,10 @@
 """The console as a service of the daemon (`pribox run`).
 
-The daemon (firmware/daemon.py) starts each registered service with a ServiceContext holding
+The daemon (firmware/appliance/daemon.py) starts each registered service with a ServiceContext holding
 the validated configuration, the one clock, the event bus, the state folder, the config store
 and the daemon's control.  `register(registry)` adds the console to a registry; `pribox run`
 serves it once "firmware.console.box_service" (which registers it in BOX_SERVICES when
-imported) is listed in firmware/services.py SERVICE_MODULES.
+imported) is listed in firmware/appliance/services.py SERVICE_MODULES.
 
 Users: the `[[user]]` entries of the configuration (scrypt hashes; privilege 15 is admin),
 plus, on a box whose configuration has none yet, the admin password set at the console on
@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from firmware.services import Health, Service, ServiceRegistry
+from firmware.appliance.services import Health, Service, ServiceRegistry
 
 from .services import SessionTable, pribox_version
 from .session import ConsoleSession
@@ -155,7 +155,7 @@ class DaemonServices:
         return text if text is not None else getattr(self.ctx.config, "text", "")
 
     def service_status(self) -> str:
-        from firmware.supervisor import format_status
+        from firmware.appliance.supervisor import format_status
         return format_status(self.ctx.control.status())
 
     def reload(self) -> None:

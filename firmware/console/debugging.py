@@ -15,7 +15,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Callable
 
-from firmware.bus import Event
+from runtime.bus import Event
 
 from .commands import CommandTree, registry
 
@@ -35,6 +35,23 @@ class DebugTopic:
 debug_topics: dict[str, DebugTopic] = {}
 
 
+# A command handler gets the session's CommandContext (session.py); it is not imported here so
+# session.py can import this module without a circle.
+def debug_handler(topic: DebugTopic):
+    def handler(ctx, args: dict) -> str:
+        if ctx.session.start_debug(topic):
+            return f"{topic.help} debugging is on"
+        return f"{topic.help} debugging is already on"
+    return handler
+
+
+def undebug_handler(topic: DebugTopic):
+    def handler(ctx, args: dict) -> str:
+        ctx.session.stop_debug(topic.name)
+        return f"{topic.help} debugging is off"
+    return handler
+
+
 def describe_event(event: Event) -> str:
     """The generic decoding: the event's type and its fields."""
     if dataclasses.is_dataclass(event):
@@ -48,7 +65,6 @@ def describe_event(event: Event) -> str:
 def register_debug_topic(name: str, help: str, *, kinds: tuple[type, ...] = (Event,),
                          format: Callable[[Event], str] = describe_event,
                          tree: CommandTree = registry) -> DebugTopic:
-    from .builtin import debug_handler, undebug_handler  # the handlers live with the commands
     topic = DebugTopic(" ".join(name.split()), help, tuple(kinds), format)
     debug_topics[topic.name] = topic
     words = topic.name.split()

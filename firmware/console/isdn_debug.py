@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from firmware.bus import Event, EventBus
-from firmware.clock import Clock
+from runtime.bus import Event, EventBus
+from runtime.clock import Clock
 
 from .commands import CommandTree, registry
 from .debugging import register_debug_topic

@@ -19,8 +19,8 @@ import sys
 import tty
 from pathlib import Path
 
-from firmware.bus import EventBus
-from firmware.clock import LoopClock
+from runtime.bus import EventBus
+from runtime.clock import LoopClock
 
 from .services import StandaloneServices
 from .session import IDLE_TIMEOUT, ConsoleSession

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
-from firmware.bus import EventBus
-from firmware.clock import Clock
+from runtime.bus import EventBus
+from runtime.clock import Clock
 
 
 @runtime_checkable

@@ -15,7 +15,7 @@ import os
 
 import serial
 
-from firmware.clock import Clock, TimerHandle
+from runtime.clock import Clock, TimerHandle
 
 from .session import ConsoleSession
 

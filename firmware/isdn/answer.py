@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 
 from dsp.tones import ToneGenerator
-from firmware.clock import TimerHandle
+from runtime.clock import TimerHandle
 
 from .binding import IsdnSpan
 from .listen import InbandListener

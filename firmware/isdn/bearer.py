@@ -16,7 +16,7 @@ import numpy as np
 
 from dsp.codecs import Codec, decode, encode
 from dsp.levels import SAMPLE_RATE
-from firmware.clock import Clock, TimerHandle
+from runtime.clock import Clock, TimerHandle
 
 from .q931.channels import b_channel
 

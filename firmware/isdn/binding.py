@@ -19,8 +19,8 @@ import logging
 import time
 from typing import Protocol
 
-from firmware.bus import EventBus
-from firmware.clock import Clock, TimerHandle
+from runtime.bus import EventBus
+from runtime.clock import Clock, TimerHandle
 
 from .bearer import BearerPump
 from .events import IsdnEvent, IsdnFault, IsdnTrace

@@ -19,7 +19,7 @@ import time
 from collections import Counter
 from typing import Protocol
 
-from firmware.clock import Clock, LoopClock, TimerHandle
+from runtime.clock import Clock, LoopClock, TimerHandle
 
 from .lapd import DlError, DlEstablished, DlReleased, Lapd, LapdEvent
 from .pcap import PcapWriter

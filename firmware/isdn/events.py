@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.bus import Event
+from runtime.bus import Event
 
 
 @dataclass(frozen=True)

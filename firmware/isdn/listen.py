@@ -15,8 +15,8 @@ import numpy as np
 
 from dsp.dtmf import DtmfReceiverBank
 from dsp.levels import DBM0_FULL_SCALE_SINE, SAMPLE_RATE
-from firmware.bus import EventBus
-from firmware.clock import Clock
+from runtime.bus import EventBus
+from runtime.clock import Clock
 
 from .bearer import B_CHANNELS, BearerPump
 from .events import CallAudioReport, DtmfDigit

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.bus import Event
+from runtime.bus import Event
 
 from .lapd_frames import MODULO, FrameError, Kind, decode
 

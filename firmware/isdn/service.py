@@ -18,9 +18,9 @@ import logging
 from dataclasses import dataclass
 from typing import Callable
 
-from firmware import span_service as _span_service  # noqa: F401  (registers "spans" before "isdn": start order)
+from firmware.appliance import span_service as _span_service  # noqa: F401  (registers "spans" before "isdn": start order)
 from firmware.config.sections.isdn import isdn_role, lapd_timer_values, q931_timer_values
-from firmware.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
+from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 
 from .answer import AnswerAndListen
 from .binding import CallHandler, IsdnSpan

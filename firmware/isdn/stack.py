@@ -19,7 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from firmware.bus import Event
+from runtime.bus import Event
 
 from .lapd import DlData, DlEstablished, DlReleased, Lapd, LapdTimers, Role
 from .q931.calls import Q931Timers

@@ -1,6 +1,6 @@
 """[network]: interfaces, static addresses, VLANs (voice, management) and routes.
 
-Validated here; applied with pyroute2 by firmware/network.py (the `network` service) at boot
+Validated here; applied with pyroute2 by firmware/network/interfaces.py (the `network` service) at boot
 and on every commit that changes it.  Addresses are static: the box runs no DHCP client."""
 
 from __future__ import annotations

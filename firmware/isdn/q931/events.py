@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.bus import Event
+from runtime.bus import Event
 
 from .ies import BearerCapability, CalledNumber, CallingNumber, ConnectedNumber, RedirectingNumber
 

@@ -19,12 +19,12 @@ import signal
 from pathlib import Path
 from typing import Callable
 
-from .bus import EventBus
-from .clock import Clock, LoopClock
-from .config import Config, ConfigError, load_file
-from .config.confirm import ConfirmWatch
-from .config.loader import default_text
-from .config.store import ConfigStore, StoreError
+from runtime.bus import EventBus
+from runtime.clock import Clock, LoopClock
+from firmware.config import Config, ConfigError, load_file
+from firmware.config.confirm import ConfirmWatch
+from firmware.config.loader import default_text
+from firmware.config.store import ConfigStore, StoreError
 from .sdnotify import Notifier
 from .services import (ConfigApplied, ConfigRejected, ServiceContext, ServiceRegistry, ServiceState,
                        ServiceStateChanged, StopReason, load_box_services)

@@ -9,8 +9,8 @@ import logging
 import os
 from pathlib import Path
 
-from .network import NetworkApplier, NetworkError, NetworkPlan, plan_from_config
-from .services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
+from .interfaces import NetworkApplier, NetworkError, NetworkPlan, plan_from_config
+from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 
 log = logging.getLogger("pribox.network")
 

@@ -18,9 +18,9 @@ from __future__ import annotations
 import os
 from typing import Awaitable, Callable
 
-from .clock import Clock
+from runtime.clock import Clock
 from .control_service import CONTROL_SOCKET, query_status
-from .update import HealthCheck, HealthResult, UpdateAgent
+from firmware.update.agent import HealthCheck, HealthResult, UpdateAgent
 
 ISDN_SERVICE = "isdn"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from firmware.console.commands import registry
 from firmware.console.session import Background, CommandContext
-from firmware.network import NetworkApplier, NetworkError, format_interfaces
+from .interfaces import NetworkApplier, NetworkError, format_interfaces
 
 
 def show_interfaces(ctx: CommandContext, args: dict) -> Background:

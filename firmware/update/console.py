@@ -13,15 +13,14 @@ from typing import Any
 
 from firmware.console.commands import Arg, registry
 from firmware.console.session import Background, CommandContext
-from firmware.update import UpdateAgent, UpdateFailed, UpdateRefused, fetch_bundle, is_url
+from .agent import UpdateAgent, UpdateFailed, UpdateRefused, fetch_bundle, is_url
 
 
 def default_agent(services: Any) -> UpdateAgent:
     """The box's agent: RAUC's own system.conf, and the health checks read from the daemon."""
-    from firmware.boot_health import daemon_health_checks
-    from firmware.control_service import box_status
-    from firmware.update import RaucClient
-    from images.bundle import COMPATIBLE
+    from firmware.appliance.boot_health import daemon_health_checks
+    from firmware.appliance.control_service import box_status
+    from .agent import COMPATIBLE, RaucClient
 
     daemon_ctx = getattr(services, "ctx", None)
 

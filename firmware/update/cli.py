@@ -6,8 +6,7 @@ import argparse
 import asyncio
 import sys
 
-from firmware.update import RaucClient, UpdateAgent, UpdateFailed, UpdateRefused, fetch_bundle, is_url
-from images.bundle import COMPATIBLE
+from .agent import COMPATIBLE, RaucClient, UpdateAgent, UpdateFailed, UpdateRefused, fetch_bundle, is_url
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,8 +53,8 @@ async def _run(args: argparse.Namespace) -> int:
             for name, slot in entry.items():
                 print(f"  {name} ({slot['bootname']}): {slot['state']}, boot status {slot['boot_status']}")
     else:
-        from firmware.boot_health import confirm_when_healthy, daemon_health_checks, socket_fetcher
-        from firmware.clock import LoopClock
+        from firmware.appliance.boot_health import confirm_when_healthy, daemon_health_checks, socket_fetcher
+        from runtime.clock import LoopClock
         agent.health_checks = daemon_health_checks(socket_fetcher(args.state_dir))
         results = await confirm_when_healthy(agent, LoopClock(), wait=args.wait, report=_waiting)
         for r in results:

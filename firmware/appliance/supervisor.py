@@ -9,10 +9,10 @@ import logging
 from collections import deque
 from dataclasses import dataclass
 
-from .bus import EventBus
-from .clock import Clock
-from .services import (Health, Service, ServiceContext, ServiceState, ServiceStateChanged, StopReason,
-                       describe_exception)
+from runtime.bus import EventBus
+from runtime.clock import Clock
+from .services import (Health, Service, ServiceContext, ServiceState, ServiceStateChanged, ServiceStatus,
+                       StopReason, describe_exception)
 
 log = logging.getLogger("pribox.daemon")
 
@@ -29,15 +29,6 @@ class RestartPolicy:
 
     def delay(self, recent_crashes: int) -> float:
         return min(self.first_delay * self.factor ** max(recent_crashes - 1, 0), self.max_delay)
-
-
-@dataclass(frozen=True)
-class ServiceStatus:
-    name: str
-    state: ServiceState
-    crashes: int
-    last_error: str
-    health: Health
 
 
 class Supervised:

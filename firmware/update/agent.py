@@ -20,6 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Awaitable, Callable
 
+# The compatible string of this box's bundles: RAUC installs only a bundle that names it, and
+# images/ builds the bundles and the system.conf with it.
+COMPATIBLE = "pribox-e1-gateway"
+
 Progress = Callable[[int, str], None]
 
 

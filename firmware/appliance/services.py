@@ -7,7 +7,7 @@ raising means it crashed, and the supervisor restarts it with backoff (see super
 A layer registers its service by adding its module to SERVICE_MODULES (one line) and, in that
 module:
 
-    from firmware.services import BOX_SERVICES
+    from firmware.appliance.services import BOX_SERVICES
 
     BOX_SERVICES.add("console", lambda config: ConsoleService(config.console) if config.console.enabled else None,
                      sections=("console", "user"))
@@ -22,20 +22,19 @@ import importlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable, Protocol
 
-from .bus import Event, EventBus
-from .clock import Clock
+from runtime.bus import Event, EventBus
+from runtime.clock import Clock
 
 if TYPE_CHECKING:
-    from .config import Config
-    from .config.store import ConfigStore
-    from .supervisor import ServiceStatus
+    from firmware.config import Config
+    from firmware.config.store import ConfigStore
 
 # Modules that add services to BOX_SERVICES when imported, in start order.
 SERVICE_MODULES: tuple[str, ...] = (
-    "firmware.network_service",
-    "firmware.span_service",
+    "firmware.network.service",
+    "firmware.appliance.span_service",
     "firmware.isdn.service",
-    "firmware.control_service",
+    "firmware.appliance.control_service",
     "firmware.console.box_service",
 )
 
@@ -72,6 +71,17 @@ class ServiceContext:
         return self.services.get(name)
 
 
+@dataclass(frozen=True)
+class ServiceStatus:
+    """One line of `show services`: a supervised service's state, crash count and health."""
+
+    name: str
+    state: ServiceState
+    crashes: int
+    last_error: str
+    health: Health
+
+
 class DaemonControl(Protocol):
     """What a service (the console's `reload`, `show services`) may ask of the daemon."""
 
@@ -79,7 +89,7 @@ class DaemonControl(Protocol):
 
     def request_stop(self, why: str = "requested") -> None: ...
 
-    def status(self) -> "list[ServiceStatus]": ...
+    def status(self) -> list[ServiceStatus]: ...
 
 
 class Service(abc.ABC):

@@ -1,0 +1,1 @@
+"""The daemon, its supervisor and the services it runs (see README.md)."""
