@@ -144,7 +144,7 @@ def test_pribox_upgrade_confirm_keeps_a_new_slot_only_with_a_healthy_daemon_runn
     spans on its control socket, in real time."""
     import argparse
 
-    from firmware import upgrade_cli
+    from firmware.update import cli as upgrade_cli
     from images.bootloader import BootSelector
 
     monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", device.env["DBUS_SYSTEM_BUS_ADDRESS"])
