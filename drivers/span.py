@@ -144,10 +144,23 @@ class Span(abc.ABC):
         self.close()
 
     def tick(self, now: float) -> None:
-        """Run the span up to `now`, then publish what changed."""
+        """Run the span up to `now`, then publish what changed: the line and its control-plane
+        side in one go, as lockstep tests on the virtual clock drive it."""
         self._require_open()
         self._tick(now)
         self._observe(now)
+
+    def service(self, now: float) -> None:
+        """The control plane's side alone, for a span whose line runs in the line thread
+        (`realtime_port()`): housekeeping, then publish what changed since the last call."""
+        self._require_open()
+        self._service(now)
+        self._observe(now)
+
+    def realtime_port(self):
+        """The C port the line thread advances (dsp.line_port.LinePort), or None when this
+        backend's line is driven by `tick()` alone."""
+        return None
 
     # -- data -----------------------------------------------------------------------------------
 
@@ -182,7 +195,7 @@ class Span(abc.ABC):
     # -- state ----------------------------------------------------------------------------------
 
     def status(self) -> SpanStatus:
-        line = self._last_line or self._line_state()
+        line = self._line_state()
         return SpanStatus(self.id, self.is_open, line, line.alarms, self._loopback, self.config.clock,
                           self.aligned_at, self.multiframe_aligned_at)
 
@@ -226,33 +239,51 @@ class Span(abc.ABC):
         return {name: counters.get(name, 0) for name in PERFORMANCE_COUNTERS}
 
     def _observe(self, now: float) -> None:
-        line = self._line_state()
-        previous = self._last_line
-        self._last_line = line
-        self._defects["oof"] |= not line.frame_aligned
-        self._defects["los"] |= line.los
-        self._defects["ais"] |= line.ais
-        if previous is None or line.alarms != previous.alarms:
-            before = previous.alarms if previous else frozenset()
-            self.bus.publish(SpanAlarmsChanged(now, self.id, line.alarms,
-                                               line.alarms - before, before - line.alarms))
-        if previous is None or (line.frame_aligned, line.multiframe_aligned, line.crc4) != (
-                previous.frame_aligned, previous.multiframe_aligned, previous.crc4):
-            if line.frame_aligned and not (previous and previous.frame_aligned):
-                self.aligned_at = now
-            if line.multiframe_aligned and not (previous and previous.multiframe_aligned):
-                self.multiframe_aligned_at = now
-            self.bus.publish(SpanAlignmentChanged(now, self.id, line.frame_aligned,
-                                                  line.multiframe_aligned, line.crc4))
+        for when, line in self._line_changes(now):
+            self._publish_line(when, line)
         slips = self._slip_count()
         if slips > self._slips_reported:
             self.bus.publish(SpanSlip(now, self.id, slips - self._slips_reported, slips))
             self._slips_reported = slips
-        while now >= self._next_second:
-            self._record_second(self._next_second)
-            self._next_second += 1.0
+        for end, sample in self._completed_seconds(now):
+            self.performance.record_second(end, sample)
 
-    def _record_second(self, end: float) -> None:
+    def _publish_line(self, when: float, line: LineState) -> None:
+        previous = self._last_line
+        self._last_line = line
+        if previous is None or line.alarms != previous.alarms:
+            before = previous.alarms if previous else frozenset()
+            self.bus.publish(SpanAlarmsChanged(when, self.id, line.alarms,
+                                               line.alarms - before, before - line.alarms))
+        if previous is None or (line.frame_aligned, line.multiframe_aligned, line.crc4) != (
+                previous.frame_aligned, previous.multiframe_aligned, previous.crc4):
+            if line.frame_aligned and not (previous and previous.frame_aligned):
+                self.aligned_at = when
+            if line.multiframe_aligned and not (previous and previous.multiframe_aligned):
+                self.multiframe_aligned_at = when
+            self.bus.publish(SpanAlignmentChanged(when, self.id, line.frame_aligned,
+                                                  line.multiframe_aligned, line.crc4))
+
+    # A backend whose line keeps its own queue of changes and per-second samples (the emulated
+    # line's C port) overrides these two; the defaults poll the line state at each call.
+
+    def _line_changes(self, now: float) -> list[tuple[float, LineState]]:
+        line = self._line_state()
+        self._defects["oof"] |= not line.frame_aligned
+        self._defects["los"] |= line.los
+        self._defects["ais"] |= line.ais
+        if self._last_line is None or line != self._last_line:
+            return [(now, line)]
+        return []
+
+    def _completed_seconds(self, now: float) -> list[tuple[float, SecondSample]]:
+        samples = []
+        while now >= self._next_second:
+            samples.append((self._next_second, self._second_sample()))
+            self._next_second += 1.0
+        return samples
+
+    def _second_sample(self) -> SecondSample:
         counters = self._performance_counters()
         delta = {name: counters[name] - self._last_counters.get(name, 0) for name in counters}
         self._last_counters = counters
@@ -261,10 +292,10 @@ class Span(abc.ABC):
         sample = SecondSample(crc4_errors=max(delta["crc4_errors"], 0), fas_errors=max(delta["fas_errors"], 0),
                               ebit_errors=max(delta["far_end_block_errors"], 0), slips=max(delta["slips"], 0),
                               **self._defects)
-        self.performance.record_second(end, sample)
-        line = self._last_line
+        line = self._line_state()
         # A defect still present carries into the next second; one that ended does not.
         self._defects = {"oof": not line.frame_aligned, "los": line.los, "ais": line.ais}
+        return sample
 
     def describe(self) -> str:
         c = self.config
@@ -281,6 +312,9 @@ class Span(abc.ABC):
 
     @abc.abstractmethod
     def _tick(self, now: float) -> None: ...
+
+    def _service(self, now: float) -> None:
+        """Control-plane housekeeping while the line thread runs the line."""
 
     @abc.abstractmethod
     def _line_state(self) -> LineState: ...

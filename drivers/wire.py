@@ -1,6 +1,9 @@
 """The emulated E1 wire: whole 32-octet frames in datagrams (contract: docs/emulated-wire.md).
 
-A `Wire` is one end as a span sees it.  Two kinds:
+A `Wire` is one end as a span sees it.  The frames themselves move in C (`dsp.line_port.WireEnd`,
+dsp/c/e1_wire.c), so the line's own thread sends and receives with no Python in the way; what
+stays here is the control plane's part: listening, accepting, connecting, noticing a far end
+that left, and logging bad datagrams.  Two kinds:
 
 * `UnixSeqpacketWire` — the real, documented wire: a Unix SOCK_SEQPACKET socket that a span
   listens on or connects to.  Another process (or another box's emulation) is the far end.
@@ -16,54 +19,65 @@ from __future__ import annotations
 import abc
 import logging
 import socket
-from collections import deque
 
 import numpy as np
 
 from drivers import seqpacket
+from dsp.line_port import WireEnd
 
 log = logging.getLogger("pribox.wire")
 
 FRAME_OCTETS = 32
 FRAMES_PER_SECOND = 8000
-_NO_FRAMES = np.zeros((0, FRAME_OCTETS), np.uint8)
 
 
 class WireStats:
-    __slots__ = ("datagrams_tx", "datagrams_rx", "frames_tx", "frames_rx", "bad_datagrams",
-                 "tx_dropped_datagrams", "connects", "disconnects")
+    """The C wire's counters, read when asked."""
 
-    def __init__(self) -> None:
-        for name in self.__slots__:
-            setattr(self, name, 0)
+    __slots__ = ("_end",)
+    NAMES = ("datagrams_tx", "datagrams_rx", "frames_tx", "frames_rx", "bad_datagrams",
+             "tx_dropped_datagrams", "connects", "disconnects")
+
+    def __init__(self, end: WireEnd):
+        self._end = end
+
+    def __getattr__(self, name: str) -> int:
+        if name in WireStats.NAMES:
+            return self._end.stats()[name]
+        raise AttributeError(name)
 
     def as_dict(self) -> dict[str, int]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        stats = self._end.stats()
+        return {name: stats[name] for name in WireStats.NAMES}
 
 
 class Wire(abc.ABC):
     """One end of an emulated E1 wire."""
 
-    def __init__(self, name: str, frames_per_datagram: int):
+    def __init__(self, name: str, frames_per_datagram: int, end: WireEnd | None = None):
         if not 1 <= frames_per_datagram <= 160:
             raise ValueError(f"wire {name}: frames_per_datagram {frames_per_datagram} outside 1..160")
         self.name = name
         self.frames_per_datagram = frames_per_datagram
-        self.stats = WireStats()
+        self.end = end if end is not None else WireEnd(frames_per_datagram)
+        self.stats = WireStats(self.end)
+        self._bad_logged = 0
 
     def open(self) -> None:
         """Start listening or connecting; never waits for the far end."""
 
     def poll(self, now: float) -> None:
-        """Housekeeping once per tick: accept a peer, retry a connect."""
+        """Control-plane housekeeping (a few times a second is enough): accept a peer, retry a
+        connect, let go of a far end that left, log bad datagrams."""
+        self.report_bad_datagrams()
 
     def close(self) -> None:
         pass
 
     @property
-    @abc.abstractmethod
     def connected(self) -> bool:
         """A far end is attached (the cable is plugged in)."""
+        return self.end.connected
 
     def send(self, frames: np.ndarray) -> None:
         """Send uint8 (k * frames_per_datagram, 32) as k datagrams.  With no far end attached
@@ -71,78 +85,51 @@ class Wire(abc.ABC):
         n = self.frames_per_datagram
         if frames.ndim != 2 or frames.shape[1] != FRAME_OCTETS or frames.shape[0] % n:
             raise ValueError(f"wire {self.name}: send takes (k*{n}, {FRAME_OCTETS}) frames, got {frames.shape}")
-        if not self.connected:
-            return
-        data = np.ascontiguousarray(frames, np.uint8).tobytes()
-        step = n * FRAME_OCTETS
-        for offset in range(0, len(data), step):
-            if not self.connected:  # the far end left during this send
-                return
-            self._send_datagram(data[offset:offset + step])
-
-    @abc.abstractmethod
-    def _send_datagram(self, data: bytes) -> None: ...
-
-    @abc.abstractmethod
-    def _receive_datagrams(self) -> list[tuple[bytes, bool]]: ...
+        self.end.send(np.ascontiguousarray(frames, np.uint8))
 
     def receive(self) -> np.ndarray:
         """All whole frames that arrived since the last call, uint8 (n, 32).  A datagram that is
         not a whole number of frames is counted in `stats.bad_datagrams`, logged and dropped."""
-        good = []
-        for data, truncated in self._receive_datagrams():
-            if truncated or not data or len(data) % FRAME_OCTETS:
-                self._bad_datagram(len(data), truncated)
-                continue
-            good.append(data)
-        if not good:
-            return _NO_FRAMES
-        self.stats.datagrams_rx += len(good)
-        frames = np.frombuffer(b"".join(good), np.uint8).reshape(-1, FRAME_OCTETS)
-        self.stats.frames_rx += len(frames)
+        frames = self.end.receive()
+        self.report_bad_datagrams()
         return frames
 
-    def _bad_datagram(self, size: int, truncated: bool) -> None:
-        self.stats.bad_datagrams += 1
-        count = self.stats.bad_datagrams
-        if count <= 10 or count % 1000 == 0:  # a babbling peer must not flood the log
-            what = (f"more than {seqpacket.MAX_DATAGRAM} octets" if truncated
-                    else f"{size} octets, not a whole number of {FRAME_OCTETS}-octet frames")
-            log.warning("wire %s: dropped a datagram of %s (%d bad so far)", self.name, what, count)
+    def report_bad_datagrams(self) -> None:
+        for size, truncated in self.end.bad_datagrams():
+            self._bad_logged += 1
+            count = self._bad_logged
+            if count <= 10 or count % 1000 == 0:  # a babbling peer must not flood the log
+                what = (f"more than {seqpacket.MAX_DATAGRAM} octets" if truncated
+                        else f"{size} octets, not a whole number of {FRAME_OCTETS}-octet frames")
+                log.warning("wire %s: dropped a datagram of %s (%d bad so far)", self.name, what,
+                            self.stats.bad_datagrams)
 
 
 class LockstepWire(Wire):
     """One end of an in-process wire; build both ends with `LockstepWire.pair()`."""
 
-    def __init__(self, name: str, frames_per_datagram: int = 8):
-        super().__init__(name, frames_per_datagram)
+    def __init__(self, name: str, frames_per_datagram: int = 8, end: WireEnd | None = None):
+        super().__init__(name, frames_per_datagram, end)
         self.peer: LockstepWire | None = None
-        self.inbox: deque[bytes] = deque()
-        self.plugged = True
 
     @classmethod
     def pair(cls, frames_per_datagram: int = 8) -> tuple["LockstepWire", "LockstepWire"]:
-        a, b = cls("lockstep-a", frames_per_datagram), cls("lockstep-b", frames_per_datagram)
+        end_a, end_b = WireEnd.pair(frames_per_datagram)
+        a, b = cls("lockstep-a", frames_per_datagram, end_a), cls("lockstep-b", frames_per_datagram, end_b)
         a.peer, b.peer = b, a
         return a, b
 
     @property
-    def connected(self) -> bool:
-        return self.peer is not None and self.plugged and self.peer.plugged
+    def plugged(self) -> bool:
+        return self.end.plugged
+
+    @plugged.setter
+    def plugged(self, on: bool) -> None:
+        self.end.plugged = on
 
     def inject(self, data: bytes) -> None:
         """Put raw octets on the wire towards this end, as a misbehaving far end would."""
-        self.inbox.append(bytes(data))
-
-    def _send_datagram(self, data: bytes) -> None:
-        self.stats.datagrams_tx += 1
-        self.stats.frames_tx += len(data) // FRAME_OCTETS
-        self.peer.inbox.append(data)
-
-    def _receive_datagrams(self) -> list[tuple[bytes, bool]]:
-        out = [(d, False) for d in self.inbox]
-        self.inbox.clear()
-        return out
+        self.end.inject(data)
 
 
 class UnixSeqpacketWire(Wire):
@@ -151,6 +138,7 @@ class UnixSeqpacketWire(Wire):
     The listener takes one far end at a time and waits for the next when it leaves; the
     connector retries every `retry_interval` seconds until the listener is there, and again
     after the far end goes away.  While nothing is attached the span sees loss of signal.
+    The connected socket's descriptor is handed to the C wire, which reads and writes it.
     """
 
     def __init__(self, path: str, role: str, frames_per_datagram: int = 8, *, retry_interval: float = 0.1):
@@ -169,11 +157,10 @@ class UnixSeqpacketWire(Wire):
         if self.role == "listen" and self._listener is None:
             self._listener = seqpacket.listen(self.path)
 
-    @property
-    def connected(self) -> bool:
-        return self._peer is not None
-
     def poll(self, now: float) -> None:
+        super().poll(now)
+        if self._peer is not None and self.end.peer_gone:
+            self._detach("the far end closed or broke the connection")
         if self._peer is not None:
             return
         if self.role == "listen":
@@ -187,41 +174,26 @@ class UnixSeqpacketWire(Wire):
                 log.info("wire %s: nobody listens yet; retrying every %g s", self.path, self.retry_interval)
             self._attach(sock)
 
+    def receive(self) -> np.ndarray:
+        frames = super().receive()
+        if self._peer is not None and self.end.peer_gone:
+            self._detach("end of file")
+        return frames
+
     def _attach(self, sock: socket.socket | None) -> None:
         if sock is None:
             return
         self._peer = sock
         self._waiting_logged = False
-        self.stats.connects += 1
+        self.end.attach_fd(sock.fileno())
         log.info("wire %s: far end attached (%s)", self.path, self.role)
 
     def _detach(self, why: str) -> None:
         if self._peer is not None:
+            self.end.detach_fd()     # the C side lets go of the descriptor before it is closed
             self._peer.close()
             self._peer = None
-            self.stats.disconnects += 1
             log.info("wire %s: far end gone (%s)", self.path, why)
-
-    def _send_datagram(self, data: bytes) -> None:
-        try:
-            self._peer.send(data)
-        except (BlockingIOError, InterruptedError):
-            self.stats.tx_dropped_datagrams += 1  # the far end is not reading: the frames are lost
-            return
-        except OSError as exc:
-            self._detach(exc.strerror or str(exc))
-            return
-        self.stats.datagrams_tx += 1
-        self.stats.frames_tx += len(data) // FRAME_OCTETS
-
-    def _receive_datagrams(self) -> list[tuple[bytes, bool]]:
-        if self._peer is None:
-            return []
-        try:
-            return seqpacket.receive_all(self._peer)
-        except seqpacket.PeerGone as exc:
-            self._detach(str(exc))
-            return []
 
     def close(self) -> None:
         self._detach("closed")

@@ -65,7 +65,7 @@ def make_builder() -> FFI:
         includes,
         sources=sources,
         include_dirs=[str(C_DIR)],
-        libraries=[lib for lib, _, _ in SYSTEM_LIBRARIES] + ["m"],
+        libraries=[lib for lib, _, _ in SYSTEM_LIBRARIES] + ["m", "pthread"],
         extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-std=gnu11"],
     )
     return ffi

@@ -46,6 +46,12 @@ class Clock(abc.ABC):
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         """Run `callback` once the clock reaches `when`."""
 
+    @property
+    def real_time(self) -> bool:
+        """True when `now()` is CLOCK_MONOTONIC as it runs, so work may be handed to a thread
+        that keeps real time by itself (the line thread); False on a virtual clock."""
+        return False
+
     def call_later(self, delay: float, callback: Callable[[], None]) -> TimerHandle:
         return self.call_at(self.now() + delay, callback)
 
@@ -99,6 +105,10 @@ class LoopClock(Clock):
 
     def now(self) -> float:
         return self.loop.time()
+
+    @property
+    def real_time(self) -> bool:
+        return not isinstance(self.loop, VirtualTimeLoop)
 
     def call_at(self, when: float, callback: Callable[[], None]) -> TimerHandle:
         handle = TimerHandle(when, callback)

@@ -1,6 +1,6 @@
 #include "core.h"
 
-#define DSP_CORE_ABI_VERSION 1
+#define DSP_CORE_ABI_VERSION 2
 
 int dsp_core_abi_version(void)
 {

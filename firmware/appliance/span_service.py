@@ -1,5 +1,9 @@
-"""The spans of the box as a daemon service: every `[[span]]` opened through the span API and
-paced by the one clock; a reload that touches `[span]` closes and reopens them.
+"""The spans of the box as a daemon service: every `[[span]]` opened through the span API; a
+reload that touches `[span]` closes and reopens them.
+
+On a real-time clock the spans' lines run in the line's own thread (drivers/realtime.py), so a
+busy or stalled event loop never reaches the wire; on the virtual clock (tests) they are ticked
+in lockstep from the loop (drivers/pacing.py), the same C code either way.
 
 Peers (the ISDN service, the console's `show span`) find the open spans with
 `ctx.peer("spans").spans`, a dict from span id to `drivers.span.Span`.
@@ -15,6 +19,7 @@ from drivers import make_span
 from drivers.config import SpanConfig
 from drivers.events import SpanAlarmsChanged
 from drivers.pacing import SpanPacer
+from drivers.realtime import LineThreadPacer
 from drivers.span import Span
 
 from .services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
@@ -33,7 +38,7 @@ class SpansService(Service):
         self.configs = configs
         self.period = period
         self.spans: dict[int, Span] = {}
-        self.pacer: SpanPacer | None = None
+        self.pacer: SpanPacer | LineThreadPacer | None = None
         self._subscription = None
 
     async def start(self, ctx: ServiceContext) -> None:
@@ -52,7 +57,9 @@ class SpansService(Service):
         except BaseException:
             self._close_all()
             raise
-        self.pacer = SpanPacer(ctx.clock, list(spans.values()), self.period)
+        threaded = ctx.clock.real_time and all(s.realtime_port() is not None for s in spans.values())
+        pacer_class = LineThreadPacer if threaded else SpanPacer
+        self.pacer = pacer_class(ctx.clock, list(spans.values()), self.period)
         self.pacer.start()
 
     async def run(self) -> None:
