@@ -45,8 +45,29 @@ def _check_toolchain() -> None:
             raise BuildError(f"{header} not found (needed to link -l{lib}): install the Debian package '{package}'")
 
 
+_INCLUDE = re.compile(r'#include\s+"([^"]+\.h)"')
+
+
 def _blocks() -> list[Path]:
-    return sorted(C_DIR.glob("*.h"))
+    """Headers in an order where each comes after the headers it includes, so a block's cdef
+    may use another block's types (a line port names its media batch and player)."""
+    headers = {h.name: h for h in sorted(C_DIR.glob("*.h"))}
+    ordered: list[Path] = []
+
+    def visit(name: str, trail: tuple[str, ...]) -> None:
+        header = headers[name]
+        if header in ordered:
+            return
+        if name in trail:
+            raise BuildError(f"dsp/c: headers include each other in a circle: {' -> '.join(trail + (name,))}")
+        for included in _INCLUDE.findall(header.read_text()):
+            if included in headers:
+                visit(included, trail + (name,))
+        ordered.append(header)
+
+    for name in headers:
+        visit(name, ())
+    return ordered
 
 
 def make_builder() -> FFI:

@@ -302,3 +302,174 @@ class LineThread:
     @staticmethod
     def now() -> float:
         return lib.line_thread_now()
+
+
+class _Channel:
+    """One B-channel's blocks in the media plane, allocated when the channel opens."""
+
+    def __init__(self):
+        player = lib.player_new()
+        rx = lib.dtmf_rx_new()
+        if player == ffi.NULL or rx == ffi.NULL:
+            raise MemoryError("media channel: out of memory")
+        self.player = ffi.gc(player, lib.player_free)
+        self.rx = ffi.gc(rx, lib.dtmf_rx_free)
+        self.playing: dict[int, np.ndarray] = {}   # item id -> samples the C player points into
+        self.recorders: dict[int, object] = {}      # direction -> pcm ring
+
+
+class PortMedia:
+    """A span's media plane (dsp/c/line_port.h): 30 channels through one media batch per 10 ms
+    block inside the line's advance.  Channels are 0..29 (B-channel 1..30).  The control plane
+    opens a channel for a call in its law, queues prompts on it, routes it, and drains what the
+    block's taps found; nothing here runs per block."""
+
+    def __init__(self, port: LinePort):
+        self.port = port
+        rc = lib.line_port_media_enable(port._port)
+        if rc:
+            raise MemoryError("media plane: out of memory")
+        self._channels: dict[int, _Channel] = {}
+        self._law: dict[int, int] = {}
+        self._dtmf = ffi.new("dtmf_event_t[64]")
+        self._player_events = ffi.new("player_event_t[16]")
+        
+    @staticmethod
+    def _check_channel(channel: int) -> int:
+        if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or not 0 <= channel < B_CHANNELS:
+            raise ValueError(f"channel: expected 0..{B_CHANNELS - 1} (B-channel 1..30), got {channel!r}")
+        return int(channel)
+
+    def open(self, channel: int, law: int) -> None:
+        """Start carrying `channel` in `law` (lib.MEDIA_CODEC_ALAW or ULAW), silent, with a DTMF
+        receiver on what the line sends."""
+        channel = self._check_channel(channel)
+        self.close(channel)
+        ch = _Channel()
+        port = self.port._port
+        self._raise(lib.line_port_media_configure(port, channel, law, 1), f"open channel {channel}")
+        self._raise(lib.line_port_media_attach_player(port, channel, ch.player), f"player on channel {channel}")
+        self._raise(lib.line_port_media_attach_dtmf(port, channel, ch.rx), f"DTMF receiver on channel {channel}")
+        self._channels[channel] = ch
+        self._law[channel] = law
+
+    def close(self, channel: int) -> None:
+        channel = self._check_channel(channel)
+        ch = self._channels.pop(channel, None)
+        if ch is None:
+            return
+        lib.line_port_player_stop(self.port._port, ch.player)
+        lib.line_port_media_clear(self.port._port, channel)
+        lib.line_port_media_configure(self.port._port, channel, self._law.pop(channel), 0)
+
+    def is_open(self, channel: int) -> bool:
+        return channel in self._channels
+
+    def play(self, channel: int, samples: np.ndarray, *, loops: int = 1, interruptible: bool = False) -> int:
+        """Queue int16 samples on the channel (loops 0: until stopped); returns the item's id."""
+        ch = self._open_channel(channel)
+        samples = np.ascontiguousarray(samples, np.int16)
+        if samples.ndim != 1 or not len(samples):
+            raise ValueError(f"samples: expected a non-empty 1-D int16 array, got shape {samples.shape}")
+        item = ffi.new("int64_t *")
+        rc = lib.line_port_player_enqueue(self.port._port, ch.player, ffi.from_buffer("int16_t[]", samples),
+                                          len(samples), loops, int(interruptible), item)
+        if rc == lib.PLAYER_ERR_QUEUE_FULL:
+            raise OverflowError(f"channel {channel}: already {lib.PLAYER_MAX_QUEUE} prompts queued")
+        self._raise(rc, f"play on channel {channel}")
+        ch.playing[item[0]] = samples
+        return int(item[0])
+
+    def stop(self, channel: int) -> None:
+        ch = self._channels.get(self._check_channel(channel))
+        if ch is not None:
+            lib.line_port_player_stop(self.port._port, ch.player)
+            self.finished(channel)
+            ch.playing.clear()   # the player let go of every item under the port's lock
+
+    def barge_in(self, channel: int, on: bool = True) -> None:
+        ch = self._open_channel(channel)
+        lib.line_port_player_barge_in(self.port._port, ch.player, ch.rx if on else ffi.NULL)
+
+    def route(self, channel: int, from_channel: int | None) -> None:
+        """`channel` sends the line what `from_channel` receives (None: nothing)."""
+        self._open_channel(channel)
+        source = -1 if from_channel is None else self._check_channel(from_channel)
+        self._raise(lib.line_port_media_route(self.port._port, channel, source), f"route channel {channel}")
+
+    def finished(self, channel: int) -> list[tuple[int, int]]:
+        """(item id, reason) of prompts that ended since the last call; their samples are released."""
+        ch = self._channels.get(channel)
+        if ch is None:
+            return []
+        out = []
+        while True:
+            n = lib.line_port_player_events(self.port._port, ch.player, self._player_events, 16)
+            for k in range(n):
+                event = self._player_events[k]
+                ch.playing.pop(int(event.item_id), None)
+                out.append((int(event.item_id), int(event.reason)))
+            if n < 16:
+                return out
+
+    def digits(self, channel: int) -> list[str]:
+        """Digits whose tone started since the last call."""
+        ch = self._channels.get(channel)
+        if ch is None:
+            return []
+        out = []
+        while True:
+            n = lib.line_port_dtmf_events(self.port._port, ch.rx, self._dtmf, 64)
+            out.extend(self._dtmf[k].digit.decode() for k in range(n) if self._dtmf[k].kind == lib.DTMF_EVENT_START)
+            if n < 64:
+                return out
+
+    def reset_dtmf(self, channel: int) -> None:
+        """The channel's DTMF receiver starts afresh (a new call: a digit the last call was
+        holding must not swallow the new call's first)."""
+        ch = self._open_channel(channel)
+        lib.line_port_dtmf_reset(self.port._port, ch.rx)
+        self.digits(channel)
+
+    def record(self, channel: int, direction: int = lib.MEDIA_FROM_LINE, seconds: float = 30.0) -> None:
+        """Tap the channel's linear audio (from the line, or to it) into a ring of `seconds`;
+        drain it with `recorded()`.  The tap stays until the channel closes."""
+        ch = self._open_channel(channel)
+        if direction in ch.recorders:
+            return
+        ring = lib.pcm_ring_new(int(seconds * 8000))
+        if ring == ffi.NULL:
+            raise MemoryError("recorder ring: out of memory")
+        ring = ffi.gc(ring, lib.pcm_ring_free)
+        self._raise(lib.line_port_media_attach_recorder(self.port._port, channel, direction, ring),
+                    f"recorder on channel {channel}")
+        ch.recorders[direction] = ring
+
+    def recorded(self, channel: int, direction: int = lib.MEDIA_FROM_LINE) -> np.ndarray:
+        """The audio the recorder tap took since the last call, int16."""
+        ch = self._open_channel(channel)
+        ring = ch.recorders.get(direction)
+        if ring is None:
+            raise ValueError(f"channel {channel}: no recorder in that direction")
+        chunks = []
+        buf = np.empty(8000, np.int16)
+        while True:
+            n = lib.line_port_recorder_take(self.port._port, ring, ffi.from_buffer("int16_t[]", buf), len(buf))
+            chunks.append(buf[:n].copy())
+            if n < len(buf):
+                return np.concatenate(chunks)
+
+    @property
+    def blocks(self) -> int:
+        return lib.line_port_media_blocks(self.port._port)
+
+    def _open_channel(self, channel: int) -> _Channel:
+        ch = self._channels.get(self._check_channel(channel))
+        if ch is None:
+            raise ValueError(f"channel {channel}: not open in the media plane")
+        return ch
+
+    @staticmethod
+    def _raise(rc: int, what: str) -> None:
+        if rc < 0:
+            raise ValueError(f"media plane: {what} failed (error {rc})")

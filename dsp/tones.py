@@ -82,6 +82,15 @@ class ToneGenerator:
         if state == ffi.NULL:
             raise ValueError(f"tone {country}/{name}: level {level_dbm0} dBm0 out of range (−90 … +3.14)")
         self._state = ffi.gc(state, lib.tone_tx_free)
+        self.repeat = repeat
+
+    @property
+    def period_samples(self) -> int | None:
+        """Samples of one whole cadence (one second of a continuous tone) when the tone repeats,
+        so a player can loop one period; None when it ends."""
+        if not self.repeat:
+            return None
+        return (sum(self.spec.cadence_ms) or 1000) * 8
 
     def generate(self, n: int) -> np.ndarray:
         out = np.zeros(n, dtype=np.int16)

@@ -15,7 +15,7 @@ Both place calls toward the box (a Korean national number: called 15881234 — a
 representative number — from 0212345678 (Seoul), forwarded from a 070 number), answer calls
 from the box after a Korean ringback, and after answer put audio on the call's B-channel:
 DTMF digits, then a 1 kHz test tone, then hang up with cause 16.  Audio is G.711 through the
-span's `BearerPump` (`span.write_bearer`/`read_bearer`).
+span's media plane (`SpanAudio`, firmware/isdn/bearer.py).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from dsp.dtmf import DtmfGenerator
 from dsp.levels import SAMPLE_RATE
 from dsp.tones import ToneGenerator
 from runtime.clock import Clock
-from firmware.isdn.bearer import BearerPump
+from firmware.isdn.bearer import SpanAudio
 from firmware.isdn.binding import IsdnSpan
 from firmware.isdn.q931 import ies as ie
 from firmware.isdn.q931.causes import Cause
@@ -128,7 +128,7 @@ class Carrier(abc.ABC):
 
     kind = "carrier"
 
-    def __init__(self, span, clock: Clock, bearer: BearerPump, *, digits: str = DIGITS,
+    def __init__(self, span, clock: Clock, bearer: SpanAudio, *, digits: str = DIGITS,
                  tone_seconds: float = TONE_SECONDS, ring_seconds: float = 1.0, hangup_after_audio: bool = True):
         self.span = span
         self.clock = clock
@@ -165,7 +165,7 @@ class Carrier(abc.ABC):
         call.done = True
         call.released_cause = cause
         if call.timeslot is not None:
-            self.bearer.play(call.timeslot, None)
+            self.bearer.close(call.timeslot)
         self._note(call, f"released, cause {cause}")
 
     @abc.abstractmethod
@@ -254,10 +254,10 @@ class LibpriCarrier(Carrier):
 
     kind = "libpri (network)"
 
-    def __init__(self, span, clock: Clock, *, bearer: BearerPump | None = None, **options):
+    def __init__(self, span, clock: Clock, *, bearer: SpanAudio | None = None, **options):
         if span.config.dchannel_export is None:
             raise ValueError(f"span {span.id} has no dchannel_export socket for libpri to drive")
-        bearer = bearer or BearerPump(span, clock)
+        bearer = bearer or SpanAudio(span, clock)
         super().__init__(span, clock, bearer, **options)
         from hil_tests.peers.libpri import LibpriPeer
 

@@ -38,7 +38,17 @@ struct line_port {
     double next_second;
     uint64_t last_perf[5];
     int def_oof, def_los, def_ais;
+
+    media_batch_t *media;
+    int route[E1_B_CHANNELS];
+    int media_blocks;
+    uint8_t line_in[E1_B_CHANNELS * LINE_PORT_BLOCK], line_out[E1_B_CHANNELS * LINE_PORT_BLOCK];
+    uint8_t net_in[E1_B_CHANNELS * LINE_PORT_BLOCK], net_out[E1_B_CHANNELS * LINE_PORT_BLOCK];
+    uint8_t net_in_len[E1_B_CHANNELS], net_out_len[E1_B_CHANNELS];
+    int16_t pcm_from[E1_B_CHANNELS * LINE_PORT_BLOCK], pcm_to[E1_B_CHANNELS * LINE_PORT_BLOCK];
 };
+
+static void prime_media(line_port *p);
 
 static uint64_t store_slips(elastic_store *e)
 {
@@ -81,6 +91,7 @@ void line_port_free(line_port *p)
     free(p->rx);
     free(p->tx);
     impair_free(p->im);
+    media_batch_free(p->media);
     e1_span_free(p->core);
     elastic_free(p->store);
     free(p);
@@ -108,6 +119,8 @@ void line_port_start(line_port *p, double now)
         p->core = core;
         p->store = store;
         e1_span_set_bearer_idle(p->core, p->cfg.idle_octet);
+        if (p->media)
+            prime_media(p);
     } else {
         e1_span_free(core);
         elastic_free(store);
@@ -214,6 +227,34 @@ static void receive_due(line_port *p, int arrived, int64_t due)
     }
 }
 
+static void prime_media(line_port *p)
+{
+    /* One block of silence ahead, so the block the next receive completes is written before
+     * the transmitter needs it. */
+    memset(p->line_out, p->cfg.idle_octet, sizeof p->line_out);
+    e1_span_write_bearer(p->core, p->line_out, LINE_PORT_BLOCK);
+}
+
+static void run_media(line_port *p)
+{
+    while (e1_span_bearer_rx_available(p->core) >= LINE_PORT_BLOCK) {
+        e1_span_read_bearer(p->core, p->line_in, LINE_PORT_BLOCK);
+        for (int ch = 0; ch < E1_B_CHANNELS; ch++) {
+            int from = p->route[ch];
+            if (from >= 0) {
+                memcpy(p->net_in + ch * LINE_PORT_BLOCK, p->line_in + from * LINE_PORT_BLOCK, LINE_PORT_BLOCK);
+                p->net_in_len[ch] = LINE_PORT_BLOCK;
+            } else {
+                p->net_in_len[ch] = 0;
+            }
+        }
+        media_batch_run(p->media, p->line_in, p->line_out, p->net_in, p->net_in_len, p->net_out,
+                        p->net_out_len, p->pcm_from, p->pcm_to);
+        e1_span_write_bearer(p->core, p->line_out, LINE_PORT_BLOCK);
+        p->media_blocks++;
+    }
+}
+
 static void transmit_due(line_port *p, int64_t due)
 {
     int64_t n = due - due % p->per;
@@ -313,6 +354,8 @@ void line_port_advance(line_port *p, double now)
     /* The epsilon keeps float rounding from turning 8.0 frames due into 7 plus 9 next tick. */
     int64_t due = (int64_t)(p->frame_clock + 1e-6);
     receive_due(p, arrived, due - p->frames_read);
+    if (p->media)
+        run_media(p);
     transmit_due(p, due - p->frames_sent);
     observe(p, now);
     p->advances++;
@@ -448,5 +491,175 @@ uint64_t line_port_impair_errors(line_port *p)
 {
     uint64_t n;
     LOCKED(p, n = impair_errors_injected(p->im));
+    return n;
+}
+
+/* ---- the media plane ---- */
+
+int line_port_media_enable(line_port *p)
+{
+    int rc = 0;
+    pthread_mutex_lock(&p->lock);
+    if (!p->media) {
+        p->media = media_batch_new(E1_B_CHANNELS, 1);
+        if (!p->media) {
+            rc = MEDIA_ERR_NO_MEMORY;
+        } else {
+            for (int ch = 0; ch < E1_B_CHANNELS; ch++)
+                p->route[ch] = -1;
+            /* Whatever the control plane left in the rings belongs to no one now. */
+            uint8_t drain[E1_B_CHANNELS * 64];
+            while (e1_span_bearer_rx_available(p->core) > 0)
+                e1_span_read_bearer(p->core, drain, 64);
+            prime_media(p);
+        }
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static int media_ready(line_port *p, int channel)
+{
+    if (!p->media)
+        return MEDIA_ERR_ARGUMENT;
+    if (channel < 0 || channel >= E1_B_CHANNELS)
+        return MEDIA_ERR_CHANNEL;
+    return 0;
+}
+
+int line_port_media_configure(line_port *p, int channel, int line_law, int active)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = media_ready(p, channel);
+    if (rc == 0)
+        /* The network side in the line's own law: a route is then a plain copy of octets. */
+        rc = media_batch_configure(p->media, channel, line_law, active ? line_law : MEDIA_CODEC_IDLE, 0);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int line_port_media_attach_player(line_port *p, int channel, player_state_t *player)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = media_ready(p, channel);
+    if (rc == 0)
+        rc = media_batch_attach_source(p->media, channel, (media_source_fn)player_process, player);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int line_port_media_attach_dtmf(line_port *p, int channel, dtmf_rx_state_t *rx)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = media_ready(p, channel);
+    if (rc == 0)
+        rc = media_batch_attach_tap(p->media, channel, MEDIA_FROM_LINE, (media_tap_fn)dtmf_rx, rx);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int line_port_media_attach_level(line_port *p, int channel, int direction, level_meter_t *meter)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = media_ready(p, channel);
+    if (rc == 0)
+        rc = media_batch_attach_tap(p->media, channel, direction, (media_tap_fn)level_meter_process, meter);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int line_port_media_clear(line_port *p, int channel)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = media_ready(p, channel);
+    if (rc == 0) {
+        media_batch_clear_taps(p->media, channel, MEDIA_FROM_LINE);
+        media_batch_clear_taps(p->media, channel, MEDIA_TO_LINE);
+        media_batch_clear_sources(p->media, channel);
+        p->route[channel] = -1;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int line_port_media_route(line_port *p, int channel, int from_channel)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = media_ready(p, channel);
+    if (rc == 0 && (from_channel < -1 || from_channel >= E1_B_CHANNELS))
+        rc = MEDIA_ERR_CHANNEL;
+    if (rc == 0)
+        p->route[channel] = from_channel;
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int line_port_media_blocks(line_port *p)
+{
+    int n;
+    LOCKED(p, n = p->media_blocks);
+    return n;
+}
+
+int line_port_player_enqueue(line_port *p, player_state_t *player, const int16_t *samples, int64_t n,
+                             int32_t loops, int32_t interruptible, int64_t *item_id)
+{
+    int rc;
+    LOCKED(p, rc = player_enqueue(player, samples, n, loops, interruptible, item_id));
+    return rc;
+}
+
+void line_port_player_stop(line_port *p, player_state_t *player) { LOCKED(p, player_stop(player)); }
+
+void line_port_player_barge_in(line_port *p, player_state_t *player, dtmf_rx_state_t *rx)
+{
+    LOCKED(p, player_link_barge_in(player, rx ? (player_barge_probe_fn)dtmf_rx_current : NULL, rx));
+}
+
+int line_port_player_events(line_port *p, player_state_t *player, player_event_t *out, int max)
+{
+    int n;
+    LOCKED(p, n = player_get_events(player, out, max));
+    return n;
+}
+
+int line_port_dtmf_events(line_port *p, dtmf_rx_state_t *rx, dtmf_event_t *out, int max)
+{
+    int n;
+    LOCKED(p, n = dtmf_rx_get_events(rx, out, max));
+    return n;
+}
+
+void line_port_dtmf_reset(line_port *p, dtmf_rx_state_t *rx) { LOCKED(p, dtmf_rx_reset(rx)); }
+
+void line_port_level_take(line_port *p, level_meter_t *meter, level_meter_t *out)
+{
+    LOCKED(p, {
+        *out = *meter;
+        level_meter_init(meter);
+    });
+}
+
+int line_port_media_attach_recorder(line_port *p, int channel, int direction, pcm_ring_t *ring)
+{
+    int rc;
+    pthread_mutex_lock(&p->lock);
+    rc = media_ready(p, channel);
+    if (rc == 0)
+        rc = media_batch_attach_tap(p->media, channel, direction, (media_tap_fn)pcm_ring_process, ring);
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+int line_port_recorder_take(line_port *p, pcm_ring_t *ring, int16_t *out, int max)
+{
+    int n;
+    LOCKED(p, n = pcm_ring_take(ring, out, max));
     return n;
 }

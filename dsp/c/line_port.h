@@ -25,6 +25,11 @@
 #include "e1_wire.h"
 #include "elastic.h"
 #include "impair.h"
+#include "level.h"
+#include "media.h"
+#include "player.h"
+#include "dtmf.h"
+#include "pcm_ring.h"
 
 /* cffi:begin */
 #define LINE_PORT_CHANGE_QUEUE 256
@@ -98,6 +103,32 @@ void line_port_impair_burst(line_port *p, uint32_t nbits);
 void line_port_impair_ais(line_port *p, int on);
 void line_port_impair_cut(line_port *p, int on);
 uint64_t line_port_impair_errors(line_port *p);
+
+/* The span's media plane.  Once enabled, every 10 ms block of the 30 B-channels goes through a
+ * media batch (dsp/c/media.h) inside the advance that received it — decode in each channel's
+ * law, from-line taps (a DTMF receiver, a level meter), sources (a prompt player), a route (the
+ * channel hears another channel of the span), encode — and back out on the line; the bearer
+ * read/write calls above are then the media plane's, not the control plane's.  Taps and sources
+ * are attached by the control plane; their results are read through the locked calls below. */
+#define LINE_PORT_BLOCK 80
+int line_port_media_enable(line_port *p);
+int line_port_media_configure(line_port *p, int channel, int line_law, int active);
+int line_port_media_attach_player(line_port *p, int channel, player_state_t *player);
+int line_port_media_attach_dtmf(line_port *p, int channel, dtmf_rx_state_t *rx);
+int line_port_media_attach_level(line_port *p, int channel, int direction, level_meter_t *meter);
+int line_port_media_clear(line_port *p, int channel);
+int line_port_media_route(line_port *p, int channel, int from_channel);   /* -1: none */
+int line_port_media_blocks(line_port *p);                                  /* blocks run so far */
+int line_port_player_enqueue(line_port *p, player_state_t *player, const int16_t *samples, int64_t n,
+                             int32_t loops, int32_t interruptible, int64_t *item_id);
+void line_port_player_stop(line_port *p, player_state_t *player);
+void line_port_player_barge_in(line_port *p, player_state_t *player, dtmf_rx_state_t *rx);
+int line_port_player_events(line_port *p, player_state_t *player, player_event_t *out, int max);
+int line_port_dtmf_events(line_port *p, dtmf_rx_state_t *rx, dtmf_event_t *out, int max);
+void line_port_dtmf_reset(line_port *p, dtmf_rx_state_t *rx);
+void line_port_level_take(line_port *p, level_meter_t *meter, level_meter_t *out);
+int line_port_media_attach_recorder(line_port *p, int channel, int direction, pcm_ring_t *ring);
+int line_port_recorder_take(line_port *p, pcm_ring_t *ring, int16_t *out, int max);
 /* cffi:end */
 
 #endif

@@ -20,12 +20,14 @@ from .binding import IsdnSpan
 from .listen import InbandListener
 from .q931.causes import Cause
 from .q931.events import IncomingCall, Released
-from .q931.ies import TransferCapability
+from .q931.ies import Layer1, TransferCapability
 from .q931.link import CallStateError
 
 log = logging.getLogger("pribox.isdn")
 
 _VOICE = (TransferCapability.SPEECH, TransferCapability.AUDIO_3K1)
+# Companding per call, from the bearer capability's layer-1 protocol (else the span's law).
+_LAWS = {Layer1.ALAW: "alaw", Layer1.ULAW: "ulaw"}
 
 
 class AnswerAndListen:
@@ -54,6 +56,7 @@ class AnswerAndListen:
         self._timeslots[call.call_id] = call.timeslot
         isdn.proceed(call.call_id)
         isdn.alert(call.call_id, inband=True)
+        isdn.bearer.open(call.timeslot, _LAWS.get(call.bearer.layer1))
         isdn.bearer.play(call.timeslot, ToneGenerator(self.ringback_country, "ringback"))
         self._timers[call.call_id] = isdn.clock.call_later(self.ring_seconds, lambda: self._answer(call))
 
@@ -74,9 +77,9 @@ class AnswerAndListen:
         if timer is not None:
             timer.cancel()
         timeslot = self._timeslots.pop(call_id, None)
-        if timeslot is not None:
-            self.isdn.bearer.play(timeslot, None)
         self.listener.stop(call_id)
+        if timeslot is not None:
+            self.isdn.bearer.close(timeslot)
 
     def close(self) -> None:
         for timer in self._timers.values():

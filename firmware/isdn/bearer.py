@@ -1,31 +1,32 @@
-"""A span's 30 B-channels as linear audio, moved on the one clock.
+"""A span's 30 B-channels in the media plane, for the control plane.
 
-Every `period` the pump reads the octets the line delivered since the last run from
-`span.read_bearer`, expands them (A-law or μ-law, per the span) in one C call and hands the
-(30, n) int16 block to each receiver; and it writes the same number of octets back with
-`span.write_bearer`, taken from the source playing on each timeslot (silence elsewhere).
-One pump per span: it is the only reader and writer of that span's bearer rings.
+The audio itself never passes through Python: the span's C port runs every 10 ms block of its
+B-channels through the media batch inside the line's advance (dsp/line_port.py `PortMedia`),
+in the line's own thread on a running box.  `SpanAudio` opens a channel for a call in the call's
+law, hands it whole prompts to play (a finite source is rendered once, a repeating tone one
+cadence period that the player loops), and drains what the channel's DTMF receiver and level
+meter found.  One per span: it owns that span's media plane.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
-from dsp.codecs import Codec, decode, encode
-from dsp.levels import SAMPLE_RATE
-from runtime.clock import Clock, TimerHandle
+from dsp import lib
+from dsp.line_port import PortMedia
+from runtime.clock import Clock
 
 from .q931.channels import b_channel
 
 log = logging.getLogger("pribox.isdn")
 
 B_CHANNELS = 30
-SILENCE_OCTET = {"alaw": 0xD5, "ulaw": 0xFF}
-# The span's bearer rings hold 1024 frames (128 ms); never ask for more than half in one go.
-MAX_OCTETS_PER_RUN = 512
+LAWS = {"alaw": lib.MEDIA_CODEC_ALAW, "ulaw": lib.MEDIA_CODEC_ULAW}
+RENDER_CHUNK = 8000
+MAX_RENDER_SECONDS = 600
 
 
 class AudioSource(Protocol):
@@ -33,88 +34,110 @@ class AudioSource(Protocol):
         """Up to n int16 samples; fewer (or none) once the source has run out."""
 
 
-Receiver = Callable[[np.ndarray, float], None]
+def render(source: AudioSource) -> tuple[np.ndarray, int]:
+    """(samples, loops) for the player: a repeating source's one period looped until stopped
+    (loops 0), or a finite source's whole audio once."""
+    period = getattr(source, "period_samples", None)
+    if period:
+        return np.ascontiguousarray(source.generate(period), np.int16), 0
+    parts = []
+    for _ in range(MAX_RENDER_SECONDS * 8000 // RENDER_CHUNK):
+        chunk = source.generate(RENDER_CHUNK)
+        parts.append(np.asarray(chunk, np.int16))
+        if len(chunk) < RENDER_CHUNK:
+            break
+    return (np.concatenate(parts) if parts else np.zeros(0, np.int16)), 1
 
 
-class BearerPump:
-    def __init__(self, span, clock: Clock, period: float = 0.02):
-        if not 0.001 <= period <= 0.05:
-            raise ValueError(f"bearer pump period {period} s: expected 0.001 .. 0.05 s")
+class SpanAudio:
+    def __init__(self, span, clock: Clock):
         self.span = span
         self.clock = clock
-        self.period = period
-        self.law = Codec.ALAW if span.config.law == "alaw" else Codec.ULAW
-        self._silence = SILENCE_OCTET[span.config.law]
-        self._sources: dict[int, AudioSource] = {}
-        self._receivers: list[Receiver] = []
-        self._handle: TimerHandle | None = None
-        self._last = 0.0
-        self._owed = 0.0
-        self.octets_moved = 0
+        self.law = LAWS[span.config.law]
+        self._media: PortMedia | None = None
+        self._playing: dict[int, int] = {}     # timeslot -> item id of what plays now
 
-    # -- what plays, who listens ---------------------------------------------------------------
-    def play(self, timeslot: int, source: AudioSource | None) -> None:
-        """Send `source` on `timeslot` from the next run on (None: silence)."""
-        b_channel(timeslot)  # a timeslot with no B-channel is refused here, naming it
-        if source is None:
-            self._sources.pop(timeslot, None)
-        else:
-            self._sources[timeslot] = source
+    @property
+    def media(self) -> PortMedia:
+        if self._media is None:
+            port = self.span.realtime_port()
+            if port is None:
+                raise RuntimeError(f"span {self.span.id}: its backend has no media plane")
+            self._media = PortMedia(port)
+        return self._media
 
-    def playing(self, timeslot: int) -> AudioSource | None:
-        return self._sources.get(timeslot)
-
-    def add_receiver(self, receiver: Receiver) -> None:
-        self._receivers.append(receiver)
-
-    def remove_receiver(self, receiver: Receiver) -> None:
-        if receiver in self._receivers:
-            self._receivers.remove(receiver)
-
-    # -- running --------------------------------------------------------------------------------
     @property
     def running(self) -> bool:
-        return self._handle is not None
+        return self._media is not None
 
     def start(self) -> None:
-        if self._handle is None:
-            self._last = self.clock.now()
-            self._owed = 0.0
-            self._handle = self.clock.call_later(self.period, self._run)
+        self.media  # noqa: B018  (enabling the plane primes the line's transmit side)
 
     def stop(self) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        if self._media is not None:
+            for channel in range(B_CHANNELS):
+                self._media.close(channel)
+        self._playing.clear()
 
-    def _run(self) -> None:
-        now = self.clock.now()
-        self._handle = self.clock.call_later(self.period, self._run)
-        self._owed += (now - self._last) * SAMPLE_RATE
-        self._last = now
-        n = min(int(self._owed), MAX_OCTETS_PER_RUN)
-        self._owed = min(self._owed - n, float(MAX_OCTETS_PER_RUN))
-        if n <= 0 or not self.span.is_open:
+    # -- channels -------------------------------------------------------------------------------
+    def open(self, timeslot: int, law: str | None = None) -> None:
+        """Carry the timeslot's call in `law` (the call's bearer capability; the span's by
+        default), silent until something plays."""
+        channel = b_channel(timeslot) - 1
+        if not self.media.is_open(channel):
+            self.media.open(channel, LAWS[law] if law else self.law)
+
+    def close(self, timeslot: int) -> None:
+        self._playing.pop(timeslot, None)
+        self.media.close(b_channel(timeslot) - 1)
+
+    def is_open(self, timeslot: int) -> bool:
+        return self._media is not None and self._media.is_open(b_channel(timeslot) - 1)
+
+    # -- what plays -----------------------------------------------------------------------------
+    def play(self, timeslot: int, source: AudioSource | None) -> None:
+        """Play `source` on `timeslot` from now on, instead of what played (None: silence)."""
+        channel = b_channel(timeslot) - 1   # a timeslot with no B-channel is refused here, naming it
+        self.open(timeslot)
+        self.media.stop(channel)
+        self._playing.pop(timeslot, None)
+        if source is None:
             return
-        try:
-            self.move(n, now)
-        except Exception:
-            log.exception("span %d: bearer pump failed; it keeps running", self.span.id)
+        samples, loops = render(source)
+        if len(samples):
+            self._playing[timeslot] = self.media.play(channel, samples, loops=loops)
 
-    def move(self, n: int, now: float) -> None:
-        """Write n octets per B-channel and read n back (the work of one run)."""
-        out = np.full((B_CHANNELS, n), self._silence, dtype=np.uint8)
-        for timeslot, source in list(self._sources.items()):
-            pcm = source.generate(n)
-            if len(pcm):
-                row = out[b_channel(timeslot) - 1]
-                row[:len(pcm)] = encode(self.law, np.ascontiguousarray(pcm, dtype=np.int16))
-            if len(pcm) < n:
-                self._sources.pop(timeslot, None)  # ran out: silence from here on
-        self.span.write_bearer(out)
-        received = self.span.read_bearer(n)
-        self.octets_moved += n
-        if self._receivers:
-            pcm = decode(self.law, received.reshape(-1)).reshape(B_CHANNELS, n)
-            for receiver in list(self._receivers):
-                receiver(pcm, now)
+    def playing(self, timeslot: int) -> bool:
+        item = self._playing.get(timeslot)
+        if item is None:
+            return False
+        for ended, _ in self.media.finished(b_channel(timeslot) - 1):
+            if ended == item:
+                self._playing.pop(timeslot, None)
+                return False
+        return True
+
+    # -- what is heard --------------------------------------------------------------------------
+    def digits(self, timeslot: int) -> list[str]:
+        return self.media.digits(b_channel(timeslot) - 1) if self.is_open(timeslot) else []
+
+    def record(self, timeslot: int, seconds: float = 30.0) -> None:
+        """Keep what the line sends on the timeslot (drain it with `recorded`)."""
+        self.open(timeslot)
+        self.media.record(b_channel(timeslot) - 1, seconds=seconds)
+
+    def recorded(self, timeslot: int) -> np.ndarray:
+        return self.media.recorded(b_channel(timeslot) - 1)
+
+    def open_timeslots(self) -> list[int]:
+        """Timeslots whose channel is open in the media plane (a call is carried there)."""
+        if self._media is None:
+            return []
+        from .q931.channels import PRI_TIMESLOTS
+        return [ts for ts in PRI_TIMESLOTS if self._media.is_open(b_channel(ts) - 1)]
+
+    def reset_listening(self, timeslot: int) -> None:
+        """Start the timeslot's DTMF receiver and level meter afresh (a new call on it)."""
+        channel = b_channel(timeslot) - 1
+        self.open(timeslot)
+        self.media.reset_dtmf(channel)

@@ -22,7 +22,7 @@ from typing import Protocol
 from runtime.bus import EventBus
 from runtime.clock import Clock, TimerHandle
 
-from .bearer import BearerPump
+from .bearer import SpanAudio
 from .events import IsdnEvent, IsdnFault, IsdnTrace
 from .q921_trace import Q921Frame
 from .q931.link import CallStateError
@@ -58,7 +58,7 @@ class IsdnSpan:
         self.poll = poll
         self.pcap = pcap
         self.handler: CallHandler | None = None
-        self.bearer = BearerPump(span, clock)
+        self.bearer = SpanAudio(span, clock)
         self.counters = {"frames_in": 0, "frames_out": 0, "tx_queue_full": 0, "faults": 0}
         self.layer1_up = False
         self.layer2_up = False

@@ -73,12 +73,12 @@ def assert_all_idle(rig: BoxAndCarrier) -> None:
         assert not isdn.stack.calls, f"span {isdn.span_id} still has calls {list(isdn.stack.calls)}"
         assert set(isdn.stack.channels.summary().values()) == {"idle"}, isdn.stack.channels.summary()
         assert not isdn.stack.channels.owner
-        assert not isdn.bearer._sources, f"span {isdn.span_id} still plays on {list(isdn.bearer._sources)}"
+        assert not isdn.bearer.open_timeslots(), f"span {isdn.span_id} still carries {isdn.bearer.open_timeslots()}"
     text = show_channels([rig.box])
     assert text.endswith("30 idle, 0 in use, 0 restarting, 0 out of service"), text
     handler = rig.box.handler
     assert not handler._timers and not handler._timeslots and not handler.listener._by_timeslot
-    assert not rig.box.bearer._receivers          # nobody listens: the pump stopped decoding
+    assert handler.listener._handle is None       # nobody listens: the listener stopped polling
     assert not rig.of(IsdnFault)
     assert rig.box.counters["faults"] == rig.net.counters["faults"] == 0
 
@@ -212,31 +212,22 @@ def test_cpu_of_one_virtual_second_of_thirty_listened_calls():
         rig.run(0.3)
         listener = rig.box.handler.listener
         spent = {"listener": 0.0}
-        real_receive = listener._receive
+        real_drain = listener._drain
 
-        def timed_receive(pcm, now):
+        def timed_drain(timeslot, listening, now):
             t = time.process_time()
-            real_receive(pcm, now)
+            real_drain(timeslot, listening, now)
             spent["listener"] += time.process_time() - t
 
-        rig.box.bearer._receivers[:] = [timed_receive]
-        real_move = rig.box.bearer.move
-        spent["box_pump"] = 0.0
-
-        def timed_move(n, now):
-            t = time.process_time()
-            real_move(n, now)
-            spent["box_pump"] += time.process_time() - t
-
-        rig.box.bearer.move = timed_move
+        listener._drain = timed_drain
         start = time.process_time()
         rig.run(1.0)
         busy = time.process_time() - start
-        assert len(listener._by_timeslot) == 30 and spent["listener"] <= spent["box_pump"] <= busy
+        # The audio runs in the media plane inside the line's advance; Python only drains.
+        assert len(listener._by_timeslot) == 30 and spent["listener"] <= busy
         print(json.dumps({"virtual_seconds": 1.0, "calls": 30, "cpu_s_idle_line": round(idle, 4),
                           "cpu_s_30_calls_whole_rig": round(busy, 4),
-                          "cpu_s_box_pump_with_listener": round(spent["box_pump"], 4),
-                          "cpu_s_box_listener": round(spent["listener"], 4)}))
+                          "cpu_s_box_listener_drains": round(spent["listener"], 4)}))
         assert busy < 1.0            # the whole rig, both ends and the line, faster than real time
     finally:
         rig.close()
@@ -378,7 +369,7 @@ def test_a_new_call_on_a_timeslot_does_not_inherit_the_last_calls_digit():
         rig.box.disconnect(calls_map.box_id(first), Cause.NORMAL_CLEARING)
         rig.run_until(lambda: first.done, 1.0)
         rig.run(0.1)
-        assert not rig.box.bearer._receivers           # the bank stopped with 5 sounding
+        assert rig.box.handler.listener._handle is None    # the receiver stopped with 5 sounding
         second = calls_map.place(timeslot=5)
         rig.net.bearer.play(5, held_five())           # held from before the box answers
         rig.run_until(lambda: second.answered_at is not None, 3.0)
