@@ -38,7 +38,9 @@ def box_status(ctx: ServiceContext) -> dict:
         spans.append({"id": span_id, "open": span_status.is_open, "layer1_up": span_status.layer1_up,
                       "alarms": sorted(span_status.alarms)})
     config = ctx.config
+    lag = getattr(ctx.control, "loop_lag", None)
     return {
+        "event_loop_lag": lag.figures() if lag is not None else None,
         "services": services,
         "registered": [entry.name for entry in BOX_SERVICES.entries()],
         "spans": spans,

@@ -13,9 +13,9 @@ import argparse
 import asyncio
 import gc
 import logging
-import time
 import os
 import signal
+import time
 from pathlib import Path
 from typing import Callable
 
@@ -28,6 +28,7 @@ from firmware.config.store import ConfigStore, StoreError
 from .sdnotify import Notifier
 from .services import (ConfigApplied, ConfigRejected, ServiceContext, ServiceRegistry, ServiceState,
                        ServiceStateChanged, StopReason, load_box_services)
+from .loop_lag import LoopLagMonitor
 from .supervisor import RestartPolicy, Supervisor
 
 log = logging.getLogger("pribox.daemon")
@@ -114,6 +115,7 @@ class Daemon:
         self.notifier = notifier or Notifier()
         self.supervisor = Supervisor(self.clock, self.bus, policy)
         self.state_dir = state_dir
+        self.loop_lag = LoopLagMonitor()
         self.wall_offset = wall_offset
         self.config: Config | None = None
         self.ctx: ServiceContext | None = None
@@ -165,6 +167,8 @@ class Daemon:
                 self.confirm_watch.rearm()
             for entry in self.registry.entries():
                 await self._start_entry(entry, config)
+            if self.clock.real_time:      # on a virtual clock there is no lag to measure
+                self.loop_lag.start()
             interval = self.notifier.watchdog_interval()
             if interval:
                 watchdog = loop.create_task(self._watchdog(interval), name="sd-watchdog")
@@ -185,6 +189,7 @@ class Daemon:
             await self.supervisor.stop_all(StopReason.SHUTDOWN)
             return 0
         finally:
+            self.loop_lag.stop()
             if watchdog is not None:
                 watchdog.cancel()
             if self.confirm_watch is not None:
@@ -309,6 +314,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
     state_dir = args.state_dir or (None if args.config else DEFAULT_STATE_DIR)
+    if state_dir is not None:
+        try:
+            os.makedirs(state_dir, exist_ok=True)
+        except OSError as exc:
+            log.error("cannot start: state directory %s cannot be created: %s", state_dir, exc.strerror or exc)
+            return 1
     try:
         if args.config:
             source = FileSource(args.config)

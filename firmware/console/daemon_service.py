@@ -156,7 +156,9 @@ class DaemonServices:
 
     def service_status(self) -> str:
         from firmware.appliance.supervisor import format_status
-        return format_status(self.ctx.control.status())
+        text = format_status(self.ctx.control.status())
+        lag = getattr(self.ctx.control, "loop_lag", None)
+        return (lag.describe() + "\n" if lag is not None else "") + text
 
     def reload(self) -> None:
         """Like IOS reload: the whole box reboots (into the other slot after an A/B update);

@@ -134,3 +134,18 @@ def test_a_deadline_that_passes_while_the_daemon_is_down_rolls_back_before_servi
                 proc.kill()
                 proc.wait()
         notify.close()
+
+
+def test_run_refuses_a_state_directory_it_cannot_create_in_one_line(tmp_path, caplog):
+    import argparse
+    import logging
+
+    from firmware.appliance import daemon
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    args = argparse.Namespace(config=None, state_dir=str(blocker / "state"))
+    with caplog.at_level(logging.ERROR, logger="pribox"):
+        assert daemon.run(args) == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert errors == [f"cannot start: state directory {blocker / 'state'} cannot be created: Not a directory"]
