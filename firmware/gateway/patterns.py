@@ -20,10 +20,15 @@ class PatternError(ValueError):
     """A pattern that cannot be used; the message names the problem and its position."""
 
 
+def _q(text: str) -> str:
+    """A pattern quoted as written (repr would double every backslash)."""
+    return '"' + text + '"'
+
+
 def _unslash(text: str, what: str) -> str:
     if text.startswith("/"):
         if len(text) < 2 or not text.endswith("/"):
-            raise PatternError(f"{what} {text!r} starts with '/' but does not end with one "
+            raise PatternError(f"{what} {_q(text)} starts with '/' but does not end with one "
                                f"(write /pattern/ or the pattern alone)")
         return text[1:-1]
     return text
@@ -36,12 +41,12 @@ def _letter_problem(body: str, what: str, allowed_escapes: str) -> None:
         if char == "\\" and i + 1 < len(body):
             escaped = body[i + 1]
             if escaped.isalpha() and escaped not in allowed_escapes:
-                raise PatternError(f"{what} {body!r} has '\\{escaped}' at position {i + 1}; a number "
+                raise PatternError(f"{what} {_q(body)} has '\\{escaped}' at position {i + 1}; a number "
                                    f"pattern has no letters (\\d is the only class)")
             i += 2
             continue
         if char.isalpha():
-            raise PatternError(f"{what} {body!r} has the letter {char!r} at position {i + 1}; "
+            raise PatternError(f"{what} {_q(body)} has the letter {char!r} at position {i + 1}; "
                                f"a number pattern has no letters")
         i += 1
 
@@ -66,7 +71,7 @@ def compile_match(text: str) -> MatchPattern:
         # Positions refer to what was written: every \( or \) before the error is one more char.
         position = exc.pos if exc.pos is not None else 0
         written = _written_position(body, position)
-        raise PatternError(f"regular expression {body!r} does not compile: {exc.msg} at position "
+        raise PatternError(f"regular expression {_q(body)} does not compile: {exc.msg} at position "
                            f"{written + 1}") from None
     return MatchPattern(text, regex)
 
@@ -109,7 +114,7 @@ def compile_replace(text: str, groups: int | None = None) -> Replacement:
         char = body[i]
         if char == "\\":
             if i + 1 >= len(body):
-                raise PatternError(f"replace {body!r} ends with a lone '\\' (write \\1..\\9 for a group)")
+                raise PatternError(f"replace {_q(body)} ends with a lone '\\' (write \\1..\\9 for a group)")
             escaped = body[i + 1]
             if escaped.isdigit():
                 if literal:
@@ -118,19 +123,19 @@ def compile_replace(text: str, groups: int | None = None) -> Replacement:
                 group = int(escaped)
                 if groups is not None and group > groups:
                     have = f"{groups} group" + ("" if groups == 1 else "s")
-                    raise PatternError(f"replace {body!r} uses \\{group} at position {i + 1} but the match "
+                    raise PatternError(f"replace {_q(body)} uses \\{group} at position {i + 1} but the match "
                                        f"pattern has {have}")
                 parts.append(group)
             elif escaped in REPLACE_CHARACTERS:
                 literal += escaped
             else:
-                raise PatternError(f"replace {body!r} has '\\{escaped}' at position {i + 1}; "
+                raise PatternError(f"replace {_q(body)} has '\\{escaped}' at position {i + 1}; "
                                    f"only \\0..\\9 name a group")
             i += 2
             continue
         if char not in REPLACE_CHARACTERS:
             kind = "the letter" if char.isalpha() else "the character"
-            raise PatternError(f"replace {body!r} has {kind} {char!r} at position {i + 1}; "
+            raise PatternError(f"replace {_q(body)} has {kind} {char!r} at position {i + 1}; "
                                f"a replacement is digits, '+', '*', '#' and \\1..\\9")
         literal += char
         i += 1
@@ -145,6 +150,6 @@ def compile_digits(text: str, what: str) -> str:
         if char in "0123456789*#" or (char == "+" and position == 0):
             continue
         kind = "the letter" if char.isalpha() else "the character"
-        raise PatternError(f"{what} {text!r} has {kind} {char!r} at position {position + 1}; "
+        raise PatternError(f"{what} {_q(text)} has {kind} {char!r} at position {position + 1}; "
                            f"expected digits, * and # (and a leading +)")
     return text

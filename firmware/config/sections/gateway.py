@@ -15,7 +15,7 @@ from firmware.gateway.trunks import DIRECTIONS
 from firmware.isdn.q931.channels import Hunting
 
 from ..registry import register_section
-from ..schema import OPTIONAL, Bool, Checker, Enum, Field, Int, ListOf, Section, Str, Table, TableList
+from ..schema import OPTIONAL, _suggest, Bool, Checker, Enum, Field, Int, ListOf, Section, Str, Table, TableList
 
 NAME = Str(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,31}", what="a name of letters, digits, '_', '.', '-' (at most 32)")
 
@@ -121,7 +121,8 @@ def _check_trunk_groups(config, checker: Checker) -> None:
         for key in ("translation_in", "translation_out"):
             if group[key] is not None and group[key] not in profiles:
                 checker.report(("trunk_group", index, key),
-                               f'no [[translation_profile]] named "{group[key]}" (profiles: {_known(profiles)})')
+                               f'no [[translation_profile]] named "{group[key]}"{_suggest(group[key], profiles)} '
+                               f'(profiles: {_known(profiles)})')
 
 
 def _check_profiles(config, checker: Checker) -> None:
@@ -133,7 +134,7 @@ def _check_profiles(config, checker: Checker) -> None:
                 continue
             if name not in sets:
                 checker.report(("translation_profile", index, role),
-                               f'no [[translation_rule]] named "{name}" (rule sets: {_known(sets)})')
+                               f'no [[translation_rule]] named "{name}"{_suggest(name, sets)} (rule sets: {_known(sets)})')
             elif role == "called" and any(r.set_presentation is not None for r in sets[name].rule):
                 checker.report(("translation_profile", index, role),
                                f'rule set "{name}" sets a presentation, which a called number does not have')
