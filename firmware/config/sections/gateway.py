@@ -54,9 +54,10 @@ def _rule_is_whole(rule, path: tuple, checker: Checker) -> None:
             except PatternError as exc:
                 checker.report(path + ("replace",), str(exc))
     doing = [name for name in _RULE_ACTIONS if rule[name] not in (None, 0, "", False)]
-    if rule.reject and len(doing) > 1:
-        checker.report(path + ("reject",), f"a rejecting rule changes nothing; drop {', '.join(doing[1:])} "
-                                           f"or reject = true")
+    changes = [name for name in doing if name != "reject"]
+    if rule.reject and changes:
+        checker.report(path + ("reject",), f"a rejecting rule changes nothing: drop {', '.join(changes)}, "
+                                           f"or drop reject = true")
     elif not doing:
         checker.report(path, f"the rule does nothing; give one of {', '.join(_RULE_ACTIONS)}")
 
