@@ -73,6 +73,8 @@ def compile_match(text: str) -> MatchPattern:
         written = _written_position(body, position)
         raise PatternError(f"regular expression {_q(body)} does not compile: {exc.msg} at position "
                            f"{written + 1}") from None
+    except (OverflowError, RecursionError) as exc:   # a repeat count or nesting beyond re's limits
+        raise PatternError(f"regular expression {_q(body)} does not compile: {exc}") from None
     return MatchPattern(text, regex)
 
 
