@@ -13,6 +13,8 @@ mistake.  As on Cisco, the first match is replaced and the rest of the number is
 from __future__ import annotations
 
 import re
+import warnings
+import re._parser as _re_parser  # the parsed form, to find nested repeats (stable since 3.11)
 from dataclasses import dataclass
 
 
@@ -66,7 +68,12 @@ def compile_match(text: str) -> MatchPattern:
     _letter_problem(body, "match pattern", "dD")
     python = body.replace("\\(", "(").replace("\\)", ")")
     try:
-        regex = re.compile(python)
+        with warnings.catch_warnings():
+            # "Possible nested set" and the like: a pattern whose meaning a later Python changes.
+            warnings.simplefilter("error", FutureWarning)
+            regex = re.compile(python)
+    except FutureWarning as exc:
+        raise PatternError(f"regular expression {_q(body)} is ambiguous: {exc} (escape the character)") from None
     except re.error as exc:
         # Positions refer to what was written: every \( or \) before the error is one more char.
         position = exc.pos if exc.pos is not None else 0
@@ -75,7 +82,38 @@ def compile_match(text: str) -> MatchPattern:
                            f"{written + 1}") from None
     except (OverflowError, RecursionError) as exc:   # a repeat count or nesting beyond re's limits
         raise PatternError(f"regular expression {_q(body)} does not compile: {exc}") from None
+    if _has_nested_repeat(_re_parser.parse(python)):
+        raise PatternError(f"regular expression {_q(body)} repeats a variable repetition (like \\(\\d+\\)+), "
+                           f"which takes exponential time on a long number that does not match; "
+                           f"repeat once (\\d+) or give fixed counts (\\d{{3}})")
     return MatchPattern(text, regex)
+
+
+_REPEATS = ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT")
+
+
+def _has_nested_repeat(items, inside_repeat: bool = False) -> bool:
+    """True when a repeat of more than one step holds a repeat of variable length: the shape
+    that makes a backtracking matcher try exponentially many splits of the digits.  Fixed counts
+    inside (`(\\d{3}){2}`) split one way only and pass."""
+    for op, arg in items:
+        name = str(op)
+        if name in _REPEATS:
+            low, high, sub = arg
+            if inside_repeat and low != high:
+                return True
+            if _has_nested_repeat(sub, inside_repeat or high > 1):
+                return True
+        elif name == "SUBPATTERN":
+            if _has_nested_repeat(arg[-1], inside_repeat):
+                return True
+        elif name == "BRANCH":
+            if any(_has_nested_repeat(branch, inside_repeat) for branch in arg[1]):
+                return True
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            if _has_nested_repeat(arg[1], inside_repeat):
+                return True
+    return False
 
 
 def _written_position(body: str, python_position: int) -> int:

@@ -218,3 +218,25 @@ def test_a_rule_set_never_raises_on_any_number(digits, ton, plan, presentation, 
     for result in mapping.numbers.values():
         assert check_number(result.after.digits) == result.after.digits or result.after.anonymous
     normalise(number, form, KR)
+
+
+def test_a_repeated_variable_repetition_is_refused_because_it_backtracks_exponentially():
+    for pattern in (r"/^\(0+\)+1$/", r"(\d+)+\*", r"^(0*)*1$", r"(\d{2,3})+"):
+        with pytest.raises(PatternError, match="repeats a variable repetition"):
+            compile_match(pattern)
+    for pattern in (r"^(\d{3}){2}$", r"^(\d{3})+$", r"^0\(1[016-9]\)\(.*\)"):
+        compile_match(pattern)
+
+
+@settings(max_examples=500)
+@given(text=st.text(alphabet=st.sampled_from(list("0123456789*#+()[]{}^$.?|\\/-,:dDa")), max_size=30))
+def test_any_pattern_text_compiles_or_gets_a_pattern_error(text):
+    try:
+        compiled = compile_match(text)
+    except PatternError as exc:
+        assert str(exc)
+        return
+    try:
+        compile_replace(text, compiled.groups)
+    except PatternError as exc:
+        assert str(exc)
