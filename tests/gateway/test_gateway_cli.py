@@ -111,3 +111,13 @@ def test_the_installed_command_line_exits_2_on_a_number_with_letters(tmp_path):
     done = subprocess.run([sys.executable, "-m", "firmware.cli", "numbers", "test", "15881234",
                            "--state-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "result 7000" in done.stdout
+
+
+def test_a_direction_without_a_profile_passes_numbers_unchanged(capsys, tmp_path):
+    status, out, _ = numbers(capsys, "01012345678", "--direction", "out", "--calling", "7000",
+                             "--state-dir", str(tmp_path))
+    assert status == 0
+    assert out.splitlines()[0].startswith("Trunk group carrier (span 1, hunting descending), direction out: "
+                                          "no translation profile, numbers pass unchanged")
+    assert "  result 01012345678 (type unknown, plan isdn)" in out
+    assert "  result 7000 (type unknown, plan isdn, presentation allowed)" in out

@@ -198,3 +198,10 @@ def test_gateway_numbering_section():
     issues = issues_of(SPANS + '[gateway]\ncountry_code = "+82"\n')
     assert issues == [f'box.toml:{SPANS.count(chr(10)) + 2}:1: gateway.country_code: expected a country calling '
                       f'code such as "82", got "+82"']
+
+
+def test_a_profile_for_a_direction_the_group_does_not_carry_is_refused():
+    text = GOOD.replace('hunting = "round_robin"', 'hunting = "round_robin"\ndirection = "in"')
+    assert issues_of(text) == [f'box.toml:{line_of(text, "translation_out")}:1: trunk_group[0].translation_out: '
+                               f'the group carries incoming calls only (direction = "in"), so translation_out '
+                               f'would never apply']

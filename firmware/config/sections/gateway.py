@@ -119,8 +119,12 @@ def _check_trunk_groups(config, checker: Checker) -> None:
                                f'span {span} is already in trunk group "{owner[span]}"; a span belongs to one group')
             else:
                 owner[span] = group.name
-        for key in ("translation_in", "translation_out"):
-            if group[key] is not None and group[key] not in profiles:
+        for key, unused_when in (("translation_in", "out"), ("translation_out", "in")):
+            if group[key] is not None and group.direction == unused_when:
+                checker.report(("trunk_group", index, key),
+                               f'the group carries {"outgoing" if unused_when == "out" else "incoming"} calls only '
+                               f'(direction = "{group.direction}"), so {key} would never apply')
+            elif group[key] is not None and group[key] not in profiles:
                 checker.report(("trunk_group", index, key),
                                f'no [[translation_profile]] named "{group[key]}"{_suggest(group[key], profiles)} '
                                f'(profiles: {_known(profiles)})')
