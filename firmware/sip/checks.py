@@ -34,7 +34,13 @@ class UasPolicy:
 
 
 def check_request(request: Request, policy: UasPolicy | None = None) -> SipError | None:
-    policy = policy or UasPolicy()
+    try:
+        return _check(request, policy or UasPolicy())
+    except SipError as error:  # a header the checks read is itself malformed
+        return error
+
+
+def _check(request: Request, policy: UasPolicy) -> SipError | None:
     method = request.method
     if method not in policy.methods:
         if method in KNOWN_METHODS:

@@ -304,6 +304,9 @@ def _frame_body(msg: Message, rest: bytes, stream: bool) -> bytes:
 
 
 def _validate(msg: Request | Response) -> None:
+    for name, value in msg.headers:  # so that get_all() of a parsed message never fails
+        if name in LIST_HEADERS:
+            split_list(value, name)
     for name in SINGLE_HEADERS:
         values = [v for k, v in msg.headers if k == name]
         if len(values) > 1:
