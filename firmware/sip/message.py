@@ -435,3 +435,36 @@ class StreamParser:
         self.broken = True
         self._buffer.clear()
         return error
+
+
+# --- building responses and requests ----------------------------------------------------------
+
+REASONS = {
+    100: "Trying", 180: "Ringing", 181: "Call Is Being Forwarded", 182: "Queued",
+    183: "Session Progress", 200: "OK", 202: "Accepted", 300: "Multiple Choices",
+    301: "Moved Permanently", 302: "Moved Temporarily", 400: "Bad Request", 401: "Unauthorized",
+    403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 413: "Request Entity Too Large",
+    415: "Unsupported Media Type", 416: "Unsupported URI Scheme", 420: "Bad Extension",
+    421: "Extension Required", 422: "Session Interval Too Small", 423: "Interval Too Brief",
+    480: "Temporarily Unavailable", 481: "Call/Transaction Does Not Exist", 482: "Loop Detected",
+    483: "Too Many Hops", 484: "Address Incomplete", 486: "Busy Here", 487: "Request Terminated",
+    488: "Not Acceptable Here", 491: "Request Pending", 500: "Server Internal Error",
+    501: "Not Implemented", 503: "Service Unavailable", 504: "Server Time-out",
+    505: "Version Not Supported", 513: "Message Too Large", 603: "Decline",
+}
+
+
+def make_response(request: Request, status: int, reason: str | None = None,
+                  to_tag: str | None = None) -> Response:
+    """A response to `request` (RFC 3261 §8.2.6): Via, From, To, Call-ID, CSeq copied, the To
+    tag added when given and not already present; 100 Trying echoes Timestamp."""
+    response = Response(status=status, reason=reason or REASONS.get(status, "Unknown"))
+    for name, value in request.headers:
+        if name in ("Via", "From", "Call-ID", "CSeq") or (name == "Timestamp" and status == 100):
+            response.headers.append((name, value))
+        elif name == "To":
+            if to_tag and ";tag=" not in value.replace(" ", "").lower() and status != 100:
+                value = f"{value};tag={to_tag}"
+            response.headers.append((name, value))
+    return response
