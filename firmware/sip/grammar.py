@@ -129,10 +129,8 @@ def parse_host(host: str, header: str | None) -> str:
             raise SipError(f"bad IPv6 reference {host[:50]!r}", header=header) from None
         return host.lower()
     if _IPV4.match(host):
-        try:
-            ipaddress.IPv4Address(host)
-        except ValueError:
-            raise SipError(f"bad IPv4 address {host!r}", header=header) from None
+        if any(int(octet) > 255 for octet in host.split(".")):
+            raise SipError(f"bad IPv4 address {host!r}", header=header)
         return host
     if not _HOSTNAME.match(host):
         raise SipError(f"bad host {host[:50]!r}", header=header)

@@ -51,6 +51,7 @@ LIST_HEADERS = frozenset({
 SINGLE_HEADERS = ("Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Type", "Expires",
                   "Min-Expires", "RSeq", "RAck", "Session-Expires", "Min-SE", "Refer-To")
 
+_SINGLE = frozenset(SINGLE_HEADERS)
 _HEADER_NAME = re.compile(rf"[{TOKEN_CHARS}]+\Z")
 _FOLD = re.compile(r"\r\n[ \t]+")
 _REQUEST_LINE = re.compile(rf"([{TOKEN_CHARS}]+) (\S+) ([Ss][Ii][Pp]/(\d+)\.(\d+))\Z")
@@ -59,6 +60,9 @@ _VERSION_ONLY = re.compile(r"\S+ \S+ [Ss][Ii][Pp]/\S*\Z")
 
 MAX_MESSAGE_BYTES = 65535     # the largest UDP datagram; streams obey the same bound
 MAX_HEADER_BYTES = 32768
+
+
+_KNOWN = frozenset(_CANONICAL.values())
 
 
 def canonical_name(name: str) -> str:
@@ -75,8 +79,9 @@ class Message:
     # -- reading ------------------------------------------------------------------------
     def get(self, name: str, default: str | None = None) -> str | None:
         name = canonical_name(name)
+        known = name in _KNOWN
         for key, value in self.headers:
-            if key == name or key.lower() == name.lower():
+            if key == name or not known and key.lower() == name.lower():
                 return value
         return default
 
@@ -84,8 +89,9 @@ class Message:
         """Every value of a header, list headers split on their commas."""
         name = canonical_name(name)
         out: list[str] = []
+        known = name in _KNOWN
         for key, value in self.headers:
-            if key != name and key.lower() != name.lower():
+            if key != name and (known or key.lower() != name.lower()):
                 continue
             if name in LIST_HEADERS:
                 out.extend(item for item in split_list(value, name) if item)
@@ -307,10 +313,11 @@ def _validate(msg: Request | Response) -> None:
     for name, value in msg.headers:  # so that get_all() of a parsed message never fails
         if name in LIST_HEADERS:
             split_list(value, name)
-    for name in SINGLE_HEADERS:
-        values = [v for k, v in msg.headers if k == name]
-        if len(values) > 1:
+    seen: set[str] = set()
+    for name, _ in msg.headers:
+        if name in _SINGLE and name in seen:
             raise SipError("more than one value", header=name)
+        seen.add(name)
     required = ("Via", "From", "To", "Call-ID", "CSeq")
     for name in required:
         if msg.get(name) is None:
