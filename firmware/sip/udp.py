@@ -1,0 +1,72 @@
+"""The thin asyncio UDP adapter around a TransactionLayer: datagrams in and out, the layer's
+timer kept armed on the one clock, events handed to a transaction user.  No SIP logic here."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Callable
+
+from firmware.clock import Clock, LoopClock, TimerHandle
+from firmware.sip.transaction import TransactionLayer
+
+log = logging.getLogger("pribox.sip.udp")
+
+
+class SipUdpEndpoint(asyncio.DatagramProtocol):
+    def __init__(self, layer: TransactionLayer, on_event: Callable[[object, float], None],
+                 clock: Clock | None = None):
+        self.layer = layer
+        self.on_event = on_event
+        self.clock = clock or LoopClock()
+        self.transport: asyncio.DatagramTransport | None = None
+        self._timer: TimerHandle | None = None
+        self._timer_at: float | None = None
+
+    def connection_made(self, transport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr) -> None:
+        self.layer.receive(data, (addr[0], addr[1]), self.clock.now(), "UDP")
+        self.pump()
+
+    def error_received(self, exc: Exception) -> None:
+        log.warning("UDP error: %s", exc)  # ICMP unreachable and the like: the timers cope
+
+    def pump(self) -> None:
+        """Hand events to the TU, send what the layer queued, re-arm the layer's timer."""
+        now = self.clock.now()
+        while (event := self.layer.next_event()) is not None:
+            try:
+                self.on_event(event, now)
+            except Exception:  # noqa: BLE001 -- one bad TU call must not stop the endpoint
+                log.exception("transaction user failed on %r", event)
+        for data, addr, _ in self.layer.datagrams_to_send(now):
+            if self.transport is not None:
+                self.transport.sendto(data, addr)
+        when = self.layer.get_timer()
+        if when != self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = when
+            self._timer = self.clock.call_at(when, self._fire) if when is not None else None
+
+    def _fire(self) -> None:
+        self._timer, self._timer_at = None, None
+        self.layer.handle_timer(self.clock.now())
+        self.pump()
+
+    def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        if self.transport is not None:
+            self.transport.close()
+
+
+async def open_udp_endpoint(host: str, port: int, layer: TransactionLayer,
+                            on_event: Callable[[object, float], None],
+                            clock: Clock | None = None) -> SipUdpEndpoint:
+    loop = asyncio.get_running_loop()
+    _, endpoint = await loop.create_datagram_endpoint(
+        lambda: SipUdpEndpoint(layer, on_event, clock), local_addr=(host, port))
+    return endpoint
