@@ -9,6 +9,7 @@ whatever headers of it can be read, or None when no answer can be addressed.
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -381,6 +382,10 @@ def error_response(data: bytes, error: SipError) -> Response | None:
             return None
         if not any(name == "Call-ID" for name, _ in copied):
             return None
+        # A final response outside a dialog carries a To tag (RFC 3261 §8.2.6.2).
+        copied = [(name, value if name != "To" or ";tag=" in value.replace(" ", "").lower()
+                   else f"{value};tag=e{zlib.crc32(value.encode('utf-8', 'replace')):08x}")
+                  for name, value in copied]
         response = Response(status=error.status, reason=error.phrase, headers=copied)
         for name, value in error.extra_headers:
             response.add(name, value)

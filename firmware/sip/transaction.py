@@ -16,7 +16,9 @@ for a non-2xx final response itself; the ACK for a 2xx belongs to the dialog (TU
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
+import itertools
 from dataclasses import dataclass, field
 from collections import deque
 from typing import Union
@@ -109,6 +111,10 @@ class _Transaction:
     def branch(self) -> str:
         return self.key[0]
 
+    def _arm(self, name: str, when: float) -> None:
+        self.timers[name] = when
+        heapq.heappush(self.layer._heap, (when, next(self.layer._seq), name, self))
+
     def _send(self, message, dest: Address | None = None) -> None:
         self.layer._outbox.append((message.to_bytes(), dest or self.remote, self.transport))
 
@@ -130,8 +136,8 @@ class ClientTransaction(_Transaction):
         self.state = "Calling" if self.invite else "Trying"
         self._interval = t.t1
         if not self.reliable:
-            self.timers["A" if self.invite else "E"] = now + t.t1
-        self.timers["B" if self.invite else "F"] = now + 64 * t.t1
+            self._arm("A" if self.invite else "E", now + t.t1)
+        self._arm("B" if self.invite else "F", now + 64 * t.t1)
         self.ack: Request | None = None
         self._send(request)
 
@@ -154,7 +160,7 @@ class ClientTransaction(_Transaction):
                     self.timers.clear()
                     self.ack = self._build_ack(response)
                     self._send(self.ack)
-                    self.timers["D"] = now + (0 if self.reliable else 32.0)
+                    self._arm("D", now + (0 if self.reliable else 32.0))
                     events.append(ResponseReceived(response, self))
             elif self.state == "Completed" and code >= 300:
                 self.retransmissions += 1
@@ -167,19 +173,19 @@ class ClientTransaction(_Transaction):
             else:
                 self.state = "Completed"
                 self.timers.clear()
-                self.timers["K"] = now + (0 if self.reliable else t.t4)
+                self._arm("K", now + (0 if self.reliable else t.t4))
                 events.append(ResponseReceived(response, self))
 
     def on_timer(self, name: str, now: float) -> None:
         t = self.layer.timers
         if name == "A" and self.state == "Calling":
             self._interval *= 2
-            self.timers["A"] = now + self._interval
+            self._arm("A", now + self._interval)
             self.retransmissions += 1
             self._send(self.request)
         elif name == "E" and self.state in ("Trying", "Proceeding"):
             self._interval = min(2 * self._interval, t.t2) if self.state == "Trying" else t.t2
-            self.timers["E"] = now + self._interval
+            self._arm("E", now + self._interval)
             self.retransmissions += 1
             self._send(self.request)
         elif name in ("B", "F"):
@@ -234,7 +240,7 @@ class ServerTransaction(_Transaction):
                 self.state = "Confirmed"
                 self.ack_received = True
                 self.timers.clear()
-                self.timers["I"] = now + (0 if self.reliable else self.layer.timers.t4)
+                self._arm("I", now + (0 if self.reliable else self.layer.timers.t4))
             return
         if self.last_response is not None and self.state in ("Proceeding", "Completed"):
             self._send(self.last_response, self.response_addr)
@@ -257,21 +263,21 @@ class ServerTransaction(_Transaction):
         if self.invite:
             if code < 300:
                 self.state = "Accepted"
-                self.timers["L"] = now + 64 * t.t1
+                self._arm("L", now + 64 * t.t1)
             else:
                 self.state = "Completed"
                 if not self.reliable:
-                    self.timers["G"] = now + t.t1
-                self.timers["H"] = now + 64 * t.t1
+                    self._arm("G", now + t.t1)
+                self._arm("H", now + 64 * t.t1)
         else:
             self.state = "Completed"
-            self.timers["J"] = now + (0 if self.reliable else 64 * t.t1)
+            self._arm("J", now + (0 if self.reliable else 64 * t.t1))
 
     def on_timer(self, name: str, now: float) -> None:
         t = self.layer.timers
         if name == "G" and self.state == "Completed":
             self._interval = min(2 * self._interval, t.t2)
-            self.timers["G"] = now + self._interval
+            self._arm("G", now + self._interval)
             self.retransmissions += 1
             self._send(self.last_response, self.response_addr)
         elif name == "H" and self.state == "Completed":
@@ -332,6 +338,10 @@ class TransactionLayer:
         self._outbox: list[tuple[bytes, Address, str]] = []
         self._events: deque = deque()
         self.rejected = 0
+        # Every armed timer, (deadline, order, name, transaction); entries whose transaction has
+        # since moved on are skipped when they surface, so arming stays O(log n).
+        self._heap: list = []
+        self._seq = itertools.count()
 
     # -- keys (RFC 3261 §17.1.3, §17.2.3) -------------------------------------------------------
     @staticmethod
@@ -432,20 +442,18 @@ class TransactionLayer:
 
     # -- time --------------------------------------------------------------------------------
     def get_timer(self) -> float | None:
-        deadlines = [when for tx in self._all() for when in tx.timers.values()]
-        return min(deadlines) if deadlines else None
+        heap = self._heap
+        while heap and heap[0][3].timers.get(heap[0][2]) != heap[0][0]:
+            heapq.heappop(heap)
+        return heap[0][0] if heap else None
 
     def handle_timer(self, now: float) -> None:
-        while True:
-            due = [(when, name, tx) for tx in self._all() for name, when in tx.timers.items()
-                   if when <= now]
-            if not due:
-                return
-            due.sort(key=lambda item: item[0])
-            for when, name, tx in due:
-                if tx.timers.get(name) == when:
-                    del tx.timers[name]
-                    tx.on_timer(name, now)
+        heap = self._heap
+        while heap and heap[0][0] <= now:
+            when, _, name, tx = heapq.heappop(heap)
+            if tx.timers.get(name) == when:
+                del tx.timers[name]
+                tx.on_timer(name, now)
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def _all(self):

@@ -62,3 +62,29 @@ def test_built_messages_parse_back(user, host, port, tag, display, body, cseq):
     again = parse_message(request.to_bytes())
     assert again.uri == request.uri and again.body == body
     assert again.cseq.number == cseq and again.from_.tag == tag
+
+
+@FAST
+@given(st.text(max_size=400))
+def test_sdp_parser_raises_only_488(text):
+    from firmware.sip.sdp import parse_sdp
+    try:
+        parse_sdp(text.encode("utf-8", "surrogatepass"))
+    except SipError as error:
+        assert error.status == 488
+
+
+@FAST
+@given(st.lists(st.sampled_from(["v=0", "o=- 1 1 IN IP4 192.0.2.1", "s=-", "c=IN IP4 192.0.2.1",
+                                 "t=0 0", "m=audio 4000 RTP/AVP 0 8 18 101", "a=rtpmap:101 telephone-event/8000",
+                                 "a=fmtp:18 annexb=no", "a=sendonly", "a=ptime:20", "m=video 0 RTP/AVP 31",
+                                 "c=IN IP6 ::1", "a=rtpmap:18 G729/8000", "b=AS:64"]), max_size=14))
+def test_sdp_offers_answer_or_refuse_cleanly(lines):
+    from firmware.sip.sdp import AudioConfig, answer_offer, parse_sdp
+    try:
+        offer = parse_sdp(("\r\n".join(lines) + "\r\n").encode())
+        answer, negotiated = answer_offer(offer, AudioConfig("192.0.2.9", 5000), 1)
+        assert parse_sdp(answer.to_bytes()).media[0].port in (0, 5000)
+        assert negotiated.codec in ("PCMA", "PCMU", "G729")
+    except SipError as error:
+        assert error.status == 488

@@ -6,6 +6,8 @@ for one a server must answer with that status; "drop" for a response that must b
 APP_STATUS: for messages the parser takes but a UAS core must refuse (see check_request).
 """
 
+import base64
+
 SDP_150 = (b"v=0\r\n"
            b"o=mhandley 29739 7272939 IN IP4 192.0.2.1\r\n"
            b"s=-\r\n"
@@ -223,28 +225,26 @@ MESSAGES["transports"] = (
     b"l: 0\r\n"
     b"\r\n")
 
-# mpart01: the RFC's multipart/signed body carries a binary S/MIME signature; the headers and
-# the text part are as in the RFC, the signature octets are a stand-in of the same shape.
+# mpart01: the S/MIME signature's octets (the RFC's <hex> block, 342 octets of DER; written here
+# as base64 to keep the file readable).  With the text parts the body is the RFC's 553 octets.
+_MPART_SIGNATURE = base64.b64decode(
+    "MIIBUgYJKoZIhvcNAQcCoIIBQzCCAT8CAQExCTAHBgUrDgMCGjALBgkqhkiG9w0BBwExggEgMIIB"
+    "HAIBATB8MHAxCzAJBgNVBAYTAlVTMRMwEQYDVQQIEwpDYWxpZm9ybmlhMREwDwYDVQQHEwhTYW4g"
+    "Sm9zZTEOMAwGA1UEChMFc2lwaXQxKTAnBgNVBAsTIFNpcGl0IFRlc3QgQ2VydGlmaWNhdGUgQXV0"
+    "aG9yaXR5AggBlQBxAjMBEzAHBgUrDgMCGjANBgkqhkiG9w0BAQEFAASBgI70ZvlI8FIt0uWXjp2V"
+    "quny/hWgZllxYpLo2iqo2DUKaM7/rjy9K/8Wdd3VZI5ZPdZHKPJiIPfpQXSeMw2aFe2r25PRDEIQ"
+    "LntyidKcwMmuLvvHwM/5Fy87An5PwCfhVG3ktqo6uz5mzMtd1sZLg4MUnLjm/xgtlE/le2W8mdAF")
 _MPART_BODY = (
-    b"--boundary42\r\n"
-    b"Content-Type: message/sip\r\n"
-    b"\r\n"
-    b"INVITE sip:user@example.com SIP/2.0\r\n"
-    b"To: sip:j.user@example.com\r\n"
-    b"From: sip:caller@example.net;tag=08lk3w3j\r\n"
-    b"Max-Forwards: 70\r\n"
-    b"Call-ID: mpart01.0ha0isndaksdj\r\n"
-    b"CSeq: 59 INVITE\r\n"
-    b"Via: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bKkdjuw\r\n"
-    b"Content-Type: application/sdp\r\n"
-    b"Content-Length: 150\r\n"
-    b"\r\n" + SDP_150 + b"\r\n"
-    b"--boundary42\r\n"
-    b"Content-Type: application/pkcs7-signature; name=smime.p7s\r\n"
+    b"--7a9cbec02ceef655\r\n"
+    b"Content-Type: text/plain\r\n"
     b"Content-Transfer-Encoding: binary\r\n"
-    b"Content-Disposition: attachment; handling=required; filename=smime.p7s\r\n"
-    b"\r\n" + bytes(range(256)) + b"\r\n"
-    b"--boundary42-\r\n")
+    b"\r\n"
+    b"Hello\r\n"
+    b"--7a9cbec02ceef655\r\n"
+    b"Content-Type: application/octet-stream\r\n"
+    b"Content-Transfer-Encoding: binary\r\n"
+    b"\r\n" + _MPART_SIGNATURE + b"\r\n"
+    b"--7a9cbec02ceef655--\r\n")
 MESSAGES["mpart01"] = (
     b"MESSAGE sip:kumiko@example.org SIP/2.0\r\n"
     b"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-d87543-4dade06d0bdb11ee-1--d87543-;rport\r\n"
@@ -260,8 +260,8 @@ MESSAGES["mpart01"] = (
     b"Content-Type: multipart/mixed;boundary=7a9cbec02ceef655\r\n"
     b"Date: Sat, 15 Oct 2005 04:44:56 GMT\r\n"
     b"User-Agent: SIPimp.org/0.2.5 (curses)\r\n"
-    b"Content-Length: %d\r\n"
-    b"\r\n" % len(_MPART_BODY) + _MPART_BODY)
+    b"Content-Length: 553\r\n"
+    b"\r\n" + _MPART_BODY)
 
 MESSAGES["unreason"] = (
     b"SIP/2.0 200 = 2**3 * 5**2 "
