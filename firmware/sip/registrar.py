@@ -9,6 +9,7 @@ when one is given, and from `next_event()`).
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
@@ -20,6 +21,38 @@ from firmware.sip.grammar import NameAddr, Uri, parse_name_addr
 from firmware.sip.message import Request, Response, make_response
 
 Address = tuple[str, int]
+log = logging.getLogger("pribox.sip.registrar")
+
+
+class FailureLimiter:
+    """Per-source limit on failed authentications: after `max_failures` within `window`
+    seconds the source is refused outright (403, no new challenge) for `block` seconds."""
+
+    def __init__(self, max_failures: int = 5, window: float = 60.0, block: float = 300.0):
+        self.max_failures = max_failures
+        self.window = window
+        self.block = block
+        self._failures: dict[str, list[float]] = {}
+        self._blocked_until: dict[str, float] = {}
+
+    def blocked(self, host: str, now: float) -> bool:
+        until = self._blocked_until.get(host)
+        if until is None:
+            return False
+        if now >= until:
+            del self._blocked_until[host]
+            return False
+        return True
+
+    def record_failure(self, host: str, now: float) -> bool:
+        """Count one failure; True when it makes the source blocked."""
+        recent = [t for t in self._failures.get(host, []) if now - t < self.window] + [now]
+        self._failures[host] = recent
+        if len(recent) >= self.max_failures:
+            self._blocked_until[host] = now + self.block
+            self._failures.pop(host, None)
+            return True
+        return False
 
 
 @dataclass
@@ -71,7 +104,7 @@ class Registrar:
                  password_of: Callable[[str], str | None] | None = None,
                  default_expires: int = 3600, min_expires: int = 60, max_expires: int = 7200,
                  max_contacts: int = 10, keepalive_timeout: float | None = None,
-                 bus: EventBus | None = None):
+                 bus: EventBus | None = None, limiter: FailureLimiter | None = None):
         self.domains = {d.lower() for d in domains}
         self.challenger = challenger
         self.password_of = password_of or (lambda user: None)
@@ -85,6 +118,7 @@ class Registrar:
         self._events: deque = deque()
         self._reachable: dict[str, bool] = {}
         self.auth_failures = 0
+        self.limiter = limiter or FailureLimiter()
 
     # -- REGISTER ------------------------------------------------------------------------------
     def handle_register(self, request: Request, source: Address, transport: str,
@@ -105,9 +139,19 @@ class Registrar:
             raise SipError("Unsupported URI Scheme", status=416)
         aor = to.uri.address_of_record.lower()
         if self.challenger is not None:
+            host = source[0]
+            if self.limiter.blocked(host, now):
+                raise SipError("Forbidden: too many failed authentications", status=403)
             result = self.challenger.verify(request, now, self.password_of)
             if not result.ok:
-                self.auth_failures += result.reason not in ("no credentials",)
+                if result.reason != "no credentials" and not result.stale:
+                    self.auth_failures += 1
+                    log.warning("REGISTER for %s from %s:%s failed authentication: %s",
+                                aor, host, source[1], result.reason)
+                    if self.limiter.record_failure(host, now):
+                        log.warning("%s blocked for %.0f s after repeated failures", host,
+                                    self.limiter.block)
+                        raise SipError("Forbidden: too many failed authentications", status=403)
                 return self.challenger.challenge(request, now, stale=result.stale, to_tag=to_tag)
             if result.username != to.uri.user:
                 raise SipError("Forbidden", status=403)

@@ -109,3 +109,26 @@ def test_digest_protected_registration():
     regaut = parse_message(MESSAGES["regaut01"])
     reg2 = Registrar(("example.com",), DigestChallenger("example.com"), users.get)
     assert reg2.handle_register(regaut, PHONE, "TCP", 0).status == 401  # RFC 4475 regaut01
+
+
+def test_wrong_password_flood_is_rate_limited_per_source_and_logged(caplog):
+    from firmware.sip.registrar import FailureLimiter
+    users = {"100": "pw100"}
+    reg = Registrar(("pbx.example",), DigestChallenger("pbx.example"), users.get,
+                    limiter=FailureLimiter(max_failures=3, window=60, block=300))
+    attacker = ("203.0.113.66", 5060)
+    statuses = []
+    for n in range(5):
+        challenge = reg.handle_register(register(cseq=2 * n + 1), attacker, "UDP", n)
+        if challenge.status == 403:   # blocked: not even challenged any more
+            statuses.append(403)
+            continue
+        guess = DigestClient("100", f"guess{n}").authorize(register(cseq=2 * n + 2), challenge)
+        statuses.append(reg.handle_register(guess, attacker, "UDP", n).status)
+    assert statuses[:2] == [401, 401] and statuses[2:] == [403, 403, 403]
+    assert "failed authentication" in caplog.text and "blocked" in caplog.text
+    # the real phone elsewhere is unharmed, and the block lifts after its time
+    first = reg.handle_register(register(call_id="ok"), PHONE, "UDP", 10)
+    ok = DigestClient("100", "pw100").authorize(register(cseq=2, call_id="ok"), first)
+    assert reg.handle_register(ok, PHONE, "UDP", 10).status == 200
+    assert reg.handle_register(register(cseq=20), attacker, "UDP", 400).status == 401
