@@ -19,6 +19,7 @@ class SipError(Exception):
         self.header = header
         # Headers the error response must carry (Unsupported for 420, Accept for 415, ...).
         self.extra_headers = extra_headers
+        self.raw = b""  # the octets of the message at fault, when a framer had them
         super().__init__(self.phrase)
 
     @property

@@ -441,10 +441,14 @@ class StreamParser:
             return None
         data = bytes(self._buffer[:total])
         del self._buffer[:total]
-        return decode(data, stream=True)
+        result = decode(data, stream=True)
+        if isinstance(result, SipError):
+            result.raw = data
+        return result
 
     def _fail(self, error: SipError) -> SipError:
         self.broken = True
+        error.raw = bytes(self._buffer)
         self._buffer.clear()
         return error
 

@@ -1,5 +1,7 @@
 """The thin asyncio UDP adapter around a TransactionLayer: datagrams in and out, the layer's
-timer kept armed on the one clock, events handed to a transaction user.  No SIP logic here."""
+timer kept armed on the one clock, events handed to a transaction user.  No SIP logic here.
+Messages the layer sends on a stream transport go to the connection `tcp.py` registered for
+that address."""
 
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
+        # address -> callable writing bytes on that stream connection (filled by tcp.py)
+        self.stream_senders: dict[tuple[str, int], Callable[[bytes], None]] = {}
+        self.connect_stream: Callable[[tuple[str, int], bytes], None] | None = None
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -41,9 +46,16 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
                 self.on_event(event, now)
             except Exception:  # noqa: BLE001 -- one bad TU call must not stop the endpoint
                 log.exception("transaction user failed on %r", event)
-        for data, addr, _ in self.layer.datagrams_to_send(now):
-            if self.transport is not None:
-                self.transport.sendto(data, addr)
+        for data, addr, transport in self.layer.datagrams_to_send(now):
+            if transport == "UDP":
+                if self.transport is not None:
+                    self.transport.sendto(data, addr)
+            elif addr in self.stream_senders:
+                self.stream_senders[addr](data)
+            elif self.connect_stream is not None:
+                self.connect_stream(addr, data)
+            else:
+                log.warning("no %s connection to %s:%s; message dropped", transport, *addr)
         when = self.layer.get_timer()
         if when != self._timer_at:
             if self._timer is not None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from firmware.sip.digest import DigestChallenger
 from firmware.sip.registrar import Registrar
 from firmware.sip.transaction import TransactionLayer
+from firmware.sip.tcp import SipTcpTransport
 from firmware.sip.uas import RegistrarUas
 from firmware.sip.udp import open_udp_endpoint
 
@@ -63,6 +64,25 @@ def test_sipp_options_and_digest_register():
                                   "-au", "100", "-ap", "wrong") != 0
             assert registrar.auth_failures == 1
         finally:
+            endpoint.close()
+
+    asyncio.run(scenario())
+
+
+def test_sipp_over_tcp():
+    async def scenario():
+        layer, registrar, uas = box()
+        endpoint = await open_udp_endpoint("127.0.0.1", 0, layer, uas.handle)
+        tcp = SipTcpTransport(endpoint)
+        port = await tcp.listen("127.0.0.1", 0)
+        try:
+            assert await run_sipp("options.xml", port, 2, "-t", "t1") == 0
+            assert await run_sipp("register_auth.xml", port, 1, "-t", "t1", "-s", "100",
+                                  "-au", "100", "-ap", "secret100") == 0
+            binding = registrar.lookup("sip:100@127.0.0.1", endpoint.clock.now())[0]
+            assert binding.transport == "TCP"
+        finally:
+            await tcp.close()
             endpoint.close()
 
     asyncio.run(scenario())
