@@ -304,6 +304,8 @@ def _frame_body(msg: Message, rest: bytes, stream: bool) -> bytes:
     text = lengths.pop()
     if text.startswith("-"):
         raise SipError("negative value", header="Content-Length")
+    if text.isdigit() and len(text) < 20 and int(text) > MAX_MESSAGE_BYTES:
+        raise SipError("Request Entity Too Large", status=413)
     length = parse_integer(text, "Content-Length", MAX_MESSAGE_BYTES)
     if length > len(rest):
         raise SipError(f"says {length} octets but {len(rest)} arrived", header="Content-Length")
@@ -435,6 +437,8 @@ class StreamParser:
         if not text.isdigit() or len(text) > 9:
             return self._fail(SipError(f"bad value {text[:20]!r}", header="Content-Length"))
         total = end + 4 + int(text)
+        if int(text) > self._max:
+            return self._fail(SipError("Request Entity Too Large", status=413))
         if total > self._max:
             return self._fail(SipError("Message Too Large", status=513))
         if len(self._buffer) < total:

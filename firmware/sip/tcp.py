@@ -62,6 +62,8 @@ class SipTcpTransport:
                 reader, writer = await asyncio.open_connection(*addr)
             except OSError as exc:
                 log.warning("cannot connect to %s:%s: %s", *addr, exc)
+                self.endpoint.layer.transport_error(addr, self.endpoint.clock.now())
+                self.endpoint.pump()
                 return
             self.endpoint.stream_senders[addr] = writer.write
             writer.write(data)

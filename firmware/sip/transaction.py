@@ -66,6 +66,15 @@ class TransactionTimeout:
 
 
 @dataclass
+class TransportFailed:
+    """A message could not be sent (ICMP unreachable, refused connection): every transaction
+    toward that address ends (RFC 3261 §17.1.4, §17.2.4)."""
+
+    transaction: "ClientTransaction | ServerTransaction"
+    address: Address
+
+
+@dataclass
 class TransactionTerminated:
     transaction: "ClientTransaction | ServerTransaction"
 
@@ -81,7 +90,7 @@ class MessageRejected:
 
 
 Event = Union[RequestReceived, ResponseReceived, TransactionTimeout, TransactionTerminated,
-              MessageRejected]
+              MessageRejected, TransportFailed]
 
 
 # --- transactions ---------------------------------------------------------------------------
@@ -439,6 +448,14 @@ class TransactionLayer:
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
+
+    def transport_error(self, address: Address, now: float) -> None:
+        """The adapter could not deliver to `address`: end the transactions that depend on it."""
+        for tx in list(self._all()):
+            target = tx.remote if isinstance(tx, ClientTransaction) else tx.response_addr
+            if target == address and tx.state != "Terminated":
+                self._events.append(TransportFailed(tx, address))
+                tx._terminate()
 
     # -- time --------------------------------------------------------------------------------
     def get_timer(self) -> float | None:

@@ -36,7 +36,8 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         self.pump()
 
     def error_received(self, exc: Exception) -> None:
-        log.warning("UDP error: %s", exc)  # ICMP unreachable and the like: the timers cope
+        # Linux reports ICMP unreachable on the socket without the address; the timers cope.
+        log.warning("UDP error: %s", exc)
 
     def pump(self) -> None:
         """Hand events to the TU, send what the layer queued, re-arm the layer's timer."""
@@ -56,6 +57,7 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
                 self.connect_stream(addr, data)
             else:
                 log.warning("no %s connection to %s:%s; message dropped", transport, *addr)
+                self.layer.transport_error(addr, now)
         when = self.layer.get_timer()
         if when != self._timer_at:
             if self._timer is not None:

@@ -213,3 +213,10 @@ def test_udp_without_content_length_takes_the_rest():
     msg = parse_message(INVITE.replace(b"Content-Length: 4\r\n", b""))
     assert msg.body == b"v=0\n"
     assert decode(INVITE.replace(b"Content-Length: 4\r\n", b""), stream=True).status == 400
+
+
+def test_oversized_bodies_are_413_and_oversized_messages_513():
+    assert decode(INVITE.replace(b"Content-Length: 4", b"Content-Length: 70000")).status == 413
+    stream = StreamParser()
+    stream.feed(INVITE.replace(b"Content-Length: 4", b"Content-Length: 99999999"))
+    assert stream.next_message().status == 413

@@ -304,3 +304,15 @@ def test_terminated_events_are_reported():
     h.layer.send_request(request("OPTIONS"), ("192.0.2.1", 5060), 0.0, transport="TCP")
     h.run_until(33)
     assert len(h.of(TransactionTerminated)) == 1
+
+
+def test_transport_error_ends_the_transactions_toward_that_address():
+    from firmware.sip.transaction import TransportFailed
+    h = Harness()
+    tx = h.layer.send_request(request("OPTIONS"), ("192.0.2.1", 5060), 0.0, transport="TCP")
+    other = h.layer.send_request(request("OPTIONS", branch="z9hG4bKb"), ("192.0.2.2", 5060), 0.0)
+    h.layer.transport_error(("192.0.2.1", 5060), 0.1)
+    h.pump()
+    failed = h.of(TransportFailed)
+    assert [f.transaction for f in failed] == [tx] and tx.state == "Terminated"
+    assert other.state == "Trying"
