@@ -55,7 +55,7 @@ def _check(request: Request, policy: UasPolicy) -> SipError | None:
             return SipError("Bad Extension", status=420,
                             extra_headers=(("Unsupported", ", ".join(unsupported)),))
     accepted = policy.accept + policy.extra_accept.get(method, ())
-    if request.body and method != "ACK" or request.content_type is not None and request.body:
+    if request.body:  # RFC 3261 §8.2.3: a body we must read, in a type or coding we don't
         content_type = request.content_type or "application/sdp"
         encodings = [e.strip().lower() for e in request.get_all("Content-Encoding")]
         if content_type not in accepted and not content_type.startswith("multipart/") or \

@@ -1,4 +1,5 @@
-"""Benchmark: SIP message parse and build rate of the sans-I/O core.
+"""Benchmark: the sans-I/O SIP core: message parse/build rate, INVITE server transactions, and
+whole calls (INVITE/100/180/200/ACK/BYE/200 between a UAC and a UAS stack, dialogs included).
 
 A typical trunk INVITE (Via with rport, Record-Route, P-Asserted-Identity, Diversion, SDP with
 PCMA/PCMU/G.729/telephone-event) is parsed with every header validated, and re-serialised.
@@ -21,7 +22,9 @@ from email.parser import BytesHeaderParser
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from firmware.sip.message import make_response, parse_message  # noqa: E402
-from firmware.sip.transaction import RequestReceived, TransactionLayer  # noqa: E402
+from firmware.sip.dialog import Dialog, LocalEndpoint  # noqa: E402
+from firmware.sip.transaction import (RequestReceived, ResponseReceived,  # noqa: E402
+                                      TransactionLayer)
 
 INVITE = (
     b"INVITE sip:+4930555123@192.0.2.1:5060;user=phone SIP/2.0\r\n"
@@ -81,6 +84,61 @@ def server_transactions(count: int = 20000) -> float:
     return count / elapsed
 
 
+def calls(count: int = 2000) -> float:
+    """Complete calls between two in-memory stacks, one leg's signalling of a B2BUA call."""
+    uac_addr, uas_addr = ("192.0.2.10", 5060), ("192.0.2.20", 5060)
+    uac, uas = TransactionLayer(), TransactionLayer()
+    box, phone = LocalEndpoint(*uac_addr, user="box"), LocalEndpoint(*uas_addr, user="200")
+    template = parse_message(INVITE)
+
+    def wire(now):
+        moved = True
+        while moved:
+            moved = False
+            for here, layer, there in ((uac_addr, uac, uas), (uas_addr, uas, uac)):
+                for data, _, transport in layer.datagrams_to_send(now):
+                    there.receive(data, here, now, transport)
+                    moved = True
+
+    def events(layer, kind):
+        found = []
+        while (event := layer.next_event()) is not None:
+            if isinstance(event, kind):
+                found.append(event)
+        return found
+
+    start = time.perf_counter()
+    for i in range(count):
+        now = i * 0.005
+        invite = parse_message(INVITE)
+        invite.set("Via", box.via())
+        invite.set("Call-ID", f"bench-{i}@192.0.2.10")
+        invite.set("Contact", box.contact())
+        uac.send_request(invite, uas_addr, now)
+        wire(now)
+        incoming = events(uas, RequestReceived)[0]
+        dialog_b = Dialog.as_uas(incoming.request, phone)
+        uas.send_response(incoming.transaction, dialog_b.respond(incoming.request, 180), now)
+        uas.send_response(incoming.transaction, dialog_b.respond(incoming.request, 200,
+                                                                 body=template.body), now)
+        wire(now)
+        final = [e for e in events(uac, ResponseReceived) if e.response.status == 200][0]
+        dialog_a = Dialog.as_uac(invite, final.response, box)
+        uac.send_stateless(dialog_a.ack_for_2xx(invite), uas_addr)
+        bye = dialog_a.new_request("BYE")
+        uac.send_request(bye, uas_addr, now)
+        wire(now)
+        for event in events(uas, RequestReceived):
+            if event.request.method == "BYE":
+                dialog_b.on_request(event.request)
+                uas.send_response(event.transaction, dialog_b.respond(event.request, 200), now)
+        wire(now)
+        events(uac, ResponseReceived)
+        uac.handle_timer(now)
+        uas.handle_timer(now)
+    return count / (time.perf_counter() - start)
+
+
 def main() -> None:
     msg = parse_message(INVITE)
     assert len(msg.body) == 263, len(msg.body)
@@ -88,12 +146,15 @@ def main() -> None:
     build = rate(msg.to_bytes)
     email = rate(lambda: BytesHeaderParser().parsebytes(INVITE))
     transactions = server_transactions()
+    call_rate = calls()
     print(f"parse_message(INVITE): {parse:,.0f}/s; to_bytes: {build:,.0f}/s; "
           f"email header parser on the same bytes: {email:,.0f}/s; "
-          f"INVITE server transactions (100/180/200, 200/s, ~6,400 alive): {transactions:,.0f}/s")
+          f"INVITE server transactions (100/180/200, 200/s, ~6,400 alive): {transactions:,.0f}/s; "
+          f"whole calls UAC<->UAS (7 messages, both stacks in this process): {call_rate:,.0f}/s")
     print(json.dumps({"sip_invite_parse_per_s": round(parse), "sip_invite_build_per_s": round(build),
                       "reference_email_header_parse_per_s": round(email),
                       "invite_server_transactions_per_s": round(transactions),
+                      "signalling_calls_per_s_both_ends": round(call_rate),
                       "b2bua_calls_per_s_parse_bound": round(parse / 10)}))
 
 
