@@ -7,7 +7,8 @@ from firmware.sip.errors import SipError
 from firmware.sip.grammar import parse_name_addr, parse_uri, parse_via, split_list
 from firmware.sip.message import (Request, Response, StreamParser, decode, error_response,
                                   parse_message)
-from tests.sip.torture import APP_STATUS, IPV6, MESSAGES, VERDICT
+from firmware.sip.sdp import parse_sdp
+from tests.sip.torture import APP_STATUS, IPV6, MESSAGES, RFC5118_AS_PRINTED, VERDICT
 
 INVITE = (b"INVITE sip:bob@biloxi.example.com SIP/2.0\r\n"
           b"Via: SIP/2.0/UDP pc33.atlanta.example.com;branch=z9hG4bK776asdhds;rport\r\n"
@@ -51,8 +52,34 @@ def test_rfc5118_ipv6(name):
     result = decode(data)
     if verdict == "accept":
         assert isinstance(result, Request), result
+        assert len(result.body) == int(result.get("Content-Length")) and data.endswith(result.body)
+        if result.body:
+            sdp = parse_sdp(result.body)
+            assert sdp.media and all(sdp.media_address(m) for m in sdp.media)
     else:
         assert isinstance(result, SipError) and result.status == verdict
+
+
+def test_rfc5118_printed_content_lengths():
+    assert decode(RFC5118_AS_PRINTED["ipv6-in-sdp"]).header == "Content-Length"   # too long: 400
+    for name, length in (("mult-ip-in-sdp", 181), ("ipv4-mapped-ipv6", 236)):
+        short = decode(RFC5118_AS_PRINTED[name])      # too short: the SDP is cut...
+        assert len(short.body) == length
+        with pytest.raises(SipError) as info:         # ...and answered 488
+            parse_sdp(short.body)
+        assert info.value.status == 488
+
+
+def test_rfc5118_addresses():
+    via_with = decode(IPV6["via-received-param-with-delim"][0]).top_via
+    via_without = decode(IPV6["via-received-param-no-delim"][0]).top_via
+    assert via_with.params["received"] == "[2001:db8::9:255]"
+    assert via_without.params["received"] == "2001:db8::9:255"
+    assert decode(IPV6["port-ambiguous"][0]).uri.host == "[2001:db8::10:5070]"
+    assert decode(IPV6["port-ambiguous"][0]).uri.port is None
+    assert decode(IPV6["port-unambiguous"][0]).uri.port == 5070
+    mapped = decode(IPV6["ipv4-mapped-ipv6"][0])
+    assert [v.host for v in mapped.vias] == ["[::ffff:192.0.2.10]", "[::ffff:192.0.2.2]"]
 
 
 def test_wsinv_fields():
