@@ -246,10 +246,8 @@ class Registrar:
         bindings = self._bindings.get(aor, {})
         alive = [b for b in bindings.values() if self._binding_alive(b, now)]
         reachable = bool(alive)
-        if self._reachable.get(aor) == reachable and reachable:
-            return
-        if self._reachable.get(aor, False) == reachable and not reachable:
-            return
+        if self._reachable.get(aor, False) == reachable:
+            return  # only changes are news
         self._reachable[aor] = reachable
         event = AorPresenceChanged(now, aor, reachable, tuple(str(b.uri) for b in alive))
         self._events.append(event)

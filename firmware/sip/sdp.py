@@ -335,8 +335,8 @@ def answer_offer(offer: SessionDescription, config: AudioConfig, session_id: int
 
 
 def _combine(allowed: str, wanted: str) -> str:
-    send = "send" in allowed.replace("sendonly", "send").replace("sendrecv", "send") and \
-        wanted in ("sendrecv", "sendonly")
+    """The direction that both what the other side allows and what we want permit."""
+    send = allowed in ("sendrecv", "sendonly") and wanted in ("sendrecv", "sendonly")
     recv = allowed in ("sendrecv", "recvonly") and wanted in ("sendrecv", "recvonly")
     return {(True, True): "sendrecv", (True, False): "sendonly", (False, True): "recvonly",
             (False, False): "inactive"}[(send, recv)]
