@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
-from firmware.bus import Event, EventBus
+from runtime.bus import Event, EventBus
 from firmware.sip.digest import DigestChallenger
 from firmware.sip.errors import SipError
 from firmware.sip.grammar import NameAddr, Uri, parse_name_addr

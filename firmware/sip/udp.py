@@ -9,7 +9,7 @@ import asyncio
 import logging
 from typing import Callable
 
-from firmware.clock import Clock, LoopClock, TimerHandle
+from runtime.clock import Clock, LoopClock, TimerHandle
 from firmware.sip.transaction import TransactionLayer
 
 log = logging.getLogger("pribox.sip.udp")

@@ -4,7 +4,7 @@ answered over UDP and TCP, TCP connections closed when their framing is lost."""
 import asyncio
 import socket
 
-from firmware.clock import LoopClock, virtual_time_loop
+from runtime.clock import LoopClock, virtual_time_loop
 from firmware.sip.message import make_response, parse_message
 from firmware.sip.tcp import SipTcpTransport
 from firmware.sip.transaction import RequestReceived, TransactionLayer

@@ -3,7 +3,7 @@ re-INVITE hold, UPDATE, BYE, CANCEL, glare, route sets, OPTIONS and REFER."""
 
 import pytest
 
-from firmware.clock import ManualClock
+from runtime.clock import ManualClock
 from firmware.sip.dialog import (Dialog, LocalEndpoint, ReliableProvisional, RSeqCounter,
                                  answer_options, dialog_id, negotiate_session_timer_uas,
                                  new_branch, parse_refer, retry_after_422, session_timer_from_2xx,

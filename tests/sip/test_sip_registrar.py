@@ -1,7 +1,7 @@
 """Registrar and location: several contacts, expiry, unregister, q, keepalives, presence, auth."""
 
-from firmware.bus import EventBus
-from firmware.clock import ManualClock
+from runtime.bus import EventBus
+from runtime.clock import ManualClock
 from firmware.sip.digest import DigestChallenger, DigestClient
 from firmware.sip.message import parse_message
 from firmware.sip.registrar import AorPresenceChanged, Registrar

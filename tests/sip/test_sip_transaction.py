@@ -3,7 +3,7 @@ non-2xx, matching, CANCEL, and response routing with received/rport (§18.2.2, R
 
 import pytest
 
-from firmware.clock import ManualClock
+from runtime.clock import ManualClock
 from firmware.sip.message import Request, make_response, parse_message
 from firmware.sip.transaction import (MessageRejected, RequestReceived, ResponseReceived, Timers,
                                       TransactionLayer, TransactionTerminated, TransactionTimeout)
