@@ -133,8 +133,9 @@ class CtiEngine:
         for caller in engine.callers.values():
             if caller.status == OFFERED:
                 engine._push_timer(caller.offer_deadline, "offer", caller.caller_id, caller.offer_id)
-            elif caller.status == WAITING:
+            if caller.status != CONNECTED:
                 engine._schedule_announce(caller, now)
+            if caller.status == WAITING:
                 engine._dirty_callers.add(caller.caller_id)
         for agent in engine.agents.values():
             if agent.state is S.WRAP_UP and agent.wrap_until is not None:
@@ -171,10 +172,12 @@ class CtiEngine:
                 self.callers[key].tier_timer_at = None
                 self._dirty_callers.add(key)
             elif kind == "announce":
+                # Kept running while the caller rings at an agent, so a caller that comes back
+                # to the queue hears its place again in time.
                 caller = self.callers[key]
-                self._announce(now, caller)
-                self._push_timer(now + self.config.queues[caller.queue].announce_every, "announce", key,
-                                 now + self.config.queues[caller.queue].announce_every)
+                if caller.status == WAITING:
+                    self._announce(now, caller)
+                self._schedule_announce(caller, now)
         self._dispatch(now)
 
     # ------------------------------------------------------------------ agent requests
@@ -550,7 +553,7 @@ class CtiEngine:
             return caller.status == OFFERED and caller.offer_id == token
         if kind == "tier":
             return caller.status == WAITING and caller.tier_timer_at == token
-        return caller.status == WAITING  # announce
+        return caller.status != CONNECTED  # announce
 
     # ------------------------------------------------------------------ the log
     def _emit(self, now: float, kind: str, queue: str = "", caller: str = "", agent: str = "", **data) -> None:
