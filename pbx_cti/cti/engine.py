@@ -131,6 +131,10 @@ class CtiEngine:
             engine._apply(record)
         engine._replaying = False
         for caller in engine.callers.values():
+            if caller.status == OFFERED and not caller.offer_agents:
+                # Every agent it rang has left the configuration: back to its place.
+                caller.status = WAITING
+                bisect.insort(engine.waiting[caller.queue], caller.key)
             if caller.status == OFFERED:
                 engine._push_timer(caller.offer_deadline, "offer", caller.caller_id, caller.offer_id)
             if caller.status != CONNECTED:
@@ -316,10 +320,12 @@ class CtiEngine:
             return False
         if caller.status != CONNECTED:
             return self.caller_abandoned(now, caller_id)
-        agent = self.agents[caller.agent]
-        self._emit(now, K_CALL_END, caller.queue, caller_id, agent.agent_id, talk=now - caller.connected_at)
+        agent = self.agents.get(caller.agent)
+        self._emit(now, K_CALL_END, caller.queue, caller_id, caller.agent, talk=now - caller.connected_at)
         wrap = self.config.queues[caller.queue].wrap_up
-        if agent.pending:
+        if agent is None or agent.caller != caller_id:
+            pass  # the agent left the configuration (or the call) before a restart
+        elif agent.pending:
             self._set_state(now, agent, S.NOT_READY, agent.pending)
         elif wrap == 0:
             self._set_state(now, agent, S.READY)

@@ -377,3 +377,20 @@ def test_configuration_errors_name_what_is_wrong():
         CtiConfig(agents={}, queues={"q": QueueConfig("q", "g", ring_timeout=0)})
     with pytest.raises(ConfigurationError, match="reserved for the system"):
         CtiConfig(agents={}, queues={}, not_ready_reasons=("login",))
+
+
+def test_restore_after_an_agent_left_the_configuration_strands_no_caller():
+    d = Driver(center(ring_timeout=60))
+    logged_in_ready(d, "alice", "bob")
+    d.caller_queued("c1", "sales")              # rings at alice
+    d.caller_queued("c2", "sales")              # rings at bob
+    d.offer_answered("c2", "bob")
+    smaller = center(ring_timeout=60)
+    del smaller.agents["alice"], smaller.agents["bob"]
+    smaller = CtiConfig(agents=smaller.agents, queues=smaller.queues, groups=("sales", "support"))
+    engine = CtiEngine.restore(smaller, d.engine.store, d.now)
+    assert engine.callers["c1"].status == "waiting" and engine.position("c1") == 1
+    assert engine.call_ended(d.now, "c2")
+    r = Driver(smaller, engine, start=d.now)
+    logged_in_ready(r, "carol")
+    assert [(o.caller, o.agent) for o in r.offers()] == [("c1", "carol")]

@@ -285,6 +285,8 @@ class CtiMachine(RuleBasedStateMachine):
             if not self.engine.callers:
                 break
             for agent in self.engine.agents.values():
+                if len(agent.groups) < len(SKILLS[agent.agent_id]) and agent.state in (S.NOT_READY, S.READY, S.WRAP_UP):
+                    self.engine.logout(self.now, agent.agent_id)  # back with every group
                 if agent.state is S.LOGGED_OUT:
                     self.engine.login(self.now, agent.agent_id, f"ext-{agent.agent_id}")
                 self.engine.endpoint_presence(self.now, f"ext-{agent.agent_id}", True)
