@@ -6,12 +6,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from firmware.bus import Event
+
 from .model import AgentState
 
 
 @dataclass(frozen=True)
-class Decision:
-    time: float
+class Decision(Event):
+    """A bus event too: the adapter may publish decisions as they are for the API and console."""
 
 
 @dataclass(frozen=True)

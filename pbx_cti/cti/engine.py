@@ -28,6 +28,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import json
 import logging
 from dataclasses import dataclass, field
 
@@ -266,6 +267,10 @@ class CtiEngine:
             raise CtiError(f"caller {caller_id!r}: unknown queue {queue!r}")
         if caller_id in self.callers:
             raise CtiError(f"caller {caller_id!r} is already in queue {self.callers[caller_id].queue!r}")
+        try:
+            json.dumps(info or {})
+        except (TypeError, ValueError) as exc:
+            raise CtiError(f"caller {caller_id!r}: info must be JSON data (it is logged): {exc}") from None
         if not isinstance(priority, int):
             raise CtiError(f"caller {caller_id!r}: priority must be an integer, got {priority!r}")
         self._emit(now, K_ENTER, queue, caller_id, priority=priority, info=dict(info or {}))

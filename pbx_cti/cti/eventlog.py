@@ -145,12 +145,18 @@ class SqliteEventStore:
             raise EventLogError(f"{self.path}: event log is closed; record {record.seq} not written")
         if self._failure is not None:
             raise EventLogError(f"{self.path}: the writer failed: {self._failure}")
-        self._queue.put(record)
+        try:
+            data = json.dumps(record.data, separators=(",", ":"), sort_keys=True)
+        except (TypeError, ValueError) as exc:
+            raise EventLogError(f"{self.path}: record {record.seq} ({record.kind}) has data that is not JSON: {exc}") from exc
+        self._queue.put((record.seq, record.time, record.kind, record.queue, record.caller, record.agent, data))
 
     def flush(self) -> None:
         done = threading.Event()
         self._queue.put(done)
-        done.wait()
+        while not done.wait(0.5):
+            if not self._writer.is_alive():
+                raise EventLogError(f"{self.path}: the writer thread is gone")
         if self._failure is not None:
             raise EventLogError(f"{self.path}: the writer failed: {self._failure}")
 
@@ -175,7 +181,7 @@ class SqliteEventStore:
         conn = _connect(self.path)
         stop = False
         while not stop:
-            batch: list[LogRecord] = []
+            batch: list[tuple] = []
             waiters: list[threading.Event] = []
             items = [self._queue.get()]
             # Whatever else arrives within the flush interval joins the same transaction; a
@@ -202,8 +208,7 @@ class SqliteEventStore:
                     conn.executemany(
                         "INSERT INTO cti_events (seq, time, kind, queue, caller, agent, data) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        [(r.seq, r.time, r.kind, r.queue, r.caller, r.agent,
-                          json.dumps(r.data, separators=(",", ":"), sort_keys=True)) for r in batch])
+                        batch)
                     conn.execute("COMMIT")
                 except Exception as exc:  # kept and raised at the next append/flush: never silent
                     self._failure = exc

@@ -123,3 +123,16 @@ def test_an_engine_restarted_on_the_file_is_the_engine_that_stopped(tmp_path):
     assert [(o.caller, o.agent) for o in r.offers()] == [("c2", "alice")]
     reopened.close()
     assert len(read_records(tmp_path / DB_FILE)) == engine.snapshot()["seq"]
+
+
+def test_data_that_is_not_json_is_refused_at_the_door(tmp_path):
+    store = SqliteEventStore(tmp_path / "log.sqlite")
+    with pytest.raises(EventLogError, match="record 1 \\(ENTER\\) has data that is not JSON"):
+        store.append(LogRecord(1, T0, "ENTER", "q", "c1", "", {"info": b"\x00"}))
+    engine = CtiEngine(center(), store)
+    from pbx_cti.cti import CtiError
+    with pytest.raises(CtiError, match="caller 'c1': info must be JSON data"):
+        engine.caller_queued(T0, "c1", "sales", info={"raw": object()})
+    engine.caller_queued(T0, "c1", "sales", info={"account": "42"})
+    store.close()
+    assert [r.caller for r in read_records(tmp_path / "log.sqlite")] == ["c1"]
