@@ -20,12 +20,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from .eventlog import K_ABANDON, K_AGENT_STATE, K_CALL_END, K_CONNECT, K_ENTER, LogRecord
+from .eventlog import K_ABANDON, K_AGENT_STATE, K_CALL_END, K_CONNECT, K_ENTER, K_OFFER, K_OFFER_END, LogRecord
 
 TOTAL = None  # the interval key of whole-period figures
 
 _HANDLING = ("TALKING", "HOLD", "WRAP_UP")
 _STAFFED = ("READY", "RESERVED") + _HANDLING
+_MISSED = ("ring-no-answer", "rejected", "offer-failed")
 
 
 @dataclass
@@ -62,6 +63,8 @@ class QueueFigures:
 
 @dataclass
 class AgentFigures:
+    offered: int = 0     # offers rung at the agent
+    missed: int = 0      # of which ring-no-answer, rejected or failed
     answered: int = 0
     handled: int = 0
     time: dict[tuple[str, str], float] = field(default_factory=dict)  # (state, reason) -> seconds
@@ -151,6 +154,14 @@ def compute(records: Iterable[LogRecord], now: float, sl_threshold: float = 20.0
         elif kind == K_ENTER:
             for row in q_rows(r.queue, r.time):
                 row.offered += 1
+        elif kind == K_OFFER:
+            for agent in r.data["agents"]:
+                for row in a_rows(agent, r.time):
+                    row.offered += 1
+        elif kind == K_OFFER_END:
+            if r.data["outcome"] in _MISSED:
+                for row in a_rows(r.agent, r.time):
+                    row.missed += 1
         elif kind == K_CONNECT:
             wait = r.data["wait"]
             for row in q_rows(r.queue, r.time):

@@ -19,7 +19,7 @@ DEFAULT_STATE_DIR = "/var/lib/pribox"
 
 QUEUE_COLUMNS = ["queue", "interval", "offered", "answered", "abandoned", "short_abandoned", "handled",
                  "sl", "sl2", "asa_s", "aht_s", "abandon_rate", "max_wait_s"]
-AGENT_COLUMNS = ["agent", "interval", "answered", "handled", "aht_s", "occupancy", "ready_s", "reserved_s",
+AGENT_COLUMNS = ["agent", "interval", "offered", "missed", "answered", "handled", "aht_s", "occupancy", "ready_s", "reserved_s",
                  "talking_s", "hold_s", "wrap_up_s", "not_ready_s", "not_ready_by_reason"]
 
 
@@ -105,7 +105,7 @@ def _agent_row(name: str, bucket, f: AgentFigures) -> list:
     for (state, reason), seconds in f.time.items():
         if state == "NOT_READY":
             reasons[reason or "-"] = reasons.get(reason or "-", 0.0) + seconds
-    return [name, _when(bucket), f.answered, f.handled, _sec(f.aht()), _pct(f.occupancy()),
+    return [name, _when(bucket), f.offered, f.missed, f.answered, f.handled, _sec(f.aht()), _pct(f.occupancy()),
             _sec(f.seconds("READY")), _sec(f.seconds("RESERVED")), _sec(f.seconds("TALKING")),
             _sec(f.seconds("HOLD")), _sec(f.seconds("WRAP_UP")), _sec(f.seconds("NOT_READY")),
             " ".join(f"{r}={s:.0f}" for r, s in sorted(reasons.items()))]

@@ -47,7 +47,7 @@ class CtiMachine(RuleBasedStateMachine):
     @initialize(strategies=st.lists(st.sampled_from(list(Strategy)), min_size=3, max_size=3),
                 wrap_ups=st.lists(st.sampled_from([0.0, 5.0, None]), min_size=3, max_size=3),
                 at_work=st.sets(st.sampled_from(AGENTS)),
-                early_callers=st.lists(st.sampled_from(["q1", "q2", "q3"]), max_size=4))
+                early_callers=st.lists(st.sampled_from(["q1", "q2", "q3"]), min_size=1, max_size=4))
     def build(self, strategies, wrap_ups, at_work, early_callers):
         tiers = ((0.0, 6), (4.0, 3), (9.0, 1))  # every queue ends fully relaxed: nobody is stranded
         self.config = CtiConfig(

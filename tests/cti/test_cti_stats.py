@@ -149,3 +149,17 @@ def test_pribox_stats_explains_a_missing_log_and_bad_arguments(tmp_path, capsys)
     with pytest.raises(SystemExit):
         _cli("--interval", "-5")
     assert "--interval must be more than 0 minutes" in capsys.readouterr().err
+
+
+def test_offers_an_agent_missed_are_counted():
+    d = Driver(center(ring_timeout=10))
+    d.login("alice", "ext-a")
+    d.ready("alice")
+    d.caller_queued("c1", "sales")
+    d.step(10)                               # ring-no-answer
+    d.ready("alice")
+    d.reject("alice")
+    d.ready("alice")
+    d.offer_answered("c1", "alice")
+    row = compute(d.engine.store.records(), now=d.now).agents[("alice", TOTAL)]
+    assert (row.offered, row.missed, row.answered) == (3, 2, 1)
