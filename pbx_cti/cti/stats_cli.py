@@ -49,29 +49,34 @@ def run(args: argparse.Namespace) -> int:
     report = compute(records, now=time.time(), sl_threshold=args.sl_threshold,
                      short_abandon=args.short_abandon,
                      interval=None if args.interval is None else args.interval * 60)
-    queue_rows = [_queue_row(name, b, f) for (name, b), f in sorted(report.queues.items(), key=_order)
-                  if not args.queue or name in args.queue]
-    agent_rows = [_agent_row(name, b, f) for (name, b), f in sorted(report.agents.items(), key=_order)
-                  if not args.agent or name in args.agent]
-    if args.queue and not args.agent:
-        agent_rows = []
-    if args.agent and not args.queue:
-        queue_rows = []
+    # --queue alone asks about queues, --agent alone about agents; neither or both: both tables.
+    show_queues = bool(args.queue) or not args.agent
+    show_agents = bool(args.agent) or not args.queue
+    tables = []
+    if show_queues:
+        tables.append(("Queues", QUEUE_COLUMNS,
+                       [_queue_row(name, b, f) for (name, b), f in sorted(report.queues.items(), key=_order)
+                        if not args.queue or name in args.queue]))
+    if show_agents:
+        tables.append(("Agents", AGENT_COLUMNS,
+                       [_agent_row(name, b, f) for (name, b), f in sorted(report.agents.items(), key=_order)
+                        if not args.agent or name in args.agent]))
     out = sys.stdout
     if args.csv:
         writer = csv.writer(out)
-        for columns, rows in ((QUEUE_COLUMNS, queue_rows), (AGENT_COLUMNS, agent_rows)):
+        for _, columns, rows in tables:
             if rows:
                 writer.writerow(columns)
                 writer.writerows(rows)
     else:
         print(f"service level: answered within {args.sl_threshold:g} s; abandons under "
               f"{args.short_abandon:g} s left out of the abandon rate; {len(records)} log records", file=out)
-        for title, columns, rows in (("Queues", QUEUE_COLUMNS, queue_rows), ("Agents", AGENT_COLUMNS, agent_rows)):
-            if args.queue and title == "Agents" or args.agent and title == "Queues":
-                continue
+        for title, columns, rows in tables:
             print(f"\n{title}", file=out)
-            _table(out, columns, rows) if rows else print("  (none in the log)", file=out)
+            if rows:
+                _table(out, columns, rows)
+            else:
+                print("  (none in the log)", file=out)
     return 0
 
 

@@ -163,3 +163,9 @@ def test_offers_an_agent_missed_are_counted():
     d.offer_answered("c1", "alice")
     row = compute(d.engine.store.records(), now=d.now).agents[("alice", TOTAL)]
     assert (row.offered, row.missed, row.answered) == (3, 2, 1)
+
+
+def test_a_now_behind_the_log_counts_no_negative_time():
+    d = worked_day()
+    report = compute(d.engine.store.records(), now=T0 - 86400)
+    assert report.agents[("alice", TOTAL)].seconds("READY") == 0
