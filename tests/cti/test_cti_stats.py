@@ -169,3 +169,14 @@ def test_a_now_behind_the_log_counts_no_negative_time():
     d = worked_day()
     report = compute(d.engine.store.records(), now=T0 - 86400)
     assert report.agents[("alice", TOTAL)].seconds("READY") == 0
+
+
+def test_the_module_fits_the_pribox_command_line(tmp_path, capsys, monkeypatch):
+    from firmware import cli
+    monkeypatch.setitem(cli.SUBCOMMANDS, "stats", ("pbx_cti.cti.stats_cli", "contact-center statistics"))
+    store = SqliteEventStore.in_state_dir(tmp_path)
+    worked_day(store)
+    store.close()
+    assert cli.main(["stats", "--state-dir", str(tmp_path), "--queue", "sales", "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert rows[0]["sl"] == "66.7%" and rows[0]["abandon_rate"] == "25.0%"
