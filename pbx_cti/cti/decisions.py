@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from firmware.bus import Event
+from runtime.bus import Event
 
 from .model import AgentState
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import time
 
-from firmware.bus import EventBus
-from firmware.clock import Clock, TimerHandle
+from runtime.bus import EventBus
+from runtime.clock import Clock, TimerHandle
 
 from .engine import CtiEngine
 

@@ -3,7 +3,7 @@ wall time."""
 
 from __future__ import annotations
 
-from firmware.clock import ManualClock
+from runtime.clock import ManualClock
 from pbx_cti.cti import AgentConfig, CtiConfig, CtiEngine, QueueConfig, Strategy
 from pbx_cti.cti.decisions import AgentStateChanged, Offer, WithdrawOffer
 

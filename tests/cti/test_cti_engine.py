@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from cti_world import T0, Driver, center, logged_in_ready
+from tests.cti.cti_world import T0, Driver, center, logged_in_ready
 from pbx_cti.cti import (AgentConfig, AgentState, ConfigurationError, CtiConfig, CtiEngine, CtiError,
                          InvalidTransition, QueueConfig, Strategy, UnknownAgent)
 from pbx_cti.cti.decisions import Announce, PendingStateChange

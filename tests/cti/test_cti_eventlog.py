@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from cti_world import T0, Driver, center, logged_in_ready
+from tests.cti.cti_world import T0, Driver, center, logged_in_ready
 from pbx_cti.cti import CtiEngine, LogRecord, SqliteEventStore
 from pbx_cti.cti.eventlog import DB_FILE, EventLogError, read_records
 

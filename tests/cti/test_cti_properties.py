@@ -26,7 +26,7 @@ import os
 from hypothesis import HealthCheck, event, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from cti_world import T0
+from tests.cti.cti_world import T0
 from pbx_cti.cti import (AgentConfig, AgentState, CtiConfig, CtiEngine, CtiError, MemoryEventStore,
                          QueueConfig, Strategy)
 from pbx_cti.cti.decisions import Offer, WithdrawOffer

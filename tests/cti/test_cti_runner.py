@@ -3,9 +3,9 @@
 
 import pytest
 
-from cti_world import T0, center
-from firmware.bus import EventBus
-from firmware.clock import ManualClock
+from tests.cti.cti_world import T0, center
+from runtime.bus import EventBus
+from runtime.clock import ManualClock
 from pbx_cti.cti import AgentState, CtiEngine, InvalidTransition
 from pbx_cti.cti.decisions import AgentStateChanged, Decision, Offer, WithdrawOffer
 from pbx_cti.cti.runner import CtiRunner
