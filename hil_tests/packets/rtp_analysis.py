@@ -1,0 +1,343 @@
+"""RTP/RTCP analysis of a capture, per stream (SSRC and 5-tuple), as a voice engineer reads
+Wireshark's RTP stream analysis:
+
+    result = analyse("call.pcapng")                 # or analyse(list_of_scapy_packets)
+    for stream in result.streams.values():
+        stream.lost, stream.duplicates, stream.reordered, stream.jitter_ms, stream.events
+    result.rtcp                                     # parsed SR/RR with their report blocks
+
+- loss: expected (highest - first extended sequence + 1) minus distinct sequence numbers received;
+- sequence errors: each break in +1 order (a gap, a step back, a jump);
+- reordering: a new sequence number lower than the highest already seen;
+- jitter: RFC 3550 A.8 interarrival jitter, J += (|D| - J) / 16 with D in timestamp units,
+  over packets in arrival order (duplicates left out); also in ms and its maximum;
+- payload-type changes; RFC 4733 events (one per event timestamp: digit, duration, end seen);
+- timestamp errors (timestamp going back as sequence goes forward) and clock skew: the
+  sender's clock against arrival times, as drift in ppm (least squares) and skew in ms.
+
+UDP packets are taken as RTCP when byte 1 is 200..204 and as RTP when the version is 2 and the
+header fits; anything else is counted in `not_rtp` with a reason.  Parsing of the RTP/RTCP
+header is done with struct on the UDP payload scapy extracted: it is the hot loop.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections import Counter
+from dataclasses import dataclass, field
+
+from scapy.layers.inet import IP, UDP
+from scapy.layers.inet6 import IPv6
+
+from .capture_file import read_capture
+
+# Static payload types (RFC 3551) and their clock rates; dynamic ones default to 8000.
+CLOCK_RATES = {0: 8000, 3: 8000, 4: 8000, 8: 8000, 9: 8000, 13: 8000, 18: 8000, 10: 44100, 11: 44100, 97: 8000,
+               101: 8000}
+EVENT_NAMES = {**{i: str(i) for i in range(10)}, 10: "*", 11: "#", 12: "A", 13: "B", 14: "C", 15: "D", 16: "flash"}
+_RTP = struct.Struct(">BBHII")
+_RTCP_HEAD = struct.Struct(">BBHI")
+_REPORT_BLOCK = struct.Struct(">IIIIII")
+
+
+@dataclass
+class Event:
+    """One RFC 4733 event, gathered from the packets sharing its timestamp."""
+
+    timestamp: int
+    event: int
+    name: str
+    volume: int
+    duration: int = 0           # the longest duration seen, timestamp units
+    ended: bool = False
+    packets: int = 0
+    first_seq: int = 0
+
+
+@dataclass
+class StreamStats:
+    ssrc: int
+    src: str
+    sport: int
+    dst: str
+    dport: int
+    packets: int = 0
+    first_seq: int = 0
+    highest_seq: int = 0        # extended
+    expected: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    reordered: int = 0
+    sequence_errors: int = 0
+    timestamp_errors: int = 0
+    marker_packets: int = 0
+    jitter: float = 0.0         # timestamp units, RFC 3550 A.8
+    jitter_ms: float = 0.0
+    max_jitter_ms: float = 0.0
+    payload_types: list = field(default_factory=list)      # in order of first appearance
+    payload_type_changes: list = field(default_factory=list)   # (sequence, from, to)
+    events: list = field(default_factory=list)
+    first_time: float = 0.0
+    last_time: float = 0.0
+    clock_rate: int = 8000
+    clock_drift_ppm: float = 0.0
+    clock_skew_ms: float = 0.0
+    # working state
+    _seen: set = field(default_factory=set, repr=False)
+    _transit: float | None = field(default=None, repr=False)
+    _last_pt: int | None = field(default=None, repr=False)
+    _last_media: tuple | None = field(default=None, repr=False)
+    _events: dict = field(default_factory=dict, repr=False)
+    _points: list = field(default_factory=list, repr=False)
+
+    @property
+    def key(self) -> tuple:
+        return (self.ssrc, self.src, self.sport, self.dst, self.dport)
+
+    @property
+    def loss_percent(self) -> float:
+        return 100.0 * self.lost / self.expected if self.expected else 0.0
+
+
+@dataclass
+class ReportBlock:
+    ssrc: int
+    fraction_lost: int
+    cumulative_lost: int
+    highest_seq: int
+    jitter: int
+    lsr: int
+    dlsr: int
+
+
+@dataclass
+class RtcpPacket:
+    time: float
+    src: str
+    sport: int
+    kind: str                       # SR, RR, SDES, BYE, APP, XR
+    ssrc: int
+    ntp: int | None = None
+    rtp_timestamp: int | None = None
+    packet_count: int | None = None
+    octet_count: int | None = None
+    reports: list = field(default_factory=list)
+
+
+@dataclass
+class Analysis:
+    streams: dict = field(default_factory=dict)        # key -> StreamStats
+    rtcp: list = field(default_factory=list)
+    not_rtp: Counter = field(default_factory=Counter)  # reason -> count
+    packets: int = 0
+
+    def stream(self, ssrc: int) -> StreamStats:
+        """The one stream with this SSRC (ValueError when there are none or several)."""
+        found = [s for s in self.streams.values() if s.ssrc == ssrc]
+        if len(found) != 1:
+            raise ValueError(f"{len(found)} streams with SSRC {ssrc:#010x}")
+        return found[0]
+
+
+def _udp_datagrams(source):
+    """(time, src, sport, dst, dport, payload) for each UDP packet of a capture or packet list."""
+    if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
+        items = [(c.time, c.packet) for c in read_capture(source)]
+    else:
+        items = [(float(p.time), p) for p in source]
+    for when, packet in items:
+        if UDP not in packet:
+            continue
+        ip = packet[IP] if IP in packet else packet[IPv6] if IPv6 in packet else None
+        if ip is None:
+            continue
+        udp = packet[UDP]
+        yield when, ip.src, udp.sport, ip.dst, udp.dport, bytes(udp.payload)
+
+
+def analyse(source, *, event_payload_types=(101,), clock_rates: dict | None = None) -> Analysis:
+    rates = dict(CLOCK_RATES, **(clock_rates or {}))
+    events_pt = set(event_payload_types)
+    result = Analysis()
+    for when, src, sport, dst, dport, payload in _udp_datagrams(source):
+        result.packets += 1
+        if len(payload) >= 2 and 200 <= payload[1] <= 204:
+            _rtcp(result, when, src, sport, payload)
+            continue
+        if len(payload) < 12:
+            result.not_rtp["shorter than the 12-octet RTP header"] += 1
+            continue
+        first, second, seq, timestamp, ssrc = _RTP.unpack_from(payload)
+        if first >> 6 != 2:
+            result.not_rtp[f"RTP version {first >> 6}"] += 1
+            continue
+        header = 12 + 4 * (first & 0x0F)
+        if first & 0x10:
+            if len(payload) < header + 4:
+                result.not_rtp["extension header past the end"] += 1
+                continue
+            header += 4 + 4 * struct.unpack_from(">H", payload, header + 2)[0]
+        if header > len(payload):
+            result.not_rtp["CSRC list past the end"] += 1
+            continue
+        key = (ssrc, src, sport, dst, dport)
+        stream = result.streams.get(key)
+        pt = second & 0x7F
+        if stream is None:
+            stream = result.streams[key] = StreamStats(ssrc, src, sport, dst, dport, first_seq=seq, highest_seq=seq,
+                                                       first_time=when, clock_rate=rates.get(pt, 8000))
+        _account(stream, when, seq, timestamp, pt, bool(second & 0x80), payload[header:], events_pt, rates)
+    for stream in result.streams.values():
+        _finish(stream)
+    return result
+
+
+def _account(s: StreamStats, when: float, seq: int, timestamp: int, pt: int, marker: bool, body: bytes,
+             events_pt: set, rates: dict) -> None:
+    s.packets += 1
+    s.last_time = when
+    if marker:
+        s.marker_packets += 1
+    # Extended sequence number: the one nearest the highest seen, so wraps and late packets
+    # from before a wrap both land right.
+    extended = seq
+    if s._seen:
+        ref = s.highest_seq
+        extended = (ref & ~0xFFFF) | seq
+        if extended - ref > 0x8000:
+            extended -= 0x10000
+        elif ref - extended > 0x8000:
+            extended += 0x10000
+    _sequence(s, when, extended, timestamp, pt, body, events_pt, rates)
+
+
+def _sequence(s: StreamStats, when, extended, timestamp, pt, body, events_pt, rates):
+    if extended in s._seen:
+        s.duplicates += 1
+        return
+    if s.packets > 1 + s.duplicates:
+        if extended != s.highest_seq + 1:
+            s.sequence_errors += 1
+        if extended < s.highest_seq:
+            s.reordered += 1
+    s._seen.add(extended)
+    if extended > s.highest_seq:
+        s.highest_seq = extended
+    if extended < s.first_seq:
+        s.first_seq = extended
+    # Payload type changes (media and events alike, as a capture shows them).
+    if s._last_pt is not None and pt != s._last_pt:
+        s.payload_type_changes.append((extended & 0xFFFF, s._last_pt, pt))
+    if pt not in s.payload_types:
+        s.payload_types.append(pt)
+    s._last_pt = pt
+    rate = rates.get(pt, 8000)
+    # RFC 3550 A.8: transit = arrival (timestamp units) - RTP timestamp; D = transit - last transit.
+    transit = when * rate - timestamp
+    if s._transit is not None:
+        d = abs(transit - s._transit)
+        if d > rate * 3600:        # a timestamp jump of an hour is a new timeline, not jitter
+            d = 0.0
+        s.jitter += (d - s.jitter) / 16.0
+        s.max_jitter_ms = max(s.max_jitter_ms, s.jitter / rate * 1000.0)
+    s._transit = transit
+    if pt in events_pt:
+        _event(s, extended, timestamp, body)
+        return
+    if s._last_media is not None:
+        last_seq, last_ts = s._last_media
+        if extended > last_seq and ((timestamp - last_ts) & 0xFFFFFFFF) >= 0x80000000:
+            s.timestamp_errors += 1
+    if s._last_media is None or extended > s._last_media[0]:
+        s._last_media = (extended, timestamp)
+    s._points.append((when, timestamp))
+
+
+def _event(s: StreamStats, extended: int, timestamp: int, body: bytes) -> None:
+    if len(body) < 4:
+        return
+    code, flags, duration = body[0], body[1], struct.unpack_from(">H", body, 2)[0]
+    event = s._events.get(timestamp)
+    if event is None:
+        event = s._events[timestamp] = Event(timestamp, code, EVENT_NAMES.get(code, str(code)), flags & 0x3F,
+                                             first_seq=extended & 0xFFFF)
+        s.events.append(event)
+    event.packets += 1
+    event.duration = max(event.duration, duration)
+    event.ended = event.ended or bool(flags & 0x80)
+
+
+def _finish(s: StreamStats) -> None:
+    s.expected = s.highest_seq - s.first_seq + 1
+    s.lost = s.expected - len(s._seen)
+    s.jitter_ms = s.jitter / s.clock_rate * 1000.0
+    points = s._points
+    if len(points) >= 2:
+        # Unwrap timestamps, then fit sender seconds against arrival seconds.
+        base_t, base_ts = points[0]
+        xs, ys, offset, last = [], [], 0, base_ts
+        for when, ts in points:
+            delta = (ts - last) & 0xFFFFFFFF
+            if delta >= 0x80000000:
+                delta -= 0x100000000
+            offset += delta
+            last = ts
+            xs.append(when - base_t)
+            ys.append(offset / s.clock_rate)
+        n = len(xs)
+        mean_x, mean_y = sum(xs) / n, sum(ys) / n
+        var = sum((x - mean_x) ** 2 for x in xs)
+        if var > 0:
+            slope = sum((x - mean_x) * (y - mean_y) for x, y in zip(xs, ys)) / var
+            s.clock_drift_ppm = (slope - 1.0) * 1e6
+        s.clock_skew_ms = (ys[-1] - xs[-1]) * 1000.0
+
+
+def _rtcp(result: Analysis, when: float, src: str, sport: int, payload: bytes) -> None:
+    """A compound RTCP packet is taken whole or not at all (RFC 3550 A.2's validity check)."""
+    parsed: list[RtcpPacket] = []
+    problem = _rtcp_packets(parsed, when, src, sport, payload)
+    if problem:
+        result.not_rtp[problem] += 1
+    else:
+        result.rtcp.extend(parsed)
+
+
+def _rtcp_packets(parsed: list, when: float, src: str, sport: int, payload: bytes) -> str | None:
+    if len(payload) % 4:
+        return "RTCP length not a multiple of 4"
+    pos = 0
+    while pos < len(payload):
+        if len(payload) - pos < 8:
+            return "RTCP packet shorter than 8 octets"
+        first, kind, length, ssrc = _RTCP_HEAD.unpack_from(payload, pos)
+        if first >> 6 != 2:
+            return f"RTCP version {first >> 6}"
+        end = pos + 4 * (length + 1)
+        if end > len(payload):
+            return "RTCP length past the end"
+        count = first & 0x1F
+        name = {200: "SR", 201: "RR", 202: "SDES", 203: "BYE", 204: "APP", 207: "XR"}.get(kind)
+        if name is None:
+            return f"RTCP packet type {kind}"
+        packet = RtcpPacket(when, src, sport, name, ssrc)
+        blocks_at = pos + 8
+        if name == "SR":
+            if end - pos < 28:
+                return "RTCP SR shorter than its sender info"
+            ntp_hi, ntp_lo, packet.rtp_timestamp, packet.packet_count, packet.octet_count = struct.unpack_from(
+                ">IIIII", payload, pos + 8)
+            packet.ntp = ntp_hi << 32 | ntp_lo
+            blocks_at = pos + 28
+        if name in ("SR", "RR"):
+            if blocks_at + 24 * count > end:
+                return "RTCP report blocks past the packet's length"
+            for i in range(count):
+                rssrc, lost_word, highest, jitter, lsr, dlsr = _REPORT_BLOCK.unpack_from(payload, blocks_at + 24 * i)
+                cumulative = lost_word & 0xFFFFFF
+                if cumulative & 0x800000:
+                    cumulative -= 0x1000000
+                packet.reports.append(ReportBlock(rssrc, lost_word >> 24, cumulative, highest, jitter, lsr, dlsr))
+        parsed.append(packet)
+        pos = end
+    return None
