@@ -8,9 +8,11 @@ VPY     := $(VENV)/bin/python
 # tests talk to (libpri as the far end of Q.931, spandsp for DTMF, tshark for traces, lrzsz for
 # console uploads, espeak-ng for synthetic speech in the DTMF talk-off tests, iproute2 for the
 # network tests' namespaces, RAUC with D-Bus, openssl and squashfs-tools for signed A/B updates).
+# rsyslog: the remote syslog tests start a private rsyslogd on 127.0.0.1 (imudp/imtcp, own config).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
                 libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2 \
-                rauc dbus openssl squashfs-tools
+                rauc dbus openssl squashfs-tools \
+                rsyslog
 # Only the image targets need these: debootstrap to build the image, qemu to boot it.
 IMAGE_PACKAGES := debootstrap qemu-system-x86
 PACKAGES = $(APT_PACKAGES)

@@ -12,3 +12,4 @@ from . import span_commands as _span_commands  # noqa: F401  (show span, loopbac
 from . import isdn_debug as _isdn_debug  # noqa: F401  (debug isdn q931)
 from firmware import update_console as _update_console  # noqa: F401,E402  (upgrade ...)
 from firmware import network_console as _network_console  # noqa: F401,E402  (show interfaces)
+from firmware.syslog import console as _syslog_console  # noqa: F401,E402  (show logging)
