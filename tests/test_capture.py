@@ -233,3 +233,40 @@ def test_bad_flow_ends_the_capture_with_an_error_not_an_exception(tmp_path):
     capture.sip(Flow("192.0.2.1", 5060, "2001:db8::1", 5060), INVITE, sent=True)
     assert capture.wait(5.0)
     assert capture.status()["stop_reason"] == "error" and "mixes IPv4 and IPv6" in capture.status()["error"]
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_ADDRESSES = st.sampled_from([("192.0.2.10", "192.0.2.1"), ("198.51.100.7", "203.0.113.200"),
+                              ("2001:db8::10", "2001:db8::1"), ("fe80::1", "ff02::fb")])
+
+
+@settings(max_examples=40, deadline=None)
+@given(packets=st.lists(st.tuples(_ADDRESSES, st.integers(0, 65535), st.integers(0, 65535),
+                                  st.sampled_from(["udp", "tcp"]), st.binary(max_size=1400), st.booleans()),
+                        min_size=1, max_size=12))
+def test_any_flow_and_payload_reads_back_with_valid_checksums(tmp_path_factory, packets):
+    path = tmp_path_factory.mktemp("h") / "h.pcapng"
+    capture = Capture(parse_definition("sip"), path)
+    capture.start()
+    for (src, dst), sport, dport, transport, payload, sent in packets:
+        assert capture.sip(Flow(src, sport, dst, dport, transport), payload, sent=sent, timestamp=1.5)
+    capture.stop()
+    read = read_capture(path)
+    assert len(read) == len(packets)
+    for got, ((src, dst), sport, dport, transport, payload, sent) in zip(read, packets):
+        layer = got.packet
+        ip = layer[IP] if IP in layer else layer[IPv6]
+        transport_layer = layer[UDP] if transport == "udp" else layer[TCP]
+        assert (ip.src, ip.dst, transport_layer.sport, transport_layer.dport) == (src, dst, sport, dport)
+        assert bytes(transport_layer.payload) == payload and got.outbound is sent
+        claimed = transport_layer.chksum
+        rebuilt = layer.__class__(bytes(layer))
+        inner = rebuilt[UDP] if transport == "udp" else rebuilt[TCP]
+        del inner.chksum
+        if IP in rebuilt:
+            del rebuilt[IP].chksum
+        again = rebuilt.__class__(bytes(rebuilt))
+        assert (again[UDP] if transport == "udp" else again[TCP]).chksum == claimed
+        if IP in layer:
+            assert again[IP].chksum == layer[IP].chksum

@@ -9,6 +9,8 @@ from firmware.isdn.q931 import ies as ie
 from firmware.isdn.q931.events import IncomingCall
 from firmware.isdn.q931.link import Q931Link
 from firmware.isdn.q931.messages import MessageType as MT, decode, encode
+from scapy.packet import Packet
+
 from hil_tests.packets.isdn_layers import (LAPD, LAPD_I, LAPD_S, LAPD_U, Q931, Q931BearerCapability, Q931CallState,
                                            Q931CalledNumber, Q931CallingNumber, Q931Cause, Q931ChannelId, Q931Display,
                                            Q931IE, Q931ProgressIndicator, Q931RedirectingNumber, Q931SendingComplete,
@@ -181,3 +183,11 @@ def test_forged_header_errors_are_ignored(role):
                    LAPD_I() / Q931(cr_len=5, message_type=0x05)):
         assert _answers(link, forged) == []
     assert link.counters["rx_ignored_header"] == 2
+
+
+@given(body=st.binary(max_size=64), mtype=st.integers(0, 127))
+def test_any_message_body_dissects_without_raising_and_rebuilds_the_same_bytes(body, mtype):
+    raw = bytes((0x08, 2, 0x00, 0x07, mtype)) + body
+    message = Q931(raw)
+    assert bytes(message) == raw
+    assert all(isinstance(item, Packet) for item in message.ies)

@@ -149,3 +149,22 @@ def test_same_figures_after_a_round_trip_through_the_box_capture(tmp_path):
     assert (read.lost, read.duplicates, read.reordered, read.packets) == (
         direct.lost, direct.duplicates, direct.reordered, direct.packets) == (10, 1, direct.reordered, 241)
     assert read.jitter == pytest.approx(direct.jitter, abs=0.01)
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(payloads=st.lists(st.binary(max_size=80), min_size=1, max_size=20))
+def test_any_udp_payload_is_analysed_or_counted_never_raised(payloads):
+    packets = []
+    for i, raw in enumerate(payloads):
+        p = IP(src="127.0.0.2", dst="127.0.0.1") / UDP(sport=40000, dport=30000) / Raw(raw)
+        p.time = START + i * 0.02
+        packets.append(p)
+    result = analyse(packets)
+    taken = sum(s.packets for s in result.streams.values())
+    assert result.packets == len(payloads)
+    assert taken + sum(result.not_rtp.values()) + result.rtcp_datagrams == len(payloads)
+    for stream in result.streams.values():
+        assert stream.lost >= 0 and stream.jitter >= 0 and stream.expected >= 1

@@ -130,6 +130,7 @@ class Analysis:
     rtcp: list = field(default_factory=list)
     not_rtp: Counter = field(default_factory=Counter)  # reason -> count
     packets: int = 0
+    rtcp_datagrams: int = 0
 
     def stream(self, ssrc: int) -> StreamStats:
         """The one stream with this SSRC (ValueError when there are none or several)."""
@@ -301,6 +302,7 @@ def _rtcp(result: Analysis, when: float, src: str, sport: int, payload: bytes) -
         result.not_rtp[problem] += 1
     else:
         result.rtcp.extend(parsed)
+        result.rtcp_datagrams += 1
 
 
 def _rtcp_packets(parsed: list, when: float, src: str, sport: int, payload: bytes) -> str | None:
