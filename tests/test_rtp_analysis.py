@@ -168,3 +168,33 @@ def test_any_udp_payload_is_analysed_or_counted_never_raised(payloads):
     assert taken + sum(result.not_rtp.values()) + result.rtcp_datagrams == len(payloads)
     for stream in result.streams.values():
         assert stream.lost >= 0 and stream.jitter >= 0 and stream.expected >= 1
+
+
+def test_classic_pcap_with_ethernet_vlan_and_ipv6_from_scapy(tmp_path):
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import Dot1Q, Ether
+    from scapy.utils import wrpcap
+
+    plain = forge.loss_burst(stream(60), 10, 3)
+    tagged = stream(40, ssrc=0x7777, src=("127.0.0.3", 40002))
+    v6 = forge.duplicated(stream(30, ssrc=0x6666), [4])
+    frames = []
+
+    def ether():            # explicit addresses: scapy would otherwise try ARP for them
+        return Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01")
+
+    for p in plain:
+        frames.append(ether() / p)
+    for p in tagged:
+        frames.append(ether() / Dot1Q(vlan=20, prio=5) / p)
+    for p in v6:
+        frames.append(ether() / IPv6(src="2001:db8::2", dst="2001:db8::1") / p[UDP])
+    for frame, p in zip(frames, plain + tagged + v6):
+        frame.time = p.time
+    path = tmp_path / "scapy.pcap"
+    wrpcap(str(path), frames)
+    result = analyse(path)
+    assert (result.stream(0x1234ABCD).lost, result.stream(0x1234ABCD).packets) == (3, 57)
+    assert (result.stream(0x7777).packets, result.stream(0x7777).lost) == (40, 0)
+    six = result.stream(0x6666)
+    assert (six.src, six.packets, six.duplicates) == ("2001:db8::2", 31, 1)

@@ -16,20 +16,22 @@ Wireshark's RTP stream analysis:
   sender's clock against arrival times, as drift in ppm (least squares) and skew in ms.
 
 UDP packets are taken as RTCP when byte 1 is 200..204 and as RTP when the version is 2 and the
-header fits; anything else is counted in `not_rtp` with a reason.  Parsing of the RTP/RTCP
-header is done with struct on the UDP payload scapy extracted: it is the hot loop.
+header fits; anything else is counted in `not_rtp` with a reason.  A capture file is read with
+scapy's raw readers and plain IPv4/IPv6/UDP headers are decoded with struct (the hot loop);
+VLAN-tagged, fragmented or extension-header packets and packet lists are dissected by scapy.
 """
 
 from __future__ import annotations
 
+import socket
 import struct
 from collections import Counter
 from dataclasses import dataclass, field
 
 from scapy.layers.inet import IP, UDP
 from scapy.layers.inet6 import IPv6
-
-from .capture_file import read_capture
+from scapy.layers.l2 import Ether
+from scapy.utils import RawPcapNgReader, RawPcapReader
 
 # Static payload types (RFC 3551) and their clock rates; dynamic ones default to 8000.
 CLOCK_RATES = {0: 8000, 3: 8000, 4: 8000, 8: 8000, 9: 8000, 13: 8000, 18: 8000, 10: 44100, 11: 44100, 97: 8000,
@@ -141,19 +143,96 @@ class Analysis:
 
 
 def _udp_datagrams(source):
-    """(time, src, sport, dst, dport, payload) for each UDP packet of a capture or packet list."""
+    """(time, src, sport, dst, dport, payload) for each UDP packet of a capture file or a list
+    of scapy packets."""
     if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__"):
-        items = [(c.time, c.packet) for c in read_capture(source)]
+        yield from _file_datagrams(source)
+        return
+    for packet in source:
+        datagram = _scapy_datagram(packet)
+        if datagram is not None:
+            yield (float(packet.time),) + datagram
+
+
+def _scapy_datagram(packet):
+    if UDP not in packet:
+        return None
+    ip = packet[IP] if IP in packet else packet[IPv6] if IPv6 in packet else None
+    if ip is None:
+        return None
+    udp = packet[UDP]
+    return ip.src, udp.sport, ip.dst, udp.dport, bytes(udp.payload)
+
+
+_RAW_IP_LINKTYPES = {101, 228, 229, 12, 14}
+_ETHERNET = 1
+
+
+def _file_datagrams(path):
+    """Records read with scapy's raw readers; plain IPv4/IPv6 + UDP headers are decoded here
+    (the hot path), anything else (VLAN tags, fragments, extension headers) by scapy."""
+    with open(path, "rb") as handle:
+        pcapng = handle.read(4) == b"\x0a\x0d\x0d\x0a"
+    reader = RawPcapNgReader(str(path)) if pcapng else RawPcapReader(str(path))
+    with reader:
+        classic_linktype = None if pcapng else reader.linktype
+        for data, meta in reader:
+            if pcapng:
+                linktype = meta.linktype
+                when = ((meta.tshigh << 32) | meta.tslow) / meta.tsresol
+            else:
+                linktype = classic_linktype
+                when = meta.sec + meta.usec / (1e9 if getattr(reader, "nano", False) else 1e6)
+            if linktype in _RAW_IP_LINKTYPES:
+                ip_at = 0
+            elif linktype == _ETHERNET and len(data) >= 14 and data[12:14] in (b"\x08\x00", b"\x86\xdd"):
+                ip_at = 14
+            elif linktype == _ETHERNET:
+                datagram = _scapy_datagram(Ether(data))
+                if datagram is not None:
+                    yield (when,) + datagram
+                continue
+            else:
+                continue
+            datagram = _fast_udp(data, ip_at)
+            if datagram is False:
+                packet = (Ether(data) if ip_at else IPv6(data) if data[:1] and data[0] >> 4 == 6 else IP(data))
+                datagram = _scapy_datagram(packet)
+            if datagram is not None:
+                yield (when,) + datagram
+
+
+def _fast_udp(data: bytes, at: int):
+    """(src, sport, dst, dport, payload) of a plain IPv4/IPv6 UDP packet; None when it is not UDP;
+    False when scapy should look (options-free parsing does not apply)."""
+    if len(data) < at + 20:
+        return None
+    version = data[at] >> 4
+    if version == 4:
+        ihl = (data[at] & 0x0F) * 4
+        if data[at + 9] != 17:
+            return None
+        if struct.unpack_from(">H", data, at + 6)[0] & 0x3FFF:     # a fragment
+            return False
+        udp = at + ihl
+        src, dst = socket.inet_ntop(socket.AF_INET, data[at + 12:at + 16]), \
+            socket.inet_ntop(socket.AF_INET, data[at + 16:at + 20])
+        end = at + struct.unpack_from(">H", data, at + 2)[0]
+    elif version == 6:
+        if len(data) < at + 48:
+            return None
+        if data[at + 6] != 17:
+            return False if data[at + 6] in (0, 43, 44, 60) else None    # extension headers: scapy
+        udp = at + 40
+        src, dst = socket.inet_ntop(socket.AF_INET6, data[at + 8:at + 24]), \
+            socket.inet_ntop(socket.AF_INET6, data[at + 24:at + 40])
+        end = udp + struct.unpack_from(">H", data, at + 4)[0]
     else:
-        items = [(float(p.time), p) for p in source]
-    for when, packet in items:
-        if UDP not in packet:
-            continue
-        ip = packet[IP] if IP in packet else packet[IPv6] if IPv6 in packet else None
-        if ip is None:
-            continue
-        udp = packet[UDP]
-        yield when, ip.src, udp.sport, ip.dst, udp.dport, bytes(udp.payload)
+        return None
+    if len(data) < udp + 8:
+        return None
+    sport, dport, length = struct.unpack_from(">HHH", data, udp)
+    return src, sport, dst, dport, bytes(data[udp + 8:min(udp + length, end, len(data))])
 
 
 def analyse(source, *, event_payload_types=(101,), clock_rates: dict | None = None) -> Analysis:
