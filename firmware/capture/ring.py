@@ -9,27 +9,30 @@ which bounds it all the same.
 
 from __future__ import annotations
 
+import threading
 from collections import deque
 
 
 class PacketRing:
-    __slots__ = ("capacity", "_items", "offered", "dropped", "high_water")
+    __slots__ = ("capacity", "_items", "dropped", "high_water", "_drop_lock")
 
     def __init__(self, capacity: int = 65536):
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"ring capacity must be a positive integer, not {capacity!r}")
         self.capacity = capacity
         self._items: deque = deque()
-        self.offered = 0
         self.dropped = 0
+        # Taken only on the drop path, so racing producers never lose a count and the
+        # common path takes no lock.
+        self._drop_lock = threading.Lock()
         self.high_water = 0
 
     def offer(self, item) -> bool:
         """Put one packet in; False (and counted) when the ring is full."""
-        self.offered += 1
         items = self._items
         if len(items) >= self.capacity:
-            self.dropped += 1
+            with self._drop_lock:
+                self.dropped += 1
             return False
         items.append(item)
         return True
