@@ -198,3 +198,39 @@ def test_classic_pcap_with_ethernet_vlan_and_ipv6_from_scapy(tmp_path):
     assert (result.stream(0x7777).packets, result.stream(0x7777).lost) == (40, 0)
     six = result.stream(0x6666)
     assert (six.src, six.packets, six.duplicates) == ("2001:db8::2", 31, 1)
+
+
+def _wireshark_streams(path) -> dict[int, dict]:
+    """Wireshark's own RTP stream analysis (tshark -z rtp,streams) of a capture, by SSRC."""
+    import subprocess
+    out = subprocess.run(["tshark", "-r", str(path), "-o", "rtp.heuristic_rtp:TRUE", "-q", "-z", "rtp,streams"],
+                         capture_output=True, text=True, timeout=60, check=True).stdout
+    streams = {}
+    for line in out.splitlines():
+        words = line.split()
+        if len(words) >= 17 and words[6].startswith("0x"):
+            streams[int(words[6], 16)] = {"packets": int(words[8]), "lost": int(words[9]),
+                                          "mean_jitter": float(words[15]), "max_jitter": float(words[16])}
+    return streams
+
+
+def test_loss_and_jitter_agree_with_wiresharks_rtp_stream_analysis(tmp_path):
+    a = forge.with_jitter(forge.loss_burst(stream(500), 100, 7), forge.random_delays(493, 0.015, seed=4))
+    b = forge.with_jitter(forge.loss_burst(stream(300, ssrc=0x2222, src=("127.0.0.2", 40002)), 50, 1),
+                          forge.random_delays(299, 0.004, seed=9))
+    path = tmp_path / "two.pcapng"
+    capture = Capture(parse_definition("rtp"), path)
+    capture.start()
+    for p in sorted(a + b, key=lambda p: p.time):
+        capture.rtp(Flow(p[IP].src, p[UDP].sport, p[IP].dst, p[UDP].dport), bytes(p[UDP].payload), sent=False,
+                    timestamp=float(p.time))
+    capture.stop()
+    ours = analyse(path)
+    theirs = _wireshark_streams(path)
+    assert set(theirs) == {0x1234ABCD, 0x2222}
+    for ssrc, want in theirs.items():
+        got = ours.stream(ssrc)
+        assert (got.packets, got.lost) == (want["packets"], want["lost"])
+        # tshark prints three decimals.
+        assert got.max_jitter_ms == pytest.approx(want["max_jitter"], abs=0.0015)
+        assert got.mean_jitter_ms == pytest.approx(want["mean_jitter"], abs=0.0015)

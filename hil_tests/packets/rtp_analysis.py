@@ -76,6 +76,7 @@ class StreamStats:
     jitter: float = 0.0         # timestamp units, RFC 3550 A.8
     jitter_ms: float = 0.0
     max_jitter_ms: float = 0.0
+    mean_jitter_ms: float = 0.0     # J averaged over every packet after the first, as Wireshark shows it
     payload_types: list = field(default_factory=list)      # in order of first appearance
     payload_type_changes: list = field(default_factory=list)   # (sequence, from, to)
     events: list = field(default_factory=list)
@@ -91,6 +92,8 @@ class StreamStats:
     _last_media: tuple | None = field(default=None, repr=False)
     _events: dict = field(default_factory=dict, repr=False)
     _points: list = field(default_factory=list, repr=False)
+    _jitter_sum: float = field(default=0.0, repr=False)
+    _jitter_n: int = field(default=0, repr=False)
 
     @property
     def key(self) -> tuple:
@@ -320,6 +323,8 @@ def _sequence(s: StreamStats, when, extended, timestamp, pt, body, events_pt, ra
             d = 0.0
         s.jitter += (d - s.jitter) / 16.0
         s.max_jitter_ms = max(s.max_jitter_ms, s.jitter / rate * 1000.0)
+        s._jitter_sum += s.jitter / rate * 1000.0
+        s._jitter_n += 1
     s._transit = transit
     if pt in events_pt:
         _event(s, extended, timestamp, body)
@@ -351,6 +356,7 @@ def _finish(s: StreamStats) -> None:
     s.expected = s.highest_seq - s.first_seq + 1
     s.lost = s.expected - len(s._seen)
     s.jitter_ms = s.jitter / s.clock_rate * 1000.0
+    s.mean_jitter_ms = s._jitter_sum / s._jitter_n if s._jitter_n else 0.0
     points = s._points
     if len(points) >= 2:
         # Unwrap timestamps, then fit sender seconds against arrival seconds.
