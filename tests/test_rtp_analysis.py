@@ -234,3 +234,29 @@ def test_loss_and_jitter_agree_with_wiresharks_rtp_stream_analysis(tmp_path):
         # tshark prints three decimals.
         assert got.max_jitter_ms == pytest.approx(want["max_jitter"], abs=0.0015)
         assert got.mean_jitter_ms == pytest.approx(want["mean_jitter"], abs=0.0015)
+
+
+def test_mos_estimate_by_the_e_model_against_hand_computed_values():
+    from hil_tests.packets.rtp_analysis import mos_estimate
+    # No loss, G.711: R = 93.2, MOS = 1 + 0.035 R + R (R - 60)(100 - R) 7e-6 = 4.4093.
+    assert mos_estimate(0.0) == pytest.approx((93.2, 4.4093), abs=1e-4)
+    # 2 % random loss with PLC (Bpl 25.1): Ie,eff = 95 * 2 / (2 + 25.1) = 7.0111 -> R 86.1889, MOS 4.2348.
+    assert mos_estimate(2.0) == pytest.approx((86.1889, 4.2348), abs=1e-4)
+    # G.729A (Ie 11): R 82.2, MOS 4.1044; 200 ms one way: Idd = 25 (2^(1/6) - 3 (1 + 1/729)^(1/6) + 2) = 3.0444.
+    assert mos_estimate(0.0, codec="G.729A") == pytest.approx((82.2, 4.1044), abs=1e-4)
+    assert mos_estimate(0.0, one_way_delay_ms=200)[0] == pytest.approx(93.2 - 3.0444, abs=1e-4)
+    with pytest.raises(ValueError, match="codec 'G.722'"):
+        mos_estimate(0.0, codec="G.722")
+
+
+def test_rtcp_report_blocks_are_paired_with_the_analysed_stream():
+    from hil_tests.packets.rtp_analysis import rtcp_agreement
+    media = forge.loss_burst(stream(100, first_seq=0), 30, 4)
+    rr = (IP(src="127.0.0.1", dst="127.0.0.2") / UDP(sport=30001, dport=40001)
+          / Raw(struct.pack(">BBHI", 0x81, 201, 7, 0xBBBB)
+                + struct.pack(">IIIIII", 0x1234ABCD, (10 << 24) | 4, 99, 40, 0, 0)))
+    rr.time = START + 2.1
+    (agreement,) = rtcp_agreement(analyse(media + [rr]))
+    assert (agreement.ssrc, agreement.reporter, agreement.lost_difference) == (0x1234ABCD, 0xBBBB, 0)
+    assert agreement.reported_jitter_ms == pytest.approx(5.0) and agreement.analysed_jitter_ms == pytest.approx(0, abs=1e-3)
+    assert agreement.reported_highest_seq == agreement.analysed_highest_seq == 99

@@ -23,6 +23,7 @@ VLAN-tagged, fragmented or extension-header packets and packet lists are dissect
 
 from __future__ import annotations
 
+import math
 import socket
 import struct
 from collections import Counter
@@ -428,3 +429,72 @@ def _rtcp_packets(parsed: list, when: float, src: str, sport: int, payload: byte
         parsed.append(packet)
         pos = end
     return None
+
+
+# -- what the analyser says against what the endpoints said ----------------------------------------
+
+@dataclass
+class RtcpAgreement:
+    """One RTCP report block about a stream we analysed, and how far the two disagree."""
+
+    ssrc: int
+    reporter: int
+    reported_lost: int
+    analysed_lost: int
+    reported_jitter_ms: float
+    analysed_jitter_ms: float
+    reported_highest_seq: int
+    analysed_highest_seq: int
+
+    @property
+    def lost_difference(self) -> int:
+        return self.reported_lost - self.analysed_lost
+
+    @property
+    def jitter_difference_ms(self) -> float:
+        return self.reported_jitter_ms - self.analysed_jitter_ms
+
+
+def rtcp_agreement(result: Analysis) -> list[RtcpAgreement]:
+    """Pair every SR/RR report block with the analysed stream of the SSRC it reports on (the
+    last block per reporter and SSRC, as it is the most complete).  The capture point and the
+    reporter see the same stream only when they sit side by side; bounds are the caller's."""
+    latest: dict[tuple[int, int], ReportBlock] = {}
+    for packet in result.rtcp:
+        for block in packet.reports:
+            latest[(packet.ssrc, block.ssrc)] = block
+    out = []
+    for (reporter, ssrc), block in latest.items():
+        streams = [s for s in result.streams.values() if s.ssrc == ssrc]
+        if len(streams) != 1:
+            continue
+        s = streams[0]
+        out.append(RtcpAgreement(ssrc, reporter, block.cumulative_lost, s.lost,
+                                 block.jitter / s.clock_rate * 1000.0, s.jitter_ms, block.highest_seq,
+                                 s.highest_seq & 0xFFFFFFFF))
+    return out
+
+
+# ITU-T G.113 Appendix I equipment impairment (Ie) and packet-loss robustness (Bpl) by codec.
+CODEC_IMPAIRMENT = {"G.711": (0.0, 4.3), "G.711+PLC": (0.0, 25.1), "G.729A": (11.0, 19.0)}
+
+
+def mos_estimate(loss_percent: float, *, codec: str = "G.711+PLC", one_way_delay_ms: float = 0.0,
+                 burst_ratio: float = 1.0) -> tuple[float, float]:
+    """(R, MOS-CQE) by the ITU-T G.107 E-model with default values except for loss, codec and
+    delay; an estimate to compare with the box's own, not a listening test."""
+    if codec not in CODEC_IMPAIRMENT:
+        raise ValueError(f"codec {codec!r} is not one of {', '.join(CODEC_IMPAIRMENT)}")
+    ie, bpl = CODEC_IMPAIRMENT[codec]
+    ie_eff = ie + (95.0 - ie) * loss_percent / (loss_percent / burst_ratio + bpl)
+    ta = one_way_delay_ms
+    idd = 0.0
+    if ta > 100.0:
+        x = math.log2(ta / 100.0)
+        idd = 25.0 * ((1 + x ** 6) ** (1 / 6) - 3 * (1 + (x / 3) ** 6) ** (1 / 6) + 2)
+    r = 93.2 - idd - ie_eff
+    if r <= 0:
+        return r, 1.0
+    if r >= 100:
+        return r, 4.5
+    return r, 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6
