@@ -10,9 +10,11 @@ VPY     := $(VENV)/bin/python
 # network tests' namespaces, RAUC with D-Bus, openssl and squashfs-tools for signed A/B updates).
 # sip-tester (SIPp) is the real SIP peer of the SIP core's interop tests (OPTIONS, REGISTER with
 # digest auth on 127.0.0.1) and the load generator of the SIP benchmarks.
+# rsyslog: the remote syslog tests start a private rsyslogd on 127.0.0.1 (imudp/imtcp, own config).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
                 libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2 \
-                rauc dbus openssl squashfs-tools sip-tester
+                rauc dbus openssl squashfs-tools sip-tester \
+                rsyslog
 # Only the image targets need these: debootstrap to build the image, qemu to boot it.
 IMAGE_PACKAGES := debootstrap qemu-system-x86
 PACKAGES = $(APT_PACKAGES)
