@@ -252,6 +252,9 @@ def explain_os_error(span_id: int, what: str, exc: OSError) -> str:
 
 # -- modules -----------------------------------------------------------------------------------
 
+# Card drivers that take `default_linemode`: without it a TE2xx/TE4xx/TE12x/TE13x/TE43x starts
+# its spans as T1 (24 channels) unless a jumper says otherwise; the box's spans are E1.
+E1_LINEMODE_DRIVERS = ("wct4xxp", "wcte12xp", "wcte13xp", "wcte43x")
 DAHDI_CARD_DRIVERS = ("wct4xxp", "wcte13xp", "wcte43x", "wcte12xp", "wcte11xp", "wct1xxp", "wcb4xxp",
                       "wctdm24xxp", "wcaxx", "tor2", "xpp_usb", "opvxa1200")
 
@@ -381,7 +384,8 @@ def load_modules(device: DahdiDevice, runner: Runner = run_command) -> list[str]
             if text:
                 modaliases.append(text.strip())
     for module in card_drivers(modaliases, aliases):
-        code, out = runner(["modprobe", module])
+        extra = ["default_linemode=e1"] if module in E1_LINEMODE_DRIVERS else []
+        code, out = runner(["modprobe", module, *extra])
         if code == 0:
             loaded.append(module)
         else:
@@ -444,6 +448,36 @@ def configure_system(configs: Iterable[SpanConfig], device: DahdiDevice | None =
         return report
     report.configured = {config.id: layout for config, layout in usable}
     return report
+
+
+def span_ioctls(config: SpanConfig, layout: SpanLayout) -> list[tuple[int, bytes]]:
+    """What `dahdi_cfg` does for one span, as (request, argument) pairs for /dev/dahdi/ctl:
+    DAHDI_SPANCONFIG, DAHDI_CHANCONFIG for each channel, DAHDI_STARTUP.  `system_conf` +
+    dahdi_cfg is the box's path (see docs/dahdi.md); this one restarts a single span without
+    touching the others (the loop bench uses it for the far span)."""
+    cmap = channel_map(config, layout)
+    law = io.DAHDI_LAW_ALAW if config.law == "alaw" else io.DAHDI_LAW_MULAW
+    calls = [(io.DAHDI_SPANCONFIG, io.pack_lineconfig(layout.spanno, config.line_build_out,
+                                                      lineconfig_flags(config), timing_priority(config)))]
+    calls += [(io.DAHDI_CHANCONFIG, io.pack_chanconfig(channo, io.DAHDI_SIG_CLEAR, law)) for channo in cmap.bearer]
+    if cmap.dchannel is not None:
+        sig = io.DAHDI_SIG_HARDHDLC if layout.hardware_hdlc else io.DAHDI_SIG_HDLCFCS
+        calls.append((io.DAHDI_CHANCONFIG, io.pack_chanconfig(cmap.dchannel, sig, law)))
+    calls.append((io.DAHDI_STARTUP, io.pack_int(layout.spanno)))
+    return calls
+
+
+def configure_span(device: DahdiDevice, config: SpanConfig, layout: SpanLayout) -> None:
+    fd = device.open(CTL_DEVICE)
+    try:
+        for request, arg in span_ioctls(config, layout):
+            try:
+                device.ioctl(fd, request, arg)
+            except OSError as exc:
+                raise DahdiError(explain_os_error(config.id, f"{io.IOCTL_NAMES.get(request, request)} on "
+                                                             f"DAHDI span {layout.spanno}", exc)) from None
+    finally:
+        device.close(fd)
 
 
 # -- the span ----------------------------------------------------------------------------------

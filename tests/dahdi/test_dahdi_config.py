@@ -150,3 +150,16 @@ def test_isdn_on_a_cas_span_is_refused():
     assert errors_of(text) == [
         'box.toml:21:1: isdn[0].span: span 2 has CAS framing: ISDN PRI needs framing "ccs" (a D-channel on '
         'timeslot 16)']
+
+
+def test_span_ioctls_are_what_dahdi_cfg_would_do_for_one_span():
+    from drivers.dahdi import span_ioctls
+    calls = span_ioctls(SpanConfig(**DAHDI), LOOP)
+    names = [io.IOCTL_NAMES[request] for request, _ in calls]
+    assert names == ["DAHDI_SPANCONFIG"] + ["DAHDI_CHANCONFIG"] * 31 + ["DAHDI_STARTUP"]
+    assert calls[0][1] == io.pack_lineconfig(3, 0, 0x700, 1)
+    assert calls[1][1] == io.pack_chanconfig(32, io.DAHDI_SIG_CLEAR, io.DAHDI_LAW_ALAW)
+    assert calls[-2][1] == io.pack_chanconfig(47, io.DAHDI_SIG_HDLCFCS, io.DAHDI_LAW_ALAW)
+    assert calls[-1][1] == io.pack_int(3)
+    card = span_ioctls(SpanConfig(**DAHDI), TE420)
+    assert card[-2][1] == io.pack_chanconfig(16, io.DAHDI_SIG_HARDHDLC, io.DAHDI_LAW_ALAW)

@@ -261,3 +261,22 @@ def test_configure_system_failures_name_every_span(tmp_path):
     assert report.failed[5].startswith("span 5: dahdi_cfg -c ") and report.failed[5].endswith("Invalid argument")
     assert configure_system([SpanConfig(id=1, driver="emulated", side="te", clock="line", law="alaw",
                                         wire="/run/w", wire_role="listen")], FakeDahdi(), runner=Runner()).failed == {}
+
+
+def test_load_modules_loads_dahdi_and_the_cards_driver_in_e1_mode():
+    from drivers.dahdi import load_modules
+
+    class Machine(FakeDahdi):
+        def read_text(self, path):
+            if path.endswith("modules.alias"):
+                return "alias pci:v0000D161d00001420sv*sd*bc*sc*i* wct4xxp\n"
+            if path == "/sys/bus/pci/devices/0000:02:01.0/modalias":
+                return "pci:v0000D161d00001420sv0000D161sd00000001bc02sc80i00\n"
+            return super().read_text(path)
+
+        def list_dir(self, path):
+            return ["0000:02:01.0"] if path == "/sys/bus/pci/devices" else super().list_dir(path)
+
+    runner = Runner()
+    assert load_modules(Machine(), runner) == ["dahdi", "wct4xxp"]
+    assert runner.calls == [["modprobe", "dahdi"], ["modprobe", "wct4xxp", "default_linemode=e1"]]
