@@ -500,6 +500,7 @@ class DahdiSpan(Span):
         self._dfd: int | None = None
         self._bfds: list[int] = []
         self._rx: list[bytearray] = []
+        self._tx: list[bytearray] = []
         self._idle = IDLE_OCTET[config.law]
         self._span_counters = SpanCounters()
         self._counts: dict[str, int] = {}
@@ -541,6 +542,7 @@ class DahdiSpan(Span):
             self._dfd, self._bfds = None, []
             raise DahdiError(explain_os_error(self.id, getattr(exc, "pribox_what", "opening DAHDI"), exc)) from None
         self._rx = [bytearray() for _ in self._bfds]
+        self._tx = [bytearray() for _ in self._bfds]
         self._reset_counts()
         self._span_counters = SpanCounters()
         self._next_stat = now
@@ -567,7 +569,7 @@ class DahdiSpan(Span):
                 self.device.close(fd)
             except OSError:
                 pass
-        self._dfd, self._bfds, self._rx = None, [], []
+        self._dfd, self._bfds, self._rx, self._tx = None, [], [], []
 
     # -- pacing: the card paces the line; a tick polls its status --------------------------
     def _tick(self, now: float) -> None:
@@ -691,21 +693,28 @@ class DahdiSpan(Span):
 
     # -- B-channels --------------------------------------------------------------------------
     def _write_bearer(self, block: np.ndarray) -> None:
-        for row, fd in zip(block, self._bfds):
-            data = row.tobytes()
-            while data:
+        # DAHDI takes one buffer per write, however short: write whole blocks only, and keep
+        # the remainder for the next call.
+        limit = BEARER_NUMBUFS * self.block
+        for index, (row, fd) in enumerate(zip(block, self._bfds)):
+            tx = self._tx[index]
+            tx += row.tobytes()
+            while len(tx) >= self.block:
                 try:
-                    written = self.device.write(fd, data)
+                    written = self.device.write(fd, bytes(tx[:self.block]))
                 except BlockingIOError:
-                    self._counts["bearer_tx_dropped"] += len(data)
                     break
                 except OSError as exc:
                     if exc.errno == io.ELAST:
                         self._drain_events(fd)
                         continue
                     self._failed(explain_os_error(self.id, "writing a B-channel", exc))
-                    return
-                data = data[written:]
+                    tx.clear()
+                    break
+                del tx[:max(written, 1)]
+            if len(tx) > limit:   # the card stopped taking audio: drop the oldest
+                self._counts["bearer_tx_dropped"] += len(tx) - limit
+                del tx[:len(tx) - limit]
 
     def _fill(self, index: int, fd: int) -> None:
         rx = self._rx[index]

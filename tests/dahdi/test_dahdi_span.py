@@ -151,9 +151,15 @@ def test_bearer_audio_moves_whole_blocks_for_all_channels():
     rest = span.read_bearer(100)   # 60 left of each block, then idle A-law silence
     assert rest[0, 59] == 1 and rest[0, 60] == 0xD5
     assert span.counters()["bearer_rx_short"] == 30 * 40
-    out = np.arange(30, dtype=np.uint8).repeat(160).reshape(30, 160)
+    out = np.arange(30, dtype=np.uint8).repeat(100).reshape(30, 100)
+    span.write_bearer(out)   # less than a block: held back, DAHDI would send a short buffer
+    assert kernel.channels[1].tx == []
     span.write_bearer(out)
     assert kernel.channels[1].tx == [bytes([0]) * 160] and kernel.channels[31].tx == [bytes([29]) * 160]
+    kernel.channels[1].tx_full = True
+    for _ in range(20):
+        span.write_bearer(out)
+    assert span.counters()["bearer_tx_dropped"] == 20 * 100 + 40 - 8 * 160
 
 
 def test_a_channel_open_elsewhere_is_a_clear_error_naming_span_and_channel():
