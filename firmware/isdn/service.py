@@ -128,7 +128,8 @@ class IsdnService(Service):
             calls = isdn.active_calls()
             parts.append(f"span {span_id}: D-channel {'up' if isdn.layer2_up else 'down'}"
                          + (f", {calls} call{'s' if calls != 1 else ''}" if calls else ""))
-        parts += [f"span {span_id}: not ours (D-channel exported)" for span_id in sorted(self.skipped)]
+        parts += [f"span {span_id}: not ours (D-channel exported)" if "exports its D-channel" in why else why
+                  for span_id, why in sorted(self.skipped.items())]
         if not self.spans:
             return Health(False, "; ".join(parts) or "no D-channel")
         return Health(not self.skipped, "; ".join(parts))
