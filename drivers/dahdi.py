@@ -371,7 +371,9 @@ class SystemReport:
 def load_modules(device: DahdiDevice, runner: Runner = run_command) -> list[str]:
     """Load `dahdi` and the driver of each DAHDI card present; returns what was loaded."""
     loaded = []
-    code, out = runner(["modprobe", "dahdi"])
+    # Debian's DAHDI leaves new spans unassigned (auto_assign_spans=0) for a udev helper that
+    # its packages do not ship; pribox numbers them in the order the drivers register them.
+    code, out = runner(["modprobe", "dahdi", "auto_assign_spans=1"])
     if code != 0:
         raise DahdiError(f"DAHDI: modprobe dahdi failed: {out or f'exit {code}'}")
     loaded.append("dahdi")

@@ -5,7 +5,7 @@ image with `systemd.wants=pribox-dahdi-bench.service`, which runs `python -m hil
 
 Steps, each printed as it passes (`dahdi-loop: ...`), the last line one JSON object:
 
-1. kernel: `dahdi`, then `dahdi_dummy` (the timing source, registered first so it takes span 1),
+1. kernel: `dahdi` (spans assigned as they register), then `dahdi_dummy` (the timing source, registered first so it takes span 1),
    then two `dahdi_dynamic_loc` spans "1:0" and "1:1" joined back to back, both timing 0;
 2. `drivers.dahdi.configure_system` writes system.conf for both spans and runs dahdi_cfg;
 3. the box: a DahdiSpan (TE, user side) with pribox's ISDN stack and the AnswerAndListen policy;
@@ -226,7 +226,7 @@ async def call_once(far: FarSpan, box: IsdnSpan, bus_events: list, result: dict,
 async def scenario(result: dict) -> None:
     device = DahdiDevice()
     loop_started = time.monotonic()
-    run(["modprobe", "dahdi"])
+    run(["modprobe", "dahdi", "auto_assign_spans=1"])   # as drivers.dahdi.load_modules does
     run(["modprobe", "dahdi_dummy"])
     wait_path("/sys/bus/dahdi_spans/devices/span-1")   # the timer's span first, or numbers shift
     run(["modprobe", "dahdi_dynamic_loc"])

@@ -249,7 +249,7 @@ def test_configure_system_writes_the_file_and_runs_dahdi_cfg(tmp_path):
     other = SpanConfig(id=6, driver="dahdi", dahdi_span=2, side="te", clock="internal", law="alaw")
     missing = SpanConfig(id=7, driver="dahdi", dahdi_span=4, side="te", clock="internal", law="alaw")
     report = configure_system([CONFIG, other, missing], kernel, runner=runner, run_dir=str(tmp_path), settle=0)
-    assert runner.calls[0] == ["modprobe", "dahdi"]
+    assert runner.calls[0] == ["modprobe", "dahdi", "auto_assign_spans=1"]
     assert runner.calls[-1] == ["dahdi_cfg", "-c", str(tmp_path / "system.conf")]
     text = (tmp_path / "system.conf").read_text()
     assert "span=1,1,0,ccs,hdb3,crc4" in text and "span=2,0,0,ccs,hdb3,crc4" in text and "hardhdlc=47" in text
@@ -285,4 +285,5 @@ def test_load_modules_loads_dahdi_and_the_cards_driver_in_e1_mode():
 
     runner = Runner()
     assert load_modules(Machine(), runner) == ["dahdi", "wct4xxp"]
-    assert runner.calls == [["modprobe", "dahdi"], ["modprobe", "wct4xxp", "default_linemode=e1"]]
+    assert runner.calls == [["modprobe", "dahdi", "auto_assign_spans=1"],
+                            ["modprobe", "wct4xxp", "default_linemode=e1"]]
