@@ -38,7 +38,7 @@ from drivers.events import SpanAlarmsChanged
 from drivers.pacing import SpanPacer
 from dsp.codecs import Codec, decode, encode
 from dsp.dtmf import DtmfGenerator
-from dsp.levels import power_dbm0
+from dsp.levels import dbm0_to_amplitude, power_dbm0
 from firmware.bus import Event, EventBus
 from firmware.clock import LoopClock
 from firmware.isdn.answer import AnswerAndListen
@@ -135,6 +135,7 @@ class FarSpan:
         channo = self.cmap.bearer[self.cmap.timeslots.index(timeslot)]
         self.bfd = self.device.open_channel(channo)
         self.device.ioctl(self.bfd, io.DAHDI_SET_BUFINFO, io.BufferInfo(numbufs=8, bufsize=BLOCK).pack())
+        self.device.ioctl(self.bfd, io.DAHDI_SETLAW, io.pack_int(io.DAHDI_LAW_ALAW))
         self.received.clear()
         self._task = asyncio.get_running_loop().create_task(self._pump())
 
@@ -207,7 +208,7 @@ async def call_once(far: FarSpan, box: IsdnSpan, bus_events: list, result: dict,
     dtmf.put(DIGITS)
     far.send_audio(dtmf.generate(8000))
     t = np.arange(8000 * 2) / 8000.0
-    amplitude = 32767.0 * 10 ** ((TONE_DBM0 - 3.14) / 20)
+    amplitude = dbm0_to_amplitude(TONE_DBM0)
     far.send_audio((amplitude * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.int16))
     await until(lambda: not far.to_send, f"{label}: far end's audio sent", timeout=STEP_TIMEOUT)
     await asyncio.sleep(0.5)
@@ -242,6 +243,7 @@ async def scenario(result: dict) -> None:
                          crc4=False, timing_priority=0)
     report = configure_system([box_cfg, far_cfg], device, load=False, source="the DAHDI loop bench")
     if report.failed:
+        say(f"system.conf was:\n{report.conf_text}\ndahdi_cfg said:\n{report.dahdi_cfg_output}")
         raise BenchError(f"configure_system: {report.failed}")
     result["system_conf"] = report.conf_text
     say("dahdi_cfg: configured both spans from the generated system.conf")

@@ -27,6 +27,7 @@ class FakeChannel:
     open_fd: int | None = None
     bufinfo: io.BufferInfo | None = None
     tx_full: bool = False
+    law: int = io.DAHDI_LAW_DEFAULT
 
 
 @dataclass
@@ -144,6 +145,9 @@ class FakeDahdi(DahdiDevice):
                 raise OSError(errno.EINVAL, "Invalid argument")
             arg[:] = self.spans[spanno].info.pack()
             return arg
+        if request == io.DAHDI_SETLAW:
+            self._bound(fd).law = io.unpack_int(arg)
+            return 0
         if request == io.DAHDI_MAINT:
             return 0
         raise OSError(errno.ENOTTY, f"fake DAHDI has no {name}")

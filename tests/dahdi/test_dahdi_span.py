@@ -38,6 +38,7 @@ def test_open_binds_the_d_channel_and_30_b_channels_with_specify():
     assert specified == [16] + list(range(1, 16)) + list(range(17, 32))
     assert kernel.channels[16].bufinfo == io.BufferInfo(numbufs=16, bufsize=1024)
     assert kernel.channels[1].bufinfo.bufsize == 160 and kernel.channels[31].bufinfo.numbufs == 8
+    assert kernel.channels[1].law == io.DAHDI_LAW_ALAW and kernel.channels[16].law == io.DAHDI_LAW_DEFAULT
     span.close()
     assert len(kernel.closed) == 31 and all(c.open_fd is None for c in kernel.channels.values())
 
@@ -265,6 +266,11 @@ def test_configure_system_failures_name_every_span(tmp_path):
     report = configure_system([CONFIG], FakeDahdi(), runner=Runner({"dahdi_cfg": (1, "ioctl: Invalid argument")}),
                               run_dir=str(tmp_path), settle=0)
     assert report.failed[5].startswith("span 5: dahdi_cfg -c ") and report.failed[5].endswith("Invalid argument")
+    report = configure_system([CONFIG], FakeDahdi(), runner=Runner({"dahdi_cfg": (1, (
+        "Notice: Configuration file is x\nline 5: Channel 2 already configured as 'Clear' at line 3\n"
+        "1 error(s) detected"))}), run_dir=str(tmp_path), settle=0)
+    assert report.failed[5].endswith("failed (exit 1): line 5: Channel 2 already configured as 'Clear' at line 3 | "
+                                     "1 error(s) detected")
     assert configure_system([SpanConfig(id=1, driver="emulated", side="te", clock="line", law="alaw",
                                         wire="/run/w", wire_role="listen")], FakeDahdi(), runner=Runner()).failed == {}
 
