@@ -95,6 +95,10 @@ def channel_map(config: SpanConfig, layout: SpanLayout) -> ChannelMap:
     if layout.channels != E1_CHANNELS:
         raise DahdiError(f"span {config.id}: DAHDI span {layout.spanno} ({layout.name or 'unnamed'}) has "
                          f"{layout.channels} channels; an E1 span has {E1_CHANNELS} (is it a T1 or analog card?)")
+    if layout.basechan < 1:
+        raise DahdiError(f"span {config.id}: DAHDI numbered span {layout.spanno}'s channels from {layout.basechan} "
+                         f"(DAHDI 2.11 does so for a span assigned after one without channels, such as "
+                         f"dahdi_dummy); load the timing-only driver after the cards")
     dts = config.dchannel_timeslot
     timeslots = tuple(t for t in range(1, E1_CHANNELS + 1) if t != dts)
     if config.framing == "cas":

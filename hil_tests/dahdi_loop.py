@@ -5,8 +5,9 @@ image with `systemd.wants=pribox-dahdi-bench.service`, which runs `python -m hil
 
 Steps, each printed as it passes (`dahdi-loop: ...`), the last line one JSON object:
 
-1. kernel: `dahdi` (spans assigned as they register), then `dahdi_dummy` (the timing source, registered first so it takes span 1),
-   then two `dahdi_dynamic_loc` spans "1:0" and "1:1" joined back to back, both timing 0;
+1. kernel: `dahdi` (spans assigned as they register), two `dahdi_dynamic_loc` spans "1:0" and
+   "1:1" joined back to back, both timing 0, then `dahdi_dummy` as the timing source (last:
+   DAHDI 2.11 numbers a span assigned after a channel-less one from channel 0);
 2. `drivers.dahdi.configure_system` writes system.conf for both spans and runs dahdi_cfg;
 3. the box: a DahdiSpan (TE, user side) with pribox's ISDN stack and the AnswerAndListen policy;
    the far end: libpri (network side) on the far span's HDLC-FCS D-channel descriptor;
@@ -228,14 +229,17 @@ async def scenario(result: dict) -> None:
     device = DahdiDevice()
     loop_started = time.monotonic()
     run(["modprobe", "dahdi", "auto_assign_spans=1"])   # as drivers.dahdi.load_modules does
-    run(["modprobe", "dahdi_dummy"])
-    wait_path("/sys/bus/dahdi_spans/devices/span-1")   # the timer's span first, or numbers shift
     run(["modprobe", "dahdi_dynamic_loc"])
     wait_path(CTL_DEVICE)
     box_spanno = create_loop_span(device, BOX_ADDR)
     far_spanno = create_loop_span(device, FAR_ADDR)
     wait_path(f"/sys/bus/dahdi_spans/devices/span-{far_spanno}")
-    say(f"kernel: dahdi_dummy span 1, loop spans {box_spanno} and {far_spanno}")
+    # dahdi_dummy (no channels) last: DAHDI 2.11 numbers a span assigned after a channel-less
+    # one from channel 0 (it reads the empty span's first channel), which dahdi_cfg refuses.
+    run(["modprobe", "dahdi_dummy"])
+    dummy = far_spanno + 1
+    wait_path(f"/sys/bus/dahdi_spans/devices/span-{dummy}")
+    say(f"kernel: loop spans {box_spanno} and {far_spanno}, dahdi_dummy span {dummy} (timing)")
     # Both loop spans with timing 0: a loop span as timing master never ticks.
     box_cfg = SpanConfig(id=1, driver="dahdi", dahdi_span=box_spanno, side="te", clock="internal", law="alaw",
                          crc4=False, timing_priority=0)

@@ -55,6 +55,9 @@ def test_channel_map_of_an_e1_span_and_its_errors():
     t1 = SpanLayout(2, "TE4/0/2", "", basechan=32, channels=24)
     with pytest.raises(DahdiError, match="span 1: DAHDI span 2 .* has 24 channels; an E1 span has 31"):
         channel_map(SpanConfig(**DAHDI), t1)
+    after_dummy = SpanLayout(2, "DYN/loc/1:0", "", basechan=0, channels=31)   # seen in the VM
+    with pytest.raises(DahdiError, match="span 1: DAHDI numbered span 2's channels from 0"):
+        channel_map(SpanConfig(**DAHDI), after_dummy)
 
 
 def test_system_conf_for_a_card_and_a_loop_span():
