@@ -8,15 +8,20 @@ VPY     := $(VENV)/bin/python
 # tests talk to (libpri as the far end of Q.931, spandsp for DTMF, tshark for traces, lrzsz for
 # console uploads, espeak-ng for synthetic speech in the DTMF talk-off tests, iproute2 for the
 # network tests' namespaces, RAUC with D-Bus, openssl and squashfs-tools for signed A/B updates).
+# sip-tester (SIPp) is the real SIP peer of the SIP core's interop tests (OPTIONS, REGISTER with
+# digest auth on 127.0.0.1) and the load generator of the SIP benchmarks.
+# rsyslog: the remote syslog tests start a private rsyslogd on 127.0.0.1 (imudp/imtcp, own config).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
                 libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2 \
-                rauc dbus openssl squashfs-tools
-# Only the image targets need these: debootstrap to build the image, qemu to boot it.
+                rauc dbus openssl squashfs-tools sip-tester \
+                rsyslog
+# Only the image targets need these: debootstrap to build the image (its chroot builds the DAHDI
+# modules with Debian's dahdi-dkms for the image's kernel), qemu to boot it.
 IMAGE_PACKAGES := debootstrap qemu-system-x86
 PACKAGES = $(APT_PACKAGES)
-image image-test: PACKAGES = $(APT_PACKAGES) $(IMAGE_PACKAGES)
+image image-test image-dahdi-test: PACKAGES = $(APT_PACKAGES) $(IMAGE_PACKAGES)
 
-.PHONY: run test bench build deps apt venv clean image image-test
+.PHONY: run test bench build deps apt venv clean image image-test image-dahdi-test
 
 run: deps
 	$(VENV)/bin/pribox demo
@@ -33,7 +38,12 @@ image: deps
 	$(VPY) -m images.build_image --out out/image --keys out/keys
 
 image-test: deps
-	$(VPY) -m pytest -q -s tests/image
+	$(VPY) -m pytest -q -s tests/image/test_image_boot.py
+
+# DAHDI without a card: the image's kernel loads dahdi-dkms's modules, two loop spans carry a
+# call between pribox's DAHDI backend and libpri (hil_tests/dahdi_loop.py; minutes under qemu).
+image-dahdi-test: deps
+	$(VPY) -m pytest -q -s tests/image/test_image_dahdi.py
 
 # Rebuild the C core in place after editing dsp/c (pip install does this too).
 build:

@@ -11,11 +11,17 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-DRIVERS = ("emulated",)
+DRIVERS = ("emulated", "dahdi")
 SIDES = ("te", "nt")
 CLOCK_SOURCES = ("line", "internal")
 LAWS = ("alaw", "ulaw")
 WIRE_ROLES = ("listen", "connect")
+# DAHDI span settings (drivers/dahdi.py): system.conf's span= line.
+LINE_CODES = ("hdb3", "ami")
+FRAMINGS = ("ccs", "cas")
+LINE_BUILD_OUTS = range(0, 8)
+DAHDI_SPANS = range(1, 129)         # DAHDI_MAX_SPANS
+TIMING_PRIORITIES = range(0, 129)   # 0 = never a timing source; 1 = primary, 2 = secondary, ...
 
 # TS0 carries framing, so the D-channel can sit on any of timeslots 1-31.
 DCHANNEL_TIMESLOTS = range(1, 32)
@@ -67,12 +73,17 @@ class SpanConfig:
     side: str
     clock: str
     law: str
-    wire: str
-    wire_role: str
+    wire: str | None = None          # emulated: the wire's socket and which end this span is
+    wire_role: str | None = None
     crc4: bool = True
     dchannel_timeslot: int = 16
     frames_per_datagram: int = 8
     dchannel_export: str | None = None
+    dahdi_span: int | None = None    # dahdi: DAHDI's span number, and its span= settings
+    line_code: str = "hdb3"
+    framing: str = "ccs"
+    line_build_out: int = 0
+    timing_priority: int | None = None   # None: from `clock` (line -> 1, internal -> 0)
 
     def __post_init__(self) -> None:
         _check_int("id", self.id, minimum=1)
@@ -83,13 +94,38 @@ class SpanConfig:
         if not isinstance(self.crc4, bool):
             raise SpanConfigError("crc4", f"got {self.crc4!r}, expected true or false")
         _check_int("dchannel_timeslot", self.dchannel_timeslot, DCHANNEL_TIMESLOTS)
+        _check_int("frames_per_datagram", self.frames_per_datagram, FRAMES_PER_DATAGRAM)
+        _check_choice("line_code", self.line_code, LINE_CODES)
+        _check_choice("framing", self.framing, FRAMINGS)
+        _check_int("line_build_out", self.line_build_out, LINE_BUILD_OUTS)
+        if self.timing_priority is not None:
+            _check_int("timing_priority", self.timing_priority, TIMING_PRIORITIES)
+        if self.driver == "dahdi":
+            self._check_dahdi()
+            return
+        if self.dahdi_span is not None:
+            raise SpanConfigError("dahdi_span", f"only a span with driver 'dahdi' has a DAHDI span, "
+                                                f"this one is {self.driver!r}")
         _check_socket_path("wire", self.wire)
         _check_choice("wire_role", self.wire_role, WIRE_ROLES)
-        _check_int("frames_per_datagram", self.frames_per_datagram, FRAMES_PER_DATAGRAM)
         if self.dchannel_export is not None:
             _check_socket_path("dchannel_export", self.dchannel_export)
             if self.dchannel_export == self.wire:
                 raise SpanConfigError("dchannel_export", f"{self.dchannel_export!r} is also the wire socket")
+
+    def _check_dahdi(self) -> None:
+        if self.dahdi_span is None:
+            raise SpanConfigError("dahdi_span", "missing; a dahdi span names its DAHDI span number")
+        _check_int("dahdi_span", self.dahdi_span, DAHDI_SPANS)
+        for name in ("wire", "wire_role", "dchannel_export"):
+            if getattr(self, name) is not None:
+                raise SpanConfigError(name, "belongs to the emulated line; a dahdi span has a card instead")
+        if self.framing == "cas" and self.dchannel_timeslot != 16:
+            raise SpanConfigError("dchannel_timeslot", "CAS framing keeps timeslot 16 for the ABCD bits")
+        if self.timing_priority is not None and (self.timing_priority > 0) != (self.clock == "line"):
+            raise SpanConfigError("timing_priority",
+                                  f"{self.timing_priority} disagrees with clock {self.clock!r} "
+                                  f"(0 = internal clock, 1 or more = clock from this line)")
 
     @property
     def is_network_side(self) -> bool:

@@ -15,7 +15,8 @@ _ALARM_LINES = {
 SHOWN_COUNTERS = ("frames_rx", "frames_tx", "fas_errors", "crc4_errors", "far_end_block_errors",
                   "frame_alignment_losses", "los_events", "ais_events", "slips", "elastic_fill",
                   "hdlc_rx_frames", "hdlc_tx_frames", "hdlc_bad_fcs", "hdlc_aborts",
-                  "wire_bad_datagrams", "wire_tx_dropped_datagrams")
+                  "wire_bad_datagrams", "wire_tx_dropped_datagrams",
+                  "bipolar_violations", "hdlc_overruns", "alarm_events", "bearer_rx_short", "sync_source")
 _CRC4_WORDS = {
     "off": "no CRC-4",
     "searching": "CRC-4 multiframe searching",
@@ -37,10 +38,16 @@ def show_controller(span: Span) -> str:
     lines = [f"E1 {c.id} is {'up' if status.layer1_up else 'down'}.",
              f"  Side {c.side.upper()}, {'A-law' if c.law == 'alaw' else 'mu-law'}, "
              f"D-channel on timeslot {c.dchannel_timeslot}, driver {c.driver}"]
+    fault = getattr(span, "fault", None)
+    if fault:
+        lines.append(f"  Fault: {fault}")
     if status.alarms:
         lines += [f"  {_ALARM_LINES[a]}" for a in ("los", "lof", "ais", "rai") if a in status.alarms]
     else:
         lines.append("  No alarms detected.")
+    alarm_text = getattr(span, "alarm_text", None)
+    if callable(alarm_text):
+        lines.append(f"  DAHDI span {c.dahdi_span} alarms: {alarm_text()}")
     if line.remote_alarm_sent:
         lines.append("  Transmitter is sending remote alarm.")
     if status.loopback != "none":

@@ -17,6 +17,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "dchannel": ("hil_tests.dchannel_demo", "bring up LAPD on a D-channel (libpri as far end, or a span socket) and trace it"),
     "call": ("hil_tests.q931_demo", "place or take one ISDN call against libpri with a live debug-isdn-q931 trace"),
     "console": ("firmware.console.main", "serve the field engineer's console on a serial device"),
+    "stats": ("pbx_cti.cti.stats_cli", "contact-center figures (service level, ASA, AHT, abandons, occupancy) from the CTI event log"),
+    "numbers": ("firmware.gateway.cli", "test number mapping: a call's numbers through a trunk group's translation rules"),
     "upgrade": ("firmware.update.cli", "check, install and confirm signed firmware bundles (RAUC, A/B slots)"),
 }
 

@@ -22,6 +22,9 @@ BOOT_STATE = f"{STATE_DIR}/boot-state.json"
 BOOT_BACKEND = "/usr/lib/pribox/boot-backend"
 # Units shipped by the image and enabled for multi-user.target.
 UNITS = ("pribox.service", "pribox-confirm.service")
+# Units shipped but started only when asked for on the kernel command line
+# (`systemd.wants=UNIT`): the bench's checks that need the image's own kernel.
+BENCH_UNITS = ("pribox-dahdi-bench.service",)
 # Timers that would write to the read-only root (package lists, dpkg backups): never on the box.
 MASKED = ("apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer")
 
@@ -63,6 +66,8 @@ def install(rootfs: Path, *, keyring: Path, rootfs_device: str = "/dev/vda",
     for unit in UNITS:
         shutil.copy(SYSTEMD_DIR / unit, etc / "systemd" / "system" / unit)
         _enable(etc, unit)
+    for unit in BENCH_UNITS:
+        shutil.copy(SYSTEMD_DIR / unit, etc / "systemd" / "system" / unit)
     for unit in MASKED:
         mask = etc / "systemd" / "system" / unit
         mask.unlink(missing_ok=True)

@@ -29,11 +29,12 @@ REPO = Path(__file__).resolve().parents[1]
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
 # Runtime packages of the box: the kernel and init, Python, the libraries the C core links and
-# the peers it drives (libpri for the carrier simulator), RAUC with D-Bus, and iproute2.
+# the peers it drives (libpri for the carrier simulator), RAUC with D-Bus, iproute2, and the
+# DAHDI tools (dahdi_cfg, dahdi_scan, dahdi_tool) for spans on real E1 cards.
 BASE_PACKAGES = [
     "systemd-sysv", "udev", "kmod", "linux-image-amd64", "initramfs-tools",
     "python3", "python3-venv", "libpri1.4", "libbcg729-0", "libspandsp2",
-    "rauc", "rauc-service", "dbus", "iproute2", "lrzsz", "openssl",
+    "rauc", "rauc-service", "dbus", "iproute2", "lrzsz", "openssl", "dahdi",
 ]
 
 
@@ -160,6 +161,9 @@ def build(out: Path, *, version: str, keys: Path) -> dict:
     _run("tar", "-C", str(rootfs), "-xf", str(tarball), log=log)
     build_wheels(out / "wheels", log)
     install_pribox(rootfs, out / "wheels", log)
+    from images.dahdi_modules import build_modules, install_modules
+    modules = build_modules(tarball, out / "cache", _run, _chroot, log)
+    install_modules(rootfs, modules)
     from images.keys import make_keys
     signing = make_keys(keys)  # the box's RAUC keyring is their CA certificate
     configure(rootfs, version=version, keyring=signing.keyring, log=log)

@@ -21,7 +21,8 @@ class QemuError(Exception):
 
 
 class QemuBox:
-    def __init__(self, image_dir: str | Path, *, memory_mb: int = 1024, accel: str = "tcg", slot: str = "A"):
+    def __init__(self, image_dir: str | Path, *, memory_mb: int = 1024, accel: str = "tcg", slot: str = "A",
+                 kernel_args: str = ""):
         self.image_dir = Path(image_dir)
         for name in ("vmlinuz", "initrd.img", "rootfs.squashfs"):
             if not (self.image_dir / name).exists():
@@ -31,6 +32,7 @@ class QemuBox:
         self.memory_mb = memory_mb
         self.accel = accel
         self.slot = slot
+        self.kernel_args = kernel_args   # appended to the command line (a bench unit to start, ...)
         self.boot_log = self.image_dir / "boot.log"
         self.console_pty: str | None = None
         self.started_at: float | None = None
@@ -42,7 +44,8 @@ class QemuBox:
         cmd = [
             "qemu-system-x86_64", "-accel", self.accel, "-cpu", "max", "-m", str(self.memory_mb), "-smp", "2",
             "-kernel", str(self.image_dir / "vmlinuz"), "-initrd", str(self.image_dir / "initrd.img"),
-            "-append", f"root=/dev/vda ro rootfstype=squashfs console=ttyS0 rauc.slot={self.slot} panic=5",
+            "-append", f"root=/dev/vda ro rootfstype=squashfs console=ttyS0 rauc.slot={self.slot} panic=5"
+                       + (f" {self.kernel_args}" if self.kernel_args else ""),
             "-drive", f"file={self.image_dir / 'rootfs.squashfs'},if=virtio,format=raw,readonly=on",
             "-display", "none", "-nic", "none", "-no-reboot",
             "-serial", f"file:{self.boot_log}", "-serial", "pty",
@@ -73,6 +76,15 @@ class QemuBox:
                 self._proc.kill()
                 self._proc.wait()
         self._proc = None
+
+    def wait(self, timeout: float) -> int | None:
+        """Wait for the VM to power off by itself; its exit code, or None if it still runs."""
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
 
     def image_facts(self) -> dict:
         facts_file = self.image_dir / "image.json"

@@ -30,6 +30,7 @@ from .services import (ConfigApplied, ConfigRejected, ServiceContext, ServiceReg
                        ServiceStateChanged, StopReason, load_box_services)
 from .loop_lag import LoopLagMonitor
 from .supervisor import RestartPolicy, Supervisor
+from firmware.syslog.sender import apply as apply_syslog, server_configs as syslog_servers
 
 log = logging.getLogger("pribox.daemon")
 
@@ -292,6 +293,8 @@ def apply_logging(config: Config) -> None:
         root.removeHandler(_our_handler)
         _our_handler.close()
         _our_handler = None
+    # Remote syslog ([[logging.server]]): queues and sender threads, never blocking the box.
+    apply_syslog(syslog_servers(section), hostname=config.box.hostname)
     if section.file:
         try:
             _our_handler = logging.FileHandler(section.file)

@@ -7,6 +7,11 @@ in lockstep from the loop (drivers/pacing.py), the same C code either way.
 
 Peers (the ISDN service, the console's `show span`) find the open spans with
 `ctx.peer("spans").spans`, a dict from span id to `drivers.span.Span`.
+
+DAHDI spans (real cards): before any opens, `drivers.dahdi.configure_system` loads the modules
+and runs `dahdi_cfg` on a file generated from the `[[span]]` entries.  A DAHDI span that cannot
+come up (card missing, module not loaded, channel busy) is left out with its reason in `failed`,
+in the log and in `health()`; the other spans and the box keep running.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from drivers.config import SpanConfig
 from drivers.events import SpanAlarmsChanged
 from drivers.pacing import SpanPacer
 from drivers.realtime import LineThreadPacer
-from drivers.span import Span
+from drivers.span import Span, SpanError
 
 from .services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 
@@ -39,27 +44,51 @@ class SpansService(Service):
         self.period = period
         self.spans: dict[int, Span] = {}
         self.pacer: SpanPacer | LineThreadPacer | None = None
+        self.failed: dict[int, str] = {}    # span id -> why it is not open (DAHDI spans only)
         self._subscription = None
 
     async def start(self, ctx: ServiceContext) -> None:
         if self._subscription is None:  # the journal shows layer 1 as a field engineer reads it
             self._subscription = ctx.bus.subscribe(SpanAlarmsChanged, _log_alarms)
-        spans = {c.id: make_span(c, clock=ctx.clock, bus=ctx.bus) for c in self.configs}
+        self.failed = {}
+        backend_options: dict[int, dict] = {}
+        dahdi_configs = [c for c in self.configs if c.driver == "dahdi"]
+        if dahdi_configs:
+            from drivers.dahdi import configure_system
+            report = await asyncio.to_thread(configure_system, dahdi_configs, source=str(ctx.config.source))
+            for span_id, why in report.failed.items():
+                log.error("%s", why)
+            self.failed.update(report.failed)
+            backend_options = {span_id: {"layout": layout} for span_id, layout in report.configured.items()}
+        spans = {c.id: make_span(c, clock=ctx.clock, bus=ctx.bus, **backend_options.get(c.id, {}))
+                 for c in self.configs if c.id not in self.failed}
         # Listening ends first, so the connecting end of a wire inside the box finds its peer.
         order = sorted(spans.values(), key=lambda s: s.config.wire_role != "listen")
         try:
             for span in order:
-                directory = os.path.dirname(span.config.wire)
-                if directory:
-                    os.makedirs(directory, exist_ok=True)
-                span.open()
+                if span.config.wire:
+                    directory = os.path.dirname(span.config.wire)
+                    if directory:
+                        os.makedirs(directory, exist_ok=True)
+                if span.config.driver == "dahdi":
+                    try:
+                        span.open()
+                    except SpanError as exc:
+                        log.error("%s", exc)
+                        self.failed[span.id] = str(exc)
+                        continue
+                else:
+                    span.open()
                 self.spans[span.id] = span
         except BaseException:
             self._close_all()
             raise
-        threaded = ctx.clock.real_time and all(s.realtime_port() is not None for s in spans.values())
+        # The line thread runs only spans whose backend has a C port for it (the emulated line);
+        # a box with a DAHDI span is ticked from the loop, as DAHDI's own timing paces the card.
+        opened = list(self.spans.values())
+        threaded = ctx.clock.real_time and bool(opened) and all(s.realtime_port() is not None for s in opened)
         pacer_class = LineThreadPacer if threaded else SpanPacer
-        self.pacer = pacer_class(ctx.clock, list(spans.values()), self.period)
+        self.pacer = pacer_class(ctx.clock, opened, self.period)
         self.pacer.start()
 
     async def run(self) -> None:
@@ -85,13 +114,19 @@ class SpansService(Service):
         self.spans.clear()
 
     def health(self) -> Health:
-        if not self.spans:
+        if not self.spans and not self.failed:
             return Health(False, "no span open")
         parts = []
         for span_id, span in sorted(self.spans.items()):
             status = span.status()
-            parts.append(f"span {span_id}: " + ("up" if status.layer1_up else ", ".join(sorted(status.alarms)) or "down"))
-        return Health(True, "; ".join(parts))
+            fault = getattr(span, "fault", None)
+            if fault:
+                parts.append(fault)
+            else:
+                parts.append(f"span {span_id}: " + ("up" if status.layer1_up else ", ".join(sorted(status.alarms)) or "down"))
+        parts += [why for _, why in sorted(self.failed.items())]
+        faulty = self.failed or any(getattr(span, "fault", None) for span in self.spans.values())
+        return Health(not faulty, "; ".join(parts))
 
 
 def _log_alarms(event: SpanAlarmsChanged) -> None:

@@ -29,6 +29,13 @@ def spans_of(ctx: CommandContext) -> dict[int, Any]:
     return {}
 
 
+def failed_of(ctx: CommandContext) -> dict[int, str]:
+    """Spans configured but not open (a DAHDI card that did not come up), with the reason."""
+    found = getattr(ctx.services, "spans", None)
+    failed = getattr(found, "failed", None)
+    return dict(failed) if isinstance(failed, dict) else {}
+
+
 def _span(ctx: CommandContext, number: int):
     spans = spans_of(ctx)
     if number not in spans:
@@ -51,10 +58,12 @@ def _driver_call(action):
 
 def show_span(ctx: CommandContext, args: dict) -> str:
     from drivers.show import show_controller
-    numbers = [args["N"]] if args["N"] is not None else sorted(spans_of(ctx))
+    failed = failed_of(ctx)
+    numbers = [args["N"]] if args["N"] is not None else sorted(set(spans_of(ctx)) | set(failed))
     if not numbers:
         return "No E1 spans are configured"
-    return "\n\n".join(_driver_call(lambda n=n: show_controller(_span(ctx, n))) for n in numbers)
+    return "\n\n".join(f"E1 {n} is down.\n  Not open: {failed[n]}" if n in failed and n not in spans_of(ctx)
+                        else _driver_call(lambda n=n: show_controller(_span(ctx, n))) for n in numbers)
 
 
 def loopback(ctx: CommandContext, args: dict) -> str:

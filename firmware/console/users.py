@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import json
 import os
 import re
@@ -33,6 +34,9 @@ USER_NAME = re.compile(r"^[a-z_][a-z0-9_.-]{0,31}$")
 ROLES = ("admin", "operator")
 # scrypt cost: n=2**14, r=8 takes ~50 ms and 16 MiB per check on the appliance's CPU.
 DEFAULT_COST = {"n": 2 ** 14, "r": 8, "p": 1}
+
+# Logins and lockouts go to remote syslog as MSGID LOGIN (firmware/syslog/msgids.py).
+auth_log = logging.getLogger("pribox.auth")
 
 
 class UserError(ValueError):
@@ -187,6 +191,7 @@ class UserStore:
         """A login refused before any password is checked (the user is locked out), else None."""
         remaining = self.locked_for(name, now)
         if remaining > 0:
+            auth_log.warning("login refused: user %s is locked out", name, extra={"user": name})
             return LoginResult(False, name, message=f"% User {name} is locked out for another "
                                                     f"{remaining:.0f} s after repeated failures")
         return None
@@ -206,13 +211,18 @@ class UserStore:
         if good and entry is not None:
             self._failures.pop(name, None)
             self._locked_until.pop(name, None)
+            auth_log.info("login: user %s (%s)", name, entry["role"], extra={"user": name, "syslog_severity": 5})
             return LoginResult(True, name, entry["role"])
         failures = self._failures.get(name, 0) + 1
         if failures >= self.max_failures:
             self._failures.pop(name, None)
             self._locked_until[name] = now + self.lockout_seconds
+            auth_log.warning("user %s locked out for %.0f s after %d failed logins", name, self.lockout_seconds,
+                             self.max_failures, extra={"user": name})
             return LoginResult(False, name, message=f"% Login invalid; {self.max_failures} "
                                                     f"failures: user {name} locked out for "
                                                     f"{self.lockout_seconds:.0f} s")
         self._failures[name] = failures
+        auth_log.info("login failed: user %s (%d of %d)", name, failures, self.max_failures,
+                      extra={"user": name, "syslog_severity": 5})
         return LoginResult(False, name, message="% Login invalid")

@@ -67,6 +67,13 @@ class IsdnService(Service):
             raise RuntimeError(f"the isdn service needs the spans service, which has not been running for {SPANS_WAIT:g} s")
         for entry in self.entries:
             span = spans_service.spans.get(entry.span)
+            failed = getattr(spans_service, "failed", {}).get(entry.span)
+            if span is None and failed:
+                # A card that did not come up is the spans service's to report; the other
+                # spans' stacks still start.
+                log.error("isdn: span %d not open: %s", entry.span, failed)
+                self.skipped[entry.span] = f"span {entry.span} is not open: {failed}"
+                continue
             if span is None:
                 raise RuntimeError(f"isdn: span {entry.span} is not open (open spans: "
                                    f"{', '.join(map(str, sorted(spans_service.spans))) or 'none'})")
@@ -121,7 +128,8 @@ class IsdnService(Service):
             calls = isdn.active_calls()
             parts.append(f"span {span_id}: D-channel {'up' if isdn.layer2_up else 'down'}"
                          + (f", {calls} call{'s' if calls != 1 else ''}" if calls else ""))
-        parts += [f"span {span_id}: not ours (D-channel exported)" for span_id in sorted(self.skipped)]
+        parts += [f"span {span_id}: not ours (D-channel exported)" if "exports its D-channel" in why else why
+                  for span_id, why in sorted(self.skipped.items())]
         if not self.spans:
             return Health(False, "; ".join(parts) or "no D-channel")
         return Health(not self.skipped, "; ".join(parts))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import re
 import urllib.error
@@ -23,6 +24,9 @@ from typing import Awaitable, Callable
 # The compatible string of this box's bundles: RAUC installs only a bundle that names it, and
 # images/ builds the bundles and the system.conf with it.
 COMPATIBLE = "pribox-e1-gateway"
+
+# Upgrades go to remote syslog as MSGID UPGRADE (firmware/syslog/msgids.py).
+log = logging.getLogger("pribox.upgrade")
 
 Progress = Callable[[int, str], None]
 
@@ -224,8 +228,14 @@ class UpdateAgent:
 
     async def upgrade(self, bundle: str | Path, progress: Progress | None = None) -> BundleInfo:
         """Install into the inactive slot; the box runs the new firmware after the next reboot."""
-        info = await self.check(bundle)
-        await self.rauc.install(info.path, progress)
+        try:
+            info = await self.check(bundle)
+            await self.rauc.install(info.path, progress)
+        except (UpdateRefused, UpdateFailed) as exc:
+            log.error("upgrade with %s failed: %s", bundle, exc)
+            raise
+        log.warning("upgrade installed %s %s into the inactive slot; it runs after the next reboot",
+                    info.compatible, info.version, extra={"syslog_severity": 5})
         return info
 
     async def run_health_checks(self) -> list[HealthResult]:
@@ -242,4 +252,7 @@ class UpdateAgent:
         results = await self.run_health_checks()
         if all(r.ok for r in results):
             await self.rauc.mark("good", "booted")
+            log.info("upgrade confirmed: booted slot marked good", extra={"syslog_severity": 5})
+        else:
+            log.error("upgrade not confirmed: %s", "; ".join(f"{r.name}: {r.detail}" for r in results if not r.ok))
         return results

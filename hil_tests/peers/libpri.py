@@ -113,7 +113,9 @@ class LibpriPeer:
                  debug: bool | int = False, auto_release: bool = True, overlap: bool = False):
         if role not in _ROLES:
             raise ValueError(f"libpri peer role must be one of {sorted(_ROLES)}, not {role!r}")
-        if sock.type != socket.SOCK_SEQPACKET:
+        # A socket (the emulated span's D-channel export) or a DAHDI D-channel descriptor in
+        # hdlcfcs mode (any object with fileno()), which the shim reads as chan_dahdi does.
+        if isinstance(sock, socket.socket) and sock.type != socket.SOCK_SEQPACKET:
             raise ValueError(f"libpri needs a SOCK_SEQPACKET D-channel socket, got {sock.type!r}")
         self.role = role
         self.sock = sock
@@ -159,6 +161,11 @@ class LibpriPeer:
     @property
     def frames_out(self) -> int:
         return lib.lp_frames_out(self._peer)
+
+    @property
+    def dahdi_events(self) -> int:
+        """Events drained from a DAHDI D-channel on ELAST (alarm, noalarm, badfcs, ...)."""
+        return lib.lp_dahdi_events(self._peer)
 
     @staticmethod
     def take_log() -> str:

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,7 +22,25 @@ struct lp_peer {
     int frames_in;
     int frames_out;
     int line_closed;   /* the socket's other end is gone: reads see end of file */
+    int is_socket;     /* a seqpacket socket; otherwise a DAHDI D-channel (hdlcfcs) descriptor */
+    int dahdi_events;  /* events drained with DAHDI_GETEVENT, as chan_dahdi does on ELAST */
+    int last_dahdi_event;
 };
+
+/* DAHDI's values (include/dahdi/user.h; drivers/dahdi_ioctl.py tests them against the header). */
+#define LP_DAHDI_ELAST 500
+#define LP_DAHDI_GETEVENT 0x8004DA08UL
+
+static void drain_dahdi_events(lp_peer *peer)
+{
+    for (int i = 0; i < 64; i++) {
+        int event = 0;
+        if (ioctl(peer->fd, LP_DAHDI_GETEVENT, &event) < 0 || event == 0)
+            return;
+        peer->dahdi_events++;
+        peer->last_dahdi_event = event;
+    }
+}
 
 /* ---- libpri's messages and errors go to one bounded log the tests can read ---- */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -66,7 +86,19 @@ static void install_log(void)
 static int io_read(struct pri *pri, void *buf, int buflen)
 {
     lp_peer *peer = pri_get_userdata(pri);
-    int res = (int)recv(peer->fd, buf, (size_t)buflen, MSG_DONTWAIT);
+    int res;
+    if (!peer->is_socket) {
+        res = (int)read(peer->fd, buf, (size_t)buflen);
+        if (res < 0 && errno == LP_DAHDI_ELAST) { /* an alarm or HDLC event waits: drain it */
+            drain_dahdi_events(peer);
+            errno = EAGAIN;
+            return -1;
+        }
+        if (res > 0)
+            peer->frames_in++;
+        return res;
+    }
+    res = (int)recv(peer->fd, buf, (size_t)buflen, MSG_DONTWAIT);
     if (res < 0)
         return -1;
     if (res == 0) { /* the other end closed: nothing to deliver */
@@ -81,7 +113,19 @@ static int io_read(struct pri *pri, void *buf, int buflen)
 static int io_write(struct pri *pri, void *buf, int buflen)
 {
     lp_peer *peer = pri_get_userdata(pri);
-    int res = (int)send(peer->fd, buf, (size_t)buflen, MSG_DONTWAIT | MSG_NOSIGNAL);
+    int res;
+    if (!peer->is_socket) {
+        res = (int)write(peer->fd, buf, (size_t)buflen);
+        if (res < 0 && errno == LP_DAHDI_ELAST) {
+            drain_dahdi_events(peer);
+            res = (int)write(peer->fd, buf, (size_t)buflen);
+        }
+        if (res < 0)
+            return buflen;
+        peer->frames_out++;
+        return res;
+    }
+    res = (int)send(peer->fd, buf, (size_t)buflen, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (res < 0) /* a cut or full line loses the frame, as a real one would */
         return buflen;
     peer->frames_out++;
@@ -95,6 +139,8 @@ lp_peer *lp_new(int fd, int nodetype, int switchtype, int debug)
     if (!peer)
         return NULL;
     peer->fd = fd;
+    struct stat st;
+    peer->is_socket = fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
     int flags = fcntl(fd, F_GETFL);
     if (flags >= 0)
         fcntl(fd, F_SETFL, flags | O_NONBLOCK);
@@ -297,6 +343,8 @@ int lp_on_timer(lp_peer *peer, lp_event *out)
 int lp_frames_in(lp_peer *peer) { return peer->frames_in; }
 int lp_frames_out(lp_peer *peer) { return peer->frames_out; }
 int lp_line_closed(lp_peer *peer) { return peer->line_closed; }
+int lp_dahdi_events(lp_peer *peer) { return peer->dahdi_events; }
+int lp_last_dahdi_event(lp_peer *peer) { return peer->last_dahdi_event; }
 const char *lp_event_name(int type) { return pri_event2str(type); }
 const char *lp_cause_name(int cause) { return pri_cause2str(cause); }
 

@@ -47,6 +47,8 @@ int lp_on_timer(lp_peer *peer, lp_event *out);
 int lp_frames_in(lp_peer *peer);
 int lp_frames_out(lp_peer *peer);
 int lp_line_closed(lp_peer *peer);
+int lp_dahdi_events(lp_peer *peer);       /* DAHDI descriptor: events drained on ELAST */
+int lp_last_dahdi_event(lp_peer *peer);
 int lp_take_log(char *buf, int buflen);
 const char *lp_event_name(int type);
 const char *lp_cause_name(int cause);

@@ -13,7 +13,8 @@ def test_defaults_are_those_of_a_euroisdn_pri():
     c = SpanConfig(**GOOD)
     assert (c.crc4, c.dchannel_timeslot, c.frames_per_datagram, c.dchannel_export) == (True, 16, 8, None)
     assert SpanConfig.fields() == ("id", "driver", "side", "clock", "law", "wire", "wire_role", "crc4",
-                                   "dchannel_timeslot", "frames_per_datagram", "dchannel_export")
+                                   "dchannel_timeslot", "frames_per_datagram", "dchannel_export", "dahdi_span",
+                                   "line_code", "framing", "line_build_out", "timing_priority")
 
 
 @pytest.mark.parametrize("field, value, expected", [
@@ -23,7 +24,7 @@ def test_defaults_are_those_of_a_euroisdn_pri():
     ("side", "cpe", "got 'cpe', expected 'te' or 'nt'"),
     ("clock", "external", "expected 'line' or 'internal'"),
     ("law", "mulaw", "expected 'alaw' or 'ulaw'"),
-    ("driver", "dahdi", "expected 'emulated'"),
+    ("driver", "mISDN", "expected 'emulated' or 'dahdi'"),
     ("wire_role", "server", "expected 'listen' or 'connect'"),
     ("crc4", 1, "expected true or false"),
     ("id", 0, "expected an integer >= 1"),
@@ -56,6 +57,6 @@ def test_from_mapping_rejects_unknown_and_missing_keys_with_the_place():
 
 def test_make_span_names_the_driver_it_cannot_build():
     config = SpanConfig(**GOOD)
-    object.__setattr__(config, "driver", "dahdi")   # as if a newer config reached an older box
-    with pytest.raises(SpanConfigError, match="no backend for 'dahdi'"):
+    object.__setattr__(config, "driver", "mISDN")   # as if a newer config reached an older box
+    with pytest.raises(SpanConfigError, match="no backend for 'mISDN'"):
         make_span(config, clock=None, bus=None)

@@ -36,6 +36,9 @@ def _check_spans_exist(config, checker: Checker) -> None:
         if entry.span not in span_ids:
             known = ", ".join(str(i) for i in sorted(span_ids)) or "none"
             checker.report(("isdn", index, "span"), f"no [[span]] with id {entry.span} (span ids: {known})")
+        elif any(span.id == entry.span and span.framing == "cas" for span in config.span):
+            checker.report(("isdn", index, "span"), f"span {entry.span} has CAS framing: ISDN PRI needs "
+                                                    f'framing "ccs" (a D-channel on timeslot 16)')
 
 
 ISDN_SECTION = register_section(Section(

@@ -31,18 +31,38 @@ class ChannelState(Enum):
     OUT_OF_SERVICE = "out of service"
 
 
-class ChannelTable:
-    """Who holds each B-channel.  `hunt_down` picks free channels from the top, which the user
-    side does so that both sides choosing channels rarely meet (the network hunts upwards)."""
+class Hunting(str, Enum):
+    """How a free B-channel is chosen for a new call.
 
-    def __init__(self, timeslots=PRI_TIMESLOTS, *, hunt_down: bool = False):
+    ascending / descending: the lowest / highest free timeslot (the network side hunts up and
+    the user side down, so that both sides choosing at once rarely meet).
+    round_robin: the first free timeslot after the one seized last, wrapping, so a channel just
+    released is not seized again at once (some carriers still guard it for a moment).
+    least_used: the free timeslot that has carried the fewest calls, lowest first on a tie,
+    which spreads wear and makes a faulty channel show in every day's traffic."""
+
+    ASCENDING = "ascending"
+    DESCENDING = "descending"
+    ROUND_ROBIN = "round_robin"
+    LEAST_USED = "least_used"
+
+
+class ChannelTable:
+    """Who holds each B-channel, and how many calls each has carried (for least-used hunting).
+    `hunt_down` is the older spelling of `hunting=Hunting.DESCENDING`."""
+
+    def __init__(self, timeslots=PRI_TIMESLOTS, *, hunt_down: bool = False, hunting: Hunting | str | None = None):
         self.timeslots = tuple(timeslots)
         for ts in self.timeslots:
             if ts not in PRI_TIMESLOTS:
                 raise ValueError(f"timeslot {ts} carries no B-channel (1-15, 17-31)")
         self.state = {ts: ChannelState.IDLE for ts in self.timeslots}
         self.owner: dict[int, int] = {}
-        self._order = tuple(sorted(self.timeslots, reverse=hunt_down))
+        self.seizures = {ts: 0 for ts in self.timeslots}
+        self.last_seized: int | None = None
+        self.hunting = Hunting(hunting) if hunting is not None else (
+            Hunting.DESCENDING if hunt_down else Hunting.ASCENDING)
+        self._order = tuple(sorted(self.timeslots, reverse=self.hunting is Hunting.DESCENDING))
 
     def exists(self, ts: int) -> bool:
         return ts in self.state
@@ -50,9 +70,27 @@ class ChannelTable:
     def is_idle(self, ts: int) -> bool:
         return self.state.get(ts) is ChannelState.IDLE
 
-    def pick(self) -> int | None:
+    def idle_count(self) -> int:
+        return sum(1 for s in self.state.values() if s is ChannelState.IDLE)
+
+    def pick(self, hunting: Hunting | None = None) -> int | None:
+        """A free timeslot by this table's hunting (or `hunting` for this one pick); None when
+        every channel is busy.  Picking claims nothing: `claim` does, once the call has it."""
+        hunting = self.hunting if hunting is None else hunting
         state = self.state
-        for ts in self._order:
+        if hunting is Hunting.LEAST_USED:
+            idle = [ts for ts in self.timeslots if state[ts] is ChannelState.IDLE]
+            return min(idle, key=lambda ts: (self.seizures[ts], ts)) if idle else None
+        if hunting is Hunting.ROUND_ROBIN:
+            order = sorted(self.timeslots)
+            if self.last_seized in order:
+                start = order.index(self.last_seized) + 1
+                order = order[start:] + order[:start]
+        elif hunting is self.hunting:
+            order = self._order
+        else:
+            order = sorted(self.timeslots, reverse=hunting is Hunting.DESCENDING)
+        for ts in order:
             if state[ts] is ChannelState.IDLE:
                 return ts
         return None
@@ -60,6 +98,8 @@ class ChannelTable:
     def claim(self, ts: int, call_id: int) -> None:
         self.state[ts] = ChannelState.IN_USE
         self.owner[ts] = call_id
+        self.seizures[ts] += 1
+        self.last_seized = ts
 
     def free(self, ts: int | None, call_id: int) -> None:
         """Give a channel back if `call_id` still holds it (a restart may have taken it)."""

@@ -1,0 +1,81 @@
+"""The thin asyncio TCP side of the SIP adapter: a listener whose connections are framed by
+`StreamParser` and fed to the same TransactionLayer as the UDP endpoint, and outgoing
+connections opened on demand.  A connection that loses its framing (bad Content-Length) is
+answered when possible and closed, as RFC 3261 §18.3 expects."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from firmware.sip.errors import SipError
+from firmware.sip.message import StreamParser
+from firmware.sip.udp import SipUdpEndpoint
+
+log = logging.getLogger("pribox.sip.tcp")
+
+
+class SipTcpTransport:
+    def __init__(self, endpoint: SipUdpEndpoint):
+        self.endpoint = endpoint
+        self.server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task] = set()
+        endpoint.connect_stream = self._connect_and_send
+
+    async def listen(self, host: str, port: int) -> int:
+        self.server = await asyncio.start_server(self._serve, host, port)
+        return self.server.sockets[0].getsockname()[1]
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._connection(reader, writer)
+
+    async def _connection(self, reader, writer) -> None:
+        peer = writer.get_extra_info("peername")
+        addr = (peer[0], peer[1])
+        self.endpoint.stream_senders[addr] = writer.write
+        parser = StreamParser()
+        try:
+            while data := await reader.read(65536):
+                parser.feed(data)
+                while (message := parser.next_message()) is not None:
+                    clock = self.endpoint.clock
+                    if isinstance(message, SipError):
+                        # the layer answers it (400 with the reason) when a Via can be read
+                        self.endpoint.layer.receive(message.raw, addr, clock.now(), "TCP")
+                        self.endpoint.pump()
+                        if parser.broken:
+                            return
+                        continue
+                    self.endpoint.layer.receive(message, addr, clock.now(), "TCP")
+                    self.endpoint.pump()
+                if parser.broken:
+                    return
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            log.info("TCP connection %s:%s ended: %s", *addr, exc)
+        finally:
+            self.endpoint.stream_senders.pop(addr, None)
+            writer.close()
+
+    def _connect_and_send(self, addr: tuple[str, int], data: bytes) -> None:
+        async def connect() -> None:
+            try:
+                reader, writer = await asyncio.open_connection(*addr)
+            except OSError as exc:
+                log.warning("cannot connect to %s:%s: %s", *addr, exc)
+                self.endpoint.layer.transport_error(addr, self.endpoint.clock.now())
+                self.endpoint.pump()
+                return
+            self.endpoint.stream_senders[addr] = writer.write
+            writer.write(data)
+            await self._connection(reader, writer)
+
+        task = asyncio.get_running_loop().create_task(connect())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+        for task in list(self._tasks):
+            task.cancel()

@@ -1,0 +1,339 @@
+"""Two DAHDI loop spans back to back in one kernel: pribox's DAHDI backend on one, libpri on the
+other, as chan_dahdi drives it.  Runs inside the firmware image under qemu (the image's kernel
+loads the modules; a development machine's usually cannot): `make image-dahdi-test` boots the
+image with `systemd.wants=pribox-dahdi-bench.service`, which runs `python -m hil_tests.dahdi_loop`.
+
+Steps, each printed as it passes (`dahdi-loop: ...`), the last line one JSON object:
+
+1. kernel: `dahdi` (spans assigned as they register), two `dahdi_dynamic_loc` spans "1:0" and
+   "1:1" joined back to back, both timing 0, then `dahdi_dummy` as the timing source (last:
+   DAHDI 2.11 numbers a span assigned after a channel-less one from channel 0);
+2. `drivers.dahdi.configure_system` writes system.conf for both spans and runs dahdi_cfg;
+3. the box: a DahdiSpan (TE, user side) with pribox's ISDN stack and the AnswerAndListen policy;
+   the far end: libpri (network side) on the far span's HDLC-FCS D-channel descriptor;
+4. a call from the far end: ringback measured at the far end, the call answered, DTMF and a
+   1 kHz tone sent by the far end and heard by the box;
+5. the far span stopped (its channels closed, the dynamic span destroyed) and started again
+   (re-created and configured through DAHDI's ioctls): the box's alarms raised and cleared, the
+   D-channel re-established, a second call on the same B-channel answered (no channel stuck);
+6. CPU: this process's CPU time per wall second, idle and in a call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from drivers import dahdi_ioctl as io
+from drivers.config import SpanConfig
+from drivers.dahdi import (CHANNEL_DEVICE, CTL_DEVICE, DahdiDevice, DahdiSpan, channel_map, configure_span,
+                           configure_system)
+from drivers.events import SpanAlarmsChanged
+from drivers.pacing import SpanPacer
+from dsp.codecs import Codec, decode, encode
+from dsp.dtmf import DtmfGenerator
+from dsp.levels import dbm0_to_amplitude, power_dbm0
+from runtime.bus import Event, EventBus
+from runtime.clock import LoopClock
+from firmware.isdn.answer import AnswerAndListen
+from firmware.isdn.binding import IsdnSpan
+from firmware.isdn.events import CallAudioReport, DtmfDigit
+from firmware.isdn.stack import PriStack
+from hil_tests.peers.libpri import LibpriPeer
+
+BOX_ADDR, FAR_ADDR = "1:0", "1:1"
+BLOCK = 160                       # octets per B-channel read: 20 ms
+DIGITS = "1234#"
+TONE_HZ, TONE_DBM0 = 1000.0, -10.0
+STEP_TIMEOUT = 60.0               # generous: under plain emulation Python runs several times slower
+
+
+def say(text: str) -> None:
+    print(f"dahdi-loop: {text}", flush=True)
+
+
+class BenchError(RuntimeError):
+    pass
+
+
+def run(cmd: list[str]) -> str:
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        raise BenchError(f"{' '.join(cmd)} failed (exit {proc.returncode}): {(proc.stdout + proc.stderr).strip()[-400:]}")
+    return (proc.stdout + proc.stderr).strip()
+
+
+def wait_path(path: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if time.monotonic() > deadline:
+            raise BenchError(f"{path} did not appear within {timeout:.0f} s")
+        time.sleep(0.05)
+
+
+def create_loop_span(device: DahdiDevice, addr: str) -> int:
+    fd = device.open(CTL_DEVICE)
+    try:
+        buf = bytearray(io.pack_dynamic_span("loc", addr, 31, 0))
+        device.ioctl(fd, io.DAHDI_DYNAMIC_CREATE, buf)
+        return io.DYNAMIC_SPAN.unpack(bytes(buf))[4]
+    finally:
+        device.close(fd)
+
+
+def destroy_loop_span(device: DahdiDevice, addr: str) -> None:
+    fd = device.open(CTL_DEVICE)
+    try:
+        device.ioctl(fd, io.DAHDI_DYNAMIC_DESTROY, io.pack_dynamic_span("loc", addr, 31, 0))
+    finally:
+        device.close(fd)
+
+
+def tone_power(pcm: np.ndarray, hz: float) -> float:
+    """Goertzel power of `hz` in `pcm`, relative to the block's total power (0..1)."""
+    x = pcm.astype(np.float64)
+    n = np.arange(len(x))
+    ref = np.exp(-2j * np.pi * hz * n / 8000.0)
+    energy = np.sum(x * x) or 1.0
+    return float(abs(np.dot(x, ref)) ** 2 * 2 / len(x) / energy)
+
+
+class Fd:
+    """A descriptor with fileno(), which is all LibpriPeer needs of a DAHDI D-channel."""
+
+    def __init__(self, fd: int):
+        self.fd = fd
+
+    def fileno(self) -> int:
+        return self.fd
+
+
+class FarSpan:
+    """The carrier: libpri on the far span's D-channel, and one B-channel's audio, from asyncio."""
+
+    def __init__(self, device: DahdiDevice, config: SpanConfig, layout):
+        self.device = device
+        self.cmap = channel_map(config, layout)
+        self.dfd = device.open_channel(self.cmap.dchannel)
+        device.ioctl(self.dfd, io.DAHDI_SET_BUFINFO, io.BufferInfo(numbufs=16, bufsize=1024).pack())
+        self.peer = LibpriPeer(Fd(self.dfd), "network")
+        self.bfd: int | None = None
+        self.received: list[np.ndarray] = []
+        self.to_send: list[np.ndarray] = []
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.peer.start()
+
+    def open_bearer(self, timeslot: int) -> None:
+        channo = self.cmap.bearer[self.cmap.timeslots.index(timeslot)]
+        self.bfd = self.device.open_channel(channo)
+        self.device.ioctl(self.bfd, io.DAHDI_SET_BUFINFO, io.BufferInfo(numbufs=8, bufsize=BLOCK).pack())
+        self.device.ioctl(self.bfd, io.DAHDI_SETLAW, io.pack_int(io.DAHDI_LAW_ALAW))
+        self.received.clear()
+        self._task = asyncio.get_running_loop().create_task(self._pump())
+
+    async def _pump(self) -> None:
+        silence = np.full(BLOCK, 0xD5, dtype=np.uint8)
+        while self.bfd is not None:
+            await asyncio.sleep(0.01)
+            for _ in range(8):
+                try:
+                    data = self.device.read(self.bfd, BLOCK)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if exc.errno == io.ELAST:
+                        self.device.get_event(self.bfd)
+                        continue
+                    raise
+                self.received.append(decode(Codec.ALAW, np.frombuffer(data, dtype=np.uint8)))
+                out = encode(Codec.ALAW, self.to_send.pop(0)) if self.to_send else silence
+                try:
+                    self.device.write(self.bfd, out.tobytes())
+                except (BlockingIOError, OSError):
+                    pass
+
+    def send_audio(self, pcm: np.ndarray) -> None:
+        pcm = np.concatenate([pcm, np.zeros((-len(pcm)) % BLOCK, dtype=np.int16)])
+        self.to_send.extend(pcm.reshape(-1, BLOCK))
+
+    def close_bearer(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        if self.bfd is not None:
+            self.device.close(self.bfd)
+            self.bfd = None
+
+    def close(self) -> None:
+        self.close_bearer()
+        self.peer.close()
+        self.device.close(self.dfd)
+
+
+async def until(predicate, what: str, timeout: float = STEP_TIMEOUT) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout:
+            raise BenchError(f"{what}: not within {timeout:.0f} s")
+        await asyncio.sleep(0.02)
+    return time.monotonic() - started
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def call_once(far: FarSpan, box: IsdnSpan, bus_events: list, result: dict, label: str) -> None:
+    far.open_bearer(1)
+    call = far.peer.call("15881234", calling="0212345678", channel=1)
+    await far.peer.wait_for("ringing", timeout=STEP_TIMEOUT, call=call)
+    await asyncio.sleep(0.6)                      # ringback plays until the box answers after 1 s
+    ringback = np.concatenate(far.received[-20:]) if far.received else np.zeros(0, np.int16)
+    await far.peer.wait_for("answer", timeout=STEP_TIMEOUT, call=call)
+    say(f"{label}: answered")
+    if len(ringback):
+        result[f"{label}_ringback_dbm0"] = round(power_dbm0(ringback), 1)
+        result[f"{label}_ringback_440_480_share"] = round(tone_power(ringback, 440) + tone_power(ringback, 480), 2)
+    await asyncio.sleep(0.3)
+    dtmf = DtmfGenerator(level_dbm0=-10.0)
+    dtmf.put(DIGITS)
+    far.send_audio(dtmf.generate(8000))
+    t = np.arange(8000 * 2) / 8000.0
+    amplitude = dbm0_to_amplitude(TONE_DBM0)
+    far.send_audio((amplitude * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.int16))
+    await until(lambda: not far.to_send, f"{label}: far end's audio sent", timeout=STEP_TIMEOUT)
+    await asyncio.sleep(0.5)
+    far.peer.hangup(call, 16)
+    await until(lambda: any(isinstance(e, CallAudioReport) for e in bus_events), f"{label}: box's audio report")
+    report = next(e for e in bus_events if isinstance(e, CallAudioReport))
+    digits = "".join(e.digit for e in bus_events if isinstance(e, DtmfDigit))
+    result[f"{label}_digits"] = digits
+    result[f"{label}_tone_dbm0"] = None if report.tone_level_dbm0 is None else round(report.tone_level_dbm0, 1)
+    await until(lambda: not box.stack.calls, f"{label}: the box's call cleared")
+    far.close_bearer()
+    say(f"{label}: digits {digits!r} heard, tone {result[f'{label}_tone_dbm0']} dBm0, ringback "
+        f"{result.get(f'{label}_ringback_dbm0')} dBm0")
+
+
+async def scenario(result: dict) -> None:
+    device = DahdiDevice()
+    loop_started = time.monotonic()
+    run(["modprobe", "dahdi", "auto_assign_spans=1"])   # as drivers.dahdi.load_modules does
+    run(["modprobe", "dahdi_dynamic_loc"])
+    wait_path(CTL_DEVICE)
+    box_spanno = create_loop_span(device, BOX_ADDR)
+    far_spanno = create_loop_span(device, FAR_ADDR)
+    wait_path(f"/sys/bus/dahdi_spans/devices/span-{far_spanno}")
+    # dahdi_dummy (no channels) last: DAHDI 2.11 numbers a span assigned after a channel-less
+    # one from channel 0 (it reads the empty span's first channel), which dahdi_cfg refuses.
+    run(["modprobe", "dahdi_dummy"])
+    dummy = far_spanno + 1
+    wait_path(f"/sys/bus/dahdi_spans/devices/span-{dummy}")
+    say(f"kernel: loop spans {box_spanno} and {far_spanno}, dahdi_dummy span {dummy} (timing)")
+    # Both loop spans with timing 0: a loop span as timing master never ticks.
+    box_cfg = SpanConfig(id=1, driver="dahdi", dahdi_span=box_spanno, side="te", clock="internal", law="alaw",
+                         crc4=False, timing_priority=0)
+    far_cfg = SpanConfig(id=2, driver="dahdi", dahdi_span=far_spanno, side="nt", clock="internal", law="alaw",
+                         crc4=False, timing_priority=0)
+    report = configure_system([box_cfg, far_cfg], device, load=False, source="the DAHDI loop bench")
+    if report.failed:
+        say(f"system.conf was:\n{report.conf_text}\ndahdi_cfg said:\n{report.dahdi_cfg_output}")
+        raise BenchError(f"configure_system: {report.failed}")
+    result["system_conf"] = report.conf_text
+    say("dahdi_cfg: configured both spans from the generated system.conf")
+
+    clock, bus = LoopClock(), EventBus()
+    events: list[Event] = []
+    bus.subscribe(Event, events.append)
+    span = DahdiSpan(box_cfg, clock=clock, bus=bus, device=device, layout=report.configured[1])
+    span.open()
+    pacer = SpanPacer(clock, [span], 0.01)
+    pacer.start()
+    isdn = IsdnSpan(span, PriStack("user"), clock=clock, bus=bus)
+    isdn.handler = AnswerAndListen(isdn, ring_seconds=1.0, max_call_seconds=60.0)
+    isdn.start()
+    far = FarSpan(device, far_cfg, report.configured[2])
+    far.start()
+    took = await until(lambda: isdn.layer2_up and far.peer.dchannel_up, "D-channel up on both sides")
+    result["dchannel_up_seconds"] = round(took, 1)
+    say(f"D-channel up on both sides after {took:.1f} s (box alarms: {sorted(span.status().alarms) or 'none'})")
+
+    cpu0, wall0 = cpu_seconds(), time.monotonic()
+    await asyncio.sleep(5.0)
+    result["cpu_idle_percent"] = round(100 * (cpu_seconds() - cpu0) / (time.monotonic() - wall0), 1)
+
+    call_events: list[Event] = []
+    sub = bus.subscribe(Event, call_events.append)
+    cpu0, wall0 = cpu_seconds(), time.monotonic()
+    await call_once(far, isdn, call_events, result, "call1")
+    result["cpu_call_percent"] = round(100 * (cpu_seconds() - cpu0) / (time.monotonic() - wall0), 1)
+    sub.cancel()
+
+    # The far span stops: the carrier's end goes away, then comes back.
+    alarms_before = len([e for e in events if isinstance(e, SpanAlarmsChanged)])
+    far.close()
+    destroy_loop_span(device, FAR_ADDR)
+    took = await until(lambda: bool(span.status().alarms & {"lof", "los"}), "box span in alarm after the far span stopped")
+    await until(lambda: not isdn.layer2_up, "box D-channel down")
+    result["alarm_raised_seconds"] = round(took, 1)
+    result["alarms_while_down"] = sorted(span.status().alarms)
+    say(f"far span stopped: box alarms {result['alarms_while_down']} after {took:.1f} s, D-channel down")
+    again = create_loop_span(device, FAR_ADDR)
+    if again != far_spanno:
+        raise BenchError(f"the far loop span came back as DAHDI span {again}, not {far_spanno}")
+    configure_span(device, far_cfg, report.configured[2])
+    far = FarSpan(device, far_cfg, report.configured[2])
+    far.start()
+    took = await until(lambda: not span.status().alarms and isdn.layer2_up and far.peer.dchannel_up,
+                       "alarms cleared and D-channel back")
+    result["recovered_seconds"] = round(took, 1)
+    changes = [e for e in events if isinstance(e, SpanAlarmsChanged)][alarms_before:]
+    result["alarm_changes"] = [{"raised": sorted(e.raised), "cleared": sorted(e.cleared)} for e in changes]
+    say(f"far span started: alarms cleared and D-channel back after {took:.1f} s")
+
+    call_events = []
+    sub = bus.subscribe(Event, call_events.append)
+    await call_once(far, isdn, call_events, result, "call2")
+    sub.cancel()
+    busy = {ts: state for ts, state in isdn.stack.channels.summary().items() if state != "idle"}
+    result["channels_not_idle"] = busy
+    result["box_counters"] = {k: v for k, v in span.counters().items() if v}
+    result["far_dahdi_events"] = far.peer.dahdi_events
+    result["box_dahdi_events"] = [name for _, name in span.events]
+    result["seconds"] = round(time.monotonic() - loop_started, 1)
+    isdn.stop()
+    pacer.stop()
+    far.close()
+    span.close()
+
+
+def main() -> int:
+    result: dict = {"ok": False}
+    started = time.monotonic()
+    try:
+        asyncio.run(scenario(result))
+        result["ok"] = True
+    except Exception as exc:  # the host reads the failure from the console log
+        result["error"] = f"{type(exc).__name__}: {exc}"
+        say(f"FAILED: {result['error']}")
+    result["total_seconds"] = round(time.monotonic() - started, 1)
+    try:
+        result["kernel_log_tail"] = run(["dmesg"]).splitlines()[-15:]
+    except BenchError:
+        pass
+    print("DAHDI-LOOP-RESULT " + json.dumps(result), flush=True)
+    return 0 if result["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

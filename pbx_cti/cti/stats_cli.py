@@ -1,0 +1,144 @@
+"""`pribox stats`: contact-center figures from the CTI event log, as a table or CSV.
+
+Reads the log read-only, so it is safe beside a running daemon.  Times are UTC.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .eventlog import DB_FILE, EventLogError, read_records
+from .stats import TOTAL, AgentFigures, QueueFigures, compute
+
+DEFAULT_STATE_DIR = "/var/lib/pribox"
+
+QUEUE_COLUMNS = ["queue", "interval", "offered", "answered", "abandoned", "short_abandoned", "handled",
+                 "sl", "sl2", "asa_s", "aht_s", "abandon_rate", "max_wait_s"]
+AGENT_COLUMNS = ["agent", "interval", "offered", "missed", "answered", "handled", "aht_s", "occupancy", "ready_s", "reserved_s",
+                 "talking_s", "hold_s", "wrap_up_s", "not_ready_s", "not_ready_by_reason"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--db", metavar="FILE", help="the CTI event log (SQLite) to read")
+    where.add_argument("--state-dir", metavar="DIR", default=DEFAULT_STATE_DIR,
+                       help=f"the box's state directory, whose {DB_FILE} is read (default {DEFAULT_STATE_DIR})")
+    parser.add_argument("--interval", type=_minutes, metavar="MINUTES",
+                        help="add a row per interval of this many minutes (15 is the trade's usual)")
+    parser.add_argument("--queue", action="append", metavar="NAME", help="only this queue (repeatable)")
+    parser.add_argument("--agent", action="append", metavar="ID", help="only this agent (repeatable)")
+    parser.add_argument("--sl-threshold", type=_seconds, default=20.0, metavar="SECONDS",
+                        help="service-level threshold T: answered within T counts as in service (default 20)")
+    parser.add_argument("--short-abandon", type=_seconds, default=5.0, metavar="SECONDS",
+                        help="abandons within this many seconds are left out of the abandon rate (default 5)")
+    parser.add_argument("--csv", action="store_true", help="CSV on standard output instead of tables")
+
+
+def run(args: argparse.Namespace) -> int:
+    path = Path(args.db) if args.db else Path(args.state_dir) / DB_FILE
+    try:
+        records = read_records(path)
+    except EventLogError as exc:
+        print(f"pribox stats: {exc}", file=sys.stderr)
+        return 1
+    report = compute(records, now=time.time(), sl_threshold=args.sl_threshold,
+                     short_abandon=args.short_abandon,
+                     interval=None if args.interval is None else args.interval * 60)
+    # --queue alone asks about queues, --agent alone about agents; neither or both: both tables.
+    show_queues = bool(args.queue) or not args.agent
+    show_agents = bool(args.agent) or not args.queue
+    tables = []
+    if show_queues:
+        tables.append(("Queues", QUEUE_COLUMNS,
+                       [_queue_row(name, b, f) for (name, b), f in sorted(report.queues.items(), key=_order)
+                        if not args.queue or name in args.queue]))
+    if show_agents:
+        tables.append(("Agents", AGENT_COLUMNS,
+                       [_agent_row(name, b, f) for (name, b), f in sorted(report.agents.items(), key=_order)
+                        if not args.agent or name in args.agent]))
+    out = sys.stdout
+    if args.csv:
+        writer = csv.writer(out)
+        for _, columns, rows in tables:
+            if rows:
+                writer.writerow(columns)
+                writer.writerows(rows)
+    else:
+        print(f"service level: answered within {args.sl_threshold:g} s; abandons under "
+              f"{args.short_abandon:g} s left out of the abandon rate; {len(records)} log records", file=out)
+        for title, columns, rows in tables:
+            print(f"\n{title}", file=out)
+            if rows:
+                _table(out, columns, rows)
+            else:
+                print("  (none in the log)", file=out)
+    return 0
+
+
+def _order(item):
+    (name, bucket), _ = item
+    return (name, -1.0 if bucket is TOTAL else bucket)
+
+
+def _when(bucket) -> str:
+    if bucket is TOTAL:
+        return "total"
+    return datetime.fromtimestamp(bucket, timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _pct(value) -> str:
+    return "" if value is None else f"{100 * value:.1f}%"
+
+
+def _sec(value) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _queue_row(name: str, bucket, f: QueueFigures) -> list:
+    return [name, _when(bucket), f.offered, f.answered, f.abandoned, f.short_abandoned, f.handled,
+            _pct(f.service_level()), _pct(f.service_level2()), _sec(f.asa()), _sec(f.aht()),
+            _pct(f.abandon_rate()), _sec(f.max_wait)]
+
+
+def _agent_row(name: str, bucket, f: AgentFigures) -> list:
+    reasons = {}
+    for (state, reason), seconds in f.time.items():
+        if state == "NOT_READY":
+            reasons[reason or "-"] = reasons.get(reason or "-", 0.0) + seconds
+    return [name, _when(bucket), f.offered, f.missed, f.answered, f.handled, _sec(f.aht()), _pct(f.occupancy()),
+            _sec(f.seconds("READY")), _sec(f.seconds("RESERVED")), _sec(f.seconds("TALKING")),
+            _sec(f.seconds("HOLD")), _sec(f.seconds("WRAP_UP")), _sec(f.seconds("NOT_READY")),
+            " ".join(f"{r}={s:.0f}" for r, s in sorted(reasons.items()))]
+
+
+def _table(out, columns: list[str], rows: list[list]) -> None:
+    cells = [columns] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(columns))]
+    for row in cells:
+        print("  " + "  ".join(c.ljust(w) if i < 2 or i == len(columns) - 1 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(row, widths))).rstrip(), file=out)
+
+
+def _minutes(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--interval wants minutes as a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"--interval must be more than 0 minutes, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"wants seconds as a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"seconds must be >= 0, got {text!r}")
+    return value

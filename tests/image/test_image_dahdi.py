@@ -1,0 +1,56 @@
+"""DAHDI in the firmware image, proven without a card: the image's own kernel under qemu loads
+the dahdi-dkms modules, two dahdi_dynamic_loc spans run back to back with dahdi_dummy as timing,
+pribox's DAHDI backend drives one (user side) and libpri the other (network side, on its HDLC-FCS
+D-channel descriptor as chan_dahdi does).  The bench itself is hil_tests/dahdi_loop.py, started
+in the VM by `systemd.wants=pribox-dahdi-bench.service`; this test boots the image, waits for
+the bench's result line on the kernel console and checks it.  Not in the default run:
+
+    make image             # build out/image (root: debootstrap, chroot, dkms)
+    make image-dahdi-test  # this test (a few minutes under plain emulation)
+"""
+
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+from images.qemu_boot import QemuBox
+
+IMAGE_DIR = Path(os.environ.get("PRIBOX_IMAGE_DIR", Path(__file__).resolve().parents[2] / "out" / "image"))
+BENCH_TIMEOUT = 900.0
+KERNEL_ARGS = ("systemd.wants=pribox-dahdi-bench.service systemd.mask=pribox.service "
+               "systemd.mask=pribox-confirm.service")
+
+
+def test_dahdi_loop_spans_carry_a_call_and_survive_a_far_span_restart():
+    facts_file = IMAGE_DIR / "image.json"
+    assert facts_file.exists(), f"{facts_file} missing: build the image first (make image)"
+    box = QemuBox(IMAGE_DIR, kernel_args=KERNEL_ARGS)
+    started = time.monotonic()
+    box.start()
+    try:
+        code = box.wait(BENCH_TIMEOUT)
+    finally:
+        box.stop()
+    seconds = time.monotonic() - started
+    log = (IMAGE_DIR / "boot.log").read_text(errors="replace")
+    progress = [line.strip() for line in log.splitlines() if "dahdi-loop:" in line]
+    print("\n" + "\n".join(progress))
+    match = re.search(r"DAHDI-LOOP-RESULT (\{.*\})", log)
+    assert match, f"no bench result after {seconds:.0f} s (qemu exit {code}); last console lines:\n" + \
+        "\n".join(log.splitlines()[-40:])
+    result = json.loads(match.group(1))
+    result["vm_seconds"] = round(seconds, 1)
+    print(json.dumps({k: v for k, v in result.items() if k not in ("system_conf", "kernel_log_tail")}))
+    assert result["ok"], result.get("error")
+    for label in ("call1", "call2"):
+        assert result[f"{label}_digits"] == "1234#"
+        assert -13.0 < result[f"{label}_tone_dbm0"] < -7.0        # sent at -10 dBm0
+        assert result[f"{label}_ringback_440_480_share"] > 0.8    # the box's Korean ringback
+    assert result["alarms_while_down"] and set(result["alarms_while_down"]) <= {"los", "lof", "rai"}
+    raised = {a for change in result["alarm_changes"] for a in change["raised"]}
+    cleared = {a for change in result["alarm_changes"] for a in change["cleared"]}
+    assert raised and raised <= cleared
+    assert result["channels_not_idle"] == {}
+    assert "dchan=" in result["system_conf"] and "bchan=" in result["system_conf"]
