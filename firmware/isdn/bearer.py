@@ -80,6 +80,11 @@ class SpanAudio:
         self._playing.clear()
 
     # -- channels -------------------------------------------------------------------------------
+    @staticmethod
+    def channel(timeslot: int) -> int:
+        """The media plane's channel (0..29) of a timeslot."""
+        return b_channel(timeslot) - 1
+
     def open(self, timeslot: int, law: str | None = None) -> None:
         """Carry the timeslot's call in `law` (the call's bearer capability; the span's by
         default), silent until something plays."""

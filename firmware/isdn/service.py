@@ -22,7 +22,7 @@ from firmware.appliance import span_service as _span_service  # noqa: F401  (reg
 from firmware.config.sections.isdn import isdn_role, lapd_timer_values, q931_timer_values
 from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 
-from .answer import AnswerAndListen
+from .handlers import call_handler_for
 from .binding import CallHandler, IsdnSpan
 from .lapd import LapdTimers
 from .q931.calls import Q931Timers
@@ -45,6 +45,7 @@ class IsdnSpanConfig:
     role: str
     lapd_timers: LapdTimers
     q931_timers: Q931Timers
+    handler: str = "answer"
 
 
 class IsdnService(Service):
@@ -52,7 +53,7 @@ class IsdnService(Service):
 
     def __init__(self, entries: list[IsdnSpanConfig], handler_factory: HandlerFactory | None = None):
         self.entries = entries
-        self.handler_factory = handler_factory or AnswerAndListen
+        self.handler_factory = handler_factory      # None: each entry's named handler
         self.spans: dict[int, IsdnSpan] = {}
         self.skipped: dict[int, str] = {}
         self.clearing_cause = CLEARING_CAUSE
@@ -87,7 +88,8 @@ class IsdnService(Service):
                 continue
             stack = PriStack(entry.role, q931_timers=entry.q931_timers, lapd_timers=entry.lapd_timers)
             isdn = IsdnSpan(span, stack, clock=ctx.clock, bus=ctx.bus)
-            isdn.handler = self.handler_factory(isdn)
+            isdn.handler = (self.handler_factory(isdn) if self.handler_factory is not None
+                            else call_handler_for(entry.handler, isdn, ctx))
             self.spans[entry.span] = isdn
         for isdn in self.spans.values():
             isdn.start()
@@ -140,7 +142,7 @@ class IsdnService(Service):
 
 def entries_from_config(config) -> list[IsdnSpanConfig]:
     return [IsdnSpanConfig(entry.span, isdn_role(config, entry), LapdTimers(**lapd_timer_values(entry)),
-                           Q931Timers(**q931_timer_values(entry)))
+                           Q931Timers(**q931_timer_values(entry)), entry.handler)
             for entry in config.isdn]
 
 

@@ -27,6 +27,9 @@ ISDN = Table({
     **{name: Field(Seconds(min=0.1, max=3600), default) for name, default in LAPD_TIMERS.items()},
     **{name: Field(Seconds(min=0.1, max=3600, can_be_off=True), default) for name, default in Q931_TIMERS.items()},
     "n316": Field(Int(0, 10), 2, "RESTART retransmissions"),
+    "handler": Field(Enum("pbx", "answer", "none"), "answer",
+                     "who takes the span's calls: the PBX, answer-and-listen (bring-up), or nobody "
+                     "until a simulator attaches"),
 })
 
 

@@ -1,0 +1,57 @@
+"""A leg's audio, whatever carries it: what the IVR and the bridges need of an endpoint.
+
+`IsdnLegMedia` is a B-channel in its span's media plane (firmware/isdn/bearer.py `SpanAudio`);
+a SIP/RTP leg and a browser leg will offer the same calls on the media plane's network side."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dsp import lib
+
+BARGED_IN = lib.PLAYER_END_BARGE_IN
+
+
+class IsdnLegMedia:
+    def __init__(self, audio, timeslot: int, law: str | None = None):
+        self.audio = audio
+        self.timeslot = timeslot
+        audio.open(timeslot, law)
+
+    @property
+    def _media(self):
+        return self.audio.media
+
+    @property
+    def _channel(self) -> int:
+        return self.audio.channel(self.timeslot)
+
+    def play(self, samples: np.ndarray, *, interruptible: bool = False) -> int:
+        return self._media.play(self._channel, samples, interruptible=interruptible)
+
+    def stop(self) -> None:
+        self._media.stop(self._channel)
+
+    def finished(self) -> list[tuple[int, int]]:
+        return self._media.finished(self._channel)
+
+    def digits(self) -> list[str]:
+        return self._media.digits(self._channel)
+
+    def barge_in(self, on: bool) -> None:
+        self._media.barge_in(self._channel, on)
+
+    def record(self, seconds: float) -> None:
+        self._media.record(self._channel, seconds=seconds)
+
+    def recorded(self) -> np.ndarray:
+        return self._media.recorded(self._channel)
+
+    def hear(self, other: "IsdnLegMedia", gain_db: float = 0.0) -> None:
+        self._media.hear(self._channel, other._media, other._channel, gain_db)
+
+    def stop_hearing(self, other: "IsdnLegMedia") -> None:
+        self._media.stop_hearing(self._channel, other._media, other._channel)
+
+    def close(self) -> None:
+        self.audio.close(self.timeslot)
