@@ -241,6 +241,7 @@ class ServerTransaction(_Transaction):
         self.response_addr = response_addr
         self._interval = layer.timers.t1
         self.ack_received = False
+        self.merge_key: tuple | None = None
 
     def on_retransmission(self, request: Request, now: float) -> None:
         self.retransmissions += 1
@@ -351,6 +352,10 @@ class TransactionLayer:
         # since moved on are skipped when they surface, so arming stays O(log n).
         self._heap: list = []
         self._seq = itertools.count()
+        # (From tag, Call-ID, CSeq) of open out-of-dialog server transactions, to answer a
+        # forked copy arriving by another path with 482 (RFC 3261 §8.2.2.2).
+        self._merge: dict[tuple, ServerTransaction] = {}
+        self.merged = 0
 
     # -- keys (RFC 3261 §17.1.3, §17.2.3) -------------------------------------------------------
     @staticmethod
@@ -414,6 +419,15 @@ class TransactionLayer:
         dest = response_address(via, source, transport)
         tx = ServerTransaction(self, request, source, transport, key, dest)
         self._server[key] = tx
+        if request.to.tag is None and request.method != "CANCEL":
+            merge_key = (request.from_.tag, request.call_id, request.cseq.number, request.method)
+            earlier = self._merge.get(merge_key)
+            if earlier is not None and earlier.state != "Terminated":
+                self.merged += 1
+                tx.respond(make_response(request, 482, to_tag="merged"), now)
+                return
+            self._merge[merge_key] = tx
+            tx.merge_key = merge_key
         cancels = None
         if request.method == "CANCEL":
             invite_key = key[:-1] + ("INVITE",)
@@ -481,6 +495,9 @@ class TransactionLayer:
         table = self._client if isinstance(tx, ClientTransaction) else self._server
         if table.get(tx.key) is tx:
             del table[tx.key]
+        merge_key = getattr(tx, "merge_key", None)
+        if merge_key is not None and self._merge.get(merge_key) is tx:
+            del self._merge[merge_key]
 
     def find_server(self, request: Request) -> ServerTransaction | None:
         return self._server.get(self._server_key(request, request.top_via))

@@ -235,9 +235,12 @@ def test_non_invite_server_j_and_retransmissions():
 def test_matching_by_branch_sent_by_and_method_and_cancel():
     h = Harness(send_100=False)
     h.receive(request())
-    h.receive(request(sent_by="192.0.2.51:5062"))             # same branch, other sent-by
+    # same branch, other sent-by: not a retransmission but a new transaction (which, being
+    # the same request by another path, is answered 482 as a merged request)
+    h.receive(request(sent_by="192.0.2.51:5062"))
     h.receive(request("OPTIONS"))                              # same branch, other method
-    assert len(h.of(RequestReceived)) == 3
+    assert len(h.of(RequestReceived)) == 2 and h.layer.merged == 1
+    assert h.layer.transaction_count == 3
     invite_tx = h.of(RequestReceived)[0].transaction
     h.receive(request("CANCEL"))
     cancel = h.of(RequestReceived)[-1]
@@ -316,3 +319,11 @@ def test_transport_error_ends_the_transactions_toward_that_address():
     failed = h.of(TransportFailed)
     assert [f.transaction for f in failed] == [tx] and tx.state == "Terminated"
     assert other.state == "Trying"
+
+
+def test_merged_request_from_another_path_gets_482():
+    h = Harness(send_100=False)
+    h.receive(request())
+    h.receive(request(branch="z9hG4bKviaother", sent_by="192.0.2.60:5060"), addr=("192.0.2.60", 5060))
+    assert len(h.of(RequestReceived)) == 1 and h.layer.merged == 1
+    assert h.sent[-1][1].status == 482 and h.sent[-1][2] == ("192.0.2.60", 5060)
