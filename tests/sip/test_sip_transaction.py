@@ -327,3 +327,24 @@ def test_merged_request_from_another_path_gets_482():
     h.receive(request(branch="z9hG4bKviaother", sent_by="192.0.2.60:5060"), addr=("192.0.2.60", 5060))
     assert len(h.of(RequestReceived)) == 1 and h.layer.merged == 1
     assert h.sent[-1][1].status == 482 and h.sent[-1][2] == ("192.0.2.60", 5060)
+
+
+def test_invite_server_over_tcp_has_no_timer_g_and_zero_timer_i():
+    h = Harness()
+    inv = request()
+    h.receive(inv, transport="TCP")
+    tx = h.of(RequestReceived)[0].transaction
+    h.layer.send_response(tx, make_response(inv, 486, to_tag="s"), 0.0)
+    h.run_until(5)
+    assert h.times(status=486) == [0]          # no retransmission on a reliable transport
+    ack = request("ACK")
+    ack.set("To", "<sip:bob@example.com>;tag=s")
+    h.receive(ack, transport="TCP")
+    h.run_until(5)
+    assert tx.state == "Terminated" and tx.ack_received   # Timer I = 0
+    h2 = Harness()
+    h2.receive(inv, transport="TCP")
+    tx2 = h2.of(RequestReceived)[0].transaction
+    h2.layer.send_response(tx2, make_response(inv, 486, to_tag="s"), 0.0)
+    h2.run_until(32.1)                           # Timer H still guards the ACK on TCP
+    assert h2.of(TransactionTimeout)[0].timer == "H"
