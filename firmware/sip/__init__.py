@@ -1,0 +1,1 @@
+"""The SIP core of the box: sans-I/O parser, transactions, dialogs, auth, SDP, registrar."""
