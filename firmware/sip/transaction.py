@@ -8,8 +8,9 @@
     layer.next_event() -> RequestReceived | ResponseReceived | TransactionTimeout | ...
     layer.get_timer() -> the next deadline or None;  layer.handle_timer(now)
 
-INVITE client (timers A, B, D), non-INVITE client (E, F, K), INVITE server (G, H, I, and L of
-RFC 6026 while absorbing retransmissions after a 2xx), non-INVITE server (J).  On a reliable
+INVITE client (timers A, B, D, and M of RFC 6026 while 2xx retransmissions still arrive),
+non-INVITE client (E, F, K), INVITE server (G, H, I, and L of RFC 6026 while absorbing
+retransmissions after a 2xx), non-INVITE server (J).  Timer C belongs to proxies.  On a reliable
 transport A, E and G never run and D, I, J, K are zero.  The client transaction sends the ACK
 for a non-2xx final response itself; the ACK for a 2xx belongs to the dialog (TU).
 """
@@ -162,8 +163,12 @@ class ClientTransaction(_Transaction):
                     self.timers.pop("B", None)   # a provisional answer ends the INVITE timeout
                     events.append(ResponseReceived(response, self))
                 elif code < 300:
+                    # RFC 6026: stay Accepted for Timer M so 2xx retransmissions (and 2xx from
+                    # other forks) reach the TU through us; the TU owns the ACK to a 2xx.
+                    self.state = "Accepted"
+                    self.timers.clear()
+                    self._arm("M", now + 64 * t.t1)
                     events.append(ResponseReceived(response, self))
-                    self._terminate()            # the TU (dialog) owns 2xx and its ACK
                 else:
                     self.state = "Completed"
                     self.timers.clear()
@@ -174,6 +179,8 @@ class ClientTransaction(_Transaction):
             elif self.state == "Completed" and code >= 300:
                 self.retransmissions += 1
                 self._send(self.ack)             # the final response came again: ACK again
+            elif self.state == "Accepted" and 200 <= code < 300:
+                events.append(ResponseReceived(response, self))
             return
         if self.state in ("Trying", "Proceeding"):
             if code < 200:
@@ -200,7 +207,7 @@ class ClientTransaction(_Transaction):
         elif name in ("B", "F"):
             self.layer._events.append(TransactionTimeout(self, name))
             self._terminate()
-        elif name in ("D", "K"):
+        elif name in ("D", "K", "M"):
             self._terminate()
 
     def _build_ack(self, response: Response) -> Request:

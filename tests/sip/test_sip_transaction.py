@@ -114,16 +114,22 @@ def test_invite_client_over_tcp_has_no_timer_a_and_zero_timer_d():
     assert h2.of(TransactionTimeout)[0].timer == "B"
 
 
-def test_invite_client_2xx_ends_the_transaction_and_retransmissions_reach_the_tu():
+def test_invite_client_2xx_is_accepted_until_timer_m_and_retransmissions_reach_the_tu():
     h = Harness()
     inv = request()
     tx = h.layer.send_request(inv, ("192.0.2.1", 5060), 0.0)
     ok = make_response(inv, 200, to_tag="tt")
     h.receive(ok)
+    assert tx.state == "Accepted"
+    h.receive(ok)                            # a 2xx retransmission: to the TU, which re-ACKs
+    h.run_until(31.9)
+    assert tx.state == "Accepted"
+    h.run_until(32.1)                        # Timer M = 64*T1 (RFC 6026)
     assert tx.state == "Terminated"
-    h.receive(ok)
+    h.receive(ok)                            # after that, a stray 2xx still reaches the TU
     received = h.of(ResponseReceived)
-    assert [e.transaction is tx for e in received] == [True, False]
+    assert [e.transaction is tx for e in received] == [True, True, False]
+    assert h.times(method="INVITE") == [0]   # no retransmission once answered
     assert not any(getattr(m, "method", "") == "ACK" for _, m, _ in h.sent)  # the dialog ACKs 2xx
 
 
