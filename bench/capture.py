@@ -170,7 +170,8 @@ def main() -> None:
                 break
         maximum = writer_max(200_000, folder)
         analysis, streams = analysis_rate(2.0, folder)
-    clean = [r for r in runs if r["dropped"] == 0 and r["producer_late_ticks"] == 0]
+    # offered_per_s is measured, so a producer that fell behind on a busy machine only lowers it.
+    clean = [r for r in runs if r["dropped"] == 0]
     at_goal = [r for r in runs if r["load_per_s"] >= GOAL]
     print(json.dumps({
         "capture_packets_per_s": max((r["offered_per_s"] for r in clean), default=0),

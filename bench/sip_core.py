@@ -64,7 +64,8 @@ def server_transactions(count: int = 20000) -> float:
     layer, answered 100 (automatic), 180 and 200, every datagram drained; each stays in
     Accepted for Timer L (32 s), so about 6,400 are alive at once."""
     layer = TransactionLayer()
-    invites = [INVITE.replace(b"0d8a6c2b1f0e3a45", b"%016x" % i) for i in range(count)]
+    invites = [INVITE.replace(b"0d8a6c2b1f0e3a45", b"%016x" % i)
+               .replace(b"Call-ID: 4a7e3c1d", b"Call-ID: %08x" % i) for i in range(count)]
     start = time.perf_counter()
     for i, data in enumerate(invites):
         now = i * 0.005

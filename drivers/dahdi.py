@@ -511,6 +511,7 @@ class DahdiSpan(Span):
         self._bfds: list[int] = []
         self._rx: list[bytearray] = []
         self._tx: list[bytearray] = []
+        self._rx_primed = False
         self._idle = IDLE_OCTET[config.law]
         self._span_counters = SpanCounters()
         self._counts: dict[str, int] = {}
@@ -523,7 +524,8 @@ class DahdiSpan(Span):
         self._counts = {name: 0 for name in (
             "hdlc_rx_frames", "hdlc_tx_frames", "hdlc_rx_short", "hdlc_tx_busy", "hdlc_bad_fcs", "hdlc_aborts",
             "hdlc_overruns", "alarm_events", "noalarm_events", "read_overruns", "write_underruns",
-            "removed_events", "other_events", "bearer_rx_short", "bearer_tx_dropped", "frame_alignment_losses",
+            "removed_events", "other_events", "bearer_rx_short", "bearer_rx_priming", "bearer_rx_underruns",
+            "bearer_tx_dropped", "frame_alignment_losses",
             "spanstat_polls")}
 
     # -- life cycle -------------------------------------------------------------------------
@@ -555,6 +557,7 @@ class DahdiSpan(Span):
             raise DahdiError(explain_os_error(self.id, getattr(exc, "pribox_what", "opening DAHDI"), exc)) from None
         self._rx = [bytearray() for _ in self._bfds]
         self._tx = [bytearray() for _ in self._bfds]
+        self._rx_primed = False
         self._reset_counts()
         self._span_counters = SpanCounters()
         self._next_stat = now
@@ -753,7 +756,21 @@ class DahdiSpan(Span):
         out = np.full((B_CHANNELS, n), self._idle, dtype=np.uint8)
         for index, fd in enumerate(self._bfds):
             self._fill(index, fd)
-            rx = self._rx[index]
+        if not self._rx:
+            return out
+        have = min(len(rx) for rx in self._rx)
+        if not self._rx_primed:
+            # Hand audio out only with a block in hand beyond what is asked: the reader's timer
+            # and the card's blocks jitter against each other, and without that cushion every
+            # late block would become a gap of idle octets.
+            if have < n + self.block:
+                self._counts["bearer_rx_priming"] += n
+                return out
+            self._rx_primed = True
+        if have < n:
+            self._counts["bearer_rx_underruns"] += 1
+            self._rx_primed = False
+        for index, rx in enumerate(self._rx):
             take = min(n, len(rx))
             if take:
                 out[index, :take] = np.frombuffer(bytes(rx[:take]), dtype=np.uint8)

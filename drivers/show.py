@@ -16,7 +16,7 @@ SHOWN_COUNTERS = ("frames_rx", "frames_tx", "fas_errors", "crc4_errors", "far_en
                   "frame_alignment_losses", "los_events", "ais_events", "slips", "elastic_fill",
                   "hdlc_rx_frames", "hdlc_tx_frames", "hdlc_bad_fcs", "hdlc_aborts",
                   "wire_bad_datagrams", "wire_tx_dropped_datagrams",
-                  "bipolar_violations", "hdlc_overruns", "alarm_events", "bearer_rx_short", "sync_source")
+                  "bipolar_violations", "hdlc_overruns", "alarm_events", "bearer_rx_underruns", "sync_source")
 _CRC4_WORDS = {
     "off": "no CRC-4",
     "searching": "CRC-4 multiframe searching",

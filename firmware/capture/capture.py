@@ -9,7 +9,7 @@ into a pcapng file.  Nothing on the producers' path waits or touches the file.
     capture.stop(); capture.status()
 
 Each producer call returns False when the packet was not taken (filtered out, capture not
-running, or ring full; only the last is counted in `dropped`).
+running, ring full — counted in `dropped` — or longer than an IP packet holds — `oversized`).
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from .pcapng import (LAPD_HEADERS, LINKTYPE_LINUX_LAPD, LINKTYPE_RAW, Flow, Flow
 from .ring import PacketRing
 
 _DCHANNEL, _SIP, _RTP = 0, 1, 2
+# An IPv4 packet's 16-bit total length must hold the payload and its headers (20 IP + 20 TCP).
+MAX_PAYLOAD = 65535 - 40
 _KIND_INDEX = {"dchannel": _DCHANNEL, "sip": _SIP, "rtp": _RTP}
 _INTERFACES = {
     "dchannel": (LINKTYPE_LINUX_LAPD, "dchannel", "ISDN D-channels (LAPD, all spans)"),
@@ -58,6 +60,7 @@ class Capture:
         self.error: str | None = None
         self.packets = 0
         self.bytes = 0
+        self.oversized = 0          # offered payloads too long for an IP packet, not written
         self.started_at: float | None = None
         self.stopped_at: float | None = None
 
@@ -74,6 +77,9 @@ class Capture:
             span: int | None = None, call: str | None = None) -> bool:
         if not self.running or not self.definition.wants("sip", span, call):
             return False
+        if len(message) > MAX_PAYLOAD:
+            self.oversized += 1
+            return False
         ts = time.time_ns() if timestamp is None else int(timestamp * 1e9)
         return self.ring.offer((_SIP, ts, bool(sent), flow, bytes(message)))
 
@@ -81,6 +87,9 @@ class Capture:
             span: int | None = None, call: str | None = None) -> bool:
         """An RTP or RTCP packet (the UDP payload)."""
         if not self.running or not self.definition.wants("rtp", span, call):
+            return False
+        if len(packet) > MAX_PAYLOAD:
+            self.oversized += 1
             return False
         ts = time.time_ns() if timestamp is None else int(timestamp * 1e9)
         return self.ring.offer((_RTP, ts, bool(sent), flow, bytes(packet)))
@@ -129,7 +138,7 @@ class Capture:
         return {
             "state": self.state, "what": sorted(self.definition.kinds), "span": self.definition.span,
             "call": self.definition.call, "packets": self.packets, "bytes": self.bytes,
-            "dropped": self.ring.dropped, "queued": len(self.ring), "ring_capacity": self.ring.capacity,
+            "dropped": self.ring.dropped, "oversized": self.oversized, "queued": len(self.ring), "ring_capacity": self.ring.capacity,
             "seconds": round(end - self.started_at, 3) if self.started_at is not None else 0.0,
             "stop_reason": self.stop_reason, "error": self.error,
         }

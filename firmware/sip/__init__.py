@@ -1,2 +1,1 @@
-"""The SIP core, sans-I/O: messages, transactions, dialogs, digest auth, SDP offer/answer, the
-registrar; udp.py and tcp.py are the thin asyncio adapters (see README.md)."""
+"""The SIP core of the box: sans-I/O parser, transactions, dialogs, auth, SDP, registrar."""

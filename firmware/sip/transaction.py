@@ -8,8 +8,9 @@
     layer.next_event() -> RequestReceived | ResponseReceived | TransactionTimeout | ...
     layer.get_timer() -> the next deadline or None;  layer.handle_timer(now)
 
-INVITE client (timers A, B, D), non-INVITE client (E, F, K), INVITE server (G, H, I, and L of
-RFC 6026 while absorbing retransmissions after a 2xx), non-INVITE server (J).  On a reliable
+INVITE client (timers A, B, D, and M of RFC 6026 while 2xx retransmissions still arrive),
+non-INVITE client (E, F, K), INVITE server (G, H, I, and L of RFC 6026 while absorbing
+retransmissions after a 2xx), non-INVITE server (J).  Timer C belongs to proxies.  On a reliable
 transport A, E and G never run and D, I, J, K are zero.  The client transaction sends the ACK
 for a non-2xx final response itself; the ACK for a 2xx belongs to the dialog (TU).
 """
@@ -162,8 +163,12 @@ class ClientTransaction(_Transaction):
                     self.timers.pop("B", None)   # a provisional answer ends the INVITE timeout
                     events.append(ResponseReceived(response, self))
                 elif code < 300:
+                    # RFC 6026: stay Accepted for Timer M so 2xx retransmissions (and 2xx from
+                    # other forks) reach the TU through us; the TU owns the ACK to a 2xx.
+                    self.state = "Accepted"
+                    self.timers.clear()
+                    self._arm("M", now + 64 * t.t1)
                     events.append(ResponseReceived(response, self))
-                    self._terminate()            # the TU (dialog) owns 2xx and its ACK
                 else:
                     self.state = "Completed"
                     self.timers.clear()
@@ -174,6 +179,8 @@ class ClientTransaction(_Transaction):
             elif self.state == "Completed" and code >= 300:
                 self.retransmissions += 1
                 self._send(self.ack)             # the final response came again: ACK again
+            elif self.state == "Accepted" and 200 <= code < 300:
+                events.append(ResponseReceived(response, self))
             return
         if self.state in ("Trying", "Proceeding"):
             if code < 200:
@@ -200,7 +207,7 @@ class ClientTransaction(_Transaction):
         elif name in ("B", "F"):
             self.layer._events.append(TransactionTimeout(self, name))
             self._terminate()
-        elif name in ("D", "K"):
+        elif name in ("D", "K", "M"):
             self._terminate()
 
     def _build_ack(self, response: Response) -> Request:
@@ -241,6 +248,7 @@ class ServerTransaction(_Transaction):
         self.response_addr = response_addr
         self._interval = layer.timers.t1
         self.ack_received = False
+        self.merge_key: tuple | None = None
 
     def on_retransmission(self, request: Request, now: float) -> None:
         self.retransmissions += 1
@@ -351,6 +359,10 @@ class TransactionLayer:
         # since moved on are skipped when they surface, so arming stays O(log n).
         self._heap: list = []
         self._seq = itertools.count()
+        # (From tag, Call-ID, CSeq) of open out-of-dialog server transactions, to answer a
+        # forked copy arriving by another path with 482 (RFC 3261 §8.2.2.2).
+        self._merge: dict[tuple, ServerTransaction] = {}
+        self.merged = 0
 
     # -- keys (RFC 3261 §17.1.3, §17.2.3) -------------------------------------------------------
     @staticmethod
@@ -414,6 +426,15 @@ class TransactionLayer:
         dest = response_address(via, source, transport)
         tx = ServerTransaction(self, request, source, transport, key, dest)
         self._server[key] = tx
+        if request.to.tag is None and request.method != "CANCEL":
+            merge_key = (request.from_.tag, request.call_id, request.cseq.number, request.method)
+            earlier = self._merge.get(merge_key)
+            if earlier is not None and earlier.state != "Terminated":
+                self.merged += 1
+                tx.respond(make_response(request, 482, to_tag="merged"), now)
+                return
+            self._merge[merge_key] = tx
+            tx.merge_key = merge_key
         cancels = None
         if request.method == "CANCEL":
             invite_key = key[:-1] + ("INVITE",)
@@ -481,6 +502,9 @@ class TransactionLayer:
         table = self._client if isinstance(tx, ClientTransaction) else self._server
         if table.get(tx.key) is tx:
             del table[tx.key]
+        merge_key = getattr(tx, "merge_key", None)
+        if merge_key is not None and self._merge.get(merge_key) is tx:
+            del self._merge[merge_key]
 
     def find_server(self, request: Request) -> ServerTransaction | None:
         return self._server.get(self._server_key(request, request.top_via))

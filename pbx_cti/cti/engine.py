@@ -26,6 +26,7 @@ the READY eligible agents.  After every input no waiting caller has a READY elig
 from __future__ import annotations
 
 import bisect
+import functools
 import heapq
 import itertools
 import json
@@ -33,8 +34,8 @@ import logging
 from dataclasses import dataclass, field
 
 from .decisions import Announce, AgentStateChanged, Decision, Offer, PendingStateChange, WithdrawOffer
-from .eventlog import (K_ABANDON, K_AGENT_STATE, K_CALL_END, K_CONNECT, K_ENDPOINT, K_ENTER, K_OFFER,
-                       K_OFFER_END, K_PENDING, K_WRAP_CODE, EventStore, LogRecord, MemoryEventStore)
+from .eventlog import (K_ABANDON, K_AGENT_STATE, K_CALL_END, K_CHECKPOINT, K_CONNECT, K_ENDPOINT, K_ENTER,
+                       K_OFFER, K_OFFER_END, K_PENDING, K_WRAP_CODE, EventStore, LogRecord, MemoryEventStore)
 from .model import (REASON_APP_DISCONNECTED, REASON_DEVICE_UNAVAILABLE, REASON_LOGIN, REASON_OFFER_FAILED,
                     REASON_OFFER_REJECTED, REASON_RING_NO_ANSWER, SYSTEM_REASONS, AgentState, CtiConfig,
                     CtiError, InvalidTransition, Strategy, UnknownAgent, UnknownCaller)
@@ -95,9 +96,30 @@ class QueueCounters:
     handle_time: float = 0.0     # closed talk + hold + wrap-up attributed to the queue
 
 
+def _operation(method):
+    """An input of the engine: its records reach the store together, as one transaction, so
+    a crash never leaves half an operation in the log (an offer without its agent reserved)."""
+
+    @functools.wraps(method)
+    def run(self, now, *args, **kwargs):
+        self._depth += 1
+        try:
+            return method(self, now, *args, **kwargs)
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._commit(now)
+    return run
+
+
 class CtiEngine:
-    def __init__(self, config: CtiConfig, store: EventStore | None = None):
+    def __init__(self, config: CtiConfig, store: EventStore | None = None, checkpoint_every: int = 10_000):
         self.config = config
+        # A checkpoint record every so many records bounds what a restart replays.
+        self.checkpoint_every = checkpoint_every
+        self._since_checkpoint = 0
+        self._depth = 0
+        self._unwritten: list[LogRecord] = []
         self.store = store if store is not None else MemoryEventStore()
         self.agents = {a: Agent(a, dict(cfg.skills)) for a, cfg in config.agents.items()}
         self.callers: dict[str, Caller] = {}
@@ -124,11 +146,15 @@ class CtiEngine:
 
     # ------------------------------------------------------------------ restart
     @classmethod
-    def restore(cls, config: CtiConfig, store: EventStore, now: float) -> "CtiEngine":
-        """Rebuild run-time state from the log, re-arm timers, and route what can be routed."""
-        engine = cls(config, store)
+    def restore(cls, config: CtiConfig, store: EventStore, now: float, **kwargs) -> "CtiEngine":
+        """Rebuild run-time state from the log (from its last checkpoint on), re-arm timers, and
+        route what can be routed."""
+        engine = cls(config, store, **kwargs)
         engine._replaying = True
-        for record in store.records():
+        checkpoint = store.last_checkpoint()
+        if checkpoint is not None:
+            engine._load_state(checkpoint)
+        for record in store.records(after_seq=checkpoint.seq if checkpoint else 0):
             engine._apply(record)
         engine._replaying = False
         for caller in engine.callers.values():
@@ -148,6 +174,7 @@ class CtiEngine:
             if agent.state is S.READY:
                 engine._dirty_agents.add(agent.agent_id)
         engine._dispatch(now)
+        engine._commit(now)
         return engine
 
     # ------------------------------------------------------------------ outputs
@@ -160,6 +187,7 @@ class CtiEngine:
             heapq.heappop(self._timers)
         return self._timers[0][0] if self._timers else None
 
+    @_operation
     def handle_timer(self, now: float) -> None:
         while True:
             when = self.get_timer()
@@ -186,6 +214,7 @@ class CtiEngine:
         self._dispatch(now)
 
     # ------------------------------------------------------------------ agent requests
+    @_operation
     def login(self, now: float, agent_id: str, endpoint: str, groups: list[str] | None = None) -> None:
         agent = self._agent(agent_id)
         if agent.state is not S.LOGGED_OUT:
@@ -203,6 +232,7 @@ class CtiEngine:
                         extra={"endpoint": endpoint, "groups": sorted(set(chosen))})
         self._dispatch(now)
 
+    @_operation
     def logout(self, now: float, agent_id: str) -> None:
         agent = self._agent(agent_id)
         if agent.state in (S.LOGGED_OUT, S.TALKING, S.HOLD):
@@ -214,6 +244,7 @@ class CtiEngine:
             self._set_state(now, agent, S.LOGGED_OUT, "logout")
         self._dispatch(now)
 
+    @_operation
     def ready(self, now: float, agent_id: str) -> None:
         agent = self._agent(agent_id)
         if agent.state not in (S.NOT_READY, S.WRAP_UP):
@@ -223,6 +254,7 @@ class CtiEngine:
         self._set_state(now, agent, S.READY)
         self._dispatch(now)
 
+    @_operation
     def not_ready(self, now: float, agent_id: str, reason: str) -> None:
         agent = self._agent(agent_id)
         self._check_reason(agent_id, reason)
@@ -233,6 +265,7 @@ class CtiEngine:
         self._to_not_ready(now, agent, reason, "withdrawn")
         self._dispatch(now)
 
+    @_operation
     def reject(self, now: float, agent_id: str) -> None:
         agent = self._agent(agent_id)
         if agent.state is not S.RESERVED:
@@ -240,18 +273,21 @@ class CtiEngine:
         self._end_offer(now, self.callers[agent.caller], agent_id, "rejected", S.NOT_READY, REASON_OFFER_REJECTED)
         self._dispatch(now)
 
+    @_operation
     def hold(self, now: float, agent_id: str) -> None:
         agent = self._agent(agent_id)
         if agent.state is not S.TALKING:
             raise InvalidTransition(agent_id, agent.state, "hold", "no call is talking")
         self._set_state(now, agent, S.HOLD)
 
+    @_operation
     def retrieve(self, now: float, agent_id: str) -> None:
         agent = self._agent(agent_id)
         if agent.state is not S.HOLD:
             raise InvalidTransition(agent_id, agent.state, "retrieve", "no call is on hold")
         self._set_state(now, agent, S.TALKING)
 
+    @_operation
     def wrap_up_code(self, now: float, agent_id: str, code: str) -> None:
         agent = self._agent(agent_id)
         if agent.state not in _HANDLING:
@@ -261,6 +297,7 @@ class CtiEngine:
         self._emit(now, K_WRAP_CODE, agent.queue, agent.caller, agent_id, code=code)
 
     # ------------------------------------------------------------------ facts from the call model
+    @_operation
     def caller_queued(self, now: float, caller_id: str, queue: str, priority: int = 0,
                       info: dict | None = None) -> None:
         if queue not in self.config.queues:
@@ -281,6 +318,7 @@ class CtiEngine:
             self._announce(now, caller)
             self._schedule_announce(caller, now)
 
+    @_operation
     def caller_abandoned(self, now: float, caller_id: str, reason: str = "hangup") -> bool:
         """The caller left before an agent answered (a connected caller's hang-up ends the call)."""
         caller = self.callers.get(caller_id)
@@ -295,6 +333,7 @@ class CtiEngine:
         self._dispatch(now)
         return True
 
+    @_operation
     def offer_answered(self, now: float, caller_id: str, agent_id: str) -> bool:
         caller = self.callers.get(caller_id)
         if caller is None or caller.status != OFFERED or agent_id not in caller.offer_agents:
@@ -307,6 +346,7 @@ class CtiEngine:
         self._dispatch(now)
         return True
 
+    @_operation
     def offer_failed(self, now: float, caller_id: str, agent_id: str,
                      reason: str = REASON_OFFER_FAILED) -> bool:
         """The endpoint could not be rung or gave up (busy, unreachable, its own no-answer)."""
@@ -319,6 +359,7 @@ class CtiEngine:
         self._dispatch(now)
         return True
 
+    @_operation
     def call_ended(self, now: float, caller_id: str) -> bool:
         caller = self.callers.get(caller_id)
         if caller is None:
@@ -341,6 +382,7 @@ class CtiEngine:
         self._dispatch(now)
         return True
 
+    @_operation
     def app_disconnected(self, now: float, agent_id: str) -> bool:
         """The agent's application went away: the agent is not ready; a call in progress is kept."""
         agent = self.agents.get(agent_id)
@@ -352,6 +394,7 @@ class CtiEngine:
         self._dispatch(now)
         return True
 
+    @_operation
     def endpoint_presence(self, now: float, endpoint: str, available: bool) -> bool:
         if available == (endpoint not in self.endpoint_down):
             return False
@@ -364,6 +407,7 @@ class CtiEngine:
         self._dispatch(now)
         return True
 
+    @_operation
     def clear_calls(self, now: float, reason: str = "daemon-stop") -> None:
         """The box stops (or starts after a crash) and every call toward the carrier is gone:
         close each in the log, callers as abandoned, connected calls as ended."""
@@ -571,7 +615,87 @@ class CtiEngine:
         self._seq += 1
         record = LogRecord(self._seq, now, kind, queue, caller, agent, data)
         self._apply(record)
-        self.store.append(record)
+        self._unwritten.append(record)
+
+    def _commit(self, now: float) -> None:
+        if not self._unwritten:
+            return
+        records, self._unwritten = self._unwritten, []
+        self._since_checkpoint += len(records)
+        if self.checkpoint_every and self._since_checkpoint >= self.checkpoint_every:
+            self._since_checkpoint = 0
+            self._seq += 1
+            records.append(self._checkpoint_record(now))
+        self.store.append_many(records)
+
+    def checkpoint(self, now: float) -> None:
+        """Write the whole run-time state as one record; a restart replays only what follows."""
+        self._commit(now)
+        self._since_checkpoint = 0
+        self._seq += 1
+        self.store.append_many([self._checkpoint_record(now)])
+
+    def _checkpoint_record(self, now: float) -> LogRecord:
+        # A JSON round trip: a deep copy the live state cannot change afterwards.
+        return LogRecord(self._seq, now, K_CHECKPOINT, data=json.loads(json.dumps(self._state_data())))
+
+    def _state_data(self) -> dict:
+        return {
+            "agents": {a.agent_id: {"state": a.state.value, "reason": a.reason, "since": a.since,
+                                    "endpoint": a.endpoint, "groups": list(a.groups), "caller": a.caller,
+                                    "queue": a.queue, "idle_since": a.idle_since, "calls": a.calls,
+                                    "wrap_until": a.wrap_until, "pending": a.pending}
+                       for a in self.agents.values()},
+            "callers": [{"caller": c.caller_id, "queue": c.queue, "priority": c.priority, "entered": c.entered,
+                         "order": c.order, "info": c.info, "status": c.status, "offer_id": c.offer_id,
+                         "offer_agents": c.offer_agents, "offer_deadline": c.offer_deadline, "agent": c.agent,
+                         "connected_at": c.connected_at} for c in self.callers.values()],
+            "endpoint_down": sorted(self.endpoint_down),
+            "rr_last": self.rr_last,
+            "queue_counters": {q: vars(c) for q, c in self.queue_counters.items()},
+            "agent_answered": self.agent_answered,
+            "agent_time": {a: [[s, r, v] for (s, r), v in t.items()] for a, t in self.agent_time.items() if t},
+            "offer_ids": self._offer_ids,
+            "arrivals": self._arrivals,
+        }
+
+    def _load_state(self, record: LogRecord) -> None:
+        d = record.data
+        self._seq = record.seq
+        self._offer_ids, self._arrivals = d["offer_ids"], d["arrivals"]
+        self.endpoint_down = set(d["endpoint_down"])
+        self.rr_last = dict(d["rr_last"])
+        for agent_id, saved in d["agents"].items():
+            agent = self.agents.get(agent_id)
+            if agent is None:
+                continue
+            for name, value in saved.items():
+                setattr(agent, name, value)
+            agent.state = S(saved["state"])
+            agent.groups = tuple(g for g in saved["groups"] if g in agent.skills)
+            self.endpoint_agent[agent.endpoint] = agent_id
+            if agent.state is S.READY:
+                for group in agent.groups:
+                    self.ready_in_group[group][agent_id] = None
+        for saved in d["callers"]:
+            if saved["queue"] not in self.config.queues:
+                continue
+            caller = Caller(saved["caller"], saved["queue"], saved["priority"], saved["entered"], saved["order"],
+                            saved["info"], saved["status"], saved["offer_id"],
+                            [a for a in saved["offer_agents"] if a in self.agents], saved["offer_deadline"],
+                            saved["agent"], saved["connected_at"])
+            self.callers[caller.caller_id] = caller
+            if caller.status == WAITING:
+                bisect.insort(self.waiting[caller.queue], caller.key)
+        for queue, counters in d["queue_counters"].items():
+            if queue in self.queue_counters:
+                self.queue_counters[queue] = QueueCounters(**counters)
+        for agent_id, count in d["agent_answered"].items():
+            if agent_id in self.agent_answered:
+                self.agent_answered[agent_id] = count
+        for agent_id, rows in d["agent_time"].items():
+            if agent_id in self.agent_time:
+                self.agent_time[agent_id] = {(s, r): v for s, r, v in rows}
 
     def _apply(self, r: LogRecord) -> None:
         """The only place run-time state changes; replay at restart goes through here too."""

@@ -50,16 +50,23 @@ K_ABANDON = "ABANDON"            # wait, reason: the caller left before being an
 K_CALL_END = "CALL_END"          # talk: the connected call ended
 K_WRAP_CODE = "WRAP_CODE"        # code
 K_ENDPOINT = "ENDPOINT"          # endpoint, available
+K_CHECKPOINT = "CHECKPOINT"      # the engine's whole run-time state: restore starts from the last one
 KINDS = (K_AGENT_STATE, K_PENDING, K_ENTER, K_OFFER, K_OFFER_END, K_CONNECT, K_ABANDON,
-         K_CALL_END, K_WRAP_CODE, K_ENDPOINT)
+         K_CALL_END, K_WRAP_CODE, K_ENDPOINT, K_CHECKPOINT)
 
 
 class EventStore(Protocol):
     def append(self, record: LogRecord) -> None:
         """Queue one record; it must not block on I/O."""
 
+    def append_many(self, records: list[LogRecord]) -> None:
+        """Queue records that become durable together or not at all (one engine operation)."""
+
     def records(self, after_seq: int = 0) -> Iterator[LogRecord]:
         """Every durable record with seq > after_seq, in order (flush first to include all)."""
+
+    def last_checkpoint(self) -> LogRecord | None:
+        """The durable CHECKPOINT record with the highest seq, if any."""
 
     def flush(self) -> None:
         """Wait until every appended record is durable."""
@@ -76,8 +83,14 @@ class MemoryEventStore:
     def append(self, record: LogRecord) -> None:
         self._records.append(record)
 
+    def append_many(self, records: list[LogRecord]) -> None:
+        self._records.extend(records)
+
     def records(self, after_seq: int = 0) -> Iterator[LogRecord]:
         return iter([r for r in self._records if r.seq > after_seq])
+
+    def last_checkpoint(self) -> LogRecord | None:
+        return next((r for r in reversed(self._records) if r.kind == K_CHECKPOINT), None)
 
     def flush(self) -> None:
         pass
@@ -101,6 +114,7 @@ CREATE TABLE IF NOT EXISTS cti_events (
     data   TEXT NOT NULL DEFAULT '{}'
 );
 CREATE INDEX IF NOT EXISTS cti_events_time ON cti_events(time);
+CREATE INDEX IF NOT EXISTS cti_events_kind ON cti_events(kind, seq);
 """
 
 
@@ -141,15 +155,22 @@ class SqliteEventStore:
         return cls(Path(state_dir) / DB_FILE, **kwargs)
 
     def append(self, record: LogRecord) -> None:
+        self.append_many([record])
+
+    def append_many(self, records: list[LogRecord]) -> None:
         if self._closed:
-            raise EventLogError(f"{self.path}: event log is closed; record {record.seq} not written")
+            raise EventLogError(f"{self.path}: event log is closed; records from {records[0].seq} not written")
         if self._failure is not None:
             raise EventLogError(f"{self.path}: the writer failed: {self._failure}")
-        try:
-            data = json.dumps(record.data, separators=(",", ":"), sort_keys=True)
-        except (TypeError, ValueError) as exc:
-            raise EventLogError(f"{self.path}: record {record.seq} ({record.kind}) has data that is not JSON: {exc}") from exc
-        self._queue.put((record.seq, record.time, record.kind, record.queue, record.caller, record.agent, data))
+        rows = []
+        for record in records:
+            try:
+                data = json.dumps(record.data, separators=(",", ":"), sort_keys=True)
+            except (TypeError, ValueError) as exc:
+                raise EventLogError(f"{self.path}: record {record.seq} ({record.kind}) has data that is not "
+                                    f"JSON: {exc}") from exc
+            rows.append((record.seq, record.time, record.kind, record.queue, record.caller, record.agent, data))
+        self._queue.put(rows)  # one item: the writer never splits it across transactions
 
     def flush(self) -> None:
         done = threading.Event()
@@ -177,6 +198,12 @@ class SqliteEventStore:
         for row in cur:
             yield _row_to_record(row)
 
+    def last_checkpoint(self) -> LogRecord | None:
+        row = self._read.execute(
+            "SELECT seq, time, kind, queue, caller, agent, data FROM cti_events WHERE kind = ? "
+            "ORDER BY seq DESC LIMIT 1", (K_CHECKPOINT,)).fetchone()
+        return None if row is None else _row_to_record(row)
+
     def _write_loop(self) -> None:
         conn = _connect(self.path)
         stop = False
@@ -201,7 +228,7 @@ class SqliteEventStore:
                 elif isinstance(entry, threading.Event):
                     waiters.append(entry)
                 else:
-                    batch.append(entry)
+                    batch.extend(entry)
             if batch and self._failure is None:
                 try:
                     conn.execute("BEGIN")

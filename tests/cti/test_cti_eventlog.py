@@ -136,3 +136,57 @@ def test_data_that_is_not_json_is_refused_at_the_door(tmp_path):
     engine.caller_queued(T0, "c1", "sales", info={"account": "42"})
     store.close()
     assert [r.caller for r in read_records(tmp_path / "log.sqlite")] == ["c1"]
+
+
+BUSY_CENTER = textwrap.dedent("""
+    import random, sys, time
+    sys.path.insert(0, sys.argv[2])
+    from pbx_cti.cti import AgentConfig, CtiConfig, CtiEngine, QueueConfig, SqliteEventStore, Strategy
+    from pbx_cti.cti.decisions import Offer
+    config = CtiConfig(agents={f"a{n}": AgentConfig(f"a{n}", {"g": 1 + n % 10}) for n in range(20)},
+                       queues={"q": QueueConfig("q", "g", strategy=Strategy.RING_ALL, wrap_up=0)})
+    engine = CtiEngine(config, SqliteEventStore(sys.argv[1], flush_interval=0), checkpoint_every=300)
+    rng, now, n = random.Random(7), 1.8e9, 0
+    for agent in config.agents:
+        engine.login(now, agent, "ext-" + agent)
+        engine.ready(now, agent)
+    print("started", flush=True)
+    while True:
+        now += 0.01
+        n += 1
+        engine.caller_queued(now, f"c{n}", "q")
+        offers = [d for d in engine.pop_decisions() if isinstance(d, Offer)]
+        if offers and rng.random() < 0.7:
+            engine.offer_answered(now, offers[0].caller, offers[-1].agent)
+        talking = [a.caller for a in engine.agents.values() if a.state.value == "TALKING"]
+        if talking and rng.random() < 0.8:
+            engine.call_ended(now, rng.choice(talking))
+        engine.handle_timer(now)
+        engine.pop_decisions()
+""")
+
+
+def test_after_a_kill_9_the_log_holds_whole_operations_only(tmp_path):
+    path = tmp_path / "log.sqlite"
+    proc = subprocess.Popen([sys.executable, "-c", BUSY_CENTER, str(path), str(ROOT)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline() == b"started\n"
+    time.sleep(1.0)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    from pbx_cti.cti import AgentConfig, CtiConfig, QueueConfig, Strategy
+    config = CtiConfig(agents={f"a{n}": AgentConfig(f"a{n}", {"g": 1 + n % 10}) for n in range(20)},
+                       queues={"q": QueueConfig("q", "g", strategy=Strategy.RING_ALL, wrap_up=0)})
+    store = SqliteEventStore(path)
+    assert any(r.kind == "CHECKPOINT" for r in store.records())
+    engine = CtiEngine.restore(config, store, 1.9e9)
+    offered = {c.caller_id: set(c.offer_agents) for c in engine.callers.values() if c.status == "offered"}
+    connected = {c.agent: c.caller_id for c in engine.callers.values() if c.status == "connected"}
+    for agent in engine.agents.values():
+        if agent.state.value == "RESERVED":
+            assert agent.agent_id in offered[agent.caller]
+        elif agent.state.value == "TALKING":
+            assert connected[agent.agent_id] == agent.caller
+        else:
+            assert agent.agent_id not in connected
+    assert all(engine.agents[a].state.value == "RESERVED" for agents in offered.values() for a in agents)
+    store.close()

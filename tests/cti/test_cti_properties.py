@@ -47,8 +47,9 @@ class CtiMachine(RuleBasedStateMachine):
     @initialize(strategies=st.lists(st.sampled_from(list(Strategy)), min_size=3, max_size=3),
                 wrap_ups=st.lists(st.sampled_from([0.0, 5.0, None]), min_size=3, max_size=3),
                 at_work=st.sets(st.sampled_from(AGENTS)),
-                early_callers=st.lists(st.sampled_from(["q1", "q2", "q3"]), min_size=1, max_size=4))
-    def build(self, strategies, wrap_ups, at_work, early_callers):
+                early_callers=st.lists(st.sampled_from(["q1", "q2", "q3"]), min_size=1, max_size=4),
+                checkpoint_every=st.sampled_from([0, 5, 40]))
+    def build(self, strategies, wrap_ups, at_work, early_callers, checkpoint_every):
         tiers = ((0.0, 6), (4.0, 3), (9.0, 1))  # every queue ends fully relaxed: nobody is stranded
         self.config = CtiConfig(
             agents={a: AgentConfig(a, dict(SKILLS[a])) for a in AGENTS},
@@ -57,7 +58,8 @@ class CtiMachine(RuleBasedStateMachine):
                     for n in (1, 2, 3)},
             not_ready_reasons=REASONS)
         self.store = MemoryEventStore()
-        self.engine = CtiEngine(self.config, self.store)
+        self.checkpoint_every = checkpoint_every  # 0: restarts replay the whole log
+        self.engine = CtiEngine(self.config, self.store, checkpoint_every)
         self.now = T0
         self.next_caller = 0
         self.offers = 0
@@ -209,10 +211,12 @@ class CtiMachine(RuleBasedStateMachine):
         self.now = target
         self.statistics_match()
 
-    @rule(clear=st.booleans())
-    def engine_restarts(self, clear):
+    @rule(clear=st.booleans(), checkpoint=st.booleans())
+    def engine_restarts(self, clear, checkpoint):
+        if checkpoint:
+            self.engine.checkpoint(self.now)
         before = self.engine.snapshot()
-        self.engine = CtiEngine.restore(self.config, self.store, self.now)
+        self.engine = CtiEngine.restore(self.config, self.store, self.now, checkpoint_every=self.checkpoint_every)
         assert self.engine.snapshot() == before
         assert self.engine.pop_decisions() == []  # nothing was left routable
         self.statistics_match()

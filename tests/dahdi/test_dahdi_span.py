@@ -147,11 +147,19 @@ def test_bearer_audio_moves_whole_blocks_for_all_channels():
     for n in range(1, 32):
         if n != 16:
             kernel.channels[n].rx.append(bytes([n]) * 160)
+    assert (span.read_bearer(100) == 0xD5).all()   # a block in hand beyond what is asked, first
+    assert span.counters()["bearer_rx_priming"] == 100
+    for n in range(1, 32):
+        if n != 16:
+            kernel.channels[n].rx.append(bytes([n + 100]) * 160)
     block = span.read_bearer(100)
     assert block.shape == (30, 100) and block[0, 0] == 1 and block[15, 0] == 17 and block[29, 99] == 31
-    rest = span.read_bearer(100)   # 60 left of each block, then idle A-law silence
-    assert rest[0, 59] == 1 and rest[0, 60] == 0xD5
-    assert span.counters()["bearer_rx_short"] == 30 * 40
+    block = span.read_bearer(100)   # 60 of the first block, 40 of the second
+    assert block[0, 59] == 1 and block[0, 60] == 101
+    rest = span.read_bearer(200)    # 120 left: an underrun, padded with A-law silence
+    assert rest[0, 119] == 101 and rest[0, 120] == 0xD5
+    counters = span.counters()
+    assert (counters["bearer_rx_short"], counters["bearer_rx_underruns"]) == (30 * 80, 1)
     out = np.arange(30, dtype=np.uint8).repeat(100).reshape(30, 100)
     span.write_bearer(out)   # less than a block: held back, DAHDI would send a short buffer
     assert kernel.channels[1].tx == []

@@ -287,3 +287,15 @@ def test_racing_producers_lose_no_drop_count():
     for t in threads:
         t.join()
     assert ring.dropped + len(ring) == 80_000 and len(ring) <= 1000 + 4
+
+
+def test_a_payload_no_ip_packet_can_hold_is_counted_not_written(tmp_path):
+    capture = Capture(parse_definition("sip"), tmp_path / "o.pcapng")
+    capture.start()
+    flow = Flow("192.0.2.10", 5060, "192.0.2.1", 5060, "tcp")
+    assert not capture.sip(flow, b"x" * 70_000, sent=True)
+    assert capture.sip(flow, b"x" * 65_495, sent=True)
+    capture.stop()
+    status = capture.status()
+    assert (status["oversized"], status["packets"], status["error"]) == (1, 1, None)
+    assert len(bytes(read_capture(tmp_path / "o.pcapng")[0].packet[TCP].payload)) == 65_495

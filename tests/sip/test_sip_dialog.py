@@ -99,7 +99,7 @@ def test_call_with_reliable_183_prack_session_timer_hold_update_and_bye():
     assert timer.interval == 1800 and timer.refresher == "uac" and not timer.we_refresh
     net.layers[B].send_response(server_tx, uas.respond(got.request, 200, headers=headers), 1.0)
     ok = net.take(A, ResponseReceived)[0].response
-    assert ok.status == 200 and client_tx.state == "Terminated"
+    assert ok.status == 200 and client_tx.state == "Accepted"   # RFC 6026, until Timer M
     uac.on_response(ok)
     assert uac.state == "confirmed" and uas.state == "confirmed"
     uac_timer = session_timer_from_2xx(ok)

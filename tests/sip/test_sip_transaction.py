@@ -114,16 +114,22 @@ def test_invite_client_over_tcp_has_no_timer_a_and_zero_timer_d():
     assert h2.of(TransactionTimeout)[0].timer == "B"
 
 
-def test_invite_client_2xx_ends_the_transaction_and_retransmissions_reach_the_tu():
+def test_invite_client_2xx_is_accepted_until_timer_m_and_retransmissions_reach_the_tu():
     h = Harness()
     inv = request()
     tx = h.layer.send_request(inv, ("192.0.2.1", 5060), 0.0)
     ok = make_response(inv, 200, to_tag="tt")
     h.receive(ok)
+    assert tx.state == "Accepted"
+    h.receive(ok)                            # a 2xx retransmission: to the TU, which re-ACKs
+    h.run_until(31.9)
+    assert tx.state == "Accepted"
+    h.run_until(32.1)                        # Timer M = 64*T1 (RFC 6026)
     assert tx.state == "Terminated"
-    h.receive(ok)
+    h.receive(ok)                            # after that, a stray 2xx still reaches the TU
     received = h.of(ResponseReceived)
-    assert [e.transaction is tx for e in received] == [True, False]
+    assert [e.transaction is tx for e in received] == [True, True, False]
+    assert h.times(method="INVITE") == [0]   # no retransmission once answered
     assert not any(getattr(m, "method", "") == "ACK" for _, m, _ in h.sent)  # the dialog ACKs 2xx
 
 
@@ -235,9 +241,12 @@ def test_non_invite_server_j_and_retransmissions():
 def test_matching_by_branch_sent_by_and_method_and_cancel():
     h = Harness(send_100=False)
     h.receive(request())
-    h.receive(request(sent_by="192.0.2.51:5062"))             # same branch, other sent-by
+    # same branch, other sent-by: not a retransmission but a new transaction (which, being
+    # the same request by another path, is answered 482 as a merged request)
+    h.receive(request(sent_by="192.0.2.51:5062"))
     h.receive(request("OPTIONS"))                              # same branch, other method
-    assert len(h.of(RequestReceived)) == 3
+    assert len(h.of(RequestReceived)) == 2 and h.layer.merged == 1
+    assert h.layer.transaction_count == 3
     invite_tx = h.of(RequestReceived)[0].transaction
     h.receive(request("CANCEL"))
     cancel = h.of(RequestReceived)[-1]
@@ -316,3 +325,32 @@ def test_transport_error_ends_the_transactions_toward_that_address():
     failed = h.of(TransportFailed)
     assert [f.transaction for f in failed] == [tx] and tx.state == "Terminated"
     assert other.state == "Trying"
+
+
+def test_merged_request_from_another_path_gets_482():
+    h = Harness(send_100=False)
+    h.receive(request())
+    h.receive(request(branch="z9hG4bKviaother", sent_by="192.0.2.60:5060"), addr=("192.0.2.60", 5060))
+    assert len(h.of(RequestReceived)) == 1 and h.layer.merged == 1
+    assert h.sent[-1][1].status == 482 and h.sent[-1][2] == ("192.0.2.60", 5060)
+
+
+def test_invite_server_over_tcp_has_no_timer_g_and_zero_timer_i():
+    h = Harness()
+    inv = request()
+    h.receive(inv, transport="TCP")
+    tx = h.of(RequestReceived)[0].transaction
+    h.layer.send_response(tx, make_response(inv, 486, to_tag="s"), 0.0)
+    h.run_until(5)
+    assert h.times(status=486) == [0]          # no retransmission on a reliable transport
+    ack = request("ACK")
+    ack.set("To", "<sip:bob@example.com>;tag=s")
+    h.receive(ack, transport="TCP")
+    h.run_until(5)
+    assert tx.state == "Terminated" and tx.ack_received   # Timer I = 0
+    h2 = Harness()
+    h2.receive(inv, transport="TCP")
+    tx2 = h2.of(RequestReceived)[0].transaction
+    h2.layer.send_response(tx2, make_response(inv, 486, to_tag="s"), 0.0)
+    h2.run_until(32.1)                           # Timer H still guards the ACK on TCP
+    assert h2.of(TransactionTimeout)[0].timer == "H"
