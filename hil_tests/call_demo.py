@@ -1,8 +1,11 @@
 """`pribox demo`: the box's daemon on the embedded default with the carrier simulator on the far
-end of the E1 wire — layer 1 (hil_tests/line_demo.py's part), both D-channels up, calls from
-the carrier answered by the box, the DTMF digits it sends detected, its test tone's level
-measured, clearing with cause 16, the `debug isdn q931` trace, `show isdn status` and
-`show controllers e1`.
+end of the E1 wire — the seed's call, end to end, as a live ladder: layer 1 (hil_tests/
+line_demo.py's part), both D-channels up, the carrier calling the center's number 1588-1234
+(forwarded from a 070 number), the gateway mapping it to route point 7000, the dial plan
+sending it to the IVR, the greeting ("안녕하세요? 고객님"), the menu, the caller's key, the
+skill group, the all-busy announcement ("지금은 모든 상담사가 통화중입니다") and the box
+clearing with cause 16 — each prompt checked in what the caller heard — then the `debug isdn
+q931` trace, `show isdn status` and `show controllers e1`.
 
 Real time by default, with libpri (Asterisk's PRI stack) as the carrier on the NT span's
 D-channel export; `--virtual` runs the same on the virtual clock with our own network-side
@@ -13,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import io
 import gc
 import logging
 import os
@@ -24,13 +29,19 @@ from runtime.bus import EventBus
 from runtime.clock import LoopClock, virtual_time_loop
 from firmware.config.loader import default_text
 from firmware.appliance.daemon import Daemon, FileSource
-from firmware.isdn.events import CallAudioReport, DtmfDigit, IsdnEvent, IsdnTrace
+from dsp.dtmf import DtmfGenerator
+from dsp.prompts import PromptStore
+from firmware.isdn.events import IsdnEvent, IsdnTrace
 from firmware.isdn.pcap import PcapWriter
 from firmware.isdn.q931.causes import cause_name
 from firmware.isdn.show import show_isdn_status
 from firmware.isdn.stack import DataLinkDown, DataLinkUp
 from firmware.appliance.sdnotify import Notifier
 from firmware.appliance.services import load_box_services
+from pbx_cti.ivr.config import DEFAULT_PROMPT_DIR
+from pbx_cti.ivr.prompts_setup import make_prompts
+from pbx_cti.ivr.trace import IvrTrace
+from pbx_cti.pbx.model import CallEnded, CallRouted, CallStarted
 
 from . import carrier as carriers
 from .line_demo import _describe
@@ -46,7 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--virtual", action="store_true",
                         help="run on the virtual clock (faster than real time) with our own network stack as carrier")
     parser.add_argument("--calls", type=int, default=1, help="calls the carrier places, one after another (default 1)")
-    parser.add_argument("--digits", default=carriers.DIGITS, help=f"DTMF digits the carrier sends (default {carriers.DIGITS})")
+    parser.add_argument("--digits", default="2",
+                        help="the key(s) the caller presses at the menu (default 2: 이체, account transfer)")
+    parser.add_argument("--prompt-dir", default=None,
+                        help=f"the IVR's prompts (default {DEFAULT_PROMPT_DIR} when it exists, else the default "
+                             "flow's Korean prompts are made for the demo with espeak-ng)")
     parser.add_argument("--carrier", choices=["libpri", "pribox"], default=None,
                         help="the far end's stack (default: libpri in real time, pribox with --virtual)")
     parser.add_argument("--pcap", metavar="FILE", help="write the box's D-channel to FILE (LINUX_LAPD, for Wireshark)")
@@ -64,8 +79,11 @@ def _libpri_available() -> bool:
     return True
 
 
-def demo_config(wire_dir: str, carrier: str, crc4: bool = True) -> str:
+def demo_config(wire_dir: str, carrier: str, crc4: bool = True, prompt_dir: str | None = None) -> str:
     text = default_text().replace(DEFAULT_WIRE, os.path.join(wire_dir, "e1.wire"))
+    if prompt_dir is not None:
+        text += f'\n[ivr]\nprompt_dir = "{prompt_dir}"\n'
+
     # The demo runs on whatever machine types `make run`: its serial port is not a box console.
     text = text.replace("[console]\nenabled = true", "[console]\nenabled = false")
     if not crc4:
@@ -84,13 +102,15 @@ class CallDemo:
         self.start = 0.0
         self.failures: list[str] = []
         self.aligned = False
-        self.digits: dict[int, str] = {}
-        self.reports: dict[int, CallAudioReport] = {}
+        self.ended: list[CallEnded] = []
+        self.prompts = PromptStore()
         self.bus.subscribe(SpanEvent, self._on_span)
         self.bus.subscribe(IsdnEvent, self._on_isdn)
         self.bus.subscribe(IsdnTrace, self._on_trace)
-        self.bus.subscribe(DtmfDigit, self._on_digit)
-        self.bus.subscribe(CallAudioReport, lambda e: self.reports.__setitem__(e.call_id, e))
+        self.bus.subscribe(CallStarted, self._on_call_started)
+        self.bus.subscribe(CallRouted, self._on_call_routed)
+        self.bus.subscribe(IvrTrace, self._on_ivr)
+        self.bus.subscribe(CallEnded, self._on_call_ended)
 
     def _at(self, t: float) -> str:
         return f"{(t - self.start) * 1000:8.1f} ms"
@@ -109,10 +129,27 @@ class CallDemo:
         if event.span_id == BOX_SPAN:
             self.out(f"{self._at(event.time)}  {event.text}")
 
-    def _on_digit(self, event: DtmfDigit) -> None:
-        if event.span_id == BOX_SPAN:
-            self.digits[event.call_id] = self.digits.get(event.call_id, "") + event.digit
-            self.out(f"{self._at(event.time)}  span {event.span_id}: DTMF '{event.digit}' heard on TS{event.timeslot}")
+    def _on_call_started(self, event: CallStarted) -> None:
+        s = event.summary
+        numbers = ", ".join(f"{role} {s['numbers_in'][role]} -> {s['numbers'][role]}"
+                            for role in ("called", "calling", "redirecting") if s["numbers_in"].get(role))
+        self.out(f"{self._at(event.time)}  gateway: {event.call_id} on span {s['span']} TS{s['timeslot']} "
+                 f"(trunk group {s['trunk']}): {numbers}")
+
+    def _on_call_routed(self, event: CallRouted) -> None:
+        r = event.route
+        entry = f"dial plan entry {r['entry'] + 1} ({r['pattern']})" if r["entry"] >= 0 else "no dial-plan entry"
+        self.out(f"{self._at(event.time)}  dial plan: {event.call_id}: {entry} -> {r['kind']} {r['target']}"
+                 + (" (after hours)" if r.get("after_hours") else ""))
+
+    def _on_ivr(self, event: IvrTrace) -> None:
+        self.out(f"{self._at(event.time)}  {event.text}")
+
+    def _on_call_ended(self, event: CallEnded) -> None:
+        self.ended.append(event)
+        s = event.summary
+        self.out(f"{self._at(event.time)}  pbx: {event.call_id} ended, cause {s['cause']} "
+                 f"({cause_name(s['cause']) if s['cause'] else '?'}), cleared by {s['cleared_by']}")
 
     async def run(self, daemon: Daemon, clock) -> None:
         try:
@@ -137,10 +174,12 @@ class CallDemo:
         box = isdn.spans[BOX_SPAN]
         pcap = PcapWriter(self.args.pcap, network_side=False) if self.args.pcap else None
         box.pcap = pcap
+        # The caller listens: no audio of its own after answer, and the box clears the call.
+        options = dict(digits="", tone_seconds=0.0, hangup_after_audio=False)
         if CARRIER_SPAN in isdn.spans:
-            carrier = carriers.StackCarrier(isdn.spans[CARRIER_SPAN], digits=self.args.digits)
+            carrier = carriers.StackCarrier(isdn.spans[CARRIER_SPAN], **options)
         else:
-            carrier = carriers.LibpriCarrier(spans[CARRIER_SPAN], clock, digits=self.args.digits)
+            carrier = carriers.LibpriCarrier(spans[CARRIER_SPAN], clock, **options)
             carrier.start()
         self.out(f"carrier simulator on span {CARRIER_SPAN}: {carrier.kind}")
         # Everything alive now lives as long as the demo: out of the collector's sight, a full
@@ -155,9 +194,9 @@ class CallDemo:
                 call = carrier.place_call()
                 self.out(f"{self._at(clock.now())}  carrier: call {number}: SETUP {carriers.CALLING} -> "
                          f"{carriers.CALLED} (forwarded from {carriers.FORWARDED_FROM}) on TS{call.timeslot}")
-                await self._wait(lambda: call.done, 15, f"call {number} to clear")
+                heard = await self._listen(carrier, call, clock, number)
                 await asyncio.sleep(0.05)
-                self._summarise(number, call)
+                self._summarise(number, call, heard)
             remaining = self.args.seconds - (clock.now() - self.start)
             if remaining > 0:
                 # half a tick more: virtual time sums float steps, and the last second must close
@@ -186,30 +225,77 @@ class CallDemo:
                 raise RuntimeError(f"{what}: not within {timeout:g} s")
             await asyncio.sleep(0.01)
 
-    def _summarise(self, number: int, call) -> None:
-        box_call = number  # the box numbers incoming calls from 1, one per carrier call
-        heard = self.digits.get(box_call, "")
-        report = self.reports.get(box_call)
-        answered = call.answered_at is not None
-        tone = (f"{carriers.TONE_HZ:g} Hz tone heard at {report.tone_level_dbm0:.1f} dBm0 for {report.tone_seconds:.2f} s"
-                if report is not None and report.tone_level_dbm0 is not None else "no tone heard")
+    async def _listen(self, carrier, call, clock, number: int):
+        """Keep what the caller hears; press the menu key once the greeting is over."""
+        await self._wait(lambda: call.timeslot is not None, 5, f"call {number} to get a channel")
+        timeslot = call.timeslot
+        carrier.bearer.record(timeslot, seconds=5)
+        heard = []
+        await self._wait(lambda: call.answered_at is not None or call.done, 10, f"call {number} to be answered")
+        pressed = False
+        greeting = self.prompts["greeting"].duration if "greeting" in self.prompts else 3.0
+        key_at = clock.now() + greeting + 1.5
+        deadline = clock.now() + 60
+        while not call.done:
+            if carrier.bearer.is_open(timeslot):
+                heard.append(carrier.bearer.recorded(timeslot))
+            if not pressed and self.args.digits and clock.now() >= key_at and call.answered_at is not None:
+                pressed = True
+                keys = DtmfGenerator(level_dbm0=-10.0, on_ms=100, off_ms=100)
+                keys.put(self.args.digits)
+                carrier.bearer.play(timeslot, keys)
+                self.out(f"{self._at(clock.now())}  carrier: the caller presses {self.args.digits}")
+            if clock.now() > deadline:
+                self.failures.append(f"call {number}: not cleared within 60 s")
+                break
+            await asyncio.sleep(0.02)
+        import numpy as np
+        return np.concatenate(heard) if heard else np.zeros(0, np.int16)
+
+    def _summarise(self, number: int, call, heard) -> None:
+        ended = self.ended[number - 1].summary if len(self.ended) >= number else None
+        if ended is None:
+            self.failures.append(f"call {number}: the PBX reported no end")
+            return
+        heard_prompts = [name for name in ("greeting", "menu", "connecting", "all_busy")
+                         if name in self.prompts and prompt_heard(heard, self.prompts[name].samples)]
         cause = call.released_cause
-        self.out(f"call {number}: {'answered by the box' if answered else 'NOT answered'}; "
-                 f"DTMF sent {self.args.digits}, detected by the box {heard or '(none)'}; {tone}; "
-                 f"cleared with cause {cause} ({cause_name(cause) if cause else '?'})")
-        if not answered:
+        self.out(f"call {number}: {ended['numbers_in']['called']} -> {ended['numbers']['called']}; "
+                 f"{ended['route']['kind']} {ended['route']['target']}; IVR {' > '.join(ended['ivr_path'])}; "
+                 f"keys {ended['digits'] or '(none)'}; the caller heard {', '.join(heard_prompts) or 'no prompt'}; "
+                 f"cleared by the {ended['cleared_by']} with cause {cause} ({cause_name(cause) if cause else '?'})")
+        if call.answered_at is None:
             self.failures.append(f"call {number} not answered")
-        if heard != self.args.digits:
-            self.failures.append(f"call {number}: DTMF detected {heard!r}, sent {self.args.digits!r}")
+        if ended["numbers"]["called"] != "7000":
+            self.failures.append(f"call {number}: mapped to {ended['numbers']['called']}, expected 7000")
+        expected = ["greeting", "menu", "connecting", "all_busy"] if self.args.digits[:1] in ("1", "2", "3") else ["greeting"]
+        missing = [p for p in expected if p not in heard_prompts]
+        if self.prompts and missing:
+            self.failures.append(f"call {number}: the caller did not hear {', '.join(missing)}")
         if cause != 16:
             self.failures.append(f"call {number}: cleared with cause {cause}, expected 16")
 
 
-async def _run_demo(args, wire_dir: str, carrier: str, clock, out) -> CallDemo:
+def prompt_heard(heard, prompt, threshold: float = 0.9) -> bool:
+    """The first second of `prompt` is in what the caller heard (normalised cross-correlation)."""
+    import numpy as np
+    b = prompt[:8000].astype(np.float64)
+    a = heard.astype(np.float64)
+    if len(a) < len(b) or not b.any():
+        return False
+    n = 1 << int(np.ceil(np.log2(len(a) + len(b))))
+    corr = np.fft.irfft(np.fft.rfft(a, n) * np.conj(np.fft.rfft(b, n)), n)[:len(a) - len(b) + 1]
+    window = np.concatenate(([0.0], np.cumsum(a * a)))
+    energy = np.sqrt((window[len(b):] - window[:-len(b)]) * np.dot(b, b)) + 1e-9
+    return bool(np.max(corr / energy) > threshold)
+
+
+async def _run_demo(args, wire_dir: str, carrier: str, clock, out, prompt_dir: str) -> CallDemo:
     config = os.path.join(wire_dir, "pribox.toml")
     with open(config, "w") as f:
-        f.write(demo_config(wire_dir, carrier, args.crc4))
+        f.write(demo_config(wire_dir, carrier, args.crc4, prompt_dir))
     demo = CallDemo(args, out)
+    demo.prompts.load_directory(prompt_dir)
     daemon = Daemon(FileSource(config), load_box_services(), clock=clock, bus=demo.bus,
                     notifier=Notifier(environ={}))
     out(f"pribox demo: the embedded default on {'virtual' if args.virtual else 'real'} time — span {BOX_SPAN} "
@@ -254,19 +340,27 @@ def run(args: argparse.Namespace, out=print) -> int:
 def _run_and_report(args: argparse.Namespace, carrier: str, out) -> int:
     with tempfile.TemporaryDirectory(prefix="pribox-demo-") as scratch:
         wire_dir = args.wire_dir or scratch
+        prompt_dir = args.prompt_dir or (DEFAULT_PROMPT_DIR if os.path.isdir(DEFAULT_PROMPT_DIR) else None)
+        if prompt_dir is None:
+            prompt_dir = os.path.join(scratch, "prompts")
+            out(f"pribox demo: no prompts in {DEFAULT_PROMPT_DIR} (`make prompts` makes them): "
+                f"making the default flow's Korean prompts in {prompt_dir}")
+            with contextlib.redirect_stdout(io.StringIO()):       # the converter reports each file
+                make_prompts(prompt_dir, report=lambda line: None)
         if args.virtual:
             loop = virtual_time_loop()
             try:
-                demo = loop.run_until_complete(_run_demo(args, wire_dir, carrier, LoopClock(loop), out))
+                demo = loop.run_until_complete(_run_demo(args, wire_dir, carrier, LoopClock(loop), out, prompt_dir))
             finally:
                 loop.close()
         else:
-            demo = asyncio.run(_run_demo(args, wire_dir, carrier, LoopClock(), out))
+            demo = asyncio.run(_run_demo(args, wire_dir, carrier, LoopClock(), out, prompt_dir))
     if not demo.aligned:
         demo.failures.append("a span did not reach alignment")
     if demo.failures:
         out("demo FAILED: " + "; ".join(demo.failures))
         return 1
-    calls = f"{args.calls} call(s) answered, DTMF detected, cleared normally" if args.calls else "no calls"
+    calls = (f"{args.calls} call(s) through the gateway, the dial plan and the IVR, prompts heard, cleared normally"
+             if args.calls else "no calls")
     out(f"demo passed: {calls}; both spans aligned")
     return 0

@@ -19,6 +19,7 @@ from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceCo
 from firmware.gateway.plan import GatewayPlan
 from firmware.isdn.handlers import register_call_handler
 from firmware.isdn.q931.causes import Cause
+from pbx_cti.ivr import console_commands as _ivr_debug  # noqa: F401  (registers `debug ivr`)
 from pbx_cti.ivr.config import load_flows, prompt_dir
 from runtime.bus import EventBus
 

@@ -291,8 +291,13 @@ def test_the_console_inside_the_real_daemon_with_its_store_and_spans(tmp_path):
         seen["replace"] = await term.expect("applies it\r\npribox#")
         term.send("configure commit 5\r")
         seen["commit"] = await term.expect("pribox#")
-        term.send("\r")
-        await term.expect("edge-7#")                     # reloaded with the new [box]
+        for _ in range(50):                               # the reload runs after the commit answers
+            term.send("\r")
+            if "edge-7#" in await term.expect("#"):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the prompt never showed the new hostname")   # reloaded with the new [box]
         term.send("configure confirm\r")
         seen["confirm"] = await term.expect("edge-7#")
         term.send("configure history\r")

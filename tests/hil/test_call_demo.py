@@ -13,35 +13,42 @@ def test_demo_on_virtual_time_prints_line_dchannels_call_trace_and_status(capsys
     assert main(["demo", "--seconds", "5", "--virtual"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].startswith("pribox demo: the embedded default on virtual time")
+    assert any(line.startswith("pribox demo: the embedded default on virtual time") for line in lines)
     assert "carrier simulator on span 2: pribox PriStack (network)" in lines
     assert any(line.endswith("span 1: frame and CRC-4 multiframe aligned") for line in lines)
     assert any(line.endswith("span 2: frame and CRC-4 multiframe aligned") for line in lines)
     assert sum(line.endswith("D-channel up (MULTIPLE_FRAME_ESTABLISHED)") for line in lines) == 2
     assert any("carrier: call 1: SETUP 0212345678 -> 15881234 (forwarded from 07012345678) on TS1" in line
                for line in lines)
+    # The ladder: number mapping, dial plan, IVR steps, the key, the route, the cause.
+    assert any("gateway: " in line and "called 15881234 -> 7000" in line and "(trunk group carrier)" in line
+               for line in lines)
+    assert any("dial plan: " in line and "dial plan entry 1 (7000) -> ivr main" in line for line in lines)
+    steps = [line.split(": ", 2)[1] for line in lines if " IVR s1-" in line and ": enter " in line]
+    assert steps == ["greeting", "menu", "service", "account_transfer", "all_busy"]
+    assert any("carrier: the caller presses 2" in line for line in lines)
+    assert any("menu: digit 2 collected" in line for line in lines)
+    assert any("branch busy (the CTI is not running" in line for line in lines)
     trace = [line.split("ms  ", 1)[1] for line in lines if "ISDN Se1:15: " in line]
     assert [t.split(" pd = ")[0] for t in trace] == [
-        "ISDN Se1:15: RX <- SETUP", "ISDN Se1:15: TX -> CALL_PROC", "ISDN Se1:15: TX -> ALERTING",
-        "ISDN Se1:15: TX -> CONNECT", "ISDN Se1:15: RX <- CONNECT_ACK", "ISDN Se1:15: RX <- DISCONNECT",
-        "ISDN Se1:15: TX -> RELEASE", "ISDN Se1:15: RX <- RELEASE_COMP"]
-    assert "Progress Description = In-band info or appropriate now available" in out
-    assert [line.split("  ")[-1] for line in lines if "DTMF '" in line] == [
-        f"span 1: DTMF '{d}' heard on TS1" for d in "1234#"]
-    assert ("call 1: answered by the box; DTMF sent 1234#, detected by the box 1234#; 1000 Hz tone heard at "
-            "-10.0 dBm0 for 1.00 s; cleared with cause 16 (Normal call clearing)") in lines
+        "ISDN Se1:15: RX <- SETUP", "ISDN Se1:15: TX -> CALL_PROC", "ISDN Se1:15: TX -> CONNECT",
+        "ISDN Se1:15: RX <- CONNECT_ACK", "ISDN Se1:15: TX -> DISCONNECT", "ISDN Se1:15: RX <- RELEASE",
+        "ISDN Se1:15: TX -> RELEASE_COMP"]
+    assert ("call 1: 15881234 -> 7000; ivr main; IVR greeting > menu > service > account_transfer > all_busy; "
+            "keys 2; the caller heard greeting, menu, connecting, all_busy; cleared by the box with cause 16 "
+            "(Normal call clearing)") in lines
     assert out.count("State = MULTIPLE_FRAME_ESTABLISHED") == 2
     assert out.count("0 Active Layer 3 Call(s)") == 2
     assert "E1 1 is up." in lines and "E1 2 is up." in lines
-    assert lines[-1] == "demo passed: 1 call(s) answered, DTMF detected, cleared normally; both spans aligned"
-    assert out.count("Data in current interval (5 seconds elapsed)") == 2
+    assert lines[-1] == ("demo passed: 1 call(s) through the gateway, the dial plan and the IVR, prompts heard, "
+                         "cleared normally; both spans aligned")
 
 
-def test_demo_with_several_calls_and_bad_arguments(capsys):
-    assert main(["demo", "--virtual", "--seconds", "1", "--calls", "3", "--digits", "*0"]) == 0
+def test_demo_with_several_calls_other_keys_and_bad_arguments(capsys):
+    assert main(["demo", "--virtual", "--seconds", "1", "--calls", "2", "--digits", "3"]) == 0
     out = capsys.readouterr().out
-    for n in (1, 2, 3):
-        assert f"call {n}: answered by the box; DTMF sent *0, detected by the box *0;" in out
+    for n in (1, 2):
+        assert f"call {n}: 15881234 -> 7000; ivr main; IVR greeting > menu > service > incident_report > all_busy; keys 3;" in out
     assert main(["demo", "--virtual", "--carrier", "libpri"]) == 2
     assert "cannot run with --virtual" in capsys.readouterr().out
     assert main(["demo", "--seconds", "0"]) == 2
@@ -52,13 +59,14 @@ def test_demo_in_real_time_against_libpri_and_its_pcap_decodes_in_tshark(tmp_pat
     pcap = tmp_path / "call.pcap"
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "firmware.cli", "demo", "--pcap", str(pcap)],
-                            capture_output=True, text=True, timeout=30)
+                            capture_output=True, text=True, timeout=90)
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
     assert "carrier simulator on span 2: libpri (network)" in result.stdout
     assert "span 2: D-channel up (libpri reports dchannel_up)" in result.stdout
-    assert "detected by the box 1234#" in result.stdout
-    assert elapsed < 15
+    assert "IVR greeting > menu > service > account_transfer > all_busy; keys 2; " \
+           "the caller heard greeting, menu, connecting, all_busy" in result.stdout
+    assert elapsed < 45             # the call itself: about 17 s of prompts
     decoded = subprocess.run(["tshark", "-r", str(pcap), "-V", "-Y", "q931"], capture_output=True, text=True,
                              timeout=30).stdout
     assert "Message type: SETUP (0x05)" in decoded

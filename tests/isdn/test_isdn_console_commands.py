@@ -24,7 +24,7 @@ PASSWORD = "field engineer"
 def _config(tmp_path, tty: str) -> str:
     salt = b"0123456789abcdef"
     key = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=1024, r=8, p=1, dklen=32)
-    text = (default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = (default_text().replace('handler = "pbx"', 'handler = "answer"').replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
             .replace('device = "/dev/ttyS0"', f'device = "{tty}"')
             .replace('hostname = "pribox"', 'hostname = "edge-7"'))
     text += f'\n[[user]]\nname = "fe"\npassword_hash = "scrypt:1024:8:1:{salt.hex()}:{key.hex()}"\nprivilege = 15\n'

@@ -21,7 +21,7 @@ from tests.support.daemon_harness import run_beside, until
 
 def _daemon(tmp_path, loop):
     config = tmp_path / "box.toml"
-    config.write_text(default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
+    config.write_text(default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
         "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")))
     bus = EventBus()
     events = []

@@ -18,7 +18,7 @@ from tests.support.daemon_harness import run_beside, until
 
 
 def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
-    text = default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
+    text = default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
         "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
     config = tmp_path / "box.toml"
     config.write_text(libpri_far_end_config(text, str(tmp_path / "span2.dchan")))
@@ -72,7 +72,7 @@ def test_sigterm_to_pribox_run_clears_libpris_call_with_cause_41(tmp_path):
     from hil_tests.peers.libpri import LibpriPeer
 
     export = tmp_path / "span2.dchan"
-    text = default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
+    text = default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
         "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
     config = tmp_path / "box.toml"
     config.write_text(libpri_far_end_config(text, str(export)))

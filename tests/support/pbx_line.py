@@ -17,7 +17,7 @@ from runtime.bus import Event
 
 
 def pbx_config(prompt_dir: Path, extra: str = "", replace: dict | None = None):
-    text = default_text().replace('prompt_dir = "/var/lib/pribox/prompts"', f'prompt_dir = "{prompt_dir}"')
+    text = default_text() + f'\n[ivr]\nprompt_dir = "{prompt_dir}"\n'
     for old, new in (replace or {}).items():
         assert old in text, old
         text = text.replace(old, new)
