@@ -23,8 +23,15 @@ image image-test image-dahdi-test: PACKAGES = $(APT_PACKAGES) $(IMAGE_PACKAGES)
 
 .PHONY: run test bench build deps apt venv clean image image-test image-dahdi-test prompts
 
-run: deps
-	$(VENV)/bin/pribox demo
+# The default IVR flow's prompts (Korean speech from espeak-ng, converted as the box plays them)
+# into its prompt directory, `[ivr] prompt_dir`; prompts already there are kept.
+PROMPT_DIR ?= /var/lib/pribox/prompts
+
+run: deps prompts
+	$(VENV)/bin/pribox demo --prompt-dir $(PROMPT_DIR)
+
+prompts: deps
+	$(VPY) -m pbx_cti.ivr.prompts_setup $(PROMPT_DIR)
 
 test: deps
 	$(VPY) -m pytest -q
@@ -44,12 +51,6 @@ image-test: deps
 # call between pribox's DAHDI backend and libpri (hil_tests/dahdi_loop.py; minutes under qemu).
 image-dahdi-test: deps
 	$(VPY) -m pytest -q -s tests/image/test_image_dahdi.py
-
-# The default IVR flow's prompts (Korean speech from espeak-ng, converted as the box plays them)
-# into its prompt directory, `[ivr] prompt_dir`; prompts already there are kept.
-PROMPT_DIR ?= /var/lib/pribox/prompts
-prompts: deps
-	$(VPY) -m pbx_cti.ivr.prompts_setup $(PROMPT_DIR)
 
 # Rebuild the C core in place after editing dsp/c (pip install does this too).
 build:

@@ -341,7 +341,10 @@ def _run_and_report(args: argparse.Namespace, carrier: str, out) -> int:
     with tempfile.TemporaryDirectory(prefix="pribox-demo-") as scratch:
         wire_dir = args.wire_dir or scratch
         prompt_dir = args.prompt_dir or (DEFAULT_PROMPT_DIR if os.path.isdir(DEFAULT_PROMPT_DIR) else None)
-        if prompt_dir is None:
+        if prompt_dir is None and args.calls == 0:
+            prompt_dir = os.path.join(scratch, "prompts")       # no call, no prompt to hear
+            os.makedirs(prompt_dir)
+        elif prompt_dir is None:
             prompt_dir = os.path.join(scratch, "prompts")
             out(f"pribox demo: no prompts in {DEFAULT_PROMPT_DIR} (`make prompts` makes them): "
                 f"making the default flow's Korean prompts in {prompt_dir}")

@@ -68,6 +68,10 @@ def show_calls(spans: Iterable, now: float) -> str:
             lines += [f"    State     : {state_text(call)}",
                       f"    Up        : {up}",
                       f"    Bearer    : {bearer_text(call.bearer)}"]
+            # What the span's call handler knows of the call (the PBX: mapping, route, IVR node).
+            describe = getattr(isdn.handler, "describe_call", None)
+            if describe is not None:
+                lines += [f"    {line}" for line in describe(call.id)]
             blocks.append("\n".join(lines))
     if not blocks:
         return "No active calls"

@@ -76,6 +76,20 @@ class Pbx:
     def calls(self) -> list[Call]:
         return [a.call for a in self.active.values()]
 
+    def describe_call(self, span_id: int, q931_id: int) -> list[str]:
+        """Lines for `show calls`: the call's mapping, route and where it is in the IVR."""
+        active = self.active.get((span_id, q931_id))
+        if active is None:
+            return []
+        call = active.call
+        route = call.route
+        lines = [f"PBX call  : {call.id}, called {call.numbers_in.get('called') or '-'} -> "
+                 f"{call.numbers.get('called') or '-'}, route {route.get('kind')} {route.get('target')}"]
+        if call.ivr_node is not None:
+            lines.append(f"IVR       : node {call.ivr_node} ({' > '.join(call.ivr_path)}), "
+                         f"digits {call.digits or '(none)'}")
+        return lines
+
     # -- events from a span --------------------------------------------------------------------
     def on_event(self, isdn, event) -> None:
         key = (isdn.span_id, getattr(event, "call_id", None))
@@ -264,6 +278,9 @@ class PbxSpanHandler:
 
     def close(self) -> None:
         self.pbx.close_span(self.isdn)
+
+    def describe_call(self, q931_id: int) -> list[str]:
+        return self.pbx.describe_call(self.isdn.span_id, q931_id)
 
 
 def _ton_npi(ie) -> tuple[int, int]:

@@ -119,6 +119,10 @@ class _LateHandler:
         if core is not None:
             core.close_span(self.isdn)
 
+    def describe_call(self, q931_id: int) -> list[str]:
+        core = _CORES.get(self.ctx.bus)
+        return core.describe_call(self.isdn.span_id, q931_id) if core is not None else []
+
 
 register_call_handler("pbx", _LateHandler)
 

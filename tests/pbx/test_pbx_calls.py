@@ -155,3 +155,18 @@ def test_a_new_plan_takes_new_calls_while_a_call_in_progress_keeps_its_own(promp
         rig.close()
     routes = {e.summary["timeslot"]: e.summary["route"]["kind"] for e in rig.of(CallEnded)}
     assert routes == {5: "ivr", 6: "reject"}
+
+
+def test_show_calls_tells_where_a_call_is_in_the_ivr(prompts):
+    from firmware.isdn.show_calls import show_calls
+    rig = PbxAndCarrier(pbx_config(prompts), digits="", tone_seconds=0.1, hangup_after_audio=False)
+    try:
+        rig.up()
+        call = rig.carrier.place_call(timeslot=7)
+        rig.run_until(lambda: call.answered_at is not None, 3.0)
+        rig.run(4.0)
+        text = show_calls([rig.box], rig.clock.now())
+    finally:
+        rig.close()
+    assert "called 15881234 -> 7000, route ivr main" in text
+    assert "IVR       : node menu (greeting > menu), digits (none)" in text
