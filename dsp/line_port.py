@@ -310,10 +310,16 @@ class _Channel:
     def __init__(self):
         player = lib.player_new()
         rx = lib.dtmf_rx_new()
-        if player == ffi.NULL or rx == ffi.NULL:
+        point = lib.bridge_point_new()
+        if player == ffi.NULL or rx == ffi.NULL or point == ffi.NULL:
             raise MemoryError("media channel: out of memory")
         self.player = ffi.gc(player, lib.player_free)
         self.rx = ffi.gc(rx, lib.dtmf_rx_free)
+        self.point = ffi.gc(point, lib.bridge_point_free)
+        # Who this channel hears and who hears it: both ends keep each other (and so each other's
+        # bridge point) alive until the relation is undone under the listener's port lock.
+        self.hears: dict[int, tuple["PortMedia", "_Channel"]] = {}
+        self.heard_by: dict[int, tuple["PortMedia", "_Channel"]] = {}
         self.playing: dict[int, np.ndarray] = {}   # item id -> samples the C player points into
         self.recorders: dict[int, object] = {}      # direction -> pcm ring
 
@@ -321,8 +327,9 @@ class _Channel:
 class PortMedia:
     """A span's media plane (dsp/c/line_port.h): 30 channels through one media batch per 10 ms
     block inside the line's advance.  Channels are 0..29 (B-channel 1..30).  The control plane
-    opens a channel for a call in its law, queues prompts on it, routes it, and drains what the
-    block's taps found; nothing here runs per block."""
+    opens a channel for a call in its law, queues prompts on it, bridges it to other channels
+    (`hear`: calls, conferences, monitor/whisper/barge), and drains what the block's taps found;
+    nothing here runs per block."""
 
     def __init__(self, port: LinePort):
         self.port = port
@@ -350,6 +357,7 @@ class PortMedia:
         self._raise(lib.line_port_media_configure(port, channel, law, 1), f"open channel {channel}")
         self._raise(lib.line_port_media_attach_player(port, channel, ch.player), f"player on channel {channel}")
         self._raise(lib.line_port_media_attach_dtmf(port, channel, ch.rx), f"DTMF receiver on channel {channel}")
+        self._raise(lib.line_port_media_attach_bridge(port, channel, ch.point), f"bridge on channel {channel}")
         self._channels[channel] = ch
         self._law[channel] = law
 
@@ -359,6 +367,10 @@ class PortMedia:
         if ch is None:
             return
         lib.line_port_player_stop(self.port._port, ch.player)
+        for listener_media, listener in list(ch.heard_by.values()):
+            listener_media._unhear(listener, ch)
+        for _, source in list(ch.hears.values()):
+            self._unhear(ch, source)
         lib.line_port_media_clear(self.port._port, channel)
         lib.line_port_media_configure(self.port._port, channel, self._law.pop(channel), 0)
 
@@ -391,11 +403,40 @@ class PortMedia:
         ch = self._open_channel(channel)
         lib.line_port_player_barge_in(self.port._port, ch.player, ch.rx if on else ffi.NULL)
 
-    def route(self, channel: int, from_channel: int | None) -> None:
-        """`channel` sends the line what `from_channel` receives (None: nothing)."""
-        self._open_channel(channel)
-        source = -1 if from_channel is None else self._check_channel(from_channel)
-        self._raise(lib.line_port_media_route(self.port._port, channel, source), f"route channel {channel}")
+    def hear(self, channel: int, source: "PortMedia", source_channel: int, gain_db: float = 0.0) -> None:
+        """`channel` hears what the line sends on `source_channel` of `source` (this span or
+        another advanced by the same line thread), mixed with whatever else it hears."""
+        ch = self._open_channel(channel)
+        src = source._open_channel(source_channel)
+        if src is ch:
+            raise ValueError(f"channel {channel} cannot hear itself")
+        if not -90.0 <= gain_db <= 12.0:
+            raise ValueError(f"gain: expected -90 .. +12 dB, got {gain_db}")
+        gain = int(round(4096 * 10 ** (gain_db / 20)))
+        rc = lib.line_port_bridge_listen(self.port._port, ch.point, src.point, gain)
+        if rc == lib.BRIDGE_ERR_FULL:
+            raise OverflowError(f"channel {channel} already hears {lib.BRIDGE_MAX_SOURCES} channels")
+        self._raise(rc, f"bridge channel {channel}")
+        ch.hears[id(src)] = (source, src)
+        src.heard_by[id(ch)] = (self, ch)
+
+    def stop_hearing(self, channel: int, source: "PortMedia", source_channel: int) -> None:
+        ch = self._channels.get(self._check_channel(channel))
+        src = source._channels.get(self._check_channel(source_channel))
+        if ch is not None and src is not None:
+            self._unhear(ch, src)
+
+    def _unhear(self, ch: _Channel, src: _Channel) -> None:
+        lib.line_port_bridge_unlisten(self.port._port, ch.point, src.point)
+        ch.hears.pop(id(src), None)
+        src.heard_by.pop(id(ch), None)
+
+    def bridge_stats(self, channel: int) -> dict[str, int]:
+        ch = self._open_channel(channel)
+        st = ffi.new("bridge_point_stats_t *")
+        lib.line_port_bridge_stats(self.port._port, ch.point, st)
+        return {"samples_written": int(st.samples_written), "underruns": int(st.underruns),
+                "resyncs": int(st.resyncs), "sources": int(st.sources)}
 
     def finished(self, channel: int) -> list[tuple[int, int]]:
         """(item id, reason) of prompts that ended since the last call; their samples are released."""

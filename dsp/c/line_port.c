@@ -40,7 +40,6 @@ struct line_port {
     int def_oof, def_los, def_ais;
 
     media_batch_t *media;
-    int route[E1_B_CHANNELS];
     int media_blocks;
     uint8_t line_in[E1_B_CHANNELS * LINE_PORT_BLOCK], line_out[E1_B_CHANNELS * LINE_PORT_BLOCK];
     uint8_t net_in[E1_B_CHANNELS * LINE_PORT_BLOCK], net_out[E1_B_CHANNELS * LINE_PORT_BLOCK];
@@ -239,15 +238,6 @@ static void run_media(line_port *p)
 {
     while (e1_span_bearer_rx_available(p->core) >= LINE_PORT_BLOCK) {
         e1_span_read_bearer(p->core, p->line_in, LINE_PORT_BLOCK);
-        for (int ch = 0; ch < E1_B_CHANNELS; ch++) {
-            int from = p->route[ch];
-            if (from >= 0) {
-                memcpy(p->net_in + ch * LINE_PORT_BLOCK, p->line_in + from * LINE_PORT_BLOCK, LINE_PORT_BLOCK);
-                p->net_in_len[ch] = LINE_PORT_BLOCK;
-            } else {
-                p->net_in_len[ch] = 0;
-            }
-        }
         media_batch_run(p->media, p->line_in, p->line_out, p->net_in, p->net_in_len, p->net_out,
                         p->net_out_len, p->pcm_from, p->pcm_to);
         e1_span_write_bearer(p->core, p->line_out, LINE_PORT_BLOCK);
@@ -505,8 +495,6 @@ int line_port_media_enable(line_port *p)
         if (!p->media) {
             rc = MEDIA_ERR_NO_MEMORY;
         } else {
-            for (int ch = 0; ch < E1_B_CHANNELS; ch++)
-                p->route[ch] = -1;
             /* Whatever the control plane left in the rings belongs to no one now. */
             uint8_t drain[E1_B_CHANNELS * 64];
             while (e1_span_bearer_rx_available(p->core) > 0)
@@ -533,8 +521,7 @@ int line_port_media_configure(line_port *p, int channel, int line_law, int activ
     pthread_mutex_lock(&p->lock);
     rc = media_ready(p, channel);
     if (rc == 0)
-        /* The network side in the line's own law: a route is then a plain copy of octets. */
-        rc = media_batch_configure(p->media, channel, line_law, active ? line_law : MEDIA_CODEC_IDLE, 0);
+        rc = media_batch_configure(p->media, channel, line_law, active ? MEDIA_CODEC_LOCAL : MEDIA_CODEC_IDLE, 0);
     pthread_mutex_unlock(&p->lock);
     return rc;
 }
@@ -581,23 +568,41 @@ int line_port_media_clear(line_port *p, int channel)
         media_batch_clear_taps(p->media, channel, MEDIA_FROM_LINE);
         media_batch_clear_taps(p->media, channel, MEDIA_TO_LINE);
         media_batch_clear_sources(p->media, channel);
-        p->route[channel] = -1;
     }
     pthread_mutex_unlock(&p->lock);
     return rc;
 }
 
-int line_port_media_route(line_port *p, int channel, int from_channel)
+int line_port_media_attach_bridge(line_port *p, int channel, bridge_point_t *point)
 {
     int rc;
     pthread_mutex_lock(&p->lock);
     rc = media_ready(p, channel);
-    if (rc == 0 && (from_channel < -1 || from_channel >= E1_B_CHANNELS))
-        rc = MEDIA_ERR_CHANNEL;
     if (rc == 0)
-        p->route[channel] = from_channel;
+        rc = media_batch_attach_tap(p->media, channel, MEDIA_FROM_LINE, (media_tap_fn)bridge_point_tap, point);
+    if (rc == 0)
+        rc = media_batch_attach_source(p->media, channel, (media_source_fn)bridge_point_mix, point);
     pthread_mutex_unlock(&p->lock);
     return rc;
+}
+
+int line_port_bridge_listen(line_port *p, bridge_point_t *listener, bridge_point_t *source, int32_t gain_q12)
+{
+    int rc;
+    LOCKED(p, rc = bridge_point_listen(listener, source, gain_q12));
+    return rc;
+}
+
+int line_port_bridge_unlisten(line_port *p, bridge_point_t *listener, bridge_point_t *source)
+{
+    int rc;
+    LOCKED(p, rc = bridge_point_unlisten(listener, source));
+    return rc;
+}
+
+void line_port_bridge_stats(line_port *p, bridge_point_t *point, bridge_point_stats_t *out)
+{
+    LOCKED(p, bridge_point_get_stats(point, out));
 }
 
 int line_port_media_blocks(line_port *p)

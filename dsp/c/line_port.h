@@ -30,6 +30,7 @@
 #include "player.h"
 #include "dtmf.h"
 #include "pcm_ring.h"
+#include "bridge.h"
 
 /* cffi:begin */
 #define LINE_PORT_CHANGE_QUEUE 256
@@ -106,10 +107,12 @@ uint64_t line_port_impair_errors(line_port *p);
 
 /* The span's media plane.  Once enabled, every 10 ms block of the 30 B-channels goes through a
  * media batch (dsp/c/media.h) inside the advance that received it — decode in each channel's
- * law, from-line taps (a DTMF receiver, a level meter), sources (a prompt player), a route (the
- * channel hears another channel of the span), encode — and back out on the line; the bearer
+ * law, from-line taps (a DTMF receiver, a recorder), sources (a prompt player, a bridge),
+ * encode — and back out on the line; the bearer
  * read/write calls above are then the media plane's, not the control plane's.  Taps and sources
- * are attached by the control plane; their results are read through the locked calls below. */
+ * are attached by the control plane; their results are read through the locked calls below.
+ * A channel with a bridge point (dsp/c/bridge.h) hears the points it listens to, on this span or
+ * another advanced by the same thread. */
 #define LINE_PORT_BLOCK 80
 int line_port_media_enable(line_port *p);
 int line_port_media_configure(line_port *p, int channel, int line_law, int active);
@@ -117,7 +120,10 @@ int line_port_media_attach_player(line_port *p, int channel, player_state_t *pla
 int line_port_media_attach_dtmf(line_port *p, int channel, dtmf_rx_state_t *rx);
 int line_port_media_attach_level(line_port *p, int channel, int direction, level_meter_t *meter);
 int line_port_media_clear(line_port *p, int channel);
-int line_port_media_route(line_port *p, int channel, int from_channel);   /* -1: none */
+int line_port_media_attach_bridge(line_port *p, int channel, bridge_point_t *point);
+int line_port_bridge_listen(line_port *p, bridge_point_t *listener, bridge_point_t *source, int32_t gain_q12);
+int line_port_bridge_unlisten(line_port *p, bridge_point_t *listener, bridge_point_t *source);
+void line_port_bridge_stats(line_port *p, bridge_point_t *point, bridge_point_stats_t *out);
 int line_port_media_blocks(line_port *p);                                  /* blocks run so far */
 int line_port_player_enqueue(line_port *p, player_state_t *player, const int16_t *samples, int64_t n,
                              int32_t loops, int32_t interruptible, int64_t *item_id);

@@ -91,7 +91,7 @@ int media_batch_configure(media_batch_t *batch, int channel, int line_law, int n
     if (channel < 0 || channel >= batch->n_channels)
         return MEDIA_ERR_CHANNEL;
     if (!is_g711(line_law) || (net_codec != MEDIA_CODEC_IDLE && !is_g711(net_codec) &&
-                               net_codec != MEDIA_CODEC_G729))
+                               net_codec != MEDIA_CODEC_G729 && net_codec != MEDIA_CODEC_LOCAL))
         return MEDIA_ERR_CODEC;
     media_channel_t *ch = &batch->channels[channel];
     g729_encoder_t *encoder = NULL;
@@ -227,6 +227,10 @@ static void line_to_network(const media_batch_t *batch, media_channel_t *ch, con
 {
     decode_line(ch->line_law, line_in, pcm, batch->samples);
     run_taps(ch, MEDIA_FROM_LINE, pcm, batch->samples);
+    if (ch->net_codec == MEDIA_CODEC_LOCAL) {
+        memset(net_out_lengths, 0, (size_t)batch->frames);
+        return;
+    }
     if (is_g711(ch->net_codec)) {
         convert_law(ch->line_law, ch->net_codec, line_in, net_out, batch->samples);
         memset(net_out_lengths, G729_FRAME_SAMPLES, (size_t)batch->frames);
@@ -248,10 +252,23 @@ static int valid_length(int codec, uint8_t length)
     return length == 0 || length == G729_SID_OCTETS || length == G729_FRAME_OCTETS;
 }
 
+static void local_to_line(const media_batch_t *batch, media_channel_t *ch, uint8_t *line_out, int16_t *pcm)
+{
+    memset(pcm, 0, (size_t)batch->samples * sizeof *pcm);
+    for (int k = 0; k < ch->n_sources; k++)
+        ch->sources[k].process(ch->sources[k].state, pcm, batch->samples);
+    encode_line(ch->line_law, pcm, line_out, batch->samples);
+    run_taps(ch, MEDIA_TO_LINE, pcm, batch->samples);
+}
+
 static void network_to_line(const media_batch_t *batch, media_channel_t *ch, const uint8_t *net_in,
                             const uint8_t *net_in_lengths, uint8_t *line_out, int16_t *pcm)
 {
     int transparent = 1;
+    if (ch->net_codec == MEDIA_CODEC_LOCAL) {
+        local_to_line(batch, ch, line_out, pcm);
+        return;
+    }
     for (int f = 0; f < batch->frames; f++) {
         uint8_t length = net_in_lengths[f];
         if (!valid_length(ch->net_codec, length)) {

@@ -34,6 +34,8 @@
 #define MEDIA_CODEC_ALAW 1
 #define MEDIA_CODEC_ULAW 2
 #define MEDIA_CODEC_G729 3
+/* No network side: the channel's to-line audio is what its sources write (prompts, bridges). */
+#define MEDIA_CODEC_LOCAL 4
 #define MEDIA_FROM_LINE 0
 #define MEDIA_TO_LINE 1
 #define MEDIA_MAX_TAPS 4

@@ -7,7 +7,7 @@ import time
 
 from .commands import Arg, CommandTree, int_range, registry
 from .debugging import debug_topics, register_debug_topic
-from .session import Ask, CommandContext, Logout, StartUpload
+from .session import Ask, CommandContext, Logout, OffLoop, StartUpload
 from .users import ROLES, USER_NAME
 
 
@@ -175,12 +175,24 @@ def configure_check(ctx: CommandContext, args: dict) -> str:
     return "\n".join(f"% {p}" for p in problems) if problems else "Candidate configuration is valid"
 
 
-def configure_commit(ctx: CommandContext, args: dict) -> str:
+def configure_commit(ctx: CommandContext, args: dict) -> OffLoop:
     service = _config(ctx)
-    problems = service.check()
-    if problems:
-        return "\n".join(["% Not committed: the candidate has problems"] + [f"% {p}" for p in problems])
-    return service.commit(args["minutes"], ctx.session.user or "")
+    minutes, user = args["minutes"], ctx.session.user or ""
+    store_commit = getattr(service, "store_commit", None)
+    wall_now = getattr(service, "wall_clock", None)
+    stamp = wall_now() if wall_now is not None else None     # read on the loop: its clock lives there
+
+    def work():
+        problems = service.check()
+        if problems:
+            return "\n".join(["% Not committed: the candidate has problems"] + [f"% {p}" for p in problems])
+        # Validation and the fsynced write run off the loop; applying it (a reload) on it.
+        return service.commit(minutes, user) if store_commit is None else store_commit(minutes, user, stamp)
+
+    def then(result):
+        return result if isinstance(result, str) else service.applied(result, "Committed as commit")
+
+    return OffLoop(work, then)
 
 
 def configure_confirm(ctx: CommandContext, args: dict) -> str:

@@ -54,7 +54,7 @@ class StoreConfigService:
         except Exception as exc:  # StoreError and ConfigError carry a message naming the problem
             raise ValueError(str(exc)) from None
 
-    def _applied(self, commit, verb: str) -> str:
+    def applied(self, commit, verb: str) -> str:
         if self.control is not None:
             self.control.request_reload()
         text = f"{verb} {commit.id}"
@@ -81,10 +81,15 @@ class StoreConfigService:
         return self._do(self.store.diff)
 
     def commit(self, confirm_minutes: float | None, user: str) -> str:
+        return self.applied(self.store_commit(confirm_minutes, user), "Committed as commit")
+
+    def store_commit(self, confirm_minutes: float | None, user: str, wall_now: float | None = None):
+        """The commit written to the store (safe in a worker thread when `wall_now` is given,
+        read on the loop); `applied` then asks the daemon to apply it, on the loop."""
         within = confirm_minutes * 60 if confirm_minutes else None
-        commit = self._do(lambda: self.store.commit(self.wall_clock(), "from the console",
-                                                     confirm_within=within, user=user))
-        return self._applied(commit, "Committed as commit")
+        stamp = self.wall_clock() if wall_now is None else wall_now
+        return self._do(lambda: self.store.commit(stamp, "from the console",
+                                                   confirm_within=within, user=user))
 
     def confirm(self) -> str:
         commit = self._do(lambda: self.store.confirm(self.wall_clock()))
@@ -99,7 +104,7 @@ class StoreConfigService:
                 raise ValueError("there is no earlier commit to go back to")
             commit_id = history[-2].id
         commit = self._do(lambda: self.store.rollback(commit_id, self.wall_clock(), user=user))
-        return self._applied(commit, f"Rolled back to commit {commit_id} as commit")
+        return self.applied(commit, f"Rolled back to commit {commit_id} as commit")
 
     def discard(self) -> None:
         self._do(self.store.discard_candidate)

@@ -55,6 +55,15 @@ class Background:
 
 
 @dataclass
+class OffLoop:
+    """A handler's blocking step (validating and committing a configuration: parsing, fsync):
+    `work()` runs in a worker thread so the event loop never waits for it, then `then(result)`
+    on the loop gives what is shown.  A session with no loop runs both in place."""
+    work: Callable[[], Any]
+    then: Callable[[Any], Any] = lambda result: result
+
+
+@dataclass
 class Logout:
     message: str = ""
 
@@ -82,6 +91,7 @@ class ConsoleSession:
         self.idle_timeout = idle_timeout
         self.pending_output = pending_output   # bytes the transport has not written yet
         self.wakeup = wakeup                   # output appeared outside receive/timer calls
+        self._typeahead = b""                  # input that arrived while a slow step ran off the loop
         self.info = services.sessions.open(line)
         self.info.last_input = services.clock.now()
         self.history: list[str] = []
@@ -131,6 +141,9 @@ class ConsoleSession:
                 return
             byte = data[index]
             index += 1
+            if self._mode == "checking":        # typed ahead while a slow step runs off the loop
+                self._typeahead += data[index - 1:]
+                return
             if self._mode == "busy":
                 self._busy_key(byte, now)
             elif self._mode == "more":
@@ -203,14 +216,7 @@ class ConsoleSession:
                 self._write("% The passwords differ, try again\r\n")
                 self._start_login(now)
                 return
-            try:
-                self.users.set_password("admin", line, role="admin")
-            except UserError as exc:
-                self._write(f"% {exc}\r\n")
-                self._start_login(now)
-                return
-            self._write("Password for 'admin' set.\r\n")
-            self._start_login(now)
+            self._off_loop(lambda: self.users.set_password("admin", line, role="admin"), self._first_password_set)
         elif self._mode == "username":
             name = line.strip()
             if not name:
@@ -220,16 +226,66 @@ class ConsoleSession:
             self._mode = "password"
             self.editor.start("Password: ", echo=False)
         elif self._mode == "password":
-            result = self.users.login(self._pending_user, line, now)
-            if not result.ok:
-                self._write(result.message + "\r\n")
-                self._start_login(now)
+            name = self._pending_user
+            refused = self.users.refused(name, now)
+            if refused is not None:
+                self._login_checked(refused)
                 return
-            self.user, self.role = result.user, result.role
-            self.info.user, self.info.logged_in_at = result.user, now
-            self._idle_deadline = now + self.idle_timeout if self.idle_timeout else None
-            self._write("\r\n")
-            self._prompt()
+            self._off_loop(lambda: self.users.check_password(name, line),
+                           lambda good: self._login_checked(
+                               self.users.record_login(name, good, self.services.clock.now())))
+
+    def _off_loop(self, slow: Callable[[], Any], then: Callable[[Any], None]) -> None:
+        """Run `slow` (password hashing, validating and writing a configuration: tens of ms) in
+        a worker thread so the event loop — the D-channels' service, the other consoles, the
+        APIs — never waits for it; `then(result)` runs back on the loop, and what was typed
+        meanwhile is taken up after it.  A session driven by hand, with no loop, runs it in place."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            try:
+                result = slow()
+            except UserError as exc:
+                result = exc
+            then(result)
+            return
+        self._mode = "checking"
+
+        async def run() -> None:
+            try:
+                result = await asyncio.to_thread(slow)
+            except UserError as exc:
+                result = exc
+            if self._mode == "checking":
+                then(result)
+                typed, self._typeahead = self._typeahead, b""
+                if typed:
+                    self.receive_data(typed, self.services.clock.now())
+                self.wakeup()
+
+        loop.create_task(run(), name="console off-loop step")
+
+    def _first_password_set(self, result: Any) -> None:
+        now = self.services.clock.now()
+        if isinstance(result, UserError):
+            self._write(f"% {result}\r\n")
+        else:
+            self._write("Password for 'admin' set.\r\n")
+        self._start_login(now)
+
+    def _login_checked(self, result) -> None:
+        now = self.services.clock.now()
+        if not result.ok:
+            self._write(result.message + "\r\n")
+            self._start_login(now)
+            return
+        self.user, self.role = result.user, result.role
+        self.info.user, self.info.logged_in_at = result.user, now
+        self._idle_deadline = now + self.idle_timeout if self.idle_timeout else None
+        self._write("\r\n")
+        self._prompt()
 
     def _logout(self, now: float) -> None:
         self._job = None  # a job still running finishes unseen
@@ -349,6 +405,12 @@ class ConsoleSession:
             return
         if isinstance(result, Background):
             self._start_background(result)
+            return
+        if isinstance(result, OffLoop):
+            def shown(value: Any) -> None:
+                failed = isinstance(value, str) and value.startswith("% ")
+                self._show(value if failed else self._call(lambda: result.then(value)), self.services.clock.now())
+            self._off_loop(lambda: self._call(result.work), shown)
             return
         if result is None:
             self._prompt()

@@ -181,18 +181,34 @@ class UserStore:
         return max(0.0, self._locked_until.get(name, 0.0) - now)
 
     def login(self, name: str, password: str, now: float) -> LoginResult:
+        """Check and record a login in one go (for callers with no event loop to spare)."""
+        refused = self.refused(name, now)
+        if refused is not None:
+            return refused
+        return self.record_login(name, self.check_password(name, password), now)
+
+    def refused(self, name: str, now: float) -> LoginResult | None:
+        """A login refused before any password is checked (the user is locked out), else None."""
         remaining = self.locked_for(name, now)
         if remaining > 0:
             auth_log.warning("login refused: user %s is locked out", name, extra={"user": name})
             return LoginResult(False, name, message=f"% User {name} is locked out for another "
                                                     f"{remaining:.0f} s after repeated failures")
+        return None
+
+    def check_password(self, name: str, password: str) -> bool:
+        """The slow part of a login (scrypt, tens of ms): changes no state, so it may run in a
+        worker thread while the event loop goes on."""
         entry = self._users.get(name)
         if entry is not None:
-            good = verify_password(password, entry["password_hash"])
-        else:
-            hash_password(password, b"\0" * 16, self.cost)  # same time as a real check
-            good = False
-        if good:
+            return verify_password(password, entry["password_hash"])
+        hash_password(password, b"\0" * 16, self.cost)  # same time as a real check
+        return False
+
+    def record_login(self, name: str, good: bool, now: float) -> LoginResult:
+        """Count a checked login: failures toward the lockout, success clears them."""
+        entry = self._users.get(name)
+        if good and entry is not None:
             self._failures.pop(name, None)
             self._locked_until.pop(name, None)
             auth_log.info("login: user %s (%s)", name, entry["role"], extra={"user": name, "syslog_severity": 5})

@@ -129,6 +129,17 @@ class SpanAudio:
     def recorded(self, timeslot: int) -> np.ndarray:
         return self.media.recorded(b_channel(timeslot) - 1)
 
+    def hear(self, timeslot: int, other: "SpanAudio", other_timeslot: int, gain_db: float = 0.0) -> None:
+        """The caller on `timeslot` hears the line of `other_timeslot` on `other` (this span or
+        another in the same line thread): one half of a bridged call, a conference seat, a
+        supervisor's monitor, whisper or barge."""
+        self.open(timeslot)
+        other.open(other_timeslot)
+        self.media.hear(b_channel(timeslot) - 1, other.media, b_channel(other_timeslot) - 1, gain_db)
+
+    def stop_hearing(self, timeslot: int, other: "SpanAudio", other_timeslot: int) -> None:
+        self.media.stop_hearing(b_channel(timeslot) - 1, other.media, b_channel(other_timeslot) - 1)
+
     def open_timeslots(self) -> list[int]:
         """Timeslots whose channel is open in the media plane (a call is carried there)."""
         if self._media is None:
