@@ -421,6 +421,12 @@ class Text(Type):
         return str(value)
 
 
+def _one_condition(case: Record, path: tuple, checker: Checker) -> None:
+    given = [op for op in OPERATORS if case[op] is not None]
+    if len(given) != 1:
+        checker.report(path, f"expected exactly one condition of {', '.join(OPERATORS)}, got {', '.join(given) or 'none'}")
+
+
 NODE_NAME = Str(_NAME, 'a node name (letters, digits and _, not starting with a digit)')
 NEXT = Str(_NAME, "the name of a node")
 VARIABLE = Str(_NAME, "a variable name (letters, digits and _, not starting with a digit)")
@@ -480,7 +486,7 @@ NODE_TABLES: dict[str, Table] = {
     }),
     "branch": Table({
         "type": Field(Str()),
-        "case": Field(TableList(Table({
+        "case": Field(TableList(Table(checks=[_one_condition], fields={
             "var": Field(VARIABLE),
             **{op: Field(Text(), OPTIONAL) for op in ("equals", "not_equals")},
             **{op: Field(ListOf(Text(), min_len=1), OPTIONAL) for op in ("in", "not_in")},
@@ -665,7 +671,7 @@ class _Validator:
             if kind is None:
                 self.errors.report(path, f"missing field \"type\" (one of: {', '.join(NODE_TABLES)})")
                 continue
-            if kind not in NODE_TABLES:
+            if not isinstance(kind, str) or kind not in NODE_TABLES:
                 self.errors.report(path + ("type",), f"unknown node type {describe(kind)}"
                                    f"{_suggest(str(kind), NODE_TABLES)}; expected one of: {', '.join(NODE_TABLES)}")
                 continue
@@ -693,23 +699,16 @@ class _Validator:
         if kind == "lookup":
             return self._lookup(name, line, r, path, values)
         if kind == "set":
-            return SetNode(name, line, dict(r.values), r.next)
+            return SetNode(name, line, dict(r["values"]), r.next)
         if kind == "branch":
             cases = []
             for i, case in enumerate(r.case):
-                given = [op for op in OPERATORS if case[op] is not None]
                 case_path = path + ("case", i)
-                if len(given) != 1:
-                    self.errors.report(case_path, f"expected exactly one condition of {', '.join(OPERATORS)}, "
-                                                  f"got {', '.join(given) or 'none'}")
-                    continue
-                op = given[0]
+                op = next(op for op in OPERATORS if case[op] is not None)
                 operand = case[op]
                 if op == "matches":
                     operand = re.compile(operand)
                 cases.append(Case(case.var, op, operand, case.next, self.locations.find(case_path)[0]))
-            if len(cases) != len(r.case):
-                return None
             return BranchNode(name, line, tuple(cases), r.otherwise)
         if kind == "route":
             return RouteNode(name, line, r.skill, dict(r.data or {}), r.priority, r.prompts, r.on_busy)
