@@ -207,7 +207,8 @@ class IvrSession:
         else:
             self._hang_up(CAUSE_ROUTE_FAILED, f"route failed: {reason}", now)
 
-    def transfer_failed(self, reason: str, now: float, cause: int | None = None) -> None:
+    def transfer_failed(self, reason: str, cause: int | None, now: float) -> None:
+        """The transfer did not happen; `cause` the Q.850 cause from the far side (None: unknown)."""
         if self.ended or self._phase != "transfer":
             return
         node: TransferNode = self._node
