@@ -91,7 +91,7 @@ def load_text(text: str, source: str = "<config>", sections: dict[str, Section] 
         for section in sections.values():
             for check in section.checks:
                 check(config, checker)
-        if not checker.problems:
+        if not checker.problems and not checker.elsewhere:
             return config
     locations = Locations(text)
     issues = []
@@ -99,7 +99,7 @@ def load_text(text: str, source: str = "<config>", sections: dict[str, Section] 
         line, column = locations.find(path)
         issues.append(ConfigIssue(source, line, column, format_path(path), message))
     issues.sort(key=lambda i: (i.line or 0, i.column or 0))
-    raise ConfigError(issues)
+    raise ConfigError(issues + checker.elsewhere)  # the file's own issues first, then its flows
 
 
 def _syntax_issue(exc: tomllib.TOMLDecodeError, text: str, source: str) -> ConfigIssue:

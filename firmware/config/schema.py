@@ -62,13 +62,18 @@ def _suggest(word: str, choices) -> str:
 
 
 class Checker:
-    """Collects issues as (key path, message) while a document is validated."""
+    """Collects issues as (key path, message) while a document is validated, and issues found
+    in other files the document names (an IVR flow file), which keep their own file:line."""
 
     def __init__(self) -> None:
         self.problems: list[tuple[tuple, str]] = []
+        self.elsewhere: list = []  # ConfigIssue of another file
 
     def report(self, path: tuple, message: str) -> None:
         self.problems.append((tuple(path), message))
+
+    def report_elsewhere(self, issue) -> None:
+        self.elsewhere.append(issue)
 
 
 class Record(Mapping):
