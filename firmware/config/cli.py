@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .errors import ConfigError
-from .loader import default_text, load_file, load_text
+from .loader import default_text, load_file
 from .passwords import hash_password
 from .store import ConfigStore, StoreError
 
@@ -114,8 +114,7 @@ def _show(args) -> int:
 def _load(args) -> int:
     store = _store(args)
     text = Path(args.file).read_text(encoding="utf-8")
-    store.set_candidate(text)
-    load_text(text, args.file)
+    store.load_candidate(text, args.file)  # with copies of the flow files it names
     print(f"candidate loaded from {args.file}: OK")
     return 0
 

@@ -427,6 +427,9 @@ class Section:
     doc: str = ""
     required: bool = False
     checks: list[ConfigCheck] = field(default_factory=list)
+    # Files the section names (relative to the configuration file) that the store keeps with
+    # each commit, e.g. [ivr]'s flow files: the validated section value -> the paths as written.
+    files: Callable[[Any], list[str]] | None = None
 
     def absent_value(self):
         if isinstance(self.type, TableList):

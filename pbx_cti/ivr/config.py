@@ -30,11 +30,8 @@ IVR_TABLE = Table({
 
 def config_dir(config) -> Path:
     """Where relative paths of the configuration start: the file's directory (the current
-    directory for a text that came from no file)."""
-    source = getattr(config, "source", "")
-    if not source or source.startswith("<"):
-        return Path(".")
-    return Path(source).parent
+    directory for a text that came from no file), or the store's copy of a commit's files."""
+    return config.base_dir
 
 
 def prompt_dir(config) -> Path:
