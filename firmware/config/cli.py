@@ -72,11 +72,13 @@ def _check(args) -> int:
     failed = 0
     for name in args.files:
         try:
-            load_file(name)
+            config = load_file(name)
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             failed += 1
         else:
+            for warning in config.warnings:
+                print(warning, file=sys.stderr)
             print(f"{name}: OK")
     return 1 if failed else 0
 

@@ -28,6 +28,7 @@ class Config:
         # Where relative paths in the file start: its directory, or where the store keeps the
         # files carried with a commit.
         self.base_dir = base_dir if base_dir is not None else _directory_of(source)
+        self.warnings: list[ConfigIssue] = []
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -116,6 +117,7 @@ def load_text(text: str, source: str = "<config>", sections: dict[str, Section] 
             for check in section.checks:
                 check(config, checker)
         if not checker.problems and not checker.elsewhere:
+            config.warnings = list(checker.warnings)
             return config
     locations = Locations(text)
     issues = []

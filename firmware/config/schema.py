@@ -68,6 +68,7 @@ class Checker:
     def __init__(self) -> None:
         self.problems: list[tuple[tuple, str]] = []
         self.elsewhere: list = []  # ConfigIssue of another file
+        self.warnings: list = []   # ConfigIssue worth a look that does not stop the file (an unreachable IVR node)
 
     def report(self, path: tuple, message: str) -> None:
         self.problems.append((tuple(path), message))

@@ -85,10 +85,12 @@ def check_ivr_section(config, checker: Checker) -> None:
             checker.report(("ivr", "flows", index), f"no flow file {path}")
             continue
         try:
-            load_flow_file(path, prompt_dir=prompt_dir(config))
+            flow = load_flow_file(path, prompt_dir=prompt_dir(config))
         except FlowError as exc:
             for issue in exc.issues:
                 checker.report_elsewhere(issue)
+        else:
+            checker.warnings.extend(flow.warnings)
 
 
 __all__ = ["IVR_TABLE", "check_ivr_section", "load_flows", "default_flow", "flow_paths", "prompt_dir"]
