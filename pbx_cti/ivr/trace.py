@@ -2,14 +2,14 @@
 by whoever runs the session (`IvrSession(..., trace=bus.publish)`), shown live by the
 console's `debug ivr` and kept by anything else that subscribes (a log, a recorder).
 
-Every event is a firmware.bus.Event (its `time` is the one clock's `now`) with the call it
+Every event is a runtime.bus.Event (its `time` is the one clock's `now`) with the call it
 belongs to and the node it happened in; `text` is the line `debug ivr` prints."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware.bus import Event
+from runtime.bus import Event
 
 
 @dataclass(frozen=True)

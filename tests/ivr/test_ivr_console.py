@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from tests.test_console import box_on_pty, run  # the console on a pseudo-terminal
+from tests.appliance.test_console import box_on_pty, run  # the console on a pseudo-terminal
 
 from firmware.console import builtin
 from firmware.console.commands import CommandTree

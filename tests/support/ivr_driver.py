@@ -3,7 +3,7 @@ event and the session's timer is kept on the clock."""
 
 from __future__ import annotations
 
-from firmware.clock import ManualClock
+from runtime.clock import ManualClock
 from pbx_cti.ivr.actions import Play
 from pbx_cti.ivr.session import IvrSession
 
