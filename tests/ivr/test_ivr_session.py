@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ivr.ivr_driver import Driver
+from tests.support.ivr_driver import Driver
 from pbx_cti.ivr.actions import (
     Hangup, Lookup, LookupFailure, Play, Record, RouteToSkill, StartCollect, StopPlayback, StopRecording, Transfer,
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.ivr.ivr_driver import Driver
+from tests.support.ivr_driver import Driver
 from pbx_cti.ivr.actions import Hangup, Lookup, LookupFailure, Play, Record
 from pbx_cti.ivr.flow import load_flow_file, load_flow_text
 from pbx_cti.ivr.trace import IvrEnded
