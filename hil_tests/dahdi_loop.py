@@ -38,7 +38,7 @@ import numpy as np
 
 from drivers import dahdi_ioctl as io
 from drivers.config import SpanConfig
-from drivers.dahdi import (CHANNEL_DEVICE, CTL_DEVICE, DahdiDevice, DahdiSpan, channel_map, configure_span,
+from drivers.dahdi import (CTL_DEVICE, DahdiDevice, DahdiSpan, channel_map, configure_span,
                            configure_system)
 from drivers.events import SpanAlarmsChanged
 from drivers.pacing import SpanPacer
