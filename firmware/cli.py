@@ -12,6 +12,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("hil_tests.call_demo", "the box and its carrier simulator on an emulated E1: line up, a call answered, DTMF heard"),
     "config": ("firmware.config.cli", "check, show, commit, confirm and roll back the box's configuration"),
     "run": ("firmware.appliance.daemon", "start and supervise every service of the box"),
+    "ivr": ("pbx_cti.ivr.cli", "check IVR flow files and walk a call through one without a box"),
     "prompt": ("dsp.prompt_tool", "check prompt files and convert them to what the box plays (8 kHz mono)"),
     "codec": ("dsp.codec_tool", "put a WAV file through G.711/G.729 over a lossy network and back"),
     "dchannel": ("hil_tests.dchannel_demo", "bring up LAPD on a D-channel (libpri as far end, or a span socket) and trace it"),

@@ -16,7 +16,11 @@ Steps, each printed as it passes (`dahdi-loop: ...`), the last line one JSON obj
 5. the far span stopped (its channels closed, the dynamic span destroyed) and started again
    (re-created and configured through DAHDI's ioctls): the box's alarms raised and cleared, the
    D-channel re-established, a second call on the same B-channel answered (no channel stuck);
-6. CPU: this process's CPU time per wall second: the far end alone, then with the box's span
+6. the box as it runs: `pribox config check` on a configuration with DAHDI spans (and on one
+   naming a DAHDI span twice), then `pribox run` with a DAHDI span on the box's loop span plus
+   one on a DAHDI span that does not exist: the daemon configures DAHDI itself, its ISDN stack
+   answers a call from libpri, and the missing card is named in the health while the rest runs;
+7. CPU: this process's CPU time per wall second: the far end alone, then with the box's span
    idle (its 10 ms status tick, 2 ms D-channel poll and 20 ms bearer pump), then in a call.
 """
 
@@ -34,7 +38,7 @@ import numpy as np
 
 from drivers import dahdi_ioctl as io
 from drivers.config import SpanConfig
-from drivers.dahdi import (CHANNEL_DEVICE, CTL_DEVICE, DahdiDevice, DahdiSpan, channel_map, configure_span,
+from drivers.dahdi import (CTL_DEVICE, DahdiDevice, DahdiSpan, channel_map, configure_span,
                            configure_system)
 from drivers.events import SpanAlarmsChanged
 from drivers.pacing import SpanPacer
@@ -42,6 +46,7 @@ from dsp.codecs import Codec, decode, encode
 from dsp.dtmf import DtmfGenerator
 from dsp.levels import dbm0_to_amplitude, power_dbm0
 from runtime.bus import Event, EventBus
+from firmware.appliance.control_service import CONTROL_SOCKET, query_status
 from runtime.clock import LoopClock
 from firmware.isdn.answer import AnswerAndListen
 from firmware.isdn.binding import IsdnSpan
@@ -320,6 +325,95 @@ async def scenario(result: dict) -> None:
     pacer.stop()
     far.close()
     span.close()
+    await daemon_phase(device, box_spanno, far_cfg, report.configured[2], result)
+
+
+PRIBOX = "/opt/pribox/bin/pribox"
+BENCH_DIR = "/run/pribox-bench"
+MISSING_SPAN = 9
+DAEMON_CONFIG = """\
+[console]
+enabled = false
+
+[[span]]
+id = 1
+driver = "dahdi"
+dahdi_span = {box}
+side = "te"
+clock = "internal"
+law = "alaw"
+crc4 = false
+
+[[span]]
+id = 2
+driver = "dahdi"
+dahdi_span = {missing}
+side = "te"
+clock = "internal"
+law = "alaw"
+
+[[isdn]]
+span = 1
+"""
+
+
+def config_check(path: str) -> tuple[int, str]:
+    proc = subprocess.run([PRIBOX, "config", "check", path], capture_output=True, text=True, timeout=120)
+    return proc.returncode, (proc.stdout + proc.stderr).strip()
+
+
+async def daemon_phase(device: DahdiDevice, box_spanno: int, far_cfg: SpanConfig, far_layout, result: dict) -> None:
+    """The daemon, not the bench, brings up the box's DAHDI span from its one file."""
+    os.makedirs(f"{BENCH_DIR}/state", exist_ok=True)
+    path = f"{BENCH_DIR}/box.toml"
+    with open(path, "w") as f:
+        f.write(DAEMON_CONFIG.format(box=box_spanno, missing=MISSING_SPAN))
+    result["config_check"] = config_check(path)
+    bad = f"{BENCH_DIR}/twice.toml"
+    with open(bad, "w") as f:
+        f.write(DAEMON_CONFIG.format(box=box_spanno, missing=box_spanno))
+    result["config_check_twice"] = config_check(bad)
+    say(f"config check: {result['config_check'][1]!r}; named twice: {result['config_check_twice'][1]!r}")
+    log = open(f"{BENCH_DIR}/daemon.log", "w")
+    daemon = subprocess.Popen([PRIBOX, "run", "--config", path, "--state-dir", f"{BENCH_DIR}/state"],
+                              stdout=log, stderr=subprocess.STDOUT)
+    far = None
+    try:
+        in_use = f"/sys/bus/dahdi_channels/devices/dahdi!chan!{box_spanno:03d}!016/in_use"
+        took = await until(lambda: (device.read_text(in_use) or "0").strip() == "1",
+                           "the daemon opened the box's D-channel")
+        say(f"daemon: the box's span open after {took:.1f} s")
+        # The daemon's dahdi_cfg knew only its own spans; give the far span its channels again.
+        configure_span(device, far_cfg, far_layout)
+        far = FarSpan(device, far_cfg, far_layout)
+        far.start()
+        await until(lambda: far.peer.dchannel_up, "libpri's D-channel up with the daemon")
+        far.open_bearer(1)
+        call = far.peer.call("15881234", calling="0212345678", channel=1)
+        await far.peer.wait_for("answer", timeout=STEP_TIMEOUT, call=call)
+        dtmf = DtmfGenerator(level_dbm0=-10.0)
+        dtmf.put(DIGITS)
+        far.send_audio(dtmf.generate(8000))
+        await until(lambda: not far.to_send, "far end's digits sent to the daemon")
+        await asyncio.sleep(0.5)
+        far.peer.hangup(call, 16)
+        await asyncio.sleep(1.0)
+        status = await query_status(f"{BENCH_DIR}/state/{CONTROL_SOCKET}", timeout=30.0)
+        result["daemon_services"] = {s["name"]: [s["state"], s["healthy"], s["detail"]] for s in status["services"]}
+        result["daemon_spans"] = status["spans"]
+        say(f"daemon: call answered; services {result['daemon_services']}")
+    finally:
+        if far is not None:
+            far.close()
+        daemon.terminate()
+        try:
+            result["daemon_exit"] = daemon.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            result["daemon_exit"] = "killed"
+        log.close()
+        lines = open(f"{BENCH_DIR}/daemon.log").read().splitlines()
+        result["daemon_log"] = [line for line in lines if "span" in line or "dahdi" in line.lower()][-12:]
 
 
 def main() -> int:

@@ -82,7 +82,7 @@ class StoreSource:
             log.error("committed configuration does not validate:\n%s", exc)
             for commit in reversed(self.store.history()[:-1]):
                 try:
-                    config = self.store.validate(self.store.commit_text(commit.id), f"commit {commit.id}")
+                    config = self.store.commit_config(commit.id)
                 except ConfigError:
                     continue
                 log.error("booting with commit %d instead; fix the configuration and commit", commit.id)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from .errors import ConfigError
-from .loader import default_text, load_file, load_text
+from .loader import default_text, load_file
 from .passwords import hash_password
 from .store import ConfigStore, StoreError
 
@@ -72,11 +72,13 @@ def _check(args) -> int:
     failed = 0
     for name in args.files:
         try:
-            load_file(name)
+            config = load_file(name)
         except ConfigError as exc:
             print(exc, file=sys.stderr)
             failed += 1
         else:
+            for warning in config.warnings:
+                print(warning, file=sys.stderr)
             print(f"{name}: OK")
     return 1 if failed else 0
 
@@ -114,8 +116,7 @@ def _show(args) -> int:
 def _load(args) -> int:
     store = _store(args)
     text = Path(args.file).read_text(encoding="utf-8")
-    store.set_candidate(text)
-    load_text(text, args.file)
+    store.load_candidate(text, args.file)  # with copies of the flow files it names
     print(f"candidate loaded from {args.file}: OK")
     return 0
 

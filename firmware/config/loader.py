@@ -21,10 +21,14 @@ _TOML_END = re.compile(r"\s*\(at end of document\)\s*$")
 class Config:
     """A validated configuration: one attribute per section (`config.span`, `config.box`)."""
 
-    def __init__(self, values: dict[str, Any], text: str, source: str):
+    def __init__(self, values: dict[str, Any], text: str, source: str, base_dir: Path | None = None):
         self._values = values
         self.text = text
         self.source = source
+        # Where relative paths in the file start: its directory, or where the store keeps the
+        # files carried with a commit.
+        self.base_dir = base_dir if base_dir is not None else _directory_of(source)
+        self.warnings: list[ConfigIssue] = []
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -43,6 +47,26 @@ class Config:
 
     def __repr__(self) -> str:
         return f"Config(source={self.source!r}, sections={list(self._values)})"
+
+
+def _directory_of(source: str) -> Path:
+    return Path(".") if not source or source.startswith("<") else Path(source).parent
+
+
+def attached_files(config: Config, sections: dict[str, Section] | None = None) -> list[str]:
+    """The relative paths of files the configuration names that travel with it (a store
+    commit keeps a copy); absolute paths and paths leaving the directory stay where they are."""
+    sections = all_sections() if sections is None else sections
+    out: list[str] = []
+    for name, section in sections.items():
+        value = config.sections().get(name)
+        if section.files is None or value is None:
+            continue
+        for written in section.files(value):
+            path = Path(written)
+            if not path.is_absolute() and ".." not in path.parts and str(path) not in out:
+                out.append(str(path))
+    return out
 
 
 def load_file(path: str | Path) -> Config:
@@ -64,7 +88,8 @@ def load_bytes(data: bytes, source: str) -> Config:
     return load_text(text, source)
 
 
-def load_text(text: str, source: str = "<config>", sections: dict[str, Section] | None = None) -> Config:
+def load_text(text: str, source: str = "<config>", sections: dict[str, Section] | None = None,
+              base_dir: Path | None = None) -> Config:
     sections = all_sections() if sections is None else sections
     try:
         data = tomllib.loads(text)
@@ -87,11 +112,12 @@ def load_text(text: str, source: str = "<config>", sections: dict[str, Section] 
                 value = None
             values[name] = value
     if not checker.problems:
-        config = Config(values, text, source)
+        config = Config(values, text, source, base_dir)
         for section in sections.values():
             for check in section.checks:
                 check(config, checker)
         if not checker.problems and not checker.elsewhere:
+            config.warnings = list(checker.warnings)
             return config
     locations = Locations(text)
     issues = []

@@ -68,6 +68,7 @@ class Checker:
     def __init__(self) -> None:
         self.problems: list[tuple[tuple, str]] = []
         self.elsewhere: list = []  # ConfigIssue of another file
+        self.warnings: list = []   # ConfigIssue worth a look that does not stop the file (an unreachable IVR node)
 
     def report(self, path: tuple, message: str) -> None:
         self.problems.append((tuple(path), message))
@@ -427,6 +428,9 @@ class Section:
     doc: str = ""
     required: bool = False
     checks: list[ConfigCheck] = field(default_factory=list)
+    # Files the section names (relative to the configuration file) that the store keeps with
+    # each commit, e.g. [ivr]'s flow files: the validated section value -> the paths as written.
+    files: Callable[[Any], list[str]] | None = None
 
     def absent_value(self):
         if isinstance(self.type, TableList):

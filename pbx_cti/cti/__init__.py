@@ -5,9 +5,9 @@ from .decisions import Announce, AgentStateChanged, Decision, Offer, PendingStat
 from .engine import CtiEngine
 from .eventlog import LogRecord, MemoryEventStore, SqliteEventStore
 from .model import (AgentConfig, AgentState, ConfigurationError, CtiConfig, CtiError, InvalidTransition,
-                    QueueConfig, Strategy, UnknownAgent, UnknownCaller)
+                    QueueConfig, Strategy, UnknownAgent, UnknownCaller, config_from_mapping)
 
 __all__ = ["Announce", "AgentStateChanged", "Decision", "Offer", "PendingStateChange", "WithdrawOffer",
            "CtiEngine", "LogRecord", "MemoryEventStore", "SqliteEventStore", "AgentConfig", "AgentState",
            "ConfigurationError", "CtiConfig", "CtiError", "InvalidTransition", "QueueConfig", "Strategy",
-           "UnknownAgent", "UnknownCaller"]
+           "UnknownAgent", "UnknownCaller", "config_from_mapping"]

@@ -636,10 +636,10 @@ class CtiEngine:
         self.store.append_many([self._checkpoint_record(now)])
 
     def _checkpoint_record(self, now: float) -> LogRecord:
-        # A JSON round trip: a deep copy the live state cannot change afterwards.
-        return LogRecord(self._seq, now, K_CHECKPOINT, data=json.loads(json.dumps(self._state_data())))
+        return LogRecord(self._seq, now, K_CHECKPOINT, data=self._state_data())
 
     def _state_data(self) -> dict:
+        """Fresh containers throughout: the record must not change with the live state."""
         return {
             "agents": {a.agent_id: {"state": a.state.value, "reason": a.reason, "since": a.since,
                                     "endpoint": a.endpoint, "groups": list(a.groups), "caller": a.caller,
@@ -647,13 +647,13 @@ class CtiEngine:
                                     "wrap_until": a.wrap_until, "pending": a.pending}
                        for a in self.agents.values()},
             "callers": [{"caller": c.caller_id, "queue": c.queue, "priority": c.priority, "entered": c.entered,
-                         "order": c.order, "info": c.info, "status": c.status, "offer_id": c.offer_id,
-                         "offer_agents": c.offer_agents, "offer_deadline": c.offer_deadline, "agent": c.agent,
+                         "order": c.order, "info": dict(c.info), "status": c.status, "offer_id": c.offer_id,
+                         "offer_agents": list(c.offer_agents), "offer_deadline": c.offer_deadline, "agent": c.agent,
                          "connected_at": c.connected_at} for c in self.callers.values()],
             "endpoint_down": sorted(self.endpoint_down),
-            "rr_last": self.rr_last,
-            "queue_counters": {q: vars(c) for q, c in self.queue_counters.items()},
-            "agent_answered": self.agent_answered,
+            "rr_last": dict(self.rr_last),
+            "queue_counters": {q: dict(vars(c)) for q, c in self.queue_counters.items()},
+            "agent_answered": dict(self.agent_answered),
             "agent_time": {a: [[s, r, v] for (s, r), v in t.items()] for a, t in self.agent_time.items() if t},
             "offer_ids": self._offer_ids,
             "arrivals": self._arrivals,

@@ -119,8 +119,9 @@ class CtiConfig:
     groups_by_name: dict[str, list[str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
-        groups = set(self.groups) or {g for a in self.agents.values() for g in a.skills} | {
-            q.group for q in self.queues.values()}
+        # Declared groups, else the agents' skills: a queue naming a group nobody has is a typo
+        # unless the group is declared (a queue staffed later).
+        groups = set(self.groups) or {g for a in self.agents.values() for g in a.skills}
         for agent_id, agent in self.agents.items():
             if agent_id != agent.agent_id:
                 raise ConfigurationError(f"agent {agent_id!r}: keyed under a different id {agent.agent_id!r}")
@@ -135,7 +136,8 @@ class CtiConfig:
             if name != queue.name:
                 raise ConfigurationError(f"{where}: keyed under a different name {queue.name!r}")
             if queue.group not in groups:
-                raise ConfigurationError(f"{where}: skill group {queue.group!r} is not declared")
+                raise ConfigurationError(f"{where}: skill group {queue.group!r} is not declared "
+                                         f"(no agent has that skill; declare it in groups to keep the queue)")
             if not isinstance(queue.strategy, Strategy):
                 raise ConfigurationError(f"{where}: strategy must be one of "
                                          f"{', '.join(s.value for s in Strategy)}, got {queue.strategy!r}")
@@ -158,3 +160,109 @@ class CtiConfig:
         self.groups = tuple(sorted(groups))
         self.groups_by_name = {g: sorted(a for a, cfg in self.agents.items() if g in cfg.skills)
                                for g in self.groups}
+
+
+def config_from_mapping(data: dict, where: str = "cti") -> CtiConfig:
+    """Build a CtiConfig from a parsed TOML section (what the config loader will hand over):
+
+        [cti]
+        not_ready_reasons = ["break", "lunch"]
+        wrap_up_codes = ["sale", "no-sale"]
+        [[cti.agent]]
+        id = "alice"
+        skills = { sales = 9, support = 4 }
+        [[cti.queue]]
+        name = "sales"
+        group = "sales"
+        strategy = "skill_tiers"        # longest_idle (default), fewest_calls, round_robin, ring_all
+        ring_timeout = 15
+        wrap_up = 10                    # seconds, or "until-ready"
+        tiers = [[0, 8], [20, 5], [40, 1]]
+        announce_every = 30
+
+    Every error names the key (e.g. `cti.queue[2] (sales).strategy`) and what was expected."""
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{where}: expected a table")
+    known = {"agent", "queue", "groups", "not_ready_reasons", "wrap_up_codes"}
+    for key in data:
+        if key not in known:
+            raise ConfigurationError(f"{where}.{key}: unknown key (expected one of {', '.join(sorted(known))})")
+
+    def strings(key: str) -> tuple[str, ...]:
+        value = data.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigurationError(f"{where}.{key}: expected a list of non-empty strings")
+        return tuple(value)
+
+    agents: dict[str, AgentConfig] = {}
+    for n, entry in enumerate(data.get("agent", []), 1):
+        at = f"{where}.agent[{n}]"
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{at}: expected a table")
+        agent_id, skills = entry.get("id"), entry.get("skills", {})
+        if not isinstance(agent_id, str) or not agent_id:
+            raise ConfigurationError(f"{at}.id: expected a non-empty string")
+        if agent_id in agents:
+            raise ConfigurationError(f"{at}.id: agent {agent_id!r} is defined twice")
+        if not isinstance(skills, dict) or not skills:
+            raise ConfigurationError(f"{at} ({agent_id}).skills: expected a table of group = level (1..10)")
+        extra = set(entry) - {"id", "skills", "name"}
+        if extra:
+            raise ConfigurationError(f"{at} ({agent_id}): unknown key(s) {', '.join(sorted(extra))}")
+        agents[agent_id] = AgentConfig(agent_id, dict(skills), str(entry.get("name", "")))
+
+    queues: dict[str, QueueConfig] = {}
+    fields = {"name", "group", "strategy", "ring_timeout", "wrap_up", "tiers", "announce_every",
+              "default_handle_time"}
+    for n, entry in enumerate(data.get("queue", []), 1):
+        at = f"{where}.queue[{n}]"
+        if not isinstance(entry, dict):
+            raise ConfigurationError(f"{at}: expected a table")
+        name = entry.get("name")
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError(f"{at}.name: expected a non-empty string")
+        at = f"{at} ({name})"
+        if name in queues:
+            raise ConfigurationError(f"{at}.name: queue {name!r} is defined twice")
+        extra = set(entry) - fields
+        if extra:
+            raise ConfigurationError(f"{at}: unknown key(s) {', '.join(sorted(extra))}")
+        options: dict = {}
+        try:
+            options["strategy"] = Strategy(entry.get("strategy", Strategy.LONGEST_IDLE.value))
+        except ValueError:
+            raise ConfigurationError(f"{at}.strategy: expected one of {', '.join(s.value for s in Strategy)}, "
+                                     f"got {entry.get('strategy')!r}") from None
+        for key in ("ring_timeout", "announce_every", "default_handle_time"):
+            if key in entry:
+                if isinstance(entry[key], bool) or not isinstance(entry[key], (int, float)):
+                    raise ConfigurationError(f"{at}.{key}: expected seconds as a number, got {entry[key]!r}")
+                options[key] = float(entry[key])
+        if "wrap_up" in entry:
+            wrap = entry["wrap_up"]
+            if wrap == "until-ready":
+                options["wrap_up"] = None
+            elif isinstance(wrap, (int, float)) and not isinstance(wrap, bool):
+                options["wrap_up"] = float(wrap)
+            else:
+                raise ConfigurationError(f'{at}.wrap_up: expected seconds or "until-ready", got {wrap!r}')
+        if "tiers" in entry:
+            tiers = entry["tiers"]
+            if not isinstance(tiers, list) or not all(
+                    isinstance(t, list) and len(t) == 2 and isinstance(t[0], (int, float)) and isinstance(t[1], int)
+                    for t in tiers):
+                raise ConfigurationError(f"{at}.tiers: expected [[seconds waited, minimum level], ...]")
+            options["tiers"] = tuple((float(t[0]), t[1]) for t in tiers)
+        group = entry.get("group")
+        if not isinstance(group, str) or not group:
+            raise ConfigurationError(f"{at}.group: expected the name of a skill group")
+        try:
+            queues[name] = QueueConfig(name, group, **options)
+            CtiConfig(agents={}, queues={name: queues[name]}, groups=(group,))  # the queue's own checks
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"{at}: {str(exc).split(': ', 1)[-1]}") from None
+    try:
+        return CtiConfig(agents=agents, queues=queues, groups=strings("groups"),
+                         not_ready_reasons=strings("not_ready_reasons"), wrap_up_codes=strings("wrap_up_codes"))
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{where}: {exc}") from None

@@ -93,8 +93,12 @@ class Report:
 
 
 def compute(records: Iterable[LogRecord], now: float, sl_threshold: float = 20.0,
-            short_abandon: float = 5.0, interval: float | None = None) -> Report:
-    """Every figure from the log; `interval` (seconds, e.g. 900) adds per-interval rows."""
+            short_abandon: float = 5.0, interval: float | None = None,
+            start: float | None = None, end: float | None = None) -> Report:
+    """Every figure from the log; `interval` (seconds, e.g. 900) adds per-interval rows;
+    `start`/`end` keep what happened in [start, end) (durations are cut at the bounds)."""
+    lo = float("-inf") if start is None else start
+    hi = float("inf") if end is None else end
     if sl_threshold < 0 or short_abandon < 0:
         raise ValueError("sl_threshold and short_abandon must be >= 0 seconds")
     if interval is not None and interval <= 0:
@@ -105,6 +109,8 @@ def compute(records: Iterable[LogRecord], now: float, sl_threshold: float = 20.0
     current: dict[str, tuple[str, str, float, str]] = {}
 
     def buckets(t: float):
+        if not lo <= t < hi:
+            return
         yield TOTAL
         if interval is not None:
             yield t - t % interval
@@ -118,7 +124,10 @@ def compute(records: Iterable[LogRecord], now: float, sl_threshold: float = 20.0
             yield agents.setdefault((agent, b), AgentFigures())
 
     def spread(start: float, end: float):
-        """(interval key, seconds) pieces of [start, end)."""
+        """(interval key, seconds) pieces of [start, end) inside [lo, hi)."""
+        start, end = max(start, lo), min(end, hi)
+        if end < start or not lo <= start < hi:
+            return  # outside the window (a zero-length state inside it still shows, as 0 s)
         yield TOTAL, end - start
         if interval is None:
             return

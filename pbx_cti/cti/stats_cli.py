@@ -30,6 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"the box's state directory, whose {DB_FILE} is read (default {DEFAULT_STATE_DIR})")
     parser.add_argument("--interval", type=_minutes, metavar="MINUTES",
                         help="add a row per interval of this many minutes (15 is the trade's usual)")
+    parser.add_argument("--since", type=_when_arg, metavar="WHEN",
+                        help='from this time on (UTC): "today", "YYYY-MM-DD" or "YYYY-MM-DD HH:MM"')
+    parser.add_argument("--until", type=_when_arg, metavar="WHEN", help="up to this time (UTC), same forms")
     parser.add_argument("--queue", action="append", metavar="NAME", help="only this queue (repeatable)")
     parser.add_argument("--agent", action="append", metavar="ID", help="only this agent (repeatable)")
     parser.add_argument("--sl-threshold", type=_seconds, default=20.0, metavar="SECONDS",
@@ -48,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     report = compute(records, now=time.time(), sl_threshold=args.sl_threshold,
                      short_abandon=args.short_abandon,
-                     interval=None if args.interval is None else args.interval * 60)
+                     interval=None if args.interval is None else args.interval * 60,
+                     start=args.since, end=args.until)
     # --queue alone asks about queues, --agent alone about agents; neither or both: both tables.
     show_queues = bool(args.queue) or not args.agent
     show_agents = bool(args.agent) or not args.queue
@@ -122,6 +126,17 @@ def _table(out, columns: list[str], rows: list[list]) -> None:
     for row in cells:
         print("  " + "  ".join(c.ljust(w) if i < 2 or i == len(columns) - 1 else c.rjust(w)
                                for i, (c, w) in enumerate(zip(row, widths))).rstrip(), file=out)
+
+
+def _when_arg(text: str) -> float:
+    if text == "today":
+        return datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+    for form in ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(text, form).replace(tzinfo=timezone.utc).timestamp()
+        except ValueError:
+            pass
+    raise argparse.ArgumentTypeError(f'wants "today", "YYYY-MM-DD" or "YYYY-MM-DD HH:MM" (UTC), got {text!r}')
 
 
 def _minutes(text: str) -> float:

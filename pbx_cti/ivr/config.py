@@ -30,11 +30,8 @@ IVR_TABLE = Table({
 
 def config_dir(config) -> Path:
     """Where relative paths of the configuration start: the file's directory (the current
-    directory for a text that came from no file)."""
-    source = getattr(config, "source", "")
-    if not source or source.startswith("<"):
-        return Path(".")
-    return Path(source).parent
+    directory for a text that came from no file), or the store's copy of a commit's files."""
+    return config.base_dir
 
 
 def prompt_dir(config) -> Path:
@@ -88,10 +85,12 @@ def check_ivr_section(config, checker: Checker) -> None:
             checker.report(("ivr", "flows", index), f"no flow file {path}")
             continue
         try:
-            load_flow_file(path, prompt_dir=prompt_dir(config))
+            flow = load_flow_file(path, prompt_dir=prompt_dir(config))
         except FlowError as exc:
             for issue in exc.issues:
                 checker.report_elsewhere(issue)
+        else:
+            checker.warnings.extend(flow.warnings)
 
 
 __all__ = ["IVR_TABLE", "check_ivr_section", "load_flows", "default_flow", "flow_paths", "prompt_dir"]

@@ -25,7 +25,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from firmware.config.errors import ConfigError, ConfigIssue, format_path
 from firmware.config.locate import Locations
@@ -66,17 +66,19 @@ def template_variables(text: str) -> tuple[list[str], str | None]:
     return names, None
 
 
-def substitute(text: str, variables: Mapping[str, Any]) -> str:
-    """`${name}` replaced by the variable's value as text ("" when unset; None reads as "")."""
+def substitute(text: str, variables: Mapping[str, Any], escape: Callable[[str], str] | None = None) -> str:
+    """`${name}` replaced by the variable's value as text ("" when unset; None reads as "");
+    `escape` applies to the values only (URL quoting, so a caller's "#" or "&" stays data)."""
     def value(match: re.Match) -> str:
         if match.group(1) == "$":
             return "$"
         v = variables.get(match.group(2))
         if v is None:
-            return ""
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        return str(v)
+            v = ""
+        elif isinstance(v, bool):
+            v = "true" if v else "false"
+        v = str(v)
+        return escape(v) if escape is not None else v
     return _REFERENCE.sub(value, text)
 
 

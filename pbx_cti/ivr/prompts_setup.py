@@ -11,6 +11,8 @@ cut-short run never leaves half a prompt.  Needs the Debian package espeak-ng.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import os
 import shutil
 import subprocess
@@ -56,8 +58,11 @@ def convert(source: Path, target: Path) -> None:
     parser = argparse.ArgumentParser(prog="pribox prompt")
     prompt_tool.add_arguments(parser)
     args = parser.parse_args(["convert", str(source), str(target)])
-    if prompt_tool.run(args) != 0:
-        raise SetupError(f"pribox prompt convert {source} {target} failed")
+    said = io.StringIO()  # its line names the scratch files; make_prompts reports the result
+    with contextlib.redirect_stdout(said), contextlib.redirect_stderr(said):
+        code = prompt_tool.run(args)
+    if code != 0:
+        raise SetupError(f"pribox prompt convert {source.name} failed: {said.getvalue().strip()}")
 
 
 def make_prompts(directory: str | Path, prompts: dict[str, str] | None = None, *, force: bool = False,
@@ -79,6 +84,7 @@ def make_prompts(directory: str | Path, prompts: dict[str, str] | None = None, *
             convert(raw, converted)
             os.replace(converted, target)
             written.append(target)
+            report(f"{target}: {text}")
     return written
 
 

@@ -14,6 +14,7 @@ session keeps what the CDR and the console show: `current_node`, `path` (node vi
 from __future__ import annotations
 
 import itertools
+import urllib.parse
 from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
@@ -413,7 +414,8 @@ class IvrSession:
     def _start_lookup(self, node: LookupNode, now: float) -> None:
         v = self.variables
         if node.source == "http":
-            request = LookupRequest("http", node.timeout, method=node.method, url=substitute(node.url, v),
+            request = LookupRequest("http", node.timeout, method=node.method,
+                                    url=substitute(node.url, v, lambda text: urllib.parse.quote(text, safe="")),
                                     headers={k: substitute(x, v) for k, x in node.headers.items()},
                                     body={k: substitute(x, v) for k, x in node.body.items()} if node.method == "POST" else None)
         else:

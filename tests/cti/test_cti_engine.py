@@ -372,9 +372,9 @@ def test_configuration_errors_name_what_is_wrong():
         CtiConfig(agents={"a": AgentConfig("a", {"g": 1})}, queues={"q": QueueConfig("q", "nope")},
                   groups=("g",))
     with pytest.raises(ConfigurationError, match="tier times must increase"):
-        CtiConfig(agents={}, queues={"q": QueueConfig("q", "g", tiers=((0, 5), (0, 1)))})
+        CtiConfig(agents={}, groups=("g",), queues={"q": QueueConfig("q", "g", tiers=((0, 5), (0, 1)))})
     with pytest.raises(ConfigurationError, match="ring_timeout"):
-        CtiConfig(agents={}, queues={"q": QueueConfig("q", "g", ring_timeout=0)})
+        CtiConfig(agents={}, groups=("g",), queues={"q": QueueConfig("q", "g", ring_timeout=0)})
     with pytest.raises(ConfigurationError, match="reserved for the system"):
         CtiConfig(agents={}, queues={}, not_ready_reasons=("login",))
 

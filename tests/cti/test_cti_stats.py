@@ -180,3 +180,26 @@ def test_pribox_stats_through_the_pribox_command_line(tmp_path, capsys):
     assert cli.main(["stats", "--state-dir", str(tmp_path), "--queue", "sales", "--csv"]) == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert rows[0]["sl"] == "66.7%" and rows[0]["abandon_rate"] == "25.0%"
+
+
+def test_a_time_window_cuts_counts_and_durations(tmp_path, capsys):
+    d = worked_day()
+    late = compute(d.engine.store.records(), now=d.now, start=T0 + 900)
+    q, a = late.queues[("sales", TOTAL)], late.agents[("alice", TOTAL)]
+    assert (q.offered, q.answered, q.handled) == (0, 0, 1)
+    assert a.seconds("TALKING") == pytest.approx(100) and a.seconds("READY") == pytest.approx(90)
+    early = compute(d.engine.store.records(), now=d.now, end=T0 + 200)
+    q, a = early.queues[("sales", TOTAL)], early.agents[("alice", TOTAL)]
+    assert (q.offered, q.answered, q.abandoned, q.handled) == (4, 2, 2, 1)  # c2 ends at T0 + 200: outside
+    assert a.seconds("TALKING") == pytest.approx(60 + 25 + 88)
+
+    store = SqliteEventStore.in_state_dir(tmp_path)
+    worked_day(store)
+    store.close()
+    assert stats_cli.run(_cli("--state-dir", str(tmp_path), "--since", "2027-01-15 08:15", "--queue", "sales",
+                              "--csv")) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["offered"], r["handled"]) for r in rows] == [("0", "1")]
+    with pytest.raises(SystemExit):
+        _cli("--since", "yesterday-ish")
+    assert "wants \"today\"" in capsys.readouterr().err

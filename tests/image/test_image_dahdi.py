@@ -54,3 +54,13 @@ def test_dahdi_loop_spans_carry_a_call_and_survive_a_far_span_restart():
     assert raised and raised <= cleared
     assert result["channels_not_idle"] == {}
     assert "dchan=" in result["system_conf"] and "bchan=" in result["system_conf"]
+    # The daemon on the real module: config check, its own dahdi_cfg, a call answered by its
+    # ISDN service, the missing card named while the rest runs.
+    assert result["config_check"][0] == 0, result["config_check"]
+    code, text = result["config_check_twice"]
+    assert code != 0 and re.search(r"twice\.toml:\d+:\d+: span\[1\]\.dahdi_span: duplicate", text), text
+    services = result["daemon_services"]
+    assert services["spans"][0] == "running" and not services["spans"][1]
+    assert "span 2: DAHDI span 9 not present" in services["spans"][2] and "span 1: up" in services["spans"][2]
+    assert services["isdn"][0] == "running" and "span 1: D-channel up" in services["isdn"][2]
+    assert result["daemon_exit"] == 0

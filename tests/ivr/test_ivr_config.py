@@ -77,3 +77,12 @@ def test_missing_flow_file_and_duplicate_names_are_errors_of_the_config(capsys, 
         f"{path}:{n}:1: ivr.flows[2]: no flow file {tmp_path / 'nowhere.toml'}",
     ]
     assert f"{tmp_path}/a/main.toml:" in err.splitlines()[2] and "does not exist" in err.splitlines()[2]
+
+
+def test_check_shows_a_flows_warnings_and_passes(capsys, tmp_path):
+    (tmp_path / "p").mkdir()
+    (tmp_path / "lost.toml").write_text('[flow]\nentry = "a"\n[nodes.a]\ntype = "hangup"\n[nodes.b]\ntype = "hangup"\n')
+    path = box(tmp_path, f'flows = ["lost.toml"]\nprompt_dir = "{tmp_path}/p"\n')
+    code, out, err = check(capsys, path)
+    assert (code, out) == (0, f"{path}: OK\n")
+    assert err == f'{tmp_path}/lost.toml:5: node "b": warning: unreachable: no path from the entry node leads here\n'

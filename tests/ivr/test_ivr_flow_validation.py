@@ -317,8 +317,6 @@ def test_any_text_gives_a_flow_or_a_flow_error(text):
                        st.one_of(st.text(max_size=8), st.integers(-5, 50), st.booleans(),
                                  st.lists(st.text(max_size=4), max_size=3)), max_size=8))
 def test_any_node_table_gives_a_flow_or_a_flow_error(node):
-    import tomllib  # noqa: F401  (the node is built as data, then written as TOML by hand below)
-
     lines = [HEAD, "[nodes.start]"]
     for key, value in node.items():
         lines.append(f"{key} = {_toml(value)}")

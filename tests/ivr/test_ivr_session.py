@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.ivr.ivr_driver import Driver
+from tests.support.ivr_driver import Driver
 from pbx_cti.ivr.actions import (
     Hangup, Lookup, LookupFailure, Play, Record, RouteToSkill, StartCollect, StopPlayback, StopRecording, Transfer,
 )
@@ -219,8 +219,9 @@ def test_lookup_success_not_found_error_and_timeout():
     assert route == [RouteToSkill("vip_gold", {**d.session.variables}, 0)]
     assert d.session.variables["name"] == "김철수"
 
-    d = Driver(flow(text), {"calling": "0299"})
-    assert d.event("lookup_result", d.take()[0].id, LookupFailure("HTTP 404", not_found=True)) == [Hangup(1)]
+    d = Driver(flow(text), {"calling": "02#9&x=1 김"})
+    assert d.take()[0].request.url == "http://crm.example/customers/02%239%26x%3D1%20%EA%B9%80"  # data, not URL syntax
+    assert d.event("lookup_result", 1, LookupFailure("HTTP 404", not_found=True)) == [Hangup(1)]
     d = Driver(flow(text), {"calling": "0299"})
     assert d.event("lookup_result", d.take()[0].id, LookupFailure("connection refused")) == [Hangup(41)]
     d = Driver(flow(text), {"calling": "0299"})
