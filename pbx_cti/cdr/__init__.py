@@ -1,0 +1,9 @@
+"""Call detail records: one per call, in SQLite (WAL) under the state directory."""
+
+from .reader import CdrReader
+from .record import CAUSE_RESTART, CLEARED_BY, CLOSED, OPEN, CallRecord, Leg, iso_utc
+from .schema import DB_FILE, SCHEMA_VERSION, CdrError, path_in_state_dir
+from .store import CdrStore
+
+__all__ = ["CAUSE_RESTART", "CLEARED_BY", "CLOSED", "DB_FILE", "OPEN", "SCHEMA_VERSION", "CallRecord", "CdrError",
+           "CdrReader", "CdrStore", "Leg", "iso_utc", "path_in_state_dir"]
