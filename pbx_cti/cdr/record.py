@@ -118,8 +118,9 @@ def encode_value(name: str, value):
         return json.dumps([asdict(leg) if isinstance(leg, Leg) else dict(leg) for leg in value],
                           separators=(",", ":"), ensure_ascii=False)
     if name in JSON_FIELDS:
+        # default=str: collected data JSON cannot hold is kept as its text, never refused mid-call.
         return json.dumps(list(value) if name == "ivr_path" else value, separators=(",", ":"),
-                          ensure_ascii=False, sort_keys=True)
+                          ensure_ascii=False, sort_keys=True, default=str)
     return value
 
 

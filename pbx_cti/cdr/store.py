@@ -24,8 +24,8 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Callable
 
-from .record import (CAUSE_RESTART, CLEARED_BY, CLOSED, OPEN, UPDATABLE_FIELDS, CallRecord, column_of, encode_value,
-                     to_ms)
+from .record import (CAUSE_RESTART, CLEARED_BY, CLOSED, DERIVED_FIELDS, OPEN, UPDATABLE_FIELDS, CallRecord,
+                     column_of, encode_value, to_ms)
 from .schema import CdrError, connect, path_in_state_dir
 
 log = logging.getLogger("pribox.cdr")
@@ -40,6 +40,10 @@ _OPEN, _UPDATE, _CLOSE = "open", "update", "close"
 def _encode_fields(path: Path, call_id: str, values: dict) -> dict:
     """Field values as their columns store them; a field that does not exist is the caller's bug
     and is refused at once, where the caller can see it."""
+    derived = sorted(set(values) & set(DERIVED_FIELDS))
+    if derived:
+        raise CdrError(f"{path}: call {call_id}: field {', '.join(derived)} is kept by the store "
+                       "(state by open/close, duration and billable from the times), not set")
     unknown = sorted(set(values) - set(UPDATABLE_FIELDS))
     if unknown:
         raise CdrError(f"{path}: call {call_id}: no CDR field named {', '.join(unknown)} "
@@ -63,17 +67,20 @@ class CdrStore:
     CdrStore, path)`), then call open/update/close from the loop."""
 
     def __init__(self, path: str | os.PathLike, *, now: Callable[[], float] = time.time,
-                 flush_interval: float = DEFAULT_FLUSH_INTERVAL, queue_size: int = DEFAULT_QUEUE_SIZE):
+                 flush_interval: float = DEFAULT_FLUSH_INTERVAL, queue_size: int = DEFAULT_QUEUE_SIZE,
+                 heartbeat_interval: float = HEARTBEAT_INTERVAL, busy_timeout: float = 5.0):
         if not 0 < flush_interval <= 1.0:
             raise ValueError("flush_interval must be in (0, 1] seconds: at most the last second may be lost")
         self.path = Path(path)
         self.now = now
         self.flush_interval = flush_interval
+        self.heartbeat_interval = min(heartbeat_interval, 1.0)
+        self.busy_timeout = busy_timeout
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CdrError(f"{self.path}: cannot create its directory: {exc.strerror or exc}") from exc
-        conn = connect(self.path, readonly=False)
+        conn = connect(self.path, readonly=False, timeout=busy_timeout)
         try:
             self.recovered = self._close_calls_cut_by_crash(conn)
         finally:
@@ -203,7 +210,7 @@ class CdrStore:
 
     def _write_loop(self) -> None:
         try:
-            conn = connect(self.path, readonly=False)
+            conn = connect(self.path, readonly=False, timeout=self.busy_timeout)
         except CdrError as exc:
             self._last_error = str(exc)
             log.error("%s", exc)
@@ -217,7 +224,7 @@ class CdrStore:
                 # Block for the first change (or until the heartbeat is due), then gather what
                 # else comes within the flush interval into the same transaction.
                 try:
-                    first = self._queue.get(timeout=HEARTBEAT_INTERVAL)
+                    first = self._queue.get(timeout=self.heartbeat_interval)
                     stop = self._take(first, pending, waiters)
                     deadline = time.monotonic() + self.flush_interval
                     while not stop and not waiters:
@@ -228,7 +235,7 @@ class CdrStore:
                 except queue.Empty:
                     pass
             now_ms = to_ms(self.now())
-            heartbeat = time.monotonic() - last_heartbeat >= HEARTBEAT_INTERVAL
+            heartbeat = time.monotonic() - last_heartbeat >= self.heartbeat_interval
             if pending or heartbeat:
                 if self._commit(conn, pending, now_ms):
                     pending = []
