@@ -20,9 +20,7 @@ from pathlib import Path
 
 from .reader import CdrReader
 from .record import DURATION_FIELDS, FIELD_NAMES, TIME_FIELDS, CallRecord, iso_utc
-from .schema import DB_FILE, CdrError
-
-DEFAULT_STATE_DIR = "/var/lib/pribox"
+from .schema import DB_FILE, DEFAULT_STATE_DIR, CdrError, path_in_state_dir, stateless_records_dir
 
 try:  # the one place a cause number gets its name
     from firmware.isdn.q931.causes import cause_name
@@ -34,8 +32,10 @@ except ImportError:  # pragma: no cover - the firmware package is always install
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--db", metavar="FILE", help="the CDR database (SQLite) to read")
-    where.add_argument("--state-dir", metavar="DIR", default=DEFAULT_STATE_DIR,
-                       help=f"the box's state directory, whose {DB_FILE} is read (default {DEFAULT_STATE_DIR})")
+    where.add_argument("--state-dir", metavar="DIR",
+                       help=f"the box's state directory, whose {DB_FILE} is read (default {DEFAULT_STATE_DIR}; "
+                            f"when it has none, {stateless_records_dir()}, where a box run without a state "
+                            "directory keeps them)")
     # --state-dir / --db are accepted after the action too (`pribox cdr list --db X`).
     after = argparse.ArgumentParser(add_help=False)
     after.add_argument("--db", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -60,8 +60,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(action="list", since=None, until=None, number=None, cause=None, limit=50)
 
 
+def database_of(args: argparse.Namespace) -> Path:
+    if args.db:
+        return Path(args.db)
+    if args.state_dir:
+        return path_in_state_dir(args.state_dir)
+    box = path_in_state_dir(DEFAULT_STATE_DIR)
+    stateless = path_in_state_dir(stateless_records_dir())
+    return stateless if not box.exists() and stateless.exists() else box
+
+
 def run(args: argparse.Namespace) -> int:
-    path = Path(args.db) if args.db else Path(args.state_dir) / DB_FILE
+    path = database_of(args)
     reader = CdrReader(path)
     try:
         if args.action == "show":

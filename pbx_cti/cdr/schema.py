@@ -74,6 +74,21 @@ def path_in_state_dir(state_dir: str | os.PathLike) -> Path:
     return Path(state_dir) / DB_FILE
 
 
+DEFAULT_STATE_DIR = "/var/lib/pribox"
+
+
+def stateless_records_dir() -> Path:
+    """Where a box run without a state directory (`pribox run --config FILE`, the demo of
+    `make run`) keeps its records: $XDG_STATE_HOME/pribox, else ~/.local/state/pribox."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "pribox"
+
+
+def records_path(state_dir: str | os.PathLike | None) -> Path:
+    """The CDR database of a box: in its state directory, or the stateless default without one."""
+    return path_in_state_dir(state_dir if state_dir is not None else stateless_records_dir())
+
+
 def _describe(exc: sqlite3.Error) -> str:
     text = str(exc)
     if "not a database" in text:

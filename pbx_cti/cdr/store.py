@@ -333,3 +333,47 @@ class CdrStore:
 class _Rejected(Exception):
     pass
 
+
+
+class DisabledCdrStore:
+    """What the PBX holds when the CDR database cannot be opened: the same calls, which write
+    nothing and count what they did not write, so calls go on and `stats()` tells the console."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = Path(path)
+        self.reason = reason
+        self.recovered: list[str] = []
+        self._dropped = 0
+
+    def open(self, record: CallRecord) -> bool:
+        self._dropped += 1
+        return False
+
+    def update(self, call_id: str, **changes) -> bool:
+        self._dropped += 1
+        return False
+
+    def close(self, call_id: str, *, cause: int, cleared_by: str, end_time: float | None = None,
+              **changes) -> bool:
+        self._dropped += 1
+        return False
+
+    def stats(self) -> dict:
+        return {"queued": 0, "written": 0, "commits": 0, "dropped": self._dropped, "rejected": 0,
+                "write_errors": 0, "waiting": 0, "last_error": self.reason}
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        return True
+
+    def stop(self, timeout: float = 10.0) -> None:
+        pass
+
+
+def open_store(path: str | os.PathLike, **kwargs) -> CdrStore | DisabledCdrStore:
+    """The CDR store at `path`, or, when the file cannot be used (not SQLite, a newer schema,
+    an unwritable directory), a DisabledCdrStore after logging the one line that says why."""
+    try:
+        return CdrStore(path, **kwargs)
+    except CdrError as exc:
+        log.error("%s; calls go on without CDRs", exc)
+        return DisabledCdrStore(path, str(exc))

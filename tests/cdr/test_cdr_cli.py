@@ -158,3 +158,23 @@ def test_any_record_round_trips_through_the_database_and_csv(tmp_path_factory, c
     assert row["called_number"] == record.called_number and row["digits"] == record.digits
     assert json.loads(row["ivr_path"]) == list(record.ivr_path)
     assert json.loads(row["ivr_data"]) == record.ivr_data
+
+
+def test_without_a_place_given_the_box_s_records_come_first_then_the_stateless_ones(tmp_path, capsys, monkeypatch):
+    import pbx_cti.cdr.cli as cli
+    from pbx_cti.cdr import records_path
+
+    box_dir, xdg = tmp_path / "var-lib-pribox", tmp_path / "xdg"
+    monkeypatch.setattr(cli, "DEFAULT_STATE_DIR", str(box_dir))
+    monkeypatch.setenv("XDG_STATE_HOME", str(xdg))
+    code, _, err = cdr(capsys)
+    assert code == 1 and f"{box_dir / 'cdr.sqlite'}: no CDR database there" in err
+    # A box run without a state directory (pribox run --config FILE, make run's demo) ...
+    assert records_path(None) == xdg / "pribox" / "cdr.sqlite"
+    with CdrStore(records_path(None)) as store:
+        store.open(CallRecord("demo-call", called_number="15881234"))
+    assert cdr(capsys)[1].splitlines()[1].startswith("demo-call")
+    # ... until the box's own state directory has records: they are the default.
+    with CdrStore(records_path(box_dir)) as store:
+        store.open(CallRecord("box-call"))
+    assert cdr(capsys)[1].splitlines()[1].startswith("box-call")

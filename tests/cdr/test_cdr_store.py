@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from pbx_cti.cdr import (CAUSE_RESTART, SCHEMA_VERSION, CallRecord, CdrError, CdrReader, CdrStore, Leg,
-                         iso_utc, path_in_state_dir)
+from pbx_cti.cdr import (CAUSE_RESTART, SCHEMA_VERSION, CallRecord, CdrError, CdrReader, CdrStore, DisabledCdrStore,
+                         Leg, iso_utc, open_store, path_in_state_dir)
 
 
 class WallClock:
@@ -285,14 +285,23 @@ def test_some_other_sqlite_database_is_not_taken_over(tmp_path):
         CdrStore(path)
 
 
-def test_the_box_keeps_going_when_the_store_cannot_open(tmp_path):
-    """What the PBX does with the error: log the one line and carry calls without records."""
-    (tmp_path / "cdr.sqlite").write_text("garbage")
-    try:
-        CdrStore.in_state_dir(tmp_path)
-    except CdrError as exc:
-        message = str(exc)
-    assert "\n" not in message and "cdr.sqlite" in message
+def test_the_box_keeps_going_when_the_store_cannot_open(tmp_path, caplog):
+    """open_store logs the one line and hands back a store that writes nothing and counts it."""
+    path = tmp_path / "cdr.sqlite"
+    path.write_text("garbage")
+    store = open_store(path)
+    assert isinstance(store, DisabledCdrStore)
+    assert caplog.messages == [f"{path}: not a CDR database (not an SQLite file); calls go on without CDRs"]
+    assert store.open(CallRecord("c")) is False
+    assert store.update("c", digits="1") is False
+    assert store.close("c", cause=16, cleared_by="calling") is False
+    assert store.flush() and store.stats()["dropped"] == 3
+    assert store.stats()["last_error"] == f"{path}: not a CDR database (not an SQLite file)"
+    store.stop()
+    assert path.read_text() == "garbage"
+    good = open_store(tmp_path / "good.sqlite")
+    assert isinstance(good, CdrStore)
+    good.stop()
 
 
 def test_a_locked_database_is_reported_plainly(tmp_path):
