@@ -14,6 +14,7 @@ closed at the next boot (cause 41, `cleared_by = "restart"`) with that as its en
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import os
 import queue
@@ -80,11 +81,18 @@ class CdrStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise CdrError(f"{self.path}: cannot create its directory: {exc.strerror or exc}") from exc
-        conn = connect(self.path, readonly=False, timeout=busy_timeout)
+        # One writer per file: a second one would take the first one's open calls for calls cut
+        # by a crash.  The kernel drops the lock with its holder, kill -9 included.
+        self._writer_lock = self._lock_for_writing()
         try:
-            self.recovered = self._close_calls_cut_by_crash(conn)
-        finally:
-            conn.close()
+            conn = connect(self.path, readonly=False, timeout=busy_timeout)
+            try:
+                self.recovered = self._close_calls_cut_by_crash(conn)
+            finally:
+                conn.close()
+        except BaseException:
+            self._writer_lock.close()
+            raise
         if self.recovered:
             log.warning("%s: closed %d call(s) left open by the last stop (cause %d, cleared by restart): %s",
                         self.path, len(self.recovered), CAUSE_RESTART, ", ".join(self.recovered[:10])
@@ -103,6 +111,25 @@ class CdrStore:
     @classmethod
     def in_state_dir(cls, state_dir: str | os.PathLike, **kwargs) -> "CdrStore":
         return cls(path_in_state_dir(state_dir), **kwargs)
+
+    def _lock_for_writing(self):
+        lock_path = self.path.with_name(self.path.name + ".writer")
+        try:
+            handle = open(lock_path, "a+")
+        except OSError as exc:
+            raise CdrError(f"{self.path}: cannot open {lock_path.name}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise CdrError(f"{self.path}: another process (pid {holder}) is writing these CDRs")
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        return handle
 
     # -- the caller's side: never blocks ------------------------------------------------------
 
@@ -182,6 +209,8 @@ class CdrStore:
         if self._writer.is_alive():
             log.error("%s: the CDR writer did not finish within %.0f s; %d change(s) not written",
                       self.path, timeout, self._queue.qsize())
+        else:
+            self._writer_lock.close()
 
     def __enter__(self) -> "CdrStore":
         return self

@@ -4,6 +4,7 @@ disk, and files that are not ours."""
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -132,11 +133,14 @@ def test_open_calls_are_stamped_and_a_restart_closes_them_as_cut(tmp_path, caplo
     while reader.call("up").last_seen != clock.value and time.monotonic() < deadline:
         time.sleep(0.02)
     assert reader.call("up").last_seen == clock.value
-    # The box dies here (the writer is simply never stopped); the next boot closes the call.
+    # The box dies here: its writer thread stops without a word (as a kill would leave it)
+    # and the next boot closes the call.
+    store._queue.put(None)
+    store._writer.join()
+    store._writer_lock.close()          # what the kernel does for a process that dies
     caplog.set_level(logging.WARNING, "pribox.cdr")
     restarted = CdrStore.in_state_dir(tmp_path, now=clock)
     restarted.stop()
-    store.stop()
     assert restarted.recovered == ["up"]
     assert "closed 1 call(s) left open by the last stop" in caplog.text
     up = reader.call("up")
@@ -328,3 +332,15 @@ def test_an_unversioned_empty_file_is_migrated_to_the_current_schema(tmp_path):
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
+
+
+def test_one_writer_per_file(tmp_path):
+    path = tmp_path / "cdr.sqlite"
+    first = CdrStore(path)
+    first.open(CallRecord("up"))
+    first.flush()
+    with pytest.raises(CdrError, match=f"{path}: another process \\(pid {os.getpid()}\\) is writing these CDRs"):
+        CdrStore(path)
+    assert CdrReader(path).call("up").state == "open"     # the second writer closed nothing
+    first.stop()
+    CdrStore(path).stop()
