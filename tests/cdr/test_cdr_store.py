@@ -344,3 +344,44 @@ def test_one_writer_per_file(tmp_path):
     assert CdrReader(path).call("up").state == "open"     # the second writer closed nothing
     first.stop()
     CdrStore(path).stop()
+
+
+def test_the_loop_keeps_its_pace_while_the_disk_is_stalled(tmp_path):
+    """A PBX recording 300 calls on an asyncio loop while no commit can land: the loop's 1 ms
+    ticker is never held up by the store."""
+    import asyncio
+
+    path = path_in_state_dir(tmp_path)
+    store = CdrStore(path, flush_interval=0.05, busy_timeout=0.05)
+    blocker = hold_write_lock(path)
+
+    async def box():
+        lags = []
+
+        async def ticker():
+            loop = asyncio.get_running_loop()
+            while True:
+                before = loop.time()
+                await asyncio.sleep(0.001)
+                lags.append(loop.time() - before - 0.001)
+
+        tick = asyncio.create_task(ticker())
+        for i in range(300):
+            store.open(CallRecord(f"c{i}", called_number="15881234"))
+            store.update(f"c{i}", digits="1", ivr_path=("greeting", "menu"))
+            store.close(f"c{i}", cause=16, cleared_by="calling")
+            await asyncio.sleep(0)
+        await asyncio.sleep(0.3)
+        tick.cancel()
+        return lags
+
+    try:
+        lags = asyncio.run(box())
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert store.stats()["write_errors"] > 0                 # the disk really was stalled
+    assert max(lags) < 0.05                                    # a shared machine's noise, not the disk
+    assert store.flush()
+    store.stop()
+    assert CdrReader(path).count() == 300
