@@ -25,6 +25,11 @@ UNITS = ("pribox.service", "pribox-confirm.service")
 # Units shipped but started only when asked for on the kernel command line
 # (`systemd.wants=UNIT`): the bench's checks that need the image's own kernel.
 BENCH_UNITS = ("pribox-dahdi-bench.service",)
+# The state directory's mount (data partition, else tmpfs), enabled for local-fs.target, and
+# the script it runs.
+DATA_UNIT = "pribox-data.service"
+DATA_MOUNT = "/usr/lib/pribox/data-mount"
+DATA_LABEL = "pribox-data"
 # Timers that would write to the read-only root (package lists, dpkg backups): never on the box.
 MASKED = ("apt-daily.timer", "apt-daily-upgrade.timer", "dpkg-db-backup.timer")
 
@@ -68,6 +73,12 @@ def install(rootfs: Path, *, keyring: Path, rootfs_device: str = "/dev/vda",
         _enable(etc, unit)
     for unit in BENCH_UNITS:
         shutil.copy(SYSTEMD_DIR / unit, etc / "systemd" / "system" / unit)
+    shutil.copy(SYSTEMD_DIR / DATA_UNIT, etc / "systemd" / "system" / DATA_UNIT)
+    _enable(etc, DATA_UNIT, "local-fs.target")
+    mount_script = rootfs / DATA_MOUNT.lstrip("/")
+    mount_script.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(SYSTEMD_DIR / "pribox-data-mount", mount_script)
+    mount_script.chmod(0o755)
     for unit in MASKED:
         mask = etc / "systemd" / "system" / unit
         mask.unlink(missing_ok=True)

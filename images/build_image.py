@@ -9,8 +9,9 @@ rauc.  The debootstrap stage is cached in OUT/cache so a rebuild after a code ch
 reinstalls pribox (delete the cache to pick up Debian updates).
 
 The image boots with the root file system read-only; what must be written at run time lives on
-tmpfs (/tmp, /var/tmp, /var/log) or on the data partition mounted at /var/lib/pribox when the
-box has one (`LABEL=pribox-data`, ext4; absent on the emulated bench, where it is a tmpfs).
+tmpfs (/tmp, /var/tmp, /var/log) or in /var/lib/pribox, the state directory, which
+pribox-data.service mounts from the data partition (`LABEL=pribox-data`, ext4, checked with
+e2fsck first) and, when the box has none, from a tmpfs (records lost at power-off).
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ REPO = Path(__file__).resolve().parents[1]
 MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
 # Runtime packages of the box: the kernel and init, Python, the libraries the C core links and
-# the peers it drives (libpri for the carrier simulator), RAUC with D-Bus, iproute2, and the
-# DAHDI tools (dahdi_cfg, dahdi_scan, dahdi_tool) for spans on real E1 cards.
+# the peers it drives (libpri for the carrier simulator), RAUC with D-Bus, iproute2, the
+# DAHDI tools (dahdi_cfg, dahdi_scan, dahdi_tool) for spans on real E1 cards, and e2fsprogs.
 BASE_PACKAGES = [
     "systemd-sysv", "udev", "kmod", "linux-image-amd64", "initramfs-tools",
     "python3", "python3-venv", "libpri1.4", "libbcg729-0", "libspandsp2",
     "rauc", "rauc-service", "dbus", "iproute2", "lrzsz", "openssl", "dahdi",
+    # e2fsprogs: e2fsck checks the data partition (LABEL=pribox-data) before it is mounted.
+    "e2fsprogs",
 ]
 
 
@@ -108,7 +111,7 @@ def configure(rootfs: Path, *, version: str, keyring: Path, log: Path) -> None:
         "tmpfs /tmp tmpfs mode=1777,nosuid,nodev 0 0\n"
         "tmpfs /var/tmp tmpfs mode=1777,nosuid,nodev 0 0\n"
         "tmpfs /var/log tmpfs mode=0755 0 0\n"
-        "tmpfs /var/lib/pribox tmpfs mode=0700 0 0\n"
+        # /var/lib/pribox: pribox-data.service (the data partition, or a tmpfs without one).
     )
     (etc / "pribox-release").write_text(json.dumps({"version": version, "built": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                                time.gmtime())}) + "\n")

@@ -13,6 +13,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from images.appliance_files import DATA_LABEL
+
 _PTY = re.compile(r"char device redirected to (/dev/pts/\d+) \(label serial1\)")
 
 
@@ -20,27 +22,40 @@ class QemuError(Exception):
     pass
 
 
+def make_data_disk(path: str | Path, size_mb: int = 64) -> Path:
+    """A raw disk image holding the box's data partition: ext4 labelled pribox-data, which the
+    image mounts at /var/lib/pribox (a whole-disk file system: the label is what it looks for)."""
+    path = Path(path)
+    if shutil.which("mkfs.ext4") is None:
+        raise QemuError("mkfs.ext4 not found: install the Debian package 'e2fsprogs'")
+    with open(path, "wb") as disk:
+        disk.truncate(size_mb * 1024 * 1024)
+    proc = subprocess.run(["mkfs.ext4", "-q", "-F", "-L", DATA_LABEL, str(path)], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise QemuError(f"mkfs.ext4 {path}: {proc.stderr.strip() or proc.returncode}")
+    return path
+
+
 class QemuBox:
     def __init__(self, image_dir: str | Path, *, memory_mb: int = 1024, accel: str = "tcg", slot: str = "A",
-                 kernel_args: str = ""):
+                 kernel_args: str = "", data_disk: str | Path | None = None):
         self.image_dir = Path(image_dir)
         for name in ("vmlinuz", "initrd.img", "rootfs.squashfs"):
             if not (self.image_dir / name).exists():
                 raise QemuError(f"{self.image_dir / name} missing: build the image first (make image)")
-        if shutil.which("qemu-system-x86_64") is None:
-            raise QemuError("qemu-system-x86_64 not found: install the Debian package 'qemu-system-x86'")
         self.memory_mb = memory_mb
         self.accel = accel
         self.slot = slot
         self.kernel_args = kernel_args   # appended to the command line (a bench unit to start, ...)
+        # The data partition's disk (make_data_disk), or None: the box then runs its state
+        # directory on a tmpfs, as a box without one does.
+        self.data_disk = None if data_disk is None else Path(data_disk)
         self.boot_log = self.image_dir / "boot.log"
         self.console_pty: str | None = None
         self.started_at: float | None = None
         self._proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 30.0) -> str:
-        """Start the VM; returns the console's pseudo-terminal path."""
-        self.boot_log.unlink(missing_ok=True)
+    def command(self) -> list[str]:
         cmd = [
             "qemu-system-x86_64", "-accel", self.accel, "-cpu", "max", "-m", str(self.memory_mb), "-smp", "2",
             "-kernel", str(self.image_dir / "vmlinuz"), "-initrd", str(self.image_dir / "initrd.img"),
@@ -51,6 +66,18 @@ class QemuBox:
             "-serial", f"file:{self.boot_log}", "-serial", "pty",
         ]
         # -cpu max: TCG's default qemu64 lacks SSE4.2/POPCNT, which numpy's wheels need.
+        if self.data_disk is not None:
+            # On the IDE bus (/dev/sda), never virtio: /dev/vdb is RAUC's other slot, which an
+            # update would overwrite.  The box finds it by its label.
+            cmd += ["-drive", f"file={self.data_disk},if=ide,format=raw,media=disk"]
+        return cmd
+
+    def start(self, timeout: float = 30.0) -> str:
+        """Start the VM; returns the console's pseudo-terminal path."""
+        if shutil.which("qemu-system-x86_64") is None:
+            raise QemuError("qemu-system-x86_64 not found: install the Debian package 'qemu-system-x86'")
+        self.boot_log.unlink(missing_ok=True)
+        cmd = self.command()
         self.started_at = time.monotonic()
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout
