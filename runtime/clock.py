@@ -133,6 +133,10 @@ class _VirtualSelector(selectors.DefaultSelector):
             return ready
         if timeout is None:  # nothing scheduled: only real I/O can wake us
             return super().select(None)
+        if self._loop_ref[0]._threads_working:
+            # Work handed to a worker thread (asyncio.to_thread) finishes in real time: wait for
+            # it in real time rather than leap past the timeouts that guard it.
+            return super().select(min(timeout, 0.05))
         self._loop_ref[0]._virtual_now += timeout
         return []
 
@@ -143,6 +147,16 @@ class VirtualTimeLoop(asyncio.SelectorEventLoop):
         super().__init__(_VirtualSelector(ref))
         ref[0] = self
         self._virtual_now = start
+        self._threads_working = 0
+
+    def run_in_executor(self, executor, func, *args):
+        future = super().run_in_executor(executor, func, *args)
+        self._threads_working += 1
+
+        def done(_):
+            self._threads_working -= 1
+        future.add_done_callback(done)
+        return future
 
     def time(self) -> float:
         return self._virtual_now

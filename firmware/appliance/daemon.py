@@ -269,6 +269,7 @@ class Daemon:
         if self.state_dir is None:
             return None
         path = Path(self.state_dir) / PID_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(f"{os.getpid()}\n")
         return path
 

@@ -213,6 +213,11 @@ class IsdnSpan:
     def disconnect(self, call_id: int, cause: int = 16, **kwargs) -> None:
         now = self.clock.now()
         self._done(now, self.stack.disconnect(call_id, now, cause, **kwargs))
+        # Whoever cleared from this side (the handler, the service stopping), the handler learns
+        # the box cleared the call and with which cause, for its record.
+        cleared = getattr(self.handler, "cleared_locally", None)
+        if cleared is not None:
+            cleared(call_id, cause)
 
     def restart(self, timeslots=None) -> None:
         now = self.clock.now()

@@ -23,6 +23,8 @@ from firmware.isdn.q931.causes import Cause
 from firmware.isdn.q931.events import Answered, Disconnected, IncomingCall, Released
 from firmware.isdn.q931.ies import Layer1, TransferCapability
 from firmware.isdn.q931.link import CallStateError
+from pbx_cti.cdr.fields import number_fields
+from pbx_cti.cdr.record import CallRecord, Leg as CdrLeg
 from pbx_cti.ivr.actions import RouteToSkill, Transfer
 from pbx_cti.ivr.session import IvrSession
 from runtime.bus import EventBus
@@ -38,6 +40,8 @@ log = logging.getLogger("pribox.pbx")
 _VOICE = (TransferCapability.SPEECH, TransferCapability.AUDIO_3K1)
 _LAWS = {Layer1.ALAW: "alaw", Layer1.ULAW: "ulaw"}
 ANNOUNCEMENT_CAUSE = Cause.NORMAL_CLEARING
+# Who cleared, in the CDR's words: the caller is the calling party of an incoming call.
+_CLEARED_BY = {"caller": "calling", "box": "box", "network": "network"}
 
 
 @dataclass
@@ -72,9 +76,16 @@ class Pbx:
         self.bus = bus
         self.active: dict[tuple[int, int], _Active] = {}   # (span, Q.931 call id) -> call
         self.route_to_skill: Callable[[Call, RouteToSkill], str | None] | None = None  # the CTI, when it runs
+        self.cdr = None              # a pbx_cti.cdr store: each call's record, written off the loop
 
     def calls(self) -> list[Call]:
         return [a.call for a in self.active.values()]
+
+    def cleared_locally(self, span_id: int, q931_id: int, cause: int) -> None:
+        active = self.active.get((span_id, q931_id))
+        if active is not None and active.call.cleared_by is None:
+            active.call.cleared_by = "box"
+            active.cause_sent = cause
 
     def describe_call(self, span_id: int, q931_id: int) -> list[str]:
         """Lines for `show calls`: the call's mapping, route and where it is in the IVR."""
@@ -120,6 +131,7 @@ class Pbx:
         numbers_in = {"called": _describe(called), "calling": _describe(calling), "redirecting": _describe(redirecting)}
         trunk = plan.gateway.trunk_of_span(isdn.span_id)
         mapped_called, numbers = called, dict(numbers_in)
+        mapped_numbers = {"called": called, "calling": calling, "redirecting": redirecting}
         if trunk is not None:
             try:
                 mapping = plan.gateway.translate(trunk.name, "in", called, calling, redirecting).mapping
@@ -132,6 +144,7 @@ class Pbx:
                     return
                 for role, m in mapping.numbers.items():
                     numbers[role] = _describe(m.after)
+                    mapped_numbers[role] = m.after
                 mapped_called = mapping.numbers["called"].after
         call = Call(new_call_id(f"s{isdn.span_id}"), "in", trunk.name if trunk else None, isdn.span_id, ev.timeslot,
                     numbers_in, numbers, setup_at=time.time())
@@ -142,6 +155,14 @@ class Pbx:
         self.bus.publish(CallStarted(self.clock.now(), call.id, call.summary()))
         route = plan.dialplan.route(mapped_called.digits, time.time())
         call.route = route.as_dict()
+        self._record(lambda cdr: cdr.open(CallRecord(
+            call.id, "in", setup_time=call.setup_at,
+            legs=(CdrLeg("in", "isdn", call.trunk or "", isdn.span_id, ev.timeslot),),
+            route_entry=route.pattern if route.entry >= 0 else "(no entry)",
+            route_target=f"{route.kind}:{route.target}" + (" (after hours)" if route.after_hours else ""),
+            **number_fields(called=called, calling=calling, redirecting=redirecting),
+            **number_fields(called=mapped_numbers["called"], calling=mapped_numbers["calling"],
+                            redirecting=mapped_numbers["redirecting"], mapped=True))))
         self.bus.publish(CallRouted(self.clock.now(), call.id, call.route))
         leg.media = IsdnLegMedia(isdn.bearer, ev.timeslot, _LAWS.get(ev.bearer.layer1))
         isdn.proceed(ev.call_id)
@@ -171,6 +192,7 @@ class Pbx:
         if ring > 0:
             isdn.alert(active.q931_id, inband=True)
             call.alerting_at = time.time()
+            self._record(lambda cdr: cdr.update(call.id, alerting_time=call.alerting_at))
             active.leg.state = LegState.ALERTING
             isdn.bearer.play(call.timeslot, ToneGenerator("KR", "ringback"))
             active.timer = self.clock.call_later(ring, lambda: self._answer_and_run(active, flow))
@@ -188,6 +210,7 @@ class Pbx:
         call = active.call
         call.answered_at = time.time()
         active.leg.state = LegState.ANSWERED
+        self._record(lambda cdr: cdr.update(call.id, answer_time=call.answered_at))
         self.bus.publish(CallAnswered(self.clock.now(), call.id))
         data = {"call_id": call.id, "called": call.numbers.get("called", ""), "calling": call.numbers.get("calling", ""),
                 "redirecting": call.numbers.get("redirecting", ""), "trunk": call.trunk or ""}
@@ -237,7 +260,12 @@ class Pbx:
             call.ivr_path = fields["ivr_path"]
             call.digits = fields["digits"]
             call.data.update({k: v for k, v in fields["data"].items() if isinstance(v, (str, int, float))})
+            self._record(lambda cdr: cdr.update(call.id, ivr_path=tuple(call.ivr_path), digits=call.digits,
+                                                ivr_data=dict(call.data)))
         self.bus.publish(CallUpdated(self.clock.now(), call.id, fields))
+
+    def clear(self, active: _Active, cause: int) -> None:
+        self._clear(active, cause)
 
     def _clear(self, active: _Active, cause: int) -> None:
         if active.timer is not None:
@@ -263,7 +291,18 @@ class Pbx:
         active.leg.state = LegState.ENDED
         if active.leg.media is not None:
             active.leg.media.close()
+        self._record(lambda cdr: cdr.close(call.id, cause=call.cause, end_time=call.ended_at,
+                                           cleared_by=_CLEARED_BY.get(call.cleared_by, "network")))
         self.bus.publish(CallEnded(self.clock.now(), call.id, call.summary()))
+
+    def _record(self, write) -> None:
+        """Hand a change to the CDR store (it queues; its thread writes)."""
+        if self.cdr is None:
+            return
+        try:
+            write(self.cdr)
+        except Exception:        # a record must never cost the call
+            log.exception("CDR write refused")
 
 
 class PbxSpanHandler:
@@ -281,6 +320,9 @@ class PbxSpanHandler:
 
     def describe_call(self, q931_id: int) -> list[str]:
         return self.pbx.describe_call(self.isdn.span_id, q931_id)
+
+    def cleared_locally(self, q931_id: int, cause: int) -> None:
+        self.pbx.cleared_locally(self.isdn.span_id, q931_id, cause)
 
 
 def _ton_npi(ie) -> tuple[int, int]:

@@ -19,6 +19,8 @@ from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceCo
 from firmware.gateway.plan import GatewayPlan
 from firmware.isdn.handlers import register_call_handler
 from firmware.isdn.q931.causes import Cause
+from pbx_cti.cdr.schema import records_path
+from pbx_cti.cdr.store import open_store
 from pbx_cti.ivr import console_commands as _ivr_debug  # noqa: F401  (registers `debug ivr`)
 from pbx_cti.ivr.config import load_flows, prompt_dir
 from runtime.bus import EventBus
@@ -72,6 +74,8 @@ class PbxService(Service):
     async def start(self, ctx: ServiceContext) -> None:
         self.plan = await asyncio.to_thread(build_plan, self.config, ctx.state_dir)
         self.core = core_for(ctx)
+        if self.core.cdr is None:      # one store for the core's life: calls outlive restarts
+            self.core.cdr = await asyncio.to_thread(open_store, records_path(ctx.state_dir))
         plan = self.plan
         self.core.plan_source = lambda: plan
         log.info("pbx: plan loaded: %d dial-plan entries, %d IVR flows, %d prompts",
@@ -81,8 +85,21 @@ class PbxService(Service):
         await asyncio.Event().wait()
 
     async def stop(self, reason: StopReason) -> None:
-        # The core and its calls stay: the next start gives it a new plan.
-        pass
+        # On a reload the core and its calls stay: the next start gives it a new plan.  At
+        # shutdown the ISDN service has cleared the calls already (it stops first): their
+        # records are closed, and the store is flushed and let go.
+        if reason is not StopReason.SHUTDOWN or self.core is None:
+            return
+        core = self.core
+        for active in list(core.active.values()):     # whichever service stops first clears them
+            core.clear(active, Cause.TEMPORARY_FAILURE)
+        for _ in range(150):
+            if not core.active:
+                break
+            await asyncio.sleep(0.01)
+        if core.cdr is not None:
+            store, core.cdr = core.cdr, None
+            await asyncio.to_thread(store.stop)
 
     def health(self) -> Health:
         if self.plan is None:
@@ -118,6 +135,11 @@ class _LateHandler:
         core = _CORES.get(self.ctx.bus)
         if core is not None:
             core.close_span(self.isdn)
+
+    def cleared_locally(self, q931_id: int, cause: int) -> None:
+        core = _CORES.get(self.ctx.bus)
+        if core is not None:
+            core.cleared_locally(self.isdn.span_id, q931_id, cause)
 
     def describe_call(self, q931_id: int) -> list[str]:
         core = _CORES.get(self.ctx.bus)
