@@ -338,8 +338,11 @@ class PortMedia:
             raise MemoryError("media plane: out of memory")
         self._channels: dict[int, _Channel] = {}
         self._law: dict[int, int] = {}
-        self._dtmf = ffi.new("dtmf_event_t[64]")
-        self._player_events = ffi.new("player_event_t[16]")
+        self._events = ffi.new("line_port_event[256]")
+        self._counter = lib.line_port_media_event_counter(port._port)
+        self._seen = self._counter[0]
+        self._digits: dict[int, list[str]] = {}
+        self._ended: dict[int, list[tuple[int, int]]] = {}
         
     @staticmethod
     def _check_channel(channel: int) -> int:
@@ -373,6 +376,8 @@ class PortMedia:
             self._unhear(ch, source)
         lib.line_port_media_clear(self.port._port, channel)
         lib.line_port_media_configure(self.port._port, channel, self._law.pop(channel), 0)
+        self._digits.pop(channel, None)
+        self._ended.pop(channel, None)
 
     def is_open(self, channel: int) -> bool:
         return channel in self._channels
@@ -396,7 +401,6 @@ class PortMedia:
         ch = self._channels.get(self._check_channel(channel))
         if ch is not None:
             lib.line_port_player_stop(self.port._port, ch.player)
-            self.finished(channel)
             ch.playing.clear()   # the player let go of every item under the port's lock
 
     def barge_in(self, channel: int, on: bool = True) -> None:
@@ -438,32 +442,36 @@ class PortMedia:
         return {"samples_written": int(st.samples_written), "underruns": int(st.underruns),
                 "resyncs": int(st.resyncs), "sources": int(st.sources)}
 
+    def poll(self) -> None:
+        """Take what the span's taps found since the last poll, in one call (only when the port
+        says there is something: its counter is read without a call)."""
+        if self._counter[0] == self._seen:
+            return
+        self._seen = self._counter[0]
+        while True:
+            n = lib.line_port_media_events(self.port._port, self._events, 256)
+            for k in range(n):
+                ev = self._events[k]
+                if ev.channel not in self._channels:
+                    continue
+                if ev.kind == lib.LINE_PORT_EVENT_DIGIT_START:
+                    self._digits.setdefault(ev.channel, []).append(ev.digit.decode())
+                elif ev.kind == lib.LINE_PORT_EVENT_PROMPT_END:
+                    ch = self._channels[ev.channel]
+                    ch.playing.pop(int(ev.item_id), None)
+                    self._ended.setdefault(ev.channel, []).append((int(ev.item_id), int(ev.reason)))
+            if n < 256:
+                return
+
     def finished(self, channel: int) -> list[tuple[int, int]]:
         """(item id, reason) of prompts that ended since the last call; their samples are released."""
-        ch = self._channels.get(channel)
-        if ch is None:
-            return []
-        out = []
-        while True:
-            n = lib.line_port_player_events(self.port._port, ch.player, self._player_events, 16)
-            for k in range(n):
-                event = self._player_events[k]
-                ch.playing.pop(int(event.item_id), None)
-                out.append((int(event.item_id), int(event.reason)))
-            if n < 16:
-                return out
+        self.poll()
+        return self._ended.pop(channel, [])
 
     def digits(self, channel: int) -> list[str]:
         """Digits whose tone started since the last call."""
-        ch = self._channels.get(channel)
-        if ch is None:
-            return []
-        out = []
-        while True:
-            n = lib.line_port_dtmf_events(self.port._port, ch.rx, self._dtmf, 64)
-            out.extend(self._dtmf[k].digit.decode() for k in range(n) if self._dtmf[k].kind == lib.DTMF_EVENT_START)
-            if n < 64:
-                return out
+        self.poll()
+        return self._digits.pop(channel, [])
 
     def reset_dtmf(self, channel: int) -> None:
         """The channel's DTMF receiver starts afresh (a new call: a digit the last call was

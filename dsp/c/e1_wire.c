@@ -1,4 +1,5 @@
 #include "e1_wire.h"
+#include "rt_lock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -39,7 +40,7 @@ e1_wire *e1_wire_new(int frames_per_datagram)
         free(w);
         return NULL;
     }
-    pthread_mutex_init(&w->lock, NULL);
+    rt_lock_init(&w->lock);
     w->frames_per_datagram = frames_per_datagram;
     w->fd = -1;
     w->plugged = 1;

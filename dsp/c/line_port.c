@@ -1,4 +1,5 @@
 #include "line_port.h"
+#include "rt_lock.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -41,6 +42,12 @@ struct line_port {
 
     media_batch_t *media;
     int media_blocks;
+    player_state_t *players[E1_B_CHANNELS];
+    dtmf_rx_state_t *receivers[E1_B_CHANNELS];
+    line_port_event events[LINE_PORT_EVENT_QUEUE];
+    int events_head, events_count;
+    uint64_t events_lost;
+    volatile uint32_t events_counter;
     uint8_t line_in[E1_B_CHANNELS * LINE_PORT_BLOCK], line_out[E1_B_CHANNELS * LINE_PORT_BLOCK];
     uint8_t net_in[E1_B_CHANNELS * LINE_PORT_BLOCK], net_out[E1_B_CHANNELS * LINE_PORT_BLOCK];
     uint8_t net_in_len[E1_B_CHANNELS], net_out_len[E1_B_CHANNELS];
@@ -63,7 +70,7 @@ line_port *line_port_new(const line_port_config *cfg, e1_wire *wire)
     line_port *p = calloc(1, sizeof *p);
     if (!p)
         return NULL;
-    pthread_mutex_init(&p->lock, NULL);
+    rt_lock_init(&p->lock);
     p->cfg = *cfg;
     p->wire = wire;
     p->per = e1_wire_frames_per_datagram(wire);
@@ -234,6 +241,51 @@ static void prime_media(line_port *p)
     e1_span_write_bearer(p->core, p->line_out, LINE_PORT_BLOCK);
 }
 
+static void push_event(line_port *p, line_port_event ev)
+{
+    if (p->events_count == LINE_PORT_EVENT_QUEUE) {
+        p->events_head = (p->events_head + 1) % LINE_PORT_EVENT_QUEUE;
+        p->events_count--;
+        p->events_lost++;
+    }
+    p->events[(p->events_head + p->events_count) % LINE_PORT_EVENT_QUEUE] = ev;
+    p->events_count++;
+}
+
+static void gather_events(line_port *p)
+{
+    int added = 0;
+    for (int ch = 0; ch < E1_B_CHANNELS; ch++) {
+        if (p->receivers[ch]) {
+            dtmf_event_t d[8];
+            int n;
+            while ((n = dtmf_rx_get_events(p->receivers[ch], d, 8)) > 0) {
+                for (int k = 0; k < n; k++)
+                    push_event(p, (line_port_event){ch, d[k].kind == DTMF_EVENT_START ? LINE_PORT_EVENT_DIGIT_START
+                                                                                     : LINE_PORT_EVENT_DIGIT_END,
+                                                    0, 0, d[k].digit});
+                added += n;
+                if (n < 8)
+                    break;
+            }
+        }
+        if (p->players[ch]) {
+            player_event_t e[8];
+            int n;
+            while ((n = player_get_events(p->players[ch], e, 8)) > 0) {
+                for (int k = 0; k < n; k++)
+                    push_event(p, (line_port_event){ch, LINE_PORT_EVENT_PROMPT_END, e[k].item_id, e[k].reason,
+                                                    e[k].digit});
+                added += n;
+                if (n < 8)
+                    break;
+            }
+        }
+    }
+    if (added)
+        p->events_counter++;
+}
+
 static void run_media(line_port *p)
 {
     while (e1_span_bearer_rx_available(p->core) >= LINE_PORT_BLOCK) {
@@ -242,6 +294,7 @@ static void run_media(line_port *p)
                         p->net_out_len, p->pcm_from, p->pcm_to);
         e1_span_write_bearer(p->core, p->line_out, LINE_PORT_BLOCK);
         p->media_blocks++;
+        gather_events(p);
     }
 }
 
@@ -533,6 +586,8 @@ int line_port_media_attach_player(line_port *p, int channel, player_state_t *pla
     rc = media_ready(p, channel);
     if (rc == 0)
         rc = media_batch_attach_source(p->media, channel, (media_source_fn)player_process, player);
+    if (rc == 0)
+        p->players[channel] = player;
     pthread_mutex_unlock(&p->lock);
     return rc;
 }
@@ -544,6 +599,8 @@ int line_port_media_attach_dtmf(line_port *p, int channel, dtmf_rx_state_t *rx)
     rc = media_ready(p, channel);
     if (rc == 0)
         rc = media_batch_attach_tap(p->media, channel, MEDIA_FROM_LINE, (media_tap_fn)dtmf_rx, rx);
+    if (rc == 0)
+        p->receivers[channel] = rx;
     pthread_mutex_unlock(&p->lock);
     return rc;
 }
@@ -568,6 +625,16 @@ int line_port_media_clear(line_port *p, int channel)
         media_batch_clear_taps(p->media, channel, MEDIA_FROM_LINE);
         media_batch_clear_taps(p->media, channel, MEDIA_TO_LINE);
         media_batch_clear_sources(p->media, channel);
+        p->players[channel] = NULL;
+        p->receivers[channel] = NULL;
+        /* Events of the channel's last call still queued would be read as the next call's. */
+        int kept = 0;
+        for (int i = 0; i < p->events_count; i++) {
+            line_port_event ev = p->events[(p->events_head + i) % LINE_PORT_EVENT_QUEUE];
+            if (ev.channel != channel)
+                p->events[(p->events_head + kept++) % LINE_PORT_EVENT_QUEUE] = ev;
+        }
+        p->events_count = kept;
     }
     pthread_mutex_unlock(&p->lock);
     return rc;
@@ -666,5 +733,27 @@ int line_port_recorder_take(line_port *p, pcm_ring_t *ring, int16_t *out, int ma
 {
     int n;
     LOCKED(p, n = pcm_ring_take(ring, out, max));
+    return n;
+}
+
+int line_port_media_events(line_port *p, line_port_event *out, int max)
+{
+    int n;
+    pthread_mutex_lock(&p->lock);
+    n = p->events_count < max ? p->events_count : max;
+    for (int i = 0; i < n; i++)
+        out[i] = p->events[(p->events_head + i) % LINE_PORT_EVENT_QUEUE];
+    p->events_head = (p->events_head + n) % LINE_PORT_EVENT_QUEUE;
+    p->events_count -= n;
+    pthread_mutex_unlock(&p->lock);
+    return n;
+}
+
+volatile uint32_t *line_port_media_event_counter(line_port *p) { return &p->events_counter; }
+
+uint64_t line_port_media_events_lost(line_port *p)
+{
+    uint64_t n;
+    LOCKED(p, n = p->events_lost);
     return n;
 }

@@ -134,6 +134,26 @@ int line_port_dtmf_events(line_port *p, dtmf_rx_state_t *rx, dtmf_event_t *out, 
 void line_port_dtmf_reset(line_port *p, dtmf_rx_state_t *rx);
 void line_port_level_take(line_port *p, level_meter_t *meter, level_meter_t *out);
 int line_port_media_attach_recorder(line_port *p, int channel, int direction, pcm_ring_t *ring);
+
+/* What the media plane's taps found, gathered after every block into one ring per port, so the
+ * control plane drains a whole span in one call: digits started and ended (DTMF receivers
+ * attached with line_port_media_attach_dtmf) and prompts ended (players attached with
+ * line_port_media_attach_player).  `line_port_media_event_counter` points at a counter the port
+ * raises whenever it adds events: reading it costs no call and no lock. */
+#define LINE_PORT_EVENT_QUEUE 2048
+#define LINE_PORT_EVENT_DIGIT_START 1
+#define LINE_PORT_EVENT_DIGIT_END 2
+#define LINE_PORT_EVENT_PROMPT_END 3
+typedef struct {
+    int32_t channel;
+    int32_t kind;
+    int64_t item_id;        /* the prompt's id (PROMPT_END) */
+    int32_t reason;         /* PLAYER_END_* (PROMPT_END) */
+    char digit;             /* the digit (DIGIT_*), or the digit that barged in */
+} line_port_event;
+int line_port_media_events(line_port *p, line_port_event *out, int max);
+volatile uint32_t *line_port_media_event_counter(line_port *p);
+uint64_t line_port_media_events_lost(line_port *p);
 int line_port_recorder_take(line_port *p, pcm_ring_t *ring, int16_t *out, int max);
 /* cffi:end */
 

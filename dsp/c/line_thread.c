@@ -1,4 +1,5 @@
 #include "line_thread.h"
+#include "rt_lock.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -36,7 +37,7 @@ line_thread *line_thread_new(int64_t period_ns)
     line_thread *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
-    pthread_mutex_init(&e->lock, NULL);
+    rt_lock_init(&e->lock);
     e->period_ns = period_ns;
     return e;
 }

@@ -31,6 +31,10 @@ from .services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 
 log = logging.getLogger("pribox.span")
 
+# The line thread's tick: 16 frames and 16 D-channel octets a tick, well inside the 32 ms
+# elastic store and T200; a scheduler that is 1 ms late on a busy box is then not a late tick.
+LINE_THREAD_PERIOD = 0.002
+
 # How often run() checks that pacing still advances: a span whose tick raised stops the
 # pacer's timer chain, which asyncio would only log; the supervisor must see it as a crash.
 STALL_CHECK = 1.0
@@ -87,8 +91,10 @@ class SpansService(Service):
         # a box with a DAHDI span is ticked from the loop, as DAHDI's own timing paces the card.
         opened = list(self.spans.values())
         threaded = ctx.clock.real_time and bool(opened) and all(s.realtime_port() is not None for s in opened)
-        pacer_class = LineThreadPacer if threaded else SpanPacer
-        self.pacer = pacer_class(ctx.clock, opened, self.period)
+        if threaded:
+            self.pacer = LineThreadPacer(ctx.clock, opened, LINE_THREAD_PERIOD)
+        else:
+            self.pacer = SpanPacer(ctx.clock, opened, self.period)
         self.pacer.start()
 
     async def run(self) -> None:
