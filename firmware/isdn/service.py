@@ -45,6 +45,8 @@ class IsdnSpanConfig:
     role: str
     lapd_timers: LapdTimers
     q931_timers: Q931Timers
+    restart_on_first_link_up: bool = True
+    restart_scope: str = "interface"
 
 
 class IsdnService(Service):
@@ -86,7 +88,9 @@ class IsdnService(Service):
                 self.skipped[entry.span] = why
                 continue
             stack = PriStack(entry.role, q931_timers=entry.q931_timers, lapd_timers=entry.lapd_timers)
-            isdn = IsdnSpan(span, stack, clock=ctx.clock, bus=ctx.bus)
+            isdn = IsdnSpan(span, stack, clock=ctx.clock, bus=ctx.bus,
+                            restart_on_first_link_up=entry.restart_on_first_link_up,
+                            restart_scope=entry.restart_scope)
             isdn.handler = self.handler_factory(isdn)
             self.spans[entry.span] = isdn
         for isdn in self.spans.values():
@@ -140,7 +144,8 @@ class IsdnService(Service):
 
 def entries_from_config(config) -> list[IsdnSpanConfig]:
     return [IsdnSpanConfig(entry.span, isdn_role(config, entry), LapdTimers(**lapd_timer_values(entry)),
-                           Q931Timers(**q931_timer_values(entry)))
+                           Q931Timers(**q931_timer_values(entry)), entry.restart_on_first_link_up,
+                           entry.restart_scope)
             for entry in config.isdn]
 
 

@@ -4,12 +4,19 @@ Keys and defaults mirror the stack's own LapdTimers and Q931Timers (branches lap
 libpri's values where libpri sets one (T200 1 s, N200 3, k 7, T203 10 s, T303 4 s, T305 30 s,
 T308 4 s, T309 6 s, T313 4 s), EN 300 403-1's otherwise (T301 180 s, T302 15 s, T304 30 s,
 T310 30 s, T316 120 s, N316 2).  A Q.931 timer set to false is switched off.  `role` left out
-follows the span's side: te -> user, nt -> network."""
+follows the span's side: te -> user, nt -> network.
+
+`restart_on_first_link_up` (default true): the first time the D-channel comes up after the
+service starts, the box sends RESTART for its B-channels, so that no channel stays held by a
+call the far end still remembers from before a crash.  `restart_scope` "interface" (default)
+restarts the whole interface in one message and falls back to one per channel when the far end
+refuses; "channels" sends one RESTART per B-channel from the start (switches that refuse the
+interface-wide class)."""
 
 from __future__ import annotations
 
 from ..registry import register_section
-from ..schema import OPTIONAL, Checker, Enum, Field, Int, Section, Seconds, Table, TableList
+from ..schema import OPTIONAL, Bool, Checker, Enum, Field, Int, Section, Seconds, Table, TableList
 
 LAPD_TIMERS = {"t200": 1.0, "t203": 10.0}
 Q931_TIMERS = {
@@ -27,6 +34,8 @@ ISDN = Table({
     **{name: Field(Seconds(min=0.1, max=3600), default) for name, default in LAPD_TIMERS.items()},
     **{name: Field(Seconds(min=0.1, max=3600, can_be_off=True), default) for name, default in Q931_TIMERS.items()},
     "n316": Field(Int(0, 10), 2, "RESTART retransmissions"),
+    "restart_on_first_link_up": Field(Bool(), True, "RESTART the B-channels at the first link-up"),
+    "restart_scope": Field(Enum("interface", "channels"), "interface", "one RESTART or one per channel"),
 })
 
 
