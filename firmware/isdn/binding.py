@@ -31,6 +31,7 @@ from runtime.clock import Clock, TimerHandle
 from .bearer import SpanAudio
 from .events import IsdnEvent, IsdnFault, IsdnTrace
 from .q921_trace import Q921Frame
+from .q931.causes import Cause
 from .q931.channels import ChannelState
 from .q931.ies import law_of
 from .q931.link import CallStateError
@@ -241,7 +242,7 @@ class IsdnSpan:
         now = self.clock.now()
         self._done(now, self.stack.progress(call_id, now, description))
 
-    def disconnect(self, call_id: int, cause: int = 16, **kwargs) -> None:
+    def disconnect(self, call_id: int, cause: int = Cause.NORMAL_CLEARING, **kwargs) -> None:
         now = self.clock.now()
         self._done(now, self.stack.disconnect(call_id, now, cause, **kwargs))
 

@@ -23,6 +23,7 @@ from runtime.bus import Event
 
 from .lapd import DlData, DlEstablished, DlReleased, Lapd, LapdTimers, Role
 from .q931.calls import Q931Timers
+from .q931.causes import Cause
 from .q931.channels import PRI_TIMESLOTS, Hunting
 from .q931.link import Q931Link
 
@@ -142,7 +143,7 @@ class PriStack:
         self.q931.answer(call_id, now, **kwargs)
         self._pump(now)
 
-    def disconnect(self, call_id: int, now: float, cause: int = 16, **kwargs) -> None:
+    def disconnect(self, call_id: int, now: float, cause: int = Cause.NORMAL_CLEARING, **kwargs) -> None:
         self.q931.disconnect(call_id, now, cause, **kwargs)
         self._pump(now)
 

@@ -54,7 +54,7 @@ from .calls import (ACTIVE, IN_CONNECT_REQUEST, IN_OVERLAP, IN_PRESENT, IN_PROCE
                     IN_RECEIVED, LOCAL_DISCONNECT, NULL, OUT_DELIVERED, OUT_INITIATED, OUT_OVERLAP,
                     OUT_PROCEEDING, RELEASE_REQUEST,
                     REMOTE_DISCONNECT, Call, Q931Timers)
-from .causes import Cause, Location
+from .causes import Cause, Location, edge_cause
 from .channels import ChannelState, ChannelTable, Hunting, PRI_TIMESLOTS
 from .events import IncomingCall, ProtocolError, Released
 from .messages import GLOBAL_CALL_REF, KNOWN_TYPES, MANDATORY, MessageHeaderError, decode, encode
@@ -532,8 +532,10 @@ class Q931Link(RestartProcedures):
         call = self.calls.get(call_id)
         if call is None or call.state in (LOCAL_DISCONNECT, RELEASE_REQUEST):
             return
-        if not 1 <= int(cause) <= 127:
-            raise ValueError(f"disconnect: cause {cause} out of range 1..127")
+        try:
+            cause = edge_cause(cause)
+        except ValueError as exc:
+            raise ValueError(f"disconnect: {exc}") from None
         if call.state == IN_PRESENT:
             self.send(call, MT.RELEASE_COMPLETE, [ie.Cause(cause, self.location)], now)
             self.finish(call, cause, now)
