@@ -263,6 +263,13 @@ class IsdnSpan:
         log.info("span %d: first D-channel link-up: restarting the B-channels (%s)", self.span_id, self.restart_scope)
 
     @property
+    def in_service(self) -> bool:
+        """The D-channel is up and no RESTART of ours is pending: calls can be placed and taken.
+        Wait for this, not `layer2_up`, before the first call after start (the first link-up
+        restarts the channels)."""
+        return self.layer2_up and not self.restarting
+
+    @property
     def restarting(self) -> bool:
         """A RESTART of ours waits for its acknowledgement: its channels take no calls yet."""
         return self.stack.q931.restart_pending

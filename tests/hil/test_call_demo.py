@@ -21,8 +21,10 @@ def test_demo_on_virtual_time_prints_line_dchannels_call_trace_and_status(capsys
     assert any("carrier: call 1: SETUP 0212345678 -> 15881234 (forwarded from 07012345678) on TS1" in line
                for line in lines)
     trace = [line.split("ms  ", 1)[1] for line in lines if "ISDN Se1:15: " in line]
+    # Both stacks restart their B-channels at the first link-up, before the carrier's call.
     assert [t.split(" pd = ")[0] for t in trace] == [
-        "ISDN Se1:15: RX <- SETUP", "ISDN Se1:15: TX -> CALL_PROC", "ISDN Se1:15: TX -> ALERTING",
+        "ISDN Se1:15: TX -> RESTART", "ISDN Se1:15: RX <- RESTART", "ISDN Se1:15: TX -> RESTART_ACK",
+        "ISDN Se1:15: RX <- RESTART_ACK", "ISDN Se1:15: RX <- SETUP", "ISDN Se1:15: TX -> CALL_PROC", "ISDN Se1:15: TX -> ALERTING",
         "ISDN Se1:15: TX -> CONNECT", "ISDN Se1:15: RX <- CONNECT_ACK", "ISDN Se1:15: RX <- DISCONNECT",
         "ISDN Se1:15: TX -> RELEASE", "ISDN Se1:15: RX <- RELEASE_COMP"]
     assert "Progress Description = In-band info or appropriate now available" in out

@@ -428,6 +428,9 @@ class Q931Link(RestartProcedures):
         if timeslot is None:
             timeslot = channels.pick(hunting)
             if timeslot is None:
+                if self.restart_pending and any(s is ChannelState.RESTARTING for s in channels.state.values()):
+                    raise CallStateError(f"setup: no idle B-channel (cause {Cause.NO_CIRCUIT_AVAILABLE}): "
+                                         "our RESTART is not acknowledged yet")
                 raise CallStateError(f"setup: no idle B-channel (cause {Cause.NO_CIRCUIT_AVAILABLE})")
         elif not channels.exists(timeslot):
             raise CallStateError(f"setup: timeslot {timeslot} is not a B-channel of this span")
