@@ -47,6 +47,7 @@ class IsdnSpanConfig:
     q931_timers: Q931Timers
     restart_on_first_link_up: bool = True
     restart_scope: str = "interface"
+    hunting: str | None = None
 
 
 class IsdnService(Service):
@@ -87,7 +88,8 @@ class IsdnService(Service):
                 log.error("isdn: %s", why)
                 self.skipped[entry.span] = why
                 continue
-            stack = PriStack(entry.role, q931_timers=entry.q931_timers, lapd_timers=entry.lapd_timers)
+            stack = PriStack(entry.role, q931_timers=entry.q931_timers, lapd_timers=entry.lapd_timers,
+                             hunting=entry.hunting)
             isdn = IsdnSpan(span, stack, clock=ctx.clock, bus=ctx.bus,
                             restart_on_first_link_up=entry.restart_on_first_link_up,
                             restart_scope=entry.restart_scope)
@@ -145,7 +147,7 @@ class IsdnService(Service):
 def entries_from_config(config) -> list[IsdnSpanConfig]:
     return [IsdnSpanConfig(entry.span, isdn_role(config, entry), LapdTimers(**lapd_timer_values(entry)),
                            Q931Timers(**q931_timer_values(entry)), entry.restart_on_first_link_up,
-                           entry.restart_scope)
+                           entry.restart_scope, entry.hunting)
             for entry in config.isdn]
 
 

@@ -1,7 +1,7 @@
 """The daemon on the embedded default in real time with libpri as the carrier: at the first
 D-channel link-up the box restarts its B-channels (the [[isdn]] default), libpri acknowledges,
-and then the box places a call out on the PRI through the IsdnSpan API, in u-law, which the
-carrier answers and the box clears."""
+and then the box places a call out on the PRI through the IsdnSpan API, in u-law, on the channel
+its [[isdn]] hunting picks, which the carrier answers and the box clears."""
 
 import asyncio
 
@@ -19,6 +19,10 @@ from tests.support.daemon_harness import run_beside, until
 def test_first_link_up_restart_then_an_outbound_call_to_libpri(tmp_path):
     text = default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
         "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    # Span 1 hunts upwards (the user side's default is down, from timeslot 31).
+    text = text.replace('span = 1\nswitchtype = "euroisdn_e1"\nrole = "user"\n',
+                        'span = 1\nswitchtype = "euroisdn_e1"\nrole = "user"\nhunting = "ascending"\n')
+    assert 'hunting = "ascending"' in text
     config = tmp_path / "box.toml"
     config.write_text(libpri_far_end_config(text, str(tmp_path / "span2.dchan")))
     bus = EventBus()
@@ -56,6 +60,6 @@ def test_first_link_up_restart_then_an_outbound_call_to_libpri(tmp_path):
     assert done.whole_interface and done.acknowledged and not done.by_peer and len(done.timeslots) == 30
     assert len(seen["libpri_restarts"]) == 1
     ring = seen["ring"]
-    assert (ring.called, ring.calling, ring.layer1) == ("0212345678", "15881234", 0x22)
+    assert (ring.called, ring.calling, ring.layer1, ring.channel) == ("0212345678", "15881234", 0x22, 1)
     assert seen["law"] == "ulaw"
     assert box_events(Released)[0].cause == 16

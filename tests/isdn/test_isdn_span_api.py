@@ -431,3 +431,19 @@ def test_bad_restart_keys_are_refused_naming_file_line_and_key():
     assert len(errors) == 2
     assert errors[0].startswith("box.toml:12:1: isdn[0].restart_on_first_link_up: ")
     assert errors[1].startswith("box.toml:13:1: isdn[0].restart_scope: ") and "channels" in errors[1]
+
+
+def test_the_spans_hunting_comes_from_its_isdn_entry_and_is_checked():
+    from firmware.config import ConfigError
+    from firmware.config.sections.isdn import HUNTINGS
+    from firmware.isdn.q931.channels import Hunting
+
+    assert HUNTINGS == tuple(h.value for h in Hunting)
+    (entry,) = entries_from_config(load_text(SPAN + '[[isdn]]\nspan = 1\nhunting = "least_used"\n'))
+    assert entry.hunting == "least_used"
+    (entry,) = entries_from_config(load_text(SPAN + "[[isdn]]\nspan = 1\n"))
+    assert entry.hunting is None
+    with pytest.raises(ConfigError) as info:
+        load_text(SPAN + '[[isdn]]\nspan = 1\nhunting = "random"\n', "box.toml")
+    (error,) = [str(issue) for issue in info.value.issues]
+    assert error.startswith("box.toml:12:1: isdn[0].hunting: ") and "round_robin" in error

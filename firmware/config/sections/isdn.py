@@ -11,7 +11,11 @@ service starts, the box sends RESTART for its B-channels, so that no channel sta
 call the far end still remembers from before a crash.  `restart_scope` "interface" (default)
 restarts the whole interface in one message and falls back to one per channel when the far end
 refuses; "channels" sends one RESTART per B-channel from the start (switches that refuse the
-interface-wide class)."""
+interface-wide class).
+
+`hunting` picks the B-channel of a call the box places when nothing names one: ascending,
+descending, round_robin or least_used (see firmware/isdn/q931/channels.py); left out, the user
+side hunts down and the network side up, so that both choosing at once rarely meet."""
 
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ Q931_TIMERS = {
     "t309": 6.0, "t310": 30.0, "t313": 4.0, "t316": 120.0,
 }
 TIMER_DEFAULTS = {**LAPD_TIMERS, **Q931_TIMERS}
+# The values of firmware/isdn/q931/channels.py's Hunting, spelt out: config imports no layer above.
+HUNTINGS = ("ascending", "descending", "round_robin", "least_used")
 
 ISDN = Table({
     "span": Field(Int(min=1)),
@@ -36,6 +42,7 @@ ISDN = Table({
     "n316": Field(Int(0, 10), 2, "RESTART retransmissions"),
     "restart_on_first_link_up": Field(Bool(), True, "RESTART the B-channels at the first link-up"),
     "restart_scope": Field(Enum("interface", "channels"), "interface", "one RESTART or one per channel"),
+    "hunting": Field(Enum(*HUNTINGS), OPTIONAL, "B-channel hunting of outbound calls"),
 })
 
 
