@@ -314,6 +314,13 @@ class IsdnSpan:
             raise CallStateError(f"law_of: no call {call_id} (it was released or never existed)")
         return law_of(call.bearer) or self.law
 
+    def timeslot_of(self, call_id: int) -> int | None:
+        """The call's B-channel timeslot (None while an outbound call has none yet)."""
+        call = self.stack.calls.get(call_id)
+        if call is None:
+            raise CallStateError(f"timeslot_of: no call {call_id} (it was released or never existed)")
+        return call.timeslot
+
     def open_audio(self, call_id: int) -> int:
         """Open the call's B-channel in the media plane in the call's law; the timeslot."""
         call = self.stack.calls.get(call_id)

@@ -60,7 +60,7 @@ def test_outbound_call_carries_the_spans_law_hunts_down_and_clears_with_16(pair)
     assert pair.wait("box", Alerting, call_id=call_id).inband
     pair.net.answer(offer.call_id)
     pair.wait("box", Answered, call_id=call_id)
-    assert pair.box.law_of(call_id) == "alaw"
+    assert pair.box.law_of(call_id) == "alaw" and pair.box.timeslot_of(call_id) == 31
     pair.box.disconnect(call_id, Cause.NORMAL_CLEARING)
     assert pair.wait("net", Disconnected).cause == 16
     assert pair.wait("box", Released, call_id=call_id).cause == 16
