@@ -172,3 +172,15 @@ def test_restart_of_the_interface_before_the_first_call(box):
     assert not [e for e in box.events if isinstance(e, ProtocolError)]
     cid = box.stack.setup("1", box.now())
     assert box.wait_libpri("RING").channel == box.stack.calls[cid].timeslot
+
+
+def test_restart_channel_by_channel_is_acknowledged_by_libpri_for_each(box):
+    """restart_scope = "channels": one RESTART per B-channel, as for a switch refusing the
+    whole-interface class (libpri itself takes either)."""
+    timeslots = list(box.stack.channels.timeslots)
+    box.stack.restart(box.now(), timeslots)
+    done = [box.wait_ours(RestartDone) for _ in timeslots]
+    assert sorted(d.timeslots[0] for d in done) == timeslots
+    assert all(d.acknowledged and not d.whole_interface and not d.by_peer for d in done)
+    assert sorted(e.channel for e in box.lp_events if e.type == "RESTART") == timeslots
+    assert not [m for m in sent(box, "rx") if m.type == MT.STATUS] and idle(box)

@@ -310,12 +310,14 @@ def test_first_link_up_restarts_the_whole_interface_once():
     rig = SpanPair(box={"restart_on_first_link_up": True})
     try:
         rig.up()
-        assert rig.box.restarting
+        assert rig.box.restarting and not rig.box.in_service
+        with pytest.raises(CallStateError, match="cause 34.*RESTART is not acknowledged yet"):
+            rig.box.setup("15881234")
         theirs = rig.wait("net", RestartDone)
         assert theirs.whole_interface and theirs.by_peer and len(theirs.timeslots) == 30
         ours = rig.wait("box", RestartDone)
         assert ours.whole_interface and ours.acknowledged and not ours.by_peer
-        assert not rig.box.restarting
+        assert not rig.box.restarting and rig.box.in_service
         assert set(rig.box.stack.channels.summary().values()) == {"idle"}
         # The D-channel drops and comes back: no second RESTART (this is not a boot).
         rig.line.te.rx_impairment.set_cut(True)
