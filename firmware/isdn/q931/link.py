@@ -17,7 +17,9 @@ Calls are named by a local `call_id` (an int) in both directions.  The layer abo
 
     setup(called, now, *, calling=None, redirecting=None, timeslot=None, exclusive=True,
           bearer=None, sending_complete=True, display=None, progress=None,
-          called_type=TypeOfNumber.UNKNOWN, called_plan=NumberingPlan.ISDN) -> call_id
+          called_type=TypeOfNumber.UNKNOWN, called_plan=NumberingPlan.ISDN,
+          hunting=None, law=None) -> call_id      # hunting: channels.Hunting or its value;
+                                     # law "alaw"/"ulaw" builds the speech bearer
     send_info(call_id, digits, now, *, sending_complete=False)   # overlap sending after
                                      # SetupAcknowledged; keypad digits once active
     setup_ack(call_id, now)          # incoming SETUP without Sending complete: ask for more digits
@@ -28,12 +30,18 @@ Calls are named by a local `call_id` (an int) in both directions.  The layer abo
     disconnect(call_id, now, cause=16, *, inband=False)   # also rejects an unanswered SETUP, and
                                      # ends an announcement held by hold_inband_disconnect=True
     status_enquiry(call_id, now); notify(call_id, description, now); facility(call_id, body, now)
-    restart(now, timeslots=None)     # None restarts the whole interface
+    restart(now, timeslots=None)     # None restarts the whole interface (per channel if refused)
     set_out_of_service(timeslot, out=True)
 
 and hears back (firmware.isdn.q931.events): IncomingCall, InfoDigits, SetupAcknowledged,
 CallProceeding, Alerting, Progress, Answered, Disconnected, Released (always last for a call),
 Notified, FacilityReceived, StatusReceived, RestartDone, ProtocolError.
+
+`Q931Link(role, timers, *, hunting=None, accept_interface_restart=True, ...)`: `hunting` is the
+table's own for calls placed without a timeslot (default: user down, network up); with
+`accept_interface_restart=False` a whole-interface RESTART is answered with STATUS cause 100, as
+switches that restart channel by channel do.  On the user side a SETUP without Channel
+identification is refused with cause 96 (the network must name the B-channel on a PRI).
 
 Asking for what a call's state does not allow raises CallStateError (a ValueError) naming the
 call and its state; bad arguments raise ValueError naming the field, before any state changes.
