@@ -187,7 +187,7 @@ class CallDemo:
         gc.collect()
         gc.freeze()
         try:
-            await self._wait(lambda: carrier.ready and box.layer2_up, 5, "both D-channels up")
+            await self._wait(lambda: carrier.ready and box.in_service, 5, "both D-channels up, channels restarted")
             if isinstance(carrier, carriers.LibpriCarrier):
                 self.out(f"{self._at(clock.now())}  span {CARRIER_SPAN}: D-channel up (libpri reports dchannel_up)")
             for number in range(1, self.args.calls + 1):

@@ -190,7 +190,9 @@ class StackCarrier(Carrier):
 
     @property
     def ready(self) -> bool:
-        return self.isdn.layer2_up
+        # In service: the D-channel is up and the RESTART of the first link-up acknowledged
+        # (by then, frames being in order, the box's own RESTART has been taken too).
+        return self.isdn.in_service
 
     def place_call(self, called: str = CALLED, calling: str = CALLING, forwarded_from: str | None = FORWARDED_FROM,
                    timeslot: int | None = None, digits: str | None = None) -> CarrierCall:

@@ -17,12 +17,16 @@ Layer 2, as the layers above use it:
 
 In the box (the daemon's "isdn" service, firmware/isdn/service.py; see docs/isdn-service.md):
 
-* `firmware.isdn.binding.IsdnSpan(span, PriStack(role), clock=, bus=)` — a stack bound straight
-  to its span object; every stack event goes on the bus as `events.IsdnEvent(span_id, event)`,
-  every `debug isdn q931` block as `events.IsdnTrace`.  Its `handler` (a `CallHandler`) decides
-  what calls do: `answer.AnswerAndListen` until the PBX replaces it.
-* `firmware.isdn.bearer.BearerPump` — the span's 30 B-channels as linear audio on the clock;
-  `listen.InbandListener` runs the DTMF receivers on it (`events.DtmfDigit`, `CallAudioReport`).
+* `firmware.isdn.binding.IsdnSpan(span, PriStack(role), clock=, bus=, restart_on_first_link_up=,
+  restart_scope=)` — a stack bound straight to its span object and the ISDN endpoint the PBX
+  drives: setup / setup_ack / send_info / proceed / alert / progress / answer / notify /
+  facility / disconnect / restart, law_of / open_audio (the call API with its events is in
+  docs/isdn-service.md).  Every stack event goes on the bus as `events.IsdnEvent(span_id,
+  event)`, every `debug isdn q931` block as `events.IsdnTrace`.  Its `handler` (a
+  `CallHandler`) decides what calls do: `answer.AnswerAndListen` until the PBX replaces it.
+* `firmware.isdn.bearer.SpanAudio` — the span's 30 B-channels in its C media plane (open in a
+  law, play, record, hear); `listen.InbandListener` drains the DTMF receivers
+  (`events.DtmfDigit`, `CallAudioReport`).
 
 The far end in tests is libpri: `hil_tests.peers.libpri.LibpriPeer`, on a
 `hil_tests.peers.line.CuttableLine` when the wire has to break.

@@ -20,14 +20,12 @@ from .binding import IsdnSpan
 from .listen import InbandListener
 from .q931.causes import Cause
 from .q931.events import IncomingCall, Released
-from .q931.ies import Layer1, TransferCapability
+from .q931.ies import TransferCapability
 from .q931.link import CallStateError
 
 log = logging.getLogger("pribox.isdn")
 
 _VOICE = (TransferCapability.SPEECH, TransferCapability.AUDIO_3K1)
-# Companding per call, from the bearer capability's layer-1 protocol (else the span's law).
-_LAWS = {Layer1.ALAW: "alaw", Layer1.ULAW: "ulaw"}
 
 
 class AnswerAndListen:
@@ -56,7 +54,7 @@ class AnswerAndListen:
         self._timeslots[call.call_id] = call.timeslot
         isdn.proceed(call.call_id)
         isdn.alert(call.call_id, inband=True)
-        isdn.bearer.open(call.timeslot, _LAWS.get(call.bearer.layer1))
+        isdn.bearer.open(call.timeslot, call.law)   # the call's law; None keeps the span's
         isdn.bearer.play(call.timeslot, ToneGenerator(self.ringback_country, "ringback"))
         self._timers[call.call_id] = isdn.clock.call_later(self.ring_seconds, lambda: self._answer(call))
 

@@ -1,10 +1,16 @@
 """One PRI span's signalling stack bound straight to its span object, on the one clock.
 
-    isdn = IsdnSpan(span, PriStack("user"), clock=clock, bus=bus)
+    isdn = IsdnSpan(span, PriStack("user"), clock=clock, bus=bus, restart_on_first_link_up=True)
     isdn.handler = AnswerAndListen(isdn)     # who decides what to do with calls
     isdn.start()
     call_id = isdn.setup("15881234", calling="0212345678")   # the call API, `now` filled in
     isdn.stop()
+
+This is the ISDN endpoint the PBX drives; docs/isdn-service.md ("The call API") lists every
+method with the events that answer it.  Each method takes `now` from the one clock, acts on the
+stack, then delivers the resulting events (bus first, then the handler) and sends the frames,
+before it returns.  A method the call's state does not allow raises `CallStateError` (a
+ValueError) naming the call and its state; bad arguments raise ValueError before anything is sent.
 
 Every `poll` seconds: the span's received D-channel frames go into the stack, a change of the
 span's layer 1 goes to `stack.layer1_changed`, a due stack timer fires, and then the stack's
@@ -25,11 +31,15 @@ from runtime.clock import Clock, TimerHandle
 from .bearer import SpanAudio
 from .events import IsdnEvent, IsdnFault, IsdnTrace
 from .q921_trace import Q921Frame
+from .q931.causes import Cause
+from .q931.channels import ChannelState
+from .q931.ies import law_of
 from .q931.link import CallStateError
 from .stack import DataLinkDown, DataLinkUp, PriStack
 
 log = logging.getLogger("pribox.isdn")
 
+RESTART_SCOPES = ("interface", "channels")
 POLL_PERIOD = 0.002  # the D-channel carries 16 octets in 2 ms: at most one short frame waits
 
 
@@ -50,7 +60,10 @@ class CallHandler(Protocol):
 
 class IsdnSpan:
     def __init__(self, span, stack: PriStack, *, clock: Clock, bus: EventBus, poll: float = POLL_PERIOD,
-                 pcap=None, wall_offset: float | None = None):
+                 pcap=None, wall_offset: float | None = None, restart_on_first_link_up: bool = False,
+                 restart_scope: str = "interface"):
+        if restart_scope not in RESTART_SCOPES:
+            raise ValueError(f"restart_scope must be one of {', '.join(RESTART_SCOPES)}, not {restart_scope!r}")
         self.span = span
         self.stack = stack
         self.clock = clock
@@ -64,6 +77,11 @@ class IsdnSpan:
         self.layer2_up = False
         self._handle: TimerHandle | None = None
         self._dispatching = False
+        # After a crash or a reboot the far end may still think calls hold our channels: the
+        # first time the D-channel comes up we restart them all (Q.931 5.5), once per start().
+        self.restart_on_first_link_up = restart_on_first_link_up
+        self.restart_scope = restart_scope
+        self._first_link_up_seen = False
         # pcap records want wall time; the one clock may be virtual.
         self._wall_offset = time.time() - clock.now() if wall_offset is None else wall_offset
         stack.q931.trace = self._trace
@@ -81,6 +99,7 @@ class IsdnSpan:
     # -- life -------------------------------------------------------------------------------
     def start(self) -> None:
         now = self.clock.now()
+        self._first_link_up_seen = False
         self.layer1_up = self.span.status().layer1_up
         self.stack.layer1_changed(self.layer1_up, now)
         self.stack.start(now)
@@ -156,6 +175,10 @@ class IsdnSpan:
                 if isinstance(event, (DataLinkUp, DataLinkDown)):
                     self.layer2_up = isinstance(event, DataLinkUp)
                     log.info("span %d: D-channel %s", self.span_id, "up" if self.layer2_up else "down")
+                    if self.layer2_up and not self._first_link_up_seen:
+                        self._first_link_up_seen = True
+                        if self.restart_on_first_link_up:
+                            self._guarded("restart on first link-up", self._restart_all, now)
                 self.bus.publish(IsdnEvent(event.time, self.span_id, event))
                 if self.handler is not None:
                     try:
@@ -191,7 +214,16 @@ class IsdnSpan:
         return result
 
     def setup(self, called: str, **kwargs) -> int:
+        """Place a call (SETUP); the call id.  Keywords as Q931Link.setup: calling, redirecting,
+        timeslot / exclusive, hunting ("ascending", "descending", "round_robin", "least_used"),
+        law ("alaw" / "ulaw", else the span's; or a whole `bearer`), sending_complete (False:
+        overlap sending, SetupAcknowledged then send_info), display, progress, called_type,
+        called_plan.  No idle channel raises CallStateError naming cause 34."""
         now = self.clock.now()
+        if kwargs.get("bearer") is None:
+            kwargs.pop("bearer", None)
+            if kwargs.get("law") is None:
+                kwargs["law"] = self.law
         return self._done(now, self.stack.setup(called, now, **kwargs))
 
     def proceed(self, call_id: int) -> None:
@@ -210,7 +242,7 @@ class IsdnSpan:
         now = self.clock.now()
         self._done(now, self.stack.progress(call_id, now, description))
 
-    def disconnect(self, call_id: int, cause: int = 16, **kwargs) -> None:
+    def disconnect(self, call_id: int, cause: int = Cause.NORMAL_CLEARING, **kwargs) -> None:
         now = self.clock.now()
         self._done(now, self.stack.disconnect(call_id, now, cause, **kwargs))
         # Whoever cleared from this side (the handler, the service stopping), the handler learns
@@ -220,8 +252,87 @@ class IsdnSpan:
             cleared(call_id, cause)
 
     def restart(self, timeslots=None) -> None:
+        """RESTART the given timeslots (one message each) or, with None, the whole interface
+        (falling back to one per channel if the far end refuses).  Calls on them are released
+        (cause 41); `RestartDone` follows each acknowledgement."""
         now = self.clock.now()
         self._done(now, self.stack.restart(now, timeslots))
+
+    def _restart_all(self, now: float) -> None:
+        channels = self.stack.channels
+        if self.restart_scope == "interface":
+            self.stack.restart(now, None)
+        else:
+            self.stack.restart(now, [ts for ts in channels.timeslots
+                                     if channels.state[ts] is not ChannelState.OUT_OF_SERVICE])
+        log.info("span %d: first D-channel link-up: restarting the B-channels (%s)", self.span_id, self.restart_scope)
+
+    @property
+    def in_service(self) -> bool:
+        """The D-channel is up and no RESTART of ours is pending: calls can be placed and taken.
+        Wait for this, not `layer2_up`, before the first call after start (the first link-up
+        restarts the channels)."""
+        return self.layer2_up and not self.restarting
+
+    @property
+    def restarting(self) -> bool:
+        """A RESTART of ours waits for its acknowledgement: its channels take no calls yet."""
+        return self.stack.q931.restart_pending
+
+    # -- overlap and supplementary signalling -----------------------------------------------
+    def setup_ack(self, call_id: int) -> None:
+        """SETUP ACKNOWLEDGE to an IncomingCall without sending complete: the far end sends the
+        rest of the number as InfoDigits (T302 runs between them; its expiry clears with 28)."""
+        now = self.clock.now()
+        self._done(now, self.stack.setup_ack(call_id, now))
+
+    def send_info(self, call_id: int, digits: str = "", *, sending_complete: bool = False) -> None:
+        """INFORMATION: more called digits after SetupAcknowledged (overlap sending; T304 runs),
+        or keypad digits once the call is active; `sending_complete` adds Sending complete."""
+        now = self.clock.now()
+        self._done(now, self.stack.send_info(call_id, digits, now, sending_complete=sending_complete))
+
+    def notify(self, call_id: int, description: int) -> None:
+        """NOTIFY with a notification description (0 user suspended, 1 user resumed, ...)."""
+        now = self.clock.now()
+        self._done(now, self.stack.notify(call_id, description, now))
+
+    def facility(self, call_id: int, body: bytes) -> None:
+        """FACILITY carrying one Facility IE body (supplementary service components) as given."""
+        now = self.clock.now()
+        self._done(now, self.stack.facility(call_id, body, now))
+
+    def status_enquiry(self, call_id: int) -> None:
+        now = self.clock.now()
+        self._done(now, self.stack.status_enquiry(call_id, now))
+
+    # -- companding -------------------------------------------------------------------------
+    @property
+    def law(self) -> str:
+        """The span's own law ("alaw" / "ulaw"): calls placed without one carry it."""
+        return self.span.config.law
+
+    def law_of(self, call_id: int) -> str:
+        """The law of a call: its Bearer capability's layer-1 protocol, else the span's."""
+        call = self.stack.calls.get(call_id)
+        if call is None:
+            raise CallStateError(f"law_of: no call {call_id} (it was released or never existed)")
+        return law_of(call.bearer) or self.law
+
+    def timeslot_of(self, call_id: int) -> int | None:
+        """The call's B-channel timeslot (None while an outbound call has none yet)."""
+        call = self.stack.calls.get(call_id)
+        if call is None:
+            raise CallStateError(f"timeslot_of: no call {call_id} (it was released or never existed)")
+        return call.timeslot
+
+    def open_audio(self, call_id: int) -> int:
+        """Open the call's B-channel in the media plane in the call's law; the timeslot."""
+        call = self.stack.calls.get(call_id)
+        if call is None or call.timeslot is None:
+            raise CallStateError(f"open_audio: call {call_id} has no B-channel (released, or not yet given one)")
+        self.bearer.open(call.timeslot, self.law_of(call_id))
+        return call.timeslot
 
     def try_disconnect(self, call_id: int, cause: int) -> bool:
         """Hang up if the call still allows it; False when it is already gone."""

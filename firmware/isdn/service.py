@@ -3,7 +3,8 @@
 The spans service owns the span objects; this service finds them with
 `ctx.peer("spans").spans` and binds each configured stack to its span directly (no socket hop),
 in the configured role with the configured timers.  Each span gets the call handler
-`handler_factory(isdn_span)` makes — `AnswerAndListen` until the PBX brings its own.
+the handler its entry names (firmware/isdn/handlers.py: "pbx", "answer" or "none"), or
+`handler_factory(isdn_span)` when one is given (tests).
 
 Stopping clears every call still up with cause 41 (temporary failure: the box cannot carry the
 call any more, and the network may try elsewhere), waits up to STOP_GRACE for the far end to
@@ -45,6 +46,9 @@ class IsdnSpanConfig:
     role: str
     lapd_timers: LapdTimers
     q931_timers: Q931Timers
+    restart_on_first_link_up: bool = True
+    restart_scope: str = "interface"
+    hunting: str | None = None
     handler: str = "answer"
 
 
@@ -86,8 +90,11 @@ class IsdnService(Service):
                 log.error("isdn: %s", why)
                 self.skipped[entry.span] = why
                 continue
-            stack = PriStack(entry.role, q931_timers=entry.q931_timers, lapd_timers=entry.lapd_timers)
-            isdn = IsdnSpan(span, stack, clock=ctx.clock, bus=ctx.bus)
+            stack = PriStack(entry.role, q931_timers=entry.q931_timers, lapd_timers=entry.lapd_timers,
+                             hunting=entry.hunting)
+            isdn = IsdnSpan(span, stack, clock=ctx.clock, bus=ctx.bus,
+                            restart_on_first_link_up=entry.restart_on_first_link_up,
+                            restart_scope=entry.restart_scope)
             isdn.handler = (self.handler_factory(isdn) if self.handler_factory is not None
                             else call_handler_for(entry.handler, isdn, ctx))
             self.spans[entry.span] = isdn
@@ -142,7 +149,8 @@ class IsdnService(Service):
 
 def entries_from_config(config) -> list[IsdnSpanConfig]:
     return [IsdnSpanConfig(entry.span, isdn_role(config, entry), LapdTimers(**lapd_timer_values(entry)),
-                           Q931Timers(**q931_timer_values(entry)), entry.handler)
+                           Q931Timers(**q931_timer_values(entry)), entry.restart_on_first_link_up,
+                           entry.restart_scope, entry.hunting, entry.handler)
             for entry in config.isdn]
 
 

@@ -23,7 +23,8 @@ from runtime.bus import Event
 
 from .lapd import DlData, DlEstablished, DlReleased, Lapd, LapdTimers, Role
 from .q931.calls import Q931Timers
-from .q931.channels import PRI_TIMESLOTS
+from .q931.causes import Cause
+from .q931.channels import PRI_TIMESLOTS, Hunting
 from .q931.link import Q931Link
 
 
@@ -40,13 +41,15 @@ class DataLinkDown(Event):
 class PriStack:
     def __init__(self, role: str, *, q931_timers: Q931Timers | None = None, lapd_timers: LapdTimers | None = None,
                  timeslots=PRI_TIMESLOTS, span: str = "Se0:15", trace: Callable[[str], None] | None = None,
-                 hold_inband_disconnect: bool = False):
+                 hold_inband_disconnect: bool = False, hunting: Hunting | str | None = None,
+                 accept_interface_restart: bool = True):
         if role not in ("user", "network"):
             raise ValueError(f"PRI stack role must be 'user' or 'network', not {role!r}")
         self.role = role
         self.lapd = Lapd(Role(role), lapd_timers)
         self.q931 = Q931Link(role, q931_timers, timeslots=timeslots, trace=trace, span=span,
-                             hold_inband_disconnect=hold_inband_disconnect)
+                             hold_inband_disconnect=hold_inband_disconnect, hunting=hunting,
+                             accept_interface_restart=accept_interface_restart)
         self._events: deque = deque()
 
     # ------------------------------------------------------------------ sans-I/O surface
@@ -140,7 +143,7 @@ class PriStack:
         self.q931.answer(call_id, now, **kwargs)
         self._pump(now)
 
-    def disconnect(self, call_id: int, now: float, cause: int = 16, **kwargs) -> None:
+    def disconnect(self, call_id: int, now: float, cause: int = Cause.NORMAL_CLEARING, **kwargs) -> None:
         self.q931.disconnect(call_id, now, cause, **kwargs)
         self._pump(now)
 

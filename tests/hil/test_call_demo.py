@@ -30,10 +30,12 @@ def test_demo_on_virtual_time_prints_line_dchannels_call_trace_and_status(capsys
     assert any("menu: digit 2 collected" in line for line in lines)
     assert any("branch busy (the CTI is not running" in line for line in lines)
     trace = [line.split("ms  ", 1)[1] for line in lines if "ISDN Se1:15: " in line]
+    # Both stacks restart their B-channels at the first link-up, before the carrier's call.
     assert [t.split(" pd = ")[0] for t in trace] == [
-        "ISDN Se1:15: RX <- SETUP", "ISDN Se1:15: TX -> CALL_PROC", "ISDN Se1:15: TX -> CONNECT",
-        "ISDN Se1:15: RX <- CONNECT_ACK", "ISDN Se1:15: TX -> DISCONNECT", "ISDN Se1:15: RX <- RELEASE",
-        "ISDN Se1:15: TX -> RELEASE_COMP"]
+        "ISDN Se1:15: TX -> RESTART", "ISDN Se1:15: RX <- RESTART", "ISDN Se1:15: TX -> RESTART_ACK",
+        "ISDN Se1:15: RX <- RESTART_ACK", "ISDN Se1:15: RX <- SETUP", "ISDN Se1:15: TX -> CALL_PROC",
+        "ISDN Se1:15: TX -> CONNECT", "ISDN Se1:15: RX <- CONNECT_ACK", "ISDN Se1:15: TX -> DISCONNECT",
+        "ISDN Se1:15: RX <- RELEASE", "ISDN Se1:15: TX -> RELEASE_COMP"]
     assert ("call 1: 15881234 -> 7000; ivr main; IVR greeting > menu > service > account_transfer > all_busy; "
             "keys 2; the caller heard greeting, menu, connecting, all_busy; cleared by the box with cause 16 "
             "(Normal call clearing)") in lines

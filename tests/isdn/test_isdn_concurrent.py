@@ -252,7 +252,7 @@ def test_the_daemon_carries_thirty_calls_at_once_on_the_default_config(tmp_path)
                      and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
         isdn = daemon.ctx.peer("isdn")
         box, net = isdn.spans[1], isdn.spans[2]
-        await _until(lambda: box.layer2_up and net.layer2_up, 3, "both D-channels up")
+        await _until(lambda: box.in_service and net.in_service, 3, "both D-channels up")
         carrier = StackCarrier(net, hangup_after_audio=False)
         start = time.process_time()
         await asyncio.sleep(1.0)

@@ -47,7 +47,7 @@ def test_show_calls_show_channels_and_debug_isdn_q921_at_the_daemons_console(tmp
                          and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
             isdn = daemon.ctx.peer("isdn")
             box, net = isdn.spans[1], isdn.spans[2]
-            await until(lambda: box.layer2_up and net.layer2_up, 5, "both D-channels up")
+            await until(lambda: box.in_service and net.in_service, 5, "both D-channels up")
             await term.expect("Username: ", timeout=30)
             term.send(f"fe\r{PASSWORD}\r")
             await term.expect("edge-7#")

@@ -49,7 +49,7 @@ def test_default_config_carrier_call_answered_with_dtmf_then_shutdown_clears_wit
         isdn = daemon.ctx.peer("isdn")
         box, net = isdn.spans[1], isdn.spans[2]
         seen["roles"] = (box.role, net.role)
-        await until(lambda: box.layer2_up and net.layer2_up, 3, "both D-channels up")
+        await until(lambda: box.in_service and net.in_service, 3, "both D-channels up, channels restarted")
         seen["up_at"] = loop.time()
         spans = daemon.ctx.peer("spans").spans
         seen["aligned"] = all(s.status().line.multiframe_aligned for s in spans.values())

@@ -39,7 +39,7 @@ def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
         gc.collect()
         gc.freeze()  # as the demo does: a full collection must not stall real-time line pacing
         try:
-            await until(lambda: carrier.ready and box.layer2_up, 5, "libpri and the box's D-channel up")
+            await until(lambda: carrier.ready and box.in_service, 5, "libpri and the box's D-channel up, channels restarted")
             first = carrier.place_call(timeslot=1)
             await until(lambda: first.done, 8, "the first call to clear")
             # libpri reports the call done on RELEASE; the box finishes on RELEASE COMPLETE a
@@ -92,6 +92,10 @@ def test_sigterm_to_pribox_run_clears_libpris_call_with_cause_41(tmp_path):
             peer.start()
             try:
                 await peer.wait_for("dchannel_up", timeout=5)
+                # The box restarts its B-channels at its first link-up: libpri reports the
+                # RESTART (the whole interface: no channel) before the box takes calls.
+                restart = await peer.wait_for("restart", timeout=5)
+                assert restart.channel in (None, 0xFF)
                 call = peer.call("15881234", calling="0212345678", channel=1)
                 await peer.wait_for("answer", timeout=5, call=call)
                 proc.send_signal(signal.SIGTERM)

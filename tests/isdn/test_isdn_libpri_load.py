@@ -45,7 +45,7 @@ def test_libpri_fills_the_span_with_thirty_calls_in_real_time(tmp_path):
         gc.collect()
         gc.freeze()  # as the demo does: a full collection must not stall real-time line pacing
         try:
-            await until(lambda: carrier.ready and box.layer2_up, 5, "libpri and the box's D-channel up")
+            await until(lambda: carrier.ready and box.in_service, 5, "libpri and the box's D-channel up, channels restarted")
             wall, cpu = time.monotonic(), time.process_time()
             # TS17..31 asked for by number, then 15 calls where the carrier picks (TS1..15).
             calls = [carrier.place_call(timeslot=ts, digits=digits_for(n)) for n, ts in enumerate(PRI_TIMESLOTS[15:])]

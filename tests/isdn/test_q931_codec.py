@@ -133,3 +133,20 @@ def test_cause_table_names_every_cause_in_one_place():
     assert cause_name(44) == "Requested circuit/channel not available"
     assert "Unassigned" in cause_name(120)
     assert all(cause_name(c) for c in range(128))
+
+
+multi_octet_ie = any_ie.filter(lambda item: not isinstance(item, ie.SendingComplete))
+
+
+@settings(max_examples=400, deadline=None)
+@given(head=st.lists(any_ie, max_size=4), last=multi_octet_ie, data=st.data())
+def test_a_truncated_last_ie_is_reported_and_never_read_as_a_shorter_one(head, last, data):
+    """EN 300 403-1 5.8.6-5.8.7: cut a message anywhere inside its last IE (after its
+    identifier): the IEs before it decode as they were, the cut one is in `invalid` under its
+    identifier, and nothing is decoded from its remains."""
+    whole = encode(MessageType.INFORMATION, 1, 0, head + [last])
+    tail = len(last.encode())
+    cut = data.draw(st.integers(1, tail - 1), label="octets left of the last IE")
+    msg = decode(whole[:len(whole) - tail + cut])
+    assert msg.ies == head
+    assert [e.ident for e in msg.invalid] == [last.IDENT] and not msg.unrecognized

@@ -207,3 +207,72 @@ def test_bad_setup_arguments_raise_before_any_state_changes():
         link.setup("1", 0.0, display="x" * 250)
     assert not link.calls and not link.payloads_to_send()
     assert all(state == "idle" for state in link.channels.summary().values())
+
+
+# ------------------------------------------------------------------ EN 300 403-1 5.8.6-5.8.7 strictness
+def test_network_setup_without_channel_identification_is_refused_with_96_on_the_user_side():
+    """On a PRI the network names the B-channel; the box never picks one for it."""
+    link = make("user")
+    out, events = feed(link, MT.SETUP, [ie.BearerCapability(), ie.CalledNumber("15881234")])
+    assert only(out) == (MT.RELEASE_COMPLETE, 96) and out[0].get(ie.Cause).diagnostics == bytes((ie.CHANNEL_ID,))
+    assert not any(isinstance(e, IncomingCall) for e in events) and not link.calls
+    assert set(link.channels.summary().values()) == {"idle"}
+    # The network side may be offered a SETUP without one: it chooses the channel itself.
+    out, events = feed(make("network"), MT.SETUP, [ie.BearerCapability(), ie.CalledNumber("1")])
+    assert not out and [e.timeslot for e in events if isinstance(e, IncomingCall)] == [1]
+
+
+def truncated(mtype, ies, tail: bytes, call_ref=7, flag=0) -> bytes:
+    """A message whose last IE says it is longer than what follows."""
+    return encode(mtype, call_ref, flag, ies) + tail
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_truncated_mandatory_ie_is_cause_100_never_a_shorter_ie(role):
+    # Bearer capability announcing 3 octets with 2 present (the layer-1 octet cut off).
+    link = make(role)
+    link.receive(truncated(MT.SETUP, [ie.ChannelId(3), ie.CalledNumber("1")], bytes((0x04, 3, 0x80, 0x90))), 0.0)
+    (msg,) = [decode(p) for p in link.payloads_to_send()]
+    assert (msg.type, msg.get(ie.Cause).value, msg.get(ie.Cause).diagnostics) == (MT.RELEASE_COMPLETE, 100, b"\x04")
+    assert not link.calls
+
+
+def test_a_truncated_channel_identification_from_the_network_is_cause_100():
+    link = make("user")
+    link.receive(truncated(MT.SETUP, [ie.BearerCapability(), ie.CalledNumber("1")], bytes((0x18, 3, 0xA9, 0x83))), 0.0)
+    (msg,) = [decode(p) for p in link.payloads_to_send()]
+    assert (msg.type, msg.get(ie.Cause).value, msg.get(ie.Cause).diagnostics) == (MT.RELEASE_COMPLETE, 100, b"\x18")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_truncated_optional_ie_in_setup_is_dropped_and_the_call_offered(role):
+    # The called number says 8 digits and brings 4: not "1588", no called number at all.
+    link = make(role)
+    link.receive(truncated(MT.SETUP, SETUP_IES[:2], bytes((0x70, 9, 0x81)) + b"1588"), 0.0)
+    assert not link.payloads_to_send()
+    (offer,) = [e for e in iter(link.next_event, None) if isinstance(e, IncomingCall)]
+    assert offer.called == "" and offer.called_number is None and offer.timeslot == 3
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_truncated_optional_ie_on_a_call_is_dropped_the_message_acted_on_and_reported(role):
+    link = make(role)
+    call_id = link.setup("100", 0.0, timeslot=5)
+    link.payloads_to_send()
+    # CALL PROCEEDING naming our channel, then a progress indicator cut short.
+    chan = ie.ChannelId(5)
+    link.receive(truncated(MT.CALL_PROCEEDING, [chan], bytes((0x1E, 2, 0x82)), call_ref=link.calls[call_id].call_ref,
+                           flag=1), 0.0)
+    (status,) = [decode(p) for p in link.payloads_to_send()]
+    assert status.type == MT.STATUS and status.get(ie.Cause).value == 100 and status.get(ie.Cause).diagnostics == b"\x1e"
+    assert link.calls[call_id].state == 3       # the CALL PROCEEDING itself was taken
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_a_truncated_cause_in_disconnect_is_released_with_100(role):
+    link = make(role)
+    call_id = incoming(link)
+    link.receive(truncated(MT.DISCONNECT, [], bytes((0x08, 2, 0x80)), flag=0), 0.0)
+    (msg,) = [decode(p) for p in link.payloads_to_send()]
+    assert msg.type == MT.RELEASE and msg.get(ie.Cause).value == 100
+    assert link.calls[call_id].state == 19

@@ -4,12 +4,23 @@ Keys and defaults mirror the stack's own LapdTimers and Q931Timers (branches lap
 libpri's values where libpri sets one (T200 1 s, N200 3, k 7, T203 10 s, T303 4 s, T305 30 s,
 T308 4 s, T309 6 s, T313 4 s), EN 300 403-1's otherwise (T301 180 s, T302 15 s, T304 30 s,
 T310 30 s, T316 120 s, N316 2).  A Q.931 timer set to false is switched off.  `role` left out
-follows the span's side: te -> user, nt -> network."""
+follows the span's side: te -> user, nt -> network.
+
+`restart_on_first_link_up` (default true): the first time the D-channel comes up after the
+service starts, the box sends RESTART for its B-channels, so that no channel stays held by a
+call the far end still remembers from before a crash.  `restart_scope` "interface" (default)
+restarts the whole interface in one message and falls back to one per channel when the far end
+refuses; "channels" sends one RESTART per B-channel from the start (switches that refuse the
+interface-wide class).
+
+`hunting` picks the B-channel of a call the box places when nothing names one: ascending,
+descending, round_robin or least_used (see firmware/isdn/q931/channels.py); left out, the user
+side hunts down and the network side up, so that both choosing at once rarely meet."""
 
 from __future__ import annotations
 
 from ..registry import register_section
-from ..schema import OPTIONAL, Checker, Enum, Field, Int, Section, Seconds, Table, TableList
+from ..schema import OPTIONAL, Bool, Checker, Enum, Field, Int, Section, Seconds, Table, TableList
 
 LAPD_TIMERS = {"t200": 1.0, "t203": 10.0}
 Q931_TIMERS = {
@@ -17,6 +28,8 @@ Q931_TIMERS = {
     "t309": 6.0, "t310": 30.0, "t313": 4.0, "t316": 120.0,
 }
 TIMER_DEFAULTS = {**LAPD_TIMERS, **Q931_TIMERS}
+# The values of firmware/isdn/q931/channels.py's Hunting, spelt out: config imports no layer above.
+HUNTINGS = ("ascending", "descending", "round_robin", "least_used")
 
 ISDN = Table({
     "span": Field(Int(min=1)),
@@ -30,6 +43,9 @@ ISDN = Table({
     "handler": Field(Enum("pbx", "answer", "none"), "answer",
                      "who takes the span's calls: the PBX, answer-and-listen (bring-up), or nobody "
                      "until a simulator attaches"),
+    "restart_on_first_link_up": Field(Bool(), True, "RESTART the B-channels at the first link-up"),
+    "restart_scope": Field(Enum("interface", "channels"), "interface", "one RESTART or one per channel"),
+    "hunting": Field(Enum(*HUNTINGS), OPTIONAL, "B-channel hunting of outbound calls"),
 })
 
 

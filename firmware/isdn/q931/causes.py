@@ -164,6 +164,24 @@ def cause_name(value: int) -> str:
     return f"Unassigned cause {value} (class: {classes[(value >> 4) & 7]})"
 
 
+# Q.850 2.2.7: a cause value a switch does not know is read as its class's "unspecified" one;
+# the box sends that itself, so the carrier always gets a cause of the table.
+_CLASS_UNSPECIFIED = (Cause.NORMAL_UNSPECIFIED, Cause.NORMAL_UNSPECIFIED, Cause.RESOURCE_UNAVAILABLE,
+                      Cause.SERVICE_NOT_AVAILABLE, Cause.SERVICE_NOT_IMPLEMENTED, Cause.INVALID_MESSAGE,
+                      Cause.PROTOCOL_ERROR, Cause.INTERWORKING)
+
+
+def edge_cause(value: int) -> Cause:
+    """The cause the box puts on the wire for `value` (1..127): itself when Q.850 assigns it,
+    else its class's unspecified cause (e.g. 35 -> 47, 60 -> 63).  Out of range raises."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 127:
+        raise ValueError(f"cause {value!r} out of range 1..127")
+    try:
+        return Cause(value)
+    except ValueError:
+        return _CLASS_UNSPECIFIED[(value >> 4) & 7]
+
+
 class Location(IntEnum):
     USER = 0
     PRIVATE_NETWORK_LOCAL_USER = 1

@@ -23,6 +23,7 @@ class IncomingCall(Event):
     display: str | None = None
     called_number: CalledNumber | None = None     # type of number and numbering plan of `called`
     progress: int | None = None                   # Progress indicator of the SETUP (3: origin non-ISDN)
+    law: str | None = None    # "alaw" / "ulaw" from the bearer's layer 1 (None: data; use the span's)
 
 
 @dataclass(frozen=True)

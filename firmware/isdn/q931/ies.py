@@ -225,6 +225,28 @@ class BearerCapability:
         return lines
 
 
+# Companding of a voice call (the Bearer capability's layer-1 protocol, octet 5) by the names the
+# media plane uses: G.711 A-law is 3, u-law 2 (EN 300 403-1 4.5.5).
+LAWS_BY_LAYER1 = {Layer1.ALAW: "alaw", Layer1.ULAW: "ulaw"}
+LAYER1_BY_LAW = {name: code for code, name in LAWS_BY_LAYER1.items()}
+
+
+def law_of(bearer: "BearerCapability | None") -> str | None:
+    """"alaw" / "ulaw" from a bearer's layer-1 protocol; None when it names neither (data, or
+    no octet 5), so the channel follows the span's own law."""
+    if bearer is None or bearer.layer1 is None:
+        return None
+    return LAWS_BY_LAYER1.get(bearer.layer1)
+
+
+def bearer_for_law(law: str, capability: int = TransferCapability.SPEECH) -> "BearerCapability":
+    """The Bearer capability of a voice call in `law` ("alaw" or "ulaw")."""
+    code = LAYER1_BY_LAW.get(law)
+    if code is None:
+        raise ValueError(f"law {law!r} is not one of {', '.join(sorted(LAYER1_BY_LAW))}")
+    return BearerCapability(capability, code)
+
+
 @dataclass(slots=True)
 class Cause:
     IDENT = CAUSE

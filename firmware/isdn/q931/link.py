@@ -17,7 +17,9 @@ Calls are named by a local `call_id` (an int) in both directions.  The layer abo
 
     setup(called, now, *, calling=None, redirecting=None, timeslot=None, exclusive=True,
           bearer=None, sending_complete=True, display=None, progress=None,
-          called_type=TypeOfNumber.UNKNOWN, called_plan=NumberingPlan.ISDN) -> call_id
+          called_type=TypeOfNumber.UNKNOWN, called_plan=NumberingPlan.ISDN,
+          hunting=None, law=None) -> call_id      # hunting: channels.Hunting or its value;
+                                     # law "alaw"/"ulaw" builds the speech bearer
     send_info(call_id, digits, now, *, sending_complete=False)   # overlap sending after
                                      # SetupAcknowledged; keypad digits once active
     setup_ack(call_id, now)          # incoming SETUP without Sending complete: ask for more digits
@@ -28,12 +30,18 @@ Calls are named by a local `call_id` (an int) in both directions.  The layer abo
     disconnect(call_id, now, cause=16, *, inband=False)   # also rejects an unanswered SETUP, and
                                      # ends an announcement held by hold_inband_disconnect=True
     status_enquiry(call_id, now); notify(call_id, description, now); facility(call_id, body, now)
-    restart(now, timeslots=None)     # None restarts the whole interface
+    restart(now, timeslots=None)     # None restarts the whole interface (per channel if refused)
     set_out_of_service(timeslot, out=True)
 
 and hears back (firmware.isdn.q931.events): IncomingCall, InfoDigits, SetupAcknowledged,
 CallProceeding, Alerting, Progress, Answered, Disconnected, Released (always last for a call),
 Notified, FacilityReceived, StatusReceived, RestartDone, ProtocolError.
+
+`Q931Link(role, timers, *, hunting=None, accept_interface_restart=True, ...)`: `hunting` is the
+table's own for calls placed without a timeslot (default: user down, network up); with
+`accept_interface_restart=False` a whole-interface RESTART is answered with STATUS cause 100, as
+switches that restart channel by channel do.  On the user side a SETUP without Channel
+identification is refused with cause 96 (the network must name the B-channel on a PRI).
 
 Asking for what a call's state does not allow raises CallStateError (a ValueError) naming the
 call and its state; bad arguments raise ValueError naming the field, before any state changes.
@@ -51,10 +59,11 @@ from ..trace import format_message
 
 from . import ies as ie
 from .calls import (ACTIVE, IN_CONNECT_REQUEST, IN_OVERLAP, IN_PRESENT, IN_PROCEEDING,
-                    IN_RECEIVED, LOCAL_DISCONNECT, NULL, OUT_INITIATED, OUT_OVERLAP, RELEASE_REQUEST,
+                    IN_RECEIVED, LOCAL_DISCONNECT, NULL, OUT_DELIVERED, OUT_INITIATED, OUT_OVERLAP,
+                    OUT_PROCEEDING, RELEASE_REQUEST,
                     REMOTE_DISCONNECT, Call, Q931Timers)
-from .causes import Cause, Location
-from .channels import ChannelState, ChannelTable, PRI_TIMESLOTS
+from .causes import Cause, Location, edge_cause
+from .channels import ChannelState, ChannelTable, Hunting, PRI_TIMESLOTS
 from .events import IncomingCall, ProtocolError, Released
 from .messages import GLOBAL_CALL_REF, KNOWN_TYPES, MANDATORY, MessageHeaderError, decode, encode
 from .messages import MessageType as MT
@@ -73,14 +82,18 @@ class Q931Link(RestartProcedures):
     def __init__(self, role: str = "user", timers: Q931Timers | None = None, *,
                  timeslots=PRI_TIMESLOTS, location: int | None = None,
                  trace: Callable[[str], None] | None = None, span: str = "Se0:15",
-                 hold_inband_disconnect: bool = False):
+                 hold_inband_disconnect: bool = False, hunting: Hunting | str | None = None,
+                 accept_interface_restart: bool = True):
         if role not in ("user", "network"):
             raise ValueError(f"Q.931 role must be 'user' or 'network', not {role!r}")
         self.role = role
         self.is_user = role == "user"
         self.timers = timers if timers is not None else Q931Timers()
-        # The two sides hunt from opposite ends so that they rarely pick the same channel.
-        self.channels = ChannelTable(timeslots, hunt_down=self.is_user)
+        # By default the two sides hunt from opposite ends so that they rarely pick the same channel.
+        self.channels = ChannelTable(timeslots, hunt_down=self.is_user, hunting=hunting)
+        # A switch that only restarts channel by channel answers a RESTART of the whole interface
+        # with STATUS (cause 100, the Restart indicator); our network side plays one when False.
+        self.accept_interface_restart = accept_interface_restart
         if location is None:
             location = Location.USER if self.is_user else Location.PRIVATE_NETWORK_LOCAL_USER
         self.location = location
@@ -320,6 +333,11 @@ class Q931Link(RestartProcedures):
             self._reject_setup(msg, Cause.BEARER_CAPABILITY_NOT_IMPLEMENTED, now)
             return
         chan = msg.get(ie.ChannelId)
+        if chan is None and self.is_user:
+            # On a PRI the network always names the B-channel (EN 300 403-1 3.1.14, mandatory n->u):
+            # a SETUP without it is refused, never given a channel of our own choosing.
+            self._reject_setup(msg, Cause.MANDATORY_IE_MISSING, now, bytes((ie.CHANNEL_ID,)))
+            return
         channels = self.channels
         if chan is not None and chan.interface not in (None, 0):
             self._reject_setup(msg, Cause.CHANNEL_DOES_NOT_EXIST, now)    # another interface (NFAS)
@@ -368,7 +386,7 @@ class Q931Link(RestartProcedures):
         self._events.append(IncomingCall(
             now, call.id, call.called, msg.get(ie.CallingNumber), msg.get(ie.RedirectingNumber), bearer,
             ts, exclusive, msg.has(ie.SENDING_COMPLETE), display.text if display is not None else None,
-            called, progress.description if progress is not None else None))
+            called, progress.description if progress is not None else None, ie.law_of(bearer)))
 
     def _new_call(self, call_ref: int, outgoing: bool) -> Call:
         self._next_id += 1
@@ -398,12 +416,29 @@ class Q931Link(RestartProcedures):
               redirecting: ie.RedirectingNumber | None = None, timeslot: int | None = None,
               exclusive: bool = True, bearer: ie.BearerCapability | None = None,
               sending_complete: bool = True, display: str | None = None, progress: int | None = None,
-              called_type: int = ie.TypeOfNumber.UNKNOWN, called_plan: int = ie.NumberingPlan.ISDN) -> int:
-        """Place a call; `progress` 3 (origination non-ISDN) marks a call coming from SIP."""
+              called_type: int = ie.TypeOfNumber.UNKNOWN, called_plan: int = ie.NumberingPlan.ISDN,
+              hunting: Hunting | str | None = None, law: str | None = None) -> int:
+        """Place a call; `progress` 3 (origination non-ISDN) marks a call coming from SIP.
+
+        With no `timeslot` the channel is hunted by `hunting` (else the table's own); `law`
+        ("alaw" / "ulaw") builds a speech Bearer capability in that law when `bearer` is None."""
         channels = self.channels
+        if hunting is not None:
+            try:
+                hunting = Hunting(hunting)
+            except ValueError:
+                raise ValueError(f"setup: hunting {hunting!r} is not one of "
+                                 f"{', '.join(h.value for h in Hunting)}") from None
+        if bearer is not None and law is not None:
+            raise ValueError("setup: give either bearer or law, not both")
+        if law is not None:
+            bearer = ie.bearer_for_law(law)
         if timeslot is None:
-            timeslot = channels.pick()
+            timeslot = channels.pick(hunting)
             if timeslot is None:
+                if self.restart_pending and any(s is ChannelState.RESTARTING for s in channels.state.values()):
+                    raise CallStateError(f"setup: no idle B-channel (cause {Cause.NO_CIRCUIT_AVAILABLE}): "
+                                         "our RESTART is not acknowledged yet")
                 raise CallStateError(f"setup: no idle B-channel (cause {Cause.NO_CIRCUIT_AVAILABLE})")
         elif not channels.exists(timeslot):
             raise CallStateError(f"setup: timeslot {timeslot} is not a B-channel of this span")
@@ -482,6 +517,8 @@ class Q931Link(RestartProcedures):
         call.state = IN_RECEIVED
 
     def progress(self, call_id: int, now: float, description: int = 8) -> None:
+        if not 1 <= int(description) <= 0x7F:
+            raise ValueError(f"progress: progress description {description} out of range 1..127")
         call = self._call(call_id, "progress", (IN_PRESENT, IN_OVERLAP, IN_PROCEEDING, IN_RECEIVED, ACTIVE,
                                                 OUT_OVERLAP, OUT_INITIATED))
         self.send(call, MT.PROGRESS, [ie.ProgressIndicator(description, self.location)], now)
@@ -506,8 +543,10 @@ class Q931Link(RestartProcedures):
         call = self.calls.get(call_id)
         if call is None or call.state in (LOCAL_DISCONNECT, RELEASE_REQUEST):
             return
-        if not 1 <= int(cause) <= 127:
-            raise ValueError(f"disconnect: cause {cause} out of range 1..127")
+        try:
+            cause = edge_cause(cause)
+        except ValueError as exc:
+            raise ValueError(f"disconnect: {exc}") from None
         if call.state == IN_PRESENT:
             self.send(call, MT.RELEASE_COMPLETE, [ie.Cause(cause, self.location)], now)
             self.finish(call, cause, now)
@@ -523,10 +562,17 @@ class Q931Link(RestartProcedures):
         self.send(call, MT.STATUS_ENQUIRY, (), now)
 
     def notify(self, call_id: int, description: int, now: float) -> None:
-        call = self._call(call_id, "notify", (ACTIVE, IN_RECEIVED, IN_PROCEEDING, IN_CONNECT_REQUEST))
+        """NOTIFY (EN 300 403-1 3.1.8): e.g. 0 user suspended, 1 user resumed (hold/retrieve)."""
+        if not 0 <= int(description) <= 0x7F:
+            raise ValueError(f"notify: notification description {description} out of range 0..127")
+        call = self._call(call_id, "notify", (ACTIVE, IN_RECEIVED, IN_PROCEEDING, IN_CONNECT_REQUEST,
+                                              OUT_PROCEEDING, OUT_DELIVERED))
         self.send(call, MT.NOTIFY, [ie.NotificationIndicator(description)], now)
 
     def facility(self, call_id: int, body: bytes, now: float) -> None:
+        """FACILITY carrying `body` (a supplementary service's components, e.g. ROSE invokes) as is."""
+        if not 1 <= len(body) <= 255:
+            raise ValueError(f"facility: the Facility body is {len(body)} octets; 1..255 fit")
         call = self._call(call_id, "facility", set(range(1, 26)) - {RELEASE_REQUEST})
         self.send(call, MT.FACILITY, [ie.Facility(bytes(body))], now)
 

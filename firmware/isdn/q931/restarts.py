@@ -1,10 +1,16 @@
 """RESTART procedures and the global call reference (Q.931 5.5, 5.8.3.2 f), as a part of
-Q931Link: restarting one B-channel or the whole interface, either side asking."""
+Q931Link: restarting one B-channel or the whole interface, either side asking.
+
+Some switches restart only channel by channel: they answer a RESTART of the whole interface with
+STATUS on the global call reference, or not at all.  Either way (a STATUS, or T316 running out
+N316 times) our whole-interface RESTART falls back to one RESTART per channel, so every channel
+still ends idle or, if those go unanswered too, out of service (`RestartDone` says which)."""
 
 from __future__ import annotations
 
 from . import ies as ie
 from .causes import Cause
+from .channels import ChannelState
 from .events import RestartDone
 from .messages import encode
 from .messages import MessageType as MT
@@ -24,6 +30,11 @@ class _PendingRestart:
 
 class RestartProcedures:
     """Mixed into Q931Link; uses its channels, calls, timers, _out, _events and finish()."""
+
+    @property
+    def restart_pending(self) -> bool:
+        """Whether a RESTART of ours still waits for its acknowledgement."""
+        return bool(self._restarts)
 
     def restart(self, now: float, timeslots=None) -> None:
         """RESTART the given timeslots (one message each) or, with None, the whole interface.
@@ -52,6 +63,10 @@ class RestartProcedures:
             self._receive_restart_ack(msg, now)
         elif mtype == MT.STATUS:
             self.counters["rx_global_status"] += 1
+            if None in self._restarts:
+                cause = msg.get(ie.Cause)
+                self._interface_restart_refused(
+                    f"STATUS cause {cause.value if cause is not None else 'missing'}", now)
         else:
             # 5.8.3.2 f): only RESTART, RESTART ACKNOWLEDGE and STATUS use the global reference.
             state = _REST_REQUEST if self._restarts else _REST_NULL
@@ -87,6 +102,10 @@ class RestartProcedures:
         if targets is None:
             return
         ts, indicator, chan = targets
+        if ts is None and not self.accept_interface_restart:
+            self.counters["rx_interface_restart_refused"] += 1
+            self._global_status(msg, Cause.INVALID_IE_CONTENTS, bytes((ie.RESTART_INDICATOR,)))
+            return
         timeslots = (ts,) if ts is not None else self.channels.timeslots
         self._clear_channels(timeslots, whole=ts is None, now=now)
         for t in timeslots:
@@ -129,9 +148,22 @@ class RestartProcedures:
             pending.deadline = now + self.timers.t316
             self._send_restart(key, now)
             return
+        if key is None:
+            self._interface_restart_refused("T316 expired", now)
+            return
         del self._restarts[key]
         timeslots = (key,) if key is not None else self.channels.timeslots
         for t in timeslots:
             self.channels.set_out_of_service(t, True)
         self.emit_error(None, Cause.RECOVERY_ON_TIMER_EXPIRY, "RESTART unanswered; channels out of service", now)
         self._events.append(RestartDone(now, tuple(timeslots), key is None, False, acknowledged=False))
+
+    def _interface_restart_refused(self, why: str, now: float) -> None:
+        """The far end will not restart the whole interface: restart each channel instead."""
+        del self._restarts[None]
+        self.counters["interface_restart_fallback"] += 1
+        self.emit_error(None, Cause.RECOVERY_ON_TIMER_EXPIRY if why.startswith("T316") else Cause.INVALID_IE_CONTENTS,
+                        f"RESTART of the whole interface refused ({why}); restarting channel by channel", now)
+        targets = [ts for ts in self.channels.timeslots
+                   if self.channels.state[ts] is not ChannelState.OUT_OF_SERVICE and ts not in self._restarts]
+        self.restart(now, targets)
