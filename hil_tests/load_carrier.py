@@ -62,7 +62,7 @@ async def load(args) -> dict:
     result = {"spans": args.spans, "calls_placed": 0}
     try:
         deadline = time.monotonic() + 20
-        while not all(s.layer2_up for s in stacks):
+        while not all(s.in_service for s in stacks):
             if time.monotonic() > deadline:
                 raise RuntimeError("the D-channels toward the box did not come up")
             await asyncio.sleep(0.05)

@@ -2,8 +2,7 @@
 
 The spans service owns the span objects; this service finds them with
 `ctx.peer("spans").spans` and binds each configured stack to its span directly (no socket hop),
-in the configured role with the configured timers.  Each span gets the call handler
-the handler its entry names (firmware/isdn/handlers.py: "pbx", "answer" or "none"), or
+in the configured role with the configured timers.  Each span gets the call handler its entry names (firmware/isdn/handlers.py: "pbx", "answer" or "none"), or
 `handler_factory(isdn_span)` when one is given (tests).
 
 Stopping clears every call still up with cause 41 (temporary failure: the box cannot carry the

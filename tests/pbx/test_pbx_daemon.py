@@ -45,7 +45,7 @@ def test_a_daemon_stop_clears_an_ivr_call_with_41_and_closes_its_record(tmp_path
                         and 2 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
             isdn = daemon.ctx.peer("isdn")
             box, net = isdn.spans[1], isdn.spans[2]
-            await until(lambda: box.layer2_up and net.layer2_up, 3, "both D-channels up")
+            await until(lambda: box.in_service and net.in_service, 3, "both D-channels up and restarted")
             carrier = StackCarrier(net, digits="", tone_seconds=0.0, hangup_after_audio=False)
             call = carrier.place_call(timeslot=9)
             await until(lambda: call.answered_at is not None, 3, "the IVR answers")

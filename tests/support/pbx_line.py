@@ -42,7 +42,7 @@ class PbxAndCarrier:
         self.net.start()
 
     def up(self, timeout: float = 3.0) -> float:
-        return self.line.run_until(lambda: self.box.layer2_up and self.net.layer2_up, timeout)
+        return self.line.run_until(lambda: self.box.in_service and self.net.in_service, timeout)
 
     def run(self, seconds: float) -> None:
         self.line.run(seconds)
