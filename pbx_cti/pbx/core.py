@@ -20,7 +20,10 @@ from dsp.tones import ToneGenerator
 from firmware.gateway.numbers import Number
 from firmware.gateway.plan import GatewayError, GatewayPlan
 from firmware.isdn.q931.causes import Cause
-from firmware.isdn.q931.events import Answered, Disconnected, IncomingCall, Released
+from firmware.gateway.trunks import TrunkHunter
+from firmware.isdn.q931 import ies as ie
+from firmware.isdn.q931.events import (Alerting, Answered, Disconnected, IncomingCall, InfoDigits, Progress,
+                                       Released)
 from firmware.isdn.q931.ies import Layer1, TransferCapability
 from firmware.isdn.q931.link import CallStateError
 from pbx_cti.cdr.fields import number_fields
@@ -40,6 +43,9 @@ log = logging.getLogger("pribox.pbx")
 _VOICE = (TransferCapability.SPEECH, TransferCapability.AUDIO_3K1)
 _LAWS = {Layer1.ALAW: "alaw", Layer1.ULAW: "ulaw"}
 ANNOUNCEMENT_CAUSE = Cause.NORMAL_CLEARING
+# Overlap receiving: with no Sending complete and no dial-plan entry that the digits so far
+# settle, the box waits this long after each digit for the next before routing what it has.
+INTERDIGIT_SECONDS = 4.0
 # Who cleared, in the CDR's words: the caller is the calling party of an incoming call.
 _CLEARED_BY = {"caller": "calling", "box": "box", "network": "network"}
 
@@ -54,6 +60,14 @@ class PbxPlan:
     ring_seconds: float = 0.0
     record_dir: Path | None = None
     source: str = ""
+    extension_trunk: str | None = None          # where agents' extensions are: the center's PBX
+    hunters: dict = field(default_factory=dict)  # trunk group -> TrunkHunter (remembers its last span)
+
+    def hunter(self, group) -> TrunkHunter:
+        hunter = self.hunters.get(group.name)
+        if hunter is None:
+            hunter = self.hunters[group.name] = TrunkHunter(group)
+        return hunter
 
 
 @dataclass
@@ -67,6 +81,17 @@ class _Active:
     timer: TimerHandle | None = None
     announcement: int | None = None
     cause_sent: int | None = None
+    out: "_Outbound | None" = None
+
+
+@dataclass
+class _Outbound:
+    """The leg the box placed for a call: out on a trunk group, bridged to the caller on answer."""
+    isdn: object
+    q931_id: int
+    leg: Leg
+    bridged: bool = False
+    from_ivr: bool = False
 
 
 class Pbx:
@@ -75,6 +100,9 @@ class Pbx:
         self.clock = clock
         self.bus = bus
         self.active: dict[tuple[int, int], _Active] = {}   # (span, Q.931 call id) -> call
+        self.outbound: dict[tuple[int, int], _Active] = {}  # (span, Q.931 id of the leg we placed) -> call
+        self.spans: dict[int, object] = {}                 # span id -> IsdnSpan, as handlers attach
+        self.overlap: dict[tuple[int, int], list] = {}     # (span, Q.931 id) -> [event, digits, timer]
         self.route_to_skill: Callable[[Call, RouteToSkill], str | None] | None = None  # the CTI, when it runs
         self.cdr = None              # a pbx_cti.cdr store: each call's record, written off the loop
 
@@ -102,10 +130,22 @@ class Pbx:
         return lines
 
     # -- events from a span --------------------------------------------------------------------
+    def attach_span(self, isdn) -> None:
+        self.spans[isdn.span_id] = isdn
+
     def on_event(self, isdn, event) -> None:
         key = (isdn.span_id, getattr(event, "call_id", None))
+        if key in self.outbound:
+            self._outbound_event(self.outbound[key], event)
+            return
         if isinstance(event, IncomingCall):
             self._incoming(isdn, event)
+        elif isinstance(event, InfoDigits) and key in self.overlap:
+            self._more_digits(isdn, event)
+        elif isinstance(event, Released) and key in self.overlap:
+            _, _, timer = self.overlap.pop(key)
+            if timer is not None:
+                timer.cancel()
         elif isinstance(event, Answered) and key in self.active:
             pass        # our own CONNECT acknowledged
         elif isinstance(event, Disconnected) and key in self.active:
@@ -125,10 +165,47 @@ class Pbx:
         if ev.bearer.capability not in _VOICE:
             isdn.disconnect(ev.call_id, Cause.BEARER_CAPABILITY_NOT_AVAILABLE)
             return
-        called = Number(ev.called, *(_ton_npi(ev.called_number)))
+        if not ev.sending_complete and not plan.dialplan.settled(ev.called):
+            # Overlap receiving: take the rest of the number before mapping and routing it, so
+            # a call is never routed on a prefix of what the caller dialled.
+            isdn.setup_ack(ev.call_id)
+            key = (isdn.span_id, ev.call_id)
+            self.overlap[key] = [ev, ev.called, self.clock.call_later(INTERDIGIT_SECONDS,
+                                                                        lambda: self._digits_done(isdn, key))]
+            return
+        self._accept(isdn, ev, ev.called, plan)
+
+    def _more_digits(self, isdn, event: InfoDigits) -> None:
+        key = (isdn.span_id, event.call_id)
+        pending = self.overlap[key]
+        pending[1] += event.digits
+        if pending[2] is not None:
+            pending[2].cancel()
+        if event.sending_complete or self.plan_source().dialplan.settled(pending[1]):
+            pending[2] = None
+            self._digits_done(isdn, key)
+        else:
+            pending[2] = self.clock.call_later(INTERDIGIT_SECONDS, lambda: self._digits_done(isdn, key))
+
+    def _digits_done(self, isdn, key) -> None:
+        pending = self.overlap.pop(key, None)
+        if pending is None:
+            return
+        ev, digits, _ = pending
+        try:
+            isdn.proceed(ev.call_id)          # no more digits wanted (stops T302)
+        except CallStateError:
+            return
+        self._accept(isdn, ev, digits, self.plan_source(), proceeded=True)
+
+    def _accept(self, isdn, ev: IncomingCall, called_digits: str, plan: PbxPlan, *, proceeded: bool = False) -> None:
+        called = Number(called_digits, *(_ton_npi(ev.called_number)))
         calling = _party(ev.calling)
         redirecting = _party(ev.redirecting)
         numbers_in = {"called": _describe(called), "calling": _describe(calling), "redirecting": _describe(redirecting)}
+        if not called_digits:
+            isdn.try_disconnect(ev.call_id, Cause.INVALID_NUMBER_FORMAT)
+            return
         trunk = plan.gateway.trunk_of_span(isdn.span_id)
         mapped_called, numbers = called, dict(numbers_in)
         mapped_numbers = {"called": called, "calling": calling, "redirecting": redirecting}
@@ -148,7 +225,8 @@ class Pbx:
                 mapped_called = mapping.numbers["called"].after
         call = Call(new_call_id(f"s{isdn.span_id}"), "in", trunk.name if trunk else None, isdn.span_id, ev.timeslot,
                     numbers_in, numbers, setup_at=time.time())
-        leg = Leg(f"{call.id}/in", f"isdn span {isdn.span_id} TS {ev.timeslot}", "in")
+        leg = Leg(f"{call.id}/in", f"isdn span {isdn.span_id} TS {ev.timeslot}", "in",
+                  span=isdn.span_id, timeslot=ev.timeslot)
         call.legs.append(leg)
         active = _Active(call, isdn, ev.call_id, plan, leg)
         self.active[(isdn.span_id, ev.call_id)] = active
@@ -165,7 +243,8 @@ class Pbx:
                             redirecting=mapped_numbers["redirecting"], mapped=True))))
         self.bus.publish(CallRouted(self.clock.now(), call.id, call.route))
         leg.media = IsdnLegMedia(isdn.bearer, ev.timeslot, _LAWS.get(ev.bearer.layer1))
-        isdn.proceed(ev.call_id)
+        if not proceeded:
+            isdn.proceed(ev.call_id)
         leg.state = LegState.PROCEEDING
         self._follow(active, route)
 
@@ -182,9 +261,10 @@ class Pbx:
                 self._clear(active, Cause.UNALLOCATED_NUMBER)
                 return
             self._ivr(active, flow)
-        else:   # extension, trunk: the outbound call path (a later step of this box) — refused with a cause
-            log.warning("call %s: %s:%s is not reachable yet", active.call.id, kind, target)
-            self._clear(active, Cause.NO_CIRCUIT_AVAILABLE)
+        elif kind == "extension":
+            self._dial_out(active, active.plan.extension_trunk, target)
+        else:   # trunk: the number as mapped goes out on the named group
+            self._dial_out(active, target, active.call.numbers.get("called") or "")
 
     def _ivr(self, active: _Active, flow) -> None:
         isdn, call = active.isdn, active.call
@@ -251,7 +331,108 @@ class Pbx:
             active.runner.route_failed(reason)
 
     def _transfer(self, active: _Active, action: Transfer) -> None:
-        active.runner.transfer_failed("transfers to outside numbers need the outbound call path", None)
+        group = active.plan.extension_trunk if action.kind == "extension" else active.call.trunk
+        reason = self._dial_out(active, group, action.target.lstrip("+"), from_ivr=True)
+        if reason is not None:
+            active.runner.transfer_failed(reason, Cause.NO_CIRCUIT_AVAILABLE)
+
+    # -- the leg the box places ----------------------------------------------------------------
+    def _dial_out(self, active: _Active, group_name: str | None, number: str, *, from_ivr: bool = False) -> str | None:
+        """Place the call's outgoing leg on a trunk group; None when it is on its way, else why not
+        (the caller is then cleared with cause 34, unless the IVR handles the failure)."""
+        call, plan = active.call, active.plan
+        reason = None
+        try:
+            group = plan.gateway.trunk(group_name)
+        except GatewayError as exc:
+            group, reason = None, str(exc)
+        if group is not None and not group.takes("out"):
+            reason = f'trunk group "{group.name}" takes no outgoing calls'
+        picked = None
+        if reason is None:
+            tables = {span: isdn.stack.channels for span, isdn in self.spans.items()
+                      if span in group.spans and isdn.in_service}
+            picked = plan.hunter(group).pick(tables)
+            if picked is None:
+                reason = f'no free channel on trunk group "{group.name}"'
+        if reason is not None:
+            log.warning("call %s: cannot dial %s out: %s", call.id, number, reason)
+            if not from_ivr:
+                self._clear(active, Cause.NO_CIRCUIT_AVAILABLE)
+            return reason
+        span, timeslot = picked
+        out_isdn = self.spans[span]
+        calling = call.numbers.get("calling") or ""
+        try:
+            q931_id = out_isdn.setup(number, calling=ie.CallingNumber(calling, ie.TypeOfNumber.NATIONAL,
+                                                                      ie.NumberingPlan.ISDN) if calling else None,
+                                     timeslot=timeslot, exclusive=True, law=getattr(active.leg.media, "law", None))
+        except (CallStateError, ValueError) as exc:
+            if not from_ivr:
+                self._clear(active, Cause.NO_CIRCUIT_AVAILABLE)
+            return str(exc)
+        leg = Leg(f"{call.id}/out", f"isdn span {span} TS {timeslot}", "out", span=span, timeslot=timeslot)
+        leg.media = IsdnLegMedia(out_isdn.bearer, timeslot, getattr(active.leg.media, "law", None))
+        call.legs.append(leg)
+        active.out = _Outbound(out_isdn, q931_id, leg, from_ivr=from_ivr)
+        self.outbound[(span, q931_id)] = active
+        call.route = {**call.route, "dialled": number, "out_span": span, "out_timeslot": timeslot}
+        self._record(lambda cdr: cdr.update(call.id, legs=tuple(
+            CdrLeg(l.direction, "isdn", call.trunk if l.direction == "in" else group.name, l.span, l.timeslot)
+            for l in call.legs)))
+        self.bus.publish(CallUpdated(self.clock.now(), call.id, {"dialled": number, "out_span": span,
+                                                                  "out_timeslot": timeslot}))
+        return None
+
+    def _bridge(self, active: _Active) -> None:
+        out = active.out
+        if out is None or out.bridged or active.leg.media is None:
+            return
+        if active.runner is not None:
+            active.leg.media.stop()
+        active.leg.media.hear(out.leg.media)
+        out.leg.media.hear(active.leg.media)
+        out.bridged = True
+
+    def _outbound_event(self, active: _Active, event) -> None:
+        out, caller = active.out, active.isdn
+        call = active.call
+        if isinstance(event, (Alerting, Progress)):
+            inband = getattr(event, "inband", False) or getattr(event, "description", None) == 8
+            if call.answered_at is None and caller is not None and (active.call.span, active.q931_id) in self.active:
+                try:
+                    caller.alert(active.q931_id, inband=True) if isinstance(event, Alerting) else \
+                        caller.progress(active.q931_id, 8)
+                except CallStateError:
+                    pass
+            if inband:
+                self._bridge(active)              # the caller hears the far end's ringback
+        elif isinstance(event, Answered):
+            out.leg.state = LegState.ANSWERED
+            if call.answered_at is None:
+                try:
+                    caller.answer(active.q931_id)
+                except CallStateError:
+                    return
+                call.answered_at = time.time()
+                self._record(lambda cdr: cdr.update(call.id, answer_time=call.answered_at))
+                self.bus.publish(CallAnswered(self.clock.now(), call.id))
+            self._bridge(active)
+            if out.from_ivr and active.runner is not None:
+                active.runner.handed_off()
+        elif isinstance(event, Disconnected):
+            call.cleared_by = call.cleared_by or "called"
+        elif isinstance(event, Released):
+            self.outbound.pop((out.isdn.span_id, out.q931_id), None)
+            out.leg.state = LegState.ENDED
+            out.leg.media.close()
+            active.out = None
+            if (call.span, active.q931_id) in self.active:
+                if out.from_ivr and active.runner is not None and not active.runner.done and not out.bridged:
+                    active.runner.transfer_failed(f"the far end cleared with cause {event.cause}", event.cause)
+                else:
+                    active.cause_sent = event.cause
+                    caller.try_disconnect(active.q931_id, event.cause)
 
     def _progress(self, active: _Active, fields: dict) -> None:
         call = active.call
@@ -279,6 +460,12 @@ class Pbx:
     def _released(self, active: _Active, cause: int) -> None:
         if active.timer is not None:
             active.timer.cancel()
+        if active.out is not None:                 # the caller went: its outgoing leg goes too
+            out, active.out = active.out, None
+            self.outbound.pop((out.isdn.span_id, out.q931_id), None)
+            out.isdn.try_disconnect(out.q931_id, Cause.NORMAL_CLEARING)
+            out.leg.state = LegState.ENDED
+            out.leg.media.close()
         if active.runner is not None:
             if active.call.cleared_by == "caller":
                 active.runner.caller_hung_up()
@@ -311,6 +498,7 @@ class PbxSpanHandler:
     def __init__(self, isdn, pbx: Pbx):
         self.isdn = isdn
         self.pbx = pbx
+        pbx.attach_span(isdn)
 
     def on_event(self, event) -> None:
         self.pbx.on_event(self.isdn, event)

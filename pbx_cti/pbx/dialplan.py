@@ -170,6 +170,20 @@ class DialPlan:
         unknown = parse_target(config.pbx.unknown_number) if config.pbx is not None else ("reject", "1")
         return cls(entries, getattr(config.box, "timezone", "UTC") or "UTC", unknown)
 
+    def settled(self, number: str) -> bool:
+        """Whether the digits so far are the whole number for the dial plan: an entry matches
+        them and no entry could match a longer number starting with them (overlap receiving
+        routes only then, on Sending complete, or after the inter-digit timeout)."""
+        matched = False
+        for entry in self.entries:
+            if entry.regex.fullmatch(number):
+                matched = True
+                if entry.pattern.endswith((".", "!")):
+                    return False
+            if _could_extend(entry, number):
+                return False
+        return matched
+
     def route(self, number: str, wall_time: float) -> Route:
         when = datetime.datetime.fromtimestamp(wall_time, self.timezone)
         for index, entry in enumerate(self.entries):
@@ -180,3 +194,29 @@ class DialPlan:
                 return Route(index, entry.pattern, entry.kind, entry.target,
                              entry.schedule.name if entry.schedule else None)
         return Route(-1, "", *self.unknown)
+
+
+def _could_extend(entry: Entry, number: str) -> bool:
+    """Whether the entry could match a number longer than `number` that starts with it."""
+    if not entry.pattern.startswith("_"):
+        return len(entry.pattern) > len(number) and entry.pattern.startswith(number)
+    if entry.pattern.endswith((".", "!")):
+        return bool(re.match(entry.regex.pattern[:-len("[0-9*#]+")] if entry.pattern.endswith(".") else
+                             entry.regex.pattern[:-len("[0-9*#]*")], number + "0" * 32)) and \
+            _prefix_fits(entry, number)
+    # A fixed-length pattern: one more digit than the number can still be matched when the
+    # pattern is longer than the number and its first digits agree.
+    return _fixed_length(entry.pattern) > len(number) and _prefix_fits(entry, number)
+
+
+def _fixed_length(pattern: str) -> int:
+    return len(re.sub(r"\[[^\]]*\]", "X", pattern[1:]))
+
+
+def _prefix_fits(entry: Entry, number: str) -> bool:
+    """The number is a prefix of something the entry matches: try the digits that would follow."""
+    for tail_length in range(1, 33):
+        for digit in "0123456789":
+            if entry.regex.fullmatch(number + digit * tail_length):
+                return True
+    return False

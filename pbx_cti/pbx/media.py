@@ -16,6 +16,7 @@ class IsdnLegMedia:
     def __init__(self, audio, timeslot: int, law: str | None = None):
         self.audio = audio
         self.timeslot = timeslot
+        self.law = law
         audio.open(timeslot, law)
 
     @property

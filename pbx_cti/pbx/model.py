@@ -29,6 +29,8 @@ class Leg:
     direction: str         # "in" (the caller's side) or "out" (a leg the box placed)
     state: LegState = LegState.SETUP
     media: Any = None      # a LegMedia (pbx_cti/pbx/media.py) once the leg carries audio
+    span: int | None = None
+    timeslot: int | None = None
 
 
 @dataclass

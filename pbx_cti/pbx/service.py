@@ -60,7 +60,7 @@ def build_plan(config, state_dir: str | None) -> PbxPlan:
     record_dir = Path(state_dir) / "recordings" if state_dir else None
     return PbxPlan(GatewayPlan.from_config(config), DialPlan.from_config(config), load_flows(config, check_prompts=False),
                    prompts, config.pbx.ring_seconds if config.pbx is not None else 0.0, record_dir,
-                   getattr(config, "source", ""))
+                   getattr(config, "source", ""), config.pbx.extension_trunk if config.pbx is not None else None)
 
 
 class PbxService(Service):
@@ -117,6 +117,9 @@ class _LateHandler:
         self.isdn, self.ctx = isdn, ctx
 
     def on_event(self, event) -> None:
+        core = _CORES.get(self.ctx.bus)
+        if core is not None:
+            core.attach_span(self.isdn)
         service = self.ctx.peer("pbx")
         if service is not None and service.core is not None:
             PbxSpanHandler(self.isdn, service.core).on_event(event)

@@ -97,3 +97,21 @@ schedule = "night"
     assert 'no [[trunk_group]] named "nowhere"' in problems
     assert 'no [[schedule]] named "night"' in problems
     assert 'overlaps another window on fri' in problems
+
+
+def test_settled_numbers_for_overlap_receiving():
+    config = load_text(default_text() + '''
+[[dialplan]]
+pattern = "_2XXX"
+target = "reject:17"
+
+[[dialplan]]
+pattern = "_9."
+target = "reject:17"
+''', "box.toml")
+    from pbx_cti.pbx.dialplan import DialPlan
+    plan = DialPlan.from_config(config)
+    assert not plan.settled("70") and plan.settled("7000")     # the route point
+    assert not plan.settled("200") and plan.settled("2001")
+    assert not plan.settled("9") and not plan.settled("912345")  # open-ended: only Sending complete or the timeout
+    assert not plan.settled("5")                               # nothing matches yet

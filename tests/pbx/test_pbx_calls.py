@@ -170,3 +170,29 @@ def test_show_calls_tells_where_a_call_is_in_the_ivr(prompts):
         rig.close()
     assert "called 15881234 -> 7000, route ivr main" in text
     assert "IVR       : node menu (greeting > menu), digits (none)" in text
+
+
+def test_overlap_receiving_waits_for_the_whole_number_before_routing(prompts):
+    rig = PbxAndCarrier(pbx_config(prompts), digits="", tone_seconds=0.1, hangup_after_audio=False)
+    try:
+        rig.up()
+        from firmware.isdn.q931 import ies as ie
+        call_id = rig.net.setup("70", calling=ie.CallingNumber("0212345678", ie.TypeOfNumber.NATIONAL,
+                                                                ie.NumberingPlan.ISDN),
+                                timeslot=8, exclusive=True, sending_complete=False)
+        rig.run(0.5)
+        assert not rig.of(CallRouted)                  # 70 is not a number yet: SETUP ACKNOWLEDGE, wait
+        rig.net.send_info(call_id, "0")
+        rig.run(0.5)
+        assert not rig.of(CallRouted)
+        rig.net.send_info(call_id, "0")               # 7000: the dial plan is settled
+        rig.run(0.5)
+        routed = rig.of(CallRouted)
+        assert len(routed) == 1 and routed[0].route["target"] == "main"
+        rig.net.disconnect(call_id, 16)
+        rig.run(0.5)
+    finally:
+        rig.close()
+    from firmware.isdn.q931.events import SetupAcknowledged
+    assert rig.of(SetupAcknowledged)
+    assert rig.of(CallEnded)[0].summary["numbers_in"]["called"] == "7000"

@@ -52,7 +52,25 @@ TARGET = Str(what="a target such as ivr:main, extension:2001, trunk:pbx, announc
 PBX = register_section(Section("pbx", Table({
     "ring_seconds": Field(Seconds(min=0, max=60), 0.0, "ringback before the IVR answers"),
     "unknown_number": Field(TARGET, "reject:1", "where a number the dial plan does not know goes"),
-}), doc="the PBX"))
+    "extension_trunk": Field(Str(what="a trunk group name"), OPTIONAL,
+                             "the trunk group toward the center's PBX, where agents' extensions are"),
+}), doc="the PBX", checks=[]))
+
+
+def _check_extension_trunk(config, checker: Checker) -> None:
+    name = config.pbx.extension_trunk if config.pbx is not None else None
+    trunks = {t.name for t in getattr(config, "trunk_group", None) or ()}
+    if name is not None and name not in trunks:
+        checker.report(("pbx", "extension_trunk"), f'no [[trunk_group]] named "{name}" '
+                                                   f"(trunk groups: {', '.join(sorted(trunks)) or 'none'})")
+    uses_extensions = any(e.target.startswith("extension:") or (e.after_hours or "").startswith("extension:")
+                          for e in config.dialplan or ())
+    if uses_extensions and name is None:
+        checker.report(("pbx", "extension_trunk"), "the dial plan names extensions: say which trunk group "
+                                                   "reaches them (extension_trunk)")
+
+
+PBX.checks.append(_check_extension_trunk)
 
 SCHEDULE = register_section(Section("schedule", TableList(Table({
     "name": Field(Str(r"[A-Za-z0-9_.-]+", "a name of letters, digits, _ . -")),
