@@ -18,9 +18,10 @@ channel layout from sysfs, writes the generated file under /run/pribox/dahdi/ an
 
 I/O model.  The D-channel is one `/dev/dahdi/channel` descriptor bound with DAHDI_SPECIFY, in
 HDLC-FCS mode: a read returns one frame with its two FCS octets, a write carries two placeholder
-octets the kernel replaces.  Each B-channel is one descriptor with a block size of one tick's
-octets; `read_bearer(n)` drains every descriptor (non-blocking) into a per-channel backlog and
-hands back n octets of each.  A read or write that fails with ELAST means an event waits: it is
+octets the kernel replaces.  Each B-channel is one descriptor whose block size (DAHDI_SET_BUFINFO's
+bufsize) is one 20 ms tick; `write_bearer` / `read_bearer` move all 30 through per-channel rings
+in one C call (`dsp/c/dahdi_io.c`: every waiting block read, whole blocks written, no Python
+per channel), the same call the span's data-plane thread can make each tick.  A read or write that fails with ELAST means an event waits: it is
 drained with DAHDI_GETEVENT and counted (alarm, bad FCS, abort, overrun, removed).
 """
 
@@ -280,6 +281,70 @@ def card_drivers(modaliases: Iterable[str], alias_table: Iterable[str],
     return found
 
 
+# -- B-channel rings ------------------------------------------------------------------------------
+
+class BearerRings:
+    """A span's B-channel audio between the descriptors and the span API: one receive and one
+    transmit ring per channel (uint8 [channels][cap] with a fill count each), moved in one
+    `DahdiDevice.bearer_pass` call (C: dsp/c/dahdi_io.c)."""
+
+    STATS = ("rx_octets", "tx_octets", "rx_dropped", "tx_busy", "errors")
+
+    def __init__(self, fds: list[int], block: int, cap: int):
+        n = len(fds)
+        self.fds = np.array(fds, dtype=np.int32)
+        self.block, self.cap = block, cap
+        self.rx = np.zeros((n, cap), np.uint8)
+        self.rx_len = np.zeros(n, np.int32)
+        self.tx = np.zeros((n, cap), np.uint8)
+        self.tx_len = np.zeros(n, np.int32)
+        self.evented = np.zeros(max(n, 1), np.int32)
+        self.stats = dict.fromkeys(self.STATS, 0)
+        self.last_errno = 0
+        self.tx_dropped = 0
+        self.native = None   # the C pass's stats struct, made by the device on first use
+
+    def push_tx(self, block: np.ndarray) -> None:
+        m = block.shape[1]
+        if m > self.cap:
+            self.tx_dropped += (m - self.cap) * len(self.fds)
+            block, m = block[:, m - self.cap:], self.cap
+        over = self.tx_len + m - self.cap
+        if (over > 0).any():   # the kernel stopped taking audio: the oldest goes
+            for i in np.nonzero(over > 0)[0]:
+                k = int(over[i])
+                self.tx[i, :self.tx_len[i] - k] = self.tx[i, k:self.tx_len[i]]
+                self.tx_len[i] -= k
+                self.tx_dropped += k
+        if (self.tx_len == self.tx_len[0]).all():
+            start = int(self.tx_len[0])
+            self.tx[:, start:start + m] = block[:len(self.fds)]
+        else:
+            for i, start in enumerate(self.tx_len):
+                self.tx[i, start:start + m] = block[i]
+        self.tx_len += m
+
+    def take_rx(self, out: np.ndarray, n: int) -> int:
+        """Move up to n octets per channel into `out` (the rest of it left as it is); returns
+        the octets short across all channels."""
+        if (self.rx_len == self.rx_len[0]).all():
+            have = int(self.rx_len[0])
+            take = min(n, have)
+            out[:len(self.fds), :take] = self.rx[:, :take]
+            self.rx[:, :have - take] = self.rx[:, take:have]
+            self.rx_len -= take
+            return (n - take) * len(self.fds)
+        short = 0
+        for i in range(len(self.fds)):
+            have = int(self.rx_len[i])
+            take = min(n, have)
+            out[i, :take] = self.rx[i, :take]
+            self.rx[i, :have - take] = self.rx[i, take:have]
+            self.rx_len[i] -= take
+            short += n - take
+        return short
+
+
 # -- the device ----------------------------------------------------------------------------------
 
 class DahdiDevice:
@@ -316,7 +381,26 @@ class DahdiDevice:
         except OSError:
             return []
 
-    # -- helpers built on the five calls above ---------------------------------------------
+    def bearer_pass(self, rings: BearerRings) -> list[int]:
+        """Read every waiting block into the receive rings and write the transmit rings' whole
+        blocks, in one C call for all channels; the indexes of channels with an event waiting."""
+        from dsp._core import ffi, lib
+        if rings.native is None:
+            rings.native = ffi.new("dahdi_io_stats *")
+        c = rings.native
+        count = lib.dahdi_bearer_pass(
+            ffi.from_buffer("int32_t[]", rings.fds), len(rings.fds), rings.block, rings.cap,
+            ffi.from_buffer("uint8_t[]", rings.rx), ffi.from_buffer("int32_t[]", rings.rx_len),
+            ffi.from_buffer("uint8_t[]", rings.tx), ffi.from_buffer("int32_t[]", rings.tx_len),
+            ffi.from_buffer("int32_t[]", rings.evented), c)
+        if count < 0:
+            raise ValueError(f"bearer pass refused block {rings.block} / ring {rings.cap}")
+        for name in BearerRings.STATS:
+            rings.stats[name] = getattr(c, name)
+        rings.last_errno = c.last_errno
+        return [int(i) for i in rings.evented[:count]]
+
+    # -- helpers built on the calls above --------------------------------------------------
     def open_channel(self, channo: int) -> int:
         fd = self.open(CHANNEL_DEVICE)
         try:
@@ -509,8 +593,7 @@ class DahdiSpan(Span):
         self.cmap: ChannelMap | None = None
         self._dfd: int | None = None
         self._bfds: list[int] = []
-        self._rx: list[bytearray] = []
-        self._tx: list[bytearray] = []
+        self._rings: BearerRings | None = None
         self._rx_primed = False
         self._idle = IDLE_OCTET[config.law]
         self._span_counters = SpanCounters()
@@ -555,8 +638,7 @@ class DahdiSpan(Span):
                 self.device.close(fd)
             self._dfd, self._bfds = None, []
             raise DahdiError(explain_os_error(self.id, getattr(exc, "pribox_what", "opening DAHDI"), exc)) from None
-        self._rx = [bytearray() for _ in self._bfds]
-        self._tx = [bytearray() for _ in self._bfds]
+        self._rings = BearerRings(self._bfds, self.block, (BEARER_NUMBUFS + 2) * self.block)
         self._rx_primed = False
         self._reset_counts()
         self._span_counters = SpanCounters()
@@ -584,7 +666,7 @@ class DahdiSpan(Span):
                 self.device.close(fd)
             except OSError:
                 pass
-        self._dfd, self._bfds, self._rx, self._tx = None, [], [], []
+        self._dfd, self._bfds, self._rings = None, [], None
 
     # -- pacing: the card paces the line; a tick polls its status --------------------------
     def _tick(self, now: float) -> None:
@@ -649,6 +731,10 @@ class DahdiSpan(Span):
     def _counters(self) -> dict[str, int]:
         counters = dict(self._span_counters.totals)
         counters.update(self._counts)
+        if self._rings is not None:
+            counters["bearer_rx_dropped"] = self._rings.stats["rx_dropped"]
+            counters["bearer_tx_busy"] = self._rings.stats["tx_busy"]
+            counters["bearer_tx_dropped"] = self._rings.tx_dropped
         counters["slips"] = 0  # DAHDI reports no slip count; a card's driver logs them
         if self.info is not None:
             counters["sync_source"] = self.info.syncsrc
@@ -708,75 +794,39 @@ class DahdiSpan(Span):
 
     # -- B-channels --------------------------------------------------------------------------
     def _write_bearer(self, block: np.ndarray) -> None:
-        # DAHDI takes one buffer per write, however short: write whole blocks only, and keep
-        # the remainder for the next call.
-        limit = BEARER_NUMBUFS * self.block
-        for index, (row, fd) in enumerate(zip(block, self._bfds)):
-            tx = self._tx[index]
-            tx += row.tobytes()
-            while len(tx) >= self.block:
-                try:
-                    written = self.device.write(fd, bytes(tx[:self.block]))
-                except BlockingIOError:
-                    break
-                except OSError as exc:
-                    if exc.errno == io.ELAST:
-                        self._drain_events(fd)
-                        continue
-                    self._failed(explain_os_error(self.id, "writing a B-channel", exc))
-                    tx.clear()
-                    break
-                del tx[:max(written, 1)]
-            if len(tx) > limit:   # the card stopped taking audio: drop the oldest
-                self._counts["bearer_tx_dropped"] += len(tx) - limit
-                del tx[:len(tx) - limit]
+        if self._rings is None:
+            return
+        self._rings.push_tx(block)
+        self._bearer_pass()
 
-    def _fill(self, index: int, fd: int) -> None:
-        rx = self._rx[index]
-        for _ in range(BEARER_NUMBUFS + 1):
-            try:
-                data = self.device.read(fd, self.block)
-            except BlockingIOError:
-                return
-            except OSError as exc:
-                if exc.errno == io.ELAST:
-                    self._drain_events(fd)
-                    continue
-                self._failed(explain_os_error(self.id, "reading a B-channel", exc))
-                return
-            if not data:
-                return
-            rx += data
-        # Never hold more than the kernel's own buffers' worth: an idle reader drops old audio.
-        limit = BEARER_NUMBUFS * self.block
-        if len(rx) > limit:
-            del rx[:len(rx) - limit]
+    def _bearer_pass(self) -> None:
+        rings = self._rings
+        errors = rings.stats["errors"]
+        for index in self.device.bearer_pass(rings):
+            self._drain_events(self._bfds[index])
+        if rings.stats["errors"] > errors:
+            self._failed(explain_os_error(self.id, "moving B-channel audio",
+                                          OSError(rings.last_errno, os.strerror(rings.last_errno))))
 
     def _read_bearer(self, n: int) -> np.ndarray:
         out = np.full((B_CHANNELS, n), self._idle, dtype=np.uint8)
-        for index, fd in enumerate(self._bfds):
-            self._fill(index, fd)
-        if not self._rx:
+        rings = self._rings
+        if rings is None or not len(rings.fds):
             return out
-        have = min(len(rx) for rx in self._rx)
+        self._bearer_pass()
+        have = int(rings.rx_len.min())
         if not self._rx_primed:
             # Hand audio out only with a block in hand beyond what is asked: the reader's timer
             # and the card's blocks jitter against each other, and without that cushion every
             # late block would become a gap of idle octets.
-            if have < n + self.block:
+            if have < min(n + self.block, rings.cap):
                 self._counts["bearer_rx_priming"] += n
                 return out
             self._rx_primed = True
         if have < n:
             self._counts["bearer_rx_underruns"] += 1
             self._rx_primed = False
-        for index, rx in enumerate(self._rx):
-            take = min(n, len(rx))
-            if take:
-                out[index, :take] = np.frombuffer(bytes(rx[:take]), dtype=np.uint8)
-                del rx[:take]
-            if take < n:
-                self._counts["bearer_rx_short"] += n - take
+        self._counts["bearer_rx_short"] += rings.take_rx(out, n)
         return out
 
     # -- maintenance -------------------------------------------------------------------------

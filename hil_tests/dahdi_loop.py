@@ -49,6 +49,7 @@ from runtime.bus import Event, EventBus
 from firmware.appliance.control_service import CONTROL_SOCKET, query_status
 from runtime.clock import LoopClock
 from firmware.isdn.answer import AnswerAndListen
+from firmware.isdn.bearer import BearerPump
 from firmware.isdn.binding import IsdnSpan
 from firmware.isdn.events import CallAudioReport, DtmfDigit
 from firmware.isdn.stack import PriStack
@@ -271,6 +272,19 @@ async def scenario(result: dict) -> None:
     span.open()
     pacer = SpanPacer(clock, [span], 0.01)
     pacer.start()
+    # The backend alone: its status tick, then its 30 B-channels moved every 20 ms as the ISDN
+    # layer's bearer pump will (no ISDN stack yet).
+    cpu0, wall0 = cpu_seconds(), time.monotonic()
+    await asyncio.sleep(3.0)
+    result["cpu_backend_tick_percent"] = round(100 * (cpu_seconds() - cpu0) / (time.monotonic() - wall0), 1)
+    pump = BearerPump(span, clock)
+    pump.start()
+    cpu0, wall0 = cpu_seconds(), time.monotonic()
+    await asyncio.sleep(3.0)
+    result["cpu_backend_bearer_percent"] = round(100 * (cpu_seconds() - cpu0) / (time.monotonic() - wall0), 1)
+    pump.stop()
+    say(f"CPU: far end alone {result['cpu_far_alone_percent']} %, + backend tick "
+        f"{result['cpu_backend_tick_percent']} %, + 30 B-channels pumped {result['cpu_backend_bearer_percent']} %")
     isdn = IsdnSpan(span, PriStack("user"), clock=clock, bus=bus)
     isdn.handler = AnswerAndListen(isdn, ring_seconds=1.0, max_call_seconds=60.0)
     isdn.start()

@@ -6,7 +6,8 @@ with the kernel and initramfs beside it and a signed RAUC bundle of it.
 
 Needs root (debootstrap and chroot) and the Debian packages debootstrap, squashfs-tools and
 rauc.  The debootstrap stage is cached in OUT/cache so a rebuild after a code change only
-reinstalls pribox (delete the cache to pick up Debian updates).
+reinstalls pribox (delete the cache to pick up Debian updates); so are the DAHDI kernel modules,
+built once with dahdi-dkms for the image's kernel in a throw-away chroot (images/dahdi_modules.py).
 
 The image boots with the root file system read-only; what must be written at run time lives on
 tmpfs (/tmp, /var/tmp, /var/log) or in /var/lib/pribox, the state directory, which

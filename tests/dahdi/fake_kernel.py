@@ -14,6 +14,8 @@ import errno
 from collections import deque
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from drivers import dahdi_ioctl as io
 from drivers.dahdi import CHANNEL_DEVICE, SYSFS_CHANNELS, SYSFS_SPANS, DahdiDevice
 
@@ -151,6 +153,47 @@ class FakeDahdi(DahdiDevice):
         if request == io.DAHDI_MAINT:
             return 0
         raise OSError(errno.ENOTTY, f"fake DAHDI has no {name}")
+
+    def bearer_pass(self, rings) -> list[int]:
+        """What dsp/c/dahdi_io.c does, on the fake channels (its own test runs the C on sockets)."""
+        evented = []
+        for i, fd in enumerate(int(f) for f in rings.fds):
+            flagged = False
+            for _ in range(64):
+                try:
+                    data = self.read(fd, rings.block)
+                except BlockingIOError:
+                    break
+                except OSError as exc:
+                    if exc.errno != io.ELAST:
+                        rings.stats["errors"] += 1
+                        rings.last_errno = exc.errno
+                    flagged = exc.errno == io.ELAST
+                    break
+                excess = int(rings.rx_len[i]) + len(data) - rings.cap
+                if excess > 0:
+                    rings.rx[i, :rings.rx_len[i] - excess] = rings.rx[i, excess:rings.rx_len[i]].copy()
+                    rings.rx_len[i] -= excess
+                    rings.stats["rx_dropped"] += excess
+                rings.rx[i, rings.rx_len[i]:rings.rx_len[i] + len(data)] = np.frombuffer(data, np.uint8)
+                rings.rx_len[i] += len(data)
+            while not flagged and rings.tx_len[i] >= rings.block:
+                try:
+                    put = self.write(fd, rings.tx[i, :rings.block].tobytes())
+                except BlockingIOError:
+                    rings.stats["tx_busy"] += 1
+                    break
+                except OSError as exc:
+                    if exc.errno != io.ELAST:
+                        rings.stats["errors"] += 1
+                        rings.last_errno = exc.errno
+                    flagged = exc.errno == io.ELAST
+                    break
+                rings.tx[i, :rings.tx_len[i] - put] = rings.tx[i, put:rings.tx_len[i]].copy()
+                rings.tx_len[i] -= put
+            if flagged:
+                evented.append(i)
+        return evented
 
     def read_text(self, path: str) -> str | None:
         if not self.loaded:

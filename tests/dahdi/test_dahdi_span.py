@@ -156,10 +156,12 @@ def test_bearer_audio_moves_whole_blocks_for_all_channels():
     assert block.shape == (30, 100) and block[0, 0] == 1 and block[15, 0] == 17 and block[29, 99] == 31
     block = span.read_bearer(100)   # 60 of the first block, 40 of the second
     assert block[0, 59] == 1 and block[0, 60] == 101
+    kernel.channels[1].events.append(io.DAHDI_EVENT_NOALARM)   # ELAST on one channel: drained
     rest = span.read_bearer(200)    # 120 left: an underrun, padded with A-law silence
     assert rest[0, 119] == 101 and rest[0, 120] == 0xD5
     counters = span.counters()
     assert (counters["bearer_rx_short"], counters["bearer_rx_underruns"]) == (30 * 80, 1)
+    assert counters["noalarm_events"] == 1 and not kernel.channels[1].events
     out = np.arange(30, dtype=np.uint8).repeat(100).reshape(30, 100)
     span.write_bearer(out)   # less than a block: held back, DAHDI would send a short buffer
     assert kernel.channels[1].tx == []
@@ -168,7 +170,9 @@ def test_bearer_audio_moves_whole_blocks_for_all_channels():
     kernel.channels[1].tx_full = True
     for _ in range(20):
         span.write_bearer(out)
-    assert span.counters()["bearer_tx_dropped"] == 20 * 100 + 40 - 8 * 160
+    counters = span.counters()
+    assert counters["bearer_tx_dropped"] == 40 + 20 * 100 - 10 * 160   # the ring holds 10 blocks
+    assert counters["bearer_tx_busy"] == 19 and len(kernel.channels[2].tx) == 1 + 12
 
 
 def test_a_channel_open_elsewhere_is_a_clear_error_naming_span_and_channel():
@@ -301,3 +305,36 @@ def test_load_modules_loads_dahdi_and_the_cards_driver_in_e1_mode():
     assert load_modules(Machine(), runner) == ["dahdi", "wct4xxp"]
     assert runner.calls == [["modprobe", "dahdi", "auto_assign_spans=1"],
                             ["modprobe", "wct4xxp", "default_linemode=e1"]]
+
+
+def test_the_c_bearer_pass_moves_all_channels_on_real_descriptors():
+    """dsp/c/dahdi_io.c on sockets standing in for DAHDI channels: one read per block, whole
+    blocks written, a full ring dropping its oldest audio, EAGAIN counted."""
+    import socket
+    from drivers.dahdi import BearerRings, DahdiDevice
+    pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET) for _ in range(3)]
+    try:
+        for ours, _ in pairs:
+            ours.setblocking(False)
+        rings = BearerRings([ours.fileno() for ours, _ in pairs], block=4, cap=12)
+        for n, (_, kernel) in enumerate(pairs):
+            for k in range(2):
+                kernel.send(bytes([n * 10 + k]) * 4)
+        rings.push_tx(np.arange(18, dtype=np.uint8).reshape(3, 6))
+        assert DahdiDevice().bearer_pass(rings) == []
+        assert list(rings.rx_len) == [8, 8, 8] and list(rings.rx[2, :8]) == [20] * 4 + [21] * 4
+        assert [kernel.recv(100) for _, kernel in pairs] == [bytes([0, 1, 2, 3]), bytes([6, 7, 8, 9]),
+                                                             bytes([12, 13, 14, 15])]
+        assert list(rings.tx_len) == [2, 2, 2]        # the remainder waits for a whole block
+        for _, kernel in pairs:
+            for k in range(3):
+                kernel.send(bytes([99]) * 4)
+        DahdiDevice().bearer_pass(rings)
+        assert list(rings.rx_len) == [12, 12, 12] and rings.stats["rx_dropped"] == 3 * 8
+        out = np.zeros((3, 5), np.uint8)
+        assert rings.take_rx(out, 5) == 0 and list(out[0]) == [99] * 5
+        assert rings.stats["rx_octets"] == 3 * 20 and rings.stats["tx_octets"] == 12
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
