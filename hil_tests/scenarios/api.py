@@ -41,10 +41,18 @@ def spans_needed(scenario: Scenario) -> tuple[int, int]:
     return carrier, pbx
 
 
-async def _run_one(scenario: Scenario, sim: Simulator, cdr_database: str | None) -> ScenarioReport:
+async def _run_one(scenario: Scenario, sim: Simulator, cdr_database: str | None, alongside=None) -> ScenarioReport:
     runner = ScenarioRunner(scenario, sim.clock, carrier=sim.carrier, pbx=sim.pbx,
                             box_digits=sim.box_heard if sim.box_spans else None, cdr_database=cdr_database)
-    report = await runner.run()
+    helper = asyncio.ensure_future(alongside(sim)) if alongside is not None else None
+    try:
+        report = await runner.run()
+    finally:
+        if helper is not None:
+            if not helper.done():
+                helper.cancel()
+            elif helper.exception() is not None:
+                raise helper.exception()
     if scenario.load is not None and not report.problems:
         report.load = await place_load(scenario.load, sim.clock, sim.carrier)
         if report.load.get("failures"):
@@ -53,8 +61,10 @@ async def _run_one(scenario: Scenario, sim: Simulator, cdr_database: str | None)
 
 
 async def run_in_process(scenario: Scenario, engine: str, clock, wire_dir: str,
-                         cdr_database: str | None = None) -> ScenarioReport:
-    """A box and the simulator in one daemon on `clock` (the loop's)."""
+                         cdr_database: str | None = None, alongside=None) -> ScenarioReport:
+    """A box and the simulator in one daemon on `clock` (the loop's).  `alongside(sim)`, if
+    given, is a coroutine run with the scenario (a test standing in for the PBX reaches the
+    box's spans through `sim.daemon`)."""
     carrier_spans, pbx_spans = spans_needed(scenario)
     config = os.path.join(wire_dir, "pribox.toml")
     if carrier_spans == 1 and pbx_spans == 0:
@@ -72,7 +82,7 @@ async def run_in_process(scenario: Scenario, engine: str, clock, wire_dir: str,
         await sim.attach()
         freeze_heap()
         try:
-            return await _run_one(scenario, sim, cdr_database)
+            return await _run_one(scenario, sim, cdr_database, alongside)
         finally:
             sim.close()
 

@@ -236,8 +236,8 @@ def _references(config, checker: Checker) -> None:
                                f'"{dtmf.after_prompt}" is not among this call\'s expect.heard prompts')
         if call.dialing == "overlap" and call.overlap_first >= len(call.called.number):
             checker.report(("call", index, "overlap_first"),
-                           f"overlap dialing sends the first {call.overlap_first} digit(s) in the SETUP: "
-                           f"fewer than the {len(call.called.number)} of the called number")
+                           f"overlap dialing leaves digits for INFORMATION: expected fewer than the called "
+                           f"number's {len(call.called.number)} digits in the SETUP, got {call.overlap_first}")
     for index, phone in enumerate(config.phone):
         known(phone.hangup_when, ("phone", index, "hangup_when"))
 

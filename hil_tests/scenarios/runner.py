@@ -178,8 +178,8 @@ class ScenarioRunner:
                 self._on(call.when, lambda call=call: self._place(call))
         watch = self.clock.call_later(DRAIN_PERIOD, self._watch_prompts)
         duration = self.scenario.settings.duration
-        await self._wait(lambda: self._placed >= self._to_place and self._all_done(), duration,
-                         since=self.start)
+        await self._wait(lambda: self._placed >= self._to_place and self._all_done() and not self._phones_waiting(),
+                         duration, since=self.start)
         for timer in self._timers:
             timer.cancel()
         watch.cancel()
@@ -215,6 +215,11 @@ class ScenarioRunner:
 
     def _all_legs(self) -> list[Leg]:
         return [leg for legs in self.legs.values() for leg in legs] + [leg for _, leg in self.phone_legs]
+
+    def _phones_waiting(self) -> bool:
+        """A phone with expectations that the box has not called yet keeps the scenario going."""
+        called = {id(phone) for phone, _ in self.phone_legs}
+        return any(phone.expect is not None and id(phone) not in called for phone in self.scenario.phones)
 
     def _all_done(self) -> bool:
         return all(leg.done for leg in self._all_legs())

@@ -86,6 +86,7 @@ class Leg:
     audio_started_at: float | None = None
     key: object = None
     digit_interval: float = 0.2
+    responded: bool = False              # an incoming call got CALL PROCEEDING or more from us
     shares_channel: bool = False         # placed out of step on a channel another leg holds: no audio
     on_change: list[Callable[["Leg", str], None]] = field(default_factory=list)
 
@@ -308,13 +309,16 @@ class StackTrunk(Trunk):
     def hangup(self, leg: Leg, cause: int = 16) -> None:
         if leg.done or leg.disconnected_at is not None:
             return
+        unanswered_incoming = not leg.outgoing and not leg.responded
         if self.isdn.try_disconnect(leg.key, cause):
-            leg.note(self.clock.now(), "->", f"DISCONNECT cause {cause}")
+            # An incoming SETUP not yet answered at all is refused with RELEASE COMPLETE.
+            leg.note(self.clock.now(), "->", f"{'RELEASE COMPLETE' if unanswered_incoming else 'DISCONNECT'} cause {cause}")
             leg.disconnected_at = self.clock.now()
             if leg.cause is None:
                 leg.cause, leg.cleared_by = cause, "simulator"
 
     def alert(self, leg: Leg) -> None:
+        leg.responded = True
         self.isdn.proceed(leg.key)
         leg.note(self.clock.now(), "->", "CALL PROCEEDING")
         self.isdn.alert(leg.key)
