@@ -131,5 +131,9 @@ async def place_load(spec, clock, carrier: dict[int, Trunk]) -> dict:
     return {"calls": plan.calls, "placed": len(legs), "answered": len(pdd),
             "causes": {str(k): v for k, v in sorted(causes.items(), key=lambda kv: (kv[0] is None, kv[0] or 0))},
             "post_dial_delay_ms": percentiles_ms(pdd),
+            "setup_to_proceeding_ms": percentiles_ms([l.proceeding_at - l.placed_at for l in legs
+                                                      if l.proceeding_at is not None]),
+            "setup_to_alerting_ms": percentiles_ms([l.alerting_at - l.placed_at for l in legs
+                                                    if l.alerting_at is not None]),
             "holding_mean_s": round(float(holds.mean()), 3) if len(holds) else None,
             "seconds": round(clock.now() - start, 3), "failures": failures}

@@ -387,3 +387,76 @@ expect_cause = 16
     pdd = load["post_dial_delay_ms"]
     # today's box answers after a one-second ring: SETUP -> CONNECT just over 1000 ms
     assert 1000 <= pdd["p50"] <= pdd["p99"] <= pdd["max"] < 1200 and pdd["n"] == 40
+
+
+# -- overlap sending -------------------------------------------------------------------------------
+
+OVERLAP = '''[scenario]
+name = "overlap sending"
+duration = 10
+
+[[call]]
+name = "dialer"
+at = 0.1
+called = "15881234"
+calling = "0212345678"
+dialing = "overlap"
+overlap_first = 4
+digit_interval = 0.1
+
+[call.hangup]
+after_answer = 0.3
+
+[call.expect]
+answered = true
+cause = 16
+'''
+
+
+@pytest.mark.parametrize("engine", ["pribox", "libpri"])
+def test_overlap_sending_gives_the_rest_of_the_number_in_information(engine, tmp_path):
+    """The test stands in for a PBX that receives overlap: SETUP ACKNOWLEDGE, then digits until
+    Sending complete, then it answers."""
+    from firmware.isdn.q931.events import IncomingCall, InfoDigits
+
+    received = []
+
+    async def overlap_receiver(sim):
+        while sim.daemon.ctx.peer("isdn") is None or 1 not in sim.daemon.ctx.peer("isdn").spans:
+            await asyncio.sleep(0.01)
+        isdn = sim.daemon.ctx.peer("isdn").spans[1]
+
+        class Receiver:
+            def on_event(self, event):
+                if isinstance(event, IncomingCall):
+                    received.append(event.called)
+                    isdn.stack.setup_ack(event.call_id, isdn.clock.now())   # sent with the next service
+                elif isinstance(event, InfoDigits):
+                    received.append(event.digits)
+                    if event.sending_complete or "".join(received) == "15881234":
+                        isdn.proceed(event.call_id)
+                        isdn.answer(event.call_id)
+
+            def close(self):
+                pass
+
+        isdn.handler = Receiver()
+
+    scenario = load_scenario_text(OVERLAP, "overlap.toml")
+
+    async def run(clock):
+        return await run_in_process(scenario, engine, clock, str(tmp_path), alongside=overlap_receiver)
+
+    if engine == "pribox":
+        loop = virtual_time_loop()
+        try:
+            report = loop.run_until_complete(run(LoopClock(loop)))
+        finally:
+            loop.close()
+    else:
+        report = asyncio.run(run(LoopClock()))
+    assert report.passed, report.text()
+    assert "".join(received) == "15881234" and received[0] == "1588"
+    sent = [m for _, d, m in report.calls[0].ladder if d == "->"]
+    assert sent[0].startswith("SETUP 0212345678 -> 1588 (overlap)")
+    assert [m.split(" ")[1] for m in sent if m.startswith("INFORMATION")] == list("1234")
