@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -465,10 +464,3 @@ class ScenarioRunner:
         return Check(what, not late, f"{found.detail} at {found.at:.2f} s"
                                      + (f", later than {heard.within:g} s" if late else ""))
 
-
-def percentile(values: list[float], p: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, math.ceil(p / 100 * len(ordered)) - 1)
-    return ordered[rank]

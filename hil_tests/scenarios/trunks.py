@@ -421,8 +421,6 @@ class LibpriTrunk(Trunk):
         self.sock.close()
 
     def place(self, name: str, dial: Dial) -> Leg:
-        from hil_tests.peers.libpri import PRI_LAYER_1_ALAW  # noqa: F401  (the peer needs the C module)
-
         now = self.clock.now()
         timeslot = dial.timeslot if dial.timeslot is not None else self.free_timeslot()
         called = dial.called.number
@@ -513,12 +511,10 @@ class LibpriTrunk(Trunk):
             leg.note(now, "<-", "CALL PROCEEDING")
             _mark(leg, "proceeding_at", now, "proceeding")
         elif kind == "ringing":
-            inband = event.progress is not None and event.progress in (1, 8)
             leg.note(now, "<-", "ALERTING" + (f" PI {event.progress}" if event.progress is not None else ""))
             if event.progress is not None:
                 leg.progress.append(event.progress)
             _mark(leg, "alerting_at", now, "alerting")
-            del inband
         elif kind == "progress":
             leg.note(now, "<-", f"PROGRESS PI {event.progress}")
             if event.progress is not None:

@@ -24,7 +24,7 @@ from hil_tests.scenarios import analysis
 from hil_tests.scenarios.api import run_files, run_in_process
 from hil_tests.scenarios.cdr import CDR_SCHEMA, check_cdr, read_cdrs
 from hil_tests.scenarios.format import load_scenario, load_scenario_text
-from hil_tests.scenarios.load import LoadPlan, holding_times, place_load
+from hil_tests.scenarios.load import LoadPlan, holding_times
 from hil_tests.speechlike import speech_like
 from runtime.clock import LoopClock, virtual_time_loop
 
@@ -460,3 +460,50 @@ def test_overlap_sending_gives_the_rest_of_the_number_in_information(engine, tmp
     sent = [m for _, d, m in report.calls[0].ladder if d == "->"]
     assert sent[0].startswith("SETUP 0212345678 -> 1588 (overlap)")
     assert [m.split(" ")[1] for m in sent if m.startswith("INFORMATION")] == list("1234")
+
+
+def test_dtmf_after_a_prompt_and_a_cdr_expectation(tmp_path):
+    """DTMF waits until the prompt (here the ringback, the only audio today's box sends) is
+    heard; the CDR expectation reads the row a CDR writer left in the state database."""
+    (tmp_path / "ringback_kr.wav").write_bytes((EXAMPLES / "ringback_kr.wav").read_bytes())
+    database = tmp_path / "state.sqlite"
+    c = CDR_SCHEMA.columns
+    with sqlite3.connect(database) as db:
+        db.execute(f'CREATE TABLE {CDR_SCHEMA.table} ({c["calling"]} TEXT, {c["called"]} TEXT, {c["cause"]} INTEGER)')
+        db.execute(f"INSERT INTO {CDR_SCHEMA.table} VALUES ('0212345678', '15881234', 16)")
+    path = tmp_path / "after_prompt.toml"
+    path.write_text(f'''[scenario]
+name = "after the prompt"
+duration = 10
+cdr_database = "{database}"
+
+[[call]]
+name = "listener"
+at = 0.1
+called = "15881234"
+calling = "0212345678"
+
+[[call.dtmf]]
+digits = "42"
+after_prompt = "ringback_kr.wav"
+
+[call.hangup]
+after_answer = 1.5
+
+[call.expect]
+box_heard_digits = "42"
+
+[[call.expect.heard]]
+prompt = "ringback_kr.wav"
+during = "ringing"
+
+[call.expect.cdr]
+cause = "16"
+calling = "0212345678"
+''')
+    report, = run_files([str(path)], virtual=True)
+    assert report.passed, report.text()
+    ladder = [m for _, _, m in report.calls[0].ladder]
+    assert ladder.index("DTMF 42 in band") == ladder.index("CONNECT") + 2
+    assert ladder[ladder.index("CONNECT") + 1].startswith("prompt heard (correlation 1.00): sending DTMF")
+    assert [c.why for c in report.calls[0].checks][-1] == "CDR row cause=16, calling=0212345678"
