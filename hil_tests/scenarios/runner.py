@@ -362,7 +362,7 @@ class ScenarioRunner:
     def _judge(self, leg: Leg, expect, kind: str) -> CallResult:
         at = lambda t: None if t is None else t - self.start  # noqa: E731
         result = CallResult(leg.name, kind, leg.trunk.engine, leg.trunk.number, leg.timeslot,
-                            [(t - self.start, d, m) for t, d, m in leg.ladder])
+                            [(t - self.start, d, m) for t, d, m in leg.full_ladder()])
         if leg.answered_at is not None and leg.placed_at is not None and leg.outgoing:
             result.post_dial_delay = leg.answered_at - leg.placed_at
         recording = leg.recording()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import Callable
@@ -25,6 +26,7 @@ import numpy as np
 
 from dsp.dtmf import DtmfGenerator
 from firmware.isdn.bearer import SpanAudio
+from firmware.isdn.events import IsdnTrace
 from firmware.isdn.q931 import ies as ie
 from firmware.isdn.q931.channels import PRI_TIMESLOTS
 from firmware.isdn.q931.events import (Alerting, Answered, CallProceeding, Disconnected, IncomingCall, InfoDigits,
@@ -33,6 +35,10 @@ from firmware.isdn.q931.link import CallStateError
 
 log = logging.getLogger("pribox.scenarios")
 
+TRACE_HEAD = re.compile(r"ISDN \S+: (TX ->|RX <-) (\S+) pd = 8  callref = 0x([0-9A-F]{4})")
+TRACE_CALLED = re.compile(r"Called Party Number i = 0x[0-9A-F]+, '([0-9*#]*)'")
+TRACE_CAUSE = re.compile(r"Cause i = 0x[0-9A-F]{2}([0-9A-F]{2})")
+TRACE_PROGRESS = re.compile(r"Progress Ind i = 0x[0-9A-F]{2}([0-9A-F]{2})")
 RECORD_SECONDS = 600.0      # the recorder ring; `drain` empties it every DRAIN_PERIOD
 DRAIN_PERIOD = 0.25
 
@@ -104,6 +110,19 @@ class Leg:
     def recording(self) -> np.ndarray:
         return np.concatenate(self.audio) if self.audio else np.zeros(0, np.int16)
 
+    def full_ladder(self) -> list[tuple[float, str, str]]:
+        """The ladder with the Q.931 messages as they crossed the D-channel where the engine
+        traces them (ours), the simulator's own notes (DTMF, prompts, problems) in between."""
+        wire = self.trunk.messages_of(self)
+        if wire is None:
+            return list(self.ladder)
+        notes = [step for step in self.ladder if step[1] not in ("->", "<-", "==")]
+        setup = next((step for step in self.ladder if step[2].startswith("SETUP ")), None)
+        if setup is not None:    # the SETUP as the simulator described it: numbers and timeslot
+            wire = [(t, d, setup[2] if text.startswith("SETUP ") and not text.startswith("SETUP ACK") else text)
+                    for t, d, text in wire]
+        return sorted(wire + notes, key=lambda step: step[0])
+
 
 class Trunk(abc.ABC):
     """One simulator span: `role` "network" (the carrier) or "user" (the PBX with phones)."""
@@ -133,6 +152,10 @@ class Trunk(abc.ABC):
             self._drain_handle.cancel()
             self._drain_handle = None
         self.drain()
+
+    def messages_of(self, leg: Leg) -> list[tuple[float, str, str]] | None:
+        """The call's Q.931 messages from the engine's trace; None where it has none."""
+        return None
 
     def _drain_tick(self) -> None:
         self._drain_handle = self.clock.call_later(DRAIN_PERIOD, self._drain_tick)
@@ -237,6 +260,9 @@ class StackTrunk(Trunk):
         self.isdn = isdn
         self._by_id: dict[int, Leg] = {}
         self._pending_digits: dict[int, str] = {}
+        self._call_refs: dict[int, int] = {}                  # call_id -> call reference
+        self._messages: list[tuple[float, str, str, int]] = []  # (time, "->"/"<-", name, call reference)
+        self._unsubscribe = isdn.bus.subscribe(IsdnTrace, self._on_trace)
         if isdn.handler is not None:
             isdn.handler.close()
         isdn.handler = self
@@ -244,6 +270,36 @@ class StackTrunk(Trunk):
     @property
     def ready(self) -> bool:
         return self.isdn.layer2_up
+
+    def _on_trace(self, event: IsdnTrace) -> None:
+        if event.span_id != self.span.id:
+            return
+        head = TRACE_HEAD.match(event.text)
+        if head:
+            direction = "->" if head[1] == "TX ->" else "<-"
+            text = head[2].replace("_", " ")
+            for pattern, label in ((TRACE_CALLED, "to"), (TRACE_PROGRESS, "PI"), (TRACE_CAUSE, "cause")):
+                found = pattern.search(event.text)
+                if found:
+                    text += f" {found[1]}" if label == "to" else f" {label} {int(found[1], 16) & 0x7F}"
+            self._messages.append((event.time, direction, text, int(head[3], 16) & 0x7FFF))
+
+    def _remember_ref(self, call_id: int) -> None:
+        call = self.isdn.stack.calls.get(call_id)
+        if call is not None:
+            self._call_refs[call_id] = call.call_ref
+
+    def messages_of(self, leg: Leg) -> list[tuple[float, str, str]] | None:
+        ref = self._call_refs.get(leg.key)
+        if ref is None or leg.placed_at is None:
+            return None
+        end = leg.released_at if leg.released_at is not None else float("inf")
+        return [(t, d, text) for t, d, text, r in self._messages
+                if r == ref and leg.placed_at - 1e-6 <= t <= end + 1e-6]
+
+    def close(self) -> None:
+        super().close()
+        self._unsubscribe.cancel()
 
     def place(self, name: str, dial: Dial) -> Leg:
         now = self.clock.now()
@@ -271,6 +327,7 @@ class StackTrunk(Trunk):
         leg = Leg(name, self, True, called=called, calling=dial.calling.number if dial.calling else "",
                   timeslot=timeslot, placed_at=now, key=call_id, shares_channel=held is not None)
         self._by_id[call_id] = leg
+        self._remember_ref(call_id)
         self.legs.append(leg)
         leg.note(now, "->", f"SETUP {leg.calling or '-'} -> {first}{'' if dial.overlap_first is None else ' (overlap)'}"
                             f" TS{timeslot}")
@@ -312,7 +369,7 @@ class StackTrunk(Trunk):
         unanswered_incoming = not leg.outgoing and not leg.responded
         if self.isdn.try_disconnect(leg.key, cause):
             # An incoming SETUP not yet answered at all is refused with RELEASE COMPLETE.
-            leg.note(self.clock.now(), "->", f"{'RELEASE COMPLETE' if unanswered_incoming else 'DISCONNECT'} cause {cause}")
+            leg.note(self.clock.now(), "->", f"{'RELEASE COMP' if unanswered_incoming else 'DISCONNECT'} cause {cause}")
             leg.disconnected_at = self.clock.now()
             if leg.cause is None:
                 leg.cause, leg.cleared_by = cause, "simulator"
@@ -320,7 +377,7 @@ class StackTrunk(Trunk):
     def alert(self, leg: Leg) -> None:
         leg.responded = True
         self.isdn.proceed(leg.key)
-        leg.note(self.clock.now(), "->", "CALL PROCEEDING")
+        leg.note(self.clock.now(), "->", "CALL PROC")
         self.isdn.alert(leg.key)
         leg.note(self.clock.now(), "->", "ALERTING")
 
@@ -340,6 +397,7 @@ class StackTrunk(Trunk):
                       calling=event.calling.digits if event.calling else "", timeslot=event.timeslot,
                       placed_at=now, key=event.call_id)
             self._by_id[event.call_id] = leg
+            self._remember_ref(event.call_id)
             self.legs.append(leg)
             leg.note(now, "<-", f"SETUP {leg.calling or '-'} -> {event.called} TS{event.timeslot}")
             self._listen(leg)
@@ -350,10 +408,10 @@ class StackTrunk(Trunk):
         if leg is None:
             return
         if isinstance(event, SetupAcknowledged):
-            leg.note(now, "<-", "SETUP ACKNOWLEDGE")
+            leg.note(now, "<-", "SETUP ACK")
             self.clock.call_later(leg.digit_interval, lambda: self._send_next_digit(leg))
         elif isinstance(event, CallProceeding):
-            leg.note(now, "<-", "CALL PROCEEDING")
+            leg.note(now, "<-", "CALL PROC")
             if self._pending_digits.get(leg.key):
                 leg.note(now, "!!", f"the box proceeded before overlap digits {self._pending_digits[leg.key]} were sent")
                 self._pending_digits.pop(leg.key)
@@ -380,7 +438,7 @@ class StackTrunk(Trunk):
         elif isinstance(event, Released):
             direction = "<-" if leg.cleared_by != "simulator" else "=="
             # Without a DISCONNECT first, the box refused the SETUP with RELEASE COMPLETE.
-            text = f"released, cause {event.cause}" if leg.disconnected_at else f"RELEASE COMPLETE cause {event.cause}"
+            text = f"released, cause {event.cause}" if leg.disconnected_at else f"RELEASE COMP cause {event.cause}"
             self._finish(leg, event.cause, text, direction)
 
 
@@ -468,7 +526,7 @@ class LibpriTrunk(Trunk):
 
     def alert(self, leg: Leg) -> None:
         self.peer.proceeding(leg.key)
-        leg.note(self.clock.now(), "->", "CALL PROCEEDING")
+        leg.note(self.clock.now(), "->", "CALL PROC")
         self.peer.alerting(leg.key)
         leg.note(self.clock.now(), "->", "ALERTING")
 
@@ -506,9 +564,9 @@ class LibpriTrunk(Trunk):
             return
         kind = event.kind
         if kind == "setup_ack":
-            leg.note(now, "<-", "SETUP ACKNOWLEDGE")
+            leg.note(now, "<-", "SETUP ACK")
         elif kind == "proceeding":
-            leg.note(now, "<-", "CALL PROCEEDING")
+            leg.note(now, "<-", "CALL PROC")
             _mark(leg, "proceeding_at", now, "proceeding")
         elif kind == "ringing":
             leg.note(now, "<-", "ALERTING" + (f" PI {event.progress}" if event.progress is not None else ""))
