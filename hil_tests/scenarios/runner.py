@@ -24,6 +24,7 @@ from dsp.levels import SAMPLE_RATE
 from dsp.tones import ToneGenerator
 from firmware.isdn.q931 import ies as ie
 from firmware.isdn.q931.causes import cause_name
+from hil_tests.carrier import TestTone
 
 from . import analysis
 from .cdr import check_cdr
@@ -103,24 +104,14 @@ class ScenarioReport:
 
 
 def party(spec, reason: bool = False) -> PartyNumber | None:
+    """A party number of the file (called numbers carry no presentation, only redirecting
+    numbers a reason)."""
     if spec is None:
         return None
     return PartyNumber(spec.number, NUMBER_TYPES[spec.type],
                        ie.NumberingPlan.ISDN if spec.plan == "isdn" else ie.NumberingPlan.UNKNOWN,
-                       PRESENTATIONS[spec.get("presentation", "allowed")] if "presentation" in spec else
-                       ie.Presentation.ALLOWED,
+                       PRESENTATIONS[spec.get("presentation", "allowed")],
                        REDIRECT_REASONS[spec.reason] if reason else ie.RedirectReason.UNCONDITIONAL)
-
-
-class _Tone:
-    """A steady sine for a phone to talk with (the C tone generator, one cadence-free tone)."""
-
-    def __init__(self, hz: float, level_dbm0: float, seconds: float):
-        from hil_tests.carrier import TestTone
-        self.inner = TestTone(hz, level_dbm0, seconds)
-
-    def generate(self, n: int) -> np.ndarray:
-        return self.inner.generate(n)
 
 
 class _Samples:
@@ -350,7 +341,7 @@ class ScenarioRunner:
             talk = phone.talk
             if talk is not None:
                 source = (_Samples(self.scenario.audio[talk.wav]) if talk.wav
-                          else _Tone(talk.tone_hz, talk.level_dbm0, talk.seconds))
+                          else TestTone(talk.tone_hz, talk.level_dbm0, talk.seconds))
                 trunk.play(leg, source)
             if phone.hangup_after is not None:
                 self._timers.append(self.clock.call_later(phone.hangup_after, lambda: trunk.hangup(leg, 16)))

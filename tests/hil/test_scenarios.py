@@ -553,3 +553,53 @@ def test_load_on_four_spans_from_a_simulator_in_its_own_process(tmp_path, capsys
     # today's box rings a second before it answers; the rest is signalling across two processes
     assert 1000 <= pdd["p50"] <= pdd["p99"] < 1200
     assert load["setup_to_alerting_ms"]["p99"] < 200
+
+
+NUMBERS = '''[scenario]
+name = "numbers as the box receives them"
+duration = 5
+
+[[call]]
+name = "caller"
+at = 0.1
+called = { number = "15881234", type = "national" }
+calling = { number = "212345678", type = "international", presentation = "restricted" }
+redirecting = { number = "07012345678", type = "national", reason = "unconditional" }
+law = "ulaw"
+
+[call.hangup]
+at = 0.5
+'''
+
+
+@pytest.mark.parametrize("engine", ["pribox", "libpri"])
+def test_the_box_receives_the_numbers_types_presentation_and_law_of_the_file(engine, tmp_path):
+    from firmware.isdn.events import IsdnEvent
+    from firmware.isdn.q931.events import IncomingCall
+    from firmware.isdn.q931.ies import Layer1, Presentation, RedirectReason, TypeOfNumber
+
+    seen = []
+
+    async def watch(sim):
+        sim.daemon.bus.subscribe(IsdnEvent, lambda e: seen.append(e.event)
+                                 if e.span_id == 1 and isinstance(e.event, IncomingCall) else None)
+
+    scenario = load_scenario_text(NUMBERS, "numbers.toml")
+
+    async def run(clock):
+        return await run_in_process(scenario, engine, clock, str(tmp_path), alongside=watch)
+
+    if engine == "pribox":
+        loop = virtual_time_loop()
+        try:
+            loop.run_until_complete(run(LoopClock(loop)))
+        finally:
+            loop.close()
+    else:
+        asyncio.run(run(LoopClock()))
+    call, = seen
+    assert (call.called, call.called_number.type_of_number) == ("15881234", TypeOfNumber.NATIONAL)
+    assert (call.calling.digits, call.calling.type_of_number, call.calling.presentation) == (
+        "212345678", TypeOfNumber.INTERNATIONAL, Presentation.RESTRICTED)
+    assert (call.redirecting.digits, call.redirecting.reason) == ("07012345678", RedirectReason.UNCONDITIONAL)
+    assert call.bearer.layer1 == Layer1.ULAW
