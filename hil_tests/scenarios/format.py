@@ -71,11 +71,13 @@ class Number(Type):
 
     def __init__(self, table: Table):
         self.table = table
-        self.expected = f"digits or {table.expected}"
+        self.expected = 'digits in quotes ("15881234") or a table { number = "15881234", type = "national" }'
 
     def convert(self, value, path, checker):
         if isinstance(value, str):
             value = {"number": value}
+        if not isinstance(value, dict):
+            return self.wrong(value, path, checker)
         return self.table.convert(value, path, checker)
 
 

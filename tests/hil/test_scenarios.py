@@ -121,6 +121,9 @@ def test_a_file_that_is_not_toml_or_not_there(tmp_path):
     assert issues_of('[scenario\nname = 1\n', tmp_path)[0].startswith("s.toml:1:10: TOML syntax:")
     with pytest.raises(ConfigError, match="cannot read"):
         load_scenario(tmp_path / "absent.toml")
+    assert issues_of('[scenario]\nname = "n"\n\n[[call]]\nname = "a"\ncalled = 15881234\n', tmp_path) == [
+        's.toml:6:1: call[0].called: expected digits in quotes ("15881234") or a table '
+        '{ number = "15881234", type = "national" }, got 15881234']
 
 
 @settings(max_examples=150, deadline=None)
