@@ -85,7 +85,7 @@ async def place_load(spec, clock, carrier: dict[int, Trunk]) -> dict:
             failures.append(f"load call {index + 1}: every B-channel of spans {list(plan.spans)} is in use")
             return
         dial = Dial(PartyNumber(plan.called, ie.TypeOfNumber.NATIONAL),
-                    PartyNumber(plan.calling, ie.TypeOfNumber.NATIONAL) if plan.calling else None)
+                    PartyNumber(plan.calling, ie.TypeOfNumber.NATIONAL) if plan.calling else None, record=False)
         try:
             leg = trunk.place(f"load{index + 1}", dial)
         except Exception as exc:

@@ -64,6 +64,7 @@ class Dial:
     digit_interval: float = 0.2
     law: str = "alaw"
     exclusive: bool = True
+    record: bool = True          # keep what the line sends (load calls need not)
     out_of_step: bool = False    # offer a timeslot the simulator's own calls hold (a carrier out of
                                  # step with the box: how a busy span looks from the box's side)
 
@@ -205,12 +206,12 @@ class Trunk(abc.ABC):
         if leg.cause is None:
             leg.cause = cause
             leg.cleared_by = "box" if direction == "<-" else "simulator"
-        if (leg.timeslot is not None and leg.audio_started_at is not None and not leg.shares_channel
-                and self.bearer.is_open(leg.timeslot)):
-            chunk = self.bearer.recorded(leg.timeslot)
-            if chunk.size:
-                leg.audio.append(chunk)
-            self.bearer.close(leg.timeslot)
+        if leg.timeslot is not None and not leg.shares_channel and self.bearer.is_open(leg.timeslot):
+            if leg.audio_started_at is not None:
+                chunk = self.bearer.recorded(leg.timeslot)
+                if chunk.size:
+                    leg.audio.append(chunk)
+            self.bearer.close(leg.timeslot)      # the next call on the timeslot starts afresh
         leg.released_at = now
         leg.milestone("released")
 
@@ -334,7 +335,8 @@ class StackTrunk(Trunk):
         if dial.overlap_first is not None:
             self._pending_digits[call_id] = called[dial.overlap_first:]
             leg.digit_interval = dial.digit_interval
-        self._listen(leg, dial.law)
+        if dial.record:
+            self._listen(leg, dial.law)
         leg.milestone("placed")
         return leg
 
@@ -501,7 +503,8 @@ class LibpriTrunk(Trunk):
                             f" TS{timeslot}")
         if dial.overlap_first is not None:
             self._send_rest(leg, called[dial.overlap_first:], dial.digit_interval)
-        self._listen(leg, dial.law)
+        if dial.record:
+            self._listen(leg, dial.law)
         leg.milestone("placed")
         return leg
 
