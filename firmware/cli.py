@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "console": ("firmware.console.main", "serve the field engineer's console on a serial device"),
     "stats": ("pbx_cti.cti.stats_cli", "contact-center figures (service level, ASA, AHT, abandons, occupancy) from the CTI event log"),
     "numbers": ("firmware.gateway.cli", "test number mapping: a call's numbers through a trunk group's translation rules"),
+    "scenario": ("hil_tests.scenarios.cli", "run call scenarios (TOML) against the box with the carrier simulator; check the files"),
     "upgrade": ("firmware.update.cli", "check, install and confirm signed firmware bundles (RAUC, A/B slots)"),
     "cdr": ("pbx_cti.cdr.cli", "list, show and export the call detail records (CSV)"),
 }

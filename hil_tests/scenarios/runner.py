@@ -1,0 +1,457 @@
+"""Drive one scenario on the simulator's trunks and judge every expectation.
+
+    runner = ScenarioRunner(scenario, clock, carrier={1: trunk}, pbx={1: user_trunk})
+    report = await runner.run()
+    report.passed; report.calls[0].checks; report.text()
+
+The runner places the scenario's calls (at their times or when a condition is met), sends
+their DTMF, plays their audio, hangs up as told, answers the box's calls on the `pbx` trunks
+as the scenario's phones, and once every call is over (or `duration` ran out) checks each
+call's expectations against what its leg saw and heard.  It only touches the trunks: the box
+is a black box on the far end of the E1, whichever engine and clock run underneath.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from dsp.levels import SAMPLE_RATE
+from dsp.tones import ToneGenerator
+from firmware.isdn.q931 import ies as ie
+from firmware.isdn.q931.causes import cause_name
+from hil_tests.carrier import TestTone
+
+from . import analysis
+from .cdr import check_cdr
+from .format import CONDITION, NUMBER_TYPES, PRESENTATIONS, REDIRECT_REASONS, Scenario
+from .trunks import DRAIN_PERIOD, Dial, Leg, PartyNumber, Trunk
+
+SETTLE_SECONDS = 3.0      # after the last call is over or the duration ran out: clearing finishes
+
+
+@dataclass
+class Check:
+    what: str
+    held: bool
+    why: str
+
+    def as_dict(self) -> dict:
+        return {"what": self.what, "held": self.held, "why": self.why}
+
+
+@dataclass
+class CallResult:
+    name: str
+    kind: str                    # "call" (placed by the simulator) or "phone" (the box called it)
+    engine: str
+    span: int
+    timeslot: int | None
+    ladder: list[tuple[float, str, str]]
+    checks: list[Check] = field(default_factory=list)
+    heard: list[str] = field(default_factory=list)
+    post_dial_delay: float | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(check.held for check in self.checks)
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "kind": self.kind, "engine": self.engine, "span": self.span,
+                "timeslot": self.timeslot, "passed": self.passed,
+                "post_dial_delay_ms": None if self.post_dial_delay is None else round(self.post_dial_delay * 1000, 1),
+                "ladder": [{"t": round(t, 4), "dir": d, "msg": m} for t, d, m in self.ladder],
+                "heard": self.heard, "checks": [c.as_dict() for c in self.checks]}
+
+
+@dataclass
+class ScenarioReport:
+    scenario: str
+    path: str
+    engine: str
+    calls: list[CallResult] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)   # failures not tied to one call
+    load: dict | None = None
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems and all(call.passed for call in self.calls)
+
+    def as_dict(self) -> dict:
+        return {"scenario": self.scenario, "path": self.path, "engine": self.engine, "passed": self.passed,
+                "problems": self.problems, "calls": [c.as_dict() for c in self.calls], "load": self.load}
+
+    def text(self, ladders: bool = True) -> str:
+        lines = [f"scenario {self.scenario!r} ({self.path}) with {self.engine}: {'PASSED' if self.passed else 'FAILED'}"]
+        lines += [f"  problem: {p}" for p in self.problems]
+        for call in self.calls:
+            where = f"span {call.span} TS{call.timeslot}" if call.timeslot else f"span {call.span}"
+            lines.append(f"  {call.kind} {call.name} ({where}): {'passed' if call.passed else 'FAILED'}")
+            if ladders:
+                for t, direction, message in call.ladder:
+                    lines.append(f"    {t * 1000:9.1f} ms  {direction} {message}")
+            for heard in call.heard:
+                lines.append(f"    heard: {heard}")
+            for check in call.checks:
+                lines.append(f"    [{'ok' if check.held else 'FAIL'}] {check.what}: {check.why}")
+        if self.load:
+            lines.append("  load: " + json.dumps(self.load))
+        return "\n".join(lines)
+
+
+def party(spec, reason: bool = False) -> PartyNumber | None:
+    """A party number of the file (called numbers carry no presentation, only redirecting
+    numbers a reason)."""
+    if spec is None:
+        return None
+    return PartyNumber(spec.number, NUMBER_TYPES[spec.type],
+                       ie.NumberingPlan.ISDN if spec.plan == "isdn" else ie.NumberingPlan.UNKNOWN,
+                       PRESENTATIONS[spec.get("presentation", "allowed")],
+                       REDIRECT_REASONS[spec.reason] if reason else ie.RedirectReason.UNCONDITIONAL)
+
+
+class _Samples:
+    def __init__(self, samples: np.ndarray):
+        self.samples, self.position = samples, 0
+
+    def generate(self, n: int) -> np.ndarray:
+        out = self.samples[self.position:self.position + n]
+        self.position += len(out)
+        return out
+
+
+class ScenarioRunner:
+    def __init__(self, scenario: Scenario, clock, *, carrier: dict[int, Trunk], pbx: dict[int, Trunk] | None = None,
+                 box_digits: Callable[[Leg], str | None] | None = None, cdr_database: str | None = None,
+                 ready_timeout: float = 10.0):
+        self.scenario = scenario
+        self.clock = clock
+        self.carrier = carrier
+        self.pbx = pbx or {}
+        self.box_digits = box_digits
+        self.cdr_database = cdr_database or scenario.settings.cdr_database
+        self.ready_timeout = ready_timeout
+        self.start = 0.0
+        self.legs: dict[str, list[Leg]] = {}           # scenario name -> its legs (repeat > 1: several)
+        self.phone_legs: list[tuple[object, Leg]] = []
+        self.problems: list[str] = []
+        self._waiting: dict[tuple[str, str], list[Callable[[], None]]] = {}
+        self._placed = 0
+        self._to_place = sum(call.repeat for call in scenario.calls)
+        self._timers: list = []
+        self._prompt_watch: list[tuple[Leg, object, float]] = []
+
+    @property
+    def engine(self) -> str:
+        engines = {t.engine for t in list(self.carrier.values()) + list(self.pbx.values())}
+        return "+".join(sorted(engines)) or "?"
+
+    # -- running --------------------------------------------------------------------------------
+    async def run(self) -> ScenarioReport:
+        trunks = list(self.carrier.values()) + list(self.pbx.values())
+        if not await self._wait(lambda: all(t.ready for t in trunks), self.ready_timeout):
+            down = [f"{t.role} span {t.number}" for t in trunks if not t.ready]
+            report = ScenarioReport(self.scenario.name, self.scenario.path, self.engine)
+            report.problems.append(f"D-channel not up within {self.ready_timeout:g} s on {', '.join(down)}")
+            return report
+        for trunk in self.pbx.values():
+            trunk.on_incoming = self._incoming
+        self.start = self.clock.now()
+        for call in self.scenario.calls:
+            if call.when is None:
+                self._later(call.at or 0.0, lambda call=call: self._place(call))
+            else:
+                self._on(call.when, lambda call=call: self._place(call))
+        watch = self.clock.call_later(DRAIN_PERIOD, self._watch_prompts)
+        duration = self.scenario.settings.duration
+        await self._wait(lambda: self._placed >= self._to_place and self._all_done() and not self._phones_waiting(),
+                         duration, since=self.start)
+        for timer in self._timers:
+            timer.cancel()
+        watch.cancel()
+        for leg in self._all_legs():
+            if not leg.done:
+                leg.note(self.clock.now(), "!!", f"still up after the scenario's {duration:g} s: hanging up")
+                leg.trunk.hangup(leg, 16)
+        await self._wait(self._all_done, SETTLE_SECONDS)
+        for trunk in trunks:
+            trunk.drain()
+        report = ScenarioReport(self.scenario.name, self.scenario.path, self.engine)
+        report.problems += self.problems
+        if self._placed < self._to_place:
+            report.problems.append(f"only {self._placed} of {self._to_place} calls were placed within "
+                                   f"{duration:g} s (a condition never held?)")
+        for call in self.scenario.calls:
+            for leg in self.legs.get(call.name, []):
+                report.calls.append(self._judge(leg, call.expect, "call"))
+        for phone, leg in self.phone_legs:
+            report.calls.append(self._judge(leg, phone.expect, "phone"))
+        for phone in self.scenario.phones:
+            if phone.expect is not None and not any(p is phone for p, _ in self.phone_legs):
+                report.problems.append(f"phone {phone.name} ({phone.number}) was never called")
+        return report
+
+    async def _wait(self, condition, timeout: float, since: float | None = None) -> bool:
+        deadline = (self.clock.now() if since is None else since) + timeout
+        while not condition():
+            if self.clock.now() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    def _all_legs(self) -> list[Leg]:
+        return [leg for legs in self.legs.values() for leg in legs] + [leg for _, leg in self.phone_legs]
+
+    def _phones_waiting(self) -> bool:
+        """A phone with expectations that the box has not called yet keeps the scenario going."""
+        called = {id(phone) for phone, _ in self.phone_legs}
+        return any(phone.expect is not None and id(phone) not in called for phone in self.scenario.phones)
+
+    def _all_done(self) -> bool:
+        return all(leg.done for leg in self._all_legs())
+
+    def _later(self, at: float, action) -> None:
+        """`action` at `at` seconds after the scenario's start."""
+        delay = max(0.0, self.start + at - self.clock.now())
+        self._timers.append(self.clock.call_later(delay, action))
+
+    def _on(self, condition: str, action) -> None:
+        match = CONDITION.fullmatch(condition)
+        key = (match["who"], match["event"])
+        if self._happened(*key):
+            action()
+        else:
+            self._waiting.setdefault(key, []).append(action)
+
+    def _happened(self, who: str, event: str) -> bool:
+        attr = {"placed": "placed_at", "proceeding": "proceeding_at", "alerting": "alerting_at",
+                "answered": "answered_at", "disconnected": "disconnected_at", "released": "released_at"}[event]
+        legs = self.legs.get(who) or [leg for phone, leg in self.phone_legs if phone.name == who]
+        return any(getattr(leg, attr) is not None for leg in legs)
+
+    def _milestone(self, who: str):
+        def changed(leg: Leg, what: str) -> None:
+            for action in self._waiting.pop((who, what), []):
+                action()
+        return changed
+
+    # -- calls the simulator places ---------------------------------------------------------------
+    def _place(self, call) -> None:
+        trunks = self._pick_trunks(call)
+        for copy in range(call.repeat):
+            trunk = next((t for t in trunks if t.idle_channels() > 0), trunks[0])
+            dial = Dial(party(call.called), party(call.calling), party(call.redirecting, reason=True),
+                        timeslot=None if call.timeslot == "any" else call.timeslot,
+                        overlap_first=call.overlap_first if call.dialing == "overlap" else None,
+                        digit_interval=call.digit_interval, law=call.law, exclusive=call.exclusive,
+                        out_of_step=call.out_of_step)
+            name = call.name if call.repeat == 1 else f"{call.name}#{copy + 1}"
+            self._placed += 1
+            try:
+                leg = trunk.place(name, dial)
+            except Exception as exc:   # the simulator itself has no channel: say so, per call
+                self.problems.append(f"call {name}: not placed on span {trunk.number}: {exc}")
+                continue
+            leg.on_change.append(self._milestone(call.name))
+            self.legs.setdefault(call.name, []).append(leg)
+            self._milestone(call.name)(leg, "placed")
+            self._arrange(call, leg)
+
+    def _pick_trunks(self, call) -> list[Trunk]:
+        if call.span == "any":
+            return sorted(self.carrier.values(), key=lambda t: -t.idle_channels())
+        if call.span not in self.carrier:
+            self.problems.append(f"call {call.name}: no carrier span {call.span} (have {sorted(self.carrier)})")
+            return [next(iter(self.carrier.values()))]
+        return [self.carrier[call.span]]
+
+    def _arrange(self, call, leg: Leg) -> None:
+        trunk = leg.trunk
+        audio = self.scenario.audio
+
+        def on_answer(action):
+            leg.on_change.append(lambda l, what: action() if what == "answered" else None)
+
+        if call.play:
+            on_answer(lambda: trunk.play(leg, _Samples(audio[call.play])))
+        for dtmf in call.dtmf:
+            send = (lambda d=dtmf: trunk.send_dtmf(leg, d.digits, d.on_ms, d.off_ms, d.level_dbm0))
+            if dtmf.at is not None:
+                self._later(dtmf.at, send)
+            elif dtmf.after_answer is not None:
+                on_answer(lambda d=dtmf, send=send: self._timers.append(self.clock.call_later(d.after_answer, send)))
+            elif dtmf.after_prompt is not None:
+                heard = next(h for h in call.expect.heard if h.prompt == dtmf.after_prompt)
+                self._prompt_watch.append((leg, (audio[dtmf.after_prompt], heard.min_score), send))
+        hangup = call.hangup
+        if hangup is not None:
+            drop = lambda: trunk.hangup(leg, hangup.cause)  # noqa: E731
+            if hangup.at is not None:
+                self._later(hangup.at, drop)
+            elif hangup.after_answer is not None:
+                on_answer(lambda: self._timers.append(self.clock.call_later(hangup.after_answer, drop)))
+            elif hangup.when is not None:
+                self._on(hangup.when, drop)
+
+    def _watch_prompts(self) -> None:
+        """Send DTMF that waits for a prompt once the prompt is heard (checked each drain)."""
+        self._timers.append(self.clock.call_later(DRAIN_PERIOD, self._watch_prompts))
+        for entry in list(self._prompt_watch):
+            leg, (prompt, min_score), send = entry
+            if leg.done:
+                self._prompt_watch.remove(entry)
+                continue
+            if leg.answered_at is None:
+                continue
+            found = analysis.find_prompt(leg.recording(), prompt, min_score)
+            if found is not None and leg.audio_started_at + found.at + min(len(prompt), 4 * SAMPLE_RATE) / SAMPLE_RATE \
+                    <= self.clock.now():
+                self._prompt_watch.remove(entry)
+                leg.note(self.clock.now(), "..", f"prompt heard ({found.detail}): sending DTMF")
+                send()
+
+    # -- the box's calls, answered by the phones ------------------------------------------------------
+    def _incoming(self, leg: Leg) -> None:
+        trunk = leg.trunk
+        phone = next((p for p in self.scenario.phones if p.span == trunk.number and p.number in ("*", leg.called)),
+                     None)
+        if phone is None:
+            leg.note(self.clock.now(), "->", "no phone with that number: RELEASE COMPLETE cause 1")
+            trunk.hangup(leg, 1)
+            return
+        leg.name = phone.name
+        self.phone_legs.append((phone, leg))
+        leg.on_change.append(self._milestone(phone.name))
+        self._milestone(phone.name)(leg, "placed")
+        if phone.busy:
+            trunk.hangup(leg, 17)
+            return
+        trunk.alert(leg)
+        trunk.play(leg, ToneGenerator(self.scenario.settings.country, "ringback"))
+
+        def answer() -> None:
+            if leg.done:
+                return
+            trunk.play(leg, None)
+            trunk.answer(leg)
+            talk = phone.talk
+            if talk is not None:
+                source = (_Samples(self.scenario.audio[talk.wav]) if talk.wav
+                          else TestTone(talk.tone_hz, talk.level_dbm0, talk.seconds))
+                trunk.play(leg, source)
+            if phone.hangup_after is not None:
+                self._timers.append(self.clock.call_later(phone.hangup_after, lambda: trunk.hangup(leg, 16)))
+        self._timers.append(self.clock.call_later(phone.rings * phone.ring_seconds, answer))
+        if phone.hangup_when is not None:
+            self._on(phone.hangup_when, lambda: trunk.hangup(leg, 16))
+
+    # -- judging --------------------------------------------------------------------------------
+    def _judge(self, leg: Leg, expect, kind: str) -> CallResult:
+        at = lambda t: None if t is None else t - self.start  # noqa: E731
+        result = CallResult(leg.name, kind, leg.trunk.engine, leg.trunk.number, leg.timeslot,
+                            [(t - self.start, d, m) for t, d, m in leg.full_ladder()])
+        if leg.answered_at is not None and leg.placed_at is not None and leg.outgoing:
+            result.post_dial_delay = leg.answered_at - leg.placed_at
+        recording = leg.recording()
+        if recording.size:
+            result.heard.append(f"{recording.size / SAMPLE_RATE:.2f} s recorded, "
+                                f"{analysis.level_dbm0(recording):.1f} dBm0 overall")
+        if expect is None:
+            return result
+        checks = result.checks
+
+        def add(what: str, held: bool, why: str) -> None:
+            checks.append(Check(what, held, why))
+
+        if expect.proceeding is not None:
+            add("proceeding", (leg.proceeding_at is not None) == expect.proceeding,
+                f"CALL PROCEEDING at {at(leg.proceeding_at):.3f} s" if leg.proceeding_at else "no CALL PROCEEDING")
+        if expect.alerting is not None:
+            add("alerting", (leg.alerting_at is not None) == expect.alerting,
+                f"ALERTING at {at(leg.alerting_at):.3f} s" if leg.alerting_at else "no ALERTING")
+        if expect.progress is not None:
+            add(f"progress indicator {expect.progress}", expect.progress in leg.progress,
+                f"progress indicators seen: {leg.progress or 'none'}")
+        if expect.answered is not None:
+            add("answered" if expect.answered else "not answered", (leg.answered_at is not None) == expect.answered,
+                f"CONNECT at {at(leg.answered_at):.3f} s" if leg.answered_at else "never answered")
+        if expect.answer_within is not None:
+            delay = None if leg.answered_at is None else leg.answered_at - leg.placed_at
+            add(f"answered within {expect.answer_within:g} s", delay is not None and delay <= expect.answer_within,
+                "never answered" if delay is None else f"answered after {delay:.3f} s")
+        if expect.cause is not None:
+            held = leg.cause == expect.cause
+            add(f"cause {expect.cause} ({cause_name(expect.cause)})", held,
+                "no clearing seen" if leg.cause is None else
+                f"cleared with cause {leg.cause} ({cause_name(leg.cause)}) by the {leg.cleared_by}")
+        if expect.cleared_by is not None:
+            add(f"cleared by the {expect.cleared_by}", leg.cleared_by == expect.cleared_by,
+                f"cleared by the {leg.cleared_by}" if leg.cleared_by else "not cleared")
+        if expect.box_heard_digits is not None:
+            if self.box_digits is None:
+                add(f"box heard DTMF {expect.box_heard_digits}", False,
+                    "only checkable with the box in this process (not on the wire)")
+            else:
+                heard = self.box_digits(leg) or ""
+                add(f"box heard DTMF {expect.box_heard_digits}", heard == expect.box_heard_digits,
+                    f"the box detected {heard!r}")
+        for heard in expect.heard:
+            checks.append(self._judge_heard(leg, recording, heard))
+        if expect.cdr is not None:
+            if not self.cdr_database:
+                add("CDR", False, "no CDR database given ([scenario] cdr_database or --cdr-database)")
+            else:
+                held, why = check_cdr(self.cdr_database, dict(expect.cdr), calling=leg.calling, called=leg.called)
+                add("CDR " + ", ".join(f"{k}={v}" for k, v in expect.cdr.items()), held, why)
+        return result
+
+    def _judge_heard(self, leg: Leg, recording: np.ndarray, heard) -> Check:
+        begin_time = leg.audio_started_at
+        if begin_time is None:
+            what = heard.prompt or heard.tone or (f"{heard.tone_hz:g} Hz" if heard.tone_hz else "silence")
+            return Check(f"heard {what}", False, "no B-channel audio was recorded")
+        if heard.during == "ringing":
+            phase_start, phase_end = begin_time, leg.answered_at or leg.released_at or self.clock.now()
+        elif heard.during == "answered":
+            phase_start, phase_end = leg.answered_at, leg.released_at or self.clock.now()
+        else:
+            phase_start, phase_end = begin_time, leg.released_at or self.clock.now()
+        if phase_start is None:
+            what = heard.prompt or heard.tone or (f"{heard.tone_hz:g} Hz" if heard.tone_hz else "silence")
+            return Check(f"heard {what} while {heard.during}", False, "the call was never answered")
+        first = max(0, int((phase_start - begin_time) * SAMPLE_RATE))
+        last = max(first, int((phase_end - begin_time) * SAMPLE_RATE))
+        part = recording[first:last]
+        label = f"while {heard.during}, within {heard.within:g} s"
+        if heard.prompt is not None:
+            prompt = self.scenario.audio[heard.prompt]
+            found = analysis.find_prompt(part, prompt, heard.min_score)
+            what = f"prompt {heard.prompt} heard {label}"
+            if found is None:
+                return Check(what, False, f"best correlation {analysis.best_prompt_score(part, prompt):.2f} "
+                                          f"< {heard.min_score:g} in {part.size / SAMPLE_RATE:.2f} s of audio")
+        elif heard.tone is not None:
+            found = analysis.find_tone(part, heard.tone, self.scenario.settings.country)
+            what = f"{heard.tone} tone heard {label}"
+            if found is None:
+                return Check(what, False, f"no {heard.tone} cadence in {part.size / SAMPLE_RATE:.2f} s of audio")
+        elif heard.tone_hz is not None:
+            found = analysis.find_frequency(part, heard.tone_hz)
+            what = f"{heard.tone_hz:g} Hz tone heard {label}"
+            if found is None:
+                return Check(what, False, f"no steady {heard.tone_hz:g} Hz in {part.size / SAMPLE_RATE:.2f} s "
+                                          f"({analysis.level_dbm0(part):.1f} dBm0 overall)")
+        else:
+            found = analysis.find_silence(part, heard.silence)
+            what = f"{heard.silence:g} s of silence {label}"
+            if found is None:
+                return Check(what, False, f"no {heard.silence:g} s below {analysis.SILENCE_DBM0:g} dBm0 in "
+                                          f"{part.size / SAMPLE_RATE:.2f} s")
+        late = found.at > heard.within
+        return Check(what, not late, f"{found.detail} at {found.at:.2f} s"
+                                     + (f", later than {heard.within:g} s" if late else ""))
+
