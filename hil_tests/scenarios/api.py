@@ -60,6 +60,11 @@ async def _run_one(scenario: Scenario, sim: Simulator, cdr_database: str | None,
     return report
 
 
+def scenario_prompt_dir(scenario: Scenario) -> str:
+    base = Path(scenario.path).parent if getattr(scenario, "path", None) else Path(".")
+    return str(base / scenario.settings.prompt_dir)
+
+
 async def run_in_process(scenario: Scenario, engine: str, clock, wire_dir: str,
                          cdr_database: str | None = None, alongside=None) -> ScenarioReport:
     """A box and the simulator in one daemon on `clock` (the loop's).  `alongside(sim)`, if
@@ -69,6 +74,10 @@ async def run_in_process(scenario: Scenario, engine: str, clock, wire_dir: str,
     config = os.path.join(wire_dir, "pribox.toml")
     if carrier_spans == 1 and pbx_spans == 0:
         text = embedded_default(wire_dir, engine)
+        if scenario.settings.box == "answer":
+            text = text.replace('handler = "pbx"', 'handler = "answer"')
+        elif scenario.settings.prompt_dir:          # the box plays the prompts the scenario checks
+            text += f'\n[ivr]\nprompt_dir = "{scenario_prompt_dir(scenario)}"\n'
         carrier, pbx, box = {1: 2}, {}, {1: 1}
     else:
         lay = layout(wire_dir, carrier_spans, pbx_spans)
@@ -77,7 +86,11 @@ async def run_in_process(scenario: Scenario, engine: str, clock, wire_dir: str,
         pbx = {i + 1: SIM_PBX_SPAN + i for i in range(pbx_spans)}
         box = {i + 1: BOX_CARRIER_SPAN + i for i in range(carrier_spans)}
     Path(config).write_text(text)
-    async with running_daemon(config, clock) as daemon:
+    state_dir = os.path.join(wire_dir, "state")     # the box's records, this run's alone
+    if cdr_database is None and not scenario.settings.cdr_database:
+        from pbx_cti.cdr.schema import records_path
+        cdr_database = str(records_path(state_dir))
+    async with running_daemon(config, clock, state_dir=state_dir) as daemon:
         sim = Simulator(daemon, clock, engine, carrier, pbx, box)
         await sim.attach()
         freeze_heap()

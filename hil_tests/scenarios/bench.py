@@ -178,10 +178,10 @@ class Simulator:
 
 
 @asynccontextmanager
-async def running_daemon(config_path: str, clock, bus: EventBus | None = None):
+async def running_daemon(config_path: str, clock, bus: EventBus | None = None, state_dir: str | None = None):
     """A daemon on `config_path` for the length of the block (stopped however the block ends)."""
     daemon = Daemon(FileSource(config_path), load_box_services(), clock=clock, bus=bus or EventBus(),
-                    notifier=Notifier(environ={}))
+                    notifier=Notifier(environ={}), state_dir=state_dir)
     task = asyncio.ensure_future(daemon.run(install_signals=False))
     try:
         yield daemon

@@ -1,8 +1,8 @@
 """CDR rows as the scenarios read them: one small interface over the state directory's SQLite.
 
-The box's CDR module (pbx_cti/cdr/) is written in parallel; until its schema settles, every
-table and column name the bench uses is in `CDR_SCHEMA` below and nowhere else.  Point it at
-the real schema by editing that mapping (or pass another `CdrSchema` to `read_cdrs`).
+Every table and column name the bench uses is in `CDR_SCHEMA` below and nowhere else: the
+box's own CDR table (pbx_cti/cdr/schema.py); pass another `CdrSchema` to `read_cdrs` for
+another box's.
 """
 
 from __future__ import annotations
@@ -18,18 +18,19 @@ class CdrSchema:
     columns: dict[str, str] = field(default_factory=dict)
 
 
-CDR_SCHEMA = CdrSchema("cdr", {
+CDR_SCHEMA = CdrSchema("calls", {         # pbx_cti/cdr/schema.py: the box's CDR table
     "calling": "calling_number",
     "called": "called_number",
+    "called_mapped": "called_mapped",
     "cause": "cause",
-    "disposition": "disposition",        # answered / no_answer / busy / failed
-    "start": "start_time",
-    "answer": "answer_time",
-    "end": "end_time",
-    "duration": "duration_seconds",
-    "route": "route",
-    "span": "span",
-    "channel": "channel",
+    "cleared_by": "cleared_by",          # calling / called / box / network / restart
+    "start": "setup_ms",
+    "answer": "answer_ms",
+    "end": "end_ms",
+    "duration": "duration_ms",
+    "route": "route_target",
+    "digits": "digits",
+    "ivr_path": "ivr_path",
 })
 
 
@@ -65,11 +66,23 @@ def read_cdrs(database: str, schema: CdrSchema = CDR_SCHEMA, *, calling: str | N
 
 
 def check_cdr(database: str, expected: dict[str, str], *, calling: str, called: str,
-              schema: CdrSchema = CDR_SCHEMA) -> tuple[bool, str]:
-    """(held, why) for one call's expected CDR fields."""
+              schema: CdrSchema = CDR_SCHEMA, wait: float = 2.0) -> tuple[bool, str]:
+    """(held, why) for one call's expected CDR fields.  The box writes its records from a
+    thread of its own within a second, so a row that does not hold yet is read again for up to
+    `wait` seconds of real time before the check fails."""
+    import time
     unknown = [name for name in expected if name not in schema.columns]
     if unknown:
         return False, f"no CDR field {', '.join(unknown)} (known: {', '.join(schema.columns)})"
+    deadline = time.monotonic() + wait
+    while True:
+        held, why = _check_once(database, expected, calling, called, schema)
+        if held or time.monotonic() >= deadline:
+            return held, why
+        time.sleep(0.05)
+
+
+def _check_once(database, expected, calling, called, schema) -> tuple[bool, str]:
     try:
         rows = read_cdrs(database, schema, calling=calling or None, called=called)
     except CdrError as exc:

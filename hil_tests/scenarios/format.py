@@ -207,6 +207,9 @@ SCENARIO = Table({
     "prompt_dir": Field(Str(what="a directory of the box's prompts (name.wav)", min_len=1), OPTIONAL),
     "cdr_database": Field(Str(what="the state directory's SQLite database with CDR rows", min_len=1), OPTIONAL),
     "country": Field(Choice(*sorted(TONES)), "KR"),
+    # What takes the calls of the box run in process: its PBX (the embedded default: number
+    # mapping, dial plan, IVR), or the bring-up handler that answers after a ring and listens.
+    "box": Field(Choice("pbx", "answer"), "pbx"),
 })
 
 

@@ -32,6 +32,7 @@ from .format import CONDITION, NUMBER_TYPES, PRESENTATIONS, REDIRECT_REASONS, Sc
 from .trunks import DRAIN_PERIOD, Dial, Leg, PartyNumber, Trunk
 
 SETTLE_SECONDS = 3.0      # after the last call is over or the duration ran out: clearing finishes
+BOX_SETTLE_SECONDS = 0.3  # then the box's side of the last clearing
 
 
 @dataclass
@@ -178,6 +179,9 @@ class ScenarioRunner:
                 leg.note(self.clock.now(), "!!", f"still up after the scenario's {duration:g} s: hanging up")
                 leg.trunk.hangup(leg, 16)
         await self._wait(self._all_done, SETTLE_SECONDS)
+        # The simulator is done once it sent its last message; the box takes it a few
+        # milliseconds later and only then closes the call's record.
+        await asyncio.sleep(BOX_SETTLE_SECONDS)
         for trunk in trunks:
             trunk.drain()
         report = ScenarioReport(self.scenario.name, self.scenario.path, self.engine)

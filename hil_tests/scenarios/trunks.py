@@ -270,7 +270,7 @@ class StackTrunk(Trunk):
 
     @property
     def ready(self) -> bool:
-        return self.isdn.layer2_up
+        return self.isdn.in_service     # the first link-up restarts the channels first
 
     def _on_trace(self, event: IsdnTrace) -> None:
         if event.span_id != self.span.id:

@@ -60,7 +60,7 @@ cause = 200
 ''', tmp_path)
     assert issues == [
         's.toml:3:1: scenario.duraton: unknown key (did you mean "duration"?); expected one of: name, description, '
-        'duration, engines, prompt_dir, cdr_database, country',
+        'duration, engines, prompt_dir, cdr_database, country, box',
         's.toml:7:1: call[0].called.type: expected one of "unknown", "international", "national", "network_specific", '
         '"subscriber", "abbreviated", got "nationl" (did you mean "national"?)',
         's.toml:8:1: call[0].calling.number: expected digits 0-9, * and # such as "15881234", got "02-1234"',
@@ -176,13 +176,13 @@ def test_cdr_rows_are_read_through_the_one_mapping(tmp_path):
     c = CDR_SCHEMA.columns
     with sqlite3.connect(database) as db:
         db.execute(f'CREATE TABLE {CDR_SCHEMA.table} ({c["calling"]} TEXT, {c["called"]} TEXT, {c["cause"]} INTEGER, '
-                   f'{c["disposition"]} TEXT)')
+                   f'{c["cleared_by"]} TEXT)')
         db.execute(f"INSERT INTO {CDR_SCHEMA.table} VALUES ('0212345678', '15881234', 16, 'answered')")
         db.execute(f"INSERT INTO {CDR_SCHEMA.table} VALUES ('0299998888', '15881234', 34, 'failed')")
     assert read_cdrs(str(database), called="15881234", calling="0299998888") == [
-        {"calling": "0299998888", "called": "15881234", "cause": "34", "disposition": "failed"}]
-    assert check_cdr(str(database), {"cause": "16", "disposition": "answered"}, calling="0212345678",
-                     called="15881234") == (True, "CDR row cause=16, disposition=answered")
+        {"calling": "0299998888", "called": "15881234", "cause": "34", "cleared_by": "failed"}]
+    assert check_cdr(str(database), {"cause": "16", "cleared_by": "answered"}, calling="0212345678",
+                     called="15881234") == (True, "CDR row cause=16, cleared_by=answered")
     held, why = check_cdr(str(database), {"cause": "16"}, calling="0299998888", called="15881234")
     assert not held and why == "cause is '34', expected '16'"
     assert check_cdr(str(database), {"colour": "red"}, calling="1", called="2")[1].startswith("no CDR field colour")
@@ -191,12 +191,25 @@ def test_cdr_rows_are_read_through_the_one_mapping(tmp_path):
 
 # -- the examples against today's box -----------------------------------------------------------
 
-def test_every_example_passes_against_todays_box_on_virtual_time(capsys):
+@pytest.fixture(scope="module", autouse=True)
+def box_prompts():
+    """The PBX examples check the prompts the box plays: the set-up's (`make prompts`)."""
+    from pbx_cti.ivr.config import DEFAULT_PROMPT_DIR
+    from pbx_cti.ivr.prompts_setup import make_prompts
+    import contextlib, io
+    with contextlib.redirect_stdout(io.StringIO()):
+        make_prompts(DEFAULT_PROMPT_DIR, report=lambda line: None)     # keeps what is there
+
+
+def test_every_example_passes_against_the_box_on_virtual_time(capsys):
     files = sorted(str(p) for p in EXAMPLES.glob("*.toml"))
-    assert len(files) == 4
+    assert len(files) == 7
     assert main(["scenario", "run", "--virtual", "--json", *files]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["passed"] and len(result["scenarios"]) == 4
+    assert result["passed"] and len(result["scenarios"]) == 7
+    seed = next(s for s in result["scenarios"] if s["path"].endswith("ivr_seed.toml"))
+    held = {c["what"]: c["held"] for c in seed["calls"][0]["checks"]}
+    assert all(held.values()) and len(held) >= 8, held
     answered = next(s for s in result["scenarios"] if s["path"].endswith("answered.toml"))
     call = answered["calls"][0]
     # the messages as they crossed the D-channel (our engine traces them), the simulator's DTMF between
@@ -226,6 +239,7 @@ def test_a_failed_expectation_fails_the_run_and_says_why(tmp_path, capsys):
     path.write_text('''[scenario]
 name = "wrong expectations"
 duration = 5
+box = "answer"
 
 [[call]]
 name = "hopeful"
@@ -292,7 +306,7 @@ def _phones(engine: str, tmp_path: Path):
         while 21 not in sim.daemon.ctx.peer("isdn").spans:
             await asyncio.sleep(0.01)
         isdn = sim.daemon.ctx.peer("isdn").spans[21]
-        while not isdn.layer2_up:
+        while not isdn.in_service:                # the first link-up restarts the channels first
             await asyncio.sleep(0.01)
         answered = []
 
@@ -490,6 +504,7 @@ def test_dtmf_after_a_prompt_and_a_cdr_expectation(tmp_path):
     path.write_text(f'''[scenario]
 name = "after the prompt"
 duration = 10
+box = "answer"
 cdr_database = "{database}"
 
 [[call]]
