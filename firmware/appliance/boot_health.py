@@ -23,6 +23,7 @@ from .control_service import CONTROL_SOCKET, query_status
 from firmware.update.agent import HealthCheck, HealthResult, UpdateAgent
 
 ISDN_SERVICE = "isdn"
+LOOP_LAG_P99_LIMIT_MS = 250.0
 
 
 def services_check(status: dict) -> HealthResult:
@@ -35,6 +36,18 @@ def services_check(status: dict) -> HealthResult:
     if bad:
         return HealthResult("services", False, "not healthy: " + "; ".join(bad))
     return HealthResult("services", True, f"all {len(services)} running and healthy")
+
+
+def loop_check(status: dict) -> HealthResult:
+    """The daemon's event loop keeps up: its lag over the last minute (the line runs in its own
+    thread, but the D-channels' service, the consoles and the APIs wait on the loop)."""
+    lag = status.get("event_loop_lag")
+    if not lag or not lag.get("samples"):
+        return HealthResult("loop", True, "event loop lag not measured yet")
+    text = f"event loop lag p50 {lag['p50_ms']:.1f} ms, p99 {lag['p99_ms']:.1f} ms, max {lag['max_ms']:.1f} ms"
+    if lag["p99_ms"] > LOOP_LAG_P99_LIMIT_MS:
+        return HealthResult("loop", False, f"{text}: p99 over {LOOP_LAG_P99_LIMIT_MS:g} ms")
+    return HealthResult("loop", True, text)
 
 
 def spans_check(status: dict) -> HealthResult:
@@ -69,7 +82,7 @@ def isdn_check(status: dict) -> HealthResult:
     return HealthResult("isdn", True, service["detail"] or "D-channels up")
 
 
-STATUS_CHECKS = (services_check, spans_check, isdn_check)
+STATUS_CHECKS = (services_check, spans_check, isdn_check, loop_check)
 
 
 def daemon_health_checks(fetch: Callable[[], Awaitable[dict]]) -> list[HealthCheck]:

@@ -205,7 +205,9 @@ class Daemon:
         changed; a configuration that does not validate is logged and changes nothing."""
         self.notifier.reloading()
         try:
-            new = self.source.load()
+            # Reading and validating the file (flow files, address look-ups) runs in a worker
+            # thread: the D-channels' service and the consoles go on meanwhile.
+            new = await asyncio.to_thread(self.source.load)
         except (ConfigError, StoreError) as exc:
             errors = tuple(str(i) for i in exc.issues) if isinstance(exc, ConfigError) else (str(exc),)
             log.error("reload refused, still running the previous configuration:\n%s", "\n".join(errors))

@@ -60,7 +60,7 @@ def test_confirm_waits_for_the_daemon_then_passes_on_its_real_status(tmp_path):
         assert loop.run_until_complete(run_beside(daemon, scenario)) == 0
     finally:
         loop.close()
-    assert [(r.name, r.ok) for r in seen["results"]] == [("services", True), ("spans", True), ("isdn", True)]
+    assert [(r.name, r.ok) for r in seen["results"]] == [("services", True), ("spans", True), ("isdn", True), ("loop", True)]
     assert seen["results"][1].detail == "2 configured, layer 1 up on all"
     assert len(rauc.marks) == 1 and rauc.marks[0][1:] == ("good", "booted")
     # Each failed round said why, two virtual seconds apart.
@@ -134,7 +134,7 @@ def test_a_box_that_stays_unhealthy_is_not_confirmed_when_the_wait_runs_out():
     finally:
         loop.close()
     assert rauc.marks == []
-    assert [r.ok for r in results] == [True, False, True]
+    assert [r.ok for r in results] == [True, False, True, True]
     assert fetches == [0.0, 2.0, 4.0, 6.0, 8.0, 10.0]  # one status fetch per round
 
 

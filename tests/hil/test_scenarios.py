@@ -234,6 +234,14 @@ def test_the_short_examples_pass_with_libpri_in_real_time(capsys):
     assert time.monotonic() - started < 25
 
 
+def test_the_pbx_examples_pass_with_libpri_as_the_carrier_in_real_time(capsys):
+    """The seed's IVR call (about 20 s of prompts) and an unknown number, libpri as the switch."""
+    files = [str(EXAMPLES / name) for name in ("ivr_seed.toml", "unknown_number.toml")]
+    assert main(["scenario", "run", "--engine", "libpri", "--quiet", *files]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[-1] == "2 of 2 scenario(s) passed with libpri"
+
+
 def test_a_failed_expectation_fails_the_run_and_says_why(tmp_path, capsys):
     path = tmp_path / "wrong.toml"
     path.write_text('''[scenario]
