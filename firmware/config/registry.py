@@ -1,8 +1,8 @@
 """Which sections make up the box's file.
 
-Every module in `firmware/config/sections/` is imported and calls `register_section`; a later
-layer adds its section by dropping a module there (which may import its definitions from the
-layer itself), so the machinery never changes when the box learns something new.
+Every module in `firmware/config/sections/` is imported and calls `register_section`; a layer
+above the firmware (the contact center) names its own section modules in SECTION_MODULES, one
+line each, so the configuration machinery never imports the layers above it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,13 @@ import importlib
 import pkgutil
 
 from .schema import Section
+
+# Section modules of the layers above the firmware, imported by name like the daemon's
+# SERVICE_MODULES (firmware/appliance/services.py).
+SECTION_MODULES: tuple[str, ...] = (
+    "pbx_cti.ivr.config_section",
+    "pbx_cti.pbx.config_section",
+)
 
 _SECTIONS: dict[str, Section] = {}
 _discovered = False
@@ -31,5 +38,7 @@ def all_sections() -> dict[str, Section]:
 
         for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
             importlib.import_module(f"{package.__name__}.{info.name}")
+        for module in SECTION_MODULES:
+            importlib.import_module(module)
         _discovered = True
     return dict(_SECTIONS)

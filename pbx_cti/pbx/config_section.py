@@ -23,8 +23,8 @@ import datetime
 
 from pbx_cti.pbx.dialplan import DialPlanError, Schedule, compile_pattern, parse_target
 
-from ..registry import register_section
-from ..schema import INVALID, OPTIONAL, Checker, Field, ListOf, Section, Seconds, Str, Table, TableList, Type, describe
+from firmware.config.registry import register_section
+from firmware.config.schema import INVALID, OPTIONAL, Checker, Field, ListOf, Section, Seconds, Str, Table, TableList, Type, describe
 
 
 class Date(Type):
