@@ -105,9 +105,14 @@ def test_the_line_and_a_call_ride_out_a_busy_control_plane(tmp_path):
         await term.expect("applies it\r\npribox#")
         term.send("configure commit\r")
         seen["commit"] = await term.expect("pribox#")
-        # A YMODEM upload with lrzsz's sb.
-        term.send("\r")
-        await term.expect("edge-9#")
+        # A YMODEM upload with lrzsz's sb, once the commit is applied (the reload runs after it).
+        for _ in range(50):
+            term.send("\r")
+            if "edge-9#" in await term.expect("#"):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the commit was never applied: the prompt kept the old hostname")
         term.send("upload ymodem\r")
         await term.expect("Ctrl-X Ctrl-X cancels")
         status, stderr = await term.send_file(["sb", "-q", str(upload)])
