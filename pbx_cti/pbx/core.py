@@ -19,9 +19,9 @@ from dsp.prompts import PromptStore
 from dsp.tones import ToneGenerator
 from firmware.gateway.numbers import Number
 from firmware.gateway.plan import GatewayError, GatewayPlan
-from firmware.isdn.q931.causes import Cause
 from firmware.gateway.trunks import TrunkHunter
 from firmware.isdn.q931 import ies as ie
+from firmware.isdn.q931.causes import Cause
 from firmware.isdn.q931.events import (Alerting, Answered, Disconnected, IncomingCall, InfoDigits, Progress,
                                        Released)
 from firmware.isdn.q931.ies import Layer1, TransferCapability
@@ -47,7 +47,7 @@ ANNOUNCEMENT_CAUSE = Cause.NORMAL_CLEARING
 # settle, the box waits this long after each digit for the next before routing what it has.
 INTERDIGIT_SECONDS = 4.0
 # Who cleared, in the CDR's words: the caller is the calling party of an incoming call.
-_CLEARED_BY = {"caller": "calling", "box": "box", "network": "network"}
+_CLEARED_BY = {"caller": "calling", "called": "called", "box": "box", "network": "network"}
 
 
 @dataclass

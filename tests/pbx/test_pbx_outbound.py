@@ -49,7 +49,7 @@ def prompts(tmp_path_factory):
 
 
 class TwoPris:
-    def __init__(self, config):
+    def __init__(self, config, *, phone_hangs_up_after: float = 60.0, carrier_hangs_up: bool = True):
         self.clock, self.bus = ManualClock(), EventBus()
         self.events: list[Event] = []
         self.bus.subscribe(Event, self.events.append)
@@ -62,9 +62,9 @@ class TwoPris:
         self.box.handler = PbxSpanHandler(self.box, self.pbx)
         self.box_center.handler = PbxSpanHandler(self.box_center, self.pbx)
         self.net = IsdnSpan(self.carrier_line.nt, PriStack("network"), clock=self.clock, bus=self.bus)
-        self.carrier = StackCarrier(self.net, digits="2580", tone_seconds=1.0, hangup_after_audio=True)
+        self.carrier = StackCarrier(self.net, digits="2580", tone_seconds=1.0, hangup_after_audio=carrier_hangs_up)
         self.phone = IsdnSpan(self.center_line.te, PriStack("user"), clock=self.clock, bus=self.bus)
-        self.phone.handler = AnswerAndListen(self.phone, ring_seconds=1.0)
+        self.phone.handler = AnswerAndListen(self.phone, ring_seconds=1.0, max_call_seconds=phone_hangs_up_after)
         self.stacks = [self.box, self.box_center, self.net, self.phone]
         for isdn in self.stacks:
             isdn.start()
@@ -122,3 +122,19 @@ def test_config_check_wants_the_extension_trunk_when_the_dial_plan_names_extensi
     with pytest.raises(ConfigError, match='pbx.extension_trunk: no \\[\\[trunk_group\\]\\] named "nowhere"'):
         load_text(default_text().replace('unknown_number = "reject:1"',
                                          'unknown_number = "reject:1"\nextension_trunk = "nowhere"') + CENTER, "box.toml")
+
+
+def test_when_the_extension_hangs_up_the_caller_is_cleared_with_its_cause(prompts):
+    text = default_text().replace('unknown_number = "reject:1"', 'unknown_number = "reject:1"\nextension_trunk = "center"')
+    config = load_text(text + CENTER + f'\n[ivr]\nprompt_dir = "{prompts}"\n', "two-pris.toml")
+    rig = TwoPris(config, phone_hangs_up_after=2.0, carrier_hangs_up=False)
+    try:
+        rig.run_until(lambda: all(s.in_service for s in rig.stacks), 3.0)
+        call = rig.carrier.place_call(called="2001", timeslot=6)
+        rig.run_until(lambda: call.done, 15.0)
+        rig.carrier_line.run(0.3)
+    finally:
+        rig.close()
+    assert call.answered_at is not None and call.cause_received == 16
+    ended = next(e for e in rig.events if isinstance(e, CallEnded)).summary
+    assert ended["cleared_by"] == "called" and ended["cause"] == 16
