@@ -32,11 +32,17 @@ MAX_RESPONSE_BYTES = 1 << 20  # a CRM answer for one caller; more is a misconfig
 
 
 async def run_lookup(request: LookupRequest) -> Any:
+    """The lookup in a worker thread: the loop never waits for an HTTP server or a database."""
+    return await asyncio.to_thread(lookup_in_place, request)
+
+
+def lookup_in_place(request: LookupRequest) -> Any:
+    """Blocking: the lookup's data, or a LookupFailure (never an exception)."""
     try:
         if request.source == "http":
-            return await asyncio.to_thread(http_lookup, request)
+            return http_lookup(request)
         if request.source == "sqlite":
-            return await asyncio.to_thread(sqlite_lookup, request)
+            return sqlite_lookup(request)
         return LookupFailure(f"unknown lookup source {request.source!r}")
     except Exception as exc:  # a bug in a lookup must not take the call down with it
         log.exception("lookup failed: %r", request)

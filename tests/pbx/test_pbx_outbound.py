@@ -49,20 +49,22 @@ def prompts(tmp_path_factory):
 
 
 class TwoPris:
-    def __init__(self, config, *, phone_hangs_up_after: float = 60.0, carrier_hangs_up: bool = True):
+    def __init__(self, config, *, phone_hangs_up_after: float = 60.0, carrier_hangs_up: bool = True,
+                 state_dir: str | None = None, carrier_digits: str = "2580"):
         self.clock, self.bus = ManualClock(), EventBus()
         self.events: list[Event] = []
         self.bus.subscribe(Event, self.events.append)
         self.carrier_line = LockstepLine(clock=self.clock, bus=self.bus, nt_config={"id": 2}, te_config={"id": 1}).open()
         self.center_line = LockstepLine(clock=self.clock, bus=self.bus, nt_config={"id": 3}, te_config={"id": 4}).open()
-        self.plan = build_plan(config, None)
+        self.plan = build_plan(config, state_dir)
         self.pbx = Pbx(lambda: self.plan, self.clock, self.bus)
         self.box = IsdnSpan(self.carrier_line.te, PriStack("user"), clock=self.clock, bus=self.bus)
         self.box_center = IsdnSpan(self.center_line.nt, PriStack("network"), clock=self.clock, bus=self.bus)
         self.box.handler = PbxSpanHandler(self.box, self.pbx)
         self.box_center.handler = PbxSpanHandler(self.box_center, self.pbx)
         self.net = IsdnSpan(self.carrier_line.nt, PriStack("network"), clock=self.clock, bus=self.bus)
-        self.carrier = StackCarrier(self.net, digits="2580", tone_seconds=1.0, hangup_after_audio=carrier_hangs_up)
+        self.carrier = StackCarrier(self.net, digits=carrier_digits, tone_seconds=1.0 if carrier_digits else 0.0,
+                                    hangup_after_audio=carrier_hangs_up)
         self.phone = IsdnSpan(self.center_line.te, PriStack("user"), clock=self.clock, bus=self.bus)
         self.phone.handler = AnswerAndListen(self.phone, ring_seconds=1.0, max_call_seconds=phone_hangs_up_after)
         self.stacks = [self.box, self.box_center, self.net, self.phone]
