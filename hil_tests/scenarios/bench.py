@@ -47,8 +47,8 @@ def _span(span_id: int, side: str, wire: str, role: str, export: str | None = No
     return text + "\n"
 
 
-def _isdn(span_id: int, role: str) -> str:
-    return f'[[isdn]]\nspan = {span_id}\nswitchtype = "euroisdn_e1"\nrole = "{role}"\n\n'
+def _isdn(span_id: int, role: str, handler: str = "answer") -> str:
+    return f'[[isdn]]\nspan = {span_id}\nswitchtype = "euroisdn_e1"\nrole = "{role}"\nhandler = "{handler}"\n\n'
 
 
 TAIL = '[console]\nenabled = false\n\n[logging]\nlevel = "error"\n'
@@ -73,18 +73,36 @@ def layout(wire_dir: str, carrier_spans: int = 1, pbx_spans: int = 0) -> Layout:
                   [os.path.join(wire_dir, f"pbx{i + 1}.wire") for i in range(pbx_spans)])
 
 
-def box_config(lay: Layout, *, wire_role: str = "connect") -> str:
-    """The box's side: TE spans toward the carrier, NT spans toward the center's PBX."""
+def box_config(lay: Layout, *, wire_role: str = "connect", handler: str = "pbx") -> str:
+    """The box's side: TE spans toward the carrier, NT spans toward the center's PBX.  With the
+    PBX (the default) it carries the embedded default's call path: the carrier's 1588-1234 to
+    route point 7000, the IVR flow `main`, and the spans toward the center as the extensions'
+    trunk group; with "answer", the bring-up handler on every span."""
     text = '[box]\nhostname = "pribox"\ntimezone = "UTC"\n\n'
     for (box, _), wire in zip(lay.carrier_pairs(), lay.carrier_wires):
         text += _span(box, "te", wire, wire_role)
     for (box, _), wire in zip(lay.pbx_pairs(), lay.pbx_wires):
         text += _span(box, "nt", wire, wire_role)
     for box, _ in lay.carrier_pairs():
-        text += _isdn(box, "user")
+        text += _isdn(box, "user", handler)
     for box, _ in lay.pbx_pairs():
-        text += _isdn(box, "network")
+        text += _isdn(box, "network", handler)
+    if handler == "pbx":
+        text += _pbx_sections([box for box, _ in lay.carrier_pairs()], [box for box, _ in lay.pbx_pairs()])
     return text + TAIL
+
+
+def _pbx_sections(carrier_spans: list[int], center_spans: list[int]) -> str:
+    text = (f'[[trunk_group]]\nname = "carrier"\nspans = {carrier_spans}\ndirection = "both"\n'
+            f'translation_in = "carrier-in"\n\n'
+            '[[translation_profile]]\nname = "carrier-in"\ncalled = "carrier-called"\n\n'
+            '[[translation_rule]]\nname = "carrier-called"\n\n'
+            "[[translation_rule.rule]]\nmatch = '/^15881234$/'\nreplace = '/7000/'\n\n"
+            '[[dialplan]]\nname = "route point 7000"\npattern = "7000"\ntarget = "ivr:main"\n\n')
+    if center_spans:
+        text += (f'[[trunk_group]]\nname = "center"\nspans = {center_spans}\ndirection = "out"\n\n'
+                 '[pbx]\nextension_trunk = "center"\n\n')
+    return text
 
 
 def simulator_config(lay: Layout, engine: str, *, wire_role: str = "listen", export_dir: str | None = None) -> str:
@@ -107,7 +125,7 @@ def simulator_config(lay: Layout, engine: str, *, wire_role: str = "listen", exp
 def both_config(lay: Layout, engine: str) -> str:
     """Box and simulator in one daemon (one process, one clock): each wire joins a box span
     (connecting) and a simulator span (listening)."""
-    box = box_config(lay).replace(TAIL, "")
+    box = box_config(lay, handler="answer").replace(TAIL, "")
     sim = simulator_config(lay, engine).replace(TAIL, "")
     spans = [block for block in (box + sim).split("\n\n") if block.startswith("[[span]]")]
     rest = [block for block in (box + sim).split("\n\n") if block.strip() and not block.startswith("[[span]]")]

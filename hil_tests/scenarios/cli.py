@@ -32,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     layout_parser.add_argument("--carrier-spans", type=int, default=1, help="spans toward the carrier (default 1)")
     layout_parser.add_argument("--pbx-spans", type=int, default=0, help="spans toward the center's PBX (default 0)")
     layout_parser.add_argument("--wire-dir", default="/run/pribox", help="where the wire sockets live")
+    layout_parser.add_argument("--handler", choices=["pbx", "answer"], default="pbx",
+                               help="who takes the calls: the PBX (default: number mapping, dial plan, IVR) "
+                                    "or the bring-up handler that answers and listens")
     run_parser.add_argument("--engine", choices=ENGINES, default="pribox",
                             help="the simulator's PRI stack: pribox (ours, default) or libpri (real time only)")
     run_parser.add_argument("--virtual", action="store_true",
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace, out=print) -> int:
             out("pribox scenario: --carrier-spans must be 1..8 and --pbx-spans 0..8")
             return 2
         lay = layout(args.wire_dir, args.carrier_spans, args.pbx_spans)
-        out(box_config(lay).rstrip("\n"))
+        out(box_config(lay, handler=args.handler).rstrip("\n"))
         return 0
     try:
         scenarios = [load_scenario(path) for path in args.files]

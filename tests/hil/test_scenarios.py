@@ -371,7 +371,7 @@ def test_phones_answer_after_rings_talk_hear_and_hang_up(engine, tmp_path):
 # -- on the wire, facing a box in another process ---------------------------------------------------
 
 def test_the_simulator_on_the_wire_faces_a_box_in_another_process(tmp_path, capsys):
-    assert main(["scenario", "box-config", "--wire-dir", str(tmp_path)]) == 0
+    assert main(["scenario", "box-config", "--handler", "answer", "--wire-dir", str(tmp_path)]) == 0
     (tmp_path / "box.toml").write_text(capsys.readouterr().out)
     box = subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--config", str(tmp_path / "box.toml"),
                             "--state-dir", str(tmp_path / "state")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -392,6 +392,25 @@ def test_the_simulator_on_the_wire_faces_a_box_in_another_process(tmp_path, caps
 
 
 # -- load ---------------------------------------------------------------------------------------------
+
+def test_the_seed_call_on_the_wire_against_the_pbx_in_another_process(tmp_path, capsys):
+    """`pribox run` on the layout `box-config` prints (the PBX by default), the simulator in this
+    test's subprocess on the wire: the seed's IVR call and its CDR row in the box's database."""
+    assert main(["scenario", "box-config", "--wire-dir", str(tmp_path)]) == 0
+    (tmp_path / "box.toml").write_text(capsys.readouterr().out)
+    box = subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--config", str(tmp_path / "box.toml"),
+                            "--state-dir", str(tmp_path / "state")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        result = subprocess.run([sys.executable, "-m", "firmware.cli", "scenario", "run", "--quiet", "--wire",
+                                 str(tmp_path / "carrier1.wire"), "--cdr-database", str(tmp_path / "state" / "cdr.sqlite"),
+                                 str(EXAMPLES / "ivr_seed.toml")], capture_output=True, text=True, timeout=90)
+    finally:
+        box.terminate()
+        box.wait(timeout=10)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "[ok] prompt all_busy heard while answered" in result.stdout
+    assert "[ok] CDR called=15881234, called_mapped=7000, route=ivr:main, digits=2, cause=16, cleared_by=box" in result.stdout
+
 
 def test_holding_times_are_exponential_with_the_mean_asked_for():
     times = holding_times(LoadPlan(calls=4000, rate=1, holding_mean=20.0, holding_max=1000.0, seed=7))
@@ -561,7 +580,8 @@ def test_load_on_four_spans_from_a_simulator_in_its_own_process(tmp_path, capsys
                              .replace("calls = 120", "calls = 16").replace("rate = 4.0", "rate = 8.0")
                              .replace("holding_mean = 20.0", "holding_mean = 1.0")
                              .replace("holding_max = 60.0", "holding_max = 2.0"))
-    assert main(["scenario", "box-config", "--carrier-spans", "4", "--wire-dir", str(tmp_path)]) == 0
+    assert main(["scenario", "box-config", "--handler", "answer", "--carrier-spans", "4",
+                 "--wire-dir", str(tmp_path)]) == 0
     (tmp_path / "box.toml").write_text(capsys.readouterr().out)
     box = subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--config", str(tmp_path / "box.toml"),
                             "--state-dir", str(tmp_path / "state")], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
