@@ -22,7 +22,9 @@ octets the kernel replaces.  Each B-channel is one descriptor whose block size (
 bufsize) is one 20 ms tick; `write_bearer` / `read_bearer` move all 30 through per-channel rings
 in one C call (`dsp/c/dahdi_io.c`: every waiting block read, whole blocks written, no Python
 per channel), the same call the span's data-plane thread can make each tick.  A read or write that fails with ELAST means an event waits: it is
-drained with DAHDI_GETEVENT and counted (alarm, bad FCS, abort, overrun, removed).
+drained with DAHDI_GETEVENT and counted (alarm, bad FCS, abort, overrun, removed).  Once the
+media plane is enabled (`media_port()`), each tick runs every whole 10 ms block of the 30
+channels through it in one C call a block and queues the result for the card.
 """
 
 from __future__ import annotations

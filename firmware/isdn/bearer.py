@@ -138,7 +138,7 @@ class SpanAudio:
 
     def hear(self, timeslot: int, other: "SpanAudio", other_timeslot: int, gain_db: float = 0.0) -> None:
         """The caller on `timeslot` hears the line of `other_timeslot` on `other` (this span or
-        another in the same line thread): one half of a bridged call, a conference seat, a
+        another run by the same thread: every span of a box is, see docs/data-plane.md): one half of a bridged call, a conference seat, a
         supervisor's monitor, whisper or barge."""
         self.open(timeslot)
         other.open(other_timeslot)
