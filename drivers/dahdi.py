@@ -22,7 +22,9 @@ octets the kernel replaces.  Each B-channel is one descriptor whose block size (
 bufsize) is one 20 ms tick; `write_bearer` / `read_bearer` move all 30 through per-channel rings
 in one C call (`dsp/c/dahdi_io.c`: every waiting block read, whole blocks written, no Python
 per channel), the same call the span's data-plane thread can make each tick.  A read or write that fails with ELAST means an event waits: it is
-drained with DAHDI_GETEVENT and counted (alarm, bad FCS, abort, overrun, removed).
+drained with DAHDI_GETEVENT and counted (alarm, bad FCS, abort, overrun, removed).  Once the
+media plane is enabled (`media_port()`), each tick runs every whole 10 ms block of the 30
+channels through it in one C call a block and queues the result for the card.
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ import numpy as np
 from drivers import dahdi_ioctl as io
 from drivers.config import SpanConfig
 from drivers.span import LineState, Span, SpanError
+from dsp import lib
+from dsp.line_port import MediaPort
 from runtime.bus import EventBus
 from runtime.clock import Clock
 
@@ -595,6 +599,8 @@ class DahdiSpan(Span):
         self._bfds: list[int] = []
         self._rings: BearerRings | None = None
         self._rx_primed = False
+        self._media: MediaPort | None = None      # the media plane, once media_port() enabled it
+        self._media_primed = False                # this opening's transmit rings hold its first block
         self._idle = IDLE_OCTET[config.law]
         self._span_counters = SpanCounters()
         self._counts: dict[str, int] = {}
@@ -608,7 +614,7 @@ class DahdiSpan(Span):
             "hdlc_rx_frames", "hdlc_tx_frames", "hdlc_rx_short", "hdlc_tx_busy", "hdlc_bad_fcs", "hdlc_aborts",
             "hdlc_overruns", "alarm_events", "noalarm_events", "read_overruns", "write_underruns",
             "removed_events", "other_events", "bearer_rx_short", "bearer_rx_priming", "bearer_rx_underruns",
-            "bearer_tx_dropped", "frame_alignment_losses",
+            "bearer_tx_dropped", "frame_alignment_losses", "media_blocks",
             "spanstat_polls")}
 
     # -- life cycle -------------------------------------------------------------------------
@@ -640,6 +646,9 @@ class DahdiSpan(Span):
             raise DahdiError(explain_os_error(self.id, getattr(exc, "pribox_what", "opening DAHDI"), exc)) from None
         self._rings = BearerRings(self._bfds, self.block, (BEARER_NUMBUFS + 2) * self.block)
         self._rx_primed = False
+        self._media_primed = False
+        if self._media is not None:
+            self._prime_media()
         self._reset_counts()
         self._span_counters = SpanCounters()
         self._next_stat = now
@@ -670,8 +679,53 @@ class DahdiSpan(Span):
 
     # -- pacing: the card paces the line; a tick polls its status --------------------------
     def _tick(self, now: float) -> None:
+        if self._media is not None:
+            self._run_media()
         if now >= self._next_stat:
             self._poll_spanstat(now)
+
+    # -- the media plane: B-channel audio in 10 ms blocks through one C call each --------------
+    def media_port(self) -> MediaPort:
+        """The span's media plane, enabled by the first call: from then on each tick takes every
+        whole 10 ms block all 30 receive rings hold through it and queues its result for the
+        card (the bearer read/write calls are then the media plane's).  The channels' law on
+        the card is the span's (DAHDI_SETLAW at open); each call's own law applies inside."""
+        if self._media is None:
+            self._media = MediaPort()
+            self._media.set_idle_law(lib.MEDIA_CODEC_ALAW if self.config.law == "alaw" else lib.MEDIA_CODEC_ULAW)
+            self._prime_media()
+        return self._media
+
+    def _prime_media(self) -> None:
+        rings = self._rings
+        if rings is None or self._media_primed or not len(rings.fds):
+            return
+        # Whatever the bearer calls left in the rings belongs to no one now.
+        rings.rx_len[:] = 0
+        self._rx_primed = False
+        # One block of silence ahead, as the emulated port does, so a block's answer is queued
+        # before the card needs it.
+        rings.push_tx(np.full((B_CHANNELS, MediaPort.BLOCK), self._idle, np.uint8))
+        self._media_primed = True
+
+    def _run_media(self) -> None:
+        rings = self._rings
+        if rings is None or not len(rings.fds):
+            return
+        self._bearer_pass()
+        size = MediaPort.BLOCK
+        blocks = int(rings.rx_len.min()) // size
+        if not blocks:
+            return
+        line_in = np.empty((B_CHANNELS, blocks * size), np.uint8)
+        rings.take_rx(line_in, blocks * size)
+        line_out = np.empty_like(line_in)
+        for k in range(blocks):
+            line_out[:, k * size:(k + 1) * size] = self._media.block(
+                np.ascontiguousarray(line_in[:, k * size:(k + 1) * size]))
+        self._counts["media_blocks"] += blocks
+        rings.push_tx(line_out)
+        self._bearer_pass()
 
     def _poll_spanstat(self, now: float) -> None:
         self._next_stat = now + self.spanstat_period

@@ -28,7 +28,7 @@ from drivers.performance import SecondSample
 from drivers.span import LineState, Span, SpanError
 from drivers.wire import FRAMES_PER_SECOND, UnixSeqpacketWire, Wire
 from dsp import line as e1
-from dsp.line_port import LinePort
+from dsp.line_port import LinePort, MediaPort
 from runtime.bus import EventBus
 from runtime.clock import Clock
 
@@ -157,6 +157,9 @@ class EmulatedSpan(Span):
 
     def realtime_port(self) -> LinePort:
         return self.port
+
+    def media_port(self) -> MediaPort:
+        return self.port.media()
 
     # -- life cycle -------------------------------------------------------------------------
 

@@ -162,6 +162,12 @@ class Span(abc.ABC):
         backend's line is driven by `tick()` alone."""
         return None
 
+    def media_port(self):
+        """The span's media plane (dsp.line_port.MediaPort), enabled by this call: from then on
+        its B-channels' audio runs through it in 10 ms blocks, and the bearer read/write calls are
+        the media plane's.  None when this backend carries no B-channel audio."""
+        return None
+
     # -- data -----------------------------------------------------------------------------------
 
     def write_bearer(self, block: np.ndarray) -> None:

@@ -8,7 +8,7 @@ that advances ports on CLOCK_MONOTONIC with no Python in the loop.
     port.advance(now)            # lockstep: on the virtual clock
     thread = LineThread(period=0.001); thread.attach(port); thread.start()   # real time
 
-The C side is dsp/c/e1_wire.h, line_port.h and line_thread.h; every call takes the port's lock
+The C side is dsp/c/e1_wire.h, line_port.h, media_port.h and line_thread.h; every call takes its port's lock
 for C work only, so the control plane may call in while the thread runs.
 """
 
@@ -157,6 +157,7 @@ class LinePort:
         lib.e1_span_bearer_timeslots(span, ts)
         lib.e1_span_free(span)
         self.bearer_timeslots: tuple[int, ...] = tuple(ts)
+        self._media: MediaPort | None = None
 
     # -- running ----------------------------------------------------------------------------
     def start(self, now: float) -> None:
@@ -261,6 +262,18 @@ class LinePort:
     def impair_errors(self) -> int:
         return lib.line_port_impair_errors(self._port)
 
+    # -- the media plane ---------------------------------------------------------------------
+    def media(self) -> "MediaPort":
+        """The span's media plane, enabled on the first call: from then on every 10 ms block the
+        advance receives runs through it (the line's transmit side is primed with one block of
+        silence), and the bearer read/write calls are no longer the control plane's."""
+        if self._media is None:
+            handle = lib.line_port_media_enable(self._port)
+            if handle == ffi.NULL:
+                raise MemoryError("media plane: out of memory")
+            self._media = MediaPort(handle, owner=self)
+        return self._media
+
 
 class LineThread:
     """The line's own thread (dsp/c/line_thread.h): advances attached ports every `period`."""
@@ -304,6 +317,45 @@ class LineThread:
         return lib.line_thread_now()
 
 
+class MediaPort:
+    """A span's media plane in C (dsp/c/media_port.h): 30 channels through one media batch per
+    10 ms block, with its own lock and event ring.  An emulated span's line port owns one
+    (`LinePort.media()`) and runs it inside its advance; a DAHDI span makes its own
+    (`MediaPort()`) and runs `block` on what its B-channel descriptors delivered."""
+
+    CHANNELS = lib.MEDIA_PORT_CHANNELS
+    BLOCK = lib.MEDIA_PORT_BLOCK
+
+    def __init__(self, handle=None, *, owner: object = None):
+        if handle is None:
+            handle = lib.media_port_new()
+            if handle == ffi.NULL:
+                raise MemoryError("media plane: out of memory")
+            handle = ffi.gc(handle, lib.media_port_free)
+        self._mp = handle
+        self._owner = owner    # the line port that owns (and frees) a handle it lent us
+        self._out = np.empty((self.CHANNELS, self.BLOCK), np.uint8)
+
+    def block(self, line_in: np.ndarray) -> np.ndarray:
+        """Run one block: uint8 (30, 80) received octets in, the (30, 80) octets to send out
+        (a buffer reused by the next call)."""
+        _check_array(line_in, "media block", (self.CHANNELS, self.BLOCK))
+        lib.media_port_block(self._mp, _ptr(line_in), _ptr(self._out))
+        return self._out
+
+    def set_idle_law(self, law: int) -> None:
+        """Channels with no call send silence in `law` (lib.MEDIA_CODEC_ALAW or ULAW; A-law
+        unless told): the law of the span, for a carrier that takes every channel's octets."""
+        if law not in (lib.MEDIA_CODEC_ALAW, lib.MEDIA_CODEC_ULAW):
+            raise ValueError(f"idle law: expected MEDIA_CODEC_ALAW or MEDIA_CODEC_ULAW, got {law!r}")
+        for channel in range(self.CHANNELS):
+            lib.media_port_configure(self._mp, channel, law, 0)
+
+    @property
+    def blocks(self) -> int:
+        return lib.media_port_blocks(self._mp)
+
+
 class _Channel:
     """One B-channel's blocks in the media plane, allocated when the channel opens."""
 
@@ -325,21 +377,22 @@ class _Channel:
 
 
 class PortMedia:
-    """A span's media plane (dsp/c/line_port.h): 30 channels through one media batch per 10 ms
-    block inside the line's advance.  Channels are 0..29 (B-channel 1..30).  The control plane
+    """A span's media plane (dsp/c/media_port.h) for the control plane: 30 channels through one
+    media batch per 10 ms block, run by whoever carries the span's B-channels (the emulated
+    line's advance, a DAHDI span's tick).  Channels are 0..29 (B-channel 1..30).  The control plane
     opens a channel for a call in its law, queues prompts on it, bridges it to other channels
     (`hear`: calls, conferences, monitor/whisper/barge), and drains what the block's taps found;
     nothing here runs per block."""
 
-    def __init__(self, port: LinePort):
-        self.port = port
-        rc = lib.line_port_media_enable(port._port)
-        if rc:
-            raise MemoryError("media plane: out of memory")
+    def __init__(self, port: "MediaPort | LinePort"):
+        self.port = port.media() if isinstance(port, LinePort) else port
+        if not isinstance(self.port, MediaPort):
+            raise TypeError(f"PortMedia takes a MediaPort (or a LinePort), got {type(port).__name__}")
+        mp = self.port._mp
         self._channels: dict[int, _Channel] = {}
         self._law: dict[int, int] = {}
-        self._events = ffi.new("line_port_event[256]")
-        self._counter = lib.line_port_media_event_counter(port._port)
+        self._events = ffi.new("media_port_event[256]")
+        self._counter = lib.media_port_event_counter(mp)
         self._seen = self._counter[0]
         self._digits: dict[int, list[str]] = {}
         self._ended: dict[int, list[tuple[int, int]]] = {}
@@ -356,11 +409,11 @@ class PortMedia:
         channel = self._check_channel(channel)
         self.close(channel)
         ch = _Channel()
-        port = self.port._port
-        self._raise(lib.line_port_media_configure(port, channel, law, 1), f"open channel {channel}")
-        self._raise(lib.line_port_media_attach_player(port, channel, ch.player), f"player on channel {channel}")
-        self._raise(lib.line_port_media_attach_dtmf(port, channel, ch.rx), f"DTMF receiver on channel {channel}")
-        self._raise(lib.line_port_media_attach_bridge(port, channel, ch.point), f"bridge on channel {channel}")
+        port = self.port._mp
+        self._raise(lib.media_port_configure(port, channel, law, 1), f"open channel {channel}")
+        self._raise(lib.media_port_attach_player(port, channel, ch.player), f"player on channel {channel}")
+        self._raise(lib.media_port_attach_dtmf(port, channel, ch.rx), f"DTMF receiver on channel {channel}")
+        self._raise(lib.media_port_attach_bridge(port, channel, ch.point), f"bridge on channel {channel}")
         self._channels[channel] = ch
         self._law[channel] = law
 
@@ -369,13 +422,13 @@ class PortMedia:
         ch = self._channels.pop(channel, None)
         if ch is None:
             return
-        lib.line_port_player_stop(self.port._port, ch.player)
+        lib.media_port_player_stop(self.port._mp, ch.player)
         for listener_media, listener in list(ch.heard_by.values()):
             listener_media._unhear(listener, ch)
         for _, source in list(ch.hears.values()):
             self._unhear(ch, source)
-        lib.line_port_media_clear(self.port._port, channel)
-        lib.line_port_media_configure(self.port._port, channel, self._law.pop(channel), 0)
+        lib.media_port_clear(self.port._mp, channel)
+        lib.media_port_configure(self.port._mp, channel, self._law.pop(channel), 0)
         self._digits.pop(channel, None)
         self._ended.pop(channel, None)
 
@@ -389,7 +442,7 @@ class PortMedia:
         if samples.ndim != 1 or not len(samples):
             raise ValueError(f"samples: expected a non-empty 1-D int16 array, got shape {samples.shape}")
         item = ffi.new("int64_t *")
-        rc = lib.line_port_player_enqueue(self.port._port, ch.player, ffi.from_buffer("int16_t[]", samples),
+        rc = lib.media_port_player_enqueue(self.port._mp, ch.player, ffi.from_buffer("int16_t[]", samples),
                                           len(samples), loops, int(interruptible), item)
         if rc == lib.PLAYER_ERR_QUEUE_FULL:
             raise OverflowError(f"channel {channel}: already {lib.PLAYER_MAX_QUEUE} prompts queued")
@@ -400,16 +453,16 @@ class PortMedia:
     def stop(self, channel: int) -> None:
         ch = self._channels.get(self._check_channel(channel))
         if ch is not None:
-            lib.line_port_player_stop(self.port._port, ch.player)
+            lib.media_port_player_stop(self.port._mp, ch.player)
             ch.playing.clear()   # the player let go of every item under the port's lock
 
     def barge_in(self, channel: int, on: bool = True) -> None:
         ch = self._open_channel(channel)
-        lib.line_port_player_barge_in(self.port._port, ch.player, ch.rx if on else ffi.NULL)
+        lib.media_port_player_barge_in(self.port._mp, ch.player, ch.rx if on else ffi.NULL)
 
     def hear(self, channel: int, source: "PortMedia", source_channel: int, gain_db: float = 0.0) -> None:
         """`channel` hears what the line sends on `source_channel` of `source` (this span or
-        another advanced by the same line thread), mixed with whatever else it hears."""
+        another run by the same thread: see dsp/c/media_port.h), mixed with whatever else it hears."""
         ch = self._open_channel(channel)
         src = source._open_channel(source_channel)
         if src is ch:
@@ -417,7 +470,7 @@ class PortMedia:
         if not -90.0 <= gain_db <= 12.0:
             raise ValueError(f"gain: expected -90 .. +12 dB, got {gain_db}")
         gain = int(round(4096 * 10 ** (gain_db / 20)))
-        rc = lib.line_port_bridge_listen(self.port._port, ch.point, src.point, gain)
+        rc = lib.media_port_bridge_listen(self.port._mp, ch.point, src.point, gain)
         if rc == lib.BRIDGE_ERR_FULL:
             raise OverflowError(f"channel {channel} already hears {lib.BRIDGE_MAX_SOURCES} channels")
         self._raise(rc, f"bridge channel {channel}")
@@ -431,14 +484,14 @@ class PortMedia:
             self._unhear(ch, src)
 
     def _unhear(self, ch: _Channel, src: _Channel) -> None:
-        lib.line_port_bridge_unlisten(self.port._port, ch.point, src.point)
+        lib.media_port_bridge_unlisten(self.port._mp, ch.point, src.point)
         ch.hears.pop(id(src), None)
         src.heard_by.pop(id(ch), None)
 
     def bridge_stats(self, channel: int) -> dict[str, int]:
         ch = self._open_channel(channel)
         st = ffi.new("bridge_point_stats_t *")
-        lib.line_port_bridge_stats(self.port._port, ch.point, st)
+        lib.media_port_bridge_stats(self.port._mp, ch.point, st)
         return {"samples_written": int(st.samples_written), "underruns": int(st.underruns),
                 "resyncs": int(st.resyncs), "sources": int(st.sources)}
 
@@ -449,14 +502,14 @@ class PortMedia:
             return
         self._seen = self._counter[0]
         while True:
-            n = lib.line_port_media_events(self.port._port, self._events, 256)
+            n = lib.media_port_events(self.port._mp, self._events, 256)
             for k in range(n):
                 ev = self._events[k]
                 if ev.channel not in self._channels:
                     continue
-                if ev.kind == lib.LINE_PORT_EVENT_DIGIT_START:
+                if ev.kind == lib.MEDIA_PORT_EVENT_DIGIT_START:
                     self._digits.setdefault(ev.channel, []).append(ev.digit.decode())
-                elif ev.kind == lib.LINE_PORT_EVENT_PROMPT_END:
+                elif ev.kind == lib.MEDIA_PORT_EVENT_PROMPT_END:
                     ch = self._channels[ev.channel]
                     ch.playing.pop(int(ev.item_id), None)
                     self._ended.setdefault(ev.channel, []).append((int(ev.item_id), int(ev.reason)))
@@ -477,7 +530,7 @@ class PortMedia:
         """The channel's DTMF receiver starts afresh (a new call: a digit the last call was
         holding must not swallow the new call's first)."""
         ch = self._open_channel(channel)
-        lib.line_port_dtmf_reset(self.port._port, ch.rx)
+        lib.media_port_dtmf_reset(self.port._mp, ch.rx)
         self.digits(channel)
 
     def record(self, channel: int, direction: int = lib.MEDIA_FROM_LINE, seconds: float = 30.0) -> None:
@@ -490,7 +543,7 @@ class PortMedia:
         if ring == ffi.NULL:
             raise MemoryError("recorder ring: out of memory")
         ring = ffi.gc(ring, lib.pcm_ring_free)
-        self._raise(lib.line_port_media_attach_recorder(self.port._port, channel, direction, ring),
+        self._raise(lib.media_port_attach_recorder(self.port._mp, channel, direction, ring),
                     f"recorder on channel {channel}")
         ch.recorders[direction] = ring
 
@@ -503,14 +556,14 @@ class PortMedia:
         chunks = []
         buf = np.empty(8000, np.int16)
         while True:
-            n = lib.line_port_recorder_take(self.port._port, ring, ffi.from_buffer("int16_t[]", buf), len(buf))
+            n = lib.media_port_recorder_take(self.port._mp, ring, ffi.from_buffer("int16_t[]", buf), len(buf))
             chunks.append(buf[:n].copy())
             if n < len(buf):
                 return np.concatenate(chunks)
 
     @property
     def blocks(self) -> int:
-        return lib.line_port_media_blocks(self.port._port)
+        return lib.media_port_blocks(self.port._mp)
 
     def _open_channel(self, channel: int) -> _Channel:
         ch = self._channels.get(self._check_channel(channel))

@@ -21,7 +21,8 @@ Steps, each printed as it passes (`dahdi-loop: ...`), the last line one JSON obj
    one on a DAHDI span that does not exist: the daemon configures DAHDI itself, its ISDN stack
    answers a call from libpri, and the missing card is named in the health while the rest runs;
 7. CPU: this process's CPU time per wall second: the far end alone, then with the box's span
-   idle (its 10 ms status tick, 2 ms D-channel poll and 20 ms bearer pump), then in a call.
+   idle (its 10 ms tick: status, and the media plane on its 30 B-channels; the 2 ms D-channel
+   poll), then in a call.
 """
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ from runtime.bus import Event, EventBus
 from firmware.appliance.control_service import CONTROL_SOCKET, query_status
 from runtime.clock import LoopClock
 from firmware.isdn.answer import AnswerAndListen
-from firmware.isdn.bearer import BearerPump
 from firmware.isdn.binding import IsdnSpan
 from firmware.isdn.events import CallAudioReport, DtmfDigit
 from firmware.isdn.stack import PriStack
@@ -272,19 +272,17 @@ async def scenario(result: dict) -> None:
     span.open()
     pacer = SpanPacer(clock, [span], 0.01)
     pacer.start()
-    # The backend alone: its status tick, then its 30 B-channels moved every 20 ms as the ISDN
-    # layer's bearer pump will (no ISDN stack yet).
+    # The backend alone: its status tick, then its 30 B-channels through its media plane, every
+    # 10 ms block in one C call, as the ISDN layer's SpanAudio will run it (no ISDN stack yet).
     cpu0, wall0 = cpu_seconds(), time.monotonic()
     await asyncio.sleep(3.0)
     result["cpu_backend_tick_percent"] = round(100 * (cpu_seconds() - cpu0) / (time.monotonic() - wall0), 1)
-    pump = BearerPump(span, clock)
-    pump.start()
+    span.media_port()
     cpu0, wall0 = cpu_seconds(), time.monotonic()
     await asyncio.sleep(3.0)
     result["cpu_backend_bearer_percent"] = round(100 * (cpu_seconds() - cpu0) / (time.monotonic() - wall0), 1)
-    pump.stop()
     say(f"CPU: far end alone {result['cpu_far_alone_percent']} %, + backend tick "
-        f"{result['cpu_backend_tick_percent']} %, + 30 B-channels pumped {result['cpu_backend_bearer_percent']} %")
+        f"{result['cpu_backend_tick_percent']} %, + 30 B-channels in the media plane {result['cpu_backend_bearer_percent']} %")
     isdn = IsdnSpan(span, PriStack("user"), clock=clock, bus=bus)
     isdn.handler = AnswerAndListen(isdn, ring_seconds=1.0, max_call_seconds=60.0)
     isdn.start()

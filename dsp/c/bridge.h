@@ -6,11 +6,13 @@
  * gain.  Two points hearing each other are a call bridged; every point hearing every other is a
  * conference; a supervisor hearing an agent and a caller is monitoring, the agent also hearing
  * the supervisor is whisper, both hearing the supervisor is barge.  Points on different spans
- * work alike, as long as one thread advances them all (the line thread does); each source is
- * read at its own pace, so spans on different clocks never stall each other (a reader that
- * falls too far behind or runs dry resynchronises and counts it).
+ * work alike, as long as one thread runs them all (the line thread, or the event loop's tick
+ * on a box with DAHDI spans): a source's ring and its `written` are read without a lock; each
+ * source is read at its own pace, so spans on different clocks never stall each other (a
+ * reader that falls too far behind or runs dry resynchronises and counts it).
  *
- * The control plane changes who hears whom under the lock of the listening channel's port. */
+ * The control plane changes who hears whom under the lock of the listening channel's media
+ * port (dsp/c/media_port.h). */
 #ifndef PRIBOX_BRIDGE_H
 #define PRIBOX_BRIDGE_H
 

@@ -40,18 +40,8 @@ struct line_port {
     uint64_t last_perf[5];
     int def_oof, def_los, def_ais;
 
-    media_batch_t *media;
-    int media_blocks;
-    player_state_t *players[E1_B_CHANNELS];
-    dtmf_rx_state_t *receivers[E1_B_CHANNELS];
-    line_port_event events[LINE_PORT_EVENT_QUEUE];
-    int events_head, events_count;
-    uint64_t events_lost;
-    volatile uint32_t events_counter;
+    media_port *media;          /* the media plane, once enabled */
     uint8_t line_in[E1_B_CHANNELS * LINE_PORT_BLOCK], line_out[E1_B_CHANNELS * LINE_PORT_BLOCK];
-    uint8_t net_in[E1_B_CHANNELS * LINE_PORT_BLOCK], net_out[E1_B_CHANNELS * LINE_PORT_BLOCK];
-    uint8_t net_in_len[E1_B_CHANNELS], net_out_len[E1_B_CHANNELS];
-    int16_t pcm_from[E1_B_CHANNELS * LINE_PORT_BLOCK], pcm_to[E1_B_CHANNELS * LINE_PORT_BLOCK];
 };
 
 static void prime_media(line_port *p);
@@ -97,7 +87,7 @@ void line_port_free(line_port *p)
     free(p->rx);
     free(p->tx);
     impair_free(p->im);
-    media_batch_free(p->media);
+    media_port_free(p->media);
     e1_span_free(p->core);
     elastic_free(p->store);
     free(p);
@@ -241,60 +231,13 @@ static void prime_media(line_port *p)
     e1_span_write_bearer(p->core, p->line_out, LINE_PORT_BLOCK);
 }
 
-static void push_event(line_port *p, line_port_event ev)
-{
-    if (p->events_count == LINE_PORT_EVENT_QUEUE) {
-        p->events_head = (p->events_head + 1) % LINE_PORT_EVENT_QUEUE;
-        p->events_count--;
-        p->events_lost++;
-    }
-    p->events[(p->events_head + p->events_count) % LINE_PORT_EVENT_QUEUE] = ev;
-    p->events_count++;
-}
-
-static void gather_events(line_port *p)
-{
-    int added = 0;
-    for (int ch = 0; ch < E1_B_CHANNELS; ch++) {
-        if (p->receivers[ch]) {
-            dtmf_event_t d[8];
-            int n;
-            while ((n = dtmf_rx_get_events(p->receivers[ch], d, 8)) > 0) {
-                for (int k = 0; k < n; k++)
-                    push_event(p, (line_port_event){ch, d[k].kind == DTMF_EVENT_START ? LINE_PORT_EVENT_DIGIT_START
-                                                                                     : LINE_PORT_EVENT_DIGIT_END,
-                                                    0, 0, d[k].digit});
-                added += n;
-                if (n < 8)
-                    break;
-            }
-        }
-        if (p->players[ch]) {
-            player_event_t e[8];
-            int n;
-            while ((n = player_get_events(p->players[ch], e, 8)) > 0) {
-                for (int k = 0; k < n; k++)
-                    push_event(p, (line_port_event){ch, LINE_PORT_EVENT_PROMPT_END, e[k].item_id, e[k].reason,
-                                                    e[k].digit});
-                added += n;
-                if (n < 8)
-                    break;
-            }
-        }
-    }
-    if (added)
-        p->events_counter++;
-}
-
 static void run_media(line_port *p)
 {
     while (e1_span_bearer_rx_available(p->core) >= LINE_PORT_BLOCK) {
         e1_span_read_bearer(p->core, p->line_in, LINE_PORT_BLOCK);
-        media_batch_run(p->media, p->line_in, p->line_out, p->net_in, p->net_in_len, p->net_out,
-                        p->net_out_len, p->pcm_from, p->pcm_to);
+        /* Lock order: this port's lock is held; the media port's is taken inside. */
+        media_port_block(p->media, p->line_in, p->line_out);
         e1_span_write_bearer(p->core, p->line_out, LINE_PORT_BLOCK);
-        p->media_blocks++;
-        gather_events(p);
     }
 }
 
@@ -539,15 +482,12 @@ uint64_t line_port_impair_errors(line_port *p)
 
 /* ---- the media plane ---- */
 
-int line_port_media_enable(line_port *p)
+media_port *line_port_media_enable(line_port *p)
 {
-    int rc = 0;
     pthread_mutex_lock(&p->lock);
     if (!p->media) {
-        p->media = media_batch_new(E1_B_CHANNELS, 1);
-        if (!p->media) {
-            rc = MEDIA_ERR_NO_MEMORY;
-        } else {
+        p->media = media_port_new();
+        if (p->media) {
             /* Whatever the control plane left in the rings belongs to no one now. */
             uint8_t drain[E1_B_CHANNELS * 64];
             while (e1_span_bearer_rx_available(p->core) > 0)
@@ -555,205 +495,7 @@ int line_port_media_enable(line_port *p)
             prime_media(p);
         }
     }
+    media_port *mp = p->media;
     pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-static int media_ready(line_port *p, int channel)
-{
-    if (!p->media)
-        return MEDIA_ERR_ARGUMENT;
-    if (channel < 0 || channel >= E1_B_CHANNELS)
-        return MEDIA_ERR_CHANNEL;
-    return 0;
-}
-
-int line_port_media_configure(line_port *p, int channel, int line_law, int active)
-{
-    int rc;
-    pthread_mutex_lock(&p->lock);
-    rc = media_ready(p, channel);
-    if (rc == 0)
-        rc = media_batch_configure(p->media, channel, line_law, active ? MEDIA_CODEC_LOCAL : MEDIA_CODEC_IDLE, 0);
-    pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-int line_port_media_attach_player(line_port *p, int channel, player_state_t *player)
-{
-    int rc;
-    pthread_mutex_lock(&p->lock);
-    rc = media_ready(p, channel);
-    if (rc == 0)
-        rc = media_batch_attach_source(p->media, channel, (media_source_fn)player_process, player);
-    if (rc == 0)
-        p->players[channel] = player;
-    pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-int line_port_media_attach_dtmf(line_port *p, int channel, dtmf_rx_state_t *rx)
-{
-    int rc;
-    pthread_mutex_lock(&p->lock);
-    rc = media_ready(p, channel);
-    if (rc == 0)
-        rc = media_batch_attach_tap(p->media, channel, MEDIA_FROM_LINE, (media_tap_fn)dtmf_rx, rx);
-    if (rc == 0)
-        p->receivers[channel] = rx;
-    pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-int line_port_media_attach_level(line_port *p, int channel, int direction, level_meter_t *meter)
-{
-    int rc;
-    pthread_mutex_lock(&p->lock);
-    rc = media_ready(p, channel);
-    if (rc == 0)
-        rc = media_batch_attach_tap(p->media, channel, direction, (media_tap_fn)level_meter_process, meter);
-    pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-int line_port_media_clear(line_port *p, int channel)
-{
-    int rc;
-    pthread_mutex_lock(&p->lock);
-    rc = media_ready(p, channel);
-    if (rc == 0) {
-        media_batch_clear_taps(p->media, channel, MEDIA_FROM_LINE);
-        media_batch_clear_taps(p->media, channel, MEDIA_TO_LINE);
-        media_batch_clear_sources(p->media, channel);
-        p->players[channel] = NULL;
-        p->receivers[channel] = NULL;
-        /* Events of the channel's last call still queued would be read as the next call's. */
-        int kept = 0;
-        for (int i = 0; i < p->events_count; i++) {
-            line_port_event ev = p->events[(p->events_head + i) % LINE_PORT_EVENT_QUEUE];
-            if (ev.channel != channel)
-                p->events[(p->events_head + kept++) % LINE_PORT_EVENT_QUEUE] = ev;
-        }
-        p->events_count = kept;
-    }
-    pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-int line_port_media_attach_bridge(line_port *p, int channel, bridge_point_t *point)
-{
-    int rc;
-    pthread_mutex_lock(&p->lock);
-    rc = media_ready(p, channel);
-    if (rc == 0)
-        rc = media_batch_attach_tap(p->media, channel, MEDIA_FROM_LINE, (media_tap_fn)bridge_point_tap, point);
-    if (rc == 0)
-        rc = media_batch_attach_source(p->media, channel, (media_source_fn)bridge_point_mix, point);
-    pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-int line_port_bridge_listen(line_port *p, bridge_point_t *listener, bridge_point_t *source, int32_t gain_q12)
-{
-    int rc;
-    LOCKED(p, rc = bridge_point_listen(listener, source, gain_q12));
-    return rc;
-}
-
-int line_port_bridge_unlisten(line_port *p, bridge_point_t *listener, bridge_point_t *source)
-{
-    int rc;
-    LOCKED(p, rc = bridge_point_unlisten(listener, source));
-    return rc;
-}
-
-void line_port_bridge_stats(line_port *p, bridge_point_t *point, bridge_point_stats_t *out)
-{
-    LOCKED(p, bridge_point_get_stats(point, out));
-}
-
-int line_port_media_blocks(line_port *p)
-{
-    int n;
-    LOCKED(p, n = p->media_blocks);
-    return n;
-}
-
-int line_port_player_enqueue(line_port *p, player_state_t *player, const int16_t *samples, int64_t n,
-                             int32_t loops, int32_t interruptible, int64_t *item_id)
-{
-    int rc;
-    LOCKED(p, rc = player_enqueue(player, samples, n, loops, interruptible, item_id));
-    return rc;
-}
-
-void line_port_player_stop(line_port *p, player_state_t *player) { LOCKED(p, player_stop(player)); }
-
-void line_port_player_barge_in(line_port *p, player_state_t *player, dtmf_rx_state_t *rx)
-{
-    LOCKED(p, player_link_barge_in(player, rx ? (player_barge_probe_fn)dtmf_rx_current : NULL, rx));
-}
-
-int line_port_player_events(line_port *p, player_state_t *player, player_event_t *out, int max)
-{
-    int n;
-    LOCKED(p, n = player_get_events(player, out, max));
-    return n;
-}
-
-int line_port_dtmf_events(line_port *p, dtmf_rx_state_t *rx, dtmf_event_t *out, int max)
-{
-    int n;
-    LOCKED(p, n = dtmf_rx_get_events(rx, out, max));
-    return n;
-}
-
-void line_port_dtmf_reset(line_port *p, dtmf_rx_state_t *rx) { LOCKED(p, dtmf_rx_reset(rx)); }
-
-void line_port_level_take(line_port *p, level_meter_t *meter, level_meter_t *out)
-{
-    LOCKED(p, {
-        *out = *meter;
-        level_meter_init(meter);
-    });
-}
-
-int line_port_media_attach_recorder(line_port *p, int channel, int direction, pcm_ring_t *ring)
-{
-    int rc;
-    pthread_mutex_lock(&p->lock);
-    rc = media_ready(p, channel);
-    if (rc == 0)
-        rc = media_batch_attach_tap(p->media, channel, direction, (media_tap_fn)pcm_ring_process, ring);
-    pthread_mutex_unlock(&p->lock);
-    return rc;
-}
-
-int line_port_recorder_take(line_port *p, pcm_ring_t *ring, int16_t *out, int max)
-{
-    int n;
-    LOCKED(p, n = pcm_ring_take(ring, out, max));
-    return n;
-}
-
-int line_port_media_events(line_port *p, line_port_event *out, int max)
-{
-    int n;
-    pthread_mutex_lock(&p->lock);
-    n = p->events_count < max ? p->events_count : max;
-    for (int i = 0; i < n; i++)
-        out[i] = p->events[(p->events_head + i) % LINE_PORT_EVENT_QUEUE];
-    p->events_head = (p->events_head + n) % LINE_PORT_EVENT_QUEUE;
-    p->events_count -= n;
-    pthread_mutex_unlock(&p->lock);
-    return n;
-}
-
-volatile uint32_t *line_port_media_event_counter(line_port *p) { return &p->events_counter; }
-
-uint64_t line_port_media_events_lost(line_port *p)
-{
-    uint64_t n;
-    LOCKED(p, n = p->events_lost);
-    return n;
+    return mp;
 }

@@ -15,7 +15,8 @@
  *
  * What the control plane needs crosses through bounded queues under the port's lock: D-channel
  * frames (the HDLC queues of e1_span), line-state changes stamped with their time, and one
- * performance sample per second.  Every public call takes the lock, held only for C work. */
+ * performance sample per second.  Every public call takes the lock, held only for C work.
+ * The media plane has its own port and lock (dsp/c/media_port.h). */
 #ifndef PRIBOX_LINE_PORT_H
 #define PRIBOX_LINE_PORT_H
 
@@ -26,11 +27,7 @@
 #include "elastic.h"
 #include "impair.h"
 #include "level.h"
-#include "media.h"
-#include "player.h"
-#include "dtmf.h"
-#include "pcm_ring.h"
-#include "bridge.h"
+#include "media_port.h"
 
 /* cffi:begin */
 #define LINE_PORT_CHANGE_QUEUE 256
@@ -105,56 +102,16 @@ void line_port_impair_ais(line_port *p, int on);
 void line_port_impair_cut(line_port *p, int on);
 uint64_t line_port_impair_errors(line_port *p);
 
-/* The span's media plane.  Once enabled, every 10 ms block of the 30 B-channels goes through a
- * media batch (dsp/c/media.h) inside the advance that received it — decode in each channel's
- * law, from-line taps (a DTMF receiver, a recorder), sources (a prompt player, a bridge),
- * encode — and back out on the line; the bearer
- * read/write calls above are then the media plane's, not the control plane's.  Taps and sources
- * are attached by the control plane; their results are read through the locked calls below.
- * A channel with a bridge point (dsp/c/bridge.h) hears the points it listens to, on this span or
- * another advanced by the same thread. */
-#define LINE_PORT_BLOCK 80
-int line_port_media_enable(line_port *p);
-int line_port_media_configure(line_port *p, int channel, int line_law, int active);
-int line_port_media_attach_player(line_port *p, int channel, player_state_t *player);
-int line_port_media_attach_dtmf(line_port *p, int channel, dtmf_rx_state_t *rx);
-int line_port_media_attach_level(line_port *p, int channel, int direction, level_meter_t *meter);
-int line_port_media_clear(line_port *p, int channel);
-int line_port_media_attach_bridge(line_port *p, int channel, bridge_point_t *point);
-int line_port_bridge_listen(line_port *p, bridge_point_t *listener, bridge_point_t *source, int32_t gain_q12);
-int line_port_bridge_unlisten(line_port *p, bridge_point_t *listener, bridge_point_t *source);
-void line_port_bridge_stats(line_port *p, bridge_point_t *point, bridge_point_stats_t *out);
-int line_port_media_blocks(line_port *p);                                  /* blocks run so far */
-int line_port_player_enqueue(line_port *p, player_state_t *player, const int16_t *samples, int64_t n,
-                             int32_t loops, int32_t interruptible, int64_t *item_id);
-void line_port_player_stop(line_port *p, player_state_t *player);
-void line_port_player_barge_in(line_port *p, player_state_t *player, dtmf_rx_state_t *rx);
-int line_port_player_events(line_port *p, player_state_t *player, player_event_t *out, int max);
-int line_port_dtmf_events(line_port *p, dtmf_rx_state_t *rx, dtmf_event_t *out, int max);
-void line_port_dtmf_reset(line_port *p, dtmf_rx_state_t *rx);
-void line_port_level_take(line_port *p, level_meter_t *meter, level_meter_t *out);
-int line_port_media_attach_recorder(line_port *p, int channel, int direction, pcm_ring_t *ring);
-
-/* What the media plane's taps found, gathered after every block into one ring per port, so the
- * control plane drains a whole span in one call: digits started and ended (DTMF receivers
- * attached with line_port_media_attach_dtmf) and prompts ended (players attached with
- * line_port_media_attach_player).  `line_port_media_event_counter` points at a counter the port
- * raises whenever it adds events: reading it costs no call and no lock. */
-#define LINE_PORT_EVENT_QUEUE 2048
-#define LINE_PORT_EVENT_DIGIT_START 1
-#define LINE_PORT_EVENT_DIGIT_END 2
-#define LINE_PORT_EVENT_PROMPT_END 3
-typedef struct {
-    int32_t channel;
-    int32_t kind;
-    int64_t item_id;        /* the prompt's id (PROMPT_END) */
-    int32_t reason;         /* PLAYER_END_* (PROMPT_END) */
-    char digit;             /* the digit (DIGIT_*), or the digit that barged in */
-} line_port_event;
-int line_port_media_events(line_port *p, line_port_event *out, int max);
-volatile uint32_t *line_port_media_event_counter(line_port *p);
-uint64_t line_port_media_events_lost(line_port *p);
-int line_port_recorder_take(line_port *p, pcm_ring_t *ring, int16_t *out, int max);
+/* The span's media plane (dsp/c/media_port.h), owned by the port and created by the first
+ * enable call, which returns it (NULL when out of memory).  Once enabled, every 80 frames the
+ * advance receives go through media_port_block as one 10 ms block of the 30 B-channels and
+ * its result is queued for transmission; the bearer read/write calls above are then the media
+ * plane's, not the control plane's.  The advance holds the line port's lock and takes the media
+ * port's inside it (line port, then media port); the control plane's media calls take only the
+ * media port's lock.  A channel with a bridge point hears the points it listens to, on this span
+ * or on another advanced by the same thread. */
+#define LINE_PORT_BLOCK 80             /* MEDIA_PORT_BLOCK */
+media_port *line_port_media_enable(line_port *p);
 /* cffi:end */
 
 #endif

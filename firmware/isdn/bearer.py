@@ -1,8 +1,10 @@
 """A span's 30 B-channels in the media plane, for the control plane.
 
-The audio itself never passes through Python: the span's C port runs every 10 ms block of its
-B-channels through the media batch inside the line's advance (dsp/line_port.py `PortMedia`),
-in the line's own thread on a running box.  `SpanAudio` opens a channel for a call in the call's
+The audio itself never passes through Python: the span's C media port (`span.media_port()`,
+dsp/c/media_port.h) runs every 10 ms block of its B-channels through the media batch — inside
+the emulated line's advance (in the line's own thread on a running box), or in a DAHDI span's
+tick for the blocks its B-channel descriptors delivered; `dsp/line_port.py`'s `PortMedia` is
+the control plane's handle on it.  `SpanAudio` opens a channel for a call in the call's
 law, hands it whole prompts to play (a finite source is rendered once, a repeating tone one
 cadence period that the player loops), and drains what the channel's DTMF receiver and level
 meter found.  One per span: it owns that span's media plane.
@@ -60,7 +62,7 @@ class SpanAudio:
     @property
     def media(self) -> PortMedia:
         if self._media is None:
-            port = self.span.realtime_port()
+            port = self.span.media_port()
             if port is None:
                 raise RuntimeError(f"span {self.span.id}: its backend has no media plane")
             self._media = PortMedia(port)
@@ -136,7 +138,7 @@ class SpanAudio:
 
     def hear(self, timeslot: int, other: "SpanAudio", other_timeslot: int, gain_db: float = 0.0) -> None:
         """The caller on `timeslot` hears the line of `other_timeslot` on `other` (this span or
-        another in the same line thread): one half of a bridged call, a conference seat, a
+        another run by the same thread: every span of a box is, see docs/data-plane.md): one half of a bridged call, a conference seat, a
         supervisor's monitor, whisper or barge."""
         self.open(timeslot)
         other.open(other_timeslot)
