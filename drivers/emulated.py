@@ -27,6 +27,7 @@ from drivers.dchannel_export import DChannelExport
 from drivers.performance import SecondSample
 from drivers.span import LineState, Span, SpanError
 from drivers.wire import FRAMES_PER_SECOND, UnixSeqpacketWire, Wire
+from dsp import lib
 from dsp import line as e1
 from dsp.line_port import LinePort, MediaPort
 from runtime.bus import EventBus
@@ -124,6 +125,7 @@ class EmulatedSpan(Span):
         self.store = ElasticStoreView(self.port)
         self.dchannel_export = DChannelExport(config.dchannel_export) if config.dchannel_export else None
         self._had_signal = False
+        self._media: MediaPort | None = None
 
     @property
     def ppm(self) -> float:
@@ -159,7 +161,10 @@ class EmulatedSpan(Span):
         return self.port
 
     def media_port(self) -> MediaPort:
-        return self.port.media()
+        if self._media is None:       # idle channels send the span's own silence, in its law
+            self._media = self.port.media()
+            self._media.set_idle_law(lib.MEDIA_CODEC_ALAW if self.config.law == "alaw" else lib.MEDIA_CODEC_ULAW)
+        return self._media
 
     # -- life cycle -------------------------------------------------------------------------
 
