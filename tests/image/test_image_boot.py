@@ -97,7 +97,9 @@ def test_image_boots_to_the_console_and_runs_every_service(booted):
     assert f"pribox E1/PRI gateway firmware, version {facts['version']}" in version
 
     services = term.command("show services")
-    rows = [line.split() for line in services.splitlines()[2:] if line.strip() and not line.startswith("pribox")]
+    lines = services.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("Service "))   # after the loop-lag line
+    rows = [line.split() for line in lines[header + 1:] if line.strip() and not line.startswith("pribox")]
     names = {row[0]: row[1] for row in rows if len(row) >= 2}
     assert {"network", "spans", "console", "control"} <= set(names), services
     assert all(state == "running" for state in names.values()), services
