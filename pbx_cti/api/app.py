@@ -145,7 +145,6 @@ class Client:
         self.agent = session.who if session.role == "agent" else None
         self.pending: collections.deque[str] = collections.deque()
         self.wake = asyncio.Event()
-        self.dropped = False
         self.writer: asyncio.Task | None = None
 
     def offer(self, text: str) -> bool:
@@ -187,20 +186,18 @@ class EventHub:
             return
         text = encode_event(decision)
         agent = getattr(decision, "agent", None)
-        for client in self.clients:
-            if (client.agent is None or client.agent == agent) and not client.offer(text):
-                client.dropped = True
-        if any(c.dropped for c in self.clients):
-            for client in [c for c in self.clients if c.dropped]:
-                self.clients.discard(client)
-                asyncio.get_running_loop().call_soon(lambda c=client: asyncio.ensure_future(self.drop(c)))
+        slow = [c for c in self.clients if (c.agent is None or c.agent == agent) and not c.offer(text)]
+        for client in slow:
+            # Stop its writer now (no send from here); tell it and close it from the loop.
+            self.clients.discard(client)
+            if client.writer is not None:
+                client.writer.cancel()
+            log.warning("API client of %s dropped: %d events queued, it cannot keep up",
+                        client.agent or f"supervisor {client.session.who}", len(client.pending))
+            client.pending.clear()
+            asyncio.get_running_loop().call_soon(lambda c=client: asyncio.ensure_future(self.drop(c)))
 
     async def drop(self, client: Client) -> None:
-        log.warning("API client of %s dropped: %d events queued, it cannot keep up",
-                    client.agent or f"supervisor {client.session.who}", len(client.pending))
-        if client.writer is not None:
-            client.writer.cancel()
-        client.pending.clear()
         try:
             await asyncio.wait_for(client.ws.send_str(json.dumps(
                 {"type": "dropped", "reason": f"more than {client.limit} events queued: the client cannot keep up"})), 1.0)
