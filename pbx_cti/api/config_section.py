@@ -102,7 +102,7 @@ CTI = register_section(Section("cti", Table({
 API = register_section(Section("api", Table({
     "enabled": Field(Bool(), True, "serve the agent-application API when [cti] has agents"),
     "listen": Field(IpAddress(), "127.0.0.1", "address the API listens on"),
-    "port": Field(Int(1, 65535), 8088),
+    "port": Field(Int(0, 65535), 8088, "0 takes any free port (tests)"),
     "token_lifetime": Field(Seconds(min=60, max=7 * 86400), 28800.0, "seconds a login's token is good for"),
     "login_failures": Field(Int(1, 100), 5, "failed logins per source before it must wait"),
     "login_window": Field(Seconds(min=1, max=86400), 60.0, "the window failed logins are counted in"),
