@@ -156,13 +156,17 @@ class Client:
         return True
 
     async def write(self) -> None:
-        while True:
-            await self.wake.wait()
-            self.wake.clear()
-            while self.pending:
-                count = min(len(self.pending), BATCH)
-                batch = [self.pending.popleft() for _ in range(count)]
-                await self.ws.send_str('{"type":"events","events":[' + ",".join(batch) + "]}")
+        try:
+            while True:
+                await self.wake.wait()
+                self.wake.clear()
+                while self.pending:
+                    count = min(len(self.pending), BATCH)
+                    batch = [self.pending.popleft() for _ in range(count)]
+                    await self.ws.send_str('{"type":"events","events":[' + ",".join(batch) + "]}")
+        except (ConnectionError, RuntimeError) as exc:
+            # The peer went away mid-send: the handler's read loop ends and cleans up.
+            log.info("API client of %s: send failed (%s)", self.session.who, exc)
 
 
 class EventHub:
@@ -173,6 +177,7 @@ class EventHub:
     def __init__(self, bus: EventBus, on_agent_gone: Callable[[str], None]):
         self.clients: set[Client] = set()
         self.on_agent_gone = on_agent_gone
+        self._drops: set[asyncio.Task] = set()
         self._subscription = bus.subscribe(Decision, self._publish)
 
     def close(self) -> None:
@@ -195,7 +200,12 @@ class EventHub:
             log.warning("API client of %s dropped: %d events queued, it cannot keep up",
                         client.agent or f"supervisor {client.session.who}", len(client.pending))
             client.pending.clear()
-            asyncio.get_running_loop().call_soon(lambda c=client: asyncio.ensure_future(self.drop(c)))
+            asyncio.get_running_loop().call_soon(self._start_drop, client)
+
+    def _start_drop(self, client: Client) -> None:
+        task = asyncio.ensure_future(self.drop(client))
+        self._drops.add(task)  # held until done: the loop keeps only weak references to tasks
+        task.add_done_callback(self._drops.discard)
 
     async def drop(self, client: Client) -> None:
         try:
