@@ -15,8 +15,8 @@ timers (tier relaxations, position announcements every 30 s) run as they fall du
     enqueue_p99_ms          wall time of queueing a caller when no agent is free
     cpu_ms_per_call         process CPU (the SQLite writer thread included) per call handled:
                             queued, offered, answered, ended, every record logged
-The WebSocket figures (events_per_s, event_latency_ms_p99) belong to the API and are not
-measured here.  The last line printed is one JSON object.
+The WebSocket figures (events_per_s, event_latency_ms_p99) belong to the API and are
+measured by bench/cti_api.py.  The last line printed is one JSON object.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from .schema import Section
 SECTION_MODULES: tuple[str, ...] = (
     "pbx_cti.ivr.config_section",
     "pbx_cti.pbx.config_section",
+    "pbx_cti.api.config_section",
 )
 
 _SECTIONS: dict[str, Section] = {}

@@ -1,0 +1,118 @@
+"""[api] and [cti]: the agent-application API's listener and limits, and the contact center's
+agents (with their password hashes), skill groups and queues.
+
+    [api]
+    listen = "127.0.0.1"
+    port = 8088
+    token_lifetime = 28800           # seconds a login's token is good for (one shift)
+    [[api.supervisor]]
+    name = "sup"
+    password_hash = "scrypt:..."     # pribox config hash-password
+
+    [cti]
+    not_ready_reasons = ["break", "lunch"]
+    [[cti.agent]]
+    id = "alice"
+    password_hash = "scrypt:..."
+    skills = { sales = 9 }
+    [[cti.queue]]
+    name = "sales"
+    group = "sales"
+
+The engine's own rules for [cti] (levels, strategies, tiers, reserved reasons) are checked by
+`pbx_cti.cti.config_from_mapping`, so `pribox config check` reports them with the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from firmware.config.passwords import parse_hash
+from firmware.config.registry import register_section
+from firmware.config.schema import (Bool, Field, Int, IpAddress, ListOf, MapOf, Record, Section, Seconds, Str,
+                                    Table, TableList, Type, _plain)
+from pbx_cti.cti.model import ConfigurationError, CtiConfig, config_from_mapping
+
+NAME = r"[A-Za-z0-9_.@-]{1,64}"
+
+
+def _hash_problem(stored: str) -> str | None:
+    try:
+        parse_hash(stored)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+PASSWORD_HASH = Str(what="a scrypt hash (pribox config hash-password)", check=_hash_problem)
+
+
+class Tables(Type):
+    """An array of tables passed on as written (frozen so reloads compare them); the engine's
+    `config_from_mapping` checks what is inside and names the key that is wrong."""
+
+    expected = "an array of tables"
+
+    def convert(self, value, path, checker):
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            return self.wrong(value, path, checker)
+        return _freeze(value)
+
+
+def _freeze(value):
+    if isinstance(value, dict):
+        return Record({k: _freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+def cti_config(section: Mapping) -> CtiConfig:
+    """The engine's configuration from the validated [cti] section (password hashes stay here)."""
+    plain = _plain(section)
+    plain["agent"] = [{k: v for k, v in agent.items() if k != "password_hash" and v is not None}
+                      for agent in plain.get("agent", [])]
+    return config_from_mapping(plain)
+
+
+def password_hashes(section: Mapping) -> dict[str, str]:
+    return {agent.id: agent.password_hash for agent in section.agent}
+
+
+def _check_with_engine(record, path, checker) -> None:
+    try:
+        cti_config(record)
+    except ConfigurationError as exc:
+        checker.report(path, str(exc))
+
+
+CTI = register_section(Section("cti", Table({
+    "agent": Field(TableList(Table({
+        "id": Field(Str(NAME, "an agent id of letters, digits, _ . @ -")),
+        "name": Field(Str(), ""),
+        "password_hash": Field(PASSWORD_HASH),
+        "skills": Field(MapOf(Int(1, 10))),
+    }), unique=("id",), noun="agent"), ()),
+    "queue": Field(Tables(), ()),
+    "groups": Field(ListOf(Str(min_len=1)), ()),
+    "not_ready_reasons": Field(ListOf(Str(min_len=1)), ()),
+    "wrap_up_codes": Field(ListOf(Str(min_len=1)), ()),
+}, checks=[_check_with_engine]), doc="the contact center: agents, skill groups, queues"))
+
+API = register_section(Section("api", Table({
+    "enabled": Field(Bool(), True, "serve the agent-application API when [cti] has agents"),
+    "listen": Field(IpAddress(), "127.0.0.1", "address the API listens on"),
+    "port": Field(Int(0, 65535), 8088, "0 takes any free port (tests)"),
+    "token_lifetime": Field(Seconds(min=60, max=7 * 86400), 28800.0, "seconds a login's token is good for"),
+    "login_failures": Field(Int(1, 100), 5, "failed logins per source before it must wait"),
+    "login_window": Field(Seconds(min=1, max=86400), 60.0, "the window failed logins are counted in"),
+    "requests_per_second": Field(Seconds(min=1, max=100000), 50.0, "sustained requests per source"),
+    "request_burst": Field(Int(1, 100000), 100, "requests a source may send at once"),
+    "client_queue": Field(Int(8, 1_000_000), 10000, "events queued per WebSocket client before it is dropped"),
+    "reconnect_grace": Field(Seconds(min=0, max=3600), 60.0,
+                             "after a restart, seconds an agent's application has to come back before NOT_READY"),
+    "supervisor": Field(TableList(Table({
+        "name": Field(Str(NAME, "a supervisor name of letters, digits, _ . @ -")),
+        "password_hash": Field(PASSWORD_HASH),
+    }), unique=("name",), noun="supervisor"), ()),
+}), doc="the agent-application API (HTTP + WebSocket)"))
