@@ -16,6 +16,13 @@ Steps, each printed as it passes (`dahdi-loop: ...`), the last line one JSON obj
 5. the far span stopped (its channels closed, the dynamic span destroyed) and started again
    (re-created and configured through DAHDI's ioctls): the box's alarms raised and cleared, the
    D-channel re-established, a second call on the same B-channel answered (no channel stuck);
+   then the box's PBX takes the span over (handler "pbx": the embedded default's trunk group,
+   translation 15881234 -> 7000 and dial plan 7000 -> ivr:main, prompts from the image's
+   /usr/share/pribox/prompts): libpri calls 15881234, the far end finds the greeting prompt
+   in what it hears (correlation) and its level, presses 2 in-band and sends a -10 dBm0 1 kHz
+   tone (a recorder tap on the box's channel measures it), then hears the all-busy prompt and
+   is cleared with cause 16; the IVR's trace (IvrDigit, IvrCollectResult) and the PBX's
+   CallEnded show the digit collected;
 6. the box as it runs: `pribox config check` on a configuration with DAHDI spans (and on one
    naming a DAHDI span twice), then `pribox run` with a DAHDI span on the box's loop span plus
    one on a DAHDI span that does not exist: the daemon configures DAHDI itself, its ISDN stack
@@ -54,11 +61,19 @@ from firmware.isdn.binding import IsdnSpan
 from firmware.isdn.events import CallAudioReport, DtmfDigit
 from firmware.isdn.stack import PriStack
 from hil_tests.peers.libpri import LibpriPeer
+from hil_tests.scenarios.analysis import find_frequency, find_prompt, level_dbm0
+from firmware.config.loader import default_text, load_text
+from pbx_cti.ivr.trace import IvrCollectResult, IvrDigit
+from pbx_cti.pbx.core import Pbx, PbxSpanHandler
+from pbx_cti.pbx.model import CallEnded
+from pbx_cti.pbx.service import build_plan
 
 BOX_ADDR, FAR_ADDR = "1:0", "1:1"
 BLOCK = 160                       # octets per B-channel read: 20 ms
 DIGITS = "1234#"
 TONE_HZ, TONE_DBM0 = 1000.0, -10.0
+IVR_NUMBER, IVR_DIGIT = "15881234", "2"   # the center's number; menu choice 2 (이체)
+PROMPT_DIR = "/usr/share/pribox/prompts"  # the default flow's prompts, made at image build
 STEP_TIMEOUT = 60.0               # generous: under plain emulation Python runs several times slower
 
 
@@ -232,6 +247,99 @@ async def call_once(far: FarSpan, box: IsdnSpan, bus_events: list, result: dict,
         f"{result.get(f'{label}_ringback_dbm0')} dBm0")
 
 
+def pbx_sections() -> str:
+    """The embedded default's gateway and dial-plan sections: the trunk group on span 1 maps
+    15881234 to route point 7000, and 7000 runs the IVR flow `main`."""
+    text = default_text()
+    start, end = text.index("\n[gateway]"), text.index("\n[console]")
+    return text[start:end] + f'\n[ivr]\nprompt_dir = "{PROMPT_DIR}"\n'
+
+
+BOX_PBX_CONFIG = """\
+[[span]]
+id = 1
+driver = "dahdi"
+dahdi_span = {box}
+side = "te"
+clock = "internal"
+law = "alaw"
+crc4 = false
+
+[[isdn]]
+span = 1
+handler = "pbx"
+"""
+
+
+def box_pbx(box_spanno: int, clock, bus) -> Pbx:
+    """The box's PBX as the daemon's pbx service builds it, from the box's one file."""
+    config = load_text(BOX_PBX_CONFIG.format(box=box_spanno) + pbx_sections(), source="the DAHDI loop bench")
+    plan = build_plan(config, None)
+    missing = {"greeting", "menu", "all_busy"} - set(plan.prompts)
+    if missing:
+        raise BenchError(f"the prompt directory {PROMPT_DIR} lacks {sorted(missing)}")
+    return Pbx(lambda: plan, clock, bus)
+
+
+async def ivr_call(far: FarSpan, box: IsdnSpan, pbx: Pbx, events: list, result: dict) -> None:
+    """15881234 from the far end, answered by the box's IVR: the far end hears the greeting,
+    presses 2, sends a 1 kHz tone (which the box's side records), hears the all-busy prompt and
+    is cleared with cause 16."""
+    prompts = pbx.plan_source().prompts
+    greeting, all_busy = prompts["greeting"].samples, prompts["all_busy"].samples
+    far.open_bearer(1)
+    call = far.peer.call(IVR_NUMBER, calling="0212345678", channel=1)
+    await far.peer.wait_for("answer", timeout=STEP_TIMEOUT, call=call)
+    box.bearer.record(1, seconds=60.0)            # a tap on the box's own channel
+    box_heard: list[np.ndarray] = []
+    say("ivr: answered by the box's IVR")
+
+    def heard() -> np.ndarray:
+        return np.concatenate(far.received) if far.received else np.zeros(0, np.int16)
+
+    def found_greeting() -> bool:
+        box_heard.append(box.bearer.recorded(1))
+        rec = heard()
+        return rec.size > greeting.size and find_prompt(rec, greeting, 0.6) is not None
+
+    await until(found_greeting, "ivr: the greeting heard at the far end")
+    rec = heard()
+    at = find_prompt(rec, greeting, 0.6)
+    start = int(at.at * 8000)
+    result["ivr_greeting_score"] = round(at.score, 3)
+    result["ivr_greeting_dbm0"] = round(level_dbm0(rec[start:start + greeting.size]), 1)
+    result["ivr_greeting_prompt_dbm0"] = round(level_dbm0(greeting), 1)
+    say(f"ivr: greeting heard (correlation {at.score:.3f}, {result['ivr_greeting_dbm0']} dBm0)")
+    dtmf = DtmfGenerator(level_dbm0=-10.0)
+    dtmf.put(IVR_DIGIT)
+    far.send_audio(dtmf.generate(2000))
+    t = np.arange(int(8000 * 1.5)) / 8000.0
+    far.send_audio((dbm0_to_amplitude(TONE_DBM0) * np.sin(2 * np.pi * TONE_HZ * t)).astype(np.int16))
+    await until(lambda: not far.to_send, "ivr: far end's digit and tone sent")
+    box_heard.append(box.bearer.recorded(1))
+    hangup = await far.peer.wait_for("hangup_req", timeout=STEP_TIMEOUT, call=call)
+    result["ivr_cause"] = hangup.cause
+    rec = heard()
+    busy = find_prompt(rec, all_busy, 0.6)
+    result["ivr_all_busy_score"] = None if busy is None else round(busy.score, 3)
+    box_rec = np.concatenate(box_heard) if box_heard else np.zeros(0, np.int16)
+    tone = find_frequency(box_rec, TONE_HZ, 0.5)
+    if tone is not None:
+        start = int(tone.at * 8000)
+        result["ivr_box_tone_dbm0"] = round(level_dbm0(box_rec[start:start + int(tone.score * 8000)]), 1)
+    else:
+        result["ivr_box_tone_dbm0"] = None
+    result["ivr_digits"] = "".join(e.digit for e in events if isinstance(e, IvrDigit))
+    result["ivr_collect"] = [[e.outcome, e.digits] for e in events if isinstance(e, IvrCollectResult)]
+    await until(lambda: any(isinstance(e, CallEnded) for e in events), "ivr: the PBX's CallEnded")
+    summary = next(e for e in events if isinstance(e, CallEnded)).summary
+    result["ivr_summary"] = {k: summary.get(k) for k in ("digits", "cause", "cleared_by", "data")}
+    await until(lambda: not box.stack.calls, "ivr: the box's call cleared")
+    far.close_bearer()
+    say(f"ivr: digits {result['ivr_digits']!r} collected {result['ivr_collect']}, all-busy "
+        f"{result['ivr_all_busy_score']}, cause {result['ivr_cause']}, tone at the box {result['ivr_box_tone_dbm0']} dBm0")
+
+
 async def scenario(result: dict) -> None:
     device = DahdiDevice()
     loop_started = time.monotonic()
@@ -326,6 +434,15 @@ async def scenario(result: dict) -> None:
     call_events = []
     sub = bus.subscribe(Event, call_events.append)
     await call_once(far, isdn, call_events, result, "call2")
+    sub.cancel()
+
+    # The box's PBX takes the span over: the call path the daemon runs with handler = "pbx".
+    isdn.handler.close()
+    pbx = box_pbx(box_spanno, clock, bus)
+    isdn.handler = PbxSpanHandler(isdn, pbx)
+    call_events = []
+    sub = bus.subscribe(Event, call_events.append)
+    await ivr_call(far, isdn, pbx, call_events, result)
     sub.cancel()
     busy = {ts: state for ts, state in isdn.stack.channels.summary().items() if state != "idle"}
     result["channels_not_idle"] = busy

@@ -151,6 +151,23 @@ def install_pribox(rootfs: Path, wheels: Path, log: Path) -> None:
     shutil.rmtree(target)
 
 
+PROMPT_DIR = "usr/share/pribox/prompts"
+
+
+def install_prompts(rootfs: Path, cache: Path, log: Path) -> None:
+    """The default IVR flow's prompts, read-only in /usr/share/pribox/prompts (a box points
+    `[ivr] prompt_dir` there until an integrator brings studio recordings).  Synthesised on this
+    host with espeak-ng (kept in the cache: prompts_setup leaves existing files alone), so the
+    image needs no speech synthesiser."""
+    made = cache / "prompts"
+    _run(sys.executable, "-m", "pbx_cti.ivr.prompts_setup", str(made), cwd=REPO, log=log)
+    target = rootfs / PROMPT_DIR
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    for wav in sorted(made.glob("*.wav")):
+        shutil.copy(wav, target / wav.name)
+
+
 def build(out: Path, *, version: str, keys: Path) -> dict:
     _check_host()
     out.mkdir(parents=True, exist_ok=True)
@@ -165,6 +182,7 @@ def build(out: Path, *, version: str, keys: Path) -> dict:
     _run("tar", "-C", str(rootfs), "-xf", str(tarball), log=log)
     build_wheels(out / "wheels", log)
     install_pribox(rootfs, out / "wheels", log)
+    install_prompts(rootfs, out / "cache", log)
     from images.dahdi_modules import build_modules, install_modules
     modules = build_modules(tarball, out / "cache", _run, _chroot, log)
     install_modules(rootfs, modules)

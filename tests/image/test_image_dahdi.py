@@ -1,7 +1,9 @@
 """DAHDI in the firmware image, proven without a card: the image's own kernel under qemu loads
 the dahdi-dkms modules, two dahdi_dynamic_loc spans run back to back with dahdi_dummy as timing,
 pribox's DAHDI backend drives one (user side) and libpri the other (network side, on its HDLC-FCS
-D-channel descriptor as chan_dahdi does).  The bench itself is hil_tests/dahdi_loop.py, started
+D-channel descriptor as chan_dahdi does): calls answered and listened to, the far span
+stopped and started, then a call to 15881234 through the box's PBX and its IVR (greeting,
+digit 2, all-busy, cause 16) with tones measured both ways.  The bench itself is hil_tests/dahdi_loop.py, started
 in the VM by `systemd.wants=pribox-dahdi-bench.service`; this test boots the image, waits for
 the bench's result line on the kernel console and checks it.  Not in the default run:
 
@@ -48,6 +50,16 @@ def test_dahdi_loop_spans_carry_a_call_and_survive_a_far_span_restart():
         assert result[f"{label}_digits"] == "1234#"
         assert -13.0 < result[f"{label}_tone_dbm0"] < -7.0        # sent at -10 dBm0
         assert result[f"{label}_ringback_440_480_share"] > 0.8    # the box's Korean ringback
+    # The box's PBX on the span (handler "pbx", the default's trunk group and dial plan):
+    # 15881234 -> 7000 -> the IVR flow main, its prompts from the image's prompt directory.
+    assert result["ivr_greeting_score"] > 0.9                     # the greeting prompt itself
+    assert abs(result["ivr_greeting_dbm0"] - result["ivr_greeting_prompt_dbm0"]) < 1.0
+    assert result["ivr_digits"] == "2"
+    assert ["success", "2"] in result["ivr_collect"]
+    assert result["ivr_summary"]["digits"] == "2" and result["ivr_summary"]["cause"] == 16
+    assert result["ivr_all_busy_score"] > 0.9
+    assert result["ivr_cause"] == 16
+    assert -13.0 < result["ivr_box_tone_dbm0"] < -7.0             # the far end's tone at the box
     assert result["alarms_while_down"] and set(result["alarms_while_down"]) <= {"los", "lof", "rai"}
     raised = {a for change in result["alarm_changes"] for a in change["raised"]}
     cleared = {a for change in result["alarm_changes"] for a in change["cleared"]}
