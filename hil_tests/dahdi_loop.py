@@ -26,7 +26,9 @@ Steps, each printed as it passes (`dahdi-loop: ...`), the last line one JSON obj
 6. the box as it runs: `pribox config check` on a configuration with DAHDI spans (and on one
    naming a DAHDI span twice), then `pribox run` with a DAHDI span on the box's loop span plus
    one on a DAHDI span that does not exist: the daemon configures DAHDI itself, its ISDN stack
-   answers a call from libpri, and the missing card is named in the health while the rest runs;
+   and its PBX (handler "pbx", the same sections) answer 15881234 from libpri with the IVR's
+   greeting, take the digit 2 and clear with cause 16, and the missing card is named in the
+   health while the rest runs;
 7. CPU: this process's CPU time per wall second: the far end alone, then with the box's span
    idle (its 10 ms tick: status, and the media plane on its 30 B-channels; the 2 ms D-channel
    poll), then in a call.
@@ -53,6 +55,7 @@ from drivers.pacing import SpanPacer
 from dsp.codecs import Codec, decode, encode
 from dsp.dtmf import DtmfGenerator
 from dsp.levels import dbm0_to_amplitude, power_dbm0
+from dsp.prompts import load_prompt
 from runtime.bus import Event, EventBus
 from firmware.appliance.control_service import CONTROL_SOCKET, query_status
 from runtime.clock import LoopClock
@@ -337,7 +340,8 @@ async def ivr_call(far: FarSpan, box: IsdnSpan, pbx: Pbx, events: list, result: 
     await until(lambda: not box.stack.calls, "ivr: the box's call cleared")
     far.close_bearer()
     say(f"ivr: digits {result['ivr_digits']!r} collected {result['ivr_collect']}, all-busy "
-        f"{result['ivr_all_busy_score']}, cause {result['ivr_cause']}, tone at the box {result['ivr_box_tone_dbm0']} dBm0")
+        f"{result['ivr_all_busy_score']}, cause {result['ivr_cause']}, "
+        f"tone at the box {result['ivr_box_tone_dbm0']} dBm0")
 
 
 async def scenario(result: dict) -> None:
@@ -483,6 +487,7 @@ law = "alaw"
 
 [[isdn]]
 span = 1
+handler = "pbx"
 """
 
 
@@ -496,11 +501,11 @@ async def daemon_phase(device: DahdiDevice, box_spanno: int, far_cfg: SpanConfig
     os.makedirs(f"{BENCH_DIR}/state", exist_ok=True)
     path = f"{BENCH_DIR}/box.toml"
     with open(path, "w") as f:
-        f.write(DAEMON_CONFIG.format(box=box_spanno, missing=MISSING_SPAN))
+        f.write(DAEMON_CONFIG.format(box=box_spanno, missing=MISSING_SPAN) + pbx_sections())
     result["config_check"] = config_check(path)
     bad = f"{BENCH_DIR}/twice.toml"
     with open(bad, "w") as f:
-        f.write(DAEMON_CONFIG.format(box=box_spanno, missing=box_spanno))
+        f.write(DAEMON_CONFIG.format(box=box_spanno, missing=box_spanno) + pbx_sections())
     result["config_check_twice"] = config_check(bad)
     say(f"config check: {result['config_check'][1]!r}; named twice: {result['config_check_twice'][1]!r}")
     log = open(f"{BENCH_DIR}/daemon.log", "w")
@@ -517,20 +522,25 @@ async def daemon_phase(device: DahdiDevice, box_spanno: int, far_cfg: SpanConfig
         far = FarSpan(device, far_cfg, far_layout)
         far.start()
         await until(lambda: far.peer.dchannel_up, "libpri's D-channel up with the daemon")
+        greeting = load_prompt(f"{PROMPT_DIR}/greeting.wav").samples
         far.open_bearer(1)
-        call = far.peer.call("15881234", calling="0212345678", channel=1)
+        call = far.peer.call(IVR_NUMBER, calling="0212345678", channel=1)
         await far.peer.wait_for("answer", timeout=STEP_TIMEOUT, call=call)
+        await until(lambda: len(far.received) * BLOCK > greeting.size
+                    and find_prompt(np.concatenate(far.received), greeting, 0.6) is not None,
+                    "the daemon's IVR greeting heard")
         dtmf = DtmfGenerator(level_dbm0=-10.0)
-        dtmf.put(DIGITS)
-        far.send_audio(dtmf.generate(8000))
-        await until(lambda: not far.to_send, "far end's digits sent to the daemon")
-        await asyncio.sleep(0.5)
-        far.peer.hangup(call, 16)
+        dtmf.put(IVR_DIGIT)
+        far.send_audio(dtmf.generate(2000))
+        hangup = await far.peer.wait_for("hangup_req", timeout=STEP_TIMEOUT, call=call)
+        result["daemon_ivr_cause"] = hangup.cause
+        far.close_bearer()
         await asyncio.sleep(1.0)
         status = await query_status(f"{BENCH_DIR}/state/{CONTROL_SOCKET}", timeout=30.0)
         result["daemon_services"] = {s["name"]: [s["state"], s["healthy"], s["detail"]] for s in status["services"]}
         result["daemon_spans"] = status["spans"]
-        say(f"daemon: call answered; services {result['daemon_services']}")
+        say(f"daemon: 15881234 answered by its IVR, 2 pressed, cleared with cause {hangup.cause}; "
+            f"services {result['daemon_services']}")
     finally:
         if far is not None:
             far.close()

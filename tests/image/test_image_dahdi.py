@@ -3,9 +3,9 @@ the dahdi-dkms modules, two dahdi_dynamic_loc spans run back to back with dahdi_
 pribox's DAHDI backend drives one (user side) and libpri the other (network side, on its HDLC-FCS
 D-channel descriptor as chan_dahdi does): calls answered and listened to, the far span
 stopped and started, then a call to 15881234 through the box's PBX and its IVR (greeting,
-digit 2, all-busy, cause 16) with tones measured both ways.  The bench itself is hil_tests/dahdi_loop.py, started
-in the VM by `systemd.wants=pribox-dahdi-bench.service`; this test boots the image, waits for
-the bench's result line on the kernel console and checks it.  Not in the default run:
+digit 2, all-busy, cause 16) with tones measured both ways.  The bench itself is
+hil_tests/dahdi_loop.py, started in the VM by `systemd.wants=pribox-dahdi-bench.service`; this
+test boots the image, waits for the bench's result line on the kernel console and checks it.  Not in the default run:
 
     make image             # build out/image (root: debootstrap, chroot, dkms)
     make image-dahdi-test  # this test (a few minutes under plain emulation)
@@ -75,4 +75,6 @@ def test_dahdi_loop_spans_carry_a_call_and_survive_a_far_span_restart():
     assert services["spans"][0] == "running" and not services["spans"][1]
     assert "span 2: DAHDI span 9 not present" in services["spans"][2] and "span 1: up" in services["spans"][2]
     assert services["isdn"][0] == "running" and "span 1: D-channel up" in services["isdn"][2]
+    assert services["pbx"][0] == "running" and services["pbx"][1] and "7 prompts" in services["pbx"][2]
+    assert result["daemon_ivr_cause"] == 16                       # greeting, 2, all busy
     assert result["daemon_exit"] == 0
