@@ -522,6 +522,10 @@ async def daemon_phase(device: DahdiDevice, box_spanno: int, far_cfg: SpanConfig
         far = FarSpan(device, far_cfg, far_layout)
         far.start()
         await until(lambda: far.peer.dchannel_up, "libpri's D-channel up with the daemon")
+        # The daemon restarts its B-channels at its first link-up: a call placed before that
+        # RESTART crosses it and is cleared, so the far end waits for it (libpri acknowledges).
+        await far.peer.wait_for("restart", timeout=STEP_TIMEOUT)
+        await asyncio.sleep(0.5)
         greeting = load_prompt(f"{PROMPT_DIR}/greeting.wav").samples
         far.open_bearer(1)
         call = far.peer.call(IVR_NUMBER, calling="0212345678", channel=1)
