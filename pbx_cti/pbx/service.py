@@ -30,6 +30,9 @@ from .dialplan import DialPlan
 
 log = logging.getLogger("pribox.pbx")
 
+# Where the firmware image carries the default flow's prompts (images/build_image.py).
+IMAGE_PROMPT_DIR = "/usr/share/pribox/prompts"
+
 PLAN_SECTIONS = ("pbx", "dialplan", "schedule", "ivr", "gateway", "trunk_group", "translation_profile",
                  "translation_rule", "box")
 
@@ -52,6 +55,11 @@ def build_plan(config, state_dir: str | None) -> PbxPlan:
     """Everything a call is switched by, from one configuration (file I/O: run it off the loop)."""
     prompts = PromptStore()
     directory = prompt_dir(config)
+    if not directory.is_dir() and Path(IMAGE_PROMPT_DIR).is_dir():
+        # A fresh box: its data partition has no prompts yet, the image carries the default's.
+        log.warning("the prompt directory %s does not exist: playing the image's own prompts from %s",
+                    directory, IMAGE_PROMPT_DIR)
+        directory = Path(IMAGE_PROMPT_DIR)
     if directory.is_dir():
         prompts.load_directory(directory)
     else:

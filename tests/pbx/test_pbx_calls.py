@@ -196,3 +196,12 @@ def test_overlap_receiving_waits_for_the_whole_number_before_routing(prompts):
     from firmware.isdn.q931.events import SetupAcknowledged
     assert rig.of(SetupAcknowledged)
     assert rig.of(CallEnded)[0].summary["numbers_in"]["called"] == "7000"
+
+
+def test_a_box_whose_prompt_directory_is_empty_plays_the_images_own_prompts(prompts, tmp_path, monkeypatch):
+    from pbx_cti.pbx import service
+    monkeypatch.setattr(service, "IMAGE_PROMPT_DIR", str(prompts))
+    plan = service.build_plan(pbx_config(tmp_path / "not-there"), None)
+    assert "greeting" in plan.prompts and "all_busy" in plan.prompts
+    monkeypatch.setattr(service, "IMAGE_PROMPT_DIR", str(tmp_path / "no-image-either"))
+    assert len(service.build_plan(pbx_config(tmp_path / "not-there"), None).prompts) == 0
