@@ -33,6 +33,12 @@ from .trunks import DRAIN_PERIOD, Dial, Leg, PartyNumber, Trunk
 
 SETTLE_SECONDS = 3.0      # after the last call is over or the duration ran out: clearing finishes
 BOX_SETTLE_SECONDS = 0.3  # then the box's side of the last clearing
+# The simulator stamps a call answered when its control plane has decoded the CONNECT; the box's
+# first words travel on the B-channel in the same E1 frames and are already in the recording by
+# then, so on a loaded machine the stamp trails the audio.  "Heard while answered" looks this far
+# back from the stamp, or a greeting that starts with the answer would lose its first syllable
+# and, with it, the whole correlation.
+ANSWER_STAMP_SLACK = 0.25
 
 
 @dataclass
@@ -427,7 +433,9 @@ class ScenarioRunner:
         if phase_start is None:
             what = heard.prompt or heard.tone or (f"{heard.tone_hz:g} Hz" if heard.tone_hz else "silence")
             return Check(f"heard {what} while {heard.during}", False, "the call was never answered")
-        first = max(0, int((phase_start - begin_time) * SAMPLE_RATE))
+        slack = ANSWER_STAMP_SLACK if heard.during == "answered" and heard.prompt is not None else 0.0
+        first = max(0, int((phase_start - slack - begin_time) * SAMPLE_RATE))
+        slack = (phase_start - begin_time) - first / SAMPLE_RATE       # what the look-back really took
         last = max(first, int((phase_end - begin_time) * SAMPLE_RATE))
         part = recording[first:last]
         label = f"while {heard.during}, within {heard.within:g} s"
@@ -455,7 +463,8 @@ class ScenarioRunner:
             if found is None:
                 return Check(what, False, f"no {heard.silence:g} s below {analysis.SILENCE_DBM0:g} dBm0 in "
                                           f"{part.size / SAMPLE_RATE:.2f} s")
-        late = found.at > heard.within
-        return Check(what, not late, f"{found.detail} at {found.at:.2f} s"
+        at = max(0.0, found.at - slack)
+        late = at > heard.within
+        return Check(what, not late, f"{found.detail} at {at:.2f} s"
                                      + (f", later than {heard.within:g} s" if late else ""))
 
