@@ -105,5 +105,5 @@ def run(args: argparse.Namespace) -> int:
             spans = asyncio.run(coroutine)
     aligned = all(s.aligned_at is not None and (not args.crc4 or s.multiframe_aligned_at is not None)
                   for s in spans)
-    print("both spans aligned" if aligned else "a span did not reach alignment")
+    print("every span aligned" if aligned else "a span did not reach alignment")
     return 0 if aligned else 1

@@ -37,6 +37,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "firmware.isdn.service",
     "firmware.appliance.control_service",
     "firmware.console.box_service",
+    "pbx_cti.acd.service",
     "pbx_cti.api.service",
 )
 

@@ -3,6 +3,8 @@ problems at once as `file:line:column: key.path: what was expected`."""
 
 from __future__ import annotations
 
+import os
+
 import re
 import tomllib
 from collections.abc import Mapping
@@ -153,8 +155,17 @@ def _syntax_issue(exc: tomllib.TOMLDecodeError, text: str, source: str) -> Confi
 DEFAULT_CONFIG_NAME = "default.toml"
 
 
-def default_text() -> str:
-    """The embedded default: two emulated spans joined by a wire, one TE and one NT."""
+# The embedded default's two emulated wires: carrier (spans 1-2) and the center's PBX (spans 3-4).
+DEFAULT_WIRES = {"/run/pribox/e1-wire-1.sock": "e1.wire", "/run/pribox/e1-wire-2.sock": "e1-center.wire"}
+
+
+def default_text(wire_dir: str | None = None) -> str:
+    """The embedded default: spans 1 and 2 (TE and NT) on the carrier's wire, spans 3 and 4 (NT
+    and TE) on the center PBX's.  With `wire_dir` the wires are sockets there, not in /run."""
     from importlib import resources
 
-    return resources.files(__package__).joinpath(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8")
+    text = resources.files(__package__).joinpath(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8")
+    if wire_dir is not None:
+        for default, name in DEFAULT_WIRES.items():
+            text = text.replace(default, os.path.join(wire_dir, name))
+    return text

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     p = sub.add_parser("test", help="show how a call's numbers are mapped, rule by rule")
     p.add_argument("number", metavar="NUMBER", help="the called number (digits, * and #, a leading +)")
-    p.add_argument("--trunk", metavar="T", help="trunk group (default: the only one configured)")
+    p.add_argument("--trunk", metavar="T", help="trunk group (default: the only one carrying calls in that direction)")
     p.add_argument("--direction", choices=("in", "out"), default="in",
                    help="in: a call from the trunk (default); out: a call to it")
     p.add_argument("--calling", metavar="N", help="the calling number")

@@ -75,15 +75,19 @@ class GatewayPlan:
             for entry in config.trunk_group}
         return cls(numbering, groups, profiles, rule_sets, getattr(config, "source", ""))
 
-    def trunk(self, name: str | None) -> TrunkGroup:
-        """The named trunk group; with no name, the only one there is."""
+    def trunk(self, name: str | None, direction: str | None = None) -> TrunkGroup:
+        """The named trunk group; with no name, the only one there is (the only one taking
+        calls in `direction`, when that settles it)."""
         if name is None:
-            if len(self.trunk_groups) == 1:
-                return next(iter(self.trunk_groups.values()))
+            candidates = list(self.trunk_groups.values())
+            if direction is not None and len(candidates) > 1:
+                candidates = [g for g in candidates if g.takes(direction)] or candidates
+            if len(candidates) == 1:
+                return candidates[0]
             if not self.trunk_groups:
                 raise GatewayError(f"no [[trunk_group]] in {self.source or 'the configuration'}")
-            raise GatewayError(f"{len(self.trunk_groups)} trunk groups ({_names(self.trunk_groups)}): "
-                               f"name one")
+            raise GatewayError(f"{len(candidates)} trunk groups ({_names({g.name: g for g in candidates})}) "
+                               f"carry {direction or 'any'} calls: name one")
         group = self.trunk_groups.get(name)
         if group is None:
             raise GatewayError(f'no trunk group "{name}" (trunk groups: {_names(self.trunk_groups)})')
@@ -96,7 +100,7 @@ class GatewayPlan:
                   redirecting: Number | None = None) -> Translation:
         if direction not in ("in", "out"):
             raise GatewayError(f'direction is "in" or "out", not "{direction}"')
-        group = self.trunk(trunk)
+        group = self.trunk(trunk, direction)
         if not group.takes(direction):
             took = "incoming" if group.direction == "in" else "outgoing"
             raise GatewayError(f'trunk group "{group.name}" carries {took} calls only '

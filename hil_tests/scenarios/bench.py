@@ -33,7 +33,6 @@ from runtime.bus import EventBus
 
 from .trunks import LibpriTrunk, Leg, StackTrunk, Trunk
 
-DEFAULT_WIRE = "/run/pribox/e1-wire-1.sock"
 BOX_CARRIER_SPAN, SIM_CARRIER_SPAN, BOX_PBX_SPAN, SIM_PBX_SPAN = 1, 11, 21, 31
 START_TIMEOUT = 10.0
 
@@ -135,7 +134,7 @@ def both_config(lay: Layout, engine: str) -> str:
 def embedded_default(wire_dir: str, engine: str) -> str:
     """The box's embedded default (span 1 TE, span 2 the carrier's NT) as the in-process run
     uses it: on a wire of its own, no console, libpri on span 2's D-channel export if asked."""
-    text = default_text().replace(DEFAULT_WIRE, os.path.join(wire_dir, "e1.wire"))
+    text = default_text(wire_dir) + "\n[api]\nport = 0\n"      # beside a box's own API on 8088
     text = text.replace("[console]\nenabled = true", "[console]\nenabled = false")
     text = text.replace('[logging]\nlevel = "info"', '[logging]\nlevel = "error"')
     if engine == "libpri":

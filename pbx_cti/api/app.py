@@ -22,6 +22,7 @@ from typing import Callable
 from aiohttp import WSMsgType, web
 
 from firmware.config.passwords import verify_password
+from pbx_cti.acd.distributor import CallActionError
 from pbx_cti.cti.decisions import Decision
 from pbx_cti.cti.model import AgentState, CtiError, InvalidTransition, UnknownAgent
 from pbx_cti.cti.runner import CtiRunner
@@ -229,8 +230,9 @@ class AgentApi:
     """The aiohttp application over one runner; `app` is what the service serves."""
 
     def __init__(self, runner: CtiRunner, bus: EventBus, credentials: Credentials,
-                 settings: ApiSettings | None = None, now: Callable[[], float] = time.monotonic):
+                 settings: ApiSettings | None = None, now: Callable[[], float] = time.monotonic, calls=None):
         self.runner, self.credentials = runner, credentials
+        self.calls = calls          # pbx_cti.acd AgentCalls: the agents' calls on the switching core
         self.settings = settings or ApiSettings()
         self.now = now
         self.sessions: dict[str, Session] = {}
@@ -449,14 +451,38 @@ class AgentApi:
         return self._state(agent)
 
     async def call_action(self, request: web.Request) -> web.Response:
-        self.acting_on(request)
-        await self._body(request, {"target": (str, False), "digits": (str, False), "number": (str, False),
-                                   "template": (str, False)})
+        _, agent = self.acting_on(request)
+        body = await self._body(request, {"target": (str, False), "digits": (str, False), "number": (str, False),
+                                          "template": (str, False)})
         action = request.match_info["action"]
         if action not in CALL_ACTIONS:
             raise Refused(404, f"no call action {action!r}; one of {', '.join(CALL_ACTIONS)}")
-        raise Refused(501, f"{action}: agents' calls are not wired to the API yet "
-                           f"(the call model's agent endpoints come with the PBX's agent extensions)")
+        handler = self._call_handlers.get(action)
+        if handler is None or self.calls is None:
+            raise Refused(501, f"{action}: not available on this box yet" if self.calls is not None
+                          else f"{action}: the box's switching core is not attached to the API")
+        try:
+            call_id = handler(agent, body)
+        except CallActionError as exc:
+            raise Refused(exc.status, str(exc)) from None
+        return web.json_response({"agent": agent, "action": action, "call": call_id or "",
+                                  **_agent_view(self.runner.engine.agents[agent], self.runner.wall_now())})
+
+    @property
+    def _call_handlers(self) -> dict:
+        calls = self.calls
+
+        def answer(agent, body):
+            raise CallActionError(409, "the agent's extension answers on the phone itself (an ISDN extension "
+                                       "of the center's PBX cannot be answered remotely)")
+        return {
+            "answer": answer,
+            "reject": lambda agent, body: calls.reject(agent),
+            "hold": lambda agent, body: calls.hold(agent),
+            "retrieve": lambda agent, body: calls.retrieve(agent),
+            "hangup": lambda agent, body: calls.hang_up(agent),
+            "dtmf": lambda agent, body: calls.send_dtmf(agent, body.get("digits") or ""),
+        }
 
     async def supervise(self, request: web.Request) -> web.Response:
         self.supervisor(request)

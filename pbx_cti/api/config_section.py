@@ -29,7 +29,7 @@ from collections.abc import Mapping
 
 from firmware.config.passwords import parse_hash
 from firmware.config.registry import register_section
-from firmware.config.schema import (Bool, Field, Int, IpAddress, ListOf, MapOf, Record, Section, Seconds, Str,
+from firmware.config.schema import (OPTIONAL, Bool, Field, Int, IpAddress, ListOf, MapOf, Record, Section, Seconds, Str,
                                     Table, TableList, Type, _plain)
 from pbx_cti.cti.model import ConfigurationError, CtiConfig, config_from_mapping
 
@@ -76,7 +76,8 @@ def cti_config(section: Mapping) -> CtiConfig:
 
 
 def password_hashes(section: Mapping) -> dict[str, str]:
-    return {agent.id: agent.password_hash for agent in section.agent}
+    """Agents that may log in over the API: those with a password hash."""
+    return {agent.id: agent.password_hash for agent in section.agent if agent.password_hash}
 
 
 def _check_with_engine(record, path, checker) -> None:
@@ -90,7 +91,7 @@ CTI = register_section(Section("cti", Table({
     "agent": Field(TableList(Table({
         "id": Field(Str(NAME, "an agent id of letters, digits, _ . @ -")),
         "name": Field(Str(), ""),
-        "password_hash": Field(PASSWORD_HASH),
+        "password_hash": Field(PASSWORD_HASH, OPTIONAL),     # none: cannot log in over the API
         "skills": Field(MapOf(Int(1, 10))),
     }), unique=("id",), noun="agent"), ()),
     "queue": Field(Tables(), ()),

@@ -67,6 +67,7 @@ class RouteToSkill:
     skill: str
     data: Mapping[str, Any]
     priority: int = 0
+    wait: bool = False      # queue even when no agent is ready now (else the busy path)
 
 
 @dataclass(frozen=True)

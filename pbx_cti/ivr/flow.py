@@ -276,6 +276,7 @@ class RouteNode(Node):
     priority: int = 0
     prompts: tuple[str, ...] = ()
     on_busy: str | None = None
+    wait: bool = False          # queue even when every agent is busy (the caller chose to wait)
 
     type_name = "route"
 
@@ -505,6 +506,7 @@ NODE_TABLES: dict[str, Table] = {
         "priority": Field(Int(0, 100), 0),
         "prompts": _PROMPTS_FIELD,
         "on_busy": Field(NEXT, OPTIONAL),
+        "wait": Field(Bool(), False),
     }),
     "transfer": Table({
         "type": Field(Str()),
@@ -713,7 +715,7 @@ class _Validator:
                 cases.append(Case(case.var, op, operand, case.next, self.locations.find(case_path)[0]))
             return BranchNode(name, line, tuple(cases), r.otherwise)
         if kind == "route":
-            return RouteNode(name, line, r.skill, dict(r.data or {}), r.priority, r.prompts, r.on_busy)
+            return RouteNode(name, line, r.skill, dict(r.data or {}), r.priority, r.prompts, r.on_busy, r.wait)
         if kind == "transfer":
             if (r.number is None) == (r.extension is None):
                 self.errors.report(path, 'expected exactly one of "number" (an outside number) or "extension"')

@@ -431,7 +431,7 @@ class IvrSession:
         data.update({k: substitute(x, self.variables) for k, x in node.data.items()})
         self._route_skill = substitute(node.skill, self.variables)
         self._phase = "route"
-        self._emit(RouteToSkill(self._route_skill, data, node.priority), now)
+        self._emit(RouteToSkill(self._route_skill, data, node.priority, node.wait), now)
 
     def _transfer(self, node: TransferNode, now: float) -> None:
         self._phase = "transfer"

@@ -13,9 +13,10 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 from dsp.prompts import PromptStore
+from dsp.dtmf import DtmfGenerator
 from dsp.tones import ToneGenerator
 from firmware.gateway.numbers import Number
 from firmware.gateway.plan import GatewayError, GatewayPlan
@@ -81,17 +82,39 @@ class _Active:
     timer: TimerHandle | None = None
     announcement: int | None = None
     cause_sent: int | None = None
-    out: "_Outbound | None" = None
+    out: "_Outbound | None" = None          # the leg the caller is (or will be) bridged to
+    offers: dict = field(default_factory=dict)  # agent -> _Outbound ringing for the contact center
+    held: bool = False                      # the agent put the caller on hold
 
 
 @dataclass
 class _Outbound:
-    """The leg the box placed for a call: out on a trunk group, bridged to the caller on answer."""
+    """The leg the box placed for a call: out on a trunk group, bridged to the caller on answer.
+    An offer (`agent` set) rings an agent's extension for the contact center and is bridged
+    only once the CTI has accepted its answer."""
+    active: _Active
     isdn: object
     q931_id: int
     leg: Leg
     bridged: bool = False
     from_ivr: bool = False
+    agent: str | None = None
+
+
+class ContactCenter(Protocol):
+    """What the switching core tells the contact center (pbx_cti/acd), when one runs."""
+
+    def route(self, call: Call, action: RouteToSkill) -> str | None:
+        """Queue the call for the skill group; None when queued, else why not (the IVR's busy path)."""
+
+    def agent_answered(self, call: Call, agent: str) -> bool:
+        """The agent's extension answered the offer; False: too late, the core clears that leg."""
+
+    def agent_failed(self, call: Call, agent: str, cause: int) -> None:
+        """The offer's leg ended before an answer (busy, unreachable, the far end gave up)."""
+
+    def call_gone(self, call: Call) -> None:
+        """The caller's side has ended: abandoned in the queue or a finished conversation."""
 
 
 class Pbx:
@@ -100,10 +123,11 @@ class Pbx:
         self.clock = clock
         self.bus = bus
         self.active: dict[tuple[int, int], _Active] = {}   # (span, Q.931 call id) -> call
-        self.outbound: dict[tuple[int, int], _Active] = {}  # (span, Q.931 id of the leg we placed) -> call
+        self.outbound: dict[tuple[int, int], _Outbound] = {}  # (span, Q.931 id of the leg we placed) -> it
+        self.by_call: dict[str, _Active] = {}              # call id -> call, for the contact center
         self.spans: dict[int, object] = {}                 # span id -> IsdnSpan, as handlers attach
         self.overlap: dict[tuple[int, int], list] = {}     # (span, Q.931 id) -> [event, digits, timer]
-        self.route_to_skill: Callable[[Call, RouteToSkill], str | None] | None = None  # the CTI, when it runs
+        self.center: ContactCenter | None = None          # the CTI's distributor, when it runs
         self.cdr = None              # a pbx_cti.cdr store: each call's record, written off the loop
 
     def calls(self) -> list[Call]:
@@ -135,8 +159,12 @@ class Pbx:
 
     def on_event(self, isdn, event) -> None:
         key = (isdn.span_id, getattr(event, "call_id", None))
-        if key in self.outbound:
-            self._outbound_event(self.outbound[key], event)
+        out = self.outbound.get(key)
+        if out is not None:
+            if out.agent is not None and out is not out.active.out:
+                self._offer_event(out, event)
+            else:
+                self._outbound_event(out, event)
             return
         if isinstance(event, IncomingCall):
             self._incoming(isdn, event)
@@ -230,6 +258,7 @@ class Pbx:
         call.legs.append(leg)
         active = _Active(call, isdn, ev.call_id, plan, leg)
         self.active[(isdn.span_id, ev.call_id)] = active
+        self.by_call[call.id] = active
         self.bus.publish(CallStarted(self.clock.now(), call.id, call.summary()))
         route = plan.dialplan.route(mapped_called.digits, time.time())
         call.route = route.as_dict()
@@ -323,8 +352,8 @@ class Pbx:
         active.call.data.update({"skill": action.skill, **dict(action.data)})
         self.bus.publish(CallUpdated(self.clock.now(), active.call.id, {"skill": action.skill, "data": dict(action.data)}))
         reason = "the CTI is not running: no agent can take the call"
-        if self.route_to_skill is not None:
-            reason = self.route_to_skill(active.call, action)
+        if self.center is not None:
+            reason = self.center.route(active.call, action)
         if reason is None:
             active.runner.handed_off()
         else:
@@ -337,9 +366,12 @@ class Pbx:
             active.runner.transfer_failed(reason, Cause.NO_CIRCUIT_AVAILABLE)
 
     # -- the leg the box places ----------------------------------------------------------------
-    def _dial_out(self, active: _Active, group_name: str | None, number: str, *, from_ivr: bool = False) -> str | None:
+    def _dial_out(self, active: _Active, group_name: str | None, number: str, *, from_ivr: bool = False,
+                  agent: str | None = None) -> str | None:
         """Place the call's outgoing leg on a trunk group; None when it is on its way, else why not
-        (the caller is then cleared with cause 34, unless the IVR handles the failure)."""
+        (the caller is then cleared with cause 34, unless the IVR or the contact center handles
+        the failure)."""
+        from_ivr = from_ivr or agent is not None
         call, plan = active.call, active.plan
         reason = None
         try:
@@ -371,11 +403,18 @@ class Pbx:
             if not from_ivr:
                 self._clear(active, Cause.NO_CIRCUIT_AVAILABLE)
             return str(exc)
-        leg = Leg(f"{call.id}/out", f"isdn span {span} TS {timeslot}", "out", span=span, timeslot=timeslot)
+        leg = Leg(f"{call.id}/out" if agent is None else f"{call.id}/agent/{agent}", f"isdn span {span} TS {timeslot}",
+                  "out", span=span, timeslot=timeslot)
         leg.media = IsdnLegMedia(out_isdn.bearer, timeslot, getattr(active.leg.media, "law", None))
         call.legs.append(leg)
-        active.out = _Outbound(out_isdn, q931_id, leg, from_ivr=from_ivr)
-        self.outbound[(span, q931_id)] = active
+        out = _Outbound(active, out_isdn, q931_id, leg, from_ivr=from_ivr, agent=agent)
+        if agent is None:
+            active.out = out
+        else:
+            active.offers[agent] = out
+        self.outbound[(span, q931_id)] = out
+        if agent is not None:
+            return None          # an offer: the call's route and record change when it is answered
         call.route = {**call.route, "dialled": number, "out_span": span, "out_timeslot": timeslot}
         self._record(lambda cdr: cdr.update(call.id, legs=tuple(
             CdrLeg(l.direction, "isdn", call.trunk if l.direction == "in" else group.name, l.span, l.timeslot)
@@ -388,14 +427,124 @@ class Pbx:
         out = active.out
         if out is None or out.bridged or active.leg.media is None:
             return
-        if active.runner is not None:
-            active.leg.media.stop()
+        active.leg.media.stop()           # IVR prompts or music on hold give way to the far end
         active.leg.media.hear(out.leg.media)
         out.leg.media.hear(active.leg.media)
         out.bridged = True
 
-    def _outbound_event(self, active: _Active, event) -> None:
-        out, caller = active.out, active.isdn
+    def _offer_event(self, out: _Outbound, event) -> None:
+        """An agent's extension, rung for the contact center, answered or gave up."""
+        active, call, agent = out.active, out.active.call, out.agent
+        if isinstance(event, Answered):
+            ringing = active.offers.pop(agent, None) is out
+            if not ringing or self.center is None or not self.center.agent_answered(call, agent):
+                out.isdn.try_disconnect(out.q931_id, Cause.NON_SELECTED_USER_CLEARING)   # answered too late
+                return
+            out.leg.state = LegState.ANSWERED
+            active.out = out
+            call.data["agent"] = agent
+            self._bridge(active)
+            self._record(lambda cdr: cdr.update(call.id, legs=tuple(
+                CdrLeg(l.direction, "isdn", call.trunk if l.direction == "in" else (active.plan.extension_trunk or ""),
+                       l.span, l.timeslot) for l in call.legs if l is active.leg or l is out.leg)))
+            self.bus.publish(CallUpdated(self.clock.now(), call.id, {"agent": agent, "out_span": out.leg.span,
+                                                                      "out_timeslot": out.leg.timeslot}))
+        elif isinstance(event, Released):
+            self.outbound.pop((out.isdn.span_id, out.q931_id), None)
+            out.leg.state = LegState.ENDED
+            out.leg.media.close()
+            if active.offers.get(agent) is out:     # not withdrawn by us: the extension gave up
+                del active.offers[agent]
+                if self.center is not None:
+                    self.center.agent_failed(call, agent, event.cause)
+
+    # -- what the contact center asks of a call -------------------------------------------------
+    def offer(self, call_id: str, agent: str, extension: str) -> str | None:
+        """Ring `agent`'s extension on the extension trunk for the call; None when it rings,
+        else why it cannot (the caller stays where it is)."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return "the caller has gone"
+        if agent in active.offers:
+            return None
+        if not active.plan.extension_trunk:
+            return "no [pbx] extension_trunk: the box has no way to the agents' extensions"
+        return self._dial_out(active, active.plan.extension_trunk, extension, agent=agent)
+
+    def withdraw(self, call_id: str, agent: str, cause: int = Cause.NORMAL_CLEARING) -> None:
+        """Stop ringing `agent` for the call (idempotent)."""
+        active = self.by_call.get(call_id)
+        out = active.offers.pop(agent, None) if active is not None else None
+        if out is not None:
+            out.isdn.try_disconnect(out.q931_id, cause)
+
+    def play_to_caller(self, call_id: str, samples, *, loops: int = 1) -> int | None:
+        """Queue audio for a caller who is not bridged (music on hold loops with loops=0)."""
+        active = self.by_call.get(call_id)
+        if active is None or active.leg.media is None or (active.out is not None and active.out.bridged
+                                                           and not active.held):
+            return None
+        return active.leg.media.play(samples, loops=loops)
+
+    def stop_caller_audio(self, call_id: str) -> None:
+        active = self.by_call.get(call_id)
+        if active is not None and active.leg.media is not None:
+            active.leg.media.stop()
+
+    def hold(self, call_id: str, music) -> bool:
+        """The agent holds the caller: the two stop hearing each other, the caller hears music."""
+        active = self.by_call.get(call_id)
+        if active is None or active.out is None or not active.out.bridged or active.held:
+            return False
+        active.leg.media.stop_hearing(active.out.leg.media)
+        active.out.leg.media.stop_hearing(active.leg.media)
+        active.held = True
+        active.leg.media.play(music, loops=0)
+        return True
+
+    def retrieve(self, call_id: str) -> bool:
+        active = self.by_call.get(call_id)
+        if active is None or active.out is None or not active.held:
+            return False
+        active.held = False
+        active.leg.media.stop()
+        active.leg.media.hear(active.out.leg.media)
+        active.out.leg.media.hear(active.leg.media)
+        return True
+
+    def send_digits(self, call_id: str, digits: str, toward: str = "caller") -> bool:
+        """In-band DTMF the agent sends (to the caller, e.g. to an IVR the caller is in)."""
+        active = self.by_call.get(call_id)
+        if active is None or active.leg.media is None:
+            return False
+        generator = DtmfGenerator(level_dbm0=-10.0, on_ms=80, off_ms=80)
+        generator.put(digits)
+        active.leg.media.play(generator.generate(len(digits) * 160 * 8))
+        return True
+
+    def hang_up(self, call_id: str, cause: int = Cause.NORMAL_CLEARING) -> bool:
+        active = self.by_call.get(call_id)
+        if active is None:
+            return False
+        self._clear(active, cause)
+        return True
+
+    def prompt(self, call_id: str, name: str):
+        """The samples of prompt `name` in the plan the call started with, or None."""
+        active = self.by_call.get(call_id)
+        if active is None or name not in active.plan.prompts:
+            return None
+        return active.plan.prompts[name].samples
+
+    def agent_leg_media(self, call_id: str):
+        """(caller's media, agent's media) of a connected call, for recording and supervision."""
+        active = self.by_call.get(call_id)
+        if active is None or active.out is None or not active.out.bridged:
+            return None
+        return active.leg.media, active.out.leg.media
+
+    def _outbound_event(self, out: _Outbound, event) -> None:
+        active, caller = out.active, out.active.isdn
         call = active.call
         if isinstance(event, (Alerting, Progress)):
             inband = getattr(event, "inband", False) or getattr(event, "description", None) == 8
@@ -460,12 +609,16 @@ class Pbx:
     def _released(self, active: _Active, cause: int) -> None:
         if active.timer is not None:
             active.timer.cancel()
-        if active.out is not None:                 # the caller went: its outgoing leg goes too
-            out, active.out = active.out, None
+        self.by_call.pop(active.call.id, None)
+        # The caller went: its outgoing leg and any offer still ringing go too.
+        for out in [active.out, *active.offers.values()]:
+            if out is None:
+                continue
             self.outbound.pop((out.isdn.span_id, out.q931_id), None)
             out.isdn.try_disconnect(out.q931_id, Cause.NORMAL_CLEARING)
             out.leg.state = LegState.ENDED
             out.leg.media.close()
+        active.out, active.offers = None, {}
         if active.runner is not None:
             if active.call.cleared_by == "caller":
                 active.runner.caller_hung_up()
@@ -480,6 +633,8 @@ class Pbx:
             active.leg.media.close()
         self._record(lambda cdr: cdr.close(call.id, cause=call.cause, end_time=call.ended_at,
                                            cleared_by=_CLEARED_BY.get(call.cleared_by, "network")))
+        if self.center is not None and call.data.get("queue"):
+            self.center.call_gone(call)
         self.bus.publish(CallEnded(self.clock.now(), call.id, call.summary()))
 
     def _record(self, write) -> None:

@@ -27,8 +27,9 @@ class IsdnLegMedia:
     def _channel(self) -> int:
         return self.audio.channel(self.timeslot)
 
-    def play(self, samples: np.ndarray, *, interruptible: bool = False) -> int:
-        return self._media.play(self._channel, samples, interruptible=interruptible)
+    def play(self, samples: np.ndarray, *, interruptible: bool = False, loops: int = 1) -> int:
+        """Queue audio on the leg (loops 0: until stopped)."""
+        return self._media.play(self._channel, samples, interruptible=interruptible, loops=loops)
 
     def stop(self) -> None:
         self._media.stop(self._channel)

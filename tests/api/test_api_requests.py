@@ -86,7 +86,7 @@ def test_every_bad_input_is_a_4xx_with_a_reason_and_changes_nothing():
                 (await call("GET", "/api/v1/agents", token=alice), 403, "only a supervisor"),
                 (await call("POST", "/api/v1/agents/alice/ready", token="forged-token-0123456789"), 401, "unknown token"),
                 (await call("POST", "/api/v1/agents/alice/ready"), 401, "no token"),
-                (await call("POST", "/api/v1/agents/alice/calls/answer", token=alice), 501, "not wired"),
+                (await call("POST", "/api/v1/agents/alice/calls/answer", token=alice), 501, "not attached"),
             ]
             for (status, answer), expected_status, words in cases:
                 assert status == expected_status and words in answer["error"], (status, answer, words)
@@ -144,12 +144,12 @@ def test_the_supervisor_sees_queues_and_agents_and_forces_states():
 @pytest.mark.parametrize("action", ["answer", "reject", "hold", "retrieve", "hangup", "blind-transfer",
                                     "consult-transfer", "conference", "make-call", "dtmf", "record-start",
                                     "record-stop", "notify"])
-def test_call_actions_are_in_the_contract_and_answer_501_with_a_reason(action):
+def test_call_actions_without_a_switching_core_answer_501_with_a_reason(action):
     async def scenario():
         async with World() as w:
             token = await w.login("alice")
             status, answer = await w.post(f"/api/v1/agents/alice/calls/{action}", token, {"target": "agent:bob"})
-            assert status == 501 and answer["error"].startswith(f"{action}: agents' calls are not wired")
+            assert status == 501 and answer["error"] == f"{action}: the box's switching core is not attached to the API"
             status, answer = await w.post(f"/api/v1/agents/bob/calls/{action}", token)
             assert status == 403
     run(scenario)

@@ -14,7 +14,7 @@ def test_image_config_is_the_default_with_the_console_on_ttys1():
     text = image_config_text()
     config = load_text(text, "pribox.toml")
     assert config.console.device == "/dev/ttyS1" and config.console.enabled
-    assert [s.id for s in config.span] == [1, 2]
+    assert [s.id for s in config.span] == [1, 2, 3, 4]
 
 
 def test_install_writes_units_rauc_and_the_read_only_root_links(tmp_path):

@@ -32,7 +32,7 @@ def box_config(tmp_path):
     config = tmp_path / "box.toml"
     wire = tmp_path / "run" / "e1.wire"
     config.write_text(default_text().replace("[console]\nenabled = true", "[console]\nenabled = false")
-                      .replace("/run/pribox/e1-wire-1.sock", str(wire)))
+                      .replace("/run/pribox/e1-wire-1.sock", str(wire)).replace("/run/pribox/e1-wire-2.sock", str(wire) + "-2"))
     return config
 
 
@@ -61,17 +61,17 @@ def test_confirm_waits_for_the_daemon_then_passes_on_its_real_status(tmp_path):
     finally:
         loop.close()
     assert [(r.name, r.ok) for r in seen["results"]] == [("services", True), ("spans", True), ("isdn", True), ("loop", True)]
-    assert seen["results"][1].detail == "2 configured, layer 1 up on all"
+    assert seen["results"][1].detail == "4 configured, layer 1 up on all"
     assert len(rauc.marks) == 1 and rauc.marks[0][1:] == ("good", "booted")
     # Each failed round said why, two virtual seconds apart.
     assert seen["rounds"] and all(not all(r.ok for r in rnd) for rnd in seen["rounds"])
     assert rauc.marks[0][0] == 2.0 * len(seen["rounds"]) + rauc.marks[0][0] % 2.0
     status = seen["status"]
-    # Not started here: the console (its device is off) and the agent API (no [cti] agents).
+    # Not started here: the console (its device is off).
     assert [s["name"] for s in status["services"]] == [e.name for e in load_box_services().entries()
-                                                       if e.name not in ("console", "api")]
-    assert {(s["id"], s["layer1_up"]) for s in status["spans"]} == {(1, True), (2, True)}
-    assert status["configured"] == {"spans": [1, 2], "isdn": [1, 2]}
+                                                       if e.name not in ("console",)]
+    assert {(s["id"], s["layer1_up"]) for s in status["spans"]} == {(1, True), (2, True), (3, True), (4, True)}
+    assert status["configured"] == {"spans": [1, 2, 3, 4], "isdn": [1, 2, 3, 4]}
     assert not (state / CONTROL_SOCKET).exists()  # removed at shutdown
 
 
@@ -176,5 +176,5 @@ def test_pribox_upgrade_confirm_keeps_a_new_slot_only_with_a_healthy_daemon_runn
 
     assert asyncio.run(main()) == 0
     out = capsys.readouterr().out
-    assert "ok   spans: 2 configured, layer 1 up on all" in out and "this slot is confirmed good" in out
+    assert "ok   spans: 4 configured, layer 1 up on all" in out and "this slot is confirmed good" in out
     assert BootSelector(device.boot_state).describe()["slots"]["B"]["confirmed"]

@@ -15,7 +15,7 @@ def run_cli(capsys, *argv) -> tuple[int, str, str]:
 def test_show_default_then_check_it(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "config", "show-default")
     assert code == 0 and "[[span]]" in out
-    assert [s.side for s in load_text(out).span] == ["te", "nt"]
+    assert [s.side for s in load_text(out).span] == ["te", "nt", "nt", "te"]
     path = tmp_path / "box.toml"
     path.write_text(out)
     assert run_cli(capsys, "config", "check", str(path)) == (0, f"{path}: OK\n", "")

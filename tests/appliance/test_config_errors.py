@@ -37,13 +37,15 @@ def errors_of(text: str, name: str = "box.toml") -> list[str]:
     return [str(issue) for issue in info.value.issues]
 
 
-def test_default_config_is_valid_with_two_spans_on_one_wire_te_and_nt():
+def test_default_config_is_valid_with_two_wires_each_joining_a_te_and_an_nt():
     config = load_text(default_text(), "default.toml")
-    assert [(s.id, s.side, s.wire_role) for s in config.span] == [(1, "te", "connect"), (2, "nt", "listen")]
+    assert [(s.id, s.side, s.wire_role) for s in config.span] == [(1, "te", "connect"), (2, "nt", "listen"),
+                                                                        (3, "nt", "connect"), (4, "te", "listen")]
     assert config.span[0].wire == config.span[1].wire
     assert config.span[0].crc4 is True and config.span[0].dchannel_timeslot == 16
     assert config.span[0].frames_per_datagram == 8 and config.span[0].dchannel_export is None
-    assert [(i.span, i.role, i.t303, i.n200) for i in config.isdn] == [(1, "user", 4.0, 3), (2, "network", 4.0, 3)]
+    assert [(i.span, i.role, i.t303, i.n200) for i in config.isdn] == [(1, "user", 4.0, 3), (2, "network", 4.0, 3),
+                                                                          (3, "network", 4.0, 3), (4, "user", 4.0, 3)]
     assert config.user == ()  # no default password
 
 

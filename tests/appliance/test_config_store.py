@@ -49,7 +49,7 @@ def test_an_invalid_candidate_is_refused_and_changes_nothing(tmp_path):
     store.set_candidate(named("one").replace("crc4 = true", 'crc4 = "yes"', 1))
     with pytest.raises(ConfigError) as info:
         store.commit(2.0, "broken")
-    assert str(info.value).startswith(f"{tmp_path / 'candidate.toml'}:13:1: span[0].crc4: expected true or false")
+    assert str(info.value).startswith(f"{tmp_path / 'candidate.toml'}:15:1: span[0].crc4: expected true or false")
     assert [c.id for c in store.history()] == [1] and store.running_text() == named("one")
     assert store.has_candidate()  # the engineer's edit is kept to fix it
 

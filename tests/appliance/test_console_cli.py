@@ -88,7 +88,7 @@ def test_pribox_run_serves_the_console_on_the_configured_device(tmp_path):
     tty.setraw(slave)
     salt = b"0123456789abcdef"
     key = hashlib.scrypt(b"field engineer", salt=salt, n=1024, r=8, p=1, dklen=32)
-    text = (default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = (default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2")
             .replace('device = "/dev/ttyS0"', f'device = "{os.ttyname(slave)}"')
             .replace('hostname = "pribox"', 'hostname = "edge-7"'))
     text += f'\n[[user]]\nname = "fe"\npassword_hash = "scrypt:1024:8:1:{salt.hex()}:{key.hex()}"\nprivilege = 15\n'

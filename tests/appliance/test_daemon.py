@@ -210,7 +210,7 @@ def test_sighup_reload_restarts_services_whose_sections_changed_and_a_bad_file_c
     applied = [e for e in events if isinstance(e, ConfigApplied)]
     assert [e.changed_sections for e in applied] == [("box",)]
     [rejected] = [e for e in events if isinstance(e, ConfigRejected)]
-    assert rejected.errors == (f'{config}:13:1: span[0].crc4: expected true or false, got "maybe"',)
+    assert rejected.errors == (f'{config}:15:1: span[0].crc4: expected true or false, got "maybe"',)
 
 
 def test_sd_notify_ready_watchdog_and_stopping_reach_the_notify_socket(tmp_path):

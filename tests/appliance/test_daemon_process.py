@@ -33,7 +33,7 @@ def seed_state_dir(state: Path, tmp_path: Path) -> str:
     """Commit the embedded default with its wire moved under tmp_path (never the host's /run)."""
     from firmware.config.loader import default_text
 
-    text = default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2")
     seed = tmp_path / "seed.toml"
     seed.write_text(text)
     done = subprocess.run([sys.executable, "-m", "firmware.cli", "config", "--state-dir", str(state), "commit",

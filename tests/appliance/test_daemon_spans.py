@@ -18,7 +18,7 @@ from tests.support.daemon_harness import run_beside
 def test_the_default_spans_come_up_reload_and_close(tmp_path):
     config = tmp_path / "box.toml"
     wire = tmp_path / "run" / "e1.wire"  # its directory does not exist yet: the service makes it
-    config.write_text(default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(wire)))
+    config.write_text(default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(wire)).replace("/run/pribox/e1-wire-2.sock", str(wire) + "-2"))
     loop = virtual_time_loop()
     bus = EventBus()
     events = []
@@ -49,22 +49,22 @@ def test_the_default_spans_come_up_reload_and_close(tmp_path):
         assert loop.run_until_complete(run_beside(daemon, scenario)) == 0
     finally:
         loop.close()
-    assert seen["sides"] == {1: "te", 2: "nt"}
-    assert seen["up"] == {1: True, 2: True}
-    assert seen["health"].ok and seen["health"].detail == "span 1: up; span 2: up"
+    assert seen["sides"] == {1: "te", 2: "nt", 3: "nt", 4: "te"}
+    assert seen["up"] == {1: True, 2: True, 3: True, 4: True}
+    assert seen["health"].ok and seen["health"].detail == "span 1: up; span 2: up; span 3: up; span 4: up"
     show = seen["show"].splitlines()
     assert show[0] == "Service      State     Crashes  Detail"
-    assert "spans        running         0  span 1: up; span 2: up" in show[1:]
-    assert seen["crc4_after_reload"] == {1: False, 2: False} and seen["up_after_reload"]
+    assert "spans        running         0  span 1: up; span 2: up; span 3: up; span 4: up" in show[1:]
+    assert seen["crc4_after_reload"] == {1: False, 2: False, 3: False, 4: False} and seen["up_after_reload"]
     opened = [(e.span_id) for e in events if isinstance(e, SpanOpened)]
     closed = [(e.span_id) for e in events if isinstance(e, SpanClosed)]
-    assert opened == [2, 1, 2, 1]  # the listening NT end first
-    assert closed == [1, 2, 1, 2]  # the connecting TE end first
+    assert opened == [2, 4, 1, 3, 2, 4, 1, 3]  # the listening NT ends first
+    assert closed == [1, 3, 2, 4, 1, 3, 2, 4]  # the connecting ends first
 
 
 def test_a_span_whose_tick_fails_is_seen_as_a_crash_and_the_spans_restart(tmp_path):
     config = tmp_path / "box.toml"
-    config.write_text(default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")))
+    config.write_text(default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2"))
     loop = virtual_time_loop()
     loop.set_exception_handler(lambda loop, context: None)  # asyncio would only log the tick's error
     daemon = Daemon(FileSource(str(config)), load_box_services(), clock=LoopClock(loop),

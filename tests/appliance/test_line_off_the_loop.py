@@ -42,7 +42,7 @@ def test_the_line_and_a_call_ride_out_a_busy_control_plane(tmp_path):
     pty = PtyPair()
     # Span 1 with the bring-up handler (answer and listen): it reports every digit and the tone's
     # level, which is what this test measures the audio by.
-    text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2")
     text = text.replace('handler = "pbx"', 'handler = "answer"')
     text = text.replace('device = "/dev/ttyS0"', f'device = "{pty.slave_path}"')
     state = tmp_path / "state"

@@ -87,10 +87,10 @@ def test_bad_input_gets_one_line_and_status_2(capsys, tmp_path):
         2, "", "pribox numbers: called number '1588abcd' has the letter 'a' at position 5; a number is digits, * and #\n")
     assert numbers(capsys, "15881234", "--calling", "01x", *state)[0] == 2
     assert numbers(capsys, "15881234", "--trunk", "nope", *state) == (
-        2, "", 'pribox numbers: no trunk group "nope" (trunk groups: carrier)\n')
+        2, "", 'pribox numbers: no trunk group "nope" (trunk groups: carrier, center)\n')
     config = tmp_path / "in-only.toml"
     config.write_text(default_text().replace('direction = "both"', 'direction = "in"'))
-    assert numbers(capsys, "15881234", "--direction", "out", "--config", str(config)) == (
+    assert numbers(capsys, "15881234", "--direction", "out", "--trunk", "carrier", "--config", str(config)) == (
         2, "", 'pribox numbers: trunk group "carrier" carries incoming calls only (direction = "in")\n')
 
 
@@ -114,7 +114,7 @@ def test_the_installed_command_line_exits_2_on_a_number_with_letters(tmp_path):
 
 
 def test_a_direction_without_a_profile_passes_numbers_unchanged(capsys, tmp_path):
-    status, out, _ = numbers(capsys, "01012345678", "--direction", "out", "--calling", "7000",
+    status, out, _ = numbers(capsys, "01012345678", "--direction", "out", "--trunk", "carrier", "--calling", "7000",
                              "--state-dir", str(tmp_path))
     assert status == 0
     assert out.splitlines()[0].startswith("Trunk group carrier (span 1, hunting descending), direction out: "

@@ -93,7 +93,7 @@ def test_the_default_carries_the_seed_mapping_for_the_carrier_trunk_group_on_spa
     assert numbers["calling"].after.digits == "01012345678"
     assert numbers["redirecting"].after.digits == "07012345678"
     # The rest of the default is what it was: two spans on one wire, ISDN on both.
-    assert [s.id for s in config.span] == [1, 2] and [i.span for i in config.isdn] == [1, 2]
+    assert [s.id for s in config.span] == [1, 2, 3, 4] and [i.span for i in config.isdn] == [1, 2, 3, 4]
 
 
 def test_a_file_without_gateway_sections_is_valid_and_maps_nothing():

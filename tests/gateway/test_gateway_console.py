@@ -68,7 +68,7 @@ def test_bad_input_is_one_error_line_and_the_console_carries_on(tmp_path):
     assert type_line("test number 1588abcd") == (
         "% called number '1588abcd' has the letter 'a' at position 5; a number is digits, * and #\nbox#")
     assert type_line("test number 15881234 trunk nope") == (
-        '% no trunk group "nope" (trunk groups: carrier)\nbox#')
+        '% no trunk group "nope" (trunk groups: carrier, center)\nbox#')
     assert type_line("test number 15881234 direction sideways") == (
         "% direction is 'in' or 'out', not 'sideways'\nbox#")
     assert type_line("test number 15881234 trunk") == "% 'trunk' needs a value\nbox#"

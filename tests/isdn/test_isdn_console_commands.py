@@ -24,7 +24,7 @@ PASSWORD = "field engineer"
 def _config(tmp_path, tty: str) -> str:
     salt = b"0123456789abcdef"
     key = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=1024, r=8, p=1, dklen=32)
-    text = (default_text().replace('handler = "pbx"', 'handler = "answer"').replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = (default_text().replace('handler = "pbx"', 'handler = "answer"').replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2")
             .replace('device = "/dev/ttyS0"', f'device = "{tty}"')
             .replace('hostname = "pribox"', 'hostname = "edge-7"'))
     text += f'\n[[user]]\nname = "fe"\npassword_hash = "scrypt:1024:8:1:{salt.hex()}:{key.hex()}"\nprivilege = 15\n'
@@ -124,5 +124,5 @@ def test_show_calls_show_channels_and_debug_isdn_q921_at_the_daemons_console(tmp
     assert re.search(r"B7 +7 +in use +call \d+ callref 0x8", channels)
     assert len(re.findall(r"\bidle\b", channels)) == 29 + 1     # 29 rows and the totals line
     assert "29 idle, 1 in use, 0 restarting, 0 out of service" in channels
-    assert "% Span 9 runs no ISDN D-channel (spans with one: 1, 2)" in seen["no_span"]
+    assert "% Span 9 runs no ISDN D-channel (spans with one: 1, 2, 3, 4)" in seen["no_span"]
     assert "Q921" not in seen["after_undebug"]

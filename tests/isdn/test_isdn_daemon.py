@@ -21,8 +21,7 @@ from tests.support.daemon_harness import run_beside, until
 
 def _daemon(tmp_path, loop):
     config = tmp_path / "box.toml"
-    config.write_text(default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
-        "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")))
+    config.write_text(default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2"))
     bus = EventBus()
     events = []
     bus.subscribe(Event, events.append)
@@ -84,7 +83,7 @@ def test_default_config_carrier_call_answered_with_dtmf_then_shutdown_clears_wit
     released = [e.event.cause for e in events if isinstance(e, IsdnEvent) and isinstance(e.event, Released)
                 and e.event.call_id == 2]
     assert released == [41, 41]
-    assert sum(isinstance(e, IsdnEvent) and isinstance(e.event, DataLinkUp) for e in events) == 2
+    assert sum(isinstance(e, IsdnEvent) and isinstance(e.event, DataLinkUp) for e in events) == 4
     assert [e.state for e in events if getattr(e, "service", None) == "isdn"][-1] is ServiceState.STOPPED
 
 
@@ -93,7 +92,7 @@ def test_an_isdn_entry_on_an_exported_dchannel_is_left_alone_and_said_so(tmp_pat
     daemon, events = _daemon(tmp_path, loop)
     config = tmp_path / "box.toml"
     config.write_text(config.read_text().replace('wire_role = "listen"',
-                                                 f'wire_role = "listen"\ndchannel_export = "{tmp_path / "x.dchan"}"'))
+                                                 f'wire_role = "listen"\ndchannel_export = "{tmp_path / "x.dchan"}"', 1))
     seen = {}
 
     async def scenario():
@@ -105,6 +104,6 @@ def test_an_isdn_entry_on_an_exported_dchannel_is_left_alone_and_said_so(tmp_pat
         seen["health"] = isdn.health()
 
     assert _run(loop, daemon, scenario) == 0
-    assert seen["spans"] == [1]
+    assert seen["spans"] == [1, 3, 4]
     assert not seen["health"].ok
-    assert seen["health"].detail.endswith("span 2: not ours (D-channel exported)")
+    assert "span 2: not ours (D-channel exported)" in seen["health"].detail

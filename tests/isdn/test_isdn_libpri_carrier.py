@@ -18,8 +18,7 @@ from tests.support.daemon_harness import run_beside, until
 
 
 def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
-    text = default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
-        "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2")
     config = tmp_path / "box.toml"
     config.write_text(libpri_far_end_config(text, str(tmp_path / "span2.dchan")))
     bus = EventBus()
@@ -33,7 +32,7 @@ def test_libpri_carrier_call_through_the_emulated_wire_in_real_time(tmp_path):
                      and 1 in daemon.ctx.peer("isdn").spans, 5, "isdn service")
         spans = daemon.ctx.peer("spans").spans
         box = daemon.ctx.peer("isdn").spans[1]
-        assert list(daemon.ctx.peer("isdn").spans) == [1]
+        assert list(daemon.ctx.peer("isdn").spans) == [1, 3, 4]
         carrier = LibpriCarrier(spans[2], daemon.clock, digits="159", tone_seconds=0.3, ring_seconds=0.2)
         carrier.start()
         gc.collect()
@@ -72,8 +71,7 @@ def test_sigterm_to_pribox_run_clears_libpris_call_with_cause_41(tmp_path):
     from hil_tests.peers.libpri import LibpriPeer
 
     export = tmp_path / "span2.dchan"
-    text = default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
-        "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2")
     config = tmp_path / "box.toml"
     config.write_text(libpri_far_end_config(text, str(export)))
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}

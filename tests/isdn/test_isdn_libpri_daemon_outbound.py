@@ -17,8 +17,7 @@ from tests.support.daemon_harness import run_beside, until
 
 
 def test_first_link_up_restart_then_an_outbound_call_to_libpri(tmp_path):
-    text = default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
-        "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = default_text().replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2")
     # Span 1 hunts upwards (the user side's default is down, from timeslot 31).
     text = text.replace('span = 1\nswitchtype = "euroisdn_e1"\nrole = "user"\n',
                         'span = 1\nswitchtype = "euroisdn_e1"\nrole = "user"\nhunting = "ascending"\n')

@@ -25,8 +25,7 @@ from tests.support.daemon_harness import run_beside, until
 
 
 def test_libpri_fills_the_span_with_thirty_calls_in_real_time(tmp_path):
-    text = default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace(
-        "/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = default_text().replace('handler = "pbx"', 'handler = "answer"').replace("[console]\nenabled = true", "[console]\nenabled = false").replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2")
     config = tmp_path / "box.toml"
     config.write_text(libpri_far_end_config(text, str(tmp_path / "span2.dchan")))
     bus = EventBus()

@@ -25,7 +25,7 @@ from tests.support.daemon_harness import until
 def test_a_daemon_stop_clears_an_ivr_call_with_41_and_closes_its_record(tmp_path):
     prompts = tmp_path / "prompts"
     make_prompts(prompts, report=lambda line: None)
-    text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire"))
+    text = default_text().replace("/run/pribox/e1-wire-1.sock", str(tmp_path / "e1.wire")).replace("/run/pribox/e1-wire-2.sock", str(tmp_path / "e1.wire") + "-2")
     text = text.replace("[console]\nenabled = true", "[console]\nenabled = false")
     text += f'\n[ivr]\nprompt_dir = "{prompts}"\n'
     config = tmp_path / "box.toml"

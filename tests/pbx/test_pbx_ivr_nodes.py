@@ -70,7 +70,7 @@ def test_lookup_set_branch_record_and_transfer_on_the_box(prompts, tmp_path):
         db.execute("INSERT INTO customers VALUES ('0212345678', 'Kim', 'gold')")
     flow = tmp_path / "vip.toml"
     flow.write_text(FLOW.replace("DATABASE", str(database)))
-    text = default_text().replace('unknown_number = "reject:1"', 'unknown_number = "reject:1"\nextension_trunk = "center"')
+    text = default_text()
     text = text.replace('target = "ivr:main"', 'target = "ivr:vip"')
     config = load_text(text + CENTER + f'\n[ivr]\nflows = ["{flow}"]\nprompt_dir = "{prompts}"\n', str(tmp_path / "box.toml"))
     rig = TwoPris(config, state_dir=str(tmp_path / "state"), carrier_digits="", carrier_hangs_up=False)

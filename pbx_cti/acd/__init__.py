@@ -1,0 +1,1 @@
+"""Automatic call distribution: the PBX's calls queued and offered to agents by the CTI."""

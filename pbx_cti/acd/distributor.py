@@ -1,0 +1,218 @@
+"""The contact center between the switching core and the CTI engine.
+
+The core (`pbx_cti/pbx/core.py`) asks us to queue a caller when its IVR reaches a skill group,
+and tells us when an agent's extension answered or gave up and when the caller is gone; the
+engine (`pbx_cti/cti/engine.py`, through its runner) decides whom to ring, when to stop and
+what the caller hears about its place.  This module turns one into the other:
+
+    IVR route node -> route() -> engine.caller_queued -> Offer -> core.offer (the extension rings)
+    extension answers -> agent_answered() -> engine.offer_answered -> the core bridges the two
+    extension busy / no answer -> agent_failed() -> engine.offer_failed -> the next agent
+    engine's ring timeout / answered elsewhere -> WithdrawOffer -> core.withdraw
+    caller hangs up / conversation over -> call_gone() -> engine.call_ended (or abandoned)
+
+An agent's endpoint is opaque to the engine: here, digits are an extension on the PBX's
+extension trunk (the center's own PBX on a second PRI); other kinds of endpoint (SIP phones,
+the browser) plug in at `_ring`.
+
+An agent's requests about its call (hold, hang up, transfer, digits) come from the API through
+`AgentCalls`, which checks them against the engine and carries them out on the core.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from firmware.isdn.q931.causes import Cause
+from pbx_cti.cti.decisions import Announce, Offer, WithdrawOffer
+from pbx_cti.cti.model import REASON_OFFER_FAILED, REASON_RING_NO_ANSWER, AgentState, CtiError
+from runtime.bus import EventBus
+from runtime.clock import Clock
+
+from .music import hold_music
+
+log = logging.getLogger("pribox.acd")
+
+# Announcement prompts, when the prompt directory has them: position_1 .. position_9 ("you are
+# caller number n"), position_more; then wait_1 .. wait_5 (about n minutes), wait_more.
+MAX_POSITION_PROMPT = 9
+MAX_WAIT_MINUTES_PROMPT = 5
+
+
+class CallDistributor:
+    """The core's `ContactCenter`: one per running CTI, attached to the core while it runs."""
+
+    def __init__(self, pbx, runner, bus: EventBus, clock: Clock):
+        self.pbx, self.runner, self.bus, self.clock = pbx, runner, bus, clock
+        self._subscriptions = [bus.subscribe(Offer, self._offer), bus.subscribe(WithdrawOffer, self._withdraw),
+                               bus.subscribe(Announce, self._announce)]
+        self.queued: dict[str, str] = {}        # call id -> queue, while the engine has the caller
+        pbx.center = self
+        self.calls = AgentCalls(self)
+
+    def close(self) -> None:
+        for sub in self._subscriptions:
+            sub.cancel()
+        if self.pbx.center is self:
+            self.pbx.center = None
+
+    @property
+    def engine(self):
+        return self.runner.engine
+
+    # -- the core's ContactCenter ----------------------------------------------------------------
+    def route(self, call, action) -> str | None:
+        queue = self.queue_for(action.skill)
+        if queue is None:
+            return f"no queue is answered by skill group {action.skill!r}"
+        staffed, ready = self._agents_for(queue)
+        if not staffed:
+            return f"no agent of queue {queue!r} is logged in"
+        if not ready and not action.wait:
+            return f"every agent of queue {queue!r} is busy"
+        info = {"calling": call.numbers.get("calling", ""), "called": call.numbers_in.get("called", ""),
+                "dialled": call.numbers.get("called", ""), "redirecting": call.numbers.get("redirecting", ""),
+                **{k: v for k, v in call.data.items() if isinstance(v, (str, int, float))}}
+        call.data["queue"] = queue
+        self.queued[call.id] = queue
+        self.pbx.play_to_caller(call.id, self._music(call.id), loops=0)
+        try:
+            self.runner("caller_queued", call.id, queue, int(action.priority), info)
+        except CtiError as exc:
+            call.data.pop("queue", None)
+            self.queued.pop(call.id, None)
+            self.pbx.stop_caller_audio(call.id)
+            return str(exc)
+        log.info("call %s queued in %s (priority %d)", call.id, queue, action.priority)
+        return None
+
+    def agent_answered(self, call, agent: str) -> bool:
+        return bool(self.runner("offer_answered", call.id, agent))
+
+    def agent_failed(self, call, agent: str, cause: int) -> None:
+        reason = REASON_RING_NO_ANSWER if cause in (Cause.NO_ANSWER, Cause.NO_USER_RESPONDING) else REASON_OFFER_FAILED
+        log.info("call %s: agent %s's extension gave up (cause %d)", call.id, agent, cause)
+        self.runner("offer_failed", call.id, agent, reason)
+
+    def call_gone(self, call) -> None:
+        self.queued.pop(call.id, None)
+        self.runner("call_ended", call.id)
+
+    # -- the engine's decisions ------------------------------------------------------------------
+    def _offer(self, offer: Offer) -> None:
+        reason = self._ring(offer)
+        if reason is not None:
+            log.warning("call %s: cannot ring agent %s at %r: %s", offer.caller, offer.agent, offer.endpoint, reason)
+            # Not from inside the runner's publishing: the engine hears of it straight after.
+            self.clock.call_later(0, lambda: self.runner("offer_failed", offer.caller, offer.agent,
+                                                         REASON_OFFER_FAILED))
+
+    def _ring(self, offer: Offer) -> str | None:
+        endpoint = offer.endpoint
+        if endpoint.isdigit():
+            return self.pbx.offer(offer.caller, offer.agent, endpoint)
+        return f"endpoint {endpoint!r} is not an extension (digits)"
+
+    def _withdraw(self, withdraw: WithdrawOffer) -> None:
+        cause = Cause.NON_SELECTED_USER_CLEARING if withdraw.reason == "answered-elsewhere" else Cause.NORMAL_CLEARING
+        self.pbx.withdraw(withdraw.caller, withdraw.agent, cause)
+
+    def _announce(self, announce: Announce) -> None:
+        prompts = self._position_prompts(announce)
+        if not prompts:
+            return
+        self.pbx.stop_caller_audio(announce.caller)
+        for samples in prompts:
+            self.pbx.play_to_caller(announce.caller, samples)
+        self.pbx.play_to_caller(announce.caller, self._music(announce.caller), loops=0)
+
+    def _position_prompts(self, announce: Announce) -> list:
+        position = (f"position_{announce.position}" if announce.position <= MAX_POSITION_PROMPT
+                    else "position_more")
+        names = [position]
+        if announce.estimated_wait is not None:
+            minutes = max(1, round(announce.estimated_wait / 60))
+            names.append(f"wait_{minutes}" if minutes <= MAX_WAIT_MINUTES_PROMPT else "wait_more")
+        found = [self.pbx.prompt(announce.caller, name) for name in names]
+        return [samples for samples in found if samples is not None]
+
+    def _music(self, call_id: str):
+        own = self.pbx.prompt(call_id, "hold_music")
+        return own if own is not None else hold_music()
+
+    # -- queries --------------------------------------------------------------------------------
+    def queue_for(self, skill: str) -> str | None:
+        """The queue a route node's skill names: a queue of that name, else the first queue
+        (by name) answered by that skill group."""
+        queues = self.engine.config.queues
+        if skill in queues:
+            return skill
+        matching = sorted(name for name, q in queues.items() if q.group == skill)
+        return matching[0] if matching else None
+
+    def _agents_for(self, queue: str) -> tuple[int, int]:
+        """(agents logged in to the queue's group, of them READY now)."""
+        group = self.engine.config.queues[queue].group
+        staffed = ready = 0
+        for agent in self.engine.agents.values():
+            if agent.state is AgentState.LOGGED_OUT or group not in agent.groups:
+                continue
+            staffed += 1
+            ready += agent.state is AgentState.READY
+        return staffed, ready
+
+
+class CallActionError(Exception):
+    """An agent's call request that cannot be carried out now: `status` is the HTTP answer."""
+
+    def __init__(self, status: int, reason: str):
+        super().__init__(reason)
+        self.status = status
+
+
+class AgentCalls:
+    """What an agent (or a supervisor on its behalf) may do with the agent's call."""
+
+    def __init__(self, distributor: CallDistributor):
+        self.d = distributor
+
+    def _call_of(self, agent: str, *states: AgentState) -> str:
+        engine = self.d.engine
+        state = engine.agents.get(agent)
+        if state is None:
+            raise CallActionError(404, f"no agent {agent!r}")
+        if state.state not in states or not state.caller:
+            raise CallActionError(409, f"agent {agent!r} is {state.state.value}: "
+                                       f"no call it can do that to (needs {', '.join(s.value for s in states)})")
+        return state.caller
+
+    def hang_up(self, agent: str) -> str:
+        call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
+        if not self.d.pbx.hang_up(call_id, Cause.NORMAL_CLEARING):
+            raise CallActionError(409, f"call {call_id} is already over")
+        return call_id
+
+    def hold(self, agent: str) -> str:
+        call_id = self._call_of(agent, AgentState.TALKING)
+        if not self.d.pbx.hold(call_id, self.d._music(call_id)):
+            raise CallActionError(409, f"call {call_id} is not connected to agent {agent!r}'s extension")
+        self.d.runner("hold", agent)
+        return call_id
+
+    def retrieve(self, agent: str) -> str:
+        call_id = self._call_of(agent, AgentState.HOLD)
+        if not self.d.pbx.retrieve(call_id):
+            raise CallActionError(409, f"call {call_id} is not on hold")
+        self.d.runner("retrieve", agent)
+        return call_id
+
+    def send_dtmf(self, agent: str, digits: str) -> str:
+        if not digits or any(d not in "0123456789*#ABCD" for d in digits) or len(digits) > 32:
+            raise CallActionError(400, f"digits must be 1..32 of 0-9 * # A-D, got {digits!r}")
+        call_id = self._call_of(agent, AgentState.TALKING)
+        if not self.d.pbx.send_digits(call_id, digits):
+            raise CallActionError(409, f"call {call_id} is over")
+        return call_id
+
+    def reject(self, agent: str) -> None:
+        self.d.runner("reject", agent)

@@ -1,0 +1,145 @@
+"""The daemon's `cti` service: the CTI engine restored from its event log, its runner on the
+box's clock and bus, and the distributor that queues the PBX's callers and rings agents.
+
+The engine lives as long as the service: a reload of [cti] stops it (the log is flushed and
+closed) and starts it again from the log, so agents' states, reasons and since-times survive.
+Calls do not survive a restart of the daemon: at start every caller the log still holds that the
+switching core no longer carries is closed in the log (abandoned, or its conversation ended); at
+a shutdown the calls still queued or talking are closed the same way, and the ISDN service
+clears them toward the carrier.  A reload keeps them: the core carries the calls on, and the
+engine rebuilt from the log knows their places and agents.
+
+Other services (the agent API) reach the running CTI through `center_for(ctx)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import weakref
+
+from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
+from pbx_cti.api.config_section import cti_config
+from pbx_cti.cti.engine import CtiEngine
+from pbx_cti.cti.eventlog import MemoryEventStore, SqliteEventStore
+from pbx_cti.cti.model import AgentState
+from pbx_cti.cti.runner import CtiRunner
+from pbx_cti.pbx.service import core_for
+from runtime.bus import EventBus
+from runtime.clock import Clock, TimerHandle
+
+from .distributor import CallDistributor
+
+log = logging.getLogger("pribox.cti")
+
+_RUNNING: "weakref.WeakKeyDictionary[EventBus, CtiService]" = weakref.WeakKeyDictionary()
+
+
+def center_for(ctx: ServiceContext) -> "CtiService | None":
+    """The daemon's running CTI service, or None."""
+    service = _RUNNING.get(ctx.bus)
+    return service if service is not None and service.runner is not None else None
+
+
+class OwnedClock(Clock):
+    """The box's clock, remembering the timers armed through it so a stop cancels them all."""
+
+    def __init__(self, clock: Clock):
+        self.clock = clock
+        self.handles: set[TimerHandle] = set()
+
+    def now(self) -> float:
+        return self.clock.now()
+
+    def call_at(self, when: float, callback) -> TimerHandle:
+        handle = self.clock.call_at(when, callback)
+        now = self.clock.now()
+        self.handles = {h for h in self.handles if not h.cancelled and h.when >= now} | {handle}
+        return handle
+
+    @property
+    def real_time(self) -> bool:
+        return self.clock.real_time
+
+    def cancel_all(self) -> None:
+        for handle in self.handles:
+            handle.cancel()
+        self.handles.clear()
+
+
+def _restore(config, state_dir: str | None, now: float):
+    """Blocking reads of the log: run in a worker thread."""
+    store = SqliteEventStore.in_state_dir(state_dir) if state_dir else MemoryEventStore()
+    try:
+        return store, CtiEngine.restore(config, store, now)
+    except BaseException:
+        store.close()
+        raise
+
+
+class CtiService(Service):
+    name = "cti"
+
+    def __init__(self, config):
+        self.config = config
+        self.runner: CtiRunner | None = None
+        self.distributor: CallDistributor | None = None
+        self.store = None
+        self.clock: OwnedClock | None = None
+        self.bus: EventBus | None = None
+
+    async def start(self, ctx: ServiceContext) -> None:
+        cti = await asyncio.to_thread(cti_config, self.config.cti)
+        self.clock = OwnedClock(ctx.clock)
+        wall_offset = time.time() - ctx.clock.now()
+        self.store, engine = await asyncio.to_thread(_restore, cti, ctx.state_dir, ctx.clock.now() + wall_offset)
+        self.runner = CtiRunner(engine, self.clock, ctx.bus, wall_offset)
+        core = core_for(ctx)
+        # The core outlives a reload of [cti] with its calls; after a daemon restart it has none.
+        for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
+            if caller_id not in core.by_call:
+                self.runner("caller_abandoned", caller_id, "daemon-restart")
+        self.distributor = CallDistributor(core, self.runner, ctx.bus, self.clock)
+        self.distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
+        self.bus = ctx.bus
+        _RUNNING[ctx.bus] = self
+        logged_in = sum(1 for s in engine.agents.values() if s.state is not AgentState.LOGGED_OUT)
+        log.info("cti: %d agents, %d queues; %d agent(s) logged in from the log",
+                 len(engine.agents), len(engine.config.queues), logged_in)
+
+    async def stop(self, reason: StopReason) -> None:
+        if self.bus is not None and _RUNNING.get(self.bus) is self:
+            del _RUNNING[self.bus]
+        if self.distributor is not None:
+            self.distributor.close()
+        if self.runner is not None and reason is StopReason.SHUTDOWN:
+            # The ISDN service clears every call toward the carrier: each is closed in the log
+            # now.  On a reload the core keeps its calls and the next engine, rebuilt from the
+            # same log, keeps their places in the queues and their agents.
+            self.runner("clear_calls", "daemon-stop")
+        if self.clock is not None:
+            self.clock.cancel_all()
+        self.runner = None
+        if self.store is not None:
+            store, self.store = self.store, None
+            await asyncio.to_thread(store.close)
+
+    def health(self) -> Health:
+        if self.runner is None:
+            return Health(False, "not started")
+        engine = self.runner.engine
+        ready = sum(1 for a in engine.agents.values() if a.state is AgentState.READY)
+        logged_in = sum(1 for a in engine.agents.values() if a.state is not AgentState.LOGGED_OUT)
+        waiting = sum(len(w) for w in engine.waiting.values())
+        return Health(True, f"{logged_in} agent(s) logged in, {ready} ready, {waiting} caller(s) waiting")
+
+
+def _factory(config):
+    cti = config.cti
+    if cti is None or not cti.agent:
+        return None
+    return CtiService(config)
+
+
+BOX_SERVICES.add("cti", _factory, sections=("cti",))
