@@ -38,6 +38,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "firmware.appliance.control_service",
     "firmware.console.box_service",
     "pbx_cti.api.service",
+    "pbx_cti.recording.service",
 )
 
 
