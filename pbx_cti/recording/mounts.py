@@ -37,20 +37,25 @@ def existing_ancestor(path: str | os.PathLike) -> Path:
     return p.resolve()
 
 
-def filesystem_of(path: str | os.PathLike, mountinfo: str = MOUNTINFO) -> str | None:
-    """The filesystem type of the mount `path` is on (the last mounted at the longest matching
-    mount point), or None when the mount table cannot be read."""
-    try:
-        text = Path(mountinfo).read_text()
-    except OSError:
-        return None
-    target = str(existing_ancestor(path))
+def filesystem_at(target: str, mounts: list[tuple[str, str]]) -> str | None:
+    """The filesystem type of the mount holding the absolute, resolved path `target`: the last
+    one mounted at the longest mount point that contains it."""
     best, kind = -1, None
-    for point, fstype in parse_mountinfo(text):
+    for point, fstype in mounts:
         inside = target == point or point == "/" or target.startswith(point.rstrip("/") + "/")
         if inside and len(point) >= best:
             best, kind = len(point), fstype
     return kind
+
+
+def filesystem_of(path: str | os.PathLike, mountinfo: str = MOUNTINFO) -> str | None:
+    """The filesystem type `path` (or, not made yet, its nearest existing parent) is on, or
+    None when the mount table cannot be read."""
+    try:
+        text = Path(mountinfo).read_text()
+    except OSError:
+        return None
+    return filesystem_at(str(existing_ancestor(path)), parse_mountinfo(text))
 
 
 def ram_backed_problem(path: str | os.PathLike, key: str, mountinfo: str = MOUNTINFO) -> str | None:

@@ -44,7 +44,7 @@ class StereoWavWriter:
     def __init__(self, path: str | os.PathLike, *, sync_seconds: float = 1.0):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "xb")
+        self._file = open(self.path, "xb", buffering=0)   # each block reaches the OS: a kill -9 keeps it
         self._file.write(header(0))
         self.data_bytes = 0
         self._sync_every = int(sync_seconds * RATE * FRAME_BYTES)
