@@ -70,19 +70,19 @@ class Retention:
             cutoff = self.wall() - self.limits.retention_days * DAY
             while True:
                 batch = self.store.oldest_finished(100, before=cutoff)
-                if not batch:
+                deleted = [row.id for row in batch if self._delete(row)]
+                report.deleted_by_age += deleted
+                if not deleted:          # none left, or none that can be deleted: try again next pass
                     break
-                for row in batch:
-                    self._delete(row)
-                    report.deleted_by_age.append(row.id)
         free, total = self.disk_usage(self.directory)
         floor = self.limits.floor(total)
-        while free < floor:
-            batch = self.store.oldest_finished(20)
-            if not batch:
-                break
-            for row in batch:
-                self._delete(row)
+        progress = True
+        while free < floor and progress:
+            progress = False
+            for row in self.store.oldest_finished(20):
+                if not self._delete(row):
+                    continue
+                progress = True
                 report.deleted_for_space.append(row.id)
                 free, total = self.disk_usage(self.directory)
                 if free >= floor:
@@ -105,7 +105,7 @@ class Retention:
             log.warning("%s", report.warning)
         return report
 
-    def _delete(self, row: RecordingRow) -> None:
+    def _delete(self, row: RecordingRow) -> bool:
         path = Path(row.path)
         try:
             path.unlink()
@@ -113,7 +113,7 @@ class Retention:
             pass
         except OSError as exc:
             log.error("recording retention: could not delete %s: %s", path, exc)
-            return                        # keep the row: the file is still there
+            return False                  # keep the row: the file is still there
         self.store.delete(row.id)
         parent = path.parent              # day folders left empty go too
         while parent != self.directory and self.directory in parent.parents:
@@ -122,6 +122,7 @@ class Retention:
             except OSError:
                 break
             parent = parent.parent
+        return True
 
 
 def repair_interrupted(store: RecordingStore, directory: str | os.PathLike) -> list[str]:

@@ -32,13 +32,11 @@ def onsets(pcm: np.ndarray, threshold: float = 1500.0, gap_ms: int = 100) -> lis
     """Seconds at which sound starts after at least gap_ms of quiet (1 ms envelope)."""
     n = len(pcm) // 8 * 8
     envelope = np.abs(pcm[:n].astype(np.int32)).reshape(-1, 8).max(axis=1)
-    loud = envelope > threshold
-    out, quiet = [], gap_ms
-    for ms, on in enumerate(loud):           # per millisecond of the test's own analysis
-        if on and quiet >= gap_ms:
-            out.append(ms / 1000.0)
-        quiet = 0 if on else quiet + 1
-    return out
+    loud = np.flatnonzero(envelope > threshold)
+    if not len(loud):
+        return []
+    starts = loud[np.concatenate(([True], np.diff(loud) - 1 >= gap_ms))]
+    return [float(ms) / 1000.0 for ms in starts]
 
 
 class CallRig:

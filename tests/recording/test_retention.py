@@ -115,3 +115,20 @@ def test_the_service_runs_retention_and_its_health_warns_before_the_disk_fills(t
     assert health.ok and "WARNING low disk space for recordings" in health.detail
     assert len(rows) == 5                                                 # 3 MB free: above the 2 MB floor
     assert any("low disk space" in r.getMessage() for r in caplog.records)
+
+
+def test_a_file_that_cannot_be_deleted_keeps_its_row_and_the_pass_still_ends(tmp_path, caplog):
+    store = RecordingStore(tmp_path / "recordings.sqlite")
+    directory = tmp_path / "recordings"
+    stuck = add(store, directory, "stuck", 100)
+    Path(stuck.path).unlink()
+    Path(stuck.path).mkdir()                                  # unlink() refuses a directory
+    (Path(stuck.path) / "keep").write_bytes(b"x")
+    add(store, directory, "old", 99)
+    disk = SmallDisk(directory, capacity_mb=1)                # always short of space
+    limits = Limits(retention_days=30, min_free_mb=4, min_free_percent=0, warn_free_mb=4, warn_free_percent=0)
+    with caplog.at_level(logging.ERROR, "pribox.recording"):
+        report = Retention(store, directory, limits, disk_usage=disk, wall=lambda: NOW).run()
+    assert report.deleted_by_age == ["old"] and report.deleted_for_space == []
+    assert store.get("stuck") is not None and "nothing left to delete" in report.warning
+    assert any("could not delete" in r.getMessage() for r in caplog.records)
