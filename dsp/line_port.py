@@ -561,6 +561,14 @@ class PortMedia:
             if n < len(buf):
                 return np.concatenate(chunks)
 
+    def recorder_lost(self, channel: int, direction: int = lib.MEDIA_FROM_LINE) -> int:
+        """Samples the tap dropped because nobody drained its ring in time (oldest first), since
+        the tap was attached.  Read without the port's lock: one aligned 64-bit load."""
+        ring = self._open_channel(channel).recorders.get(direction)
+        if ring is None:
+            raise ValueError(f"channel {channel}: no recorder in that direction")
+        return int(lib.pcm_ring_lost(ring))
+
     @property
     def blocks(self) -> int:
         return lib.media_port_blocks(self.port._mp)

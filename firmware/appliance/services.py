@@ -39,6 +39,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "firmware.console.box_service",
     "pbx_cti.acd.service",
     "pbx_cti.api.service",
+    "pbx_cti.recording.service",
 )
 
 

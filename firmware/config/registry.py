@@ -18,6 +18,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "pbx_cti.ivr.config_section",
     "pbx_cti.pbx.config_section",
     "pbx_cti.api.config_section",
+    "pbx_cti.recording.config_section",
 )
 
 _SECTIONS: dict[str, Section] = {}

@@ -10,6 +10,8 @@ import numpy as np
 from dsp import lib
 
 BARGED_IN = lib.PLAYER_END_BARGE_IN
+FROM_LINE = lib.MEDIA_FROM_LINE     # what the party on the leg says
+TO_LINE = lib.MEDIA_TO_LINE         # what the box sends the party
 
 
 class IsdnLegMedia:
@@ -43,11 +45,15 @@ class IsdnLegMedia:
     def barge_in(self, on: bool) -> None:
         self._media.barge_in(self._channel, on)
 
-    def record(self, seconds: float) -> None:
-        self._media.record(self._channel, seconds=seconds)
+    def record(self, seconds: float, direction: int = FROM_LINE) -> None:
+        """Tap what this party says (FROM_LINE) or hears (TO_LINE) into a ring of `seconds`."""
+        self._media.record(self._channel, direction, seconds=seconds)
 
-    def recorded(self) -> np.ndarray:
-        return self._media.recorded(self._channel)
+    def recorded(self, direction: int = FROM_LINE) -> np.ndarray:
+        return self._media.recorded(self._channel, direction)
+
+    def recorder_lost(self, direction: int = FROM_LINE) -> int:
+        return self._media.recorder_lost(self._channel, direction)
 
     def hear(self, other: "IsdnLegMedia", gain_db: float = 0.0) -> None:
         self._media.hear(self._channel, other._media, other._channel, gain_db)
