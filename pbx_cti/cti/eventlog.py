@@ -248,16 +248,27 @@ class SqliteEventStore:
         conn.close()
 
 
-def read_records(path: str | os.PathLike) -> list[LogRecord]:
-    """Every record of a log file, read-only (for `pribox stats` beside a running daemon)."""
+def read_records(path: str | os.PathLike, *, after_seq: int = 0, since: float | None = None,
+                 checkpoints: bool = True) -> list[LogRecord]:
+    """The records of a log file, read-only (for `pribox stats` and the live figures beside a
+    running daemon): those after `after_seq`, from time `since` on, without CHECKPOINT records
+    (the whole state, large and of no use to statistics) when `checkpoints` is False."""
     path = Path(path)
     if not path.exists():
         raise EventLogError(f"{path}: no CTI event log there")
+    where, params = ["seq > ?"], [after_seq]
+    if since is not None:
+        where.append("time >= ?")
+        params.append(since)
+    if not checkpoints:
+        where.append("kind != ?")
+        params.append(K_CHECKPOINT)
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             rows = conn.execute(
-                "SELECT seq, time, kind, queue, caller, agent, data FROM cti_events ORDER BY seq").fetchall()
+                "SELECT seq, time, kind, queue, caller, agent, data FROM cti_events WHERE "
+                + " AND ".join(where) + " ORDER BY seq", params).fetchall()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
