@@ -21,6 +21,8 @@ from pbx_cti.cti.engine import CtiEngine
 from pbx_cti.cti.eventlog import MemoryEventStore, SqliteEventStore
 from pbx_cti.cti.model import AgentState
 from pbx_cti.cti.runner import CtiRunner
+from pbx_cti.metrics import console_commands as _console_commands  # noqa: F401  (show queues, show agents)
+from pbx_cti.metrics.wiring import serve_figures
 from runtime.clock import Clock, TimerHandle
 
 from .app import AgentApi, ApiSettings, Credentials
@@ -76,6 +78,7 @@ class ApiService(Service):
         self.port: int | None = None
         self._web: web.AppRunner | None = None
         self._clock: OwnedClock | None = None
+        self.figures = None  # /metrics, /api/v1/stats and the console's show queues/agents
 
     async def start(self, ctx: ServiceContext) -> None:
         section = self.config.api
@@ -88,6 +91,7 @@ class ApiService(Service):
         credentials = Credentials(password_hashes(self.config.cti),
                                   {s.name: s.password_hash for s in section.supervisor})
         self.api = AgentApi(self.runner, ctx.bus, credentials, ApiSettings.from_section(section), now=ctx.clock.now)
+        self.figures = serve_figures(self.api, ctx, section)
         self._web = web.AppRunner(self.api.app, access_log=None, handle_signals=False)
         await self._web.setup()
         site = web.TCPSite(self._web, str(section.listen), section.port, reuse_address=True)
@@ -104,6 +108,7 @@ class ApiService(Service):
                 self.api.agent_gone(agent)
 
     async def stop(self, reason: StopReason) -> None:
+        self.figures = None
         if self._web is not None:
             await self._web.cleanup()
             self._web = None
