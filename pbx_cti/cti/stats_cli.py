@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import math
 import sys
 import time
 from dataclasses import dataclass
@@ -189,7 +190,7 @@ def parse_minutes(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"--interval wants minutes as a number, got {text!r}") from None
-    if value <= 0:
+    if not value > 0 or math.isinf(value):
         raise argparse.ArgumentTypeError(f"--interval must be more than 0 minutes, got {text!r}")
     return value
 
@@ -199,6 +200,6 @@ def parse_seconds(text: str) -> float:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"wants seconds as a number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"seconds must be >= 0, got {text!r}")
+    if not value >= 0 or math.isinf(value):
+        raise argparse.ArgumentTypeError(f"seconds must be a finite number >= 0, got {text!r}")
     return value
