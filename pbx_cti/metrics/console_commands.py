@@ -38,10 +38,10 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def _table(header: list[str], rows: list[list[str]], left: int) -> list[str]:
-    """Columns sized to their content; the first `left` columns left-aligned, the rest right."""
+def _table(header: list[str], rows: list[list[str]], numbers: range) -> list[str]:
+    """Columns sized to their content; the `numbers` columns right-aligned, the others left."""
     widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    return ["  ".join(c.ljust(w) if i < left else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+    return ["  ".join(c.rjust(w) if i in numbers else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths))).rstrip()
             for row in [header] + rows]
 
 
@@ -76,7 +76,7 @@ def render_queues(engine, now: float, day: DayFigures | str) -> str:
                      _pct(v.today.service_level()), _pct(v.interval.service_level())])
     header = ["Queue", "Waiting", "Longest", "Ready", "Rsvd", "Talk", "Wrap", "NotRdy",
               "Offered", "Answered", "Abandoned", "SL today", "SL intvl"]
-    return "\n".join(_heading(day, "Offered/answered/abandoned") + _table(header, rows, 1))
+    return "\n".join(_heading(day, "Offered/answered/abandoned") + _table(header, rows, range(1, len(header))))
 
 
 def render_agents(engine, now: float, day: DayFigures | str) -> str:
@@ -95,7 +95,7 @@ def render_agents(engine, now: float, day: DayFigures | str) -> str:
                      str(v.calls_today), caller if logged_in else "-"])
     header = ["Agent", "State", "Reason", "Extension", "Since (UTC)", "For", "Calls today", "Caller"]
     lines = _heading(day, "Calls answered")[:1] if isinstance(day, str) else []
-    return "\n".join(lines + _table(header, rows, 4))
+    return "\n".join(lines + _table(header, rows, range(4, 7)))
 
 
 def _show(render):
