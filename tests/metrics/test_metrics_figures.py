@@ -1,0 +1,74 @@
+"""Today's figures (figures.py) without a daemon: the day starts at 00:00 UTC, new records are
+read incrementally, and a log that cannot be read leaves the live views working and says why."""
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from pbx_cti.cti import CtiEngine
+from pbx_cti.cti.eventlog import EventLogError, MemoryEventStore
+from pbx_cti.metrics.collectors import CtiCollector
+from pbx_cti.metrics.console_commands import render_agents, render_queues
+from pbx_cti.metrics.figures import DAY, FigureSettings, TodaysLog
+from tests.cti.cti_world import T0, Driver, center
+from tests.metrics.metrics_world import samples, value
+
+MIDNIGHT = T0 - T0 % DAY + DAY       # the next 00:00 UTC after T0
+
+
+def test_today_starts_at_midnight_utc_and_new_records_are_read_as_they_come():
+    store = MemoryEventStore()
+    day = Driver(center(), CtiEngine(center(), store), start=MIDNIGHT - 60)
+    day.login("alice", "2001")
+    day.ready("alice")
+    day.caller_queued("late", "sales")             # yesterday, 23:59
+    day.offer_answered("late", "alice")
+    day.step(120)                                   # past midnight, still talking
+    day.call_ended("late")
+    day.ready("alice")
+    day.caller_queued("early", "sales")            # today, 00:01
+    today = TodaysLog(store, FigureSettings(interval=900))
+    figures = today.refresh(day.now)
+    assert figures.day_start == MIDNIGHT and figures.interval_start == MIDNIGHT
+    sales = figures.queue_today("sales")
+    assert (sales.offered, sales.answered) == (1, 0)              # "late" was offered yesterday
+    assert figures.agent_today("alice").handled == 1              # ... and ended today
+    day.offer_answered("early", "alice")
+    day.step(30)
+    day.caller_queued("third", "sales")
+    day.caller_abandoned("third")
+    read_before = figures.records
+    figures = today.refresh(day.now)
+    assert figures.records > read_before
+    assert figures.records == sum(1 for r in store.records() if r.time >= MIDNIGHT)
+    sales = figures.queue_today("sales")
+    assert (sales.offered, sales.answered, sales.abandoned) == (2, 1, 1)
+    assert figures.agent_today("alice").answered == 1
+    # The next day begins with nothing counted.
+    figures = today.refresh(MIDNIGHT + DAY + 1)
+    assert figures.queue_today("sales").offered == 0 and figures.day_start == MIDNIGHT + DAY
+
+
+class UnreadableStore(MemoryEventStore):
+    def flush(self) -> None:
+        raise EventLogError("cti-events.sqlite: the writer failed: disk I/O error")
+
+
+def test_an_unreadable_log_leaves_the_live_state_and_says_why():
+    store = UnreadableStore()
+    day = Driver(center(), CtiEngine(center(), store))
+    day.login("bob", "2002")
+    day.not_ready("bob", "lunch")
+    day.caller_queued("c1", "sales")
+    reason = "cti-events.sqlite: the writer failed: disk I/O error"
+    queues = render_queues(day.engine, day.now, reason)
+    assert queues.splitlines()[0] == f"% Today's figures are not available: {reason}"
+    assert queues.splitlines()[2].split()[:2] == ["sales", "1"]
+    agents = render_agents(day.engine, day.now, reason)
+    assert any(line.split()[:3] == ["bob", "NOT_READY", "lunch"] for line in agents.splitlines())
+
+    today = TodaysLog(store)
+    registry = CollectorRegistry()
+    registry.register(CtiCollector(lambda: day.engine, lambda: day.now, lambda: today.latest))
+    found = samples(generate_latest(registry).decode())
+    assert value(found, "pribox_queue_waiting", queue="sales") == 1
+    assert value(found, "pribox_agent_state", agent="bob", state="NOT_READY", reason="lunch") == 1
+    assert not any(name == "pribox_queue_calls" for name, _ in found)   # no figures made up
