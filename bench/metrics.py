@@ -6,7 +6,7 @@
     first_scrape_ms          the first scrape after a start: the whole day read from the log and
                              computed (worker thread), the CDR totals counted, the text rendered
     scrape_ms_p50 / p99      later scrapes, each after `calls_between` more calls: only the new
-                             records are read; the day's figures are recomputed from memory
+                             records are read and fed to the running day and interval figures
     render_ms_p50            of which rendering the registry on the loop (engine, queues, agents)
     cdr_calls / cdr_count_ms the closed-calls-by-cause count over the CDR file
 The last line printed is one JSON object.

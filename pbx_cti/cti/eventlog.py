@@ -274,3 +274,23 @@ def read_records(path: str | os.PathLike, *, after_seq: int = 0, since: float | 
     except sqlite3.DatabaseError as exc:
         raise EventLogError(f"{path}: not a readable CTI event log: {exc}") from exc
     return [_row_to_record(r) for r in rows]
+
+
+def read_agent_states_before(path: str | os.PathLike, before: float) -> list[LogRecord]:
+    """Each agent's last AGENT_STATE record from before `before`, in log order: what every agent
+    was doing when a report's window opens (read-only, like `read_records`)."""
+    path = Path(path)
+    if not path.exists():
+        raise EventLogError(f"{path}: no CTI event log there")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT seq, time, kind, queue, caller, agent, data FROM cti_events WHERE seq IN "
+                "(SELECT MAX(seq) FROM cti_events WHERE kind = ? AND time < ? GROUP BY agent) ORDER BY seq",
+                (K_AGENT_STATE, before)).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise EventLogError(f"{path}: not a readable CTI event log: {exc}") from exc
+    return [_row_to_record(r) for r in rows]

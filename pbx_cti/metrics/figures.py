@@ -1,10 +1,10 @@
 """What the live views (/metrics, `show queues`, `show agents`) know: the engine's state now,
 and today's figures from the event log.
 
-Today's figures are `stats.compute` over the records of the current UTC day (the day
-`pribox stats --since today` reports), so the console, the scrape and `pribox stats` agree by
-construction.  `TodaysLog` keeps those records and reads only what is new at each refresh; a
-refresh reads the disk, so it runs in a worker thread.  Reading the engine (`queue_views`,
+Today's figures are `stats.py`'s computation over the records of the current UTC day (the
+day `pribox stats --since today` reports), so the console, the scrape and `pribox stats` agree
+by construction.  `TodaysLog` feeds it only what is new at each refresh; a refresh reads the
+disk, so it runs in a worker thread.  Reading the engine (`queue_views`,
 `agent_views`) happens on the event loop, where the engine lives.
 """
 
@@ -15,9 +15,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from pbx_cti.cti.engine import CtiEngine
-from pbx_cti.cti.eventlog import K_CHECKPOINT, EventStore, LogRecord, SqliteEventStore, read_records
+from pbx_cti.cti.eventlog import (K_AGENT_STATE, K_CHECKPOINT, EventStore, LogRecord, SqliteEventStore,
+                                  read_agent_states_before, read_records)
 from pbx_cti.cti.model import AgentState
-from pbx_cti.cti.stats import TOTAL, AgentFigures, QueueFigures, Report, compute
+from pbx_cti.cti.stats import TOTAL, AgentFigures, QueueFigures, Report, StatsAccumulator
 
 DAY = 86400.0
 
@@ -31,23 +32,24 @@ class FigureSettings:
 
 @dataclass(frozen=True)
 class DayFigures:
-    """Today's report (whole day and per interval) as of `now`."""
+    """Today's figures and this interval's, as of `now`."""
 
     now: float
     day_start: float
     interval_start: float
     settings: FigureSettings
-    report: Report
-    records: int
+    today: Report
+    this_interval: Report
+    records: int                           # records of the day read so far
 
     def queue_today(self, queue: str) -> QueueFigures:
-        return self.report.queues.get((queue, TOTAL)) or QueueFigures()
+        return self.today.queues.get((queue, TOTAL)) or QueueFigures()
 
     def queue_interval(self, queue: str) -> QueueFigures:
-        return self.report.queues.get((queue, self.interval_start)) or QueueFigures()
+        return self.this_interval.queues.get((queue, TOTAL)) or QueueFigures()
 
     def agent_today(self, agent: str) -> AgentFigures:
-        return self.report.agents.get((agent, TOTAL)) or AgentFigures()
+        return self.today.agents.get((agent, TOTAL)) or AgentFigures()
 
 
 def log_records(store: EventStore, *, after_seq: int = 0, since: float | None = None,
@@ -62,33 +64,68 @@ def log_records(store: EventStore, *, after_seq: int = 0, since: float | None = 
             if (since is None or r.time >= since) and (checkpoints or r.kind != K_CHECKPOINT)]
 
 
+def agent_states_before(store: EventStore, when: float) -> list[LogRecord]:
+    """Each agent's last state record before `when`. Blocking, like `log_records`."""
+    store.flush()
+    if isinstance(store, SqliteEventStore):
+        return read_agent_states_before(store.path, when)
+    last: dict[str, LogRecord] = {}
+    for r in store.records():
+        if r.kind == K_AGENT_STATE and r.time < when:
+            last[r.agent] = r
+    return sorted(last.values(), key=lambda r: r.seq)
+
+
 class TodaysLog:
-    """The records of the current UTC day, read incrementally; `refresh(now)` gives the day's
-    figures.  Thread-safe: a scrape and a console may refresh at once."""
+    """The current UTC day's records, fed as they are read to two `StatsAccumulator`s (the day,
+    and the current interval); `refresh(now)` reads only the records new since the last one, so
+    a scrape costs what happened since the previous scrape, not the whole day.  Thread-safe: a
+    scrape and a console may refresh at once."""
 
     def __init__(self, store: EventStore, settings: FigureSettings = FigureSettings()):
         self.store, self.settings = store, settings
         self.latest: DayFigures | None = None
         self._lock = threading.Lock()
-        self._records: list[LogRecord] = []
         self._last_seq = 0
-        self._day_start: float | None = None
+        self._count = 0
+        self._day: StatsAccumulator | None = None
+        self._interval: StatsAccumulator | None = None
+
+    def _accumulator(self, start: float) -> StatsAccumulator:
+        s = self.settings
+        return StatsAccumulator(s.sl_threshold, s.short_abandon, start=start)
 
     def refresh(self, now: float) -> DayFigures:
         """Blocking (reads the log): call it from a worker thread, with `now` read on the loop."""
         s = self.settings
         with self._lock:
-            day_start = now - now % DAY
-            if day_start != self._day_start:
-                self._records = [r for r in self._records if r.time >= day_start]
-                self._day_start = day_start
-            new = log_records(self.store, after_seq=self._last_seq, since=day_start, checkpoints=False)
+            day_start, interval_start = now - now % DAY, now - now % s.interval
+            # A new day or interval takes the agents' states from the records read so far, all
+            # of which came before it opened (each before the `now` of its refresh); the records
+            # read next may begin before it opens: they move states along, and count only from
+            # its start on.  The first refresh reads the day from midnight, with each agent's
+            # state as the log held it then, so a call that spans midnight counts from 00:00.
+            first = self._day is None
+            if first or self._day.lo != day_start:
+                day = self._accumulator(day_start)
+                if first:
+                    day.feed(agent_states_before(self.store, day_start))
+                else:
+                    day.take_states(self._day)
+                self._day, self._count = day, 0
+            if first or self._interval.lo != interval_start:
+                interval = self._accumulator(interval_start)
+                interval.take_states(self._day)
+                self._interval = interval
+            new = log_records(self.store, after_seq=self._last_seq, since=day_start if first else None,
+                              checkpoints=False)
             if new:
-                self._records.extend(new)
+                self._day.feed(new)
+                self._interval.feed(new)
                 self._last_seq = new[-1].seq
-            report = compute(self._records, now, sl_threshold=s.sl_threshold, short_abandon=s.short_abandon,
-                             interval=s.interval, start=day_start)
-            self.latest = DayFigures(now, day_start, now - now % s.interval, s, report, len(self._records))
+                self._count += sum(1 for r in new if r.time >= day_start)
+            self.latest = DayFigures(now, day_start, interval_start, s, self._day.report(now),
+                                     self._interval.report(now), self._count)
             return self.latest
 
 
