@@ -57,8 +57,9 @@ def _heading(day: DayFigures | str, what: str) -> list[str]:
     if isinstance(day, str):
         return [f"% Today's figures are not available: {day}"]
     s = day.settings
-    return [f"{what} today since 00:00 UTC; this interval since {_utc(day.interval_start, None)[-5:]} UTC "
-            f"({s.interval / 60:g} min); service level: answered within {s.sl_threshold:g} s"]
+    return [f"Today ({what}) from 00:00 UTC; SL int: {s.interval / 60:g} min from "
+            f"{_utc(day.interval_start, None)[-5:]}",
+            f"SL: answered within {s.sl_threshold:g} s / answered"]
 
 
 def render_queues(engine, now: float, day: DayFigures | str) -> str:
@@ -70,13 +71,12 @@ def render_queues(engine, now: float, day: DayFigures | str) -> str:
     for v in views:
         a = v.agents
         rows.append([v.queue, str(v.waiting), _clock(v.longest_wait) if v.waiting else "-",
-                     str(a["READY"]), str(a["RESERVED"]), str(a["TALKING"] + a["HOLD"]), str(a["WRAP_UP"]),
-                     str(a["NOT_READY"]),
+                     str(a["READY"]), str(a["TALKING"] + a["HOLD"]), str(a["WRAP_UP"]), str(a["NOT_READY"]),
                      str(v.today.offered), str(v.today.answered), str(v.today.abandoned),
                      _pct(v.today.service_level()), _pct(v.interval.service_level())])
-    header = ["Queue", "Waiting", "Longest", "Ready", "Rsvd", "Talk", "Wrap", "NotRdy",
-              "Offered", "Answered", "Abandoned", "SL today", "SL intvl"]
-    return "\n".join(_heading(day, "Offered/answered/abandoned") + _table(header, rows, range(1, len(header))))
+    # Narrow enough for an 80-column terminal; RESERVED (ringing) agents show in show agents.
+    header = ["Queue", "Wait", "Longest", "Rdy", "Talk", "Wrap", "NRdy", "Offer", "Ans", "Aband", "SL day", "SL int"]
+    return "\n".join(_heading(day, "Offer Ans Aband SL day") + _table(header, rows, range(1, len(header))))
 
 
 def render_agents(engine, now: float, day: DayFigures | str) -> str:

@@ -95,7 +95,7 @@ def test_an_unreadable_log_leaves_the_live_state_and_says_why():
     reason = "cti-events.sqlite: the writer failed: disk I/O error"
     queues = render_queues(day.engine, day.now, reason)
     assert queues.splitlines()[0] == f"% Today's figures are not available: {reason}"
-    assert queues.splitlines()[2].split()[:2] == ["sales", "1"]
+    assert queues.splitlines()[2].split()[:2] == ["sales", "1"]   # live: one waiting
     agents = render_agents(day.engine, day.now, reason)
     assert any(line.split()[:3] == ["bob", "NOT_READY", "lunch"] for line in agents.splitlines())
 
