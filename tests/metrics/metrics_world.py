@@ -30,7 +30,6 @@ async def start_service(state_dir, services: dict | None = None, **api_keys) -> 
     ctx = ServiceContext(config, LoopClock(), EventBus(), str(state_dir), services=peers)
     await service.start(ctx)
     peers["api"] = service
-    service.ctx = ctx
     return service
 
 
