@@ -9,7 +9,6 @@ import aiohttp
 
 from firmware.appliance.services import ServiceContext, StopReason
 from firmware.config.loader import load_text
-from firmware.console import box_service  # noqa: F401  (registers [console] and [[user]])
 from firmware.console.daemon_service import console_service_factory
 from firmware.console.testing import PtyPair, Terminal
 from pbx_cti.api.service import ApiService
