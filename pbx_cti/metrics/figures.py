@@ -106,6 +106,8 @@ class TodaysLog:
             # its start on.  The first refresh reads the day from midnight, with each agent's
             # state as the log held it then, so a call that spans midnight counts from 00:00.
             first = self._day is None
+            # Read from the start of the day last read (the records since are unread or new).
+            since = day_start if first else min(self._day.lo, day_start)
             if first or self._day.lo != day_start:
                 day = self._accumulator(day_start)
                 if first:
@@ -117,8 +119,7 @@ class TodaysLog:
                 interval = self._accumulator(interval_start)
                 interval.take_states(self._day)
                 self._interval = interval
-            new = log_records(self.store, after_seq=self._last_seq, since=day_start if first else None,
-                              checkpoints=False)
+            new = log_records(self.store, after_seq=self._last_seq, since=since, checkpoints=False)
             if new:
                 self._day.feed(new)
                 self._interval.feed(new)

@@ -106,3 +106,22 @@ def test_an_unreadable_log_leaves_the_live_state_and_says_why():
     assert value(found, "pribox_queue_waiting", queue="sales") == 1
     assert value(found, "pribox_agent_state", agent="bob", state="NOT_READY", reason="lunch") == 1
     assert not any(name == "pribox_queue_calls" for name, _ in found)   # no figures made up
+
+
+def test_a_day_that_has_had_nothing_yet_reads_only_what_comes_today():
+    store = MemoryEventStore()
+    day = Driver(center(), CtiEngine(center(), store), start=MIDNIGHT - 3600)
+    day.login("alice", "2001")
+    day.ready("alice")
+    day.caller_queued("yesterday", "sales")
+    day.offer_answered("yesterday", "alice")
+    day.call_ended("yesterday")
+    day.step(3600 + 5)                              # 00:00:05, nothing yet today
+    today = TodaysLog(store)
+    figures = today.refresh(day.now)
+    assert figures.records == 0 and figures.queue_today("sales").offered == 0
+    day.caller_queued("first", "sales")            # alice is READY again after her wrap-up
+    figures = today.refresh(day.now)
+    assert figures.queue_today("sales").offered == 1
+    assert figures.records == len(day_records(store))
+    assert_equal_to_one_computation(figures, store, day.now)
