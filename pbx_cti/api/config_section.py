@@ -5,6 +5,8 @@ agents (with their password hashes), skill groups and queues.
     listen = "127.0.0.1"
     port = 8088
     token_lifetime = 28800           # seconds a login's token is good for (one shift)
+    metrics_token = ""               # set: GET /metrics wants Authorization: Bearer <token>
+    sl_threshold = 20                # service level T of the live views (show queues, /metrics)
     [[api.supervisor]]
     name = "sup"
     password_hash = "scrypt:..."     # pribox config hash-password
@@ -112,6 +114,13 @@ API = register_section(Section("api", Table({
     "client_queue": Field(Int(8, 1_000_000), 10000, "events queued per WebSocket client before it is dropped"),
     "reconnect_grace": Field(Seconds(min=0, max=3600), 60.0,
                              "after a restart, seconds an agent's application has to come back before NOT_READY"),
+    "metrics_token": Field(Str(r"|[!-~]{16,256}", "empty (GET /metrics open on the listen address) or a bearer "
+                                                "token of 16..256 visible characters without spaces"), "",
+                           "token a Prometheus scrape of /metrics must send as Authorization: Bearer"),
+    "sl_threshold": Field(Seconds(min=0, max=3600), 20.0,
+                          "service level: answered within this many seconds (live views and /api/v1/stats' default)"),
+    "short_abandon": Field(Seconds(min=0, max=3600), 5.0, "abandons within this many seconds leave the abandon rate"),
+    "stats_interval": Field(Seconds(min=60, max=86400), 900.0, "the reporting interval of the live views' figures"),
     "supervisor": Field(TableList(Table({
         "name": Field(Str(NAME, "a supervisor name of letters, digits, _ . @ -")),
         "password_hash": Field(PASSWORD_HASH),

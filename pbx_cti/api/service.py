@@ -14,6 +14,9 @@ from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceCo
 from pbx_cti.acd.service import OwnedClock, center_for
 from pbx_cti.cti.model import AgentState
 from pbx_cti.cti.runner import CtiRunner
+from pbx_cti.metrics import console_commands as _console_commands  # noqa: F401  (show queues, show agents)
+from pbx_cti.metrics.wiring import serve_figures
+from pbx_cti.recording.api_routes import add_routes as add_recording_routes, make_authorize
 
 from .app import AgentApi, ApiSettings, Credentials
 from .config_section import password_hashes
@@ -31,6 +34,7 @@ class ApiService(Service):
         self.port: int | None = None
         self._web: web.AppRunner | None = None
         self._clock: OwnedClock | None = None
+        self.figures = None  # /metrics, /api/v1/stats and the console's show queues/agents
 
     async def start(self, ctx: ServiceContext) -> None:
         section = self.config.api
@@ -43,6 +47,9 @@ class ApiService(Service):
                                   {s.name: s.password_hash for s in section.supervisor})
         self.api = AgentApi(self.runner, ctx.bus, credentials, ApiSettings.from_section(section), now=ctx.clock.now,
                             calls=center.distributor.calls)
+        self.figures = serve_figures(self.api, ctx, section)
+        add_recording_routes(self.api.app.router, lambda: getattr(ctx.peer("recording"), "store", None),
+                             make_authorize(self.api.session))
         self._web = web.AppRunner(self.api.app, access_log=None, handle_signals=False)
         await self._web.setup()
         site = web.TCPSite(self._web, str(section.listen), section.port, reuse_address=True)
@@ -60,6 +67,7 @@ class ApiService(Service):
                 self.api.agent_gone(agent)
 
     async def stop(self, reason: StopReason) -> None:
+        self.figures = None
         if self._web is not None:
             await self._web.cleanup()
             self._web = None

@@ -248,8 +248,37 @@ class SqliteEventStore:
         conn.close()
 
 
-def read_records(path: str | os.PathLike) -> list[LogRecord]:
-    """Every record of a log file, read-only (for `pribox stats` beside a running daemon)."""
+def read_records(path: str | os.PathLike, *, after_seq: int = 0, since: float | None = None,
+                 checkpoints: bool = True) -> list[LogRecord]:
+    """The records of a log file, read-only (for `pribox stats` and the live figures beside a
+    running daemon): those after `after_seq`, from time `since` on, without CHECKPOINT records
+    (the whole state, large and of no use to statistics) when `checkpoints` is False."""
+    path = Path(path)
+    if not path.exists():
+        raise EventLogError(f"{path}: no CTI event log there")
+    where, params = ["seq > ?"], [after_seq]
+    if since is not None:
+        where.append("time >= ?")
+        params.append(since)
+    if not checkpoints:
+        where.append("kind != ?")
+        params.append(K_CHECKPOINT)
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute(
+                "SELECT seq, time, kind, queue, caller, agent, data FROM cti_events WHERE "
+                + " AND ".join(where) + " ORDER BY seq", params).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise EventLogError(f"{path}: not a readable CTI event log: {exc}") from exc
+    return [_row_to_record(r) for r in rows]
+
+
+def read_agent_states_before(path: str | os.PathLike, before: float) -> list[LogRecord]:
+    """Each agent's last AGENT_STATE record from before `before`, in log order: what every agent
+    was doing when a report's window opens (read-only, like `read_records`)."""
     path = Path(path)
     if not path.exists():
         raise EventLogError(f"{path}: no CTI event log there")
@@ -257,7 +286,9 @@ def read_records(path: str | os.PathLike) -> list[LogRecord]:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
             rows = conn.execute(
-                "SELECT seq, time, kind, queue, caller, agent, data FROM cti_events ORDER BY seq").fetchall()
+                "SELECT seq, time, kind, queue, caller, agent, data FROM cti_events WHERE seq IN "
+                "(SELECT MAX(seq) FROM cti_events WHERE kind = ? AND time < ? GROUP BY agent) ORDER BY seq",
+                (K_AGENT_STATE, before)).fetchall()
         finally:
             conn.close()
     except sqlite3.DatabaseError as exc:
