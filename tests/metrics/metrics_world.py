@@ -9,6 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from firmware.appliance.services import ServiceContext
 from firmware.config.loader import load_text
+from pbx_cti.acd.service import CtiService
 from pbx_cti.api.service import ApiService
 from runtime.bus import EventBus
 from runtime.clock import LoopClock
@@ -28,6 +29,8 @@ async def start_service(state_dir, services: dict | None = None, **api_keys) -> 
     service = ApiService(config)
     peers = dict(services or {})
     ctx = ServiceContext(config, LoopClock(), EventBus(), str(state_dir), services=peers)
+    peers["cti"] = service.cti = CtiService(config)     # the daemon starts the CTI before its API
+    await service.cti.start(ctx)
     await service.start(ctx)
     peers["api"] = service
     return service

@@ -11,6 +11,7 @@ from firmware.appliance.services import ServiceContext, StopReason
 from firmware.config.loader import load_text
 from firmware.console.daemon_service import console_service_factory
 from firmware.console.testing import PtyPair, Terminal
+from pbx_cti.acd.service import CtiService
 from pbx_cti.api.service import ApiService
 from pbx_cti.metrics.console_commands import NOT_RUNNING
 from runtime.bus import EventBus
@@ -59,9 +60,10 @@ def test_show_queues_and_show_agents_read_the_running_contact_center(tmp_path):
         config = box_config(pty.slave_path)
         peers = {}
         ctx = ServiceContext(config, LoopClock(), EventBus(), str(tmp_path), services=peers)
-        api = ApiService(config)
+        cti, api = CtiService(config), ApiService(config)
+        await cti.start(ctx)
         await api.start(ctx)
-        peers["api"] = api
+        peers["cti"], peers["api"] = cti, api
         console, term, run = await console_session(ctx, pty)
         try:
             async with aiohttp.ClientSession() as http:
@@ -106,6 +108,7 @@ def test_show_queues_and_show_agents_read_the_running_contact_center(tmp_path):
             await console.stop(StopReason.SHUTDOWN)
             if "api" in peers:
                 await api.stop(StopReason.SHUTDOWN)
+            await cti.stop(StopReason.SHUTDOWN)
             pty.close()
 
     asyncio.run(scenario())
