@@ -153,6 +153,7 @@ class SipUserAgent:
                 status.timers["register"] = now
             if trunk.keepalive > 0:
                 status.timers["options"] = now
+        self.handle_timer(now)
 
     def receive(self, data, source: Address, now: float, transport: str = "UDP") -> None:
         self.layer.receive(data, source, now, transport)

@@ -61,10 +61,12 @@ class Net:
         self.pump()
 
     def take(self, ua: SipUserAgent, kind=None) -> list:
+        """The agent's events so far (of one kind, the others kept for later)."""
         addr = (ua.local.host, ua.local.port)
         got = self.events[addr]
-        self.events[addr] = []
-        return [e for e in got if kind is None or isinstance(e, kind)]
+        taken = [e for e in got if kind is None or isinstance(e, kind)]
+        self.events[addr] = [e for e in got if not (kind is None or isinstance(e, kind))]
+        return taken
 
     def messages(self, source=None, dest=None):
         """Parsed messages seen on the wire, optionally between two addresses."""
@@ -82,8 +84,8 @@ def media(port: int = 40000, host: str = "127.0.0.1", **kw) -> AudioConfig:
 
 def box_and_carrier(box_trunk: dict | None = None, carrier_trunk: dict | None = None, **box_kw):
     net = Net()
-    box = net.add(SipUserAgent(LocalEndpoint(*BOX), [SipTrunk("carrier", CARRIER[0], CARRIER[1], keepalive=0,
-                                                              **(box_trunk or {}))], **box_kw))
-    carrier = net.add(SipUserAgent(LocalEndpoint(*CARRIER), [SipTrunk("box", BOX[0], BOX[1], keepalive=0,
-                                                                       **(carrier_trunk or {}))]))
+    box = net.add(SipUserAgent(LocalEndpoint(*BOX), [SipTrunk("carrier", CARRIER[0], CARRIER[1],
+                                                              **{"keepalive": 0, **(box_trunk or {})})], **box_kw))
+    carrier = net.add(SipUserAgent(LocalEndpoint(*CARRIER), [SipTrunk("box", BOX[0], BOX[1],
+                                                                       **{"keepalive": 0, **(carrier_trunk or {})})]))
     return net, box, carrier
