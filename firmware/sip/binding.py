@@ -127,6 +127,10 @@ class SipCalls:
 
     def disconnect(self, call_id: int, cause: int = 16, **kwargs) -> None:
         self._do(self.ua.disconnect, call_id, self.clock.now(), cause)
+        # As IsdnSpan does: the handler learns the box cleared the call, and with which cause.
+        cleared = getattr(self.handler, "cleared_locally", None)
+        if cleared is not None:
+            cleared(call_id, cause)
 
     def try_disconnect(self, call_id: int, cause: int) -> bool:
         try:

@@ -90,6 +90,7 @@ class SipCall:
     session_timer: SessionTimer | None = None
     session_headers: tuple = ()
     ok_response: Response | None = None  # our 2xx, retransmitted until the ACK
+    ok_tx: ServerTransaction | None = None
     ok_interval: float = 0.0
     ack: Request | None = None           # our ACK to their 2xx, sent again on a retransmission
     cancel_pending: bool = False
@@ -567,7 +568,7 @@ class SipUserAgent:
         headers.append(("Allow", ALLOW))
         headers.append(("Supported", "100rel, timer, replaces"))
         ok = call.dialog.respond(call.invite, 200, body=body, headers=tuple(headers))
-        call.ok_response, call.ok_interval = ok, self.layer.timers.t1
+        call.ok_response, call.ok_interval, call.ok_tx = ok, self.layer.timers.t1, call.server_tx
         call.timers["ok_retransmit"] = now + self.layer.timers.t1
         call.timers["ack_wait"] = now + 64 * self.layer.timers.t1
         self._respond(call.server_tx, ok, now)
@@ -598,6 +599,9 @@ class SipUserAgent:
             self._respond(tx, call.dialog.respond(request, 200), now)
             if call.state in ("clearing", "released"):
                 return
+            if call.direction == "in" and call.state in ("offered", "proceeding", "early", "answering"):
+                # a BYE in the early dialog: the INVITE still needs its final answer (RFC 3261 §15.1.2)
+                self._respond(call.server_tx, call.dialog.respond(call.invite, 487), now)
             cause = cause_from_reason(request) or NORMAL_CLEARING
             self._emit(Disconnected(now, call.id, cause))
             self._release(call, cause, now)
@@ -651,7 +655,7 @@ class SipUserAgent:
         response = call.dialog.respond(request, 200, body=body, headers=tuple(headers))
         self._respond(tx, response, now)
         if request.method == "INVITE":
-            call.ok_response, call.ok_interval = response, self.layer.timers.t1
+            call.ok_response, call.ok_interval, call.ok_tx = response, self.layer.timers.t1, tx
             call.timers["ok_retransmit"] = now + self.layer.timers.t1
             call.timers["ack_wait"] = now + 64 * self.layer.timers.t1
 
@@ -953,8 +957,8 @@ class SipUserAgent:
         if name == "ok_retransmit" and call.ok_response is not None:
             call.ok_interval = min(2 * call.ok_interval, t.t2)
             call.timers["ok_retransmit"] = now + call.ok_interval
-            if call.server_tx is not None and call.server_tx.state == "Accepted":
-                self._respond(call.server_tx, call.ok_response, now)
+            if call.ok_tx is not None and call.ok_tx.state == "Accepted":
+                self._respond(call.ok_tx, call.ok_response, now)
             else:
                 self.layer.send_stateless(call.ok_response, call.peer, call.transport)
         elif name == "ack_wait":

@@ -7,6 +7,7 @@ import pytest
 from firmware.sip import events as ev
 from firmware.sip.dialog import LocalEndpoint
 from firmware.sip.digest import DigestChallenger
+from firmware.sip.message import parse_message
 from firmware.sip.registrar import Registrar
 from firmware.sip.sdp import parse_sdp
 from firmware.sip.trunks import SipTrunk
@@ -464,3 +465,58 @@ def test_calling_a_registered_phone():
     assert net.take(box, ev.Answered)[0].media.remote_port == 7000
     with pytest.raises(SipCallStateError, match="not registered"):
         box.setup("101", net.now, phone="101", media=media())
+
+
+def test_box_refreshes_the_session_of_its_own_call_with_update():
+    net, box, carrier = box_and_carrier(session_expires=100)
+    call_id = box.setup("0212345678", net.now, trunk="carrier", media=media(40000))
+    net.pump()
+    remote = net.take(carrier, ev.IncomingCall)[0]
+    carrier.answer(remote.call_id, net.now, media=media(50000, "127.0.0.2"))
+    net.pump()
+    ok = [m for m in net.messages(source=CARRIER) if getattr(m, "status", 0) == 200][0]
+    assert ok.get("Session-Expires") == "100;refresher=uac" and ok.get("Require") == "timer"
+    net.advance(260)
+    updates = requests(net, BOX, "UPDATE")
+    assert len(updates) == 5 and [round(m.cseq.number) for m in updates] == [2, 3, 4, 5, 6]
+    assert box.calls[call_id].state == "active" and carrier.calls[remote.call_id].state == "active"
+
+
+def test_bye_in_the_early_dialog_answers_the_invite_487():
+    net, box, carrier = box_and_carrier()
+    cid, incoming = call_in(net, box, carrier)
+    box.alert(incoming.call_id, net.now)
+    net.pump()
+    # the caller's side of the early dialog sends BYE (RFC 3261 §15)
+    early = carrier.calls[cid].dialog
+    carrier.layer.send_request(early.new_request("BYE", headers=(("Reason", "Q.850;cause=19"),)), BOX, net.now)
+    net.pump()
+    assert 487 in statuses(net, BOX) and 200 in statuses(net, BOX, "BYE")
+    got = net.take(box)
+    assert [type(e) for e in got] == [ev.Disconnected, ev.Released] and got[0].cause == 19
+    assert box.active_calls() == 0
+
+
+def test_an_invite_without_sdp_gets_our_offer_in_the_200_and_the_answer_in_the_ack():
+    net, box, carrier = box_and_carrier()
+    carrier.setup("15881234", net.now, trunk="box", media=media(50000, "127.0.0.2"))
+    invite = carrier.datagrams_to_send(net.now)[0][0]
+    head = invite.split(b"\r\n\r\n")[0].replace(b"Content-Type: application/sdp\r\n", b"")
+    head = head.replace(head[head.index(b"Content-Length"):], b"Content-Length: 0")
+    box.receive(head + b"\r\n\r\n", CARRIER, net.now)
+    incoming = [e for e in iter(box.next_event, None) if isinstance(e, ev.IncomingCall)][0]
+    assert incoming.offer is None and incoming.law is None
+    box.answer(incoming.call_id, net.now, media=media(40000))
+    ok = [d for d, _, _ in box.datagrams_to_send(net.now) if d.startswith(b"SIP/2.0 200")][0]
+    ok_message = parse_message(ok)
+    offer = parse_sdp(ok_message.body)
+    assert offer.media[0].port == 40000 and offer.media[0].formats[:2] == ["8", "0"]
+    ack_sdp = (b"v=0\r\no=c 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n"
+               b"m=audio 50000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
+    ack = (f"ACK sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKack1\r\n"
+           f"From: {ok_message.get('From')}\r\nTo: {ok_message.get('To')}\r\nCall-ID: {ok_message.call_id}\r\n"
+           f"CSeq: 1 ACK\r\nContent-Type: application/sdp\r\nContent-Length: {len(ack_sdp)}\r\n\r\n").encode() + ack_sdp
+    box.receive(ack, CARRIER, net.now)
+    changed = [e for e in iter(box.next_event, None) if isinstance(e, ev.MediaChanged)]
+    assert changed and changed[0].media.codec == "PCMU" and changed[0].media.remote_port == 50000
+    assert box.law_of(incoming.call_id) == "ulaw"
