@@ -13,6 +13,8 @@ import tempfile
 import wave
 from pathlib import Path
 
+import pytest
+
 from firmware.sip import events as ev
 from firmware.sip.binding import SipCalls
 from firmware.sip.dialog import LocalEndpoint
@@ -27,7 +29,7 @@ SCENARIOS = Path(__file__).parent / "sipp"
 SIPP = shutil.which("sipp") or "/usr/bin/sipp"            # APT_PACKAGES: sip-tester
 BARESIP = shutil.which("baresip") or "/usr/bin/baresip"   # APT_PACKAGES: baresip
 BARESIP_DEBUG = ("-v",) if os.environ.get("PRIBOX_SIP_DEBUG") else ()
-BARESIP_LOG = open("/tmp/sipua-baresip.log", "w") if os.environ.get("PRIBOX_SIP_DEBUG") else asyncio.subprocess.DEVNULL
+BARESIP_LOG = open("/tmp/pribox-baresip.log", "w") if os.environ.get("PRIBOX_SIP_DEBUG") else asyncio.subprocess.DEVNULL
 
 
 def free_port(kind=socket.SOCK_DGRAM, spacing: int = 1) -> int:
@@ -91,11 +93,12 @@ async def finish(proc, timeout=20.0) -> int:
     return proc.returncode
 
 
-def test_sipp_carrier_calls_in_with_diversion_and_gets_183_then_200():
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_sipp_carrier_calls_in_with_diversion_and_gets_183_then_200(transport):
     async def scenario():
-        sipp_port, box_port = free_port(), free_port()
+        sipp_port, box_port = free_port(), free_port(spacing=2)
         ua = SipUserAgent(LocalEndpoint("127.0.0.1", box_port),
-                          [SipTrunk("carrier", "127.0.0.1", sipp_port, keepalive=0)])
+                          [SipTrunk("carrier", "127.0.0.1", sipp_port, keepalive=0, transport=transport)])
         bus = EventBus()
         on_bus = []
         bus.subscribe(ev.Released, on_bus.append)
@@ -108,10 +111,11 @@ def test_sipp_carrier_calls_in_with_diversion_and_gets_183_then_200():
             loop.call_later(0.2, sip.answer, incoming.call_id)
 
         handler.reactions[ev.IncomingCall] = ring_then_answer
-        await sip.start("127.0.0.1", box_port, tcp=False)
+        await sip.start("127.0.0.1", box_port, tcp=transport == "tcp")
         try:
             proc = await sipp("-sf", str(SCENARIOS / "uac_diversion.xml"), "-s", "15881234",
-                              "-p", str(sipp_port), f"127.0.0.1:{box_port}")
+                              "-p", str(sipp_port), "-t", "u1" if transport == "udp" else "t1",
+                              f"127.0.0.1:{box_port}")
             released = await handler.wait_for(ev.Released, 15)
             assert await finish(proc) == 0
         finally:
