@@ -141,7 +141,7 @@ class SipUserAgent:
         self.status = {name: TrunkStatus(t, digest=DigestClient(t.username, t.password or "")
                                          if t.username else None) for name, t in self.trunks.items()}
         self.counters = {"auth_failures": 0, "refused_sources": 0, "calls_in": 0, "calls_out": 0,
-                         "rejected_sdp": 0}
+                         "rejected_sdp": 0, "dropped": 0}
         self._started = False
 
     # == the sans-I/O surface ===================================================================
@@ -157,7 +157,11 @@ class SipUserAgent:
         self.handle_timer(now)
 
     def receive(self, data, source: Address, now: float, transport: str = "UDP") -> None:
-        self.layer.receive(data, source, now, transport)
+        try:
+            self.layer.receive(data, source, now, transport)
+        except SipError as error:   # the layer refuses what it cannot route; nothing escapes
+            self.counters["dropped"] += 1
+            log.warning("SIP message from %s:%s dropped: %s", source[0], source[1], error.phrase)
         self._drain(now)
 
     def datagrams_to_send(self, now: float | None = None) -> list[tuple[bytes, Address, str]]:
