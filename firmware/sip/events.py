@@ -36,6 +36,15 @@ class Party:
 
 
 @dataclass(frozen=True)
+class Bearer:
+    """A SIP call's bearer in the ISDN IE's terms: speech (capability 0), with the Q.931 layer-1
+    code of the offered G.711 law (2 mu-law, 3 A-law; None for G.729 or no offer)."""
+
+    capability: int = 0
+    layer1: int | None = None
+
+
+@dataclass(frozen=True)
 class IncomingCall(Event):
     call_id: int
     called: str
@@ -51,6 +60,8 @@ class IncomingCall(Event):
     timeslot: None = None                 # no B-channel: media goes over RTP
     progress: int | None = None
     law: str | None = None                # "alaw" / "ulaw" when the offer's first codec is G.711
+    bearer: Bearer = Bearer()
+    exclusive: bool = False
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from .dialog import (Dialog, LocalEndpoint, ReliableProvisional, RSeqCounter, Se
 from .digest import DigestChallenger, DigestClient, parse_auth_header
 from .errors import SipError
 from .grammar import parse_name_addr, parse_uri
-from .events import (Alerting, Answered, AuthenticationFailed, CallProceeding, Disconnected, DtmfDigit,
+from .events import (Alerting, Answered, Bearer, AuthenticationFailed, CallProceeding, Disconnected, DtmfDigit,
                      IncomingCall, MediaChanged, Party, Progress, Released, TrunkRegistered,
                      TrunkStateChanged, PRESENTATION_RESTRICTED)
 from .message import Request, Response, make_response
@@ -472,7 +472,8 @@ class SipUserAgent:
         law = {"PCMA": "alaw", "PCMU": "ulaw"}.get(negotiated.codec) if negotiated else None
         self._emit(IncomingCall(now, call_id, called, calling, redirecting, trunk.name if trunk else None,
                                 phone, negotiated, source, called_number=Party(called),
-                                display=calling.display if calling else None, law=law))
+                                display=calling.display if calling else None, law=law,
+                                bearer=Bearer(0, {"alaw": 3, "ulaw": 2}.get(law))))
 
     def _authorise(self, request: Request, tx: ServerTransaction, source: Address, now: float):
         """(trunk, None) for an INVITE from a trunk's address, (None, user) for a phone that

@@ -53,6 +53,7 @@ def test_incoming_call_with_diversion_early_media_answer_and_bye_from_the_carrie
     assert incoming.redirecting.digits == "07012345678" and incoming.redirecting.reason == ev.REASON_BUSY
     assert incoming.offer.remote_address == "127.0.0.2" and incoming.offer.remote_port == 50000
     assert incoming.offer.codec == "PCMA" and incoming.law == "alaw"
+    assert incoming.bearer == ev.Bearer(0, 3) and incoming.timeslot is None   # speech, A-law, no B-channel
     assert requests(net, CARRIER, "INVITE")[0].get("Diversion").endswith("reason=user-busy;counter=1")
 
     box.alert(incoming.call_id, net.now, inband=True, media=media(40000))
