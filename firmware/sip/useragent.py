@@ -84,6 +84,7 @@ class SipCall:
     negotiated: NegotiatedAudio | None = None
     answer_sent_reliably: bool = False
     peer_100rel: bool = False
+    peer_requires_100rel: bool = False
     reliable: ReliableProvisional | None = None
     rseq: RSeqCounter | None = None
     answer_waits_for_prack: bool = False
@@ -464,7 +465,8 @@ class SipUserAgent:
                        peer_allow={v.strip().upper() for v in request.get_all("Allow")},
                        server_tx=tx, dialog=dialog, local_tag=dialog.local_tag, remote_offer=offer,
                        negotiated=negotiated, session_timer=timer, session_headers=session_headers,
-                       peer_100rel="100rel" in request.option_tags("Supported") + request.option_tags("Require"))
+                       peer_100rel="100rel" in request.option_tags("Supported") + request.option_tags("Require"),
+                       peer_requires_100rel="100rel" in request.option_tags("Require"))
         self.calls[call_id] = call
         self._dialogs[(request.call_id, dialog.local_tag)] = call
         self._server_txs[id(tx)] = call
@@ -543,7 +545,9 @@ class SipUserAgent:
 
     def _provisional(self, call: SipCall, now: float, status: int, body: bytes = b"") -> None:
         response = call.dialog.respond(call.invite, status, body=body)
-        reliable = bool(body) and call.peer_100rel
+        # RFC 3262 §3: with Require: 100rel every provisional is reliable; with Supported, the
+        # ones carrying SDP are (early media must not be lost).
+        reliable = call.peer_requires_100rel or (bool(body) and call.peer_100rel)
         if reliable:
             if call.reliable is not None and not call.reliable.acknowledged:
                 return  # one unacknowledged reliable provisional at a time (RFC 3262 §3)
@@ -634,12 +638,16 @@ class SipUserAgent:
             self._respond(tx, call.dialog.respond(request, 491), now)
             return
         body = b""
+        if request.body and call.media is None:
+            # an offer before the call model gave us media (an early UPDATE): not yet (RFC 3311 §5.2)
+            self._respond(tx, call.dialog.respond(request, 500, "Server Internal Error: media not ready",
+                                                  headers=(("Retry-After", "1"),)), now)
+            return
         if request.body:
             try:
                 offer = parse_sdp(request.body)
                 version = (call.local_sdp.version + 1) if call.local_sdp else 1
-                answer, negotiated = answer_offer(offer, call.media or self._media_probe(call.trunk),
-                                                  _session_id(call), version)
+                answer, negotiated = answer_offer(offer, call.media, _session_id(call), version)
             except SipError as error:
                 self._respond(tx, _error(request, error, call.local_tag), now)
                 return

@@ -521,3 +521,42 @@ def test_an_invite_without_sdp_gets_our_offer_in_the_200_and_the_answer_in_the_a
     changed = [e for e in iter(box.next_event, None) if isinstance(e, ev.MediaChanged)]
     assert changed and changed[0].media.codec == "PCMU" and changed[0].media.remote_port == 50000
     assert box.law_of(incoming.call_id) == "ulaw"
+
+
+def test_require_100rel_makes_even_the_180_reliable():
+    net, box, carrier = box_and_carrier()
+    carrier.setup("15881234", net.now, trunk="box", media=media(50000, "127.0.0.2"))
+    invite = carrier.datagrams_to_send(net.now)[0][0].replace(b"Supported: 100rel, timer, replaces\r\n",
+                                                               b"Require: 100rel\r\nSupported: timer\r\n")
+    box.receive(invite, CARRIER, net.now)
+    incoming = [e for e in iter(box.next_event, None) if isinstance(e, ev.IncomingCall)][0]
+    box.alert(incoming.call_id, net.now)
+    ringing = [parse_message(d) for d, _, _ in box.datagrams_to_send(net.now) if d.startswith(b"SIP/2.0 180")][0]
+    assert ringing.get("Require") == "100rel" and ringing.get("RSeq")
+    net.nodes.pop(CARRIER)  # the caller hears nothing more: no PRACK, no INVITE retransmission
+    net.advance(1.6)        # not PRACKed: sent again T1 later, then 2*T1 later (RFC 3262 §3)
+    again = [s for s, d, data in net.wire if data.startswith(b"SIP/2.0 180")]
+    assert len(again) == 2 and parse_message(net.wire[-1][2]).get("RSeq") == ringing.get("RSeq")
+
+
+def test_a_trunk_for_outgoing_calls_only_refuses_incoming_ones():
+    net, box, carrier = box_and_carrier(box_trunk={"direction": "out"})
+    carrier.setup("15881234", net.now, trunk="box", media=media(50000, "127.0.0.2"))
+    net.pump()
+    assert 403 in statuses(net, BOX) and not net.take(box, ev.IncomingCall)
+    assert net.take(carrier, ev.Disconnected)[0].cause == 21
+
+
+def test_an_early_update_offer_before_media_is_refused_politely():
+    net, box, carrier = box_and_carrier()
+    cid, incoming = call_in(net, box, carrier)
+    box.alert(incoming.call_id, net.now)        # 180 without SDP: no media given yet
+    net.pump()
+    early = carrier.calls[cid].dialog
+    update = early.new_request("UPDATE", body=carrier.calls[cid].local_sdp.to_bytes())
+    carrier.layer.send_request(update, BOX, net.now)
+    net.pump()
+    assert 500 in statuses(net, BOX, "UPDATE")
+    box.answer(incoming.call_id, net.now, media=media(40000))
+    net.pump()
+    assert net.take(carrier, ev.Answered)
