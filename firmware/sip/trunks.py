@@ -244,13 +244,14 @@ def forwarding_headers(redirecting: Party, called_uri: str, host: str, trunk: Si
     return [("Diversion", f"<sip:{user}@{host}>;reason={_REASON_NAMES.get(reason, 'unknown')};counter=1{privacy}")]
 
 
-def request_uri_number(request: Request) -> str:
-    """The called number: the Request-URI's user part (a tel: URI's number)."""
+def request_uri_number(request: Request) -> tuple[str, int]:
+    """The called number and its type of number: the Request-URI's user part (a tel: URI's
+    number); '+' marks an international number."""
     uri = request.uri
     if uri is None:
         raise SipError("no Request-URI", status=400)
     if uri.is_sip:
-        return number_of_user(uri.user)[0]
+        return number_of_user(uri.user)
     if uri.scheme == "tel":
-        return number_of_user(uri.opaque)[0]
+        return number_of_user(uri.opaque)
     raise SipError("Unsupported URI Scheme", status=416)

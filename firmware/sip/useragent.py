@@ -219,11 +219,13 @@ class SipUserAgent:
         if phone is not None:
             if self.registrar is None:
                 raise SipCallStateError("no registrar: the box has no phones to call")
-            bindings = self.registrar.lookup(self._aor_of(phone), now)
+            aor = self._aor_of(phone)
+            bindings = self.registrar.lookup(aor, now)
             if not bindings:
                 raise SipCallStateError(f"phone {phone} is not registered (cause 20, subscriber absent)")
             binding = bindings[0]
             request_uri, peer, transport = str(binding.uri), binding.source, binding.transport
+            to_uri = aor
             host = self.local.host
         else:
             target_trunk = self._pick_trunk(trunk)
@@ -234,6 +236,7 @@ class SipUserAgent:
             phone_param = ";user=phone" if target_trunk.number_format == "e164" else ""
             request_uri = f"sip:{user}@{host}" + (f":{target_trunk.port}" if target_trunk.port != 5060 else "") + phone_param
             peer, transport = target_trunk.address, target_trunk.transport_name
+            to_uri = request_uri
         call_id = next(self._ids)
         config = self._media(call_id, media, target_trunk)
         local_tag = new_tag()
@@ -248,7 +251,7 @@ class SipUserAgent:
             user = user_of_number(calling_p.digits, calling_p.type_of_number, fmt) if calling_p and calling_p.digits else "pribox"
             name = f'"{display}" ' if display else ""
             invite.add("From", f"{name}<sip:{user}@{host}>;tag={local_tag}")
-        invite.add("To", f"<{request_uri}>")
+        invite.add("To", f"<{to_uri}>")
         invite.add("Call-ID", f"{secrets.token_hex(12)}@{self.local.host}")
         invite.add("CSeq", "1 INVITE")
         invite.add("Contact", local.contact())
@@ -451,7 +454,7 @@ class SipUserAgent:
             self._respond(tx, _error(request, error, new_tag()), now)
             return
         try:
-            called = request_uri_number(request)
+            called, called_type = request_uri_number(request)
         except SipError as error:
             self._respond(tx, _error(request, error, new_tag()), now)
             return
@@ -473,7 +476,7 @@ class SipUserAgent:
         self.counters["calls_in"] += 1
         law = {"PCMA": "alaw", "PCMU": "ulaw"}.get(negotiated.codec) if negotiated else None
         self._emit(IncomingCall(now, call_id, called, calling, redirecting, trunk.name if trunk else None,
-                                phone, negotiated, source, called_number=Party(called),
+                                phone, negotiated, source, called_number=Party(called, called_type),
                                 display=calling.display if calling else None, law=law,
                                 bearer=Bearer(0, {"alaw": 3, "ulaw": 2}.get(law))))
 
@@ -1049,7 +1052,7 @@ class SipUserAgent:
                        call_id: str | None = None, cseq: int = 1) -> Request:
         request = Request(method=method, uri=parse_uri(uri, "Request-URI"), raw_uri=uri)
         local = replace(self.local, transport=trunk.transport_name)
-        domain = trunk.realm if method == "REGISTER" and trunk.realm else (trunk.domain or trunk.host)
+        domain = trunk.domain or trunk.host
         request.add("Via", local.via())
         request.add("Max-Forwards", "70")
         request.add("From", f"<sip:{user}@{domain}>;tag={new_tag()}")
@@ -1079,8 +1082,8 @@ class SipUserAgent:
         if not status.register_call_id:
             status.register_call_id = f"{secrets.token_hex(12)}@{self.local.host}"
         status.register_cseq += 1
-        request = self._out_of_dialog("REGISTER", trunk, f"sip:{trunk.realm or trunk.host}" +
-                                      (f":{trunk.port}" if trunk.port != 5060 and not trunk.realm else ""),
+        request = self._out_of_dialog("REGISTER", trunk, f"sip:{trunk.domain or trunk.host}" +
+                                      (f":{trunk.port}" if trunk.port != 5060 and not trunk.domain else ""),
                                       trunk.username, status.register_call_id, status.register_cseq)
         request.add("Contact", replace(self.local, transport=trunk.transport_name, user=trunk.username).contact())
         request.add("Expires", str(trunk.expires))

@@ -177,7 +177,7 @@ def test_baresip_registers_with_digest_and_answers_a_call_from_the_box():
     async def scenario():
         box_port = free_port(spacing=3)
         phone_port = free_port(spacing=4)      # baresip takes its SIP port and the next (TLS)
-        rtp = free_port(spacing=10)
+        rtp = free_port(spacing=12) // 2 * 2 + 2   # RTP ports are even: start the range on one
         registrar = Registrar(("127.0.0.1",), DigestChallenger("127.0.0.1", algorithms=("MD5",)),
                               {"100": "secret100"}.get, min_expires=30)
         ua = SipUserAgent(LocalEndpoint("127.0.0.1", box_port), [], registrar=registrar)
@@ -210,6 +210,7 @@ def test_baresip_registers_with_digest_and_answers_a_call_from_the_box():
                 answered = outcome
                 assert answered.media.codec in ("PCMA", "PCMU") and answered.media.remote_address == "127.0.0.1"
                 assert rtp <= answered.media.remote_port <= rtp + 9
+                assert answered.connected.digits == "100"        # the phone's address of record
                 sip.disconnect(call_id, 16)
                 released = (await handler.wait_for(ev.Released))[0]
                 assert released.cause == 16

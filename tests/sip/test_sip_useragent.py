@@ -91,6 +91,7 @@ def test_caller_from_p_asserted_identity_and_forwarding_from_history_info():
     assert invite.get("P-Asserted-Identity").startswith("<sip:+821012345678@")
     assert [v.split(";index=")[1] for v in invite.get_all("History-Info")] == ["1", "1.1"]
     assert incoming.calling.digits == "821012345678" and incoming.calling.type_of_number == ev.TON_INTERNATIONAL
+    assert incoming.called == "15881234" and incoming.called_number.type_of_number == ev.TON_UNKNOWN
     assert incoming.redirecting.digits == "827012345678" and incoming.redirecting.reason == ev.REASON_NO_REPLY
 
 
