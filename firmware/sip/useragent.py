@@ -231,6 +231,10 @@ class SipUserAgent:
             target_trunk = self._pick_trunk(trunk)
             if target_trunk.direction == "in":
                 raise SipCallStateError(f'trunk "{target_trunk.name}" takes incoming calls only')
+            if self.status[target_trunk.name].up is False:
+                # the keepalives say the peer is gone: let the call model try another route now
+                raise SipCallStateError(f'trunk "{target_trunk.name}" is down (OPTIONS unanswered): '
+                                        f'cause 38, network out of order')
             host = target_trunk.domain or target_trunk.host
             user = user_of_number(*_digits_ton(called), target_trunk.number_format)
             phone_param = ";user=phone" if target_trunk.number_format == "e164" else ""

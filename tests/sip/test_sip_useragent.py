@@ -414,6 +414,8 @@ def test_options_keepalive_marks_the_trunk_up_and_down():
     net.advance(120)
     down = net.take(box, ev.TrunkStateChanged)
     assert down and down[0].up is False and box.trunk_up("carrier") is False
+    with pytest.raises(SipCallStateError, match="cause 38"):
+        box.setup("0212345678", net.now, trunk="carrier", media=media())
     net.drop = None
     net.advance(31)
     assert net.take(box, ev.TrunkStateChanged)[0].up is True
