@@ -131,16 +131,18 @@ def test_sipp_carrier_calls_in_with_diversion_and_gets_183_then_200(transport):
     asyncio.run(scenario())
 
 
-def test_sipp_peer_answers_a_call_from_the_box():
+@pytest.mark.parametrize("transport", ["udp", "tcp"])
+def test_sipp_peer_answers_a_call_from_the_box(transport):
     async def scenario():
-        sipp_port, box_port = free_port(), free_port()
+        sipp_port, box_port = free_port(kind=socket.SOCK_STREAM), free_port(spacing=2)
         ua = SipUserAgent(LocalEndpoint("127.0.0.1", box_port),
-                          [SipTrunk("peer", "127.0.0.1", sipp_port, keepalive=0)])
+                          [SipTrunk("peer", "127.0.0.1", sipp_port, keepalive=0, transport=transport)])
         sip = SipCalls(ua)
         handler = sip.handler = Recorder()
-        await sip.start("127.0.0.1", box_port, tcp=False)
+        await sip.start("127.0.0.1", box_port, tcp=transport == "tcp")
         try:
-            proc = await sipp("-sf", str(SCENARIOS / "uas_answer.xml"), "-p", str(sipp_port))
+            proc = await sipp("-sf", str(SCENARIOS / "uas_answer.xml"), "-p", str(sipp_port),
+                              "-t", "u1" if transport == "udp" else "t1")
             await asyncio.sleep(0.3)                    # SIPp binds its socket
             call_id = sip.setup("0212345678", trunk="peer", calling="15881234",
                                 media=AudioConfig("127.0.0.1", 40000))
