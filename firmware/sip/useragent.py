@@ -121,7 +121,8 @@ class SipUserAgent:
     def __init__(self, local: LocalEndpoint, trunks=(), *, registrar: Registrar | None = None,
                  challenger: DigestChallenger | None = None, timers: Timers | None = None,
                  media_for: Callable[[int], AudioConfig] | None = None, session_expires: int = 1800,
-                 min_se: int = 90, limiter: FailureLimiter | None = None, user_agent: str = "pribox"):
+                 min_se: int = 90, limiter: FailureLimiter | None = None, user_agent: str = "pribox",
+                 phone_keepalive: float | None = None):
         self.local = local
         self.layer = TransactionLayer(timers)
         self.trunks: dict[str, SipTrunk] = {t.name: t for t in trunks}
@@ -144,6 +145,10 @@ class SipUserAgent:
         self.counters = {"auth_failures": 0, "refused_sources": 0, "calls_in": 0, "calls_out": 0,
                          "rejected_sdp": 0, "dropped": 0}
         self._started = False
+        # OPTIONS to registered phones not heard from for this long (NAT bindings, presence)
+        self.phone_keepalive = phone_keepalive
+        self._phone_ping_at: float | None = None
+        self._phone_pings: dict[int, Address] = {}
 
     # == the sans-I/O surface ===================================================================
     def start(self, now: float) -> None:
@@ -155,6 +160,8 @@ class SipUserAgent:
                 status.timers["register"] = now
             if trunk.keepalive > 0:
                 status.timers["options"] = now
+        if self.phone_keepalive and self.registrar is not None:
+            self._phone_ping_at = now + self.phone_keepalive
         self.handle_timer(now)
 
     def receive(self, data, source: Address, now: float, transport: str = "UDP") -> None:
@@ -179,6 +186,8 @@ class SipUserAgent:
                 deadlines.append(call.reliable.get_timer())
         for status in self.status.values():
             deadlines.extend(status.timers.values())
+        if self.registrar is not None:
+            deadlines.extend(t for t in (self.registrar.get_timer(), self._phone_ping_at) if t is not None)
         return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
@@ -205,6 +214,13 @@ class SipUserAgent:
                         self._send_options(status, now)
                     elif name == "register":
                         self._send_register(status, now)
+        if self.registrar is not None:
+            due = self.registrar.get_timer()
+            if due is not None and due <= now:
+                self.registrar.handle_timer(now)     # bindings expire, presence changes
+            if self._phone_ping_at is not None and self._phone_ping_at <= now:
+                self._phone_ping_at = now + self.phone_keepalive
+                self._ping_phones(now)
         self._drain(now)
 
     # == the call API (shaped like IsdnSpan, with `now`) ==========================================
@@ -754,6 +770,8 @@ class SipUserAgent:
                 self._trunk_state(owner, response.status != 503, f"OPTIONS answered {response.status}", now)
         elif what == "register":
             self._on_register_response(owner, tx, response, now)
+        elif what == "phone_ping" and response.status >= 200 and self.registrar is not None:
+            self.registrar.keepalive(owner, now)
 
     def _stray_response(self, response: Response, now: float) -> None:
         """A 2xx retransmission after its transaction ended: ACK it again."""
@@ -1065,6 +1083,21 @@ class SipUserAgent:
         request.add("CSeq", f"{cseq} {method}")
         request.add("User-Agent", self.user_agent)
         return request
+
+    def _ping_phones(self, now: float) -> None:
+        """OPTIONS to each registered contact not heard from for `phone_keepalive` seconds; an
+        answer counts as a sign of life for the registrar (presence, NAT binding)."""
+        for binding in self.registrar.keepalive_due(now, self.phone_keepalive):
+            uri = str(binding.uri)
+            request = Request(method="OPTIONS", uri=binding.uri, raw_uri=uri)
+            request.add("Via", replace(self.local, transport=binding.transport).via())
+            request.add("Max-Forwards", "70")
+            request.add("From", f"<sip:pribox@{self.local.host}>;tag={new_tag()}")
+            request.add("To", f"<{binding.aor}>")
+            request.add("Call-ID", f"{secrets.token_hex(12)}@{self.local.host}")
+            request.add("CSeq", "1 OPTIONS")
+            tx = self.layer.send_request(request, binding.source, now, binding.transport)
+            self._client_txs[id(tx)] = ("phone_ping", binding.source)
 
     def _trunk_state(self, status: TrunkStatus, up: bool, detail: str, now: float) -> None:
         if status.up == up:

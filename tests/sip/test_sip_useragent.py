@@ -563,3 +563,28 @@ def test_an_early_update_offer_before_media_is_refused_politely():
     box.answer(incoming.call_id, net.now, media=media(40000))
     net.pump()
     assert net.take(carrier, ev.Answered)
+
+
+def test_registered_phones_are_pinged_and_their_presence_follows():
+    net = Net()
+    registrar = Registrar(("127.0.0.1",), DigestChallenger("127.0.0.1", algorithms=("MD5",)),
+                          {"100": "secret100"}.get, keepalive_timeout=90)
+    box = net.add(SipUserAgent(LocalEndpoint(*BOX), [], registrar=registrar, phone_keepalive=30))
+    phone = net.add(SipUserAgent(LocalEndpoint("127.0.0.5", 5062), [SipTrunk("box", *BOX, keepalive=0,
+                                                                             username="100", password="secret100",
+                                                                             register=True, expires=3600)]))
+    box.start(net.now)
+    phone.start(net.now)
+    net.pump()
+    assert registrar.presence(net.now)["sip:100@127.0.0.1"].reachable
+    net.advance(200)
+    pings = [m for m in net.messages(source=BOX) if getattr(m, "method", "") == "OPTIONS"]
+    assert len(pings) >= 5 and pings[0].uri.port == 5062
+    assert registrar.presence(net.now)["sip:100@127.0.0.1"].reachable
+    net.nodes.pop(("127.0.0.5", 5062))            # the phone is unplugged
+    net.advance(200)
+    assert not registrar.presence(net.now)["sip:100@127.0.0.1"].reachable
+    changes = []
+    while (event := registrar.next_event()) is not None:
+        changes.append(event.reachable)
+    assert changes == [True, False]
