@@ -5,6 +5,7 @@ authentication and answers a call from the box.  Signalling and SDP only (no RTP
 Each test is bounded (SIPp -timeout, baresip killed at the end), about 2-4 s each."""
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -169,17 +170,30 @@ module g711.so
 module aufile.so
 module_app account.so
 module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:{ctrl}
 audio_source aufile,{wav}
 audio_alert aufile,{wav}
 rtp_ports {rtp}-{rtp_end}
 """
 
 
-def test_baresip_registers_with_digest_and_answers_a_call_from_the_box():
+async def baresip_command(port: int, command: str, params: str) -> None:
+    """One command on baresip's ctrl_tcp socket (a JSON object framed as a netstring)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    body = json.dumps({"command": command, "params": params, "token": "t1"}).encode()
+    writer.write(str(len(body)).encode() + b":" + body + b",")
+    await writer.drain()
+    await asyncio.wait_for(reader.read(4096), 5)        # its answer
+    writer.close()
+
+
+def test_baresip_registers_with_digest_answers_a_call_and_calls_in_with_digest():
     async def scenario():
         box_port = free_port(spacing=3)
         phone_port = free_port(spacing=4)      # baresip takes its SIP port and the next (TLS)
         rtp = free_port(spacing=12) // 2 * 2 + 2   # RTP ports are even: start the range on one
+        ctrl = free_port(kind=socket.SOCK_STREAM)
         registrar = Registrar(("127.0.0.1",), DigestChallenger("127.0.0.1", algorithms=("MD5",)),
                               {"100": "secret100"}.get, min_expires=30)
         ua = SipUserAgent(LocalEndpoint("127.0.0.1", box_port), [], registrar=registrar)
@@ -193,7 +207,7 @@ def test_baresip_registers_with_digest_and_answers_a_call_from_the_box():
                 out.setsampwidth(2)
                 out.setframerate(8000)
                 out.writeframes(b"\0\0" * 8000)
-            Path(home, "config").write_text(BARESIP_CONFIG.format(port=phone_port, rtp=rtp, rtp_end=rtp + 9, wav=wav))
+            Path(home, "config").write_text(BARESIP_CONFIG.format(port=phone_port, rtp=rtp, rtp_end=rtp + 9, wav=wav, ctrl=ctrl))
             Path(home, "accounts").write_text(
                 f"<sip:100@127.0.0.1:{box_port};transport=udp>;auth_pass=secret100;answermode=auto;regint=60\n")
             phone = await asyncio.create_subprocess_exec(
@@ -216,6 +230,18 @@ def test_baresip_registers_with_digest_and_answers_a_call_from_the_box():
                 sip.disconnect(call_id, 16)
                 released = (await handler.wait_for(ev.Released))[0]
                 assert released.cause == 16
+
+                # the phone calls the box: challenged (401), it answers with its credentials
+                handler.events.clear()
+                handler.reactions[ev.IncomingCall] = lambda e: sip.answer(
+                    e.call_id, media=AudioConfig("127.0.0.1", 40002))
+                await baresip_command(ctrl, "dial", f"sip:7000@127.0.0.1:{box_port}")
+                incoming = (await handler.wait_for(ev.IncomingCall))[0]
+                assert incoming.phone == "100" and incoming.trunk is None and incoming.called == "7000"
+                assert incoming.offer.remote_address == "127.0.0.1" and rtp <= incoming.offer.remote_port <= rtp + 9
+                await asyncio.sleep(0.2)                       # the ACK
+                sip.disconnect(incoming.call_id, 16)
+                assert (await handler.wait_for(ev.Released))[0].cause == 16
             finally:
                 os.killpg(phone.pid, signal.SIGTERM)
                 try:
