@@ -144,7 +144,6 @@ class SipUserAgent:
                                          if t.username else None) for name, t in self.trunks.items()}
         self.counters = {"auth_failures": 0, "refused_sources": 0, "calls_in": 0, "calls_out": 0,
                          "rejected_sdp": 0, "dropped": 0}
-        self._started = False
         # OPTIONS to registered phones not heard from for this long (NAT bindings, presence)
         self.phone_keepalive = phone_keepalive
         self._phone_ping_at: float | None = None
@@ -153,7 +152,6 @@ class SipUserAgent:
     # == the sans-I/O surface ===================================================================
     def start(self, now: float) -> None:
         """Begin keepalives and registrations of the trunks."""
-        self._started = True
         for status in self.status.values():
             trunk = status.trunk
             if trunk.register and trunk.username:
@@ -596,6 +594,8 @@ class SipUserAgent:
         except SipError as error:
             self._fail_incoming(call, now, error.status, 65, error.reason)
             return
+        if call.answer_sent_reliably:
+            body = b""   # the answer went in a PRACKed 18x: the exchange is complete (RFC 6337 §3.1)
         headers = list(call.session_headers)
         headers.append(("Allow", ALLOW))
         headers.append(("Supported", "100rel, timer, replaces"))
@@ -639,6 +639,13 @@ class SipUserAgent:
             self._release(call, cause, now)
         elif method == "PRACK":
             if call.reliable is not None and call.reliable.on_prack(request):
+                if request.body and call.remote_offer is None and call.local_sdp is not None:
+                    # our offer went in the reliable 18x (an INVITE without SDP): the answer is here
+                    try:
+                        call.negotiated = accept_answer(call.local_sdp, parse_sdp(request.body))
+                        self._emit(MediaChanged(now, call.id, call.negotiated, call.negotiated.remote_holds))
+                    except SipError as error:
+                        log.warning("call %d: unusable SDP answer in the PRACK: %s", call.id, error.phrase)
                 self._respond(tx, call.dialog.respond(request, 200), now)
                 if call.answer_waits_for_prack:
                     call.answer_waits_for_prack = False
@@ -833,7 +840,7 @@ class SipUserAgent:
             call.ack = call.dialog.ack_for_2xx(call.invite)
             self.layer.send_stateless(call.ack, call.peer, call.transport)
             if call.state == "clearing":
-                self._send_bye(call, now, call.clear_cause, force=True)
+                self._send_bye(call, now, call.clear_cause)
                 return
             media = self._answer_in(call, response, now)
             call.state = "active"
@@ -960,7 +967,7 @@ class SipUserAgent:
         self._client_txs[id(tx)] = ("cancel", call)
         # the INVITE's 487 (or its timeout) releases the call
 
-    def _send_bye(self, call: SipCall, now: float, cause: int, force: bool = False) -> None:
+    def _send_bye(self, call: SipCall, now: float, cause: int) -> None:
         call.state = "clearing"
         call.clear_cause = cause
         for name in ("ok_retransmit", "ack_wait", "refresh", "expire"):
