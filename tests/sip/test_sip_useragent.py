@@ -588,3 +588,29 @@ def test_registered_phones_are_pinged_and_their_presence_follows():
     while (event := registrar.next_event()) is not None:
         changes.append(event.reachable)
     assert changes == [True, False]
+
+
+def test_an_offer_in_a_reliable_183_takes_its_answer_from_the_prack():
+    net, box, carrier = box_and_carrier()
+    carrier.setup("15881234", net.now, trunk="box", media=media(50000, "127.0.0.2"))
+    invite = carrier.datagrams_to_send(net.now)[0][0]
+    head = invite.split(b"\r\n\r\n")[0].replace(b"Content-Type: application/sdp\r\n", b"")
+    head = head.replace(head[head.index(b"Content-Length"):], b"Content-Length: 0")
+    box.receive(head + b"\r\n\r\n", CARRIER, net.now)
+    incoming = [e for e in iter(box.next_event, None) if isinstance(e, ev.IncomingCall)][0]
+    box.alert(incoming.call_id, net.now, inband=True, media=media(40000))
+    early = [parse_message(d) for d, _, _ in box.datagrams_to_send(net.now) if d.startswith(b"SIP/2.0 183")][0]
+    assert early.get("Require") == "100rel" and parse_sdp(early.body).media[0].port == 40000
+    answer = (b"v=0\r\no=c 1 1 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n"
+              b"m=audio 50002 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n")
+    prack = (f"PRACK sip:127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bKprack1\r\n"
+             f"From: {early.get('From')}\r\nTo: {early.get('To')}\r\nCall-ID: {early.call_id}\r\n"
+             f"CSeq: 2 PRACK\r\nRAck: {early.get('RSeq')} 1 INVITE\r\nContent-Type: application/sdp\r\n"
+             f"Content-Length: {len(answer)}\r\n\r\n").encode() + answer
+    box.receive(prack, CARRIER, net.now)
+    assert any(d.startswith(b"SIP/2.0 200") for d, _, _ in box.datagrams_to_send(net.now))
+    changed = [e for e in iter(box.next_event, None) if isinstance(e, ev.MediaChanged)]
+    assert changed and changed[0].media.remote_port == 50002 and changed[0].media.codec == "PCMA"
+    box.answer(incoming.call_id, net.now)
+    ok = [parse_message(d) for d, _, _ in box.datagrams_to_send(net.now) if d.startswith(b"SIP/2.0 200")][0]
+    assert ok.body == b""           # offer and answer are done: no SDP again in the 200
