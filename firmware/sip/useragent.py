@@ -1168,7 +1168,7 @@ class SipUserAgent:
         self._emit(TrunkRegistered(now, trunk.name, False, 0, detail))
         status.timers["register"] = now + REGISTER_RETRY_SECONDS
 
-    # == lookups and small pieces ================================================================================
+    # == lookups and small pieces =======================================================
     def _pick_trunk(self, name: str | None) -> SipTrunk:
         if name is None:
             if len(self.trunks) == 1:
