@@ -10,11 +10,13 @@ VPY     := $(VENV)/bin/python
 # network tests' namespaces, RAUC with D-Bus, openssl and squashfs-tools for signed A/B updates).
 # sip-tester (SIPp) is the real SIP peer of the SIP core's interop tests (OPTIONS, REGISTER with
 # digest auth on 127.0.0.1) and the load generator of the SIP benchmarks.
+# baresip: a real SIP phone for the user agent's interop test (registers with digest auth on
+# 127.0.0.1 and answers a call from the box; Debian 12 has 1.0.0, no GUI pulled in).
 # rsyslog: the remote syslog tests start a private rsyslogd on 127.0.0.1 (imudp/imtcp, own config).
 # e2fsprogs: the bench's data-partition disk for the image (mkfs.ext4 -L pribox-data).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
                 libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2 \
-                rauc dbus openssl squashfs-tools sip-tester \
+                rauc dbus openssl squashfs-tools sip-tester baresip \
                 rsyslog e2fsprogs
 # Only the image targets need these: debootstrap to build the image (its chroot builds the DAHDI
 # modules with Debian's dahdi-dkms for the image's kernel), qemu to boot it.

@@ -73,6 +73,11 @@ class GatewayPlan:
             entry.name: TrunkGroup(entry.name, tuple(entry.spans), Hunting(entry.hunting), entry.direction,
                                    entry.translation_in, entry.translation_out)
             for entry in config.trunk_group}
+        # A SIP trunk maps numbers like a group of spans: same profiles, found by its name; it
+        # has no spans to hunt (its calls are placed by the SIP user agent).
+        for entry in getattr(config, "sip_trunk", None) or ():
+            groups[entry.name] = TrunkGroup(entry.name, (), Hunting.ASCENDING, entry.direction,
+                                            entry.translation_in, entry.translation_out, kind="sip")
         return cls(numbering, groups, profiles, rule_sets, getattr(config, "source", ""))
 
     def trunk(self, name: str | None, direction: str | None = None) -> TrunkGroup:
@@ -95,6 +100,11 @@ class GatewayPlan:
 
     def trunk_of_span(self, span: int) -> TrunkGroup | None:
         return next((g for g in self.trunk_groups.values() if span in g.spans), None)
+
+    def sip_trunk(self, name: str) -> TrunkGroup | None:
+        """The mapping entry of a `[[sip_trunk]]` (None when no SIP trunk has that name)."""
+        group = self.trunk_groups.get(name)
+        return group if group is not None and group.kind == "sip" else None
 
     def translate(self, trunk: str | None, direction: str, called: Number, calling: Number | None = None,
                   redirecting: Number | None = None) -> Translation:

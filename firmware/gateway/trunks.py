@@ -32,6 +32,7 @@ class TrunkGroup:
     direction: str = "both"
     profile_in: str | None = None
     profile_out: str | None = None
+    kind: str = "span"          # "span": a [[trunk_group]] of PRI spans; "sip": a [[sip_trunk]]
 
     def takes(self, direction: str) -> bool:
         return self.direction in (direction, "both")

@@ -333,6 +333,8 @@ def stamp_via(request: Request, source: Address) -> Via:
         if name != "Via":
             continue
         items = split_list(value, "Via")
+        if not any(items):
+            continue  # an empty Via line ("Via:"); the parser found the real one after it
         via = parse_via(items[0])
         host, port = source
         if "rport" in via.params:
