@@ -42,8 +42,12 @@ def spans_needed(scenario: Scenario) -> tuple[int, int]:
 
 
 async def _run_one(scenario: Scenario, sim: Simulator, cdr_database: str | None, alongside=None) -> ScenarioReport:
+    def center():      # the box's `cti` service, once the daemon has started it
+        ctx = sim.daemon.ctx
+        return ctx.peer("cti") if sim.box_spans and ctx is not None else None
     runner = ScenarioRunner(scenario, sim.clock, carrier=sim.carrier, pbx=sim.pbx,
-                            box_digits=sim.box_heard if sim.box_spans else None, cdr_database=cdr_database)
+                            box_digits=sim.box_heard if sim.box_spans else None, cdr_database=cdr_database,
+                            center=center)
     helper = asyncio.ensure_future(alongside(sim)) if alongside is not None else None
     try:
         report = await runner.run()
@@ -72,13 +76,14 @@ async def run_in_process(scenario: Scenario, engine: str, clock, wire_dir: str,
     box's spans through `sim.daemon`)."""
     carrier_spans, pbx_spans = spans_needed(scenario)
     config = os.path.join(wire_dir, "pribox.toml")
-    if carrier_spans == 1 and pbx_spans == 0:
+    if carrier_spans == 1 and pbx_spans <= 1:
+        # The embedded default: the carrier on span 2, the center's PBX (the phones) on span 4.
         text = embedded_default(wire_dir, engine)
         if scenario.settings.box == "answer":
             text = text.replace('handler = "pbx"', 'handler = "answer"')
         elif scenario.settings.prompt_dir:          # the box plays the prompts the scenario checks
             text += f'\n[ivr]\nprompt_dir = "{scenario_prompt_dir(scenario)}"\n'
-        carrier, pbx, box = {1: 2}, {}, {1: 1}
+        carrier, pbx, box = {1: 2}, ({1: 4} if pbx_spans else {}), {1: 1}
     else:
         lay = layout(wire_dir, carrier_spans, pbx_spans)
         text = both_config(lay, engine)

@@ -132,13 +132,15 @@ def both_config(lay: Layout, engine: str) -> str:
 
 
 def embedded_default(wire_dir: str, engine: str) -> str:
-    """The box's embedded default (span 1 TE, span 2 the carrier's NT) as the in-process run
-    uses it: on a wire of its own, no console, libpri on span 2's D-channel export if asked."""
+    """The box's embedded default (span 1 TE toward span 2, the carrier's NT; span 3 NT toward
+    span 4, the center's PBX in the user role) as the in-process run uses it: on wires of its
+    own, no console, the API on any free port, libpri on spans 2 and 4 if asked."""
     text = default_text(wire_dir) + "\n[api]\nport = 0\n"      # beside a box's own API on 8088
     text = text.replace("[console]\nenabled = true", "[console]\nenabled = false")
     text = text.replace('[logging]\nlevel = "info"', '[logging]\nlevel = "error"')
     if engine == "libpri":
         text = carriers.libpri_far_end_config(text, os.path.join(wire_dir, "span2.dchan"), 2)
+        text = carriers.libpri_far_end_config(text, os.path.join(wire_dir, "span4.dchan"), 4)
     return text
 
 

@@ -31,6 +31,8 @@ CDR_SCHEMA = CdrSchema("calls", {         # pbx_cti/cdr/schema.py: the box's CDR
     "route": "route_target",
     "digits": "digits",
     "ivr_path": "ivr_path",
+    "queue": "queue",
+    "agent": "agent",
 })
 
 

@@ -142,6 +142,15 @@ HANGUP = Table({
     "cause": Field(Int(1, 127), 16),
 }, checks=[_when_xor_at("hangup", "at", "after_answer", "when")])
 
+# What the caller says once someone has the call (an agent, say): starts when `when` holds.
+CALL_TALK = Table({
+    "wav": Field(Str(what="a WAV file the caller plays", min_len=1), OPTIONAL),
+    "tone_hz": Field(Seconds(min=100, max=3900), OPTIONAL),
+    "seconds": Field(Seconds(min=0.1, max=3600), 2.0),
+    "level_dbm0": Field(Seconds(min=-40, max=0), -10.0),
+    "when": Field(CONDITION_TEXT),
+}, checks=[_when_xor_at("talk", "wav", "tone_hz")])
+
 CALL = Table({
     "name": Field(NAME),
     "called": Field(Number(_number_table())),
@@ -160,6 +169,7 @@ CALL = Table({
     "repeat": Field(Int(1, 1000), 1),                 # the same call placed this many times at once
     "play": Field(Str(what="a WAV file to play once answered", min_len=1), OPTIONAL),
     "dtmf": Field(TableList(DTMF, noun="dtmf"), ()),
+    "talk": Field(CALL_TALK, OPTIONAL),
     "hangup": Field(HANGUP, OPTIONAL),
     "expect": Field(EXPECT, OPTIONAL),
 }, checks=[_when_xor_at("call", "at", "when")])
@@ -182,6 +192,22 @@ PHONE = Table({
     "hangup_after": Field(Seconds(min=0.1, max=3600), OPTIONAL),
     "hangup_when": Field(CONDITION_TEXT, OPTIONAL),
     "expect": Field(EXPECT, OPTIONAL),
+})
+
+# An agent of the box's contact center (in process only): logged in at its extension (a phone
+# of this scenario behind the center's PBX) and made ready at `at`.
+AGENT_STATES = ("LOGGED_OUT", "NOT_READY", "READY", "RESERVED", "TALKING", "HOLD", "WRAP_UP")
+AGENT = Table({
+    "id": Field(NAME),
+    "extension": Field(DIGITS),
+    "groups": Field(ListOf(Str(min_len=1)), OPTIONAL),
+    "at": Field(Seconds(max=3600), 0.0),
+    "ready": Field(Bool(), True),
+    "expect": Field(Table({
+        "state": Field(Choice(*AGENT_STATES), OPTIONAL),    # when the scenario is over
+        "reason": Field(Str(), OPTIONAL),                   # of that state (not ready's code)
+        "calls": Field(Int(0, 100000), OPTIONAL),           # calls it answered
+    }), OPTIONAL),
 })
 
 LOAD = Table({
@@ -245,12 +271,20 @@ def _references(config, checker: Checker) -> None:
                            f"number's {len(call.called.number)} digits in the SETUP, got {call.overlap_first}")
     for index, phone in enumerate(config.phone):
         known(phone.hangup_when, ("phone", index, "hangup_when"))
+    for index, call in enumerate(config.call):
+        if call.talk is not None:
+            known(call.talk.when, ("call", index, "talk", "when"))
+    agents = [a.id for a in config.agent]
+    for index, agent in enumerate(config.agent):
+        if agents.index(agent.id) != index:
+            checker.report(("agent", index, "id"), f'agent "{agent.id}" is already listed')
 
 
 SECTIONS = {
     "scenario": Section("scenario", SCENARIO, required=True, checks=[_references]),
     "call": Section("call", TableList(CALL, noun="call")),
     "phone": Section("phone", TableList(PHONE, noun="phone")),
+    "agent": Section("agent", TableList(AGENT, noun="agent")),
     "load": Section("load", LOAD),     # optional as a whole: absent, it reads as None
 }
 
@@ -272,6 +306,10 @@ class Scenario:
     @property
     def phones(self):
         return self.config.phone
+
+    @property
+    def agents(self):
+        return self.config.agent
 
     @property
     def load(self):
@@ -329,6 +367,8 @@ def _read_audio(scenario: Scenario, text: str, base: Path) -> None:
     for index, call in enumerate(scenario.calls):
         if call.play:
             resolve(call.play, ("call", index, "play"), False)
+        if call.talk is not None and call.talk.wav:
+            resolve(call.talk.wav, ("call", index, "talk", "wav"), False)
         for h, heard in enumerate(call.expect.heard if call.expect else ()):
             if heard.prompt:
                 resolve(heard.prompt, ("call", index, "expect", "heard", h, "prompt"), True)

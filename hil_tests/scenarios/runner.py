@@ -54,7 +54,7 @@ class Check:
 @dataclass
 class CallResult:
     name: str
-    kind: str                    # "call" (placed by the simulator) or "phone" (the box called it)
+    kind: str                    # "call" (placed by the simulator), "phone" (the box called it) or "agent"
     engine: str
     span: int
     timeslot: int | None
@@ -134,7 +134,7 @@ class _Samples:
 class ScenarioRunner:
     def __init__(self, scenario: Scenario, clock, *, carrier: dict[int, Trunk], pbx: dict[int, Trunk] | None = None,
                  box_digits: Callable[[Leg], str | None] | None = None, cdr_database: str | None = None,
-                 ready_timeout: float = 10.0):
+                 ready_timeout: float = 10.0, center=None):
         self.scenario = scenario
         self.clock = clock
         self.carrier = carrier
@@ -142,6 +142,9 @@ class ScenarioRunner:
         self.box_digits = box_digits
         self.cdr_database = cdr_database or scenario.settings.cdr_database
         self.ready_timeout = ready_timeout
+        self.center_source = center or (lambda: None)   # the box's `cti` service, in process
+        self.center = None
+        self.agent_ladders: dict[str, list[tuple[float, str, str]]] = {a.id: [] for a in scenario.agents}
         self.start = 0.0
         self.legs: dict[str, list[Leg]] = {}           # scenario name -> its legs (repeat > 1: several)
         self.phone_legs: list[tuple[object, Leg]] = []
@@ -167,7 +170,11 @@ class ScenarioRunner:
             return report
         for trunk in self.pbx.values():
             trunk.on_incoming = self._incoming
+        if self.scenario.agents:
+            await self._wait(lambda: getattr(self.center_source(), "runner", None) is not None, self.ready_timeout)
+            self.center = self.center_source()
         self.start = self.clock.now()
+        self._log_in_agents()
         for call in self.scenario.calls:
             if call.when is None:
                 self._later(call.at or 0.0, lambda call=call: self._place(call))
@@ -203,7 +210,65 @@ class ScenarioRunner:
         for phone in self.scenario.phones:
             if phone.expect is not None and not any(p is phone for p, _ in self.phone_legs):
                 report.problems.append(f"phone {phone.name} ({phone.number}) was never called")
+        report.calls += [self._judge_agent(agent) for agent in self.scenario.agents]
+        if self._agent_watch is not None:
+            self._agent_watch.cancel()
         return report
+
+    # -- the box's contact center ---------------------------------------------------------------
+    _agent_watch = None
+
+    def _log_in_agents(self) -> None:
+        agents = self.scenario.agents
+        if not agents:
+            return
+        if self.center is None or self.center.runner is None:
+            self.problems.append("the scenario has agents but the box's contact center (the cti service) "
+                                 "is not running in this process")
+            return
+        from pbx_cti.cti.decisions import AgentStateChanged
+        watched = set(self.agent_ladders)
+
+        def changed(event) -> None:
+            if event.agent in watched:
+                why = f" ({event.reason})" if event.reason else ""
+                self.agent_ladders[event.agent].append((self.clock.now() - self.start, "cti",
+                                                        f"{event.previous.value} -> {event.state.value}{why}"))
+        self._agent_watch = self.center.runner.bus.subscribe(AgentStateChanged, changed)
+        for agent in agents:
+            self._later(agent.at, lambda agent=agent: self._log_in(agent))
+
+    def _log_in(self, agent) -> None:
+        runner = self.center.runner
+        try:
+            state = runner.engine.agents[agent.id].state.value if agent.id in runner.engine.agents else None
+            if state == "LOGGED_OUT":
+                runner("login", agent.id, agent.extension, list(agent.groups) if agent.groups else None)
+            if agent.ready:
+                runner("ready", agent.id)
+        except Exception as exc:       # an unknown agent, a bad group: the scenario says why
+            self.problems.append(f"agent {agent.id}: {exc}")
+
+    def _judge_agent(self, agent) -> CallResult:
+        result = CallResult(agent.id, "agent", "cti", 0, None, self.agent_ladders.get(agent.id, []))
+        engine = self.center.runner.engine if self.center is not None and self.center.runner else None
+        state = engine.agents.get(agent.id) if engine is not None else None
+        expect = agent.expect
+        if expect is None:
+            return result
+        if state is None:
+            result.checks.append(Check(f"agent {agent.id}", False, "the box's contact center has no such agent"))
+            return result
+        if expect.state is not None:
+            result.checks.append(Check(f"state {expect.state}", state.state.value == expect.state,
+                                       f"agent {agent.id} is {state.state.value}"))
+        if expect.reason is not None:
+            result.checks.append(Check(f"reason {expect.reason!r}", state.reason == expect.reason,
+                                       f"its reason is {state.reason!r}"))
+        if expect.calls is not None:
+            result.checks.append(Check(f"answered {expect.calls} call(s)", state.calls == expect.calls,
+                                       f"it answered {state.calls}"))
+        return result
 
     async def _wait(self, condition, timeout: float, since: float | None = None) -> bool:
         deadline = (self.clock.now() if since is None else since) + timeout
@@ -288,6 +353,11 @@ class ScenarioRunner:
 
         if call.play:
             on_answer(lambda: trunk.play(leg, _Samples(audio[call.play])))
+        if call.talk is not None:
+            talk = call.talk
+            source = (lambda: _Samples(audio[talk.wav])) if talk.wav else \
+                (lambda: TestTone(talk.tone_hz, talk.level_dbm0, talk.seconds))
+            self._on(talk.when, lambda: trunk.play(leg, source()))
         for dtmf in call.dtmf:
             send = (lambda d=dtmf: trunk.send_dtmf(leg, d.digits, d.on_ms, d.off_ms, d.level_dbm0))
             if dtmf.at is not None:

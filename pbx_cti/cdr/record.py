@@ -78,6 +78,8 @@ class CallRecord:
     ivr_data: dict = field(default_factory=dict)   # the variables the IVR collected
     route_entry: str = ""                 # the dial-plan entry that matched
     route_target: str = ""                # where it sent the call (IVR app, route point, agent, trunk group)
+    queue: str = ""                       # the contact center's queue the caller waited in
+    agent: str = ""                       # the agent whose extension answered
     last_seen: float | None = None        # the last time the box wrote about this call
 
     def as_dict(self) -> dict:

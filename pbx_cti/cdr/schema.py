@@ -62,6 +62,12 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX calls_setup ON calls(setup_ms);
     CREATE INDEX calls_open ON calls(state) WHERE state = 'open';
     """,
+    # 1 -> 2: the contact center's part: the queue the caller waited in and the agent who took it.
+    """
+    ALTER TABLE calls ADD COLUMN queue TEXT NOT NULL DEFAULT '';
+    ALTER TABLE calls ADD COLUMN agent TEXT NOT NULL DEFAULT '';
+    CREATE INDEX calls_agent ON calls(agent, setup_ms) WHERE agent != '';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -355,6 +355,8 @@ class Pbx:
         if self.center is not None:
             reason = self.center.route(active.call, action)
         if reason is None:
+            queue = active.call.data.get("queue", "")
+            self._record(lambda cdr: cdr.update(active.call.id, queue=queue))
             active.runner.handed_off()
         else:
             active.runner.route_failed(reason)
@@ -444,7 +446,7 @@ class Pbx:
             active.out = out
             call.data["agent"] = agent
             self._bridge(active)
-            self._record(lambda cdr: cdr.update(call.id, legs=tuple(
+            self._record(lambda cdr: cdr.update(call.id, agent=agent, legs=tuple(
                 CdrLeg(l.direction, "isdn", call.trunk if l.direction == "in" else (active.plan.extension_trunk or ""),
                        l.span, l.timeslot) for l in call.legs if l is active.leg or l is out.leg)))
             self.bus.publish(CallUpdated(self.clock.now(), call.id, {"agent": agent, "out_span": out.leg.span,

@@ -203,10 +203,10 @@ def box_prompts():
 
 def test_every_example_passes_against_the_box_on_virtual_time(capsys):
     files = sorted(str(p) for p in EXAMPLES.glob("*.toml"))
-    assert len(files) == 7
+    assert len(files) == 8
     assert main(["scenario", "run", "--virtual", "--json", *files]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["passed"] and len(result["scenarios"]) == 7
+    assert result["passed"] and len(result["scenarios"]) == 8
     seed = next(s for s in result["scenarios"] if s["path"].endswith("ivr_seed.toml"))
     held = {c["what"]: c["held"] for c in seed["calls"][0]["checks"]}
     assert all(held.values()) and len(held) >= 8, held
@@ -235,11 +235,12 @@ def test_the_short_examples_pass_with_libpri_in_real_time(capsys):
 
 
 def test_the_pbx_examples_pass_with_libpri_as_the_carrier_in_real_time(capsys):
-    """The seed's IVR call (about 20 s of prompts) and an unknown number, libpri as the switch."""
-    files = [str(EXAMPLES / name) for name in ("ivr_seed.toml", "unknown_number.toml")]
+    """The seed's IVR call (about 20 s of prompts), the same call reaching an agent behind the
+    center's PBX (libpri in the user role too) and an unknown number, libpri as the switch."""
+    files = [str(EXAMPLES / name) for name in ("ivr_seed.toml", "seed_to_agent.toml", "unknown_number.toml")]
     assert main(["scenario", "run", "--engine", "libpri", "--quiet", *files]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[-1] == "2 of 2 scenario(s) passed with libpri"
+    assert out.splitlines()[-1] == "3 of 3 scenario(s) passed with libpri"
 
 
 def test_a_failed_expectation_fails_the_run_and_says_why(tmp_path, capsys):
