@@ -83,6 +83,8 @@ async def run_in_process(scenario: Scenario, engine: str, clock, wire_dir: str,
             text = text.replace('handler = "pbx"', 'handler = "answer"')
         elif scenario.settings.prompt_dir:          # the box plays the prompts the scenario checks
             text += f'\n[ivr]\nprompt_dir = "{scenario_prompt_dir(scenario)}"\n'
+        if scenario.settings.recording == "all":
+            text += '\n[recording]\nenabled = true\npolicy = "all"\n'
         carrier, pbx, box = {1: 2}, ({1: 4} if pbx_spans else {}), {1: 1}
     else:
         lay = layout(wire_dir, carrier_spans, pbx_spans)

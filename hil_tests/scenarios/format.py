@@ -123,6 +123,9 @@ EXPECT = Table({
     "box_heard_digits": Field(Str(pattern=r"[0-9*#A-D]*", what="DTMF digits the box must have detected"), OPTIONAL),
     "heard": Field(TableList(HEARD, noun="heard"), ()),
     "cdr": Field(CDR_EXPECT, OPTIONAL),
+    # The box recorded the call with an agent: a stereo WAV, the caller on the left (with its
+    # `talk` tone, if it has one), the agent on the right, both heard.
+    "recorded": Field(Bool(), OPTIONAL),
 })
 
 DTMF = Table({
@@ -236,6 +239,8 @@ SCENARIO = Table({
     # What takes the calls of the box run in process: its PBX (the embedded default: number
     # mapping, dial plan, IVR), or the bring-up handler that answers after a ring and listens.
     "box": Field(Choice("pbx", "answer"), "pbx"),
+    # The box in process records its agents' calls ([recording] policy "all"), or not.
+    "recording": Field(Choice("off", "all"), "off"),
 })
 
 

@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
+import wave
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -487,7 +490,45 @@ class ScenarioRunner:
             else:
                 held, why = check_cdr(self.cdr_database, dict(expect.cdr), calling=leg.calling, called=leg.called)
                 add("CDR " + ", ".join(f"{k}={v}" for k, v in expect.cdr.items()), held, why)
+        if expect.recorded is not None:
+            held, why = self._judge_recording(leg, kind)
+            add("recorded" if expect.recorded else "not recorded", held == expect.recorded, why)
         return result
+
+    def _judge_recording(self, leg: Leg, kind: str) -> tuple[bool, str]:
+        """(recorded, why): the box's recording of the call, found by the caller's number in the
+        recordings' database beside the CDR database (the box's state directory)."""
+        if not self.cdr_database:
+            return False, "no state directory known (the recordings sit beside the CDR database)"
+        database = Path(self.cdr_database).parent / "recordings.sqlite"
+        if not database.exists():
+            return False, f"no {database.name} in the box's state directory"
+        connection = sqlite3.connect(f"file:{database}?mode=ro", uri=True)
+        try:
+            rows = connection.execute("SELECT path, duration, status, agent FROM recordings WHERE caller = ? "
+                                      "ORDER BY started", (leg.calling,)).fetchall()
+        finally:
+            connection.close()
+        if not rows:
+            return False, f"no recording with caller {leg.calling}"
+        path, duration, status, agent = rows[-1]
+        try:
+            with wave.open(path, "rb") as wav:
+                channels, frames = wav.getnchannels(), wav.readframes(wav.getnframes())
+        except (OSError, wave.Error, EOFError) as exc:
+            return False, f"{path}: {exc}"
+        if channels != 2:
+            return False, f"{path}: {channels} channel(s), expected stereo"
+        audio = np.frombuffer(frames, np.int16).reshape(-1, 2)
+        left, right = np.ascontiguousarray(audio[:, 0]), np.ascontiguousarray(audio[:, 1])
+        levels = f"caller {analysis.level_dbm0(left):.1f} dBm0, agent {analysis.level_dbm0(right):.1f} dBm0"
+        why = f"{Path(path).name}: {status}, {duration:.2f} s, agent {agent}, {levels}"
+        talk = next((c.talk for c in self.scenario.calls if c.name == leg.name), None) if kind == "call" else None
+        if talk is not None and talk.tone_hz and analysis.find_frequency(left, talk.tone_hz) is None:
+            return False, why + f"; the caller's {talk.tone_hz:g} Hz is not on the left"
+        if analysis.level_dbm0(left) < -45 or analysis.level_dbm0(right) < -45:
+            return False, why + "; a side is silent"
+        return True, why
 
     def _judge_heard(self, leg: Leg, recording: np.ndarray, heard) -> Check:
         begin_time = leg.audio_started_at

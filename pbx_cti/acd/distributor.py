@@ -42,8 +42,10 @@ MAX_WAIT_MINUTES_PROMPT = 5
 class CallDistributor:
     """The core's `ContactCenter`: one per running CTI, attached to the core while it runs."""
 
-    def __init__(self, pbx, runner, bus: EventBus, clock: Clock):
+    def __init__(self, pbx, runner, bus: EventBus, clock: Clock, recordings=None):
         self.pbx, self.runner, self.bus, self.clock = pbx, runner, bus, clock
+        # () -> the running `recording` service or None (it may start, stop and restart apart from us)
+        self.recordings = recordings or (lambda: None)
         self._subscriptions = [bus.subscribe(Offer, self._offer), bus.subscribe(WithdrawOffer, self._withdraw),
                                bus.subscribe(Announce, self._announce)]
         self.queued: dict[str, str] = {}        # call id -> queue, while the engine has the caller
@@ -89,6 +91,30 @@ class CallDistributor:
     def agent_answered(self, call, agent: str) -> bool:
         return bool(self.runner("offer_answered", call.id, agent))
 
+    def agent_connected(self, call, agent: str) -> None:
+        self.record(call.id, on_demand=False)
+
+    def record(self, call_id: str, on_demand: bool) -> bool:
+        """Start (or resume) the call's recording: by the policy, or because the agent asked."""
+        service = self.recordings()
+        media = self.pbx.agent_leg_media(call_id)
+        active = self.pbx.by_call.get(call_id)
+        if service is None or media is None or active is None:
+            return False
+        call = active.call
+        try:
+            recorder = service.recorder_for(call_id, media[0], media[1], agent=call.data.get("agent"),
+                                            queue=call.data.get("queue"), caller=call.numbers.get("calling") or None,
+                                            on_demand=on_demand)
+        except Exception:        # a recording must never cost the call
+            log.exception("call %s: recording not started", call_id)
+            return False
+        return recorder is not None
+
+    def stop_recording(self, call_id: str) -> bool:
+        service = self.recordings()
+        return service is not None and service.pause(call_id)
+
     def agent_failed(self, call, agent: str, cause: int) -> None:
         reason = REASON_RING_NO_ANSWER if cause in (Cause.NO_ANSWER, Cause.NO_USER_RESPONDING) else REASON_OFFER_FAILED
         log.info("call %s: agent %s's extension gave up (cause %d)", call.id, agent, cause)
@@ -96,6 +122,9 @@ class CallDistributor:
 
     def call_gone(self, call) -> None:
         self.queued.pop(call.id, None)
+        service = self.recordings()
+        if service is not None:
+            service.stop_call(call.id)
         self.runner("call_ended", call.id)
 
     # -- the engine's decisions ------------------------------------------------------------------
@@ -216,3 +245,17 @@ class AgentCalls:
 
     def reject(self, agent: str) -> None:
         self.d.runner("reject", agent)
+
+    def start_recording(self, agent: str) -> str:
+        call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
+        if self.d.recordings() is None:
+            raise CallActionError(503, "recording is off on this box ([recording] enabled = false)")
+        if not self.d.record(call_id, on_demand=True):
+            raise CallActionError(409, f"call {call_id} cannot be recorded now (not connected, or the disk is full)")
+        return call_id
+
+    def stop_recording(self, agent: str) -> str:
+        call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
+        if not self.d.stop_recording(call_id):
+            raise CallActionError(409, f"call {call_id} is not being recorded")
+        return call_id

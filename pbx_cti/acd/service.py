@@ -36,6 +36,11 @@ log = logging.getLogger("pribox.cti")
 _RUNNING: "weakref.WeakKeyDictionary[EventBus, CtiService]" = weakref.WeakKeyDictionary()
 
 
+def _running(service):
+    """A peer service that has started (its store open), or None."""
+    return service if service is not None and getattr(service, "store", None) is not None else None
+
+
 def center_for(ctx: ServiceContext) -> "CtiService | None":
     """The daemon's running CTI service, or None."""
     service = _RUNNING.get(ctx.bus)
@@ -100,7 +105,8 @@ class CtiService(Service):
         for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
             if caller_id not in core.by_call:
                 self.runner("caller_abandoned", caller_id, "daemon-restart")
-        self.distributor = CallDistributor(core, self.runner, ctx.bus, self.clock)
+        self.distributor = CallDistributor(core, self.runner, ctx.bus, self.clock,
+                                           recordings=lambda: _running(ctx.peer("recording")))
         self.distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
         self.bus = ctx.bus
         _RUNNING[ctx.bus] = self

@@ -482,6 +482,8 @@ class AgentApi:
             "retrieve": lambda agent, body: calls.retrieve(agent),
             "hangup": lambda agent, body: calls.hang_up(agent),
             "dtmf": lambda agent, body: calls.send_dtmf(agent, body.get("digits") or ""),
+            "record-start": lambda agent, body: calls.start_recording(agent),
+            "record-stop": lambda agent, body: calls.stop_recording(agent),
         }
 
     async def supervise(self, request: web.Request) -> web.Response:

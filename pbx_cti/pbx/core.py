@@ -110,6 +110,9 @@ class ContactCenter(Protocol):
     def agent_answered(self, call: Call, agent: str) -> bool:
         """The agent's extension answered the offer; False: too late, the core clears that leg."""
 
+    def agent_connected(self, call: Call, agent: str) -> None:
+        """The caller and the agent hear each other now (recording starts here)."""
+
     def agent_failed(self, call: Call, agent: str, cause: int) -> None:
         """The offer's leg ended before an answer (busy, unreachable, the far end gave up)."""
 
@@ -451,6 +454,8 @@ class Pbx:
                        l.span, l.timeslot) for l in call.legs if l is active.leg or l is out.leg)))
             self.bus.publish(CallUpdated(self.clock.now(), call.id, {"agent": agent, "out_span": out.leg.span,
                                                                       "out_timeslot": out.leg.timeslot}))
+            if self.center is not None:
+                self.center.agent_connected(call, agent)
         elif isinstance(event, Released):
             self.outbound.pop((out.isdn.span_id, out.q931_id), None)
             out.leg.state = LegState.ENDED
