@@ -246,6 +246,54 @@ class AgentCalls:
     def reject(self, agent: str) -> None:
         self.d.runner("reject", agent)
 
+    TRANSFER_KINDS = ("extension", "number", "queue")
+
+    def transfer(self, agent: str, target: str) -> str:
+        """Blind transfer of the agent's call to "extension:2003", "number:0212345678" or
+        "queue:deposit_inquiry"; the agent's leg is cleared and the agent goes to wrap-up."""
+        kind, _, where = (target or "").partition(":")
+        if kind not in self.TRANSFER_KINDS or not where:
+            raise CallActionError(400, f"target must be one of {', '.join(k + ':...' for k in self.TRANSFER_KINDS)}, "
+                                       f"got {target!r}")
+        if kind in ("extension", "number") and not where.lstrip("+").isdigit():
+            raise CallActionError(400, f"target {target!r}: a {kind} is digits")
+        call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
+        d = self.d
+        if kind == "queue":
+            if where not in d.engine.config.queues:
+                raise CallActionError(404, f"no queue {where!r} (queues: {', '.join(sorted(d.engine.config.queues))})")
+            active = d.pbx.by_call.get(call_id)
+            if active is None or not d.pbx.requeue(call_id):
+                raise CallActionError(409, f"call {call_id} is over")
+            d.runner("call_ended", call_id)
+            call = active.call
+            call.data["queue"] = where
+            d.queued[call_id] = where
+            d.pbx.play_to_caller(call_id, d._music(call_id), loops=0)
+            d.runner("caller_queued", call_id, where, 0, {"calling": call.numbers.get("calling", ""),
+                                                           "transferred_by": agent})
+            return call_id
+        reason = d.pbx.transfer(call_id, kind, where)
+        if reason is not None:
+            raise CallActionError(409, f"transfer to {target}: {reason}")
+        d.runner("call_ended", call_id)
+        return call_id
+
+    SUPERVISION = ("monitor", "whisper", "barge")
+
+    def supervise(self, agent: str, mode: str, extension: str) -> str:
+        """Ring the supervisor's extension into the agent's call (or change how it listens)."""
+        if mode not in self.SUPERVISION:
+            raise CallActionError(404, f"no supervision mode {mode!r}; one of {', '.join(self.SUPERVISION)}")
+        if not extension or not extension.isdigit():
+            raise CallActionError(400, f"field 'extension' (the supervisor's phone, digits) is required, "
+                                       f"got {extension!r}")
+        call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
+        reason = self.d.pbx.supervise(call_id, extension, mode)
+        if reason is not None:
+            raise CallActionError(409, f"{mode} on agent {agent!r}'s call: {reason}")
+        return call_id
+
     def start_recording(self, agent: str) -> str:
         call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
         if self.d.recordings() is None:

@@ -482,18 +482,26 @@ class AgentApi:
             "retrieve": lambda agent, body: calls.retrieve(agent),
             "hangup": lambda agent, body: calls.hang_up(agent),
             "dtmf": lambda agent, body: calls.send_dtmf(agent, body.get("digits") or ""),
+            "blind-transfer": lambda agent, body: calls.transfer(agent, body.get("target") or ""),
             "record-start": lambda agent, body: calls.start_recording(agent),
             "record-stop": lambda agent, body: calls.stop_recording(agent),
         }
 
     async def supervise(self, request: web.Request) -> web.Response:
-        self.supervisor(request)
-        self.acting_on(request)
-        await self._empty(request)
+        session = self.supervisor(request)
+        _, agent = self.acting_on(request)
+        body = await self._body(request, {"extension": (str, False)})
         mode = request.match_info["mode"]
         if mode not in SUPERVISE_MODES:
             raise Refused(404, f"no supervision mode {mode!r}; one of {', '.join(SUPERVISE_MODES)}")
-        raise Refused(501, f"{mode}: needs the media plane's mixing on the agent's call, not wired to the API yet")
+        if self.calls is None:
+            raise Refused(501, f"{mode}: the box's switching core is not attached to the API")
+        try:
+            call_id = self.calls.supervise(agent, mode, body.get("extension") or "")
+        except CallActionError as exc:
+            raise Refused(exc.status, str(exc)) from None
+        log.info("supervisor %r: %s on agent %r's call %s", session.who, mode, agent, call_id)
+        return web.json_response({"agent": agent, "mode": mode, "call": call_id})
 
     async def _empty(self, request: web.Request) -> None:
         await self._body(request, {})

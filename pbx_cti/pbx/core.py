@@ -85,6 +85,7 @@ class _Active:
     out: "_Outbound | None" = None          # the leg the caller is (or will be) bridged to
     offers: dict = field(default_factory=dict)  # agent -> _Outbound ringing for the contact center
     held: bool = False                      # the agent put the caller on hold
+    supervisor: "_Outbound | None" = None   # a supervisor listening in (or more)
 
 
 @dataclass
@@ -99,6 +100,7 @@ class _Outbound:
     bridged: bool = False
     from_ivr: bool = False
     agent: str | None = None
+    supervision: str | None = None   # a supervisor's leg: "monitor", "whisper" or "barge"
 
 
 class ContactCenter(Protocol):
@@ -164,7 +166,9 @@ class Pbx:
         key = (isdn.span_id, getattr(event, "call_id", None))
         out = self.outbound.get(key)
         if out is not None:
-            if out.agent is not None and out is not out.active.out:
+            if out.supervision is not None:
+                self._supervisor_event(out, event)
+            elif out.agent is not None and out is not out.active.out:
                 self._offer_event(out, event)
             else:
                 self._outbound_event(out, event)
@@ -372,11 +376,11 @@ class Pbx:
 
     # -- the leg the box places ----------------------------------------------------------------
     def _dial_out(self, active: _Active, group_name: str | None, number: str, *, from_ivr: bool = False,
-                  agent: str | None = None) -> str | None:
+                  agent: str | None = None, supervision: str | None = None) -> str | None:
         """Place the call's outgoing leg on a trunk group; None when it is on its way, else why not
         (the caller is then cleared with cause 34, unless the IVR or the contact center handles
         the failure)."""
-        from_ivr = from_ivr or agent is not None
+        from_ivr = from_ivr or agent is not None or supervision is not None
         call, plan = active.call, active.plan
         reason = None
         try:
@@ -412,14 +416,16 @@ class Pbx:
                   "out", span=span, timeslot=timeslot)
         leg.media = IsdnLegMedia(out_isdn.bearer, timeslot, getattr(active.leg.media, "law", None))
         call.legs.append(leg)
-        out = _Outbound(active, out_isdn, q931_id, leg, from_ivr=from_ivr, agent=agent)
-        if agent is None:
+        out = _Outbound(active, out_isdn, q931_id, leg, from_ivr=from_ivr, agent=agent, supervision=supervision)
+        if supervision is not None:
+            active.supervisor = out
+        elif agent is None:
             active.out = out
         else:
             active.offers[agent] = out
         self.outbound[(span, q931_id)] = out
-        if agent is not None:
-            return None          # an offer: the call's route and record change when it is answered
+        if agent is not None or supervision is not None:
+            return None          # an offer or a supervisor: the call's route changes when it is answered
         call.route = {**call.route, "dialled": number, "out_span": span, "out_timeslot": timeslot}
         self._record(lambda cdr: cdr.update(call.id, legs=tuple(
             CdrLeg(l.direction, "isdn", call.trunk if l.direction == "in" else group.name, l.span, l.timeslot)
@@ -536,6 +542,101 @@ class Pbx:
         self._clear(active, cause)
         return True
 
+    def transfer(self, call_id: str, kind: str, target: str) -> str | None:
+        """Blind transfer of a connected call away from its agent: to an `extension` (on the
+        extension trunk) or a `number` (out on the caller's trunk group).  The new leg is placed
+        first; only then is the agent's leg cleared, so a transfer that cannot be placed leaves
+        the call as it was.  None when on its way, else why not."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return "the call has ended"
+        agent_leg = active.out
+        group = active.plan.extension_trunk if kind == "extension" else active.call.trunk
+        active.out = None
+        reason = self._dial_out(active, group, target.lstrip("+"), from_ivr=True)
+        if reason is not None:
+            active.out = agent_leg
+            return reason
+        if agent_leg is not None:
+            self._drop_leg(active, agent_leg)
+        active.held = False
+        active.call.data.pop("agent", None)
+        active.leg.media.stop()
+        active.leg.media.play_source(ToneGenerator("KR", "ringback"))    # until the far end's own
+        return None
+
+    def requeue(self, call_id: str) -> bool:
+        """The agent's leg goes and the caller waits again (a transfer to a queue): True when
+        the caller is still there to be queued."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return False
+        if active.out is not None:
+            self._drop_leg(active, active.out)
+        active.held = False
+        active.call.data.pop("agent", None)
+        return True
+
+    def _drop_leg(self, active: _Active, out: _Outbound) -> None:
+        """Clear one leg the box placed for the call, and unhear it, without touching the caller."""
+        self.outbound.pop((out.isdn.span_id, out.q931_id), None)
+        if out.bridged:
+            active.leg.media.stop_hearing(out.leg.media)
+        if active.out is out:
+            active.out = None
+        if active.supervisor is out:
+            active.supervisor = None
+        out.isdn.try_disconnect(out.q931_id, Cause.NORMAL_CLEARING)
+        out.leg.state = LegState.ENDED
+        out.leg.media.close()
+
+    def supervise(self, call_id: str, extension: str, mode: str) -> str | None:
+        """Ring a supervisor's extension into the agent's call: `monitor` (hears both), `whisper`
+        (the agent hears the supervisor too) or `barge` (both do).  None when it rings."""
+        active = self.by_call.get(call_id)
+        if active is None or active.out is None or not active.out.bridged:
+            return "the call is not connected to an agent"
+        if active.supervisor is not None:
+            if active.supervisor.bridged:           # already listening: change the mode in place
+                self._supervise_mode(active, mode)
+                return None
+            return "a supervisor's extension is already ringing for this call"
+        if not active.plan.extension_trunk:
+            return "no [pbx] extension_trunk: the box has no way to the supervisor's extension"
+        return self._dial_out(active, active.plan.extension_trunk, extension, supervision=mode)
+
+    def _supervise_mode(self, active: _Active, mode: str) -> None:
+        sup, caller, agent = active.supervisor, active.leg.media, active.out.leg.media
+        sup.supervision = mode
+        for media in (caller, agent):
+            media.stop_hearing(sup.leg.media)
+        if mode in ("whisper", "barge"):
+            agent.hear(sup.leg.media)
+        if mode == "barge":
+            caller.hear(sup.leg.media)
+
+    def _supervisor_event(self, out: _Outbound, event) -> None:
+        active = out.active
+        if isinstance(event, Answered):
+            if active.supervisor is not out or active.out is None or not active.out.bridged:
+                out.isdn.try_disconnect(out.q931_id, Cause.NORMAL_CLEARING)
+                return
+            out.leg.state = LegState.ANSWERED
+            out.leg.media.hear(active.leg.media)
+            out.leg.media.hear(active.out.leg.media)
+            out.bridged = True
+            self._supervise_mode(active, out.supervision)
+            self.bus.publish(CallUpdated(self.clock.now(), active.call.id, {"supervision": out.supervision}))
+        elif isinstance(event, Released):
+            self.outbound.pop((out.isdn.span_id, out.q931_id), None)
+            if active.supervisor is out:
+                active.supervisor = None
+                for media in (active.leg.media, active.out.leg.media if active.out else None):
+                    if media is not None:
+                        media.stop_hearing(out.leg.media)
+            out.leg.state = LegState.ENDED
+            out.leg.media.close()
+
     def prompt(self, call_id: str, name: str):
         """The samples of prompt `name` in the plan the call started with, or None."""
         active = self.by_call.get(call_id)
@@ -618,14 +719,14 @@ class Pbx:
             active.timer.cancel()
         self.by_call.pop(active.call.id, None)
         # The caller went: its outgoing leg and any offer still ringing go too.
-        for out in [active.out, *active.offers.values()]:
+        for out in [active.out, *active.offers.values(), active.supervisor]:
             if out is None:
                 continue
             self.outbound.pop((out.isdn.span_id, out.q931_id), None)
             out.isdn.try_disconnect(out.q931_id, Cause.NORMAL_CLEARING)
             out.leg.state = LegState.ENDED
             out.leg.media.close()
-        active.out, active.offers = None, {}
+        active.out, active.offers, active.supervisor = None, {}, None
         if active.runner is not None:
             if active.call.cleared_by == "caller":
                 active.runner.caller_hung_up()

@@ -33,6 +33,10 @@ class IsdnLegMedia:
         """Queue audio on the leg (loops 0: until stopped)."""
         return self._media.play(self._channel, samples, interruptible=interruptible, loops=loops)
 
+    def play_source(self, source) -> None:
+        """A tone generator or other repeating source, looped until stopped (dsp/tones.py)."""
+        self.audio.play(self.timeslot, source)
+
     def stop(self) -> None:
         self._media.stop(self._channel)
 

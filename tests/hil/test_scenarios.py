@@ -60,7 +60,7 @@ cause = 200
 ''', tmp_path)
     assert issues == [
         's.toml:3:1: scenario.duraton: unknown key (did you mean "duration"?); expected one of: name, description, '
-        'duration, engines, prompt_dir, cdr_database, country, box',
+        'duration, engines, prompt_dir, cdr_database, country, box, recording',
         's.toml:7:1: call[0].called.type: expected one of "unknown", "international", "national", "network_specific", '
         '"subscriber", "abbreviated", got "nationl" (did you mean "national"?)',
         's.toml:8:1: call[0].calling.number: expected digits 0-9, * and # such as "15881234", got "02-1234"',
@@ -92,7 +92,7 @@ at = 1
     assert issues_of(text + "at_typo = 2\n", tmp_path) == [
         "s.toml:19:1: call[1].at_typo: unknown key; expected one of: name, called, calling, redirecting, dialing, "
         "overlap_first, digit_interval, span, timeslot, exclusive, out_of_step, law, at, when, repeat, play, "
-        "dtmf, hangup, expect"]
+        "dtmf, talk, hangup, expect"]
     assert issues_of(text, tmp_path) == [
         "s.toml:7:1: call[0].when: \"ghost\" is no call or phone of this scenario (known: a)",
         "s.toml:9:1: call[0].overlap_first: overlap dialing leaves digits for INFORMATION: expected fewer than "
@@ -312,9 +312,9 @@ def _phones(engine: str, tmp_path: Path):
     box_heard = {}
 
     async def pbx(sim):
-        while 21 not in sim.daemon.ctx.peer("isdn").spans:
+        while 3 not in sim.daemon.ctx.peer("isdn").spans:     # the embedded default's span toward the center
             await asyncio.sleep(0.01)
-        isdn = sim.daemon.ctx.peer("isdn").spans[21]
+        isdn = sim.daemon.ctx.peer("isdn").spans[3]
         while not isdn.in_service:                # the first link-up restarts the channels first
             await asyncio.sleep(0.01)
         answered = []
