@@ -255,8 +255,10 @@ class Notifier:
             else:
                 when = now + backoff_delay(attempts, s, self.rng)
                 await asyncio.to_thread(self.store.retry_at, message.id, now, when, result.reason)
-                log.warning("notification %s: %s failed (attempt %d: %s); next try in %.1f s", message.id, what,
-                            attempts, result.reason, when - now)
+                # A long outage logs each message's 1st, 2nd, 4th, 8th... failure, not every one.
+                level = logging.WARNING if attempts & (attempts - 1) == 0 else logging.DEBUG
+                log.log(level, "notification %s: %s failed (attempt %d: %s); next try in %.1f s", message.id, what,
+                        attempts, result.reason, when - now)
         else:
             await self._fail(message, attempts, result.reason or result.outcome.value)
         self.counts = await asyncio.to_thread(self.store.counts)
