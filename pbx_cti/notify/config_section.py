@@ -22,10 +22,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping
 
+from firmware.config.errors import ConfigIssue
 from firmware.config.registry import register_section
-from firmware.config.schema import Bool, Enum, Field, Int, ListOf, MapOf, OPTIONAL, Section, Seconds, Str, Table
+from firmware.config.schema import (Bool, Enum, Field, Int, ListOf, MapOf, OPTIONAL, Section, Seconds, Str, Table,
+                                    _suggest)
 
-from .model import TEMPLATE_CODE, template_problem
+from .model import TEMPLATE_CODE, placeholders, template_problem
 
 URL = Str(r"https?://[^\s/]+(/\S*)?", "an http:// or https:// URL")
 CODE = Str(r"-?[0-9A-Za-z_]{1,16}", "a provider result code such as \"-1005\"")
@@ -50,6 +52,52 @@ def _check(record, path, checker) -> None:
     if overlap:
         checker.report(path + ("undeliverable_codes",), f"code(s) {', '.join(sorted(overlap))} also listed as "
                                                         "duplicate or temporary")
+
+
+def check_flow_templates(config, checker) -> None:
+    """A section check: every IVR notify node names a template of [notify] templates and fills
+    exactly its placeholders, reported at the flow file's own line (a flow that does not load
+    is reported by [ivr]'s own check)."""
+    from pbx_cti.ivr.config import config_dir
+    from pbx_cti.ivr.flow import FlowError, NotifyNode, load_flow_file
+
+    if config.ivr is None or config.notify is None:
+        return
+    templates = dict(config.notify.templates)
+    for written in config.ivr.flows:
+        path = config_dir(config) / written
+        if not path.is_file():
+            continue
+        try:
+            flow = load_flow_file(path)
+        except FlowError:
+            continue
+        for node in flow.nodes.values():
+            if not isinstance(node, NotifyNode):
+                continue
+            where = f'node "{node.name}"'
+            if not config.notify.enabled:
+                checker.report_elsewhere(ConfigIssue(flow.source, node.line, None, where,
+                                                     "sends a notification but [notify] enabled = false"))
+            if node.template is None:
+                continue
+            if node.template not in templates:
+                known = ", ".join(sorted(templates)) or "none"
+                checker.report_elsewhere(ConfigIssue(
+                    flow.source, node.line, None, f'{where}: field "template"',
+                    f'no template "{node.template}" in [notify] templates{_suggest(node.template, templates)} '
+                    f"(templates: {known})"))
+                continue
+            wanted = placeholders(templates[node.template])
+            missing = [name for name in wanted if name not in node.params]
+            extra = [name for name in node.params if name not in wanted]
+            if missing or extra:
+                has = ", ".join(f"#{{{name}}}" for name in wanted) or "no placeholders"
+                problem = "; ".join(part for part in (f"missing {', '.join(missing)}" if missing else "",
+                                                      f"not in the template: {', '.join(extra)}" if extra else "")
+                                    if part)
+                checker.report_elsewhere(ConfigIssue(flow.source, node.line, None, f'{where}: field "params"',
+                                                     f'template "{node.template}" has {has}: {problem}'))
 
 
 NOTIFY = register_section(Section("notify", Table({
@@ -78,7 +126,7 @@ NOTIFY = register_section(Section("notify", Table({
     "parallel": Field(Int(1, 32), 4, "messages sent at once"),
     "templates": Field(MapOf(Str(what="a template text with #{name} placeholders", min_len=1, check=template_problem),
                              key=Str(TEMPLATE_CODE, "a template code of 1..20 letters, digits, _ . -")), {}),
-}, checks=[_check]), doc="SMS and KakaoTalk AlimTalk notifications"))
+}, checks=[_check]), doc="SMS and KakaoTalk AlimTalk notifications", checks=[check_flow_templates]))
 
 
 @dataclass(frozen=True)

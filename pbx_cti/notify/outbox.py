@@ -9,12 +9,17 @@ A row is `sending` from the moment it is claimed until the provider's answer is 
 still `sending` when the outbox is opened was cut by a crash or a stop: `recover()` queues it
 again with the same idempotency key, so a provider that honours the key delivers it once.
 
+One sender per file: the store holds an exclusive lock on `notify-outbox.sqlite.writer` (its
+pid inside) for its life, so a second one cannot take the first one's `sending` rows for rows
+cut by a crash and send them again.  The kernel drops the lock with its holder, kill -9 included.
+
 Blocking: every method does SQLite I/O.  The notifier calls them through asyncio.to_thread;
 one lock serialises them on the one connection.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sqlite3
@@ -67,8 +72,13 @@ class OutboxStore:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutboxError(f"{self.path}: cannot create its directory: {exc.strerror or exc}") from exc
+        self._writer = self._lock_for_writing()
+        try:
             self._db = sqlite3.connect(str(self.path), isolation_level=None, check_same_thread=False, timeout=5.0)
-        except (OSError, sqlite3.Error) as exc:
+        except sqlite3.Error as exc:
+            self._writer.close()
             raise OutboxError(f"{self.path}: cannot open the notification outbox: {exc}") from exc
         self._db.row_factory = sqlite3.Row
         try:
@@ -83,10 +93,31 @@ class OutboxStore:
             self._db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         except sqlite3.DatabaseError as exc:
             self._db.close()
+            self._writer.close()
             raise OutboxError(f"{self.path}: not a notification outbox ({exc})") from exc
         except BaseException:
             self._db.close()
+            self._writer.close()
             raise
+
+    def _lock_for_writing(self):
+        lock_path = self.path.with_name(self.path.name + ".writer")
+        try:
+            handle = open(lock_path, "a+")
+        except OSError as exc:
+            raise OutboxError(f"{self.path}: cannot open {lock_path.name}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise OutboxError(f"{self.path}: another notifier (pid {holder}) is sending from this outbox") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        return handle
 
     @classmethod
     def in_state_dir(cls, state_dir: str | os.PathLike) -> "OutboxStore":
@@ -95,6 +126,7 @@ class OutboxStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            self._writer.close()
 
     # -- writes -----------------------------------------------------------------------------
 

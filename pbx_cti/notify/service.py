@@ -25,7 +25,7 @@ from runtime.bus import EventBus
 from .config_section import NotifySettings
 from .model import NotifyInputError
 from .notifier import Notifier
-from .outbox import path_in_state_dir
+from .outbox import OutboxError, path_in_state_dir
 from .providers import provider_for
 
 log = logging.getLogger("pribox.notify")
@@ -80,13 +80,22 @@ class NotifyService(Service):
         self.notifier: Notifier | None = None
         self._task: asyncio.Task | None = None
         self._bus: EventBus | None = None
+        self.problem = ""
 
     async def start(self, ctx: ServiceContext) -> None:
         state_dir = ctx.state_dir or str(stateless_records_dir())
         provider = provider_for(self.settings, state_dir)
         wall_offset = time.time() - ctx.clock.now()
-        self.notifier = await Notifier.open(path_in_state_dir(state_dir), provider, self.settings, ctx.clock, ctx.bus,
-                                            wall_offset)
+        try:
+            self.notifier = await Notifier.open(path_in_state_dir(state_dir), provider, self.settings, ctx.clock,
+                                                ctx.bus, wall_offset)
+        except OutboxError as exc:
+            # Restarting would not free the file: the box runs on, health says why, and
+            # requests are refused (503) rather than accepted and lost.
+            self.problem = str(exc)
+            log.error("notify: %s; notifications are refused until this is fixed", exc)
+            await provider.close()
+            return
         self._task = asyncio.get_running_loop().create_task(self.notifier.run(), name="notify-sender")
         self._bus = ctx.bus
         _RUNNING[ctx.bus] = self.notifier
@@ -95,6 +104,8 @@ class NotifyService(Service):
                  path_in_state_dir(state_dir), counts.get("queued", 0), counts.get("sending", 0))
 
     async def run(self) -> None:
+        if self._task is None:           # no outbox (see start): nothing to run, nothing to restart
+            await asyncio.Event().wait()
         # The sending task ending by itself is a crash: the supervisor restarts the service.
         await asyncio.wait({self._task})
         if not self._task.cancelled() and self._task.exception() is not None:
@@ -113,7 +124,7 @@ class NotifyService(Service):
 
     def health(self) -> Health:
         if self.notifier is None:
-            return Health(False, "not started")
+            return Health(False, self.problem or "not started")
         c = self.notifier.counts
         detail = (f"provider {self.notifier.provider.name}: {c.get('queued', 0)} queued, {c.get('sending', 0)} sending, "
                   f"{c.get('sent', 0)} sent, {c.get('failed', 0)} failed")

@@ -3,6 +3,8 @@ every mistake reported with the key that is wrong."""
 
 import pytest
 
+from firmware.cli import main
+
 from firmware.config.loader import ConfigError, load_text
 from pbx_cti.notify.config_section import NotifySettings
 
@@ -85,3 +87,41 @@ def test_auth_takes_a_secret_key_header_a_bearer_token_or_nothing():
     assert load_text(no_key).notify.app_key == ""
     found = problems(HTTP.replace("[notify]\n", '[notify]\nauth = "basic"\n', 1))
     assert any('notify.auth: expected one of "secret-key", "bearer", "none", got "basic"' in p for p in found), found
+
+
+FLOW = '''[flow]
+entry = "send"
+[nodes.send]
+type = "notify"
+template = "TEMPLATE"
+params = PARAMS
+next = "bye"
+[nodes.bye]
+type = "hangup"
+'''
+
+
+def check_box(capsys, tmp_path, template: str, params: str, notify: str = "") -> tuple[int, str]:
+    (tmp_path / "flows").mkdir(exist_ok=True)
+    (tmp_path / "flows" / "main.toml").write_text(FLOW.replace("TEMPLATE", template).replace("PARAMS", params),
+                                                  encoding="utf-8")
+    box = tmp_path / "box.toml"
+    box.write_text('[ivr]\nflows = ["flows/main.toml"]\n' + notify +
+                   '[notify.templates]\nbalance = "#{name}님, 계좌 #{account} 안내"\n', encoding="utf-8")
+    code = main(["config", "check", str(box)])
+    out, err = capsys.readouterr()
+    return code, out + err
+
+
+def test_config_check_names_a_notify_node_whose_template_is_not_configured(capsys, tmp_path):
+    flow = tmp_path / "flows" / "main.toml"
+    code, out = check_box(capsys, tmp_path, "balance", '{ name = "고객", account = "${calling}" }')
+    assert code == 0, out
+    code, out = check_box(capsys, tmp_path, "balanse", '{ name = "고객" }')
+    assert code == 1 and (f'{flow}:3: node "send": field "template": no template "balanse" in [notify] templates '
+                          '(did you mean "balance"?) (templates: balance)') in out, out
+    code, out = check_box(capsys, tmp_path, "balance", '{ name = "고객", acount = "${calling}" }')
+    assert code == 1 and (f'{flow}:3: node "send": field "params": template "balance" has #{{name}}, #{{account}}: '
+                          'missing account; not in the template: acount') in out, out
+    code, out = check_box(capsys, tmp_path, "balance", '{ name = "고객", account = "1" }', "[notify]\nenabled = false\n")
+    assert code == 1 and "sends a notification but [notify] enabled = false" in out, out

@@ -159,6 +159,14 @@ def test_a_file_that_is_not_an_outbox_is_refused_with_its_name(tmp_path):
         OutboxStore(newer)
 
 
+def test_one_notifier_per_outbox_file(tmp_path):
+    first = OutboxStore(tmp_path / "notify-outbox.sqlite")
+    with pytest.raises(OutboxError, match=r"another notifier \(pid \d+\) is sending from this outbox"):
+        OutboxStore(tmp_path / "notify-outbox.sqlite")
+    first.close()
+    OutboxStore(tmp_path / "notify-outbox.sqlite").close()       # free again once the first is gone
+
+
 def test_the_outbox_is_in_wal_mode_and_commits_a_request_before_submit_returns(tmp_path):
     async def scenario():
         notifier = await opened(tmp_path)
@@ -220,6 +228,28 @@ def test_the_service_runs_in_the_daemon_and_serves_the_pbx_and_the_api(tmp_path)
         assert (await submit_from_api(bus, "alice", {}))[0] == 503
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
+
+    asyncio.run(scenario())
+
+
+def test_a_service_whose_outbox_is_taken_keeps_the_box_running_and_refuses_requests(tmp_path):
+    config = load_text(CONFIG)
+
+    async def scenario():
+        bus = EventBus()
+        holder = OutboxStore(tmp_path / "notify-outbox.sqlite")
+        service = NotifyService(config)
+        await service.start(ServiceContext(config, LoopClock(), bus, str(tmp_path)))
+        runner = asyncio.create_task(service.run())
+        await asyncio.sleep(0.05)
+        assert not runner.done()                   # no crash loop: a restart would not free the file
+        health = service.health()
+        assert not health.ok and "another notifier" in health.detail
+        assert (await submit_from_api(bus, "alice", {"to": "01012345678", "template": "balance"}))[0] == 503
+        await service.stop(StopReason.SHUTDOWN)
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        holder.close()
 
     asyncio.run(scenario())
 
