@@ -51,12 +51,17 @@ def _shown(value: Any) -> str:
 
 def mobile_number(value: Any, field_name: str = "to") -> str:
     """A Korean mobile number as providers take it (digits only, national form: 01012345678).
-    Spaces and dashes are dropped; +82 10... and 82 10... are brought to 010..."""
+    Spaces and dashes are dropped; +82 10..., 82 10... and 10... (a calling number as the
+    carrier sends it, without the trunk prefix) are brought to 010..."""
     if not isinstance(value, str):
         raise NotifyInputError(field_name, f"expected a mobile number as a string, got {_shown(value)}")
     digits = re.sub(r"[\s-]", "", value)
     if digits.startswith("+82"):
         digits = "0" + digits[3:].lstrip("0")
+    elif digits.startswith("82") and len(digits) >= 11:
+        digits = "0" + digits[2:].lstrip("0")       # international, as ISDN delivers it (no "+")
+    elif _MOBILE.fullmatch("0" + digits):
+        digits = "0" + digits                      # national significant, without the trunk prefix
     if not digits.isdigit() or not _MOBILE.fullmatch(digits):
         raise NotifyInputError(field_name, "expected a Korean mobile number (010, 011, 016-019 and 7 or 8 digits, "
                                            f"e.g. 010-1234-5678), got {_shown(value)}")

@@ -23,7 +23,7 @@ from pbx_cti.cdr.schema import stateless_records_dir
 from runtime.bus import EventBus
 
 from .config_section import NotifySettings
-from .model import NotifyInputError
+from .model import NotifyInputError, masked
 from .notifier import Notifier
 from .outbox import OutboxError, path_in_state_dir
 from .providers import provider_for
@@ -42,7 +42,7 @@ def notify_from_ivr(bus: EventBus, action) -> None:
     notifier = notifier_for(bus)
     if notifier is None:
         log.error("IVR call %s: notification %s to %s not sent: the notify service is not running",
-                  action.call_id or "-", action.template or "text", action.to)
+                  action.call_id or "-", action.template or "text", masked(str(action.to)))
         return
     notifier.submit_ivr(action)
 

@@ -1,10 +1,10 @@
 """[notify] in the box's file: the defaults (the local outbox), an HTTP provider's settings, and
-every mistake reported with the key that is wrong."""
+every mistake reported with the key that is wrong — in the box's file, and in an IVR flow whose
+notify node names a template [notify] does not have."""
 
 import pytest
 
 from firmware.cli import main
-
 from firmware.config.loader import ConfigError, load_text
 from pbx_cti.notify.config_section import NotifySettings
 

@@ -17,6 +17,7 @@ TEMPLATES = {"balance": "#{name}님, 계좌 #{account} 잔액은 #{amount}원입
 @pytest.mark.parametrize("written, number", [
     ("01012345678", "01012345678"), ("010-1234-5678", "01012345678"), ("010 1234 5678", "01012345678"),
     ("+82 10-1234-5678", "01012345678"), ("+821012345678", "01012345678"), ("+82 010 1234 5678", "01012345678"),
+    ("821012345678", "01012345678"), ("1012345678", "01012345678"), ("112345678", "0112345678"),
     ("011-234-5678", "0112345678"), ("016-9876-5432", "01698765432"), ("019-123-4567", "0191234567"),
 ])
 def test_mobile_numbers_as_people_write_them(written, number):
@@ -24,7 +25,8 @@ def test_mobile_numbers_as_people_write_them(written, number):
 
 
 @pytest.mark.parametrize("written", ["02-1234-5678", "1588-1234", "070-1234-5678", "012-1234-5678", "010-123-456",
-                                     "010-1234-56789", "01O12345678", "", "+1 650 555 1234", "010#1234#5678"])
+                                     "010-1234-56789", "01O12345678", "", "+1 650 555 1234", "010#1234#5678",
+                                     "16441234", "15881234", "8221234567"])
 def test_what_is_not_a_korean_mobile_number_is_refused_by_name(written):
     with pytest.raises(NotifyInputError) as caught:
         mobile_number(written)
