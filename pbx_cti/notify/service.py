@@ -8,6 +8,7 @@ never leaves them holding a stale one:
     notifier_for(bus)                       # the Notifier, or None while the service is down
     notify_from_ivr(bus, action)            # the IVR runner's on_notify: queue it, never wait
     await submit_from_api(bus, agent, body) # -> (HTTP status, JSON answer) for the agent API
+    await status_from_api(bus, message_id)  # -> (200 | 404 | 503, JSON answer)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pbx_cti.cdr.schema import stateless_records_dir
 from runtime.bus import EventBus
 
 from .config_section import NotifySettings
-from .model import NotifyInputError, masked
+from .model import NotifyInputError, UnknownMessage, masked
 from .notifier import Notifier
 from .outbox import OutboxError, path_in_state_dir
 from .providers import provider_for
@@ -69,6 +70,17 @@ async def submit_from_api(bus: EventBus, agent: str, body: Any) -> tuple[int, di
         return 503, {"error": str(exc)}
     status = await notifier.status(message_id)
     return 202, {"message_id": message_id, "state": status.state.value}
+
+
+async def status_from_api(bus: EventBus, message_id: str) -> tuple[int, dict]:
+    """A message's status for the API: 200 and its fields (the number masked), 404, or 503."""
+    notifier = notifier_for(bus)
+    if notifier is None:
+        return 503, {"error": "the notify service is not running"}
+    try:
+        return 200, (await notifier.status(message_id)).as_json()
+    except UnknownMessage as exc:
+        return 404, {"error": str(exc)}
 
 
 class NotifyService(Service):

@@ -21,7 +21,7 @@ from pbx_cti.notify.config_section import NotifySettings
 from pbx_cti.notify.notifier import backoff_delay
 from pbx_cti.notify.outbox import OutboxError, OutboxStore
 from pbx_cti.notify.providers import DELIVERED_FILE, LocalOutboxProvider
-from pbx_cti.notify.service import NotifyService, notifier_for, notify_from_ivr, submit_from_api
+from pbx_cti.notify.service import NotifyService, notifier_for, notify_from_ivr, status_from_api, submit_from_api
 from runtime.bus import EventBus
 from runtime.clock import LoopClock, ManualClock
 
@@ -206,6 +206,9 @@ def test_the_service_runs_in_the_daemon_and_serves_the_pbx_and_the_api(tmp_path)
                                                               "template": "balance", "call_id": "c1",
                                                               "params": {"name": "이", "account": "9"}})
         assert status == 202 and answer["state"] in ("queued", "sending", "sent")
+        code, shown = await status_from_api(bus, answer["message_id"])
+        assert code == 200 and shown["to"] == "010****6666" and shown["agent"] == "alice" and shown["call_id"] == "c1"
+        assert (await status_from_api(bus, "nope"))[0] == 404
         assert await submit_from_api(bus, "alice", {"to": "010-5555-6666", "template": "balance",
                                                     "params": {"name": "이"}}) == (
             400, {"error": "params.account: missing: template 'balance' has #{account}", "field": "params.account"})
@@ -226,6 +229,7 @@ def test_the_service_runs_in_the_daemon_and_serves_the_pbx_and_the_api(tmp_path)
         await service.stop(StopReason.SHUTDOWN)
         assert notifier_for(bus) is None
         assert (await submit_from_api(bus, "alice", {}))[0] == 503
+        assert (await status_from_api(bus, answer["message_id"]))[0] == 503
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
 
