@@ -122,8 +122,9 @@ class Notifier:
     async def submit(self, *, kind: Any = "alimtalk", to: Any = None, template: Any = None, params: Any = None,
                      text: Any = None, call_id: Any = None, agent: Any = None,
                      idempotency_key: Any = None) -> str:
-        """Check, commit, and return the message id.  A second submit with an idempotency key
-        already used returns the first message's id and sends nothing more."""
+        """Check, commit, and return the message id.  A second submit of the same request with
+        an idempotency key already used returns the first message's id and sends nothing more;
+        a different request with that key is refused (NotifyInputError on idempotency_key)."""
         request = validate(self.settings.templates, kind=kind, to=to, template=template, params=params, text=text,
                            call_id=call_id, agent=agent, idempotency_key=idempotency_key,
                            sms_fallback=self.settings.sms_fallback)
@@ -131,7 +132,10 @@ class Notifier:
             raise RuntimeError("the notifier is stopping; try again in a moment")
         message_id = uuid.uuid4().hex
         key = request.idempotency_key or f"pribox-{message_id}"
-        stored_id, created = await asyncio.to_thread(self.store.insert, message_id, request, key, self.now())
+        stored_id, created, same = await asyncio.to_thread(self.store.insert, message_id, request, key, self.now())
+        if not same:
+            raise NotifyInputError("idempotency_key", f"{key!r} was used for a different request "
+                                                      f"(message {stored_id})")
         if created:
             log.info("notification %s queued: %s %s to %s (call %s, agent %s)", stored_id, request.kind,
                      request.template or "text", masked(request.to), request.call_id or "-", request.agent or "-")

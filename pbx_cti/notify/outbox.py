@@ -130,13 +130,18 @@ class OutboxStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def insert(self, message_id: str, request: Request, key: str, now: float) -> tuple[str, bool]:
-        """Commit a new queued message; (its id, True).  When a message with this idempotency
-        key exists already: (that message's id, False) and nothing changes."""
+    def insert(self, message_id: str, request: Request, key: str, now: float) -> tuple[str, bool, bool]:
+        """Commit a new queued message: (its id, True, True).  When a message with this
+        idempotency key exists already nothing changes: (that message's id, False, whether it
+        is the same request)."""
         with self._lock, self._db:
-            row = self._db.execute("SELECT id FROM messages WHERE idempotency_key = ?", (key,)).fetchone()
+            row = self._db.execute("SELECT * FROM messages WHERE idempotency_key = ?", (key,)).fetchone()
             if row is not None:
-                return row["id"], False
+                same = ((row["kind"], row["to_number"], row["template"], json.loads(row["params"]), row["text"],
+                         row["call_id"], row["agent"])
+                        == (request.kind, request.to, request.template, dict(request.params), request.text,
+                            request.call_id, request.agent))
+                return row["id"], False, same
             self._db.execute(
                 "INSERT INTO messages (id, idempotency_key, kind, channel, to_number, template, params, text, "
                 "fallback_text, call_id, agent, state, attempts, created, updated, next_attempt) "
@@ -144,7 +149,7 @@ class OutboxStore:
                 (message_id, key, request.kind, request.kind, request.to, request.template,
                  json.dumps(request.params, ensure_ascii=False), request.text, request.fallback_text,
                  request.call_id, request.agent, now, now, now))
-            return message_id, True
+            return message_id, True, True
 
     def recover(self, now: float) -> list[str]:
         """Rows left `sending` by the last run: queued again, due now, same key."""

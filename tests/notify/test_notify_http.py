@@ -234,6 +234,8 @@ def test_the_request_is_shaped_like_an_alimtalk_api_with_auth_and_idempotency_he
                                     "resendSendNo": "15881234"}}]}
             # The same idempotency key again (the agent application retried): the same message.
             assert await submit_balance(world.notifier, 5, idempotency_key="crm-7781") == message_id
+            with pytest.raises(NotifyInputError, match="^idempotency_key: 'crm-7781' was used for a different request"):
+                await submit_balance(world.notifier, 6, idempotency_key="crm-7781")
             await asyncio.sleep(0.1)
             assert len(world.server.requests) == 1 and len(world.of(NotificationQueued)) == 1
 
