@@ -246,6 +246,15 @@ class Notifier:
             self._publish(NotificationSent(self.clock.now(), message.id, message.kind, masked(message.to),
                                            message.template, message.call_id, message.agent, message.channel,
                                            attempts, message.channel != message.kind))
+        elif (result.outcome is Outcome.UNDELIVERABLE and message.channel == "alimtalk" and message.fallback_text
+              and s.fallback_by == "provider"):
+            # The request asked the provider to send the SMS itself: sending it here too would
+            # reach the recipient twice.
+            await asyncio.to_thread(self.store.mark_sent, message.id, now, result.provider_id,
+                                    f"AlimTalk undeliverable ({result.reason}); the provider sends the SMS fallback",
+                                    True)
+            self._publish(NotificationSent(self.clock.now(), message.id, message.kind, masked(message.to),
+                                           message.template, message.call_id, message.agent, "sms", attempts, True))
         elif result.outcome is Outcome.UNDELIVERABLE and message.channel == "alimtalk" and message.fallback_text:
             await asyncio.to_thread(self.store.fall_back, message.id, now, f"AlimTalk undeliverable ({result.reason}); "
                                                                            "sending the SMS")

@@ -173,16 +173,18 @@ class OutboxStore:
                 out.append((_message(row), row["attempts"] + 1, row["created"]))
             return out
 
-    def mark_sent(self, message_id: str, now: float, provider_id: str, reason: str) -> None:
-        self._finish(message_id, "sent", now, reason, provider_id)
+    def mark_sent(self, message_id: str, now: float, provider_id: str, reason: str, by_sms: bool = False) -> None:
+        """`by_sms`: the provider took it to send as the SMS fallback itself."""
+        with self._lock, self._db:
+            self._db.execute("UPDATE messages SET state = 'sent', updated = ?, next_attempt = NULL, reason = ?, "
+                             "provider_id = ?, channel = CASE WHEN ? THEN 'sms' ELSE channel END, "
+                             "fallback = CASE WHEN ? THEN 1 ELSE fallback END WHERE id = ?",
+                             (now, reason, provider_id, by_sms, by_sms, message_id))
 
     def mark_failed(self, message_id: str, now: float, reason: str) -> None:
-        self._finish(message_id, "failed", now, reason, "")
-
-    def _finish(self, message_id: str, state: str, now: float, reason: str, provider_id: str) -> None:
         with self._lock, self._db:
-            self._db.execute("UPDATE messages SET state = ?, updated = ?, next_attempt = NULL, reason = ?, "
-                             "provider_id = ? WHERE id = ?", (state, now, reason, provider_id, message_id))
+            self._db.execute("UPDATE messages SET state = 'failed', updated = ?, next_attempt = NULL, reason = ? "
+                             "WHERE id = ?", (now, reason, message_id))
 
     def retry_at(self, message_id: str, now: float, when: float, reason: str) -> None:
         with self._lock, self._db:

@@ -138,7 +138,6 @@ class HttpAlimTalkProvider(Provider):
         return self.classify(status, raw, message)
 
     def classify(self, status: int, raw: bytes, message: Message) -> SendResult:
-        s = self.settings
         if status in (408, 409, 425, 429) or status >= 500:
             return SendResult.temporary(f"HTTP {status}")
         try:

@@ -218,6 +218,21 @@ def test_an_undeliverable_alimtalk_is_sent_as_its_sms_fallback_once(tmp_path):
     asyncio.run(scenario())
 
 
+def test_with_the_provider_falling_back_the_box_never_sends_the_sms_itself(tmp_path):
+    async def scenario():
+        async with World(tmp_path, fallback_by="provider") as world:
+            world.server.fail_next("undeliverable")
+            message_id = await submit_balance(world.notifier, 8)
+            status = (await world.settled([message_id]))[message_id]
+            assert status.state is MessageState.SENT and "the provider sends the SMS fallback" in status.reason
+            assert status.channel == "sms" and status.fallback
+            assert [p for p, _, _ in world.server.requests] == ["/alimtalk/v2.3/appkeys/test/messages"]
+            sent, = world.of(NotificationSent)
+            assert sent.channel == "sms" and sent.fallback
+
+    asyncio.run(scenario())
+
+
 def test_the_request_is_shaped_like_an_alimtalk_api_with_auth_and_idempotency_headers(tmp_path):
     async def scenario():
         async with World(tmp_path, fallback_by="provider", auth="bearer") as world:
