@@ -252,6 +252,9 @@ def validate(templates: Mapping[str, str], *, kind: Any, to: Any, template: Any 
                 raise NotifyInputError(f"params.{name}", f"template {template!r} has no #{{{name}}} "
                                                          f"(it has: {', '.join(wanted) or 'no placeholders'})")
         body = render(templates[template], clean)
+        if kind == "alimtalk" and len(body) > ALIMTALK_MAX_CHARS:
+            raise NotifyInputError("params", f"the filled template is {len(body)} characters; an AlimTalk is at most "
+                                             f"{ALIMTALK_MAX_CHARS}")
     elif kind == "alimtalk":
         raise NotifyInputError("template", "an AlimTalk needs a template (only approved templates can be sent)")
     elif clean:

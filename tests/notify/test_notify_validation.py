@@ -95,6 +95,8 @@ def test_an_alimtalk_renders_its_template_and_falls_back_to_it_as_sms():
     (dict(kind="sms", params={"a": "b"}), "params", "need a template"),
     (dict(kind="sms", text="가" * 2001), "text", "at most 2000 characters"),
     (dict(kind="kakao", template="hello"), "kind", 'expected "alimtalk" or "sms"'),
+    (dict(kind="alimtalk", template="balance", params={"name": "가" * 400, "account": "나" * 400, "amount": "1" * 400}),
+     "params", "the filled template is 1216 characters; an AlimTalk is at most 1000"),
     (dict(kind="sms", text="x", idempotency_key=""), "idempotency_key", "expected 1 to 128"),
 ])
 def test_each_mistake_names_its_field(request_, field, words):
