@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 SERVICE_MODULES: tuple[str, ...] = (
     "firmware.network.service",
     "firmware.appliance.span_service",
+    "pbx_cti.notify.service",
     "pbx_cti.pbx.service",
     "firmware.isdn.service",
     "firmware.appliance.control_service",

@@ -19,6 +19,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "pbx_cti.pbx.config_section",
     "pbx_cti.api.config_section",
     "pbx_cti.recording.config_section",
+    "pbx_cti.notify.config_section",
 )
 
 _SECTIONS: dict[str, Section] = {}

@@ -95,9 +95,22 @@ class StopRecording:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """Queue an AlimTalk or SMS to `to` from `template` with `params` (or `text`); nothing is
+    reported back: the flow has already gone on."""
+    kind: str
+    to: str
+    template: str
+    params: Mapping[str, str]
+    text: str
+    call_id: str = ""
+
+
+@dataclass(frozen=True)
 class Hangup:
     """Clear the call with this Q.850 cause."""
     cause: int
 
 
-Action = Play | StopPlayback | StartCollect | Lookup | RouteToSkill | Transfer | Record | StopRecording | Hangup
+Action = (Play | StopPlayback | StartCollect | Lookup | RouteToSkill | Transfer | Record | StopRecording | Notify
+          | Hangup)

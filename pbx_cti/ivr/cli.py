@@ -15,7 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .actions import Hangup, Lookup, Play, Record, RouteToSkill, StartCollect, StopRecording, Transfer
+from .actions import Hangup, Lookup, Notify, Play, Record, RouteToSkill, StartCollect, StopRecording, Transfer
 from .flow import FlowError, load_flow_file
 from .lookups import http_lookup, sqlite_lookup
 from .session import IvrSession
@@ -107,6 +107,8 @@ def simulate(flow, keys: str, call_data: dict, route: str = "busy", show=print) 
             session.record_finished(action.id, f"simulated-{action.id}.wav", now)
         elif isinstance(action, (StopRecording, Hangup)):
             pass
+        elif isinstance(action, Notify):
+            show(f"{now:7.1f}  (a {action.kind} {action.template or 'text'} to {action.to} would be queued)")
         else:  # StopPlayback
             playing = None
     return session

@@ -331,6 +331,29 @@ class RecordNode(Node):
 
 
 @dataclass(frozen=True)
+class NotifyNode(Node):
+    """Queue an AlimTalk or SMS (the [notify] service sends it) and go on at once: the caller
+    never waits for delivery."""
+    kind: str = "alimtalk"
+    to: str = "${calling}"
+    template: str | None = None
+    params: Mapping[str, str] = field(default_factory=dict)
+    text: str | None = None
+    next: str = ""
+
+    type_name = "notify"
+
+    def exits(self):
+        return [("next", self.next, frozenset())]
+
+    def references(self):
+        refs = _template_refs(("to",), self.to) + _template_refs(("text",), self.text)
+        for key, value in self.params.items():
+            refs += _template_refs(("params", key), value)
+        return refs
+
+
+@dataclass(frozen=True)
 class HangupNode(Node):
     prompts: tuple[str, ...] = ()
     cause: int = 16
@@ -522,6 +545,15 @@ NODE_TABLES: dict[str, Table] = {
         "beep": Field(Bool(), True),
         "terminator": Field(TERMINATORS, "#"),
         "into": Field(VARIABLE, OPTIONAL),
+        "next": Field(NEXT),
+    }),
+    "notify": Table({
+        "type": Field(Str()),
+        "kind": Field(Enum("alimtalk", "sms"), "alimtalk"),
+        "to": Field(Template("a mobile number or ${variable}", min_len=1), "${calling}"),
+        "template": Field(Str(r"[A-Za-z0-9_.-]{1,20}", "a template code of [notify] templates"), OPTIONAL),
+        "params": Field(MapOf(Template()), OPTIONAL),
+        "text": Field(Template("the SMS text (with ${variable} references)", min_len=1), OPTIONAL),
         "next": Field(NEXT),
     }),
     "hangup": Table({
@@ -729,6 +761,17 @@ class _Validator:
             return TransferNode(name, line, r.number, r.extension, r.prompts, r.on_failure)
         if kind == "record":
             return RecordNode(name, line, **values)
+        if kind == "notify":
+            if r.kind == "alimtalk" and r.template is None:
+                self.errors.report(path + ("template",), 'missing field "template" (an AlimTalk is always a template)')
+                return None
+            if r.kind == "sms" and (r.template is None) == (r.text is None):
+                self.errors.report(path, 'expected exactly one of "template" or "text" for kind = "sms"')
+                return None
+            if r.params is not None and r.template is None:
+                self.errors.report(path + ("params",), 'params fill a template: give "template" too')
+                return None
+            return NotifyNode(name, line, r.kind, r.to, r.template, dict(r.params or {}), r.text, r.next)
         return HangupNode(name, line, r.prompts, r.cause)
 
     def _lookup(self, name: str, line: int | None, r: Record, path: tuple, values: dict) -> Node | None:

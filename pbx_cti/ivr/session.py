@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .actions import (
-    Action, Hangup, Lookup, LookupFailure, LookupRequest, Play, Record, RouteToSkill, StartCollect, StopPlayback,
-    StopRecording, Transfer,
+    Action, Hangup, Lookup, LookupFailure, LookupRequest, Notify, Play, Record, RouteToSkill, StartCollect,
+    StopPlayback, StopRecording, Transfer,
 )
 from .flow import (
-    DIGITS_VARIABLE, BranchNode, CollectNode, Flow, HangupNode, LookupNode, Node, PlayNode, RecordNode, RouteNode,
-    SetNode, TransferNode, substitute,
+    DIGITS_VARIABLE, BranchNode, CollectNode, Flow, HangupNode, LookupNode, Node, NotifyNode, PlayNode, RecordNode,
+    RouteNode, SetNode, TransferNode, substitute,
 )
 from .trace import (
     IvrAction, IvrBranch, IvrCollectResult, IvrDigit, IvrEnded, IvrLookupResult, IvrNodeEntered, IvrTrace,
@@ -284,6 +284,12 @@ class IvrSession:
                     return case.next
             self._note(IvrBranch(now, self.call_id, node.name, "otherwise", node.otherwise))
             return node.otherwise
+        if isinstance(node, NotifyNode):
+            v = self.variables
+            self._emit(Notify(node.kind, substitute(node.to, v), node.template or "",
+                              {k: substitute(x, v) for k, x in node.params.items()},
+                              substitute(node.text, v) if node.text is not None else "", self.call_id), now)
+            return node.next
         if isinstance(node, PlayNode):
             self._typeahead = ""
             self._play(node.prompts, node.barge_in, lambda t: self._go(node.next, t), now)

@@ -15,7 +15,7 @@ import numpy as np
 
 from dsp import lib
 from dsp.prompts import PromptStore
-from pbx_cti.ivr.actions import (Hangup, Lookup, Play, Record, RouteToSkill, StartCollect, StopPlayback,
+from pbx_cti.ivr.actions import (Hangup, Lookup, Notify, Play, Record, RouteToSkill, StartCollect, StopPlayback,
                                  StopRecording, Transfer)
 from pbx_cti.ivr.lookups import LookupRunner, lookup_in_place
 from pbx_cti.ivr.session import IvrSession
@@ -31,12 +31,14 @@ class IvrRunner:
     def __init__(self, session: IvrSession, media, prompts: PromptStore, clock: Clock, *,
                  on_route: Callable[[RouteToSkill], None], on_transfer: Callable[[Transfer], None],
                  on_hangup: Callable[[int], None], on_progress: Callable[[dict], None],
-                 record_dir: Path | None = None, lookups: LookupRunner | None = None):
+                 record_dir: Path | None = None, lookups: LookupRunner | None = None,
+                 on_notify: Callable[[Notify], None] | None = None):
         self.session = session
         self.media = media
         self.prompts = prompts
         self.clock = clock
         self.on_route, self.on_transfer, self.on_hangup, self.on_progress = on_route, on_transfer, on_hangup, on_progress
+        self.on_notify = on_notify
         self.record_dir = record_dir
         self.lookups = lookups or LookupRunner()
         self._playing: tuple[int, int] | None = None          # (the session's play id, the player's item)
@@ -159,6 +161,13 @@ class IvrRunner:
         elif isinstance(action, StopRecording):
             if self._recording is not None and self._recording[0] == action.id:
                 self._finish_recording(now)
+        elif isinstance(action, Notify):
+            # Queued, never waited for: the flow has gone on already.
+            if self.on_notify is None:
+                log.warning("IVR %s: no notification service wired; %s %s not sent",
+                            self.session.call_id, action.kind, action.template or "text")
+            else:
+                self.on_notify(action)
         elif isinstance(action, Hangup):
             self.on_hangup(action.cause)
 
