@@ -246,6 +246,10 @@ class AgentCalls:
     def reject(self, agent: str) -> None:
         self.d.runner("reject", agent)
 
+    def caller_number(self, call_id: str) -> str:
+        active = self.d.pbx.by_call.get(call_id)
+        return active.call.numbers.get("calling", "") if active is not None else ""
+
     TRANSFER_KINDS = ("extension", "number", "queue")
 
     def transfer(self, agent: str, target: str) -> str:

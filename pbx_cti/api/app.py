@@ -24,6 +24,8 @@ from aiohttp import WSMsgType, web
 from firmware.config.passwords import verify_password
 from pbx_cti.acd.distributor import CallActionError
 from pbx_cti.cti.decisions import Decision
+from pbx_cti.notify.notifier import NotificationEvent
+from pbx_cti.notify.service import submit_from_api
 from pbx_cti.cti.model import AgentState, CtiError, InvalidTransition, UnknownAgent
 from pbx_cti.cti.runner import CtiRunner
 from runtime.bus import EventBus
@@ -179,10 +181,12 @@ class EventHub:
         self.clients: set[Client] = set()
         self.on_agent_gone = on_agent_gone
         self._drops: set[asyncio.Task] = set()
-        self._subscription = bus.subscribe(Decision, self._publish)
+        self._subscriptions = [bus.subscribe(Decision, self._publish),
+                               bus.subscribe(NotificationEvent, self._publish)]
 
     def close(self) -> None:
-        self._subscription.cancel()
+        for subscription in self._subscriptions:
+            subscription.cancel()
 
     def connected(self, agent: str) -> bool:
         return any(c.agent == agent for c in self.clients)
@@ -231,7 +235,7 @@ class AgentApi:
 
     def __init__(self, runner: CtiRunner, bus: EventBus, credentials: Credentials,
                  settings: ApiSettings | None = None, now: Callable[[], float] = time.monotonic, calls=None):
-        self.runner, self.credentials = runner, credentials
+        self.runner, self.credentials, self.bus = runner, credentials, bus
         self.calls = calls          # pbx_cti.acd AgentCalls: the agents' calls on the switching core
         self.settings = settings or ApiSettings()
         self.now = now
@@ -452,6 +456,8 @@ class AgentApi:
 
     async def call_action(self, request: web.Request) -> web.Response:
         _, agent = self.acting_on(request)
+        if request.match_info["action"] == "notify":
+            return await self._notify(request, agent)
         body = await self._body(request, {"target": (str, False), "digits": (str, False), "number": (str, False),
                                           "template": (str, False)})
         action = request.match_info["action"]
@@ -467,6 +473,25 @@ class AgentApi:
             raise Refused(exc.status, str(exc)) from None
         return web.json_response({"agent": agent, "action": action, "call": call_id or "",
                                   **_agent_view(self.runner.engine.agents[agent], self.runner.wall_now())})
+
+    async def _notify(self, request: web.Request, agent: str) -> web.Response:
+        """An SMS or AlimTalk the agent sends during its call: to the caller unless `to` says
+        otherwise, tied to the agent's current call; queued (202) before any delivery."""
+        body = await self._body(request, {"kind": (str, False), "to": (str, False), "template": (str, False),
+                                          "params": (dict, False), "text": (str, False), "call_id": (str, False),
+                                          "idempotency_key": (str, False)})
+        state = self.runner.engine.agents[agent]
+        current = state.caller if state.state.value in ("TALKING", "HOLD", "WRAP_UP") else ""
+        if body.get("call_id") and body["call_id"] != current:
+            raise Refused(403, f"call {body['call_id']!r} is not agent {agent!r}'s call")
+        body.setdefault("call_id", current)
+        if "to" not in body:
+            caller = self.calls.caller_number(current) if self.calls is not None and current else ""
+            if not caller:
+                raise Refused(400, "field 'to' is required (the agent has no call whose caller it could default to)")
+            body["to"] = caller
+        status, answer = await submit_from_api(self.bus, agent, body)
+        return web.json_response(answer, status=status)
 
     @property
     def _call_handlers(self) -> dict:

@@ -31,6 +31,7 @@ from pbx_cti.cdr.fields import number_fields
 from pbx_cti.cdr.record import CallRecord, Leg as CdrLeg
 from pbx_cti.ivr.actions import RouteToSkill, Transfer
 from pbx_cti.ivr.session import IvrSession
+from pbx_cti.notify.service import notify_from_ivr
 from runtime.bus import EventBus
 from runtime.clock import Clock, TimerHandle
 
@@ -336,6 +337,7 @@ class Pbx:
                                   on_transfer=lambda action: self._transfer(active, action),
                                   on_hangup=lambda cause: self._clear(active, cause),
                                   on_progress=lambda fields: self._progress(active, fields),
+                                  on_notify=lambda action: notify_from_ivr(self.bus, action),
                                   record_dir=active.plan.record_dir)
         active.runner.start()
 

@@ -143,7 +143,7 @@ def test_the_supervisor_sees_queues_and_agents_and_forces_states():
 
 @pytest.mark.parametrize("action", ["answer", "reject", "hold", "retrieve", "hangup", "blind-transfer",
                                     "consult-transfer", "conference", "make-call", "dtmf", "record-start",
-                                    "record-stop", "notify"])
+                                    "record-stop"])
 def test_call_actions_without_a_switching_core_answer_501_with_a_reason(action):
     async def scenario():
         async with World() as w:
