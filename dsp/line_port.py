@@ -284,7 +284,7 @@ class LineThread:
             raise ValueError(f"line thread period {period} s: expected 0.0001 .. 0.02 s")
         self._thread = ffi.gc(handle, lib.line_thread_free)
         self.period = period
-        self._ports: list[LinePort] = []   # kept alive while the thread may touch them
+        self._ports: list = []   # line and RTP ports, kept alive while the thread may touch them
 
     def attach(self, port: LinePort) -> None:
         if lib.line_thread_attach(self._thread, port._port) != 0:
@@ -294,6 +294,19 @@ class LineThread:
 
     def detach(self, port: LinePort) -> None:
         lib.line_thread_detach(self._thread, port._port)   # returns once the thread let go
+        if port in self._ports:
+            self._ports.remove(port)
+
+    def attach_rtp(self, port) -> None:
+        """Advance an RTP port (dsp/rtp.py) every period, after the line ports: an E1 channel
+        and an RTP leg bridged to each other are then run by this one thread."""
+        if lib.line_thread_attach_rtp(self._thread, port._port) != 0:
+            raise OverflowError(f"the line thread drives at most {lib.LINE_THREAD_MAX_RTP_PORTS} RTP ports")
+        if port not in self._ports:
+            self._ports.append(port)
+
+    def detach_rtp(self, port) -> None:
+        lib.line_thread_detach_rtp(self._thread, port._port)   # returns once the thread let go
         if port in self._ports:
             self._ports.remove(port)
 

@@ -1,0 +1,175 @@
+/* See jitter.h. */
+#include "jitter.h"
+
+#include <math.h>
+#include <string.h>
+
+#define UNITS_PER_S 8000.0
+#define BASE_FORGET_UNITS_PER_S 8.0     /* 1 ms per second: follows a slower route within a minute */
+#define PEAK_HALF_LIFE_S 10.0
+#define TARGET_MARGIN_UNITS 20.0        /* 2.5 ms over the peak spread before rounding up to frames */
+
+void jitter_init(jitter_buffer_t *jb, int min_ms, int max_ms)
+{
+    memset(jb, 0, sizeof *jb);
+    int max_frames = JITTER_SLOTS - 4;
+    jb->min_frames = min_ms < 10 ? 1 : (min_ms + 9) / 10;
+    jb->max_frames = max_ms / 10;
+    if (jb->max_frames > max_frames)
+        jb->max_frames = max_frames;
+    if (jb->min_frames > jb->max_frames)
+        jb->min_frames = jb->max_frames;
+    jb->target_frames = jb->min_frames;
+    jb->stats.target_ms = jb->target_frames * 10;
+}
+
+void jitter_reset(jitter_buffer_t *jb)
+{
+    for (int i = 0; i < JITTER_SLOTS; i++)
+        jb->slots[i].filled = 0;
+    jb->started = jb->playing = 0;
+    jb->peak = 0;
+    jb->target_frames = jb->min_frames;
+}
+
+static jitter_slot_t *slot_of(jitter_buffer_t *jb, uint32_t timestamp)
+{
+    return &jb->slots[(timestamp / JITTER_FRAME_UNITS) % JITTER_SLOTS];
+}
+
+static void retarget(jitter_buffer_t *jb)
+{
+    int frames = (int)ceil((jb->peak + TARGET_MARGIN_UNITS) / JITTER_FRAME_UNITS);
+    if (frames < jb->min_frames)
+        frames = jb->min_frames;
+    if (frames > jb->max_frames)
+        frames = jb->max_frames;
+    jb->target_frames = frames;
+    jb->stats.target_ms = frames * 10;
+}
+
+int jitter_put(jitter_buffer_t *jb, uint32_t timestamp, const uint8_t *data, int length, int quiet, double now)
+{
+    if (length < 1 || length > JITTER_FRAME_MAX || data == NULL)
+        return -1;
+    double transit = now * UNITS_PER_S - (double)timestamp;
+    if (!jb->started) {
+        jb->started = 1;
+        jb->playing = 0;
+        jb->base = transit;
+        jb->peak = 0;
+        jb->play_ts = timestamp;
+        jb->last_put = now;
+    } else {
+        /* Timestamps are compared as offsets from play_ts, so transit stays continuous across
+         * the 32-bit wrap. */
+        transit = now * UNITS_PER_S - ((double)jb->play_ts + (double)(int32_t)(timestamp - jb->play_ts));
+        double elapsed = now - jb->last_put;
+        if (elapsed > 0) {
+            jb->base += elapsed * BASE_FORGET_UNITS_PER_S;
+            jb->peak *= exp2(-elapsed / PEAK_HALF_LIFE_S);
+            jb->last_put = now;
+        }
+        if (transit < jb->base) {
+            jb->peak += jb->base - transit;    /* the spread is measured from the new base */
+            jb->base = transit;
+        }
+    }
+    double spread = transit - jb->base;
+    if (spread > jb->peak)
+        jb->peak = spread;
+    retarget(jb);
+
+    int32_t ahead = (int32_t)(timestamp - jb->play_ts);
+    if (ahead < 0) {
+        if (jb->playing || ahead <= -(JITTER_SLOTS - 1) * JITTER_FRAME_UNITS) {
+            jb->stats.late++;
+            return 2;
+        }
+        jb->play_ts = timestamp;       /* reordered before playout began: start from it */
+        ahead = 0;
+    }
+    int restarted = 0;
+    if (ahead >= (JITTER_SLOTS - 1) * JITTER_FRAME_UNITS) {
+        jb->stats.too_early++;
+        jitter_reset(jb);
+        return jitter_put(jb, timestamp, data, length, quiet, now) == 0 ? 3 : -1;
+    }
+    jitter_slot_t *s = slot_of(jb, timestamp);
+    if (s->filled && s->timestamp == timestamp) {
+        jb->stats.duplicates++;
+        return 1;
+    }
+    memcpy(s->data, data, (size_t)length);
+    s->length = (uint8_t)length;
+    s->filled = 1;
+    s->quiet = quiet != 0;
+    s->timestamp = timestamp;
+    s->arrival = now;
+    jb->stats.frames_in++;
+    return restarted;
+}
+
+static int present(jitter_buffer_t *jb, jitter_slot_t *s)
+{
+    return s->filled && s->timestamp == jb->play_ts;
+}
+
+int jitter_get(jitter_buffer_t *jb, uint8_t *out, double now)
+{
+    if (!jb->started)
+        return 0;
+    double target = jb->target_frames * (double)JITTER_FRAME_UNITS;
+    double delay = now * UNITS_PER_S - (double)jb->play_ts - jb->base;
+    jb->stats.delay_ms = (int32_t)(delay / 8.0);
+    if (!jb->playing) {
+        if (delay < target)
+            return 0;
+        jb->playing = 1;
+    } else if (delay < target - JITTER_FRAME_UNITS) {
+        jb->stats.grown++;
+        return 0;
+    }
+    jitter_slot_t *s = slot_of(jb, jb->play_ts);
+    if (delay > target + JITTER_FRAME_UNITS && (!present(jb, s) || s->quiet)) {
+        if (present(jb, s))
+            s->filled = 0;
+        jb->play_ts += JITTER_FRAME_UNITS;
+        jb->stats.shrunk++;
+        s = slot_of(jb, jb->play_ts);
+    }
+    int length = 0;
+    if (present(jb, s)) {
+        memcpy(out, s->data, s->length);
+        length = s->length;
+        s->filled = 0;
+        jb->stats.played++;
+        int ms = (int)((now - s->arrival) * 1000.0 + 0.5);
+        if (ms < 0)
+            ms = 0;
+        if (ms >= JITTER_HISTOGRAM_MS)
+            ms = JITTER_HISTOGRAM_MS - 1;
+        jb->histogram[ms]++;
+    } else {
+        jb->stats.missing++;
+    }
+    jb->play_ts += JITTER_FRAME_UNITS;
+    return length;
+}
+
+double jitter_delay_percentile(const jitter_buffer_t *jb, double p)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < JITTER_HISTOGRAM_MS; i++)
+        total += jb->histogram[i];
+    if (total == 0)
+        return -1;
+    double want = p / 100.0 * (double)total;
+    uint64_t seen = 0;
+    for (int i = 0; i < JITTER_HISTOGRAM_MS; i++) {
+        seen += jb->histogram[i];
+        if ((double)seen >= want && jb->histogram[i])
+            return i;
+    }
+    return JITTER_HISTOGRAM_MS - 1;
+}
