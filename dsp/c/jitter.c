@@ -32,9 +32,15 @@ void jitter_reset(jitter_buffer_t *jb)
     jb->target_frames = jb->min_frames;
 }
 
-static jitter_slot_t *slot_of(jitter_buffer_t *jb, uint32_t timestamp)
+static jitter_slot_t *slot_of(jitter_buffer_t *jb, int64_t position)
 {
-    return &jb->slots[(timestamp / JITTER_FRAME_UNITS) % JITTER_SLOTS];
+    return &jb->slots[(position / JITTER_FRAME_UNITS) % JITTER_SLOTS];
+}
+
+static void advance_play(jitter_buffer_t *jb)
+{
+    jb->play_ts += JITTER_FRAME_UNITS;
+    jb->play_position += JITTER_FRAME_UNITS;
 }
 
 static void retarget(jitter_buffer_t *jb)
@@ -52,50 +58,50 @@ int jitter_put(jitter_buffer_t *jb, uint32_t timestamp, const uint8_t *data, int
 {
     if (length < 1 || length > JITTER_FRAME_MAX || data == NULL)
         return -1;
-    double transit = now * UNITS_PER_S - (double)timestamp;
     if (!jb->started) {
         jb->started = 1;
         jb->playing = 0;
-        jb->base = transit;
-        jb->peak = 0;
         jb->play_ts = timestamp;
+        jb->play_position = (int64_t)timestamp + ((int64_t)1 << 32);
+        jb->base = now * UNITS_PER_S - (double)jb->play_position;
+        jb->peak = 0;
         jb->last_put = now;
-    } else {
-        /* Timestamps are compared as offsets from play_ts, so transit stays continuous across
-         * the 32-bit wrap. */
-        transit = now * UNITS_PER_S - ((double)jb->play_ts + (double)(int32_t)(timestamp - jb->play_ts));
-        double elapsed = now - jb->last_put;
-        if (elapsed > 0) {
-            jb->base += elapsed * BASE_FORGET_UNITS_PER_S;
-            jb->peak *= exp2(-elapsed / PEAK_HALF_LIFE_S);
-            jb->last_put = now;
-        }
-        if (transit < jb->base) {
-            jb->peak += jb->base - transit;    /* the spread is measured from the new base */
-            jb->base = transit;
-        }
+    }
+    /* Timestamps are taken as offsets from the playout point, so positions (and transits) stay
+     * continuous across the 32-bit wrap. */
+    int32_t ahead = (int32_t)(timestamp - jb->play_ts);
+    int64_t position = jb->play_position + ahead;
+    double transit = now * UNITS_PER_S - (double)position;
+    double elapsed = now - jb->last_put;
+    if (elapsed > 0) {
+        jb->base += elapsed * BASE_FORGET_UNITS_PER_S;
+        jb->peak *= exp2(-elapsed / PEAK_HALF_LIFE_S);
+        jb->last_put = now;
+    }
+    if (transit < jb->base) {
+        jb->peak += jb->base - transit;    /* the spread is measured from the new base */
+        jb->base = transit;
     }
     double spread = transit - jb->base;
     if (spread > jb->peak)
         jb->peak = spread;
     retarget(jb);
 
-    int32_t ahead = (int32_t)(timestamp - jb->play_ts);
     if (ahead < 0) {
         if (jb->playing || ahead <= -(JITTER_SLOTS - 1) * JITTER_FRAME_UNITS) {
             jb->stats.late++;
             return 2;
         }
         jb->play_ts = timestamp;       /* reordered before playout began: start from it */
+        jb->play_position = position;
         ahead = 0;
     }
-    int restarted = 0;
     if (ahead >= (JITTER_SLOTS - 1) * JITTER_FRAME_UNITS) {
         jb->stats.too_early++;
         jitter_reset(jb);
         return jitter_put(jb, timestamp, data, length, quiet, now) == 0 ? 3 : -1;
     }
-    jitter_slot_t *s = slot_of(jb, timestamp);
+    jitter_slot_t *s = slot_of(jb, position);
     if (s->filled && s->timestamp == timestamp) {
         jb->stats.duplicates++;
         return 1;
@@ -107,7 +113,7 @@ int jitter_put(jitter_buffer_t *jb, uint32_t timestamp, const uint8_t *data, int
     s->timestamp = timestamp;
     s->arrival = now;
     jb->stats.frames_in++;
-    return restarted;
+    return 0;
 }
 
 static int present(jitter_buffer_t *jb, jitter_slot_t *s)
@@ -120,7 +126,7 @@ int jitter_get(jitter_buffer_t *jb, uint8_t *out, double now)
     if (!jb->started)
         return 0;
     double target = jb->target_frames * (double)JITTER_FRAME_UNITS;
-    double delay = now * UNITS_PER_S - (double)jb->play_ts - jb->base;
+    double delay = now * UNITS_PER_S - (double)jb->play_position - jb->base;
     jb->stats.delay_ms = (int32_t)(delay / 8.0);
     if (!jb->playing) {
         if (delay < target)
@@ -130,13 +136,13 @@ int jitter_get(jitter_buffer_t *jb, uint8_t *out, double now)
         jb->stats.grown++;
         return 0;
     }
-    jitter_slot_t *s = slot_of(jb, jb->play_ts);
+    jitter_slot_t *s = slot_of(jb, jb->play_position);
     if (delay > target + JITTER_FRAME_UNITS && (!present(jb, s) || s->quiet)) {
         if (present(jb, s))
             s->filled = 0;
-        jb->play_ts += JITTER_FRAME_UNITS;
+        advance_play(jb);
         jb->stats.shrunk++;
-        s = slot_of(jb, jb->play_ts);
+        s = slot_of(jb, jb->play_position);
     }
     int length = 0;
     if (present(jb, s)) {
@@ -153,7 +159,7 @@ int jitter_get(jitter_buffer_t *jb, uint8_t *out, double now)
     } else {
         jb->stats.missing++;
     }
-    jb->play_ts += JITTER_FRAME_UNITS;
+    advance_play(jb);
     return length;
 }
 

@@ -51,6 +51,7 @@ typedef struct {
     int32_t min_frames, max_frames, target_frames;
     int32_t started, playing;
     uint32_t play_ts;           /* timestamp of the next frame to play */
+    int64_t play_position;      /* the same, unwrapped (counted from 2^32 + the first timestamp) */
     double base;                /* fastest transit seen, in timestamp units */
     double peak;                /* peak spread above base, decaying */
     double last_put;
