@@ -29,7 +29,8 @@ from dsp.line_port import MediaPort, PortMedia
 
 # name -> (codec number in the C core, static payload type of RFC 3551)
 CODECS = {"PCMA": (lib.MEDIA_CODEC_ALAW, 8), "PCMU": (lib.MEDIA_CODEC_ULAW, 0), "G729": (lib.MEDIA_CODEC_G729, 18)}
-MALFORMED_KINDS = ("short", "version", "csrc", "extension", "padding", "rtcp")
+# by -RTP_ERR_* - 1 (dsp/c/rtp_packet.h); slot 5, RTCP, is routed to the RTCP parser, never counted
+MALFORMED_KINDS = {0: "short", 1: "version", 2: "csrc", 3: "extension", 4: "padding", 6: "payload"}
 NTP_UNIX_OFFSET = 2208988800   # seconds from 1900 (NTP) to 1970 (Unix)
 
 _ERRORS = {
@@ -244,7 +245,7 @@ class RtpPort:
         out: dict = {}
         for name in STATS_FIELDS:
             if name == "malformed":
-                out[name] = {kind: int(st.malformed[k]) for k, kind in enumerate(MALFORMED_KINDS)}
+                out[name] = {kind: int(st.malformed[k]) for k, kind in MALFORMED_KINDS.items()}
             elif name == "jitter_buffer":
                 out[name] = {f: int(getattr(st.jitter_buffer, f)) for f in JITTER_FIELDS}
             else:

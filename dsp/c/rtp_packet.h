@@ -15,7 +15,8 @@
 #define RTP_ERR_EXTENSION -4      /* the header extension runs past the datagram */
 #define RTP_ERR_PADDING -5        /* padding count 0 or longer than the payload */
 #define RTP_ERR_RTCP -6           /* an RTCP packet (RFC 5761 demultiplexing), not RTP */
-#define RTP_ERR_KINDS 6
+#define RTP_ERR_PAYLOAD -7        /* (rtp_port) a payload no frame of the codec fits */
+#define RTP_ERR_KINDS 7
 #define RTCP_ERR_SHORT -1
 #define RTCP_ERR_VERSION -2
 #define RTCP_ERR_LENGTH -3        /* a packet's length field runs past the datagram */

@@ -317,11 +317,8 @@ static void report_digit(rtp_port *p, int leg_index, int kind, int event)
 static void receive_event(rtp_port *p, int leg_index, rtp_leg *leg, const rtp_header_t *h, const uint8_t *data)
 {
     rtp_dtmf_payload_t e;
-    if (rtp_dtmf_parse(data + h->payload_offset, h->payload_length, &e) != 0) {
-        leg->st.malformed[-RTP_ERR_SHORT - 1]++;
-        leg->st.malformed_total++;
-        return;
-    }
+    if (rtp_dtmf_parse(data + h->payload_offset, h->payload_length, &e) != 0)
+        return;   /* payload_fits() refused it before it was counted */
     if (e.event > 15)
         return;   /* not a DTMF digit (RFC 4733 registry: tones and line events) */
     if (!leg->event_known || h->timestamp != leg->event_ts) {
@@ -365,14 +362,23 @@ static void receive_audio(rtp_leg *leg, const rtp_header_t *h, const uint8_t *da
     }
     uint8_t frames[PAYLOAD_MAX], lengths[PAYLOAD_MAX / G729_FRAME_OCTETS];
     int n = g729_payload_to_frames(payload, h->payload_length, frames, lengths, (int)sizeof lengths);
-    if (n < 0) {
-        leg->st.malformed[-RTP_ERR_SHORT - 1]++;
-        leg->st.malformed_total++;
-        return;
-    }
+    if (n < 0)
+        return;   /* payload_fits() refused it before it was counted */
     for (int f = 0; f < n; f++)
         jitter_put(&leg->jb, h->timestamp + (uint32_t)(f * BLOCK), frames + f * G729_FRAME_OCTETS, lengths[f],
                    lengths[f] == G729_SID_OCTETS, now);
+}
+
+/* Whether the payload is whole frames of the leg's codec (G.711: any length, the last partial
+ * frame is dropped; G.729: 10 n octets, plus 2 for a closing SID; an event: 4 octets or more). */
+static int payload_fits(const rtp_leg *leg, const rtp_header_t *h, int is_event)
+{
+    if (is_event)
+        return h->payload_length >= 4;
+    if (leg->cfg.codec != MEDIA_CODEC_G729)
+        return 1;
+    int rest = h->payload_length % G729_FRAME_OCTETS;
+    return (rest == 0 || rest == G729_SID_OCTETS) && h->payload_length <= PAYLOAD_MAX;
 }
 
 static void send_datagram(rtp_leg *leg, int fd, const uint8_t *data, int length)
@@ -459,6 +465,11 @@ static void receive_datagram(rtp_port *p, int leg_index, int on_rtcp_fd, uint8_t
     int is_event = leg->cfg.dtmf_payload_type >= 0 && h.payload_type == leg->cfg.dtmf_payload_type;
     if (!is_audio && !is_event) {
         leg->st.wrong_payload_type++;
+        return;
+    }
+    if (!payload_fits(leg, &h, is_event)) {
+        leg->st.malformed[-RTP_ERR_PAYLOAD - 1]++;
+        leg->st.malformed_total++;
         return;
     }
     if (!leg->have_source || h.ssrc != leg->remote_ssrc)
