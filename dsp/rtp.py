@@ -204,11 +204,11 @@ class RtpPort:
         return session
 
     def close(self, leg: int) -> None:
-        session = self.sessions.pop(leg, None)
+        session = self.sessions.get(leg)
         if session is None:
             return
-        if session.relayed_with is not None:
-            self.unrelay(leg)
+        self.unrelay(leg)
+        del self.sessions[leg]
         self.media.close(leg)
         lib.rtp_port_close(self._port, leg)
 
@@ -236,7 +236,9 @@ class RtpPort:
         self._relayed.pop(leg, None)
         session = self.sessions.get(leg)
         if session and session.relayed_with:
-            session.relayed_with.relayed_with = None
+            partner = session.relayed_with
+            partner.port._relayed.pop(partner.leg, None)
+            partner.relayed_with = None
             session.relayed_with = None
 
     def stats(self, leg: int) -> dict:
