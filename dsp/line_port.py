@@ -416,16 +416,18 @@ class PortMedia:
             raise ValueError(f"channel: expected 0..{B_CHANNELS - 1} (B-channel 1..30), got {channel!r}")
         return int(channel)
 
-    def open(self, channel: int, law: int) -> None:
+    def open(self, channel: int, law: int, *, dtmf: bool = True) -> None:
         """Start carrying `channel` in `law` (lib.MEDIA_CODEC_ALAW or ULAW), silent, with a DTMF
-        receiver on what the line sends."""
+        receiver on what the line sends (unless `dtmf` is False: an RTP leg whose digits come
+        as RFC 4733 events and whose codec would not carry tones, such as G.729)."""
         channel = self._check_channel(channel)
         self.close(channel)
         ch = _Channel()
         port = self.port._mp
         self._raise(lib.media_port_configure(port, channel, law, 1), f"open channel {channel}")
         self._raise(lib.media_port_attach_player(port, channel, ch.player), f"player on channel {channel}")
-        self._raise(lib.media_port_attach_dtmf(port, channel, ch.rx), f"DTMF receiver on channel {channel}")
+        if dtmf:
+            self._raise(lib.media_port_attach_dtmf(port, channel, ch.rx), f"DTMF receiver on channel {channel}")
         self._raise(lib.media_port_attach_bridge(port, channel, ch.point), f"bridge on channel {channel}")
         self._channels[channel] = ch
         self._law[channel] = law

@@ -152,11 +152,14 @@ class RtpPort:
     def open(self, leg: int, local: tuple[str, int], remote: tuple[str, int], codec: str = "PCMA", *,
              payload_type: int | None = None, ptime: int = 20, dtmf_payload_type: int | None = 101,
              rtcp_mux: bool = False, remote_rtcp: tuple[str, int] | None = None, ssrc: int | None = None,
-             jitter_ms: tuple[int, int] = (20, 300), rtcp_interval: float = 5.0) -> RtpSession:
+             jitter_ms: tuple[int, int] = (20, 300), rtcp_interval: float = 5.0,
+             inband_dtmf: bool | None = None) -> RtpSession:
         """Bind `local` (port 0: any even port, RTCP on the next unless rtcp_mux), connect to
         `remote`, and carry the leg's audio in `codec` ("PCMA", "PCMU" or "G729") with 10 ms
         frames packed `ptime` ms to a packet.  The leg's media channel opens in the codec's line
-        law (A-law for G.729) with a DTMF receiver, as a B-channel does."""
+        law (A-law for G.729) with a DTMF receiver, as a B-channel does; `inband_dtmf` False
+        leaves the receiver out (the default for G.729, whose frames do not carry tones: its
+        digits come as RFC 4733 events, reported on the channel all the same)."""
         if not isinstance(leg, int) or not 0 <= leg < self.LEGS:
             raise RtpError(f"leg: expected 0..{self.LEGS - 1}, got {leg!r}")
         if codec not in CODECS:
@@ -197,7 +200,9 @@ class RtpPort:
             if rtcp_fd >= 0:
                 os.close(rtcp_fd)
             _check(rc, f"open leg {leg}")
-        self.media.open(leg, lib.MEDIA_CODEC_ALAW if number == lib.MEDIA_CODEC_G729 else number)
+        if inband_dtmf is None:
+            inband_dtmf = number != lib.MEDIA_CODEC_G729
+        self.media.open(leg, lib.MEDIA_CODEC_ALAW if number == lib.MEDIA_CODEC_G729 else number, dtmf=inband_dtmf)
         session = RtpSession(self, leg, codec, tuple(local_address), tuple(remote[:2]), rtcp_address,
                              int(cfg.ssrc), int(cfg.payload_type), int(cfg.dtmf_payload_type), ptime)
         self.sessions[leg] = session

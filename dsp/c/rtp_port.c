@@ -222,7 +222,8 @@ int rtp_port_open(rtp_port *p, int leg_index, int rtp_fd, int rtcp_fd, const rtp
     leg->rtp_fd = rtp_fd;
     leg->rtcp_fd = rtcp_fd;
     int rc = 0;
-    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uint64_t)leg_index * 2};
+    /* Edge-triggered: each wake-up is drained to EAGAIN (recvmmsg returning fewer than asked). */
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = (uint64_t)leg_index * 2};
     if (epoll_ctl(p->epoll_fd, EPOLL_CTL_ADD, rtp_fd, &ev) != 0)
         rc = RTP_PORT_ERR_SOCKET;
     if (rc == 0 && rtcp_fd >= 0) {
@@ -511,9 +512,20 @@ static void receive_all(rtp_port *p, double now)
             int leg_index = (int)(events[e].data.u64 / 2), on_rtcp = (int)(events[e].data.u64 % 2);
             rtp_leg *leg = &p->legs[leg_index];
             int fd = on_rtcp ? leg->rtcp_fd : leg->rtp_fd;
-            for (;;) {
+            for (int tries = 0; tries < 1024; tries++) {
                 int got = recvmmsg(fd, p->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
-                if (got <= 0)
+                if (got < 0) {
+                    if (errno == EAGAIN || errno == EWOULDBLOCK)
+                        break;
+                    /* A connected socket reports an ICMP error (ECONNREFUSED: the peer's port
+                     * is closed) once, ahead of what is queued: count it and read on, since an
+                     * edge-triggered descriptor would not wake again for datagrams left behind. */
+                    leg->st.receive_errors++;
+                    if (errno == EBADF || errno == ENOTSOCK)
+                        break;
+                    continue;
+                }
+                if (got == 0)
                     break;
                 for (int k = 0; k < got; k++) {
                     int length = (int)p->msgs[k].msg_len;

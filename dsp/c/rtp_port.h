@@ -90,6 +90,7 @@ typedef struct {
     uint64_t relayed;            /* packets this leg received and relayed to its partner */
     uint64_t concealed;          /* 10 ms frames played by concealment or frame erasure */
     uint64_t send_errors;
+    uint64_t receive_errors;     /* ICMP errors the socket reported (the peer's port closed) */
     jitter_stats_t jitter_buffer;
     double jitter_delay_p50_ms;  /* time played frames spent in the jitter buffer, -1 none */
     double mos;                  /* E-model estimate (G.107, simplified) */

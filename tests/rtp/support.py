@@ -1,16 +1,15 @@
-"""Helpers for the RTP tests: leg pairs on a virtual clock, a middlebox that delays, jitters,
-reorders and drops datagrams between them, a far end that forges packets, and audio measures."""
+"""Helpers for the RTP tests: leg pairs on a virtual clock, legs through the bench's UDP
+middlebox (hil_tests/packets/udp_middlebox.py), a far end that forges packets, and audio measures."""
 
 from __future__ import annotations
 
-import heapq
-import random
 import socket
 import struct
 
 import numpy as np
 
 from dsp.rtp import RtpPort, RtpSession
+from hil_tests.packets.udp_middlebox import Middlebox
 
 
 def tone(hz: float, seconds: float, amplitude: float = 8000.0) -> np.ndarray:
@@ -64,66 +63,6 @@ def connect_pair(a: RtpPort, leg_a: int, b: RtpPort, leg_b: int, codec: str = "P
     second = b.open(leg_b, (host, 0), first.local, codec, **options)
     first = a.open(leg_a, first.local, second.local, codec, **options)
     return first, second
-
-
-class Middlebox:
-    """Two sockets between leg x and leg y: what x sends to `for_x` goes out of `for_y` to y
-    after `delay` plus uniform `jitter` seconds, unless dropped (`loss`, or the indices in
-    `drop`); rtcp-mux legs, so RTP and RTCP take the same path and delay."""
-
-    def __init__(self, host: str = "127.0.0.1", delay: float = 0.0, jitter: float = 0.0, loss: float = 0.0,
-                 seed: int = 1, drop_x_to_y: set[int] | None = None, duplicate_every: int = 0):
-        family = socket.AF_INET6 if ":" in host else socket.AF_INET
-        self.for_x = socket.socket(family, socket.SOCK_DGRAM)
-        self.for_y = socket.socket(family, socket.SOCK_DGRAM)
-        for s in (self.for_x, self.for_y):
-            s.bind((host, 0))
-            s.setblocking(False)
-        self.delay, self.jitter, self.loss = delay, jitter, loss
-        self.rng = random.Random(seed)
-        self.drop = drop_x_to_y or set()
-        self.duplicate_every = duplicate_every
-        self.x_addr = self.y_addr = None
-        self.queue: list = []
-        self.counter = 0
-        self.forwarded = {"x_to_y": 0, "y_to_x": 0}
-        self.dropped = {"x_to_y": 0, "y_to_x": 0}
-
-    def attach(self, x_addr, y_addr) -> None:
-        self.x_addr, self.y_addr = x_addr, y_addr
-
-    def _take(self, sock, direction: str, now: float) -> None:
-        index = 0
-        while True:
-            try:
-                data = sock.recv(2048)
-            except BlockingIOError:
-                return
-            n = self.forwarded[direction] + self.dropped[direction]
-            if (direction == "x_to_y" and n in self.drop) or self.rng.random() < self.loss:
-                self.dropped[direction] += 1
-                continue
-            self.forwarded[direction] += 1
-            due = now + self.delay + self.rng.uniform(0, self.jitter)
-            copies = 2 if self.duplicate_every and n % self.duplicate_every == 0 else 1
-            for _ in range(copies):
-                self.counter += 1
-                heapq.heappush(self.queue, (due, self.counter, direction, data))
-            index += 1
-
-    def pump(self, now: float) -> None:
-        self._take(self.for_x, "x_to_y", now)
-        self._take(self.for_y, "y_to_x", now)
-        while self.queue and self.queue[0][0] <= now + 1e-9:
-            _, _, direction, data = heapq.heappop(self.queue)
-            if direction == "x_to_y":
-                self.for_y.sendto(data, self.y_addr)
-            else:
-                self.for_x.sendto(data, self.x_addr)
-
-    def close(self) -> None:
-        self.for_x.close()
-        self.for_y.close()
 
 
 def legs_through(box: Middlebox, a: RtpPort, leg_a: int, b: RtpPort, leg_b: int, codec: str = "PCMA",

@@ -25,7 +25,8 @@ class E1AndRtp(Spans):
         super().__init__()
         self.box_rtp, self.phone = RtpPort(self.now), RtpPort(self.now)
         self.ports += [self.box_rtp, self.phone]
-        self.box_leg, self.phone_leg = connect_pair(self.box_rtp, 5, self.phone, 0, codec)
+        # In-band receivers on G.729 legs too (off by default there): the test listens for tones.
+        self.box_leg, self.phone_leg = connect_pair(self.box_rtp, 5, self.phone, 0, codec, inband_dtmf=True)
 
 
 @pytest.mark.parametrize("codec", ["PCMA", "G729"])

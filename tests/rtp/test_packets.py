@@ -176,3 +176,25 @@ def test_a_live_leg_survives_any_datagrams(datagrams):
     assert counted == len(datagrams)
     leg.close()
     far.close()
+
+
+def test_a_closed_peer_port_is_counted_and_does_not_stall_the_leg():
+    port = RtpPort()
+    far = FarEnd()
+    leg = port.open(0, ("127.0.0.1", 0), far.address, "PCMA", rtcp_mux=True)
+    address = far.address
+    far.close()                                   # the leg's packets now draw ICMP port unreachable
+    clock = Clock(port)
+    clock.run(0.2)
+    far = FarEnd()
+    far.sock.close()
+    import socket as _socket
+    far.sock = _socket.socket(_socket.AF_INET, _socket.SOCK_DGRAM)
+    far.sock.bind(address)                        # the peer comes back on the same port
+    for i in range(20):
+        far.send(far.packet(b"\xd5" * 160, seq=i, ts=160 * i), leg.local)
+        clock.run(0.02)
+    s = leg.stats()
+    assert s["send_errors"] + s["receive_errors"] >= 1
+    assert s["packets_received"] == 20
+    far.close()
