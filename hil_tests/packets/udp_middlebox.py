@@ -38,6 +38,9 @@ class Middlebox:
         self.queue: list = []
         self.counter = 0
         self.forwarded = {"x_to_y": 0, "y_to_x": 0}
+        # (time, (src host, port), (dst host, port), datagram) of every delivery, when a list:
+        # the capture a probe beside each leg would take.
+        self.capture: list | None = None
         self.dropped = {"x_to_y": 0, "y_to_x": 0}
 
     def attach(self, x_addr, y_addr) -> None:
@@ -67,10 +70,10 @@ class Middlebox:
         self._take(self.for_y, "y_to_x", now)
         while self.queue and self.queue[0][0] <= now + 1e-9:
             _, _, direction, data = heapq.heappop(self.queue)
-            if direction == "x_to_y":
-                self.for_y.sendto(data, self.y_addr)
-            else:
-                self.for_x.sendto(data, self.x_addr)
+            sock, to = (self.for_y, self.y_addr) if direction == "x_to_y" else (self.for_x, self.x_addr)
+            sock.sendto(data, to)
+            if self.capture is not None:
+                self.capture.append((now, sock.getsockname()[:2], tuple(to[:2]), data))
 
     def close(self) -> None:
         self.for_x.close()

@@ -118,3 +118,39 @@ def test_emodel_orders_codecs_loss_and_delay():
     assert emodel("PCMA", 5, 0)[1] < mos
     assert emodel("PCMA", 0, 300)[1] < emodel("PCMA", 0, 100)[1] < mos
     assert emodel("PCMA", 100, 1000)[1] == 1.0
+
+
+def test_loss_jitter_and_reports_agree_with_an_independent_analysis_of_the_capture():
+    from scapy.layers.inet import IP, UDP
+    from scapy.packet import Raw
+
+    from hil_tests.packets.rtp_analysis import analyse, mos_estimate, rtcp_agreement
+
+    a, b = RtpPort(), RtpPort()
+    box = Middlebox(jitter=0.015, loss=0.03, seed=21)
+    box.capture = []
+    x, y = legs_through(box, a, 0, b, 0, "PCMA", rtcp_interval=1.0)
+    clock = Clock(a, b, step=0.001)
+    clock.boxes.append(box)
+    a.media.play(0, tone(500, 8.0))
+    clock.run(8.0)
+    packets = []
+    for when, (src, sport), (dst, dport), data in box.capture:
+        packet = IP(src=src, dst=dst) / UDP(sport=sport, dport=dport) / Raw(data)
+        packet.time = when
+        packets.append(packet)
+    result = analyse(packets)
+    theirs = result.stream(x.ssrc)
+    ours = y.stats()
+    assert ours["expected"] == theirs.expected and ours["lost"] == theirs.lost
+    assert ours["reordered"] == theirs.reordered
+    assert ours["jitter_ms"] == pytest.approx(theirs.jitter_ms, abs=0.05)
+    # y's receiver reports, as captured on their way to x, agree with the analysis too.
+    reports = [r for r in rtcp_agreement(result) if r.ssrc == x.ssrc and r.reporter == y.ssrc]
+    assert len(reports) == 1
+    assert abs(reports[0].lost_difference) <= 5          # the last report is up to a second old
+    assert abs(reports[0].jitter_difference_ms) < 2.0
+    # The same E-model: G.113's G.711-with-concealment and G.729A figures.
+    for codec, theirs_codec in (("PCMA", "G.711+PLC"), ("G729", "G.729A")):
+        assert emodel(codec, 3.0, 0)[1] == pytest.approx(mos_estimate(3.0, codec=theirs_codec)[1], abs=1e-9)
+    box.close()
