@@ -13,7 +13,7 @@ from dsp import ffi, lib
 from dsp.line_port import LineThread
 from dsp.rtp import RtpError, RtpPort
 from tests.line.test_media_plane import Spans, dtmf
-from tests.rtp.support import Clock, FarEnd, aligned_snr_db, connect_pair, power_db, tone
+from tests.rtp.support import Clock, aligned_snr_db, connect_pair, power_db, tone
 
 ALAW = lib.MEDIA_CODEC_ALAW
 

@@ -3,7 +3,6 @@ G.729, RFC 4733 digits both ways, and RTCP figures through a middlebox that dela
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from dsp.rtp import RtpError, RtpPort, emodel
