@@ -21,12 +21,15 @@ int rtp_is_rtcp(const uint8_t *data, int length)
 
 int rtp_parse(const uint8_t *data, int length, rtp_header_t *out)
 {
-    if (data == NULL || length < RTP_HEADER_OCTETS)
+    /* RTCP first (RFC 5761): a receiver report with no blocks is 8 octets, shorter than RTP. */
+    if (data == NULL || length < 2)
         return RTP_ERR_SHORT;
     if (data[0] >> 6 != 2)
         return RTP_ERR_VERSION;
     if (rtp_is_rtcp(data, length))
         return RTP_ERR_RTCP;
+    if (length < RTP_HEADER_OCTETS)
+        return RTP_ERR_SHORT;
     int padding = data[0] & 0x20, extension = data[0] & 0x10, cc = data[0] & 0x0f;
     int offset = RTP_HEADER_OCTETS + 4 * cc;
     if (offset > length)
