@@ -19,8 +19,8 @@ void jitter_init(jitter_buffer_t *jb, int min_ms, int max_ms)
         jb->max_frames = max_frames;
     if (jb->min_frames > jb->max_frames)
         jb->min_frames = jb->max_frames;
-    jb->target_frames = jb->min_frames;
-    jb->stats.target_ms = jb->target_frames * 10;
+    jb->target = jb->min_frames * (double)JITTER_FRAME_UNITS + TARGET_MARGIN_UNITS;
+    jb->stats.target_ms = (int32_t)(jb->target / 8.0 + 0.5);
 }
 
 void jitter_reset(jitter_buffer_t *jb)
@@ -29,7 +29,7 @@ void jitter_reset(jitter_buffer_t *jb)
         jb->slots[i].filled = 0;
     jb->started = jb->playing = 0;
     jb->peak = 0;
-    jb->target_frames = jb->min_frames;
+    jb->target = jb->min_frames * (double)JITTER_FRAME_UNITS + TARGET_MARGIN_UNITS;
 }
 
 static jitter_slot_t *slot_of(jitter_buffer_t *jb, int64_t position)
@@ -45,13 +45,11 @@ static void advance_play(jitter_buffer_t *jb)
 
 static void retarget(jitter_buffer_t *jb)
 {
-    int frames = (int)ceil((jb->peak + TARGET_MARGIN_UNITS) / JITTER_FRAME_UNITS);
-    if (frames < jb->min_frames)
-        frames = jb->min_frames;
-    if (frames > jb->max_frames)
-        frames = jb->max_frames;
-    jb->target_frames = frames;
-    jb->stats.target_ms = frames * 10;
+    double target = jb->peak + TARGET_MARGIN_UNITS;
+    double lowest = jb->min_frames * (double)JITTER_FRAME_UNITS + TARGET_MARGIN_UNITS;
+    double highest = jb->max_frames * (double)JITTER_FRAME_UNITS + TARGET_MARGIN_UNITS;
+    jb->target = target < lowest ? lowest : target > highest ? highest : target;
+    jb->stats.target_ms = (int32_t)(jb->target / 8.0 + 0.5);
 }
 
 int jitter_put(jitter_buffer_t *jb, uint32_t timestamp, const uint8_t *data, int length, int quiet, double now)
@@ -125,19 +123,22 @@ int jitter_get(jitter_buffer_t *jb, uint8_t *out, double now)
 {
     if (!jb->started)
         return 0;
-    double target = jb->target_frames * (double)JITTER_FRAME_UNITS;
+    /* The delay only changes by whole frames (a frame held or skipped), so it is kept in
+     * [floor, floor + 1 frame): floor is the target less its margin, the least delay that
+     * covers the peak spread (or the configured minimum). */
+    double floor_units = jb->target - TARGET_MARGIN_UNITS;
     double delay = now * UNITS_PER_S - (double)jb->play_position - jb->base;
     jb->stats.delay_ms = (int32_t)(delay / 8.0);
     if (!jb->playing) {
-        if (delay < target)
+        if (delay < jb->target)
             return 0;
         jb->playing = 1;
-    } else if (delay < target - JITTER_FRAME_UNITS) {
+    } else if (delay < floor_units) {
         jb->stats.grown++;
         return 0;
     }
     jitter_slot_t *s = slot_of(jb, jb->play_position);
-    if (delay > target + JITTER_FRAME_UNITS && (!present(jb, s) || s->quiet)) {
+    if (delay - JITTER_FRAME_UNITS >= floor_units && (!present(jb, s) || s->quiet)) {
         if (present(jb, s))
             s->filled = 0;
         advance_play(jb);

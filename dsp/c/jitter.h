@@ -6,11 +6,12 @@
  * Delay.  Each frame's transit (arrival - timestamp) is compared with the fastest transit seen
  * (`base`, which forgets slowly so a route change does not pin it); the spread above it is the
  * jitter this frame showed.  The target delay follows the peak spread with a fast attack (a
- * late frame raises it at once) and a slow release (halved over about 10 s of calm), plus one
- * frame of margin, within [min, max].  Playing runs `target` behind the fastest path: when the
- * playout delay is a frame short of the target the buffer repeats concealment instead of
- * advancing (grow); when it is more than a frame over, a quiet frame (or a gap) is skipped
- * (shrink in silence), so speech is never cut.  Reordered frames land in their slot, duplicates
+ * late frame raises it at once) and a slow release (halved over about 10 s of calm), plus a
+ * 2.5 ms margin, within [min, max]; it is not rounded to frames.  Playout starts at the target;
+ * when the playout delay falls below the peak spread (the target less its margin) the buffer
+ * plays concealment instead of advancing (grow); when it could lose a whole frame and still
+ * cover the peak, a quiet frame (or a gap) is skipped (shrink in silence), so speech is never
+ * cut and the delay settles within a frame above the peak.  Reordered frames land in their slot, duplicates
  * and frames whose time has passed (late) are dropped and counted.  The delay each played
  * frame spent in the buffer goes into a 1 ms histogram, so the added delay is measured. */
 #ifndef PRIBOX_JITTER_H
@@ -48,7 +49,8 @@ typedef struct {
 
 typedef struct {
     jitter_slot_t slots[JITTER_SLOTS];
-    int32_t min_frames, max_frames, target_frames;
+    int32_t min_frames, max_frames;
+    double target;              /* timestamp units of delay over the fastest path */
     int32_t started, playing;
     uint32_t play_ts;           /* timestamp of the next frame to play */
     int64_t play_position;      /* the same, unwrapped (counted from 2^32 + the first timestamp) */
