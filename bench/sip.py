@@ -25,9 +25,13 @@ measurements as arguments run only those.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
+
+# numpy's BLAS threads would spin beside the measured thread on a shared machine.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[0] = str(ROOT)  # run as bench/sip.py, look from the repo root
