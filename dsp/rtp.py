@@ -190,6 +190,11 @@ class RtpPort:
         cfg.first_timestamp = rng.getrandbits(32)
         cfg.jitter_min_ms, cfg.jitter_max_ms = jitter_ms
         cfg.rtcp_interval = rtcp_interval
+        if inband_dtmf is None:
+            inband_dtmf = number != lib.MEDIA_CODEC_G729
+        # RFC 4733 events come back as tones on the leg's line: an in-band receiver reports them
+        # as it would an E1 channel's digits; without one the port reports them itself.
+        cfg.report_events = int(not inband_dtmf)
         local_address = rtp.getsockname()[:2]
         rtcp_address = rtcp.getsockname()[:2] if rtcp is not None else None
         rtp_fd = rtp.detach()
@@ -200,8 +205,6 @@ class RtpPort:
             if rtcp_fd >= 0:
                 os.close(rtcp_fd)
             _check(rc, f"open leg {leg}")
-        if inband_dtmf is None:
-            inband_dtmf = number != lib.MEDIA_CODEC_G729
         self.media.open(leg, lib.MEDIA_CODEC_ALAW if number == lib.MEDIA_CODEC_G729 else number, dtmf=inband_dtmf)
         session = RtpSession(self, leg, codec, tuple(local_address), tuple(remote[:2]), rtcp_address,
                              int(cfg.ssrc), int(cfg.payload_type), int(cfg.dtmf_payload_type), ptime)

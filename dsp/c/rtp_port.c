@@ -27,6 +27,9 @@
 #define QUIET_MEAN_ABS 64            /* about -50 dBm0: a frame this quiet may be skipped */
 #define DIGIT_END_REPEATS 3          /* RFC 4733 2.5.1.4 */
 #define RTCP_DEFAULT_INTERVAL 5.0
+#define TONE_MIN_SECONDS 0.040       /* a regenerated digit is at least this long */
+#define TONE_HOLD_SECONDS 0.070      /* an event not refreshed for this long has ended (lost end packets) */
+#define DBM0_FULL_SCALE_SINE 3.14
 
 typedef struct {
     char digit;
@@ -62,6 +65,9 @@ typedef struct {
     jitter_buffer_t jb;
     int event_known, event_ended;
     uint32_t event_ts, previous_event_ts;
+    /* the tone regenerated from the current event */
+    int tone_on;
+    double tone_start, tone_until, tone_phase[2], tone_step[2], tone_amplitude;
     /* RTCP */
     double next_report;
     uint32_t lsr;
@@ -315,7 +321,51 @@ static void report_digit(rtp_port *p, int leg_index, int kind, int event)
     media_port_report_digit(p->media, leg_index, kind, names[event]);
 }
 
-static void receive_event(rtp_port *p, int leg_index, rtp_leg *leg, const rtp_header_t *h, const uint8_t *data)
+static void start_tone(rtp_leg *leg, int event, int volume, double now)
+{
+    static const double low[4] = {697, 770, 852, 941}, high[4] = {1209, 1336, 1477, 1633};
+    /* keypad position of events 0-15: 0-9, *, #, A-D */
+    static const int row[16] = {3, 0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 0, 1, 2, 3};
+    static const int column[16] = {1, 0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 2, 3, 3, 3, 3};
+    leg->tone_on = 1;
+    leg->tone_start = now;
+    leg->tone_until = now + TONE_HOLD_SECONDS;
+    leg->tone_phase[0] = leg->tone_phase[1] = 0;
+    leg->tone_step[0] = 2 * M_PI * low[row[event]] / 8000.0;
+    leg->tone_step[1] = 2 * M_PI * high[column[event]] / 8000.0;
+    /* RFC 4733 volume: the power of each tone in -dBm0 (36 and quieter read as -36). */
+    int level = volume > 36 ? 36 : volume;
+    leg->tone_amplitude = 32767.0 * pow(10.0, (-level - DBM0_FULL_SCALE_SINE) / 20.0);
+}
+
+/* The regenerated tone replaces the block's received audio while the event lasts. */
+static int play_tone(rtp_leg *leg, int law, uint8_t *line_in, double t)
+{
+    if (!leg->tone_on)
+        return 0;
+    if (t - BLOCK_SECONDS >= leg->tone_until) {
+        leg->tone_on = 0;
+        return 0;
+    }
+    int16_t pcm[BLOCK];
+    for (int i = 0; i < BLOCK; i++) {
+        double v = leg->tone_amplitude * (sin(leg->tone_phase[0]) + sin(leg->tone_phase[1]));
+        pcm[i] = (int16_t)(v > 32767 ? 32767 : v < -32768 ? -32768 : v);
+        for (int k = 0; k < 2; k++) {
+            leg->tone_phase[k] += leg->tone_step[k];
+            if (leg->tone_phase[k] > 2 * M_PI)
+                leg->tone_phase[k] -= 2 * M_PI;
+        }
+    }
+    if (law == MEDIA_CODEC_ALAW)
+        g711_linear_to_alaw(pcm, line_in, BLOCK);
+    else
+        g711_linear_to_ulaw(pcm, line_in, BLOCK);
+    return 1;
+}
+
+static void receive_event(rtp_port *p, int leg_index, rtp_leg *leg, const rtp_header_t *h, const uint8_t *data,
+                          double now)
 {
     rtp_dtmf_payload_t e;
     if (rtp_dtmf_parse(data + h->payload_offset, h->payload_length, &e) != 0)
@@ -330,11 +380,20 @@ static void receive_event(rtp_port *p, int leg_index, rtp_leg *leg, const rtp_he
         leg->event_ts = h->timestamp;
         leg->event_ended = 0;
         leg->st.dtmf_received++;
-        report_digit(p, leg_index, MEDIA_PORT_EVENT_DIGIT_START, e.event);
+        if (leg->cfg.report_events)
+            report_digit(p, leg_index, MEDIA_PORT_EVENT_DIGIT_START, e.event);
+        start_tone(leg, e.event, e.volume, now);
     }
-    if (e.end && !leg->event_ended) {
+    if (leg->event_ended)
+        return;
+    if (e.end) {
         leg->event_ended = 1;
-        report_digit(p, leg_index, MEDIA_PORT_EVENT_DIGIT_END, e.event);
+        if (leg->cfg.report_events)
+            report_digit(p, leg_index, MEDIA_PORT_EVENT_DIGIT_END, e.event);
+        double length = e.duration / 8000.0;
+        leg->tone_until = leg->tone_start + (length > TONE_MIN_SECONDS ? length : TONE_MIN_SECONDS);
+    } else if (leg->tone_on && now + TONE_HOLD_SECONDS > leg->tone_until) {
+        leg->tone_until = now + TONE_HOLD_SECONDS;
     }
 }
 
@@ -496,7 +555,7 @@ static void receive_datagram(rtp_port *p, int leg_index, int on_rtcp_fd, uint8_t
         return;
     }
     if (is_event)
-        receive_event(p, leg_index, leg, &h, data);
+        receive_event(p, leg_index, leg, &h, data, now);
     else
         receive_audio(leg, &h, data, now);
 }
@@ -562,11 +621,14 @@ static void fill_line_in(rtp_leg *leg, uint8_t *line_in, double t)
     int length = jitter_get(&leg->jb, frame, t);
     int law = line_law(leg->cfg.codec);
     if (!leg->jb.playing) {
-        memset(line_in, law == MEDIA_CODEC_ALAW ? G711_ALAW_SILENCE : G711_ULAW_SILENCE, BLOCK);
+        if (!play_tone(leg, law, line_in, t))
+            memset(line_in, law == MEDIA_CODEC_ALAW ? G711_ALAW_SILENCE : G711_ULAW_SILENCE, BLOCK);
         return;
     }
     if (length == 0)
         leg->st.concealed++;
+    if (play_tone(leg, law, line_in, t))
+        return;   /* the audio under an event is the sender's muted or leaking tone: replaced */
     if (is_g711(leg->cfg.codec)) {
         if (length == BLOCK) {
             if (law == MEDIA_CODEC_ALAW)

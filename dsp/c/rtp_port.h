@@ -10,7 +10,8 @@
  * the block sends.  So PortMedia (dsp/line_port.py) opens, plays on, records, listens to and
  * bridges an RTP leg exactly as a B-channel, and an E1 caller bridged to an RTP agent is two
  * bridge points like any other; nothing in the media port changed but one call to report a
- * digit that arrived as an RFC 4733 event rather than as tones.
+ * digit that arrived as an RFC 4733 event rather than as tones.  Events received are also
+ * regenerated as tones on the leg's line side (see rtp_leg_config.report_events).
  *
  * Pass-through.  Two legs with the same codec may be relayed (rtp_port_relay): a packet
  * received on one is sent on the other at once with the other leg's SSRC, and sequence numbers
@@ -67,6 +68,11 @@ typedef struct {
     int32_t jitter_min_ms;
     int32_t jitter_max_ms;
     double rtcp_interval;        /* seconds between reports, randomised +-50 %; 0: 5 s */
+    /* RFC 4733 events received are regenerated as tones on what the leg's line sends (so a
+     * bridged E1 caller, a recorder and the channel's DTMF receiver hear them as from a
+     * B-channel).  With an in-band receiver on the channel, it reports them; without one
+     * (report_events 1), the port reports each event's digit itself. */
+    int32_t report_events;
 } rtp_leg_config;
 
 typedef struct {

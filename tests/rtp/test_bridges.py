@@ -50,12 +50,24 @@ def test_an_e1_caller_bridged_to_an_rtp_agent_hears_and_is_heard(codec):
     assert power_db(heard[2000:], 800) > power_db(tone(800, 1.0), 800) - (3.0 if codec == "G729" else 0.5)
 
 
-def test_rfc4733_digits_from_the_phone_are_digits_of_the_box_channel():
+@pytest.mark.parametrize("codec", ["PCMA", "G729"])
+def test_rfc4733_digits_from_the_phone_are_digits_of_the_box_channel_and_tones_to_the_e1(codec):
     s = E1AndRtp()
+    if codec == "G729":   # the default G.729 leg: no in-band receiver, the port reports events itself
+        s.box_leg, s.phone_leg = connect_pair(s.box_rtp, 5, s.phone, 0, codec)
+    carrier, box_span = s.far[0], s.near[0]
+    carrier.open(7, ALAW)
+    box_span.open(7, ALAW)
+    box_span.hear(7, s.box_rtp.media, 5)
+    s.box_rtp.media.record(5)
     s.phone_leg.send_digits("47#", duration=0.1)
     s.run(0.8)
-    assert s.box_rtp.media.digits(5) == list("47#")
+    assert s.box_rtp.media.digits(5) == list("47#")          # once each, as from a B-channel
     assert s.box_leg.stats()["dtmf_received"] == 3
+    assert carrier.digits(7) == list("47#")                   # regenerated as tones toward the E1
+    heard = s.box_rtp.media.recorded(5)
+    voiced = np.abs(heard[: len(heard) // 80 * 80].reshape(-1, 80)).mean(axis=1) > 1000
+    assert 27 <= voiced.sum() <= 33                            # three tones of the events' 100 ms
 
 
 def test_a_prompt_played_on_an_rtp_leg_reaches_the_phone_and_ends():
