@@ -267,6 +267,12 @@ class RtpPort:
         out["rtt"] = out["rtt_ms"]
         return out
 
+    def blocks(self) -> dict:
+        """10 ms blocks run, and blocks skipped because an advance came over half a second late."""
+        run, skipped = ffi.new("int64_t *"), ffi.new("uint64_t *")
+        lib.rtp_port_blocks(self._port, run, skipped)
+        return {"run": int(run[0]), "skipped": int(skipped[0])}
+
     def delay_histogram(self, leg: int) -> np.ndarray:
         """Played frames by whole ms spent in the jitter buffer."""
         out = np.zeros(lib.JITTER_HISTOGRAM_MS, np.uint32)

@@ -984,3 +984,11 @@ int rtp_port_delay_histogram(rtp_port *p, int leg_index, uint32_t *out)
     pthread_mutex_unlock(&p->lock);
     return 0;
 }
+
+void rtp_port_blocks(rtp_port *p, int64_t *run, uint64_t *skipped)
+{
+    pthread_mutex_lock(&p->lock);
+    *run = p->blocks_run;
+    *skipped = p->blocks_skipped;
+    pthread_mutex_unlock(&p->lock);
+}

@@ -117,6 +117,9 @@ int rtp_port_send_digit(rtp_port *p, int leg, char digit, int duration_ms, int v
 int rtp_port_relay(rtp_port *a, int leg_a, rtp_port *b, int leg_b);
 int rtp_port_unrelay(rtp_port *p, int leg);
 int rtp_port_stats(rtp_port *p, int leg, rtp_leg_stats *out);
+/* 10 ms blocks run since the port began, and blocks skipped because an advance came more than
+ * half a second late (the thread was held up: the legs' audio jumped). */
+void rtp_port_blocks(rtp_port *p, int64_t *run, uint64_t *skipped);
 /* The played frames' time in the jitter buffer, by ms: histogram into out[JITTER_HISTOGRAM_MS]. */
 int rtp_port_delay_histogram(rtp_port *p, int leg, uint32_t *out);
 /* R and MOS by the E-model (ITU-T G.107, simplified as RFC 3611 monitors do): codec impairment

@@ -144,6 +144,7 @@ def test_the_line_thread_drives_rtp_ports_in_real_time():
     finally:
         thread.stop()
     assert thread.stats()["rtp_ports"] == 2
+    assert a.blocks()["run"] >= 90 and a.blocks()["skipped"] == 0
     assert y.digits() == ["5"]
     heard = b.media.recorded(0)
     assert len(heard) >= 6000 and power_db(heard[1000:4000], 900) > -25

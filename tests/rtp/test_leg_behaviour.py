@@ -99,3 +99,12 @@ def test_bad_arguments_are_named():
     with pytest.raises(RtpError, match="not open"):
         port.stats(3)
     assert not port.sessions
+
+
+def test_an_advance_late_by_more_than_half_a_second_skips_ahead_and_counts_it():
+    a, b = RtpPort(), RtpPort()
+    connect_pair(a, 0, b, 0)
+    a.advance(0.1)
+    assert a.blocks() == {"run": 10, "skipped": 0}
+    a.advance(2.1)
+    assert a.blocks() == {"run": 210, "skipped": 150}
