@@ -1,4 +1,4 @@
-"""Helpers for the RTP tests: leg pairs on a virtual clock, legs through the bench's UDP
+"""Shared by the RTP tests: leg pairs on a virtual clock, legs through the bench's UDP
 middlebox (hil_tests/packets/udp_middlebox.py), a far end that forges packets, and audio measures."""
 
 from __future__ import annotations
