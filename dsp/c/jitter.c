@@ -62,6 +62,7 @@ int jitter_put(jitter_buffer_t *jb, uint32_t timestamp, const uint8_t *data, int
         jb->play_ts = timestamp;
         jb->play_position = (int64_t)timestamp + ((int64_t)1 << 32);
         jb->base = now * UNITS_PER_S - (double)jb->play_position;
+        jb->forgotten = 0;
         jb->peak = 0;
         jb->last_put = now;
     }
@@ -73,12 +74,18 @@ int jitter_put(jitter_buffer_t *jb, uint32_t timestamp, const uint8_t *data, int
     double elapsed = now - jb->last_put;
     if (elapsed > 0) {
         jb->base += elapsed * BASE_FORGET_UNITS_PER_S;
+        jb->forgotten += elapsed * BASE_FORGET_UNITS_PER_S;
         jb->peak *= exp2(-elapsed / PEAK_HALF_LIFE_S);
         jb->last_put = now;
     }
     if (transit < jb->base) {
-        jb->peak += jb->base - transit;    /* the spread is measured from the new base */
+        /* Spreads are measured from the new base: the peak grows by how far the base really
+         * fell, not by what forgetting had added to it. */
+        double fall = jb->base - transit - jb->forgotten;
+        if (fall > 0)
+            jb->peak += fall;
         jb->base = transit;
+        jb->forgotten = 0;
     }
     double spread = transit - jb->base;
     if (spread > jb->peak)

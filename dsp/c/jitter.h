@@ -55,6 +55,7 @@ typedef struct {
     uint32_t play_ts;           /* timestamp of the next frame to play */
     int64_t play_position;      /* the same, unwrapped (counted from 2^32 + the first timestamp) */
     double base;                /* fastest transit seen, in timestamp units */
+    double forgotten;           /* how far base has crept up since a frame last set it */
     double peak;                /* peak spread above base, decaying */
     double last_put;
     jitter_stats_t stats;

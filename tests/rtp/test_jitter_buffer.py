@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 import struct
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -155,3 +156,16 @@ def test_whatever_arrives_frames_play_once_and_in_order(arrivals, first_ts, min_
             played.append(struct.unpack("!H", bytes(out[0:2]))[0])
     assert played == sorted(set(played))
     assert jb.stats.played == len(played)
+
+
+@pytest.mark.parametrize("ppm", [+500, -500])
+def test_a_sender_clock_off_by_500_ppm_is_followed_without_drift(ppm):
+    """Packets sent on a clock 500 ppm fast (slow): the buffer skips quiet frames (holds one)
+    now and then, so its delay stays within a frame or two of the target and nothing is late."""
+    s = Stream()
+    # speech in bursts of 1.6 s with 0.4 s pauses: shrinking happens only in the pauses
+    # a fast sender's packets arrive ever earlier than their timestamps say, a slow one's later
+    s.run(3000, lambda i: 0.040 - 0.020 * i * ppm * 1e-6, loud=lambda f: (f // 40) % 5 != 4)
+    assert s.stats.late == 0
+    assert abs(s.stats.delay_ms - s.stats.target_ms) <= 20
+    assert (s.stats.shrunk if ppm > 0 else s.stats.grown) >= 2
