@@ -125,8 +125,8 @@ class RtpSession:
         """Digits that began since the last call: RFC 4733 events and in-band tones alike."""
         return self.port.media.digits(self.leg)
 
-    def relay(self, other: "RtpSession") -> None:
-        self.port.relay(self.leg, other.port, other.leg)
+    def relay(self, other: "RtpSession", *, monitor: bool = False) -> None:
+        self.port.relay(self.leg, other.port, other.leg, monitor=monitor)
 
     def close(self) -> None:
         self.port.close(self.leg)
@@ -229,9 +229,12 @@ class RtpPort:
             _check(lib.rtp_port_send_digit(self._port, leg, digit.encode(), int(round(duration * 1000)), volume),
                    f"leg {leg}: send digit {digit!r}")
 
-    def relay(self, leg: int, other: "RtpPort", other_leg: int) -> None:
-        """Pass-through between this leg and `other_leg` of `other`: payloads relayed untouched."""
-        _check(lib.rtp_port_relay(self._port, leg, other._port, other_leg), f"relay leg {leg} with {other_leg}")
+    def relay(self, leg: int, other: "RtpPort", other_leg: int, *, monitor: bool = False) -> None:
+        """Pass-through between this leg and `other_leg` of `other`: payloads relayed untouched.
+        With `monitor`, each leg's channel also decodes what it receives, so a recorder, DTMF
+        receiver or supervisor on the channel hears the call (prompts cannot be played into it)."""
+        _check(lib.rtp_port_relay(self._port, leg, other._port, other_leg, int(monitor)),
+               f"relay leg {leg} with {other_leg}")
         a, b = self.sessions.get(leg), other.sessions.get(other_leg)
         if a and b:
             a.relayed_with, b.relayed_with = b, a

@@ -76,6 +76,7 @@ typedef struct {
     /* relay */
     rtp_port *partner;
     int partner_leg;
+    int monitored;               /* relayed, and also decoded for the channel's taps */
     int relay_offsets_set;
     uint16_t relay_seq_delta;
     uint32_t relay_ts_delta;
@@ -551,6 +552,12 @@ static void receive_datagram(rtp_port *p, int leg_index, int on_rtcp_fd, uint8_t
         leg->have_transit = 1;
     }
     if (leg->partner) {
+        if (leg->monitored) {    /* the taps' copy first: relay() rewrites the header in place */
+            if (is_event)
+                receive_event(p, leg_index, leg, &h, data, now);
+            else
+                receive_audio(leg, &h, data, now);
+        }
         relay(leg, data, &h, is_event);
         return;
     }
@@ -741,7 +748,7 @@ static void run_block(rtp_port *p, double t)
     for (int i = 0; i < LEGS; i++) {
         rtp_leg *leg = &p->legs[i];
         uint8_t *in = p->line_in + i * BLOCK;
-        if (leg->open && !leg->partner) {
+        if (leg->open && (!leg->partner || leg->monitored)) {
             fill_line_in(leg, in, t);
             any = 1;
         } else {
@@ -851,8 +858,14 @@ static void unrelay_locked(rtp_leg *leg)
     if (!leg->partner)
         return;
     rtp_leg *other = &leg->partner->legs[leg->partner_leg];
+    /* An unmonitored relay left the jitter buffers as they were when it began. */
+    if (!leg->monitored) {
+        jitter_reset(&leg->jb);
+        jitter_reset(&other->jb);
+    }
     other->partner = NULL;
     leg->partner = NULL;
+    other->monitored = leg->monitored = 0;
 }
 
 static void lock_two(rtp_port *a, rtp_port *b)
@@ -875,7 +888,7 @@ static void unlock_two(rtp_port *a, rtp_port *b)
         pthread_mutex_unlock(&b->lock);
 }
 
-int rtp_port_relay(rtp_port *a, int leg_a, rtp_port *b, int leg_b)
+int rtp_port_relay(rtp_port *a, int leg_a, rtp_port *b, int leg_b, int monitor)
 {
     if (!a || !b)
         return RTP_PORT_ERR_ARGUMENT;
@@ -895,6 +908,7 @@ int rtp_port_relay(rtp_port *a, int leg_a, rtp_port *b, int leg_b)
         x->partner_leg = leg_b;
         y->partner = a;
         y->partner_leg = leg_a;
+        x->monitored = y->monitored = monitor != 0;
         x->relay_offsets_set = y->relay_offsets_set = 0;
     }
     unlock_two(a, b);

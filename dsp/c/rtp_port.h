@@ -17,7 +17,8 @@
  * received on one is sent on the other at once with the other leg's SSRC, and sequence numbers
  * and timestamps shifted by a fixed offset, its payload untouched (RFC 4733 events too, with
  * the payload type mapped).  Relayed legs skip the jitter buffer and the media port (their
- * channel hears silence); each leg still keeps its own RTCP.  Legs whose codecs disagree are
+ * channel hears silence) unless the relay is monitored (a recorded call: each leg's audio is
+ * also decoded for its channel's taps); each leg still keeps its own RTCP.  Legs whose codecs disagree are
  * bridged through the media plane, which transcodes.
  *
  * Sockets.  The control plane binds and connects one UDP socket per leg (IPv4 or IPv6; the
@@ -113,8 +114,10 @@ void rtp_port_advance(rtp_port *p, double now);
 /* Queue an RFC 4733 event ('0'-'9', '*', '#', 'A'-'D') of duration_ms at -volume dBm0. */
 int rtp_port_send_digit(rtp_port *p, int leg, char digit, int duration_ms, int volume);
 /* Relay a's leg and b's leg to each other without decoding; RTP_PORT_ERR_MISMATCH if their
- * codecs differ.  a may be b. */
-int rtp_port_relay(rtp_port *a, int leg_a, rtp_port *b, int leg_b);
+ * codecs differ.  a may be b.  With `monitor`, what each leg receives is also decoded into its
+ * channel's line side, so its taps (recorder, DTMF receiver, level meter, a supervisor's
+ * bridge point) hear the call; what the channel would send is dropped. */
+int rtp_port_relay(rtp_port *a, int leg_a, rtp_port *b, int leg_b, int monitor);
 int rtp_port_unrelay(rtp_port *p, int leg);
 int rtp_port_stats(rtp_port *p, int leg, rtp_leg_stats *out);
 /* 10 ms blocks run since the port began, and blocks skipped because an advance came more than

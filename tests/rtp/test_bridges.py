@@ -110,6 +110,12 @@ def test_pass_through_relays_g711_untouched_both_ways_with_digits():
     relayed = b0.stats()["relayed"]
     assert relayed >= 60 and b1.stats()["packets_sent"] >= relayed
     assert y.stats()["lost"] == 0 and y.stats()["ssrc_changes"] == 0
+    box.unrelay(0)                           # back through the media plane: B hears and speaks again
+    box.media.play(1, tone(1200, 1.0))
+    c.media.recorded(0)
+    clock.run(0.8)
+    assert power_db(c.media.recorded(0)[-3000:], 1200) > -20
+    b0.relay(b1)
     b0.close()                               # closing one end ends the relay
     assert b1.relayed_with is None
 
@@ -150,3 +156,23 @@ def test_the_line_thread_drives_rtp_ports_in_real_time():
     assert len(heard) >= 6000 and power_db(heard[1000:4000], 900) > -25
     thread.detach_rtp(a)
     thread.detach_rtp(b)
+
+
+def test_a_monitored_relay_is_recorded_and_its_digits_heard_while_payloads_pass_untouched():
+    a, box, c, x, b0, b1, y = relay_chain("PCMU", "PCMU")
+    b0.relay(b1, monitor=True)
+    box.media.record(0)
+    box.media.record(1)
+    a.media.play(0, tone(1000, 1.0))
+    c.media.play(0, tone(450, 1.0))
+    c.media.record(0)
+    clock = Clock(a, box, c)
+    clock.run(0.8)
+    x.send_digits("3")
+    clock.run(0.4)
+    from_a, from_c = box.media.recorded(0), box.media.recorded(1)
+    assert power_db(from_a[2000:6000], 1000) > -20 and power_db(from_c[2000:6000], 450) > -20
+    assert box.media.digits(0) == ["3"]                 # regenerated for the tap, reported once
+    assert y.digits() == ["3"]                          # and relayed as an event to C
+    assert b0.stats()["relayed"] >= 50
+    assert power_db(c.media.recorded(0)[2000:6000], 1000) > -20

@@ -103,9 +103,9 @@ def test_rtcp_jitter_follows_rfc3550_under_injected_jitter():
     a.media.play(0, tone(500, 6.0))
     clock.run(6.0)
     s = y.stats()
-    # Uniform 0..20 ms transit: the mean |D| of RFC 3550 A.8 is 20/3 ms.
-    assert 4.0 < s["jitter_ms"] < 9.0
-    assert 4.0 < x.stats()["remote_jitter_ms"] < 9.0            # what y reported to x in RTCP
+    # Uniform 0..20 ms transit: the mean |D| of RFC 3550 A.8 is 20/3 ms, more with the 1 ms steps.
+    assert 4.0 < s["jitter_ms"] < 10.0                        # the estimator swings about its mean
+    assert 4.0 < x.stats()["remote_jitter_ms"] < 10.0           # what y reported to x in RTCP
     assert s["jitter_buffer"]["late"] <= 0.02 * s["packets_received"] * 2
     box.close()
 
