@@ -1,14 +1,17 @@
 """One leg's behaviour in detail: ptime, RTCP on its own port, concealment under loss (G.711
-PLC, G.729 frame erasure), a new SSRC mid-call, bad arguments named."""
+PLC, G.729 frame erasure), a new SSRC mid-call, bad arguments named, late advances, and payloads
+as reference decoders read them (audioop for G.711, the reference bcg729 build for G.729)."""
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 import pytest
 
 from dsp.rtp import RtpError, RtpPort
 from hil_tests.packets.udp_middlebox import Middlebox
-from tests.rtp.support import Clock, FarEnd, connect_pair, legs_through, power_db, tone
+from tests.rtp.support import Clock, FarEnd, aligned_snr_db, connect_pair, legs_through, power_db, tone
 
 
 @pytest.mark.parametrize("ptime, octets", [(10, 80), (30, 240), (60, 480)])
@@ -108,3 +111,59 @@ def test_an_advance_late_by_more_than_half_a_second_skips_ahead_and_counts_it():
     assert a.blocks() == {"run": 10, "skipped": 0}
     a.advance(2.1)
     assert a.blocks() == {"run": 210, "skipped": 150}
+
+
+def _payloads(far: FarEnd, pt: int) -> list[tuple[int, int, bytes]]:
+    """(sequence, timestamp, payload) of the RTP packets of payload type pt, in sequence order."""
+    out = []
+    for d in far.received():
+        if len(d) > 12 and d[1] & 0x7F == pt:
+            seq, ts = struct.unpack("!HI", d[2:8])
+            out.append((seq, ts, d[12:]))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("codec, pt", [("PCMA", 8), ("PCMU", 0)])
+def test_g711_payloads_are_what_a_reference_decoder_expects(codec, pt):
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import audioop
+    port = RtpPort()
+    far = FarEnd()
+    port.open(0, ("127.0.0.1", 0), far.address, codec, rtcp_mux=True)
+    sent = tone(1000, 1.0)
+    port.media.play(0, sent)
+    Clock(port).run(0.6)
+    packets = _payloads(far, pt)
+    assert [ts - packets[0][1] for _, ts, _ in packets] == [160 * k for k in range(len(packets))]
+    stream = b"".join(p for _, _, p in packets)
+    decode = audioop.alaw2lin if codec == "PCMA" else audioop.ulaw2lin
+    heard = np.frombuffer(decode(stream, 2), np.int16)
+    assert aligned_snr_db(sent, heard, max_lag=800, n=3000) > 35
+    far.close()
+
+
+def test_g729_payloads_decode_with_the_reference_bcg729():
+    from hil_tests.peers._bcg729_ref import ffi as ref_ffi
+    from hil_tests.peers._bcg729_ref import lib as ref
+
+    port = RtpPort()
+    far = FarEnd()
+    port.open(0, ("127.0.0.1", 0), far.address, "G729", rtcp_mux=True)
+    sent = tone(440, 1.5) // 2 + tone(1300, 1.5) // 3
+    port.media.play(0, sent)
+    Clock(port).run(1.2)
+    decoder = ref.initBcg729DecoderChannel()
+    frame_out = ref_ffi.new("int16_t[80]")
+    heard = []
+    for _, _, payload in _payloads(far, 18):
+        assert len(payload) == 20                        # RFC 3551: two 10-octet frames, no SID
+        for f in range(2):
+            ref.bcg729Decoder(decoder, payload[10 * f: 10 * f + 10], 10, 0, 0, 0, frame_out)
+            heard.append(np.frombuffer(ref_ffi.buffer(frame_out), np.int16).copy())
+    ref.closeBcg729DecoderChannel(decoder)
+    heard = np.concatenate(heard)[2000:]
+    for hz in (440, 1300):
+        assert abs(power_db(heard, hz) - power_db(sent, hz)) < 3.0
+    far.close()
