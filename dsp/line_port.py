@@ -284,7 +284,7 @@ class LineThread:
             raise ValueError(f"line thread period {period} s: expected 0.0001 .. 0.02 s")
         self._thread = ffi.gc(handle, lib.line_thread_free)
         self.period = period
-        self._ports: list[LinePort] = []   # kept alive while the thread may touch them
+        self._ports: list = []   # line and RTP ports, kept alive while the thread may touch them
 
     def attach(self, port: LinePort) -> None:
         if lib.line_thread_attach(self._thread, port._port) != 0:
@@ -294,6 +294,19 @@ class LineThread:
 
     def detach(self, port: LinePort) -> None:
         lib.line_thread_detach(self._thread, port._port)   # returns once the thread let go
+        if port in self._ports:
+            self._ports.remove(port)
+
+    def attach_rtp(self, port) -> None:
+        """Advance an RTP port (dsp/rtp.py) every period, after the line ports: an E1 channel
+        and an RTP leg bridged to each other are then run by this one thread."""
+        if lib.line_thread_attach_rtp(self._thread, port._port) != 0:
+            raise OverflowError(f"the line thread drives at most {lib.LINE_THREAD_MAX_RTP_PORTS} RTP ports")
+        if port not in self._ports:
+            self._ports.append(port)
+
+    def detach_rtp(self, port) -> None:
+        lib.line_thread_detach_rtp(self._thread, port._port)   # returns once the thread let go
         if port in self._ports:
             self._ports.remove(port)
 
@@ -403,16 +416,18 @@ class PortMedia:
             raise ValueError(f"channel: expected 0..{B_CHANNELS - 1} (B-channel 1..30), got {channel!r}")
         return int(channel)
 
-    def open(self, channel: int, law: int) -> None:
+    def open(self, channel: int, law: int, *, dtmf: bool = True) -> None:
         """Start carrying `channel` in `law` (lib.MEDIA_CODEC_ALAW or ULAW), silent, with a DTMF
-        receiver on what the line sends."""
+        receiver on what the line sends (unless `dtmf` is False: an RTP leg whose digits come
+        as RFC 4733 events and whose codec would not carry tones, such as G.729)."""
         channel = self._check_channel(channel)
         self.close(channel)
         ch = _Channel()
         port = self.port._mp
         self._raise(lib.media_port_configure(port, channel, law, 1), f"open channel {channel}")
         self._raise(lib.media_port_attach_player(port, channel, ch.player), f"player on channel {channel}")
-        self._raise(lib.media_port_attach_dtmf(port, channel, ch.rx), f"DTMF receiver on channel {channel}")
+        if dtmf:
+            self._raise(lib.media_port_attach_dtmf(port, channel, ch.rx), f"DTMF receiver on channel {channel}")
         self._raise(lib.media_port_attach_bridge(port, channel, ch.point), f"bridge on channel {channel}")
         self._channels[channel] = ch
         self._law[channel] = law

@@ -15,6 +15,8 @@ struct line_thread {
     int64_t period_ns;
     line_port *ports[LINE_THREAD_MAX_PORTS];
     int n_ports;
+    rtp_port *rtp_ports[LINE_THREAD_MAX_RTP_PORTS];
+    int n_rtp_ports;
     line_thread_stats st;
 };
 
@@ -86,6 +88,41 @@ int line_thread_detach(line_thread *e, line_port *p)
     return 0;
 }
 
+int line_thread_attach_rtp(line_thread *e, rtp_port *p)
+{
+    if (!e || !p)
+        return LINE_THREAD_ERR_ARGUMENT;
+    pthread_mutex_lock(&e->lock);
+    int rc = 0;
+    for (int i = 0; i < e->n_rtp_ports; i++)
+        if (e->rtp_ports[i] == p)
+            goto out;
+    if (e->n_rtp_ports == LINE_THREAD_MAX_RTP_PORTS)
+        rc = LINE_THREAD_ERR_FULL;
+    else
+        e->rtp_ports[e->n_rtp_ports++] = p;
+out:
+    e->st.rtp_ports = e->n_rtp_ports;
+    pthread_mutex_unlock(&e->lock);
+    return rc;
+}
+
+int line_thread_detach_rtp(line_thread *e, rtp_port *p)
+{
+    if (!e || !p)
+        return LINE_THREAD_ERR_ARGUMENT;
+    pthread_mutex_lock(&e->lock);
+    for (int i = 0; i < e->n_rtp_ports; i++)
+        if (e->rtp_ports[i] == p) {
+            memmove(&e->rtp_ports[i], &e->rtp_ports[i + 1], (size_t)(e->n_rtp_ports - i - 1) * sizeof e->rtp_ports[0]);
+            e->n_rtp_ports--;
+            break;
+        }
+    e->st.rtp_ports = e->n_rtp_ports;
+    pthread_mutex_unlock(&e->lock);
+    return 0;
+}
+
 static void *run(void *arg)
 {
     line_thread *e = arg;
@@ -108,6 +145,8 @@ static void *run(void *arg)
         double now = (double)start / 1e9;
         for (int i = 0; i < e->n_ports; i++)
             line_port_advance(e->ports[i], now);
+        for (int i = 0; i < e->n_rtp_ports; i++)
+            rtp_port_advance(e->rtp_ports[i], now);
         int64_t work = monotonic_ns() - start;
         e->st.ticks++;
         e->st.total_work_ns += (uint64_t)work;
@@ -177,10 +216,11 @@ void line_thread_get_stats(line_thread *e, line_thread_stats *out)
 void line_thread_reset_stats(line_thread *e)
 {
     pthread_mutex_lock(&e->lock);
-    int running = e->st.running, realtime = e->st.realtime_priority, ports = e->st.ports;
+    int running = e->st.running, realtime = e->st.realtime_priority, ports = e->st.ports, rtp_ports = e->st.rtp_ports;
     memset(&e->st, 0, sizeof e->st);
     e->st.running = running;
     e->st.realtime_priority = realtime;
     e->st.ports = ports;
+    e->st.rtp_ports = rtp_ports;
     pthread_mutex_unlock(&e->lock);
 }

@@ -9,9 +9,11 @@
 #include <stdint.h>
 
 #include "line_port.h"
+#include "rtp_port.h"
 
 /* cffi:begin */
 #define LINE_THREAD_MAX_PORTS 64
+#define LINE_THREAD_MAX_RTP_PORTS 256
 #define LINE_THREAD_ERR_FULL -1
 #define LINE_THREAD_ERR_THREAD -2
 #define LINE_THREAD_ERR_ARGUMENT -3
@@ -27,12 +29,17 @@ typedef struct {
     int running;
     int realtime_priority;      /* 1 if the thread got SCHED_FIFO */
     int ports;
+    int rtp_ports;
 } line_thread_stats;
 
 line_thread *line_thread_new(int64_t period_ns);
 void line_thread_free(line_thread *e);                 /* stops the thread first */
 int line_thread_attach(line_thread *e, line_port *p);
 int line_thread_detach(line_thread *e, line_port *p);  /* returns once the thread let go of it */
+/* RTP ports (dsp/c/rtp_port.h) are advanced after the line ports, so a bridge between an E1
+ * channel and an RTP leg is run by one thread. */
+int line_thread_attach_rtp(line_thread *e, rtp_port *p);
+int line_thread_detach_rtp(line_thread *e, rtp_port *p);
 int line_thread_start(line_thread *e, int want_realtime);
 void line_thread_stop(line_thread *e);
 void line_thread_get_stats(line_thread *e, line_thread_stats *out);

@@ -292,3 +292,16 @@ uint64_t media_port_events_lost(media_port *mp)
     LOCKED(mp, n = mp->events_lost);
     return n;
 }
+
+int media_port_report_digit(media_port *mp, int channel, int kind, char digit)
+{
+    int rc = channel_ok(channel);
+    if (rc == 0 && kind != MEDIA_PORT_EVENT_DIGIT_START && kind != MEDIA_PORT_EVENT_DIGIT_END)
+        rc = MEDIA_ERR_ARGUMENT;
+    if (rc == 0)
+        LOCKED(mp, {
+            push_event(mp, (media_port_event){channel, kind, 0, 0, digit});
+            mp->events_counter++;
+        });
+    return rc;
+}

@@ -87,6 +87,9 @@ int media_port_recorder_take(media_port *mp, pcm_ring_t *ring, int16_t *out, int
  * The counter is raised whenever events are added: reading it costs no call and no lock. */
 int media_port_events(media_port *mp, media_port_event *out, int max);
 volatile uint32_t *media_port_event_counter(media_port *mp);
+/* A digit found by something other than the channel's DTMF receiver (an RFC 4733 event on an
+ * RTP leg: dsp/c/rtp_port.h), queued as the receiver's digits are. */
+int media_port_report_digit(media_port *mp, int channel, int kind, char digit);
 uint64_t media_port_events_lost(media_port *mp);
 /* cffi:end */
 

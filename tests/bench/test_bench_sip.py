@@ -1,0 +1,20 @@
+"""bench/sip.py runs (a smoke run) and ends with one JSON object holding the RTP figures."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_sip_quick_prints_one_json_object_of_the_rtp_figures():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "sip.py"), "--quick"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    figures = json.loads(proc.stdout.strip().splitlines()[-1])
+    for key in ("rtp_g711_channels_per_core", "rtp_g729_transcode_channels_per_core",
+                "bcg729_raw_channels_per_core", "jitter_buffer_added_delay_ms_p50"):
+        assert figures[key] > 0
+    assert figures["rtp_g711_packets_lost"] == 0
+    assert figures["rtp_g711_relayed_packets"] > 0
