@@ -200,16 +200,37 @@ PHONE = Table({
 # An agent of the box's contact center (in process only): logged in at its extension (a phone
 # of this scenario behind the center's PBX) and made ready at `at`.
 AGENT_STATES = ("LOGGED_OUT", "NOT_READY", "READY", "RESERVED", "TALKING", "HOLD", "WRAP_UP")
+# What the agent's application asks for during the scenario, as the API would: once `when` holds
+# (a call's or phone's event), `after` seconds later.
+AGENT_ACTIONS = ("hold", "retrieve", "hangup", "dtmf", "transfer", "record-start", "record-stop", "notify",
+                 "wrap-up", "ready", "not-ready", "logout", "monitor", "whisper", "barge")
+AGENT_ACTION = Table({
+    "do": Field(Choice(*AGENT_ACTIONS)),
+    "when": Field(CONDITION_TEXT),
+    "after": Field(Seconds(max=3600), 0.0),
+    "target": Field(Str(what='a transfer target such as "extension:2003" or "queue:deposit_inquiry"', min_len=1),
+                    OPTIONAL),
+    "digits": Field(DTMF_DIGITS, OPTIONAL),
+    "extension": Field(DIGITS, OPTIONAL),             # the supervisor's phone (monitor, whisper, barge)
+    "template": Field(Str(min_len=1), OPTIONAL),      # notify: a [notify] template code
+    "params": Field(MapOf(Str()), OPTIONAL),
+    "text": Field(Str(min_len=1), OPTIONAL),          # notify: an SMS's text
+    "code": Field(Str(min_len=1), OPTIONAL),          # wrap-up code
+    "reason": Field(Str(min_len=1), OPTIONAL),        # not-ready reason
+})
+
 AGENT = Table({
     "id": Field(NAME),
     "extension": Field(DIGITS),
     "groups": Field(ListOf(Str(min_len=1)), OPTIONAL),
     "at": Field(Seconds(max=3600), 0.0),
     "ready": Field(Bool(), True),
+    "action": Field(TableList(AGENT_ACTION, noun="action"), ()),
     "expect": Field(Table({
         "state": Field(Choice(*AGENT_STATES), OPTIONAL),    # when the scenario is over
         "reason": Field(Str(), OPTIONAL),                   # of that state (not ready's code)
         "calls": Field(Int(0, 100000), OPTIONAL),           # calls it answered
+        "notified": Field(Int(0, 1000), OPTIONAL),          # notifications delivered for its calls
     }), OPTIONAL),
 })
 
@@ -283,6 +304,14 @@ def _references(config, checker: Checker) -> None:
     for index, agent in enumerate(config.agent):
         if agents.index(agent.id) != index:
             checker.report(("agent", index, "id"), f'agent "{agent.id}" is already listed')
+        for a, action in enumerate(agent.action):
+            known(action.when, ("agent", index, "action", a, "when"))
+            needs = {"transfer": "target", "dtmf": "digits", "monitor": "extension", "whisper": "extension",
+                     "barge": "extension", "wrap-up": "code", "not-ready": "reason"}.get(action.do)
+            if needs is not None and getattr(action, needs) is None:
+                checker.report(("agent", index, "action", a, needs), f'"{action.do}" needs {needs}')
+            if action.do == "notify" and action.template is None and action.text is None:
+                checker.report(("agent", index, "action", a, "template"), '"notify" needs a template or a text')
 
 
 SECTIONS = {

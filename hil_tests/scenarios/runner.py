@@ -185,8 +185,8 @@ class ScenarioRunner:
                 self._on(call.when, lambda call=call: self._place(call))
         watch = self.clock.call_later(DRAIN_PERIOD, self._watch_prompts)
         duration = self.scenario.settings.duration
-        await self._wait(lambda: self._placed >= self._to_place and self._all_done() and not self._phones_waiting(),
-                         duration, since=self.start)
+        await self._wait(lambda: self._placed >= self._to_place and self._all_done() and not self._phones_waiting()
+                         and not self._actions_due, duration, since=self.start)
         for timer in self._timers:
             timer.cancel()
         watch.cancel()
@@ -240,6 +240,60 @@ class ScenarioRunner:
         self._agent_watch = self.center.runner.bus.subscribe(AgentStateChanged, changed)
         for agent in agents:
             self._later(agent.at, lambda agent=agent: self._log_in(agent))
+            for action in agent.action:
+                self._on(action.when, lambda agent=agent, action=action: self._schedule(agent, action))
+
+    _actions_due = 0     # agent actions whose condition held and that have not run yet
+
+    def _schedule(self, agent, action) -> None:
+        self._actions_due += 1
+
+        def run() -> None:
+            self._actions_due -= 1
+            self._act(agent, action)
+        self._timers.append(self.clock.call_later(action.after, run))
+
+    def _act(self, agent, action) -> None:
+        """The agent's request, through what the API's handlers call (in process)."""
+        from pbx_cti.acd.distributor import CallActionError
+        from pbx_cti.cti.model import CtiError
+        runner, calls = self.center.runner, self.center.distributor.calls
+        what = action.do + (f" {action.target or action.digits or action.extension or action.code or action.reason or ''}")
+        note = lambda text: self.agent_ladders[agent.id].append((self.clock.now() - self.start, "api", text))  # noqa: E731
+        try:
+            if action.do == "notify":
+                asyncio.ensure_future(self._notify(agent, action, note))
+                return
+            call = {"hold": lambda: calls.hold(agent.id), "retrieve": lambda: calls.retrieve(agent.id),
+                    "hangup": lambda: calls.hang_up(agent.id), "dtmf": lambda: calls.send_dtmf(agent.id, action.digits),
+                    "transfer": lambda: calls.transfer(agent.id, action.target),
+                    "record-start": lambda: calls.start_recording(agent.id),
+                    "record-stop": lambda: calls.stop_recording(agent.id),
+                    "wrap-up": lambda: runner("wrap_up_code", agent.id, action.code),
+                    "ready": lambda: runner("ready", agent.id),
+                    "not-ready": lambda: runner("not_ready", agent.id, action.reason),
+                    "logout": lambda: runner("logout", agent.id)}.get(action.do)
+            if call is None:             # monitor, whisper, barge: a supervisor into the agent's call
+                calls.supervise(agent.id, action.do, action.extension)
+            else:
+                call()
+            note(f"{what.strip()}: done")
+        except (CallActionError, CtiError) as exc:
+            note(f"{what.strip()}: refused: {exc}")
+            self.problems.append(f"agent {agent.id}: {what.strip()} refused: {exc}")
+
+    async def _notify(self, agent, action, note) -> None:
+        from pbx_cti.notify.service import submit_from_api
+        state = self.center.runner.engine.agents[agent.id]
+        body = {"call_id": state.caller, "to": self.center.distributor.calls.caller_number(state.caller)}
+        if action.template is not None:
+            body.update(kind="alimtalk", template=action.template, params=dict(action.params or {}))
+        else:
+            body.update(kind="sms", text=action.text)
+        status, answer = await submit_from_api(self.center.runner.bus, agent.id, body)
+        note(f"notify {action.template or 'sms'}: {status} {answer}")
+        if status != 202:
+            self.problems.append(f"agent {agent.id}: notify refused ({status}): {answer}")
 
     def _log_in(self, agent) -> None:
         runner = self.center.runner
@@ -271,7 +325,30 @@ class ScenarioRunner:
         if expect.calls is not None:
             result.checks.append(Check(f"answered {expect.calls} call(s)", state.calls == expect.calls,
                                        f"it answered {state.calls}"))
+        if expect.notified is not None:
+            sent = self._delivered(agent.id)
+            result.checks.append(Check(f"{expect.notified} notification(s) delivered", len(sent) == expect.notified,
+                                       f"{len(sent)} delivered: " + "; ".join(sent)))
         return result
+
+    def _delivered(self, agent: str) -> list[str]:
+        """What the box's local outbox delivered for the agent (the notify-delivered.jsonl lines)."""
+        if not self.cdr_database:
+            return []
+        path = Path(self.cdr_database).parent / "notify-delivered.jsonl"
+        found = []
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            return []
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("agent") == agent:
+                found.append(f"{entry.get('channel')} {entry.get('template') or ''} to {entry.get('to')}: {entry.get('text', '')[:40]}")
+        return found
 
     async def _wait(self, condition, timeout: float, since: float | None = None) -> bool:
         deadline = (self.clock.now() if since is None else since) + timeout
