@@ -32,21 +32,26 @@ applications, and the CPU a call costs from the carrier's SETUP to the agent's w
    a skill group (4 groups, one flow each: a real menu is the IVR's bench, not this one); the
    distributor queues the caller in the CTI (music on hold while queued) and rings the agent's
    extension on the center's PRI (span 3, as in the embedded default) where the simulated PBX
-   (span 4, user side) alerts, answers after 0.5 s, is bridged to the caller, talks 3 s and hangs
-   up; the box clears the caller and the agent wraps up for 2 s, then takes the next caller.
+   (span 4, user side) alerts, answers after 0.5 s, is bridged to the caller, listens 3 s and
+   hangs up; the box clears the caller and the agent wraps up for 2 s, then takes the next caller.
+   Each caller says a steady 1 kHz tone from the IVR's answer on; the agent's phone must report
+   hearing it at release on every call (caller to agent; the phone itself says nothing back).
    24 agents (extensions 2001..), up to 28 carrier calls in flight, so callers queue.
 
     cpu_ms_per_call         process CPU over the run / calls handled: the box (spans 1 and 3,
                             ISDN stacks, PBX core, IVR, media plane, CTI and its SQLite log)
                             AND what plays the far ends (spans 2 and 4, the carrier and the
-                            center's PBX) AND both emulated wires
-    box_cpu_ms_per_call     the same less the far ends' span ticks (their framers, stacks and
-                            simulators), timed in the run: roughly what the box itself spends
-    line_idle_cpu_ms_per_call   the reference from the same run: the same rig with no call for
-                            as long (virtual time), per call — the cost of keeping four spans
-                            and two wires running, which a real box pays in its line thread
-                            whether calls come or not
-    cpu_ms_per_call_over_idle_line   (cpu - idle reference) / calls: what the calls themselves add
+                            center's PBX) AND both emulated wires, all in this one thread
+    far_end_cpu_ms_per_call the far ends' share, timed in the run: their spans' ticks and their
+                            ISDN stacks' service, where the simulators' handlers run
+    box_cpu_ms_per_call     the rest: the box (and the clock's timers, the simulators' few among
+                            them)
+    line_idle_cpu_ms_per_call, box_line_idle_cpu_ms_per_call   the reference from the same run:
+                            the same rig with no call for as long (virtual time), per call —
+                            keeping four spans and two wires running in Python lockstep, which
+                            a real box does in its line thread whether calls come or not
+    cpu_ms_per_call_over_idle_line, box_cpu_ms_per_call_over_idle_line   the figure less its
+                            idle reference: what the calls themselves add
 
 The last line printed is one JSON object with all three parts' figures.
 """
@@ -194,22 +199,44 @@ def e2e_config_text(work: Path) -> str:
     return "".join(parts)
 
 
-class TimedTicks:
-    """Accumulates the CPU time of a span's ticks (what the pacer calls each period)."""
+class FarEndTime:
+    """The CPU time spent playing the far ends: their spans' ticks (framers, wires) and their ISDN
+    stacks' service (LAPD, Q.931 and the simulators' handlers, which run inside it)."""
 
-    def __init__(self, spans):
+    def __init__(self, spans, stacks):
         self.cpu_s = 0.0
         for span in spans:
             span.tick = self._timed(span.tick)
+        for isdn in stacks:
+            isdn.service = self._timed(isdn.service)
 
-    def _timed(self, tick):
+    def _timed(self, work):
         def timed(now):
             start = time.thread_time()
             try:
-                return tick(now)
+                return work(now)
             finally:
                 self.cpu_s += time.thread_time() - start
         return timed
+
+
+def talking_carrier():
+    """The carrier simulator whose callers say a steady 1 kHz test tone from the moment the box
+    answers until the call is released: the agent's phone reports what it heard at release, so
+    every call's bridge is checked.  One second of the tone is looped (1,000 whole cycles), not
+    a whole call's worth rendered per call."""
+    from hil_tests.carrier import SAMPLE_RATE, StackCarrier, TestTone
+
+    class LoopedTestTone(TestTone):
+        period_samples = SAMPLE_RATE
+
+    class TalkingCarrier(StackCarrier):
+        def _answered(self, call) -> None:
+            super()._answered(call)
+            if call.timeslot is not None:
+                self.bearer.play(call.timeslot, LoopedTestTone(seconds=1.0))
+
+    return TalkingCarrier
 
 
 def e2e_run(calls: int) -> dict:
@@ -217,8 +244,9 @@ def e2e_run(calls: int) -> dict:
     from firmware.config.loader import load_text
     from firmware.isdn.answer import AnswerAndListen
     from firmware.isdn.binding import IsdnSpan
+    from firmware.isdn.events import CallAudioReport
     from firmware.isdn.stack import PriStack
-    from hil_tests.carrier import StackCarrier
+    from hil_tests.carrier import TONE_DBM0
     from pbx_cti.acd.distributor import CallDistributor
     from pbx_cti.api.config_section import cti_config
     from pbx_cti.cti.runner import CtiRunner
@@ -228,12 +256,15 @@ def e2e_run(calls: int) -> dict:
     from runtime.bus import EventBus
     from runtime.clock import ManualClock
 
+    TalkingCarrier = talking_carrier()
     with tempfile.TemporaryDirectory() as work_dir:
         work = Path(work_dir)
         config = load_text(e2e_config_text(work), "bench-cti.toml")
         clock, bus = ManualClock(), EventBus()
         ended: list[CallEnded] = []
         bus.subscribe(CallEnded, ended.append)
+        heard: list[CallAudioReport] = []
+        bus.subscribe(CallAudioReport, heard.append)
         # As in the embedded default: 1 (box, TE) - 2 (carrier, NT); 3 (box, NT) - 4 (center's PBX, TE).
         carrier_line = LockstepLine(clock=clock, bus=bus, nt_config={"id": 2}, te_config={"id": 1}).open()
         center_line = LockstepLine(clock=clock, bus=bus, nt_config={"id": 3}, te_config={"id": 4}).open()
@@ -244,7 +275,7 @@ def e2e_run(calls: int) -> dict:
         box.handler = PbxSpanHandler(box, pbx)
         box_center.handler = PbxSpanHandler(box_center, pbx)
         net = IsdnSpan(carrier_line.nt, PriStack("network"), clock=clock, bus=bus)
-        carrier = StackCarrier(net, digits="", tone_seconds=0.0, hangup_after_audio=False)
+        carrier = TalkingCarrier(net, digits="", tone_seconds=0.0, hangup_after_audio=False)
         phones = IsdnSpan(center_line.te, PriStack("user"), clock=clock, bus=bus)
         phones.handler = AnswerAndListen(phones, ring_seconds=RING_S, max_call_seconds=TALK_S)
         stacks = [box, box_center, net, phones]
@@ -254,7 +285,7 @@ def e2e_run(calls: int) -> dict:
         engine = CtiEngine(cti_config(config.cti), store)
         runner = CtiRunner(engine, clock, bus)
         distributor = CallDistributor(pbx, runner, bus, clock)
-        far_ends = TimedTicks([carrier_line.nt, center_line.te])
+        far_ends = FarEndTime([carrier_line.nt, center_line.te], [net, phones])
         try:
             carrier_line.run_until(lambda: all(s.in_service for s in stacks), 5.0, step=0.01)
             for n, agent in enumerate(engine.agents):
@@ -281,9 +312,10 @@ def e2e_run(calls: int) -> dict:
             virtual_s = clock.now() - virtual0
             far_cpu_s = far_ends.cpu_s - far0
 
-            idle0 = time.process_time()                  # the reference: the same rig, no calls
+            idle0, far_idle0 = time.process_time(), far_ends.cpu_s   # the reference: the same rig, no calls
             carrier_line.run(virtual_s)
             idle_cpu_s = time.process_time() - idle0
+            far_idle_cpu_s = far_ends.cpu_s - far_idle0
         finally:
             distributor.close()
             for isdn in stacks:
@@ -296,19 +328,26 @@ def e2e_run(calls: int) -> dict:
     causes: dict[str, int] = {}
     for call in carrier.calls:
         causes[str(call.cause_received)] = causes.get(str(call.cause_received), 0) + 1
-    if len(by_agent) != calls or causes != {"16": calls} or phones.handler.answered != calls:
+    agents_heard_caller = sum(1 for r in heard if r.span_id == 4 and r.tone_level_dbm0 is not None
+                              and abs(r.tone_level_dbm0 - TONE_DBM0) <= 1.0 and r.tone_seconds >= TALK_S - 0.5)
+    if (len(by_agent) != calls or causes != {"16": calls} or phones.handler.answered != calls
+            or agents_heard_caller != calls):
         raise RuntimeError(f"end to end: of {calls} calls {len(by_agent)} reached an agent, "
-                           f"{phones.handler.answered} answered at an extension; carrier causes {causes}")
+                           f"{phones.handler.answered} answered at an extension, {agents_heard_caller} "
+                           f"where the agent heard the caller; carrier causes {causes}")
     wrapped = sum(engine.agents[a].calls for a in engine.agents)
     return {
         "e2e_calls": calls, "e2e_agents": E2E_AGENTS, "e2e_skill_groups": E2E_GROUPS,
         "e2e_answered_by_agents": len(by_agent), "e2e_agent_calls_counted": wrapped,
+        "e2e_agents_heard_caller": agents_heard_caller,
         "e2e_virtual_s": round(virtual_s, 2), "e2e_wall_s": round(wall_s, 2),
         "cpu_ms_per_call": round(cpu_s * 1e3 / calls, 3),
         "box_cpu_ms_per_call": round((cpu_s - far_cpu_s) * 1e3 / calls, 3),
         "far_end_cpu_ms_per_call": round(far_cpu_s * 1e3 / calls, 3),
         "line_idle_cpu_ms_per_call": round(idle_cpu_s * 1e3 / calls, 3),
+        "box_line_idle_cpu_ms_per_call": round((idle_cpu_s - far_idle_cpu_s) * 1e3 / calls, 3),
         "cpu_ms_per_call_over_idle_line": round((cpu_s - idle_cpu_s) * 1e3 / calls, 3),
+        "box_cpu_ms_per_call_over_idle_line": round(((cpu_s - far_cpu_s) - (idle_cpu_s - far_idle_cpu_s)) * 1e3 / calls, 3),
     }
 
 
