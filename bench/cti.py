@@ -30,7 +30,8 @@ applications, and the CPU a call costs from the carrier's SETUP to the agent's w
    and thread): the carrier simulator (span 2, network side) places calls on the box's span 1;
    the number mapping and dial plan send each to an IVR flow of one node — a `route` straight to
    a skill group (4 groups, one flow each: a real menu is the IVR's bench, not this one); the
-   distributor queues the caller in the CTI (music on hold while queued) and rings the agent's
+   distributor queues the caller in the CTI (music on hold while queued; the CTI's event log and
+   the call records are written to SQLite by their writer threads, as on the box) and rings the agent's
    extension on the center's PRI (span 3, as in the embedded default) where the simulated PBX
    (span 4, user side) alerts, answers after 0.5 s, is bridged to the caller, listens 3 s and
    hangs up; the box clears the caller and the agent wraps up for 2 s, then takes the next caller.
@@ -249,6 +250,9 @@ def e2e_run(calls: int) -> dict:
     from hil_tests.carrier import TONE_DBM0
     from pbx_cti.acd.distributor import CallDistributor
     from pbx_cti.api.config_section import cti_config
+    from pbx_cti.cdr.reader import CdrReader
+    from pbx_cti.cdr.schema import records_path
+    from pbx_cti.cdr.store import open_store
     from pbx_cti.cti.runner import CtiRunner
     from pbx_cti.pbx.core import Pbx, PbxSpanHandler
     from pbx_cti.pbx.model import CallEnded
@@ -268,8 +272,9 @@ def e2e_run(calls: int) -> dict:
         # As in the embedded default: 1 (box, TE) - 2 (carrier, NT); 3 (box, NT) - 4 (center's PBX, TE).
         carrier_line = LockstepLine(clock=clock, bus=bus, nt_config={"id": 2}, te_config={"id": 1}).open()
         center_line = LockstepLine(clock=clock, bus=bus, nt_config={"id": 3}, te_config={"id": 4}).open()
-        plan = build_plan(config, None)
+        plan = build_plan(config, work_dir)
         pbx = Pbx(lambda: plan, clock, bus)
+        pbx.cdr = open_store(records_path(work_dir))       # each call's record, as the pbx service keeps them
         box = IsdnSpan(carrier_line.te, PriStack("user"), clock=clock, bus=bus)
         box_center = IsdnSpan(center_line.nt, PriStack("network"), clock=clock, bus=bus)
         box.handler = PbxSpanHandler(box, pbx)
@@ -292,21 +297,22 @@ def e2e_run(calls: int) -> dict:
                 runner("login", agent, str(2001 + n))
                 runner("ready", agent)
 
-            placed, done = 0, 0
+            placed, live = 0, []
             virtual0, far0 = clock.now(), far_ends.cpu_s
             cpu0, wall0 = time.process_time(), time.perf_counter()
-            while done < calls:
-                live = placed - done
-                while placed < calls and live < E2E_IN_FLIGHT:
-                    carrier.place_call(called=f"700{placed % E2E_GROUPS}", calling=f"02{placed:08d}",
-                                       forwarded_from=None)
-                    placed, live = placed + 1, live + 1
+            while placed < calls or live:
+                while placed < calls and len(live) < E2E_IN_FLIGHT:
+                    live.append(carrier.place_call(called=f"700{placed % E2E_GROUPS}", calling=f"02{placed:08d}",
+                                                   forwarded_from=None))
+                    placed += 1
                 carrier_line.run(0.01)
-                done = sum(1 for c in carrier.calls if c.done)
+                live = [call for call in live if not call.done]
                 if clock.now() - virtual0 > 20.0 * calls:
-                    raise RuntimeError(f"end to end: {done} of {calls} calls done after {clock.now() - virtual0:.0f} s")
+                    raise RuntimeError(f"end to end: {placed - len(live)} of {calls} calls done after "
+                                       f"{clock.now() - virtual0:.0f} s of line")
             carrier_line.run(WRAP_UP_S + 0.5)            # the last agents' wrap-up ends
             store.flush()
+            pbx.cdr.flush()
             cpu_s = time.process_time() - cpu0
             wall_s = time.perf_counter() - wall0
             virtual_s = clock.now() - virtual0
@@ -323,6 +329,9 @@ def e2e_run(calls: int) -> dict:
             carrier_line.close()
             center_line.close()
             store.close()
+            cdr_stats = pbx.cdr.stats()
+            pbx.cdr.stop()
+            cdrs_with_agent = sum(1 for record in CdrReader(records_path(work_dir)).calls(limit=None) if record.agent)
 
     by_agent = [e for e in ended if e.summary["data"].get("agent")]
     causes: dict[str, int] = {}
@@ -331,15 +340,17 @@ def e2e_run(calls: int) -> dict:
     agents_heard_caller = sum(1 for r in heard if r.span_id == 4 and r.tone_level_dbm0 is not None
                               and abs(r.tone_level_dbm0 - TONE_DBM0) <= 1.0 and r.tone_seconds >= TALK_S - 0.5)
     if (len(by_agent) != calls or causes != {"16": calls} or phones.handler.answered != calls
-            or agents_heard_caller != calls):
+            or agents_heard_caller != calls or cdrs_with_agent != calls
+            or any(cdr_stats[k] for k in ("dropped", "rejected", "write_errors"))):
         raise RuntimeError(f"end to end: of {calls} calls {len(by_agent)} reached an agent, "
                            f"{phones.handler.answered} answered at an extension, {agents_heard_caller} "
-                           f"where the agent heard the caller; carrier causes {causes}")
+                           f"where the agent heard the caller, {cdrs_with_agent} records naming an agent "
+                           f"({cdr_stats}); carrier causes {causes}")
     wrapped = sum(engine.agents[a].calls for a in engine.agents)
     return {
         "e2e_calls": calls, "e2e_agents": E2E_AGENTS, "e2e_skill_groups": E2E_GROUPS,
         "e2e_answered_by_agents": len(by_agent), "e2e_agent_calls_counted": wrapped,
-        "e2e_agents_heard_caller": agents_heard_caller,
+        "e2e_agents_heard_caller": agents_heard_caller, "e2e_records_naming_agent": cdrs_with_agent,
         "e2e_virtual_s": round(virtual_s, 2), "e2e_wall_s": round(wall_s, 2),
         "cpu_ms_per_call": round(cpu_s * 1e3 / calls, 3),
         "box_cpu_ms_per_call": round((cpu_s - far_cpu_s) * 1e3 / calls, 3),
@@ -373,8 +384,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.quick:
         args.calls, args.e2e_calls, args.api_seconds = 2_000, 30, 1.0
-    result = route_run(args.calls, args.seed)
-    result.update(e2e_run(args.e2e_calls))
+    for name, value in (("--calls", args.calls), ("--e2e-calls", args.e2e_calls), ("--api-seconds", args.api_seconds)):
+        if value <= 0:
+            parser.error(f"{name}: expected a positive number, got {value}")
+    try:
+        result = route_run(args.calls, args.seed)
+        result.update(e2e_run(args.e2e_calls))
+    except RuntimeError as exc:          # a call went wrong: say which figure cannot be trusted
+        print(f"bench/cti.py: {exc}", file=sys.stderr)
+        return 1
     result.update(api_run(args.api_seconds))
     print(json.dumps(result))
     return 0

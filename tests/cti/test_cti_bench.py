@@ -22,10 +22,11 @@ def test_bench_cti_quick_prints_one_json_object_with_every_part():
     assert 0 < figures["route_decision_p50_ms"] <= figures["route_decision_p99_ms"] <= figures["route_decision_max_ms"]
     assert figures["engine_cpu_ms_per_call"] > 0
     # End to end: every call placed by the carrier reached an agent, was answered at the agent's
-    # extension, carried the caller's tone to the agent and was counted once by the engine.
+    # extension, carried the caller's tone to the agent, was counted once by the engine and has a
+    # call record naming its agent.
     calls = figures["e2e_calls"]
     assert calls == 30 and figures["e2e_answered_by_agents"] == calls == figures["e2e_agent_calls_counted"]
-    assert figures["e2e_agents_heard_caller"] == calls
+    assert figures["e2e_agents_heard_caller"] == calls == figures["e2e_records_naming_agent"]
     assert figures["e2e_virtual_s"] > 5.5           # at least ring + talk + wrap-up, in virtual time
     assert figures["cpu_ms_per_call"] > figures["engine_cpu_ms_per_call"]
     assert figures["cpu_ms_per_call"] == pytest.approx(figures["box_cpu_ms_per_call"] + figures["far_end_cpu_ms_per_call"],
