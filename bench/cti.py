@@ -176,13 +176,25 @@ E2E_IN_FLIGHT = 28          # carrier calls at once (the carrier's PRI has 30 B-
 RING_S, TALK_S, WRAP_UP_S = 0.5, 3.0, 2
 
 
+def without_cti(text: str) -> str:
+    """The configuration text less its [cti] tables ([cti], [[cti.agent]], [[cti.queue]] ...)."""
+    kept, in_cti = [], False
+    for line in text.splitlines(keepends=True):
+        header = line.strip()
+        if header.startswith("["):
+            name = header.strip("[]").split("]")[0].strip()
+            in_cti = name == "cti" or name.startswith("cti.")
+        if not in_cti:
+            kept.append(line)
+    return "".join(kept)
+
+
 def e2e_config_text(work: Path) -> str:
     """The embedded default (spans 1..4, number mapping, the center's trunk group) with the bench's
     contact center: one-node IVR flows q0..q3 on route points 7000..7003, 24 agents, 4 queues."""
     from firmware.config.loader import default_text
 
-    text = default_text()
-    text = text[:text.index("\n[cti]\n")]              # the default's own three agents
+    text = without_cti(default_text())               # not the default's own three agents
     text = text.replace('pattern = "7000"\ntarget = "ivr:main"', 'pattern = "7000"\ntarget = "ivr:q0"')
     (work / "prompts").mkdir()
     flows = []
