@@ -60,7 +60,6 @@ The last line printed is one JSON object with all three parts' figures.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import random
 import sys
@@ -376,11 +375,10 @@ def e2e_run(calls: int) -> dict:
 
 # ---------------------------------------------------------------------------- events (the API)
 def api_run(seconds: float) -> dict:
-    """bench/cti_api.py's measurement, imported (bench/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("bench_cti_api", Path(__file__).with_name("cti_api.py"))
-    cti_api = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cti_api)
-    figures = cti_api.measure(seconds)
+    """bench/cti_api.py's measurement, its figures named as this bench's."""
+    from bench.cti_api import measure
+
+    figures = measure(seconds)
     renamed = {"agents": "api_agents", "seconds": "api_seconds", "sent": "events_sent", "received": "events_received"}
     return {renamed.get(k, k): v for k, v in figures.items()}
 
