@@ -15,7 +15,8 @@ as fast as the clients take them: it stops feeding when a client's queue passes 
     server_cpu_s, client_cpu_s   process CPU over the measured window
 
     .venv/bin/python bench/cti_api.py [--seconds 5] [--quick]
-The last line printed is one JSON object.
+The last line printed is one JSON object.  bench/cti.py, the CTI's whole measurement, runs this
+one through `measure(seconds)`.
 """
 
 from __future__ import annotations
@@ -181,12 +182,17 @@ def main() -> None:
     if args.client:
         asyncio.run(client_main(*args.client))
         return
-    seconds = 1.0 if args.quick else args.seconds
+    print(json.dumps(measure(1.0 if args.quick else args.seconds)))
+
+
+def measure(seconds: float) -> dict:
+    """The whole measurement (bench/cti.py runs it too): the API's figures, then the engine's
+    reference in the same run."""
     figures = {"agents": AGENTS, "seconds": seconds}
     figures.update(asyncio.run(serve(seconds)))
     figures["engine_events_per_s"] = round(engine_reference(min(seconds, 2.0)))
     figures["goal_events_per_s"] = 20000
-    print(json.dumps(figures))
+    return figures
 
 
 if __name__ == "__main__":
