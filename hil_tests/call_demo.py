@@ -38,6 +38,7 @@ from firmware.isdn.show import show_isdn_status
 from firmware.isdn.stack import DataLinkDown, DataLinkUp
 from firmware.appliance.sdnotify import Notifier
 from firmware.appliance.services import load_box_services
+from pbx_cti.cti.decisions import AgentStateChanged, Offer
 from pbx_cti.ivr.config import DEFAULT_PROMPT_DIR
 from pbx_cti.ivr.prompts_setup import make_prompts
 from pbx_cti.ivr.trace import IvrTrace
@@ -61,6 +62,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-dir", default=None,
                         help=f"the IVR's prompts (default {DEFAULT_PROMPT_DIR} when it exists, else the default "
                              "flow's Korean prompts are made for the demo with espeak-ng)")
+    parser.add_argument("--agent", default="lee",
+                        help="the contact center's agent logged in and ready at its extension before the call "
+                             "(default lee, who answers 2: account transfer); 'none': every agent logged out, "
+                             "the caller hears the all-busy announcement")
+    parser.add_argument("--talk", type=float, default=3.0,
+                        help="seconds the caller talks with the agent before hanging up (default 3)")
     parser.add_argument("--carrier", choices=["libpri", "pribox"], default=None,
                         help="the far end's stack (default: libpri in real time, pribox with --virtual)")
     parser.add_argument("--pcap", metavar="FILE", help="write the box's D-channel to FILE (LINUX_LAPD, for Wireshark)")
@@ -80,6 +87,9 @@ def _libpri_available() -> bool:
 
 def demo_config(wire_dir: str, carrier: str, crc4: bool = True, prompt_dir: str | None = None) -> str:
     text = default_text(wire_dir) + "\n[api]\nport = 0\n"      # beside a box's own API on 8088
+    # The center's PBX (span 4): its extensions answer after a ring and listen.
+    text = text.replace('handler = "none"             # the built-in simulator plays the center\'s PBX and its phones',
+                        'handler = "answer"')
     if prompt_dir is not None:
         text += f'\n[ivr]\nprompt_dir = "{prompt_dir}"\n'
 
@@ -110,6 +120,10 @@ class CallDemo:
         self.bus.subscribe(CallRouted, self._on_call_routed)
         self.bus.subscribe(IvrTrace, self._on_ivr)
         self.bus.subscribe(CallEnded, self._on_call_ended)
+        self.bus.subscribe(AgentStateChanged, self._on_agent)
+        self.bus.subscribe(Offer, self._on_offer)
+        self.connected_at: float | None = None
+        self.clock = None     # the demo's clock, once it runs: the CTI's decisions carry wall time
 
     def _at(self, t: float) -> str:
         return f"{(t - self.start) * 1000:8.1f} ms"
@@ -144,6 +158,17 @@ class CallDemo:
     def _on_ivr(self, event: IvrTrace) -> None:
         self.out(f"{self._at(event.time)}  {event.text}")
 
+    def _on_offer(self, event: Offer) -> None:
+        self.out(f"{self._at(self.clock.now())}  cti: {event.caller} in queue {event.queue}: offered to {event.agent}, "
+                 f"ringing extension {event.endpoint} on span 3 (ring timeout {event.ring_timeout:g} s)")
+
+    def _on_agent(self, event: AgentStateChanged) -> None:
+        why = f" ({event.reason})" if event.reason else ""
+        self.out(f"{self._at(self.clock.now())}  cti: agent {event.agent}: {event.previous.value} -> "
+                 f"{event.state.value}{why}")
+        if event.state.value == "TALKING":
+            self.connected_at = self.clock.now()
+
     def _on_call_ended(self, event: CallEnded) -> None:
         self.ended.append(event)
         s = event.summary
@@ -158,6 +183,7 @@ class CallDemo:
 
     async def _scenario(self, daemon: Daemon, clock) -> None:
         self.start = clock.now()
+        self.clock = clock
         def isdn_up():
             service = daemon.ctx.peer("isdn") if daemon.ctx is not None else None
             return service if service is not None and BOX_SPAN in service.spans else None
@@ -189,12 +215,15 @@ class CallDemo:
             await self._wait(lambda: carrier.ready and box.in_service, 5, "both D-channels up, channels restarted")
             if isinstance(carrier, carriers.LibpriCarrier):
                 self.out(f"{self._at(clock.now())}  span {CARRIER_SPAN}: D-channel up (libpri reports dchannel_up)")
+            if self.args.agent != "none":
+                await self._agent_ready(daemon)
             for number in range(1, self.args.calls + 1):
+                self.connected_at = None
                 call = carrier.place_call()
                 self.out(f"{self._at(clock.now())}  carrier: call {number}: SETUP {carriers.CALLING} -> "
                          f"{carriers.CALLED} (forwarded from {carriers.FORWARDED_FROM}) on TS{call.timeslot}")
                 heard = await self._listen(carrier, call, clock, number)
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.5)        # the agent's leg clears on span 3 too
                 self._summarise(number, call, heard)
             remaining = self.args.seconds - (clock.now() - self.start)
             if remaining > 0:
@@ -214,6 +243,19 @@ class CallDemo:
                 box.pcap = None
                 pcap.close()
             carrier.close()
+
+    async def _agent_ready(self, daemon) -> None:
+        """The agent's application logs in at the agent's extension and goes ready (as over the API)."""
+        await self._wait(lambda: daemon.ctx.peer("cti") is not None and daemon.ctx.peer("cti").runner is not None,
+                         5, "the contact center (cti service) to start")
+        runner = daemon.ctx.peer("cti").runner
+        agent = runner.engine.agents.get(self.args.agent)
+        if agent is None:
+            self.failures.append(f"no agent {self.args.agent!r} in [cti] (agents: {', '.join(runner.engine.agents)})")
+            raise RuntimeError(f"no agent {self.args.agent!r}")
+        extension = {"kim": "2001", "lee": "2002", "park": "2003"}.get(self.args.agent, "2009")
+        runner("login", self.args.agent, extension)
+        runner("ready", self.args.agent)
 
     async def _wait(self, condition, timeout: float, what: str) -> None:
         loop = asyncio.get_running_loop()
@@ -244,6 +286,10 @@ class CallDemo:
                 keys.put(self.args.digits)
                 carrier.bearer.play(timeslot, keys)
                 self.out(f"{self._at(clock.now())}  carrier: the caller presses {self.args.digits}")
+            if self.connected_at is not None and clock.now() >= self.connected_at + self.args.talk and not call.done:
+                self.connected_at = None
+                self.out(f"{self._at(clock.now())}  carrier: the caller hangs up after {self.args.talk:g} s with the agent")
+                carrier.hangup(call, 16)
             if clock.now() > deadline:
                 self.failures.append(f"call {number}: not cleared within 60 s")
                 break
@@ -256,23 +302,35 @@ class CallDemo:
         if ended is None:
             self.failures.append(f"call {number}: the PBX reported no end")
             return
-        heard_prompts = [name for name in ("greeting", "menu", "connecting", "all_busy")
+        heard_prompts = [name for name in ("greeting", "menu", "connecting", "all_busy_options", "all_busy")
                          if name in self.prompts and prompt_heard(heard, self.prompts[name].samples)]
         cause = call.released_cause
+        agent = ended["data"].get("agent", "")
         self.out(f"call {number}: {ended['numbers_in']['called']} -> {ended['numbers']['called']}; "
                  f"{ended['route']['kind']} {ended['route']['target']}; IVR {' > '.join(ended['ivr_path'])}; "
                  f"keys {ended['digits'] or '(none)'}; the caller heard {', '.join(heard_prompts) or 'no prompt'}; "
-                 f"cleared by the {ended['cleared_by']} with cause {cause} ({cause_name(cause) if cause else '?'})")
+                 + (f"queue {ended['data'].get('queue')}, agent {agent} answered; " if agent else "")
+                 + f"cleared by the {ended['cleared_by']} with cause {cause} ({cause_name(cause) if cause else '?'})")
         if call.answered_at is None:
             self.failures.append(f"call {number} not answered")
         if ended["numbers"]["called"] != "7000":
             self.failures.append(f"call {number}: mapped to {ended['numbers']['called']}, expected 7000")
-        expected = ["greeting", "menu", "connecting", "all_busy"] if self.args.digits[:1] in ("1", "2", "3") else ["greeting"]
+        routed = self.args.digits[:1] in ("1", "2", "3")
+        served = routed and self.args.agent != "none" and _serves(self.args.agent, self.args.digits[:1])
+        expected = (["greeting", "menu", "connecting"] + ([] if served else ["all_busy"])) if routed else ["greeting"]
+        if served and agent != self.args.agent:
+            self.failures.append(f"call {number}: expected agent {self.args.agent} to answer, got {agent or 'nobody'}")
         missing = [p for p in expected if p not in heard_prompts]
         if self.prompts and missing:
             self.failures.append(f"call {number}: the caller did not hear {', '.join(missing)}")
         if cause != 16:
             self.failures.append(f"call {number}: cleared with cause {cause}, expected 16")
+
+
+def _serves(agent: str, key: str) -> bool:
+    """The embedded default's agent answers the menu key's skill group (default.toml [cti])."""
+    groups = {"kim": "12", "lee": "23", "park": "31"}
+    return key in groups.get(agent, "")
 
 
 def prompt_heard(heard, prompt, threshold: float = 0.9) -> bool:

@@ -29,7 +29,19 @@ DEFAULT_PROMPTS: dict[str, str] = {
     "connecting": "상담사를 연결해 드리겠습니다. 잠시만 기다려 주십시오.",
     "all_busy": "지금은 모든 상담사가 통화중입니다. 잠시 후 다시 걸어 주십시오.",
     "goodbye": "이용해 주셔서 감사합니다. 안녕히 계십시오.",
+    "all_busy_options": "지금은 모든 상담사가 통화중입니다. 기다리시려면 1번을 눌러 주십시오.",
+    "please_wait": "상담사를 연결하고 있습니다. 잠시만 기다려 주십시오.",
 }
+# The contact center's queue announcements (pbx_cti/acd): the caller's place, then the wait.
+_ORDINALS = ("첫", "두", "세", "네", "다섯", "여섯", "일곱", "여덟", "아홉")
+_MINUTES = ("일", "이", "삼", "사", "오")
+QUEUE_PROMPTS: dict[str, str] = {
+    **{f"position_{n}": f"고객님의 대기 순서는 {word} 번째입니다." for n, word in enumerate(_ORDINALS, 1)},
+    "position_more": "대기 중인 고객이 많습니다.",
+    **{f"wait_{n}": f"예상 대기 시간은 약 {word} 분입니다." for n, word in enumerate(_MINUTES, 1)},
+    "wait_more": "예상 대기 시간은 오 분 이상입니다.",
+}
+DEFAULT_PROMPTS.update(QUEUE_PROMPTS)
 VOICE = "ko"
 SPEED = 150  # words per minute: a little slower than espeak-ng's 175, as announcements are
 

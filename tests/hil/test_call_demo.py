@@ -25,20 +25,24 @@ def test_demo_on_virtual_time_prints_line_dchannels_call_trace_and_status(capsys
                for line in lines)
     assert any("dial plan: " in line and "dial plan entry 1 (7000) -> ivr main" in line for line in lines)
     steps = [line.split(": ", 2)[1] for line in lines if " IVR s1-" in line and ": enter " in line]
-    assert steps == ["greeting", "menu", "service", "account_transfer", "all_busy"]
+    assert steps == ["greeting", "menu", "service", "account_transfer"]
     assert any("carrier: the caller presses 2" in line for line in lines)
     assert any("menu: digit 2 collected" in line for line in lines)
-    assert any("branch busy (no agent of queue 'account_transfer' is logged in)" in line for line in lines)
+    # The contact center: lee logged in and ready, offered the caller, rung on span 3, talking.
+    assert any(line.endswith("cti: agent lee: NOT_READY -> READY") for line in lines)
+    assert any("in queue account_transfer: offered to lee, ringing extension 2002 on span 3" in line for line in lines)
+    assert any(line.endswith("cti: agent lee: RESERVED -> TALKING") for line in lines)
+    assert any(line.endswith("carrier: the caller hangs up after 3 s with the agent") for line in lines)
     trace = [line.split("ms  ", 1)[1] for line in lines if "ISDN Se1:15: " in line]
     # Both stacks restart their B-channels at the first link-up, before the carrier's call.
     assert [t.split(" pd = ")[0] for t in trace] == [
         "ISDN Se1:15: TX -> RESTART", "ISDN Se1:15: RX <- RESTART", "ISDN Se1:15: TX -> RESTART_ACK",
         "ISDN Se1:15: RX <- RESTART_ACK", "ISDN Se1:15: RX <- SETUP", "ISDN Se1:15: TX -> CALL_PROC",
-        "ISDN Se1:15: TX -> CONNECT", "ISDN Se1:15: RX <- CONNECT_ACK", "ISDN Se1:15: TX -> DISCONNECT",
-        "ISDN Se1:15: RX <- RELEASE", "ISDN Se1:15: TX -> RELEASE_COMP"]
-    assert ("call 1: 15881234 -> 7000; ivr main; IVR greeting > menu > service > account_transfer > all_busy; "
-            "keys 2; the caller heard greeting, menu, connecting, all_busy; cleared by the box with cause 16 "
-            "(Normal call clearing)") in lines
+        "ISDN Se1:15: TX -> CONNECT", "ISDN Se1:15: RX <- CONNECT_ACK", "ISDN Se1:15: RX <- DISCONNECT",
+        "ISDN Se1:15: TX -> RELEASE", "ISDN Se1:15: RX <- RELEASE_COMP"]
+    assert ("call 1: 15881234 -> 7000; ivr main; IVR greeting > menu > service > account_transfer; "
+            "keys 2; the caller heard greeting, menu, connecting; queue account_transfer, agent lee answered; "
+            "cleared by the caller with cause 16 (Normal call clearing)") in lines
     assert out.count("State = MULTIPLE_FRAME_ESTABLISHED") == 4
     assert out.count("0 Active Layer 3 Call(s)") == 4
     assert "E1 1 is up." in lines and "E1 2 is up." in lines
@@ -47,10 +51,12 @@ def test_demo_on_virtual_time_prints_line_dchannels_call_trace_and_status(capsys
 
 
 def test_demo_with_several_calls_other_keys_and_bad_arguments(capsys):
-    assert main(["demo", "--virtual", "--seconds", "1", "--calls", "2", "--digits", "3"]) == 0
+    assert main(["demo", "--virtual", "--seconds", "1", "--calls", "2", "--digits", "1"]) == 0
     out = capsys.readouterr().out
-    for n in (1, 2):
-        assert f"call {n}: 15881234 -> 7000; ivr main; IVR greeting > menu > service > incident_report > all_busy; keys 3;" in out
+    for n in (1, 2):      # lee does not take deposit inquiries: nobody can, the caller hears all busy
+        assert f"call {n}: 15881234 -> 7000; ivr main; IVR greeting > menu > service > deposit_inquiry > all_busy; keys 1;" in out
+    assert main(["demo", "--virtual", "--seconds", "1", "--agent", "none", "--digits", "3"]) == 0
+    assert "IVR greeting > menu > service > incident_report > all_busy; keys 3;" in capsys.readouterr().out
     assert main(["demo", "--virtual", "--carrier", "libpri"]) == 2
     assert "cannot run with --virtual" in capsys.readouterr().out
     assert main(["demo", "--seconds", "0"]) == 2
@@ -66,8 +72,8 @@ def test_demo_in_real_time_against_libpri_and_its_pcap_decodes_in_tshark(tmp_pat
     assert result.returncode == 0, result.stdout + result.stderr
     assert "carrier simulator on span 2: libpri (network)" in result.stdout
     assert "span 2: D-channel up (libpri reports dchannel_up)" in result.stdout
-    assert "IVR greeting > menu > service > account_transfer > all_busy; keys 2; " \
-           "the caller heard greeting, menu, connecting, all_busy" in result.stdout
+    assert "IVR greeting > menu > service > account_transfer; keys 2; the caller heard greeting, menu, " \
+           "connecting; queue account_transfer, agent lee answered" in result.stdout
     assert elapsed < 45             # the call itself: about 17 s of prompts
     decoded = subprocess.run(["tshark", "-r", str(pcap), "-V", "-Y", "q931"], capture_output=True, text=True,
                              timeout=30).stdout
