@@ -33,6 +33,18 @@ from .music import hold_music
 
 log = logging.getLogger("pribox.acd")
 
+CALLBACK_PREFIX = "cb-"          # the engine's caller id of a callback request: cb-<the call that asked>
+
+
+class RouteRefused(str):
+    """Why a caller was not queued; `no_agents` when nobody of the group is logged in (the IVR
+    may take another exit then: waiting would be pointless)."""
+
+    def __new__(cls, reason: str, no_agents: bool = False):
+        refused = super().__new__(cls, reason)
+        refused.no_agents = no_agents
+        return refused
+
 # Announcement prompts, when the prompt directory has them: position_1 .. position_9 ("you are
 # caller number n"), position_more; then wait_1 .. wait_5 (about n minutes), wait_more.
 MAX_POSITION_PROMPT = 9
@@ -69,9 +81,9 @@ class CallDistributor:
             return f"no queue is answered by skill group {action.skill!r}"
         staffed, ready = self._agents_for(queue)
         if not staffed:
-            return f"no agent of queue {queue!r} is logged in"
+            return RouteRefused(f"no agent of queue {queue!r} is logged in", no_agents=True)
         if not ready and not action.wait:
-            return f"every agent of queue {queue!r} is busy"
+            return RouteRefused(f"every agent of queue {queue!r} is busy")
         info = {"calling": call.numbers.get("calling", ""), "called": call.numbers_in.get("called", ""),
                 "dialled": call.numbers.get("called", ""), "redirecting": call.numbers.get("redirecting", ""),
                 **{k: v for k, v in call.data.items() if isinstance(v, (str, int, float))}}
@@ -89,7 +101,28 @@ class CallDistributor:
         return None
 
     def agent_answered(self, call, agent: str) -> bool:
-        return bool(self.runner("offer_answered", call.id, agent))
+        accepted = bool(self.runner("offer_answered", call.id, agent))
+        if accepted and call.id.startswith(CALLBACK_PREFIX):
+            call.data["queue"] = self.engine.agents[agent].queue      # a conversation now: it ends in the log
+        return accepted
+
+    def request_callback(self, call, action) -> None:
+        """Book the caller's callback in the skill group's queue: an agent is offered it like a
+        caller, its extension rings first, and the box dials the customer once it answers."""
+        queue = self.queue_for(action.skill)
+        number = "".join(ch for ch in action.number if ch.isdigit())
+        if queue is None or not number:
+            log.error("call %s: callback not booked: %s", call.id,
+                      f"no queue is answered by skill group {action.skill!r}" if queue is None else "no number")
+            return
+        info = {"callback": number, "trunk": call.trunk or "", "requested_by": call.id,
+                **{k: v for k, v in action.data.items() if isinstance(v, (str, int, float))}}
+        try:
+            self.runner("caller_queued", CALLBACK_PREFIX + call.id, queue, int(action.priority), info)
+        except CtiError as exc:
+            log.error("call %s: callback not booked: %s", call.id, exc)
+            return
+        log.info("call %s: callback to %s booked in %s", call.id, number, queue)
 
     def agent_connected(self, call, agent: str) -> None:
         self.record(call.id, on_demand=False)
@@ -138,13 +171,19 @@ class CallDistributor:
 
     def _ring(self, offer: Offer) -> str | None:
         endpoint = offer.endpoint
-        if endpoint.isdigit():
-            return self.pbx.offer(offer.caller, offer.agent, endpoint)
-        return f"endpoint {endpoint!r} is not an extension (digits)"
+        if not endpoint.isdigit():
+            return f"endpoint {endpoint!r} is not an extension (digits)"
+        number = offer.info.get("callback")
+        if number:
+            return self.pbx.call_back(offer.caller, offer.agent, endpoint, number, offer.info.get("trunk") or None)
+        return self.pbx.offer(offer.caller, offer.agent, endpoint)
 
     def _withdraw(self, withdraw: WithdrawOffer) -> None:
         cause = Cause.NON_SELECTED_USER_CLEARING if withdraw.reason == "answered-elsewhere" else Cause.NORMAL_CLEARING
-        self.pbx.withdraw(withdraw.caller, withdraw.agent, cause)
+        if withdraw.caller.startswith(CALLBACK_PREFIX):
+            self.pbx.hang_up(withdraw.caller, cause)       # the agent's extension rang for a callback
+        else:
+            self.pbx.withdraw(withdraw.caller, withdraw.agent, cause)
 
     def _announce(self, announce: Announce) -> None:
         prompts = self._position_prompts(announce)

@@ -103,6 +103,9 @@ class CtiService(Service):
         core = core_for(ctx)
         # The core outlives a reload of [cti] with its calls; after a daemon restart it has none.
         for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
+            caller = engine.callers[caller_id]
+            if caller.info.get("callback") and caller.status == "waiting":
+                continue       # a booked callback outlives the call that asked for it, and restarts
             if caller_id not in core.by_call:
                 self.runner("caller_abandoned", caller_id, "daemon-restart")
         self.distributor = CallDistributor(core, self.runner, ctx.bus, self.clock,
@@ -121,9 +124,14 @@ class CtiService(Service):
             self.distributor.close()
         if self.runner is not None and reason is StopReason.SHUTDOWN:
             # The ISDN service clears every call toward the carrier: each is closed in the log
-            # now.  On a reload the core keeps its calls and the next engine, rebuilt from the
-            # same log, keeps their places in the queues and their agents.
-            self.runner("clear_calls", "daemon-stop")
+            # now (booked callbacks still waiting stay booked).  On a reload the core keeps its
+            # calls and the next engine, rebuilt from the same log, keeps their places in the
+            # queues and their agents.
+            engine = self.runner.engine
+            for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
+                caller = engine.callers.get(caller_id)
+                if caller is not None and not (caller.info.get("callback") and caller.status == "waiting"):
+                    self.runner("caller_abandoned", caller_id, "daemon-stop")
         if self.clock is not None:
             self.clock.cancel_all()
         self.runner = None

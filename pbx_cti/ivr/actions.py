@@ -107,10 +107,21 @@ class Notify:
 
 
 @dataclass(frozen=True)
+class RequestCallback:
+    """Ask the contact center to call `number` back with an agent of `skill`; nothing is
+    reported back: the flow has already gone on."""
+    skill: str
+    number: str
+    data: Mapping[str, Any]
+    priority: int = 0
+    call_id: str = ""
+
+
+@dataclass(frozen=True)
 class Hangup:
     """Clear the call with this Q.850 cause."""
     cause: int
 
 
 Action = (Play | StopPlayback | StartCollect | Lookup | RouteToSkill | Transfer | Record | StopRecording | Notify
-          | Hangup)
+          | RequestCallback | Hangup)

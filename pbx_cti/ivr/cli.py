@@ -15,7 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .actions import Hangup, Lookup, Notify, Play, Record, RouteToSkill, StartCollect, StopRecording, Transfer
+from .actions import (Hangup, Lookup, Notify, Play, Record, RequestCallback, RouteToSkill, StartCollect, StopRecording,
+                      Transfer)
 from .flow import FlowError, load_flow_file
 from .lookups import http_lookup, sqlite_lookup
 from .session import IvrSession
@@ -109,6 +110,8 @@ def simulate(flow, keys: str, call_data: dict, route: str = "busy", show=print) 
             pass
         elif isinstance(action, Notify):
             show(f"{now:7.1f}  (a {action.kind} {action.template or 'text'} to {action.to} would be queued)")
+        elif isinstance(action, RequestCallback):
+            show(f"{now:7.1f}  (a callback to {action.number} would be booked with skill group {action.skill})")
         else:  # StopPlayback
             playing = None
     return session

@@ -277,11 +277,13 @@ class RouteNode(Node):
     prompts: tuple[str, ...] = ()
     on_busy: str | None = None
     wait: bool = False          # queue even when every agent is busy (the caller chose to wait)
+    on_no_agents: str | None = None   # nobody of the group is logged in (default: on_busy)
 
     type_name = "route"
 
     def exits(self):
-        return [("on_busy", self.on_busy, frozenset())] if self.on_busy else []
+        return [(name, target, frozenset()) for name, target in (("on_busy", self.on_busy),
+                                                                 ("on_no_agents", self.on_no_agents)) if target]
 
     def references(self):
         refs = _template_refs(("skill",), self.skill)
@@ -328,6 +330,28 @@ class RecordNode(Node):
 
     def prompt_names(self):
         return _prompts_at("prompts", self.prompts)
+
+
+@dataclass(frozen=True)
+class CallbackNode(Node):
+    """Leave a callback request with the contact center (an agent of `skill` is rung first and,
+    once the agent answers, the box dials `number`) and go on at once."""
+    skill: str = ""
+    number: str = "${calling}"
+    data: Mapping[str, str] = field(default_factory=dict)
+    priority: int = 0
+    next: str = ""
+
+    type_name = "callback"
+
+    def exits(self):
+        return [("next", self.next, frozenset())]
+
+    def references(self):
+        refs = _template_refs(("skill",), self.skill) + _template_refs(("number",), self.number)
+        for key, value in self.data.items():
+            refs += _template_refs(("data", key), value)
+        return refs
 
 
 @dataclass(frozen=True)
@@ -530,6 +554,15 @@ NODE_TABLES: dict[str, Table] = {
         "prompts": _PROMPTS_FIELD,
         "on_busy": Field(NEXT, OPTIONAL),
         "wait": Field(Bool(), False),
+        "on_no_agents": Field(NEXT, OPTIONAL),
+    }),
+    "callback": Table({
+        "type": Field(Str()),
+        "skill": Field(Template("a skill group name", min_len=1)),
+        "number": Field(Template("the number to call back, or ${variable}", min_len=1), "${calling}"),
+        "data": Field(MapOf(Template()), OPTIONAL),
+        "priority": Field(Int(0, 100), 0),
+        "next": Field(NEXT),
     }),
     "transfer": Table({
         "type": Field(Str()),
@@ -747,7 +780,10 @@ class _Validator:
                 cases.append(Case(case.var, op, operand, case.next, self.locations.find(case_path)[0]))
             return BranchNode(name, line, tuple(cases), r.otherwise)
         if kind == "route":
-            return RouteNode(name, line, r.skill, dict(r.data or {}), r.priority, r.prompts, r.on_busy, r.wait)
+            return RouteNode(name, line, r.skill, dict(r.data or {}), r.priority, r.prompts, r.on_busy, r.wait,
+                             r.on_no_agents)
+        if kind == "callback":
+            return CallbackNode(name, line, r.skill, r.number, dict(r.data or {}), r.priority, r.next)
         if kind == "transfer":
             if (r.number is None) == (r.extension is None):
                 self.errors.report(path, 'expected exactly one of "number" (an outside number) or "extension"')

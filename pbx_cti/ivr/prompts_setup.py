@@ -29,7 +29,8 @@ DEFAULT_PROMPTS: dict[str, str] = {
     "connecting": "상담사를 연결해 드리겠습니다. 잠시만 기다려 주십시오.",
     "all_busy": "지금은 모든 상담사가 통화중입니다. 잠시 후 다시 걸어 주십시오.",
     "goodbye": "이용해 주셔서 감사합니다. 안녕히 계십시오.",
-    "all_busy_options": "지금은 모든 상담사가 통화중입니다. 기다리시려면 1번을 눌러 주십시오.",
+    "all_busy_options": "지금은 모든 상담사가 통화중입니다. 기다리시려면 1번, 상담사의 전화를 받으시려면 2번을 눌러 주십시오.",
+    "callback_booked": "상담 예약이 접수되었습니다. 상담사가 곧 전화드리겠습니다. 감사합니다.",
     "please_wait": "상담사를 연결하고 있습니다. 잠시만 기다려 주십시오.",
 }
 # The contact center's queue announcements (pbx_cti/acd): the caller's place, then the wait.

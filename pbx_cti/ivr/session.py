@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from .actions import (
-    Action, Hangup, Lookup, LookupFailure, LookupRequest, Notify, Play, Record, RouteToSkill, StartCollect,
+    Action, Hangup, Lookup, LookupFailure, LookupRequest, Notify, Play, Record, RequestCallback, RouteToSkill,
+    StartCollect,
     StopPlayback, StopRecording, Transfer,
 )
 from .flow import (
-    DIGITS_VARIABLE, BranchNode, CollectNode, Flow, HangupNode, LookupNode, Node, NotifyNode, PlayNode, RecordNode,
+    DIGITS_VARIABLE, BranchNode, CallbackNode, CollectNode, Flow, HangupNode, LookupNode, Node, NotifyNode, PlayNode, RecordNode,
     RouteNode, SetNode, TransferNode, substitute,
 )
 from .trace import (
@@ -197,14 +198,17 @@ class IvrSession:
             self._note(IvrVariablesSet(now, self.call_id, node.name, ((node.into, reference),)))
         self._go(node.next, now)
 
-    def route_failed(self, reason: str, now: float) -> None:
+    def route_failed(self, reason: str, now: float, no_agents: bool = False) -> None:
+        """The call was not queued: every agent busy, or (`no_agents`) none of the group logged in."""
         if self.ended or self._phase != "route":
             return
         node: RouteNode = self._node
+        exit_to = (node.on_no_agents or node.on_busy) if no_agents else node.on_busy
+        label = "no agents" if no_agents and node.on_no_agents else "busy"
         self._note(IvrEnded(now, self.call_id, node.name, f"route to {self._route_skill!r} failed: {reason}")
-                   if not node.on_busy else IvrBranch(now, self.call_id, node.name, f"busy ({reason})", node.on_busy))
-        if node.on_busy:
-            self._go(node.on_busy, now)
+                   if not exit_to else IvrBranch(now, self.call_id, node.name, f"{label} ({reason})", exit_to))
+        if exit_to:
+            self._go(exit_to, now)
         else:
             self._hang_up(CAUSE_ROUTE_FAILED, f"route failed: {reason}", now)
 
@@ -284,6 +288,12 @@ class IvrSession:
                     return case.next
             self._note(IvrBranch(now, self.call_id, node.name, "otherwise", node.otherwise))
             return node.otherwise
+        if isinstance(node, CallbackNode):
+            v = self.variables
+            self._emit(RequestCallback(substitute(node.skill, v), substitute(node.number, v),
+                                       {k: substitute(x, v) for k, x in node.data.items()}, node.priority,
+                                       self.call_id), now)
+            return node.next
         if isinstance(node, NotifyNode):
             v = self.variables
             self._emit(Notify(node.kind, substitute(node.to, v), node.template or "",

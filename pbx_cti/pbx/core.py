@@ -87,6 +87,9 @@ class _Active:
     offers: dict = field(default_factory=dict)  # agent -> _Outbound ringing for the contact center
     held: bool = False                      # the agent put the caller on hold
     supervisor: "_Outbound | None" = None   # a supervisor listening in (or more)
+    # A call the box places itself (a callback): (agent, number to call, its trunk group).  Its
+    # first leg is the agent's extension; the customer is dialled once the agent answers.
+    originated: tuple | None = None
 
 
 @dataclass
@@ -121,6 +124,9 @@ class ContactCenter(Protocol):
 
     def call_gone(self, call: Call) -> None:
         """The caller's side has ended: abandoned in the queue or a finished conversation."""
+
+    def request_callback(self, call: Call, action) -> None:
+        """The IVR's caller asks to be called back (an IVR `callback` node)."""
 
 
 class Pbx:
@@ -182,6 +188,9 @@ class Pbx:
             _, _, timer = self.overlap.pop(key)
             if timer is not None:
                 timer.cancel()
+        elif key in self.active and self.active[key].originated is not None and \
+                isinstance(event, (Answered, Released)):
+            self._originated_event(self.active[key], event)
         elif isinstance(event, Answered) and key in self.active:
             pass        # our own CONNECT acknowledged
         elif isinstance(event, Disconnected) and key in self.active:
@@ -338,8 +347,15 @@ class Pbx:
                                   on_hangup=lambda cause: self._clear(active, cause),
                                   on_progress=lambda fields: self._progress(active, fields),
                                   on_notify=lambda action: notify_from_ivr(self.bus, action),
+                                  on_callback=lambda action: self._request_callback(active, action),
                                   record_dir=active.plan.record_dir)
         active.runner.start()
+
+    def _request_callback(self, active: _Active, action) -> None:
+        if self.center is None:
+            log.error("call %s: callback to %s not booked: the CTI is not running", active.call.id, action.number)
+            return
+        self.center.request_callback(active.call, action)
 
     def _announce(self, active: _Active, prompt: str) -> None:
         """Early media: the caller hears the announcement before any answer (progress indicator
@@ -368,7 +384,8 @@ class Pbx:
             self._record(lambda cdr: cdr.update(active.call.id, queue=queue))
             active.runner.handed_off()
         else:
-            active.runner.route_failed(reason)
+            # No CTI at all: nobody can take the call, the same as nobody logged in.
+            active.runner.route_failed(reason, getattr(reason, "no_agents", self.center is None))
 
     def _transfer(self, active: _Active, action: Transfer) -> None:
         group = active.plan.extension_trunk if action.kind == "extension" else active.call.trunk
@@ -639,6 +656,71 @@ class Pbx:
             out.leg.state = LegState.ENDED
             out.leg.media.close()
 
+    def call_back(self, call_id: str, agent: str, extension: str, number: str, trunk_group: str | None) -> str | None:
+        """A callback the box places: ring `agent`'s extension first; once the agent answers,
+        dial `number` out on `trunk_group` and bridge the two.  None when the extension rings."""
+        plan = self.plan_source()
+        if call_id in self.by_call:
+            return None
+        if not plan.extension_trunk:
+            return "no [pbx] extension_trunk: the box has no way to the agents' extensions"
+        try:
+            group = plan.gateway.trunk(plan.extension_trunk)
+        except GatewayError as exc:
+            return str(exc)
+        tables = {span: isdn.stack.channels for span, isdn in self.spans.items()
+                  if span in group.spans and isdn.in_service}
+        picked = plan.hunter(group).pick(tables)
+        if picked is None:
+            return f'no free channel on trunk group "{group.name}"'
+        span, timeslot = picked
+        isdn = self.spans[span]
+        try:
+            q931_id = isdn.setup(extension, calling=ie.CallingNumber(number, ie.TypeOfNumber.NATIONAL,
+                                                                     ie.NumberingPlan.ISDN),
+                                 timeslot=timeslot, exclusive=True)
+        except (CallStateError, ValueError) as exc:
+            return str(exc)
+        numbers = {"called": number, "calling": extension, "redirecting": ""}
+        call = Call(call_id, "out", trunk_group, span, timeslot, dict(numbers), numbers, setup_at=time.time())
+        call.route = {"kind": "callback", "target": number, "agent": agent}
+        leg = Leg(f"{call_id}/agent/{agent}", f"isdn span {span} TS {timeslot}", "out", span=span, timeslot=timeslot)
+        leg.media = IsdnLegMedia(isdn.bearer, timeslot)
+        call.legs.append(leg)
+        active = _Active(call, isdn, q931_id, plan, leg, originated=(agent, number, trunk_group))
+        self.active[(span, q931_id)] = active
+        self.by_call[call_id] = active
+        self.bus.publish(CallStarted(self.clock.now(), call_id, call.summary()))
+        self._record(lambda cdr: cdr.open(CallRecord(
+            call_id, "out", setup_time=call.setup_at, legs=(CdrLeg("out", "isdn", group.name, span, timeslot),),
+            route_entry="callback", route_target=f"callback:{number}",
+            **number_fields(called=Number(number), calling=Number(extension)))))
+        return None
+
+    def _originated_event(self, active: _Active, event) -> None:
+        """The agent's leg of a callback: answered, the customer is dialled; gone, the call ends."""
+        call = active.call
+        agent, number, trunk_group = active.originated
+        if isinstance(event, Answered):
+            accepted = self.center is not None and self.center.agent_answered(call, agent)
+            if not accepted:
+                self._clear(active, Cause.NON_SELECTED_USER_CLEARING)
+                return
+            active.leg.state = LegState.ANSWERED
+            call.data["agent"] = agent
+            active.leg.media.play_source(ToneGenerator("KR", "ringback"))   # the agent hears the customer's phone ring
+            self._record(lambda cdr: cdr.update(call.id, agent=agent, queue=call.data.get("queue", "")))
+            reason = self._dial_out(active, trunk_group, number, from_ivr=True)
+            if reason is not None:
+                log.warning("callback %s: cannot dial %s: %s", call.id, number, reason)
+                self._clear(active, Cause.NO_CIRCUIT_AVAILABLE)
+        else:      # Released
+            self.active.pop((active.isdn.span_id, active.q931_id), None)
+            unanswered = active.leg.state is not LegState.ANSWERED
+            self._released(active, event.cause)
+            if unanswered and self.center is not None:     # the engine offers the callback again
+                self.center.agent_failed(call, agent, event.cause)
+
     def prompt(self, call_id: str, name: str):
         """The samples of prompt `name` in the plan the call started with, or None."""
         active = self.by_call.get(call_id)
@@ -658,7 +740,8 @@ class Pbx:
         call = active.call
         if isinstance(event, (Alerting, Progress)):
             inband = getattr(event, "inband", False) or getattr(event, "description", None) == 8
-            if call.answered_at is None and caller is not None and (active.call.span, active.q931_id) in self.active:
+            if call.answered_at is None and caller is not None and active.originated is None \
+                    and (active.call.span, active.q931_id) in self.active:
                 try:
                     caller.alert(active.q931_id, inband=True) if isinstance(event, Alerting) else \
                         caller.progress(active.q931_id, 8)
@@ -670,7 +753,8 @@ class Pbx:
             out.leg.state = LegState.ANSWERED
             if call.answered_at is None:
                 try:
-                    caller.answer(active.q931_id)
+                    if active.originated is None:
+                        caller.answer(active.q931_id)
                 except CallStateError:
                     return
                 call.answered_at = time.time()

@@ -15,7 +15,7 @@ import numpy as np
 
 from dsp import lib
 from dsp.prompts import PromptStore
-from pbx_cti.ivr.actions import (Hangup, Lookup, Notify, Play, Record, RouteToSkill, StartCollect, StopPlayback,
+from pbx_cti.ivr.actions import (Hangup, Lookup, Notify, Play, Record, RequestCallback, RouteToSkill, StartCollect, StopPlayback,
                                  StopRecording, Transfer)
 from pbx_cti.ivr.lookups import LookupRunner, lookup_in_place
 from pbx_cti.ivr.session import IvrSession
@@ -32,13 +32,15 @@ class IvrRunner:
                  on_route: Callable[[RouteToSkill], None], on_transfer: Callable[[Transfer], None],
                  on_hangup: Callable[[int], None], on_progress: Callable[[dict], None],
                  record_dir: Path | None = None, lookups: LookupRunner | None = None,
-                 on_notify: Callable[[Notify], None] | None = None):
+                 on_notify: Callable[[Notify], None] | None = None,
+                 on_callback: Callable[[RequestCallback], None] | None = None):
         self.session = session
         self.media = media
         self.prompts = prompts
         self.clock = clock
         self.on_route, self.on_transfer, self.on_hangup, self.on_progress = on_route, on_transfer, on_hangup, on_progress
         self.on_notify = on_notify
+        self.on_callback = on_callback
         self.record_dir = record_dir
         self.lookups = lookups or LookupRunner()
         self._playing: tuple[int, int] | None = None          # (the session's play id, the player's item)
@@ -69,8 +71,8 @@ class IvrRunner:
         self.session.handed_off(self.clock.now())
         self._act_all()
 
-    def route_failed(self, reason: str) -> None:
-        self.session.route_failed(reason, self.clock.now())
+    def route_failed(self, reason: str, no_agents: bool = False) -> None:
+        self.session.route_failed(reason, self.clock.now(), no_agents)
         self._act_all()
 
     def transfer_failed(self, reason: str, cause: int | None) -> None:
@@ -168,6 +170,12 @@ class IvrRunner:
                             self.session.call_id, action.kind, action.template or "text")
             else:
                 self.on_notify(action)
+        elif isinstance(action, RequestCallback):
+            if self.on_callback is None:
+                log.warning("IVR %s: no contact center wired; the callback to %s is not booked",
+                            self.session.call_id, action.number)
+            else:
+                self.on_callback(action)
         elif isinstance(action, Hangup):
             self.on_hangup(action.cause)
 

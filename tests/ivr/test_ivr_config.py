@@ -35,7 +35,8 @@ def test_check_validates_flows_relative_to_the_config_file(capsys, tmp_path, mon
     (tmp_path / "flows").mkdir()
     (tmp_path / "prompts").mkdir()
     shutil.copy(DEFAULT_FLOW, tmp_path / "flows" / "main.toml")
-    for name in ("greeting", "menu", "no_input", "invalid", "connecting", "all_busy", "goodbye"):
+    for name in ("greeting", "menu", "no_input", "invalid", "connecting", "all_busy", "goodbye", "all_busy_options",
+                 "please_wait", "callback_booked"):
         (tmp_path / "prompts" / f"{name}.wav").write_bytes(b"")
     path = box(tmp_path, 'flows = ["flows/main.toml"]\nprompt_dir = "prompts"\n')
     monkeypatch.chdir(tmp_path)
@@ -45,7 +46,7 @@ def test_check_validates_flows_relative_to_the_config_file(capsys, tmp_path, mon
     assert load_flows(config)["main"].entry == "greeting"
 
     flow = tmp_path / "flows" / "main.toml"
-    flow.write_text(flow.read_text().replace("max_digits = 1", 'max_digits = "x"')
+    flow.write_text(flow.read_text().replace("max_digits = 1", 'max_digits = "x"', 1)
                     .replace('prompts = ["all_busy"]', 'prompts = ["all_busy", "closed"]'))
     code, out, err = check(capsys, "box.toml")
     assert code == 1 and out == ""

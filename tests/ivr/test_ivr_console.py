@@ -33,7 +33,7 @@ def test_debug_ivr_traces_a_session_step_by_step(tmp_path):
             assert "IVR Se1:15/B3: greeting: -> Play(id=1, prompts=('greeting',), barge_in=True)" in out
             assert "IVR Se1:15/B3: greeting: digit 2 barge-in" in out
             assert "IVR Se1:15/B3: menu: collect success digits='2' (no input 0, invalid 0)" in out
-            assert "IVR Se1:15/B3: service: branch case[1]: menu_choice equals '2' -> account_transfer" in out
+            assert "IVR Se1:15/B3: service: branch case[1]: menu_choice equals '2' -> transfer" in out
             out = await box.run("undebug ivr")
             assert "IVR steps debugging is off" in out
             session.caller_hung_up(box.clock.now())

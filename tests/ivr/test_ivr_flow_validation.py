@@ -60,7 +60,7 @@ type = "playy"
         'unterminated character set at position 0',
         'flows/main.toml:18: node "bye": field "cause": expected an integer 1..127, got 200',
         'flows/main.toml:21: node "odd": field "type": unknown node type "playy" (did you mean "play"?); '
-        'expected one of: play, collect, lookup, set, branch, route, transfer, record, notify, hangup',
+        'expected one of: play, collect, lookup, set, branch, route, callback, transfer, record, notify, hangup',
     ]
 
 
@@ -82,7 +82,7 @@ prompts = ["x"]
         'flows/main.toml:6: node "start": field "prompt": unknown key (did you mean "prompts"?); '
         'expected one of: type, prompts, barge_in, next',
         'flows/main.toml:8: node "other": missing field "type" (one of: play, collect, lookup, set, branch, route, '
-        'transfer, record, notify, hangup)',
+        'callback, transfer, record, notify, hangup)',
     ]
 
 

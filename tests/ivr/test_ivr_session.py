@@ -8,7 +8,7 @@ import pytest
 
 from tests.support.ivr_driver import Driver
 from pbx_cti.ivr.actions import (
-    Hangup, Lookup, LookupFailure, Play, Record, RouteToSkill, StartCollect, StopPlayback, StopRecording, Transfer,
+    Hangup, Lookup, LookupFailure, Play, Record, RequestCallback, RouteToSkill, StartCollect, StopPlayback, StopRecording, Transfer,
 )
 from pbx_cti.ivr.flow import load_flow_file, load_flow_text
 from pbx_cti.ivr.trace import IvrCollectResult, IvrEnded, IvrTrace
@@ -62,15 +62,39 @@ def test_default_flow_greeting_menu_route_then_all_busy():
     assert actions[0] == Play(3, ("connecting",), False)
     assert d.finish_prompt() == [RouteToSkill("incident_report", {
         "call_id": "c7", "calling": "01012345678", "called": "7000", "redirecting": "", "trunk": "",
-        "digits": "3", "menu_choice": "3", "service": "사고 신고"}, 10)]
-    assert d.event("route_failed", "all agents busy") == [Play(4, ("all_busy",), False)]
+        "digits": "3", "menu_choice": "3", "queue_skill": "incident_report", "service": "사고 신고"}, 10)]
+    # Nobody of the group is logged in: straight to the all-busy announcement.
+    d.session.route_failed("nobody logged in", d.clock.now(), no_agents=True)
+    d._pump()
+    assert d.take() == [Play(4, ("all_busy",), False)]
     assert d.finish_prompt() == [Hangup(16)]
     s = d.session
     assert s.ended and s.outcome == "hangup" and s.hangup_cause == 16
-    assert s.path == ["greeting", "menu", "service", "incident_report", "all_busy"]
+    assert s.path == ["greeting", "menu", "service", "incident", "incident_report", "all_busy"]
     assert s.digits == "3" and s.collected == {"menu": "3"}
-    assert [v.time for v in s.visits] == [100.0, 100.0, 103.0, 103.0, 103.0]
+    assert [v.time for v in s.visits] == [100.0, 100.0, 103.0, 103.0, 103.0, 103.0]
     assert all(isinstance(e, IvrTrace) and e.call == "c7" for e in d.trace)
+
+
+def test_default_flow_busy_options_keep_waiting_or_book_a_callback():
+    for key, expected in (("1", RouteToSkill), ("2", RequestCallback)):
+        d = Driver(load_flow_file(DEFAULT_FLOW), {"call_id": "c8", "calling": "01012345678", "called": "7000"})
+        d.take()
+        d.press("2")
+        d.finish_prompt()                         # connecting, then the route
+        actions = d.event("route_failed", "every agent busy")
+        assert isinstance(actions[0], Play) and actions[0].prompts == ("all_busy_options",)
+        d.finish_prompt()
+        actions = d.press(key)
+        actions += d.finish_prompt()
+        found = next(a for a in actions if isinstance(a, expected))
+        assert found.skill == "account_transfer" and found.data["service"] == "이체"
+        if key == "1":
+            assert found.wait                     # queued though nobody is free
+            assert d.event("handed_off") == [] and d.session.outcome == "routed"
+        else:
+            assert found.number == "01012345678"
+            assert d.session.path[-3:] == ["busy_choice", "book_callback", "callback_booked"]
 
 
 def test_barge_in_on_the_greeting_carries_the_key_into_the_menu():
@@ -78,7 +102,7 @@ def test_barge_in_on_the_greeting_carries_the_key_into_the_menu():
     d.take()
     actions = d.press("1")
     assert actions[:3] == [StopPlayback(1), StartCollect("menu", 1, "#"), Play(2, ("connecting",), False)]
-    assert d.session.path == ["greeting", "menu", "service", "deposit_inquiry"]
+    assert d.session.path == ["greeting", "menu", "service", "deposit", "deposit_inquiry"]
     assert d.finish_prompt()[0].skill == "deposit_inquiry"
     assert d.event("handed_off") == []
     assert d.session.ended and d.session.outcome == "routed"

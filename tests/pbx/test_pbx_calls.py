@@ -76,7 +76,7 @@ def test_the_seed_call_greeting_menu_skill_group_then_all_busy(prompts):
     assert ended["numbers"]["calling"] == "0212345678" and ended["numbers"]["redirecting"] == "07012345678"
     assert ended["route"]["kind"] == "ivr" and ended["route"]["target"] == "main"
     assert ended["ivr_path"][:3] == ["greeting", "menu", "service"]
-    assert ended["ivr_path"][-2:] == ["account_transfer", "all_busy"]
+    assert ended["ivr_path"][-2:] == ["account_transfer", "all_busy"]     # no CTI: nobody can take it
     assert ended["digits"] == "2" and ended["data"]["menu_choice"] == "2" and ended["data"]["skill"] == "account_transfer"
     assert ended["cause"] == 16 and ended["cleared_by"] == "box"
     assert heard_prompt(heard, store["greeting"].samples) > 0.99              # 안녕하세요? 고객님
