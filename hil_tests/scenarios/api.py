@@ -37,7 +37,7 @@ def spans_needed(scenario: Scenario) -> tuple[int, int]:
     carrier = max([c.span for c in scenario.calls if isinstance(c.span, int)] + [1])
     if scenario.load is not None:
         carrier = max([carrier, *scenario.load.spans])
-    pbx = max([p.span for p in scenario.phones] + [0])
+    pbx = max([p.span for p in scenario.phones if p.side == "center"] + [0])
     return carrier, pbx
 
 

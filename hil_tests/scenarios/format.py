@@ -188,6 +188,9 @@ PHONE = Table({
     "name": Field(NAME),
     "number": Field(Str(pattern=r"[0-9*#]+|\*", what='the called number it answers, or "*" for any', min_len=1)),
     "span": Field(Int(1), 1),
+    # Where the phone is: behind the center's PBX (an extension), or out on the public network
+    # (a customer the box calls back, on the carrier's span).
+    "side": Field(Choice("center", "carrier"), "center"),
     "rings": Field(Int(0, 50), 1),
     "ring_seconds": Field(Seconds(min=0.1, max=10), 1.0),
     "busy": Field(Bool(), False),

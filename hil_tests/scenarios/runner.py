@@ -173,6 +173,9 @@ class ScenarioRunner:
             return report
         for trunk in self.pbx.values():
             trunk.on_incoming = self._incoming
+        if any(p.side == "carrier" for p in self.scenario.phones):
+            for trunk in self.carrier.values():       # the box calls out to the public network
+                trunk.on_incoming = self._incoming
         if self.scenario.agents:
             await self._wait(lambda: getattr(self.center_source(), "runner", None) is not None, self.ready_timeout)
             self.center = self.center_source()
@@ -477,8 +480,9 @@ class ScenarioRunner:
     # -- the box's calls, answered by the phones ------------------------------------------------------
     def _incoming(self, leg: Leg) -> None:
         trunk = leg.trunk
-        phone = next((p for p in self.scenario.phones if p.span == trunk.number and p.number in ("*", leg.called)),
-                     None)
+        side = "carrier" if trunk.role == "network" else "center"
+        phone = next((p for p in self.scenario.phones if p.span == trunk.number and p.side == side
+                      and p.number in ("*", leg.called)), None)
         if phone is None:
             leg.note(self.clock.now(), "->", "no phone with that number: RELEASE COMPLETE cause 1")
             trunk.hangup(leg, 1)

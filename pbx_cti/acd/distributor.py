@@ -116,9 +116,11 @@ class CallDistributor:
                       f"no queue is answered by skill group {action.skill!r}" if queue is None else "no number")
             return
         info = {"callback": number, "trunk": call.trunk or "", "requested_by": call.id,
+                "present": call.numbers_in.get("called", ""),      # the number the customer knows us by
                 **{k: v for k, v in action.data.items() if isinstance(v, (str, int, float))}}
         try:
-            self.runner("caller_queued", CALLBACK_PREFIX + call.id, queue, int(action.priority), info)
+            # One step below the same call live: a booked callback waits behind callers on the line.
+            self.runner("caller_queued", CALLBACK_PREFIX + call.id, queue, int(action.priority) - 1, info)
         except CtiError as exc:
             log.error("call %s: callback not booked: %s", call.id, exc)
             return
@@ -175,7 +177,8 @@ class CallDistributor:
             return f"endpoint {endpoint!r} is not an extension (digits)"
         number = offer.info.get("callback")
         if number:
-            return self.pbx.call_back(offer.caller, offer.agent, endpoint, number, offer.info.get("trunk") or None)
+            return self.pbx.call_back(offer.caller, offer.agent, endpoint, number, offer.info.get("trunk") or None,
+                                      offer.info.get("present") or "")
         return self.pbx.offer(offer.caller, offer.agent, endpoint)
 
     def _withdraw(self, withdraw: WithdrawOffer) -> None:

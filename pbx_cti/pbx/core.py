@@ -656,7 +656,8 @@ class Pbx:
             out.leg.state = LegState.ENDED
             out.leg.media.close()
 
-    def call_back(self, call_id: str, agent: str, extension: str, number: str, trunk_group: str | None) -> str | None:
+    def call_back(self, call_id: str, agent: str, extension: str, number: str, trunk_group: str | None,
+                  present: str = "") -> str | None:
         """A callback the box places: ring `agent`'s extension first; once the agent answers,
         dial `number` out on `trunk_group` and bridge the two.  None when the extension rings."""
         plan = self.plan_source()
@@ -681,7 +682,8 @@ class Pbx:
                                  timeslot=timeslot, exclusive=True)
         except (CallStateError, ValueError) as exc:
             return str(exc)
-        numbers = {"called": number, "calling": extension, "redirecting": ""}
+        # Toward the customer the box presents the number the customer called (the center's).
+        numbers = {"called": number, "calling": present or extension, "redirecting": ""}
         call = Call(call_id, "out", trunk_group, span, timeslot, dict(numbers), numbers, setup_at=time.time())
         call.route = {"kind": "callback", "target": number, "agent": agent}
         leg = Leg(f"{call_id}/agent/{agent}", f"isdn span {span} TS {timeslot}", "out", span=span, timeslot=timeslot)
@@ -694,7 +696,7 @@ class Pbx:
         self._record(lambda cdr: cdr.open(CallRecord(
             call_id, "out", setup_time=call.setup_at, legs=(CdrLeg("out", "isdn", group.name, span, timeslot),),
             route_entry="callback", route_target=f"callback:{number}",
-            **number_fields(called=Number(number), calling=Number(extension)))))
+            **number_fields(called=Number(number), calling=Number(numbers["calling"])))))
         return None
 
     def _originated_event(self, active: _Active, event) -> None:

@@ -203,10 +203,10 @@ def box_prompts():
 
 def test_every_example_passes_against_the_box_on_virtual_time(capsys):
     files = sorted(str(p) for p in EXAMPLES.glob("*.toml"))
-    assert len(files) == 12
+    assert len(files) == 13
     assert main(["scenario", "run", "--virtual", "--json", *files]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["passed"] and len(result["scenarios"]) == 12
+    assert result["passed"] and len(result["scenarios"]) == 13
     seed = next(s for s in result["scenarios"] if s["path"].endswith("ivr_seed.toml"))
     held = {c["what"]: c["held"] for c in seed["calls"][0]["checks"]}
     assert all(held.values()) and len(held) >= 8, held
