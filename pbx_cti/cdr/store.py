@@ -14,7 +14,6 @@ closed at the next boot (cause 41, `cleared_by = "restart"`) with that as its en
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import queue
@@ -24,6 +23,8 @@ import time
 from dataclasses import fields
 from pathlib import Path
 from typing import Callable
+
+from runtime.writer_lock import WriterLockError, lock_for_writing
 
 from .record import (CAUSE_RESTART, CLEARED_BY, CLOSED, DERIVED_FIELDS, OPEN, UPDATABLE_FIELDS, CallRecord,
                      column_of, encode_value, to_ms)
@@ -113,23 +114,10 @@ class CdrStore:
         return cls(path_in_state_dir(state_dir), **kwargs)
 
     def _lock_for_writing(self):
-        lock_path = self.path.with_name(self.path.name + ".writer")
         try:
-            handle = open(lock_path, "a+")
-        except OSError as exc:
-            raise CdrError(f"{self.path}: cannot open {lock_path.name}: {exc.strerror or exc}") from exc
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise CdrError(f"{self.path}: another process (pid {holder}) is writing these CDRs")
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        return handle
+            return lock_for_writing(self.path, "process", "writing these CDRs")
+        except WriterLockError as exc:
+            raise CdrError(str(exc)) from None
 
     # -- the caller's side: never blocks ------------------------------------------------------
 

@@ -19,12 +19,13 @@ one lock serialises them on the one connection.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sqlite3
 import threading
 from pathlib import Path
+
+from runtime.writer_lock import WriterLockError, lock_for_writing
 
 from .model import Message, MessageState, MessageStatus, Request
 
@@ -101,23 +102,10 @@ class OutboxStore:
             raise
 
     def _lock_for_writing(self):
-        lock_path = self.path.with_name(self.path.name + ".writer")
         try:
-            handle = open(lock_path, "a+")
-        except OSError as exc:
-            raise OutboxError(f"{self.path}: cannot open {lock_path.name}: {exc.strerror or exc}") from exc
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise OutboxError(f"{self.path}: another notifier (pid {holder}) is sending from this outbox") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        return handle
+            return lock_for_writing(self.path, "notifier", "sending from this outbox")
+        except WriterLockError as exc:
+            raise OutboxError(str(exc)) from None
 
     @classmethod
     def in_state_dir(cls, state_dir: str | os.PathLike) -> "OutboxStore":

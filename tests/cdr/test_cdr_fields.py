@@ -24,7 +24,8 @@ def test_the_seed_call_recorded_from_the_gateway_and_the_ivr(tmp_path):
     ivr.finish_prompt()
     ivr.press("3")
     ivr.finish_prompt()
-    ivr.event("route_failed", "all agents busy")
+    ivr.session.route_failed("nobody of the group logged in", ivr.clock.now(), no_agents=True)   # all busy
+    ivr._pump()
     ivr.finish_prompt()
 
     with CdrStore.in_state_dir(tmp_path) as store:
@@ -38,7 +39,7 @@ def test_the_seed_call_recorded_from_the_gateway_and_the_ivr(tmp_path):
     assert (call.calling_number, call.calling_presentation, call.calling_mapped) == \
         ("01012345678", "allowed", "01012345678")
     assert (call.redirecting_number, call.redirecting_presentation) == ("anonymous", "restricted")
-    assert call.ivr_path == ("greeting", "menu", "service", "incident_report", "all_busy")
+    assert call.ivr_path == ("greeting", "menu", "service", "incident", "incident_report", "all_busy")
     assert call.digits == "3"
     assert call.ivr_data == ivr.session.call_data and call.ivr_data["menu_choice"] == "3"
     assert (call.cause, call.cleared_by) == (16, "box")
