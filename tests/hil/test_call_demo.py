@@ -25,7 +25,7 @@ def test_demo_on_virtual_time_prints_line_dchannels_call_trace_and_status(capsys
                for line in lines)
     assert any("dial plan: " in line and "dial plan entry 1 (7000) -> ivr main" in line for line in lines)
     steps = [line.split(": ", 2)[1] for line in lines if " IVR s1-" in line and ": enter " in line]
-    assert steps == ["greeting", "menu", "service", "account_transfer"]
+    assert steps == ["greeting", "menu", "service", "transfer", "account_transfer"]
     assert any("carrier: the caller presses 2" in line for line in lines)
     assert any("menu: digit 2 collected" in line for line in lines)
     # The contact center: lee logged in and ready, offered the caller, rung on span 3, talking.
@@ -40,7 +40,7 @@ def test_demo_on_virtual_time_prints_line_dchannels_call_trace_and_status(capsys
         "ISDN Se1:15: RX <- RESTART_ACK", "ISDN Se1:15: RX <- SETUP", "ISDN Se1:15: TX -> CALL_PROC",
         "ISDN Se1:15: TX -> CONNECT", "ISDN Se1:15: RX <- CONNECT_ACK", "ISDN Se1:15: RX <- DISCONNECT",
         "ISDN Se1:15: TX -> RELEASE", "ISDN Se1:15: RX <- RELEASE_COMP"]
-    assert ("call 1: 15881234 -> 7000; ivr main; IVR greeting > menu > service > account_transfer; "
+    assert ("call 1: 15881234 -> 7000; ivr main; IVR greeting > menu > service > transfer > account_transfer; "
             "keys 2; the caller heard greeting, menu, connecting; queue account_transfer, agent lee answered; "
             "cleared by the caller with cause 16 (Normal call clearing)") in lines
     assert out.count("State = MULTIPLE_FRAME_ESTABLISHED") == 4
@@ -54,9 +54,9 @@ def test_demo_with_several_calls_other_keys_and_bad_arguments(capsys):
     assert main(["demo", "--virtual", "--seconds", "1", "--calls", "2", "--digits", "1"]) == 0
     out = capsys.readouterr().out
     for n in (1, 2):      # lee does not take deposit inquiries: nobody can, the caller hears all busy
-        assert f"call {n}: 15881234 -> 7000; ivr main; IVR greeting > menu > service > deposit_inquiry > all_busy; keys 1;" in out
+        assert f"call {n}: 15881234 -> 7000; ivr main; IVR greeting > menu > service > deposit > deposit_inquiry > all_busy; keys 1;" in out
     assert main(["demo", "--virtual", "--seconds", "1", "--agent", "none", "--digits", "3"]) == 0
-    assert "IVR greeting > menu > service > incident_report > all_busy; keys 3;" in capsys.readouterr().out
+    assert "IVR greeting > menu > service > incident > incident_report > all_busy; keys 3;" in capsys.readouterr().out
     assert main(["demo", "--virtual", "--carrier", "libpri"]) == 2
     assert "cannot run with --virtual" in capsys.readouterr().out
     assert main(["demo", "--seconds", "0"]) == 2
@@ -72,7 +72,7 @@ def test_demo_in_real_time_against_libpri_and_its_pcap_decodes_in_tshark(tmp_pat
     assert result.returncode == 0, result.stdout + result.stderr
     assert "carrier simulator on span 2: libpri (network)" in result.stdout
     assert "span 2: D-channel up (libpri reports dchannel_up)" in result.stdout
-    assert "IVR greeting > menu > service > account_transfer; keys 2; the caller heard greeting, menu, " \
+    assert "IVR greeting > menu > service > transfer > account_transfer; keys 2; the caller heard greeting, menu, " \
            "connecting; queue account_transfer, agent lee answered" in result.stdout
     assert elapsed < 45             # the call itself: about 17 s of prompts
     decoded = subprocess.run(["tshark", "-r", str(pcap), "-V", "-Y", "q931"], capture_output=True, text=True,
