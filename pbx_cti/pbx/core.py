@@ -163,6 +163,12 @@ class Pbx:
         if call.ivr_node is not None:
             lines.append(f"IVR       : node {call.ivr_node} ({' > '.join(call.ivr_path)}), "
                          f"digits {call.digits or '(none)'}")
+        if call.data.get("queue"):
+            agent = call.data.get("agent")
+            state = ("on hold by " if active.held else "talking with ") + agent if agent else \
+                ("ringing " + ", ".join(sorted(active.offers)) if active.offers else "waiting")
+            lines.append(f"Queue     : {call.data['queue']}, {state}"
+                         + (f"; supervisor {active.supervisor.supervision}" if active.supervisor else ""))
         return lines
 
     # -- events from a span --------------------------------------------------------------------
