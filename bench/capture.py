@@ -15,7 +15,8 @@ the far ends run on a thread of their own.  The line thread's late ticks over `-
 (>= 20 s by default) are the figure; `late_ticks_without_capture` is the same calls measured
 just before, in the same run, with no capture.  `capture_with_rtp_packets_per_s` and
 `dropped_with_rtp` are what that capture wrote and lost (the capture's ring and the tap's).
-`dropped` is the goal load's drops plus the RTP run's.
+`dropped` is the goal load's drops (the highest step's when `--scales` stops short of it) plus
+the RTP run's.
 Last line: one JSON object."""
 
 from __future__ import annotations
@@ -283,7 +284,7 @@ def main() -> None:
     at_goal = [r for r in runs if r["load_per_s"] >= GOAL]
     print(json.dumps({
         "capture_packets_per_s": max((r["offered_per_s"] for r in clean), default=0),
-        "dropped": at_goal[0]["dropped"] + with_rtp["dropped_with_rtp"] if at_goal else None,
+        "dropped": (at_goal or runs)[0 if at_goal else -1]["dropped"] + with_rtp["dropped_with_rtp"],
         "dropped_at_goal_load": at_goal[0]["dropped"] if at_goal else None,
         "goal_packets_per_s": GOAL,
         "goal_load_per_s": at_goal[0]["load_per_s"] if at_goal else None,
