@@ -115,3 +115,21 @@ def test_a_tap_turned_off_copies_nothing():
 def test_a_tap_size_out_of_range_is_refused_naming_it(capacity):
     with pytest.raises(ValueError, match="capture tap capacity"):
         CaptureTap(capacity)
+
+
+def test_the_consoles_capture_takes_rtp_from_a_registered_tap_and_stops_its_feed(tmp_path):
+    from firmware.capture.console import CaptureControl
+
+    tap = CaptureTap()
+    clock, x, b0, b1, y = relayed_call(tap)
+    control = CaptureControl()
+    control.taps.append(tap)
+    control.define(parse_definition("rtp"), None)
+    path = control.start(tmp_path, None)
+    clock.run(1.0)
+    status = control.stop()
+    assert not control._feeds and tap.stats()["records"] == status["packets"] >= 180
+    received = b0.stats()["packets_received"] + b1.stats()["packets_received"]
+    assert sum(not p.outbound for p in read_capture(path) if p.packet[UDP].payload.load[1] & 0x7F == 8) == received
+    clock.run(0.2)                       # stopped: the tap is off again
+    assert tap.stats()["records"] == status["packets"]
