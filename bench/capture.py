@@ -13,7 +13,9 @@ packets/s, RTCP on its own ports) over real UDP on 127.0.0.1 through the box's l
 box's RTP ports send and receive (their capture tap, drained by firmware/capture/data_plane.py);
 the far ends run on a thread of their own.  The line thread's late ticks over `--rtp-seconds`
 (>= 20 s by default) are the figure; `late_ticks_without_capture` is the same calls measured
-just before, in the same run, with no capture.  `capture_with_rtp_packets_per_s` and
+just before for as long (`--baseline-seconds`), in the same run, with no capture.  On a virtual
+machine a tick can be late because the hypervisor ran something else (`cpu_steal_ms_*`, from
+/proc/stat): the two figures side by side tell the capture's cost from the host's.  `capture_with_rtp_packets_per_s` and
 `dropped_with_rtp` are what that capture wrote and lost (the capture's ring and the tap's).
 `dropped` is the goal load's drops (the highest step's when `--scales` stops short of it) plus
 the RTP run's.
@@ -174,6 +176,17 @@ def _leg_pair(far, far_leg: int, box, box_leg: int):
     return mine
 
 
+def cpu_steal_seconds() -> float:
+    """Time the hypervisor ran something else on this machine's CPUs (all CPUs summed), which no
+    thread priority can win back; 0 where the kernel does not tell."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = handle.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 def rtp_run(calls: int, seconds: float, baseline_seconds: float, path: str) -> dict:
     """Relayed G.711 calls through the box's line thread: its late ticks without, then with, a
     capture of everything; the capture is left at `path`."""
@@ -201,21 +214,28 @@ def rtp_run(calls: int, seconds: float, baseline_seconds: float, path: str) -> d
         box_thread.attach_rtp(port)
     for port in far:
         far_thread.attach_rtp(port)
-    far_thread.start(realtime_priority=False)   # the box's thread alone gets the real-time class
+    # The box's thread alone gets the real-time class: far ends woken beside it on the same
+    # grid made it later, not earlier, on a shared machine (measured).
+    far_thread.start(realtime_priority=False)
     box_thread.start(realtime_priority=True)
     capture = Capture(parse_definition("all"), path, ring_capacity=1 << 17)
     feed = DataPlaneFeed(tap, capture)
     try:
         time.sleep(1.0)                       # warm-up: sockets, jitter buffers, first RTCP
         box_thread.reset_stats()
+        steal = cpu_steal_seconds()
         time.sleep(baseline_seconds)
         baseline = box_thread.stats()
+        steal_baseline = cpu_steal_seconds() - steal
         capture.start()
         feed.start()
         box_thread.reset_stats()
+        steal = cpu_steal_seconds()
         began = time.monotonic()
         time.sleep(seconds)
         during = box_thread.stats()
+        steal_during = cpu_steal_seconds() - steal
+        far_stats = far_thread.stats()
         feed.stop()
         elapsed = time.monotonic() - began
         capture.stop()
@@ -239,6 +259,12 @@ def rtp_run(calls: int, seconds: float, baseline_seconds: float, path: str) -> d
         "late_ticks_without_capture": baseline["late_ticks"],
         "line_thread_max_late_us_with_capture": round(during["max_late_ns"] / 1000),
         "line_thread_max_work_us_with_capture": round(during["max_work_ns"] / 1000),
+        "line_thread_max_late_us_without_capture": round(baseline["max_late_ns"] / 1000),
+        "line_thread_max_work_us_without_capture": round(baseline["max_work_ns"] / 1000),
+        "cpu_steal_ms_with_capture": round(steal_during * 1000),
+        "cpu_steal_ms_without_capture": round(steal_baseline * 1000),
+        "far_ends_late_ticks": far_stats["late_ticks"],
+        "far_ends_max_late_us": round(far_stats["max_late_ns"] / 1000),
         "line_thread_ticks_with_capture": during["ticks"],
         "line_thread_mean_work_us_with_capture": round(during["total_work_ns"] / max(1, during["ticks"]) / 1000),
         "line_thread_mean_work_us_without_capture": round(baseline["total_work_ns"] / max(1, baseline["ticks"]) / 1000),
@@ -262,7 +288,7 @@ def main() -> None:
     parser.add_argument("--analysis-seconds", type=float, default=2.0, help="simulated seconds the analyser reads")
     parser.add_argument("--rtp-calls", type=int, default=LEGS // 2, help="relayed calls through the line thread")
     parser.add_argument("--rtp-seconds", type=float, default=20.0, help="wall seconds of the capture over RTP")
-    parser.add_argument("--baseline-seconds", type=float, default=5.0,
+    parser.add_argument("--baseline-seconds", type=float, default=20.0,
                         help="wall seconds of the same calls before, with no capture")
     parser.add_argument("--keep-rtp-capture", metavar="FILE", help="leave the RTP run's capture here")
     args = parser.parse_args()
