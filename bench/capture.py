@@ -7,7 +7,18 @@ rate with 0 dropped is `capture_packets_per_s`.  `writer_max_packets_per_s` is t
 draining a preloaded ring; `dropped` is what the ring refused at the goal load (>= 25,000/s).
 `analysis_packets_per_s`: hil_tests/packets/rtp_analysis.py over a capture of the same load.
 
-`late_ticks_with_capture` needs the data plane's thread; the key is left out until it exists.
+`late_ticks_with_capture`: 120 relayed G.711 calls (240 legs of the box, both directions at 50
+packets/s, RTCP on its own ports) over real UDP on 127.0.0.1 through the box's line thread
+(2 ms period, `LineThread.attach_rtp`), while a capture of everything takes every datagram the
+box's RTP ports send and receive (their capture tap, drained by firmware/capture/data_plane.py);
+the far ends run on a thread of their own.  The line thread's late ticks over `--rtp-seconds`
+(>= 20 s by default) are the figure; `late_ticks_without_capture` is the same calls measured
+just before for as long (`--baseline-seconds`), in the same run, with no capture.  On a virtual
+machine a tick can be late because the hypervisor ran something else (`cpu_steal_ms_*`, from
+/proc/stat): the two figures side by side tell the capture's cost from the host's.  `capture_with_rtp_packets_per_s` and
+`dropped_with_rtp` are what that capture wrote and lost (the capture's ring and the tap's).
+`dropped` is the goal load's drops (the highest step's when `--scales` stops short of it) plus
+the RTP run's.
 Last line: one JSON object."""
 
 from __future__ import annotations
@@ -155,10 +166,131 @@ def analysis_rate(seconds: float, folder: str) -> tuple[float, int]:
     return written / elapsed, len(result.streams)
 
 
+def _leg_pair(far, far_leg: int, box, box_leg: int):
+    """A far end's leg and a leg of the box connected to each other (the far end opened twice:
+    once to learn its address, once connected to the box's)."""
+    host = "127.0.0.1"
+    first = far.open(far_leg, (host, 0), (host, 9), "PCMA")
+    mine = box.open(box_leg, (host, 0), first.local, "PCMA")
+    far.open(far_leg, first.local, mine.local, "PCMA")
+    return mine
+
+
+def cpu_steal_seconds() -> float:
+    """Time the hypervisor ran something else on this machine's CPUs (all CPUs summed), which no
+    thread priority can win back; 0 where the kernel does not tell."""
+    try:
+        with open("/proc/stat") as handle:
+            fields = handle.readline().split()
+        return int(fields[8]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def rtp_run(calls: int, seconds: float, baseline_seconds: float, path: str) -> dict:
+    """Relayed G.711 calls through the box's line thread: its late ticks without, then with, a
+    capture of everything; the capture is left at `path`."""
+    from dsp.capture_tap import CaptureTap
+    from dsp.line_port import LineThread
+    from dsp.rtp import RtpPort
+    from firmware.capture.data_plane import DataPlaneFeed
+
+    legs = 2 * calls
+    now = LineThread.now()
+    count = (legs + RtpPort.LEGS - 1) // RtpPort.LEGS
+    # Calls begin at different moments: each far port's 10 ms grid is offset, so the 240 legs'
+    # packets are spread over the 20 ms packet time as a real box's calls are, not sent at once.
+    far = [RtpPort(now + (k % 8) * 0.00125 + (k // 8) * 0.0003) for k in range(count)]
+    box = [RtpPort(now) for _ in range(count)]
+    box_legs = [_leg_pair(far[n // RtpPort.LEGS], n % RtpPort.LEGS, box[n // RtpPort.LEGS], n % RtpPort.LEGS)
+                for n in range(legs)]
+    for a, b in zip(box_legs[0::2], box_legs[1::2]):
+        a.relay(b)
+    tap = CaptureTap(8 << 20)
+    for port in box:
+        port.set_capture_tap(tap)
+    box_thread, far_thread = LineThread(period=0.002), LineThread(period=0.001)
+    for port in box:
+        box_thread.attach_rtp(port)
+    for port in far:
+        far_thread.attach_rtp(port)
+    # The box's thread alone gets the real-time class: far ends woken beside it on the same
+    # grid made it later, not earlier, on a shared machine (measured).
+    far_thread.start(realtime_priority=False)
+    box_thread.start(realtime_priority=True)
+    capture = Capture(parse_definition("all"), path, ring_capacity=1 << 17)
+    feed = DataPlaneFeed(tap, capture)
+    try:
+        time.sleep(1.0)                       # warm-up: sockets, jitter buffers, first RTCP
+        box_thread.reset_stats()
+        steal = cpu_steal_seconds()
+        time.sleep(baseline_seconds)
+        baseline = box_thread.stats()
+        steal_baseline = cpu_steal_seconds() - steal
+        capture.start()
+        feed.start()
+        box_thread.reset_stats()
+        steal = cpu_steal_seconds()
+        began = time.monotonic()
+        time.sleep(seconds)
+        during = box_thread.stats()
+        steal_during = cpu_steal_seconds() - steal
+        far_stats = far_thread.stats()
+        feed.stop()
+        elapsed = time.monotonic() - began
+        capture.stop()
+    finally:
+        box_thread.stop()
+        far_thread.stop()
+    status = capture.status()
+    relayed = sum(leg.stats()["relayed"] for leg in box_legs)
+    lost = sum(max(0, leg.stats()["lost"]) for leg in box_legs)
+    for port in box:
+        box_thread.detach_rtp(port)
+    for port in far:
+        far_thread.detach_rtp(port)
+    for port in box + far:
+        for leg in list(port.sessions):
+            port.close(leg)
+    if relayed == 0:
+        raise RuntimeError("no RTP was relayed: the calls did not flow")
+    return {
+        "late_ticks_with_capture": during["late_ticks"],
+        "late_ticks_without_capture": baseline["late_ticks"],
+        "line_thread_max_late_us_with_capture": round(during["max_late_ns"] / 1000),
+        "line_thread_max_work_us_with_capture": round(during["max_work_ns"] / 1000),
+        "line_thread_max_late_us_without_capture": round(baseline["max_late_ns"] / 1000),
+        "line_thread_max_work_us_without_capture": round(baseline["max_work_ns"] / 1000),
+        "cpu_steal_ms_with_capture": round(steal_during * 1000),
+        "cpu_steal_ms_without_capture": round(steal_baseline * 1000),
+        "far_ends_late_ticks": far_stats["late_ticks"],
+        "far_ends_max_late_us": round(far_stats["max_late_ns"] / 1000),
+        "line_thread_ticks_with_capture": during["ticks"],
+        "line_thread_mean_work_us_with_capture": round(during["total_work_ns"] / max(1, during["ticks"]) / 1000),
+        "line_thread_mean_work_us_without_capture": round(baseline["total_work_ns"] / max(1, baseline["ticks"]) / 1000),
+        "line_thread_realtime_priority": during["realtime_priority"],
+        "capture_with_rtp_packets_per_s": round(status["packets"] / elapsed),
+        "capture_with_rtp_packets": status["packets"],
+        "dropped_with_rtp": status["dropped"] + tap.stats()["dropped"] + feed.refused,
+        "rtp_seconds": round(elapsed, 1),
+        "rtp_calls": calls,
+        "rtp_legs": legs,
+        "rtp_relayed_packets": relayed,
+        "rtp_packets_lost": lost,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3.0, help="wall seconds per paced step")
     parser.add_argument("--scales", default="1,1.25,2,4,8", help="load multiples to try")
+    parser.add_argument("--writer-packets", type=int, default=200_000, help="packets the writer alone drains")
+    parser.add_argument("--analysis-seconds", type=float, default=2.0, help="simulated seconds the analyser reads")
+    parser.add_argument("--rtp-calls", type=int, default=LEGS // 2, help="relayed calls through the line thread")
+    parser.add_argument("--rtp-seconds", type=float, default=20.0, help="wall seconds of the capture over RTP")
+    parser.add_argument("--baseline-seconds", type=float, default=20.0,
+                        help="wall seconds of the same calls before, with no capture")
+    parser.add_argument("--keep-rtp-capture", metavar="FILE", help="leave the RTP run's capture here")
     args = parser.parse_args()
     runs = []
     with tempfile.TemporaryDirectory(prefix="pribox-capture-bench-") as folder:
@@ -168,19 +300,24 @@ def main() -> None:
             print(json.dumps(run), flush=True)
             if run["dropped"]:
                 break
-        maximum = writer_max(200_000, folder)
-        analysis, streams = analysis_rate(2.0, folder)
+        maximum = writer_max(args.writer_packets, folder)
+        analysis, streams = analysis_rate(args.analysis_seconds, folder)
+        rtp_path = args.keep_rtp_capture or os.path.join(folder, "rtp.pcapng")
+        with_rtp = rtp_run(args.rtp_calls, args.rtp_seconds, args.baseline_seconds, rtp_path)
+        print(json.dumps(with_rtp), flush=True)
     # offered_per_s is measured, so a producer that fell behind on a busy machine only lowers it.
     clean = [r for r in runs if r["dropped"] == 0]
     at_goal = [r for r in runs if r["load_per_s"] >= GOAL]
     print(json.dumps({
         "capture_packets_per_s": max((r["offered_per_s"] for r in clean), default=0),
-        "dropped": at_goal[0]["dropped"] if at_goal else None,
+        "dropped": (at_goal or runs)[0 if at_goal else -1]["dropped"] + with_rtp["dropped_with_rtp"],
+        "dropped_at_goal_load": at_goal[0]["dropped"] if at_goal else None,
         "goal_packets_per_s": GOAL,
         "goal_load_per_s": at_goal[0]["load_per_s"] if at_goal else None,
         "writer_max_packets_per_s": round(maximum),
         "analysis_packets_per_s": round(analysis),
         "analysis_streams": streams,
+        **with_rtp,
     }))
 
 

@@ -148,6 +148,7 @@ class RtpPort:
         self.sessions: dict[int, RtpSession] = {}
         self._stats = ffi.new("rtp_leg_stats *")
         self._relayed: dict[int, RtpPort] = {}
+        self._taps: list = []   # every tap ever set, alive as long as the port
 
     def open(self, leg: int, local: tuple[str, int], remote: tuple[str, int], codec: str = "PCMA", *,
              payload_type: int | None = None, ptime: int = 20, dtmf_payload_type: int | None = 101,
@@ -219,6 +220,14 @@ class RtpPort:
         del self.sessions[leg]
         self.media.close(leg)
         lib.rtp_port_close(self._port, leg)
+
+    def set_capture_tap(self, tap) -> None:
+        """Copy every datagram this port's legs send and receive into `tap` (dsp.capture_tap),
+        or stop with None.  The port keeps the tap alive: a partner relaying through one of its
+        legs may still be copying."""
+        lib.rtp_port_set_capture_tap(self._port, ffi.NULL if tap is None else tap._tap)
+        if tap is not None:
+            self._taps.append(tap)
 
     def advance(self, now: float) -> None:
         """Receive what arrived, run every 10 ms block due by `now`, send, and report (RTCP)."""

@@ -5,12 +5,14 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "capture_tap.h"
 #include "g711.h"
 #include "g729.h"
 #include "media.h"
@@ -80,11 +82,15 @@ typedef struct {
     int relay_offsets_set;
     uint16_t relay_seq_delta;
     uint32_t relay_ts_delta;
+    /* capture: the port whose tap sees this leg's datagrams, and each socket's two ends */
+    rtp_port *owner;
+    capture_tap_endpoint rtp_local, rtp_remote, rtcp_local, rtcp_remote;
     rtp_leg_stats st;
 } rtp_leg;
 
 struct rtp_port {
     pthread_mutex_t lock;
+    capture_tap *_Atomic tap;    /* NULL: nothing captured; read by partners relaying through us */
     media_port *media;
     int epoll_fd;
     double start, ntp_offset;
@@ -196,6 +202,29 @@ static int is_g711(int codec) { return codec == MEDIA_CODEC_ALAW || codec == MED
 
 static int line_law(int codec) { return codec == MEDIA_CODEC_G729 ? MEDIA_CODEC_ALAW : codec; }
 
+/* A socket's own address and the peer it is connected to, as a capture names them. */
+static void ends_of(int fd, capture_tap_endpoint *local, capture_tap_endpoint *remote)
+{
+    struct sockaddr_storage ss;
+    socklen_t n = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &n) != 0)
+        ss.ss_family = AF_UNSPEC;
+    capture_tap_endpoint_of(local, &ss);
+    n = sizeof ss;
+    memset(&ss, 0, sizeof ss);
+    if (getpeername(fd, (struct sockaddr *)&ss, &n) != 0)
+        ss.ss_family = AF_UNSPEC;
+    capture_tap_endpoint_of(remote, &ss);
+}
+
+void rtp_port_set_capture_tap(rtp_port *p, capture_tap *tap)
+{
+    pthread_mutex_lock(&p->lock);
+    atomic_store(&p->tap, tap);
+    pthread_mutex_unlock(&p->lock);
+}
+
 int rtp_port_open(rtp_port *p, int leg_index, int rtp_fd, int rtcp_fd, const rtp_leg_config *cfg)
 {
     if (!p || !cfg)
@@ -228,6 +257,12 @@ int rtp_port_open(rtp_port *p, int leg_index, int rtp_fd, int rtcp_fd, const rtp
     memset(leg, 0, sizeof *leg);
     leg->rtp_fd = rtp_fd;
     leg->rtcp_fd = rtcp_fd;
+    leg->owner = p;
+    ends_of(rtp_fd, &leg->rtp_local, &leg->rtp_remote);
+    if (rtcp_fd >= 0)
+        ends_of(rtcp_fd, &leg->rtcp_local, &leg->rtcp_remote);
+    else
+        leg->rtcp_local = leg->rtp_local, leg->rtcp_remote = leg->rtp_remote;
     int rc = 0;
     /* Edge-triggered: each wake-up is drained to EAGAIN (recvmmsg returning fewer than asked). */
     struct epoll_event ev = {.events = EPOLLIN | EPOLLET, .data.u64 = (uint64_t)leg_index * 2};
@@ -444,8 +479,16 @@ static int payload_fits(const rtp_leg *leg, const rtp_header_t *h, int is_event)
 
 static void send_datagram(rtp_leg *leg, int fd, const uint8_t *data, int length)
 {
-    if (send(fd, data, (size_t)length, MSG_DONTWAIT) != length)
+    if (send(fd, data, (size_t)length, MSG_DONTWAIT) != length) {
         leg->st.send_errors++;
+        return;
+    }
+    capture_tap *tap = atomic_load_explicit(&leg->owner->tap, memory_order_relaxed);
+    if (tap) {
+        int on_rtcp = fd == leg->rtcp_fd;
+        capture_tap_put(tap, on_rtcp ? &leg->rtcp_local : &leg->rtp_local, on_rtcp ? &leg->rtcp_remote : &leg->rtp_remote,
+                        CAPTURE_TAP_SENT | (on_rtcp ? CAPTURE_TAP_RTCP : 0), data, length);
+    }
 }
 
 static void relay(rtp_leg *from, uint8_t *data, const rtp_header_t *h, int is_event)
@@ -578,6 +621,7 @@ static void receive_all(rtp_port *p, double now)
             int leg_index = (int)(events[e].data.u64 / 2), on_rtcp = (int)(events[e].data.u64 % 2);
             rtp_leg *leg = &p->legs[leg_index];
             int fd = on_rtcp ? leg->rtcp_fd : leg->rtp_fd;
+            capture_tap *tap = atomic_load_explicit(&p->tap, memory_order_relaxed);
             for (int tries = 0; tries < 1024; tries++) {
                 int got = recvmmsg(fd, p->msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
                 if (got < 0) {
@@ -600,6 +644,10 @@ static void receive_all(rtp_port *p, double now)
                         leg->st.malformed_total++;
                         continue;
                     }
+                    if (tap)   /* before receive_datagram: a relay rewrites the header in place */
+                        capture_tap_put(tap, on_rtcp ? &leg->rtcp_remote : &leg->rtp_remote,
+                                        on_rtcp ? &leg->rtcp_local : &leg->rtp_local, on_rtcp ? CAPTURE_TAP_RTCP : 0,
+                                        p->buffers[k], length);
                     receive_datagram(p, leg_index, on_rtcp, p->buffers[k], length, now);
                 }
                 if (got < RECV_BATCH)

@@ -37,6 +37,7 @@
 
 #include <stdint.h>
 
+#include "capture_tap.h"
 #include "media_port.h"
 #include "jitter.h"
 #include "rtp_packet.h"
@@ -129,6 +130,9 @@ int rtp_port_delay_histogram(rtp_port *p, int leg, uint32_t *out);
  * and packet-loss robustness (G.113) for the codec, random loss in percent, one-way delay. */
 double rtp_emodel_r(int codec, double loss_percent, double delay_ms);
 double rtp_emodel_mos(double r);
+/* Copy every datagram the port's legs send and receive (RTP and RTCP, relayed ones included)
+ * into `tap` (dsp/c/capture_tap.h); NULL stops.  The tap must outlive the port's use of it. */
+void rtp_port_set_capture_tap(rtp_port *p, capture_tap *tap);
 /* cffi:end */
 
 #endif

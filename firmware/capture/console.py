@@ -7,8 +7,9 @@
 
 One capture at a time, written as pcapng to the box's capture folder (beside the upload folder,
 or `ctx.services.capture_dir`), where `show monitor capture` names the file.  D-channel frames
-come from the bus (each span's Q921Frame events); SIP and RTP producers call the running
-capture's `sip()`/`rtp()` through `active()` once those legs exist.  A call is named as
+come from the bus (each span's Q921Frame events); RTP and RTCP from the data plane's capture taps
+(dsp/capture_tap.py, registered with `add_data_plane_tap`), drained by a feed thread while a
+capture that wants RTP runs; SIP producers call the running capture's `sip()` through `active()`.  A call is named as
 `show calls` lists it, "SPAN/CALL"; its D-channel frames are those with its call reference.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 from firmware.console.commands import Arg, registry
 
 from .capture import Capture
+from .data_plane import DataPlaneFeed
 from .definition import CaptureDefinitionError, parse_definition, WHATS
 
 _KEYWORDS = {"span": "span", "call": "call", "packets": "packets", "bytes": "bytes_", "seconds": "seconds"}
@@ -34,10 +36,13 @@ class CaptureControl:
         self.path: Path | None = None
         self._subscription = None
         self._call_ref: tuple[int, int] | None = None      # (span, call reference) of a call filter
+        self.taps: list = []                 # the data plane's capture taps (dsp.capture_tap.CaptureTap)
+        self._feeds: list[DataPlaneFeed] = []
 
     def define(self, definition, call_ref: tuple[int, int] | None) -> None:
         if self.capture is not None and self.capture.running:
             raise ValueError("A capture is running; stop it before defining a new one")
+        self._stop_feeds()   # a capture that ended at its limit left its feeds draining
         self.definition, self._call_ref, self.capture, self.path = definition, call_ref, None, None
 
     def start(self, folder: Path, bus) -> Path:
@@ -52,14 +57,24 @@ class CaptureControl:
         if bus is not None and "dchannel" in self.definition.kinds:
             from firmware.isdn.q921_trace import Q921Frame
             self._subscription = bus.subscribe(Q921Frame, self._on_frame)
+        if "rtp" in self.definition.kinds:
+            self._feeds = [DataPlaneFeed(tap, self.capture) for tap in self.taps]
+            for feed in self._feeds:
+                feed.start()
         return self.path
 
     def stop(self) -> dict:
         if self.capture is None:
             raise ValueError("No capture has been started")
         self._unsubscribe()
+        self._stop_feeds()   # the taps' last copies reach the capture before it closes
         self.capture.stop()
         return self.capture.status()
+
+    def _stop_feeds(self) -> None:
+        for feed in self._feeds:
+            feed.stop()
+        self._feeds = []
 
     def _unsubscribe(self) -> None:
         if self._subscription is not None:
@@ -83,6 +98,12 @@ class CaptureControl:
 
 
 _control = CaptureControl()
+
+
+def add_data_plane_tap(tap) -> None:
+    """Let captures take RTP and RTCP from `tap`, which the data plane's RTP ports copy into."""
+    if tap not in _control.taps:
+        _control.taps.append(tap)
 
 
 def active() -> Capture | None:
