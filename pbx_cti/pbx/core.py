@@ -257,7 +257,9 @@ class Pbx:
         if not called_digits:
             isdn.try_disconnect(ev.call_id, Cause.INVALID_NUMBER_FORMAT)
             return
-        trunk = plan.gateway.trunk_of_span(isdn.span_id)
+        sip = getattr(isdn, "kind", "isdn") == "sip"     # a SIP agent's calls (sip_legs.py)
+        trunk = plan.gateway.sip_trunk(isdn.trunk_name(ev.call_id) or "") if sip else \
+            plan.gateway.trunk_of_span(isdn.span_id)
         mapped_called, numbers = called, dict(numbers_in)
         mapped_numbers = {"called": called, "calling": calling, "redirecting": redirecting}
         if trunk is not None:
@@ -274,10 +276,10 @@ class Pbx:
                     numbers[role] = _describe(m.after)
                     mapped_numbers[role] = m.after
                 mapped_called = mapping.numbers["called"].after
-        call = Call(new_call_id(f"s{isdn.span_id}"), "in", trunk.name if trunk else None, isdn.span_id, ev.timeslot,
-                    numbers_in, numbers, setup_at=time.time())
-        leg = Leg(f"{call.id}/in", f"isdn span {isdn.span_id} TS {ev.timeslot}", "in",
-                  span=isdn.span_id, timeslot=ev.timeslot)
+        call = Call(new_call_id("sip" if sip else f"s{isdn.span_id}"), "in", trunk.name if trunk else None,
+                    None if sip else isdn.span_id, ev.timeslot, numbers_in, numbers, setup_at=time.time())
+        leg = Leg(f"{call.id}/in", isdn.endpoint(ev.call_id) if sip else f"isdn span {isdn.span_id} TS {ev.timeslot}",
+                  "in", span=None if sip else isdn.span_id, timeslot=ev.timeslot, kind="sip" if sip else "isdn")
         call.legs.append(leg)
         active = _Active(call, isdn, ev.call_id, plan, leg)
         self.active[(isdn.span_id, ev.call_id)] = active
@@ -287,14 +289,15 @@ class Pbx:
         call.route = route.as_dict()
         self._record(lambda cdr: cdr.open(CallRecord(
             call.id, "in", setup_time=call.setup_at,
-            legs=(CdrLeg("in", "isdn", call.trunk or "", isdn.span_id, ev.timeslot),),
+            legs=(CdrLeg("in", leg.kind, call.trunk or "", leg.span, ev.timeslot),),
             route_entry=route.pattern if route.entry >= 0 else "(no entry)",
             route_target=f"{route.kind}:{route.target}" + (" (after hours)" if route.after_hours else ""),
             **number_fields(called=called, calling=calling, redirecting=redirecting),
             **number_fields(called=mapped_numbers["called"], calling=mapped_numbers["calling"],
                             redirecting=mapped_numbers["redirecting"], mapped=True))))
         self.bus.publish(CallRouted(self.clock.now(), call.id, call.route))
-        leg.media = IsdnLegMedia(isdn.bearer, ev.timeslot, _LAWS.get(ev.bearer.layer1))
+        leg.media = isdn.leg_media(ev.call_id) if sip else \
+            IsdnLegMedia(isdn.bearer, ev.timeslot, _LAWS.get(ev.bearer.layer1))
         if not proceeded:
             isdn.proceed(ev.call_id)
         leg.state = LegState.PROCEEDING
@@ -326,7 +329,7 @@ class Pbx:
             call.alerting_at = time.time()
             self._record(lambda cdr: cdr.update(call.id, alerting_time=call.alerting_at))
             active.leg.state = LegState.ALERTING
-            isdn.bearer.play(call.timeslot, ToneGenerator("KR", "ringback"))
+            active.leg.media.play_source(ToneGenerator("KR", "ringback"))
             active.timer = self.clock.call_later(ring, lambda: self._answer_and_run(active, flow))
         else:
             self._answer_and_run(active, flow)
@@ -453,7 +456,7 @@ class Pbx:
             return None          # an offer or a supervisor: the call's route changes when it is answered
         call.route = {**call.route, "dialled": number, "out_span": span, "out_timeslot": timeslot}
         self._record(lambda cdr: cdr.update(call.id, legs=tuple(
-            CdrLeg(l.direction, "isdn", call.trunk if l.direction == "in" else group.name, l.span, l.timeslot)
+            CdrLeg(l.direction, l.kind, call.trunk if l.direction == "in" else group.name, l.span, l.timeslot)
             for l in call.legs)))
         self.bus.publish(CallUpdated(self.clock.now(), call.id, {"dialled": number, "out_span": span,
                                                                   "out_timeslot": timeslot}))
@@ -481,7 +484,7 @@ class Pbx:
             call.data["agent"] = agent
             self._bridge(active)
             self._record(lambda cdr: cdr.update(call.id, agent=agent, legs=tuple(
-                CdrLeg(l.direction, "isdn", call.trunk if l.direction == "in" else (active.plan.extension_trunk or ""),
+                CdrLeg(l.direction, l.kind, call.trunk if l.direction == "in" else (active.plan.extension_trunk or ""),
                        l.span, l.timeslot) for l in call.legs if l is active.leg or l is out.leg)))
             self.bus.publish(CallUpdated(self.clock.now(), call.id, {"agent": agent, "out_span": out.leg.span,
                                                                       "out_timeslot": out.leg.timeslot}))
@@ -749,7 +752,7 @@ class Pbx:
         if isinstance(event, (Alerting, Progress)):
             inband = getattr(event, "inband", False) or getattr(event, "description", None) == 8
             if call.answered_at is None and caller is not None and active.originated is None \
-                    and (active.call.span, active.q931_id) in self.active:
+                    and (active.isdn.span_id, active.q931_id) in self.active:
                 try:
                     caller.alert(active.q931_id, inband=True) if isinstance(event, Alerting) else \
                         caller.progress(active.q931_id, 8)
@@ -778,7 +781,7 @@ class Pbx:
             out.leg.state = LegState.ENDED
             out.leg.media.close()
             active.out = None
-            if (call.span, active.q931_id) in self.active:
+            if (active.isdn.span_id, active.q931_id) in self.active:
                 if out.from_ivr and active.runner is not None and not active.runner.done and not out.bridged:
                     active.runner.transfer_failed(f"the far end cleared with cause {event.cause}", event.cause)
                 else:

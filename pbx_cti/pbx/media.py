@@ -1,13 +1,16 @@
 """A leg's audio, whatever carries it: what the IVR and the bridges need of an endpoint.
 
 `IsdnLegMedia` is a B-channel in its span's media plane (firmware/isdn/bearer.py `SpanAudio`);
-a SIP/RTP leg and a browser leg will offer the same calls on the media plane's network side."""
+`RtpLegMedia` is an RTP leg, a channel of an RTP port's media plane (dsp/rtp.py); a browser leg
+will offer the same calls.  Either hears the other: the bridges of the media plane join channels
+of any two ports run by the one line thread."""
 
 from __future__ import annotations
 
 import numpy as np
 
 from dsp import lib
+from firmware.isdn.bearer import render      # the tone renderer the spans use
 
 BARGED_IN = lib.PLAYER_END_BARGE_IN
 FROM_LINE = lib.MEDIA_FROM_LINE     # what the party on the leg says
@@ -67,3 +70,70 @@ class IsdnLegMedia:
 
     def close(self) -> None:
         self.audio.close(self.timeslot)
+
+
+class RtpLegMedia:
+    """An RTP leg (dsp/rtp.py `RtpSession`) as a call's audio: the calls of `IsdnLegMedia`.
+    Digits are in-band tones and RFC 4733 events alike; `close` hands the leg back (`on_close`,
+    e.g. to the pool that lent it)."""
+
+    def __init__(self, session, on_close=None):
+        self.session = session
+        self.law = "ulaw" if session.codec == "PCMU" else "alaw"    # G.729 legs decode to A-law
+        self._on_close = on_close
+
+    @property
+    def _media(self):
+        return self.session.port.media
+
+    @property
+    def _channel(self) -> int:
+        return self.session.leg
+
+    def play(self, samples: np.ndarray, *, interruptible: bool = False, loops: int = 1) -> int:
+        return self._media.play(self._channel, samples, interruptible=interruptible, loops=loops)
+
+    def play_source(self, source) -> None:
+        self._media.stop(self._channel)
+        samples, loops = render(source)
+        if len(samples):
+            self._media.play(self._channel, samples, loops=loops)
+
+    def stop(self) -> None:
+        self._media.stop(self._channel)
+
+    def finished(self) -> list[tuple[int, int]]:
+        return self._media.finished(self._channel)
+
+    def digits(self) -> list[str]:
+        return self._media.digits(self._channel)
+
+    def barge_in(self, on: bool) -> None:
+        self._media.barge_in(self._channel, on)
+
+    def record(self, seconds: float, direction: int = FROM_LINE) -> None:
+        self._media.record(self._channel, direction, seconds=seconds)
+
+    def recorded(self, direction: int = FROM_LINE) -> np.ndarray:
+        return self._media.recorded(self._channel, direction)
+
+    def recorder_lost(self, direction: int = FROM_LINE) -> int:
+        return self._media.recorder_lost(self._channel, direction)
+
+    def hear(self, other, gain_db: float = 0.0) -> None:
+        self._media.hear(self._channel, other._media, other._channel, gain_db)
+
+    def stop_hearing(self, other) -> None:
+        self._media.stop_hearing(self._channel, other._media, other._channel)
+
+    def stats(self) -> dict:
+        """The leg's RTP figures (loss, jitter, round trip, MOS) while it is open."""
+        return self.session.stats()
+
+    def close(self) -> None:
+        if self.session is None:
+            return
+        session, self.session = self.session, None
+        session.close()
+        if self._on_close is not None:
+            self._on_close(session)

@@ -31,6 +31,7 @@ class Leg:
     media: Any = None      # a LegMedia (pbx_cti/pbx/media.py) once the leg carries audio
     span: int | None = None
     timeslot: int | None = None
+    kind: str = "isdn"     # what carries it: "isdn" (a B-channel) or "sip" (an RTP leg)
 
 
 @dataclass
