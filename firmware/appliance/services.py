@@ -36,6 +36,7 @@ SERVICE_MODULES: tuple[str, ...] = (
     "pbx_cti.notify.service",
     "pbx_cti.pbx.service",
     "firmware.isdn.service",
+    "pbx_cti.pbx.sip_service",
     "firmware.appliance.control_service",
     "firmware.console.box_service",
     "pbx_cti.acd.service",

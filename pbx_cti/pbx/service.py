@@ -161,7 +161,8 @@ register_call_handler("pbx", _LateHandler)
 
 
 def _pbx_from_config(config) -> PbxService | None:
-    if not any(entry.handler == "pbx" for entry in config.isdn or ()):
+    sip_calls = bool(getattr(config, "sip_trunk", None)) and config.sip.handler == "pbx"
+    if not sip_calls and not any(entry.handler == "pbx" for entry in config.isdn or ()):
         return None
     return PbxService(config)
 
