@@ -17,6 +17,18 @@ the last line printed is one JSON object with every figure.
         Median time a played frame spent in the box's jitter buffer while a middlebox delays
         each packet by a uniform 0..20 ms (so packets also reorder); with its p95, the target
         delay the buffer settled on and the fraction of frames dropped late.
+    b2bua_calls_per_s
+        Calls per second the box takes end to end with media, SIPp (sip-tester) as the load
+        generator on 127.0.0.1: SIPp's built-in `uac` offers calls at a fixed rate on the 070
+        trunk (INVITE with SDP for route point 7000, 1 s of call, BYE) and echoes the RTP it gets (-rtp_echo); the
+        box runs its SIP user agent on a real UDP socket, the switching core with the embedded
+        default's dial plan and IVR, and one RTP leg per call in ports driven by the line
+        thread, the greeting playing to each caller.  The figure is calls answered / seconds
+        from the first INVITE to the last answer, at the highest offered rate of the ladder
+        (RATES) the box kept up with (no call failed, >= 95 % of the rate answered in time);
+        beside it the offered rate, the peak of calls up at once and the RTP packets the box's
+        legs received and sent (sampled every 0.2 s, so a little under the truth).  Each call is one SIP leg and one RTP leg of the box: the core places
+        no SIP calls of its own yet, so no second SIP leg.  Goal >= 200.
 
 Run with nice on a shared machine; `--quick` shrinks every measurement to a smoke run; names of
 measurements as arguments run only those.
@@ -166,10 +178,129 @@ def measure_jitter_buffer_delay() -> dict:
             "jitter_simulated_ms": 20}
 
 
+
+
+RATES = (100, 200, 300, 400, 500)   # calls per second SIPp offers, lowest first
+LOAD_SECONDS = 4.0
+KEPT_UP = 0.95                      # a rate is carried when this share of it is answered in time
+
+
+def _b2bua_round(rate: int, seconds: float) -> dict:
+    import asyncio
+    import shutil
+    import socket
+    import subprocess
+    import tempfile
+
+    from dsp.line_port import LineThread
+    from firmware.config.loader import default_text, load_text
+    from firmware.sip import events
+    from firmware.sip.binding import SipCalls
+    from firmware.sip.dialog import LocalEndpoint
+    from firmware.sip.trunks import trunks_from_config
+    from firmware.sip.useragent import SipUserAgent
+    from pbx_cti.ivr.prompts_setup import make_prompts
+    from pbx_cti.pbx.core import Pbx
+    from pbx_cti.pbx.model import CallAnswered
+    from pbx_cti.pbx.service import build_plan
+    from pbx_cti.pbx.sip_legs import PbxSipHandler, RtpLegPool
+    from runtime.bus import EventBus
+    from runtime.clock import LoopClock
+
+    def free_port() -> int:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            return probe.getsockname()[1]
+
+    sipp = shutil.which("sipp")
+    if sipp is None:
+        raise SystemExit("b2bua_calls_per_s needs SIPp: apt-get install sip-tester (make installs it)")
+    calls = int(rate * seconds)
+    with tempfile.TemporaryDirectory() as tmp:
+        make_prompts(Path(tmp), report=lambda line: None)
+        sipp_port = free_port()
+        text = (default_text() + f'\n[ivr]\nprompt_dir = "{tmp}"\n'
+                f'\n[[sip_trunk]]\nname = "sip070"\nhost = "127.0.0.1"\nport = {sipp_port}\nkeepalive = 0\n')
+        config = load_text(text, "bench.toml")
+        plan = build_plan(config, None)
+
+        async def run() -> dict:
+            loop = asyncio.get_running_loop()
+            clock, bus = LoopClock(loop), EventBus()
+            pbx = Pbx(lambda: plan, clock, bus)
+            ua = SipUserAgent(LocalEndpoint("127.0.0.1", 0), trunks_from_config(config))
+            calls_box = SipCalls(ua, clock=clock, bus=bus)
+            thread = LineThread(0.001)
+            pool = RtpLegPool("127.0.0.1", now=clock.now, started=thread.attach_rtp)
+            calls_box.handler = PbxSipHandler(calls_box, pbx, pool)
+            seen = {"invites": [], "answered": [], "peak": 0}
+            bus.subscribe(events.IncomingCall, lambda e: seen["invites"].append(loop.time()))
+
+            def answered(event):
+                seen["answered"].append(loop.time())
+                seen["peak"] = max(seen["peak"], pool.legs_open())
+            bus.subscribe(CallAnswered, answered)
+            media: dict = {}           # id(session) -> (packets in, packets out), last sampled
+
+            async def sample_media():
+                while True:
+                    await asyncio.sleep(0.2)
+                    for rtp in pool.rtp_ports:
+                        for session in list(rtp.sessions.values()):
+                            st = session.stats()
+                            media[id(session)] = (st["packets_received"], st["packets_sent"])
+            thread.start(realtime_priority=False)
+            sampler = asyncio.ensure_future(sample_media())
+            port = await calls_box.start("127.0.0.1", free_port(), tcp=False)
+            ua.local = LocalEndpoint("127.0.0.1", port)
+            proc = await asyncio.create_subprocess_exec(
+                sipp, "-sn", "uac", "-s", "7000", "-r", str(rate), "-m", str(calls), "-d", "1000",
+                "-l", str(rate * 4), "-i", "127.0.0.1", "-p", str(sipp_port), "-mi", "127.0.0.1",
+                "-mp", str(2 * (free_port() // 2)), "-rtp_echo", "-timeout", f"{seconds + 30:.0f}s", "-nostdin",
+                "-trace_stat", "-stf", f"{tmp}/stat.csv", f"127.0.0.1:{port}",
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            _, err = await proc.communicate()
+            await asyncio.sleep(0.5)
+            sampler.cancel()
+            seen["rtp_in"] = sum(v[0] for v in media.values())
+            seen["rtp_out"] = sum(v[1] for v in media.values())
+            thread.stop()
+            await calls_box.stop()
+            pool.close()
+            return {"code": proc.returncode, "stderr": err.decode(errors="replace")[-300:], **seen,
+                    "faults": calls_box.faults, "left": len(pbx.active)}
+
+        # The box answers from the loop's own thread, as in the daemon (ua.local's port set after bind).
+        got = asyncio.run(run())
+    invites, answered = got["invites"], got["answered"]
+    span = (answered[-1] - invites[0]) if answered else float("inf")
+    return {"offered": rate, "calls": calls, "answered": len(answered), "failed": calls - len(answered),
+            "sipp_exit": got["code"], "calls_per_s": round(len(answered) / span, 1) if answered else 0.0,
+            "peak_calls": got["peak"], "rtp_packets_in": got["rtp_in"], "rtp_packets_out": got["rtp_out"],
+            "faults": got["faults"], "left_in_core": got["left"],
+            **({"sipp_error": got["stderr"]} if got["code"] != 0 else {})}
+
+
+def measure_b2bua_calls() -> dict:
+    rounds, best = [], None
+    for rate in RATES:
+        result = _b2bua_round(rate, LOAD_SECONDS)
+        rounds.append(result)
+        print(f"  offered {rate}/s: {result}", flush=True)
+        if result["failed"] or result["sipp_exit"] != 0 or result["calls_per_s"] < KEPT_UP * rate:
+            break
+        best = result
+    return {"b2bua_calls_per_s": best["calls_per_s"] if best else 0.0,
+            "b2bua_offered_calls_per_s": best["offered"] if best else 0,
+            "b2bua_peak_calls": best["peak_calls"] if best else 0,
+            "b2bua_rounds": rounds}
+
+
 MEASUREMENTS = [
     measure_rtp_g711_pass_through,
     measure_rtp_g729_transcode,
     measure_jitter_buffer_delay,
+    measure_b2bua_calls,
 ]
 
 
@@ -177,6 +308,8 @@ def main() -> None:
     if "--quick" in sys.argv[1:]:
         SCALE.update(g711_calls=20, g711_seconds=0.5, g729_calls=2, g729_seconds=0.5, jitter_seconds=2.0,
                      rounds=1)
+        global RATES, LOAD_SECONDS
+        RATES, LOAD_SECONDS = (20,), 1.0
     chosen = [a for a in sys.argv[1:] if not a.startswith("--")]
     results: dict = {}
     for measure in MEASUREMENTS:

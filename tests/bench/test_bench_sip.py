@@ -1,4 +1,5 @@
-"""bench/sip.py runs (a smoke run) and ends with one JSON object holding the RTP figures."""
+"""bench/sip.py runs (a smoke run) and ends with one JSON object holding the RTP figures and the
+calls per second the box takes with media from SIPp."""
 
 import json
 import subprocess
@@ -18,3 +19,7 @@ def test_bench_sip_quick_prints_one_json_object_of_the_rtp_figures():
         assert figures[key] > 0
     assert figures["rtp_g711_packets_lost"] == 0
     assert figures["rtp_g711_relayed_packets"] > 0
+    # the smoke run offers 20 calls/s for 1 s: every call answered, media both ways
+    assert figures["b2bua_calls_per_s"] > 0 and figures["b2bua_offered_calls_per_s"] == 20
+    smoke, = figures["b2bua_rounds"]
+    assert smoke["answered"] == smoke["calls"] == 20 and smoke["rtp_packets_in"] > 0 and smoke["rtp_packets_out"] > 0
