@@ -74,13 +74,14 @@ class IsdnLegMedia:
 
 class RtpLegMedia:
     """An RTP leg (dsp/rtp.py `RtpSession`) as a call's audio: the calls of `IsdnLegMedia`.
-    Digits are in-band tones and RFC 4733 events alike; `close` hands the leg back (`on_close`,
-    e.g. to the pool that lent it)."""
+    Digits are in-band tones and RFC 4733 events alike, and those signalled beside the media
+    (SIP INFO: `signalled`); `close` hands the leg back (`on_close`, e.g. to the pool)."""
 
     def __init__(self, session, on_close=None):
         self.session = session
         self.law = "ulaw" if session.codec == "PCMU" else "alaw"    # G.729 legs decode to A-law
         self._on_close = on_close
+        self._signalled: list[str] = []
 
     @property
     def _media(self):
@@ -106,7 +107,12 @@ class RtpLegMedia:
         return self._media.finished(self._channel)
 
     def digits(self) -> list[str]:
-        return self._media.digits(self._channel)
+        got, self._signalled = self._signalled + self._media.digits(self._channel), []
+        return got
+
+    def signalled(self, digit: str) -> None:
+        """A digit that came in signalling (SIP INFO), reported with the media's own."""
+        self._signalled.append(digit)
 
     def barge_in(self, on: bool) -> None:
         self._media.barge_in(self._channel, on)

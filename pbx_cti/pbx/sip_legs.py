@@ -194,6 +194,9 @@ class PbxSipHandler:
                 legs.try_disconnect(event.call_id, Cause.BEARER_CAPABILITY_NOT_IMPLEMENTED
                                     if event.offer is None else Cause.RESOURCE_UNAVAILABLE)
                 return
+        elif isinstance(event, sip.DtmfDigit) and event.call_id in legs.media:
+            legs.media[event.call_id].signalled(event.digit)      # SIP INFO: the IVR reads it as any digit
+            return
         translated = _as_span_event(event)
         if translated is not None:
             self.pbx.on_event(legs, translated)
@@ -212,7 +215,7 @@ class PbxSipHandler:
 
 def _as_span_event(event):
     """The ISDN stack's event for a SIP call event (same names and fields), or None for what
-    the core does not take (trunk state, INFO digits, hold: the bus has them)."""
+    the core does not take (trunk state, hold and resume: the bus has them)."""
     if isinstance(event, sip.IncomingCall):
         return isdn.IncomingCall(event.time, event.call_id, event.called, event.calling, event.redirecting,
                                  event.bearer, None, False, True, event.display, event.called_number,

@@ -167,3 +167,22 @@ def test_rtp_leg_pool_hands_out_even_ports_from_its_range_and_takes_legs_back():
         RtpLegPool("127.0.0.1", (31001, 31006), now=clock.now)
     with pytest.raises(ValueError, match="must be negative"):
         SipLegs(None, pool, span_id=1)
+
+
+def test_a_trunk_that_sends_dtmf_by_sip_info_reaches_the_ivr_all_the_same(prompts):
+    config = pbx_config(prompts, SIP070.replace("keepalive = 0\n", 'keepalive = 0\ndtmf = "info"\n'))
+    rig = SipPbx(config)
+    greeting = PromptStore()
+    greeting.load_directory(prompts)
+    try:
+        call = rig.place_call()
+        rig.run_until(lambda: call.answered, 2.0)
+        answer = next(e for e in call.events if isinstance(e, sip.Answered)).media
+        rig.run(greeting["greeting"].duration + 2.0)
+        rig.carrier.send_dtmf(call.id, "2")
+        rig.run_until(lambda: call.released is not None, 40.0)
+    finally:
+        rig.close()
+    assert answer.telephone_event_pt is None                # the box's answer left RFC 4733 out
+    ended = rig.of(CallEnded)[0].summary
+    assert ended["digits"] == "2" and ended["data"]["skill"] == "account_transfer"
