@@ -186,3 +186,24 @@ def test_a_trunk_that_sends_dtmf_by_sip_info_reaches_the_ivr_all_the_same(prompt
     assert answer.telephone_event_pt is None                # the box's answer left RFC 4733 out
     ended = rig.of(CallEnded)[0].summary
     assert ended["digits"] == "2" and ended["data"]["skill"] == "account_transfer"
+
+
+def test_an_invite_without_an_sdp_offer_is_refused_with_488(prompts):
+    rig = SipPbx(pbx_config(prompts, SIP070))
+    answers = []
+    carrier_endpoint = rig.carrier.endpoint
+    carrier_endpoint.datagram_received = lambda data, source: answers.append(data)
+    invite = ("INVITE sip:07012345678@127.0.0.1 SIP/2.0\r\n"
+              "Via: SIP/2.0/UDP 127.0.0.2:5060;branch=z9hG4bK-nosdp-1\r\n"
+              "From: <sip:0212345678@127.0.0.2>;tag=nosdp\r\nTo: <sip:07012345678@127.0.0.1>\r\n"
+              "Call-ID: nosdp-1@127.0.0.2\r\nCSeq: 1 INVITE\r\nContact: <sip:0212345678@127.0.0.2>\r\n"
+              "Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n").encode()
+    try:
+        rig.box.endpoint.datagram_received(invite, ("127.0.0.2", 5060))
+        rig.run(0.5)
+    finally:
+        rig.close()
+    statuses = [data.split(b" ", 2)[1] for data in answers]
+    assert b"488" in statuses and b"200" not in statuses
+    released = [e for e in rig.of(sip.Released) if e.cause == 65]
+    assert released and not rig.pbx.active and not rig.of(CallStarted) and rig.pool.legs_open() == 0
