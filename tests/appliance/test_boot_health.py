@@ -67,10 +67,10 @@ def test_confirm_waits_for_the_daemon_then_passes_on_its_real_status(tmp_path):
     assert seen["rounds"] and all(not all(r.ok for r in rnd) for rnd in seen["rounds"])
     assert rauc.marks[0][0] == 2.0 * len(seen["rounds"]) + rauc.marks[0][0] % 2.0
     status = seen["status"]
-    # Not started here: the console (its device is off) and recording (off unless [recording]
-    # enables it).
+    # Not started here: the console (its device is off), recording (off unless [recording]
+    # enables it) and sip (off without a [[sip_trunk]]).
     assert [s["name"] for s in status["services"]] == [e.name for e in load_box_services().entries()
-                                                       if e.name not in ("console", "recording")]
+                                                       if e.name not in ("console", "recording", "sip")]
     assert {(s["id"], s["layer1_up"]) for s in status["spans"]} == {(1, True), (2, True), (3, True), (4, True)}
     assert status["configured"] == {"spans": [1, 2, 3, 4], "isdn": [1, 2, 3, 4]}
     assert not (state / CONTROL_SOCKET).exists()  # removed at shutdown
