@@ -26,7 +26,7 @@ from firmware.isdn.events import CallAudioReport
 from pbx_cti.cdr.reader import CdrReader
 from pbx_cti.cdr.schema import records_path
 from pbx_cti.ivr.prompts_setup import make_prompts
-from pbx_cti.pbx.model import CallEnded
+from pbx_cti.pbx.model import CallAnswered, CallEnded
 from runtime.bus import EventBus
 from runtime.clock import LoopClock
 from tests.support.daemon_harness import run_beside, until
@@ -138,3 +138,48 @@ def test_sipp_070_trunk_call_through_the_ivr_and_queue_to_an_agent_behind_the_pr
     assert record.legs[0].kind == "sip" and record.legs[0].trunk_group == "sip070"
     assert record.called_number == "07012345678" and record.called_mapped == "7000" and record.agent == "lee"
     assert [leg.kind for leg in record.legs] == ["sip", "isdn"] and record.legs[1].span == 3
+
+
+def test_a_daemon_stop_clears_a_sip_call_with_a_bye_and_cause_41_and_closes_its_record(tmp_path):
+    sip_port, carrier_port, media_port = free_udp_port(), free_udp_port(), 2 * random.randrange(17000, 17500)
+    config = box_config(tmp_path, sip_port, carrier_port)
+    rtp_pcap(tmp_path / "caller.pcap", np.zeros(8000 * 3, np.int16), {})
+    scenario = tmp_path / "uac_ivr.xml"
+    scenario.write_text((SCENARIOS / "uac_ivr.xml").read_text().replace("RTP_CAPTURE", str(tmp_path / "caller.pcap")))
+    bus = EventBus()
+    ended: list[CallEnded] = []
+    bus.subscribe(CallEnded, ended.append)
+    answered: list = []
+    bus.subscribe(CallAnswered, answered.append)
+    loop = asyncio.new_event_loop()
+    daemon = Daemon(FileSource(str(config)), load_box_services(), clock=LoopClock(loop), bus=bus,
+                    notifier=Notifier(environ={}), state_dir=str(tmp_path / "state"))
+    seen = {}
+
+    async def scenario_run():
+        await until(lambda: daemon.ctx is not None and daemon.ctx.peer("sip") is not None
+                    and daemon.ctx.peer("sip").bound and daemon.ctx.peer("pbx") is not None
+                    and daemon.ctx.peer("pbx").core is not None, 10, "the sip and pbx services")
+        sipp = asyncio.ensure_future(run_sipp(scenario, sip_port, carrier_port, media_port))
+        await until(lambda: answered, 5, "the IVR answers")
+        await asyncio.sleep(1.0)
+        daemon.request_stop("test")                  # the box goes down mid-call
+        seen["sipp"] = await sipp
+
+    async def main():
+        scene = asyncio.ensure_future(scenario_run())
+        code = await daemon.run(install_signals=False)
+        await scene
+        return code
+
+    try:
+        asyncio.set_event_loop(loop)
+        assert loop.run_until_complete(main()) == 0
+    finally:
+        asyncio.set_event_loop(None)
+        loop.close()
+    code, err = seen["sipp"]
+    assert code == 0, err                             # SIPp had its BYE and answered it
+    assert ended and ended[0].summary["cause"] == 41 and ended[0].summary["cleared_by"] == "box"
+    record = CdrReader(records_path(str(tmp_path / "state"))).calls()[0]
+    assert record.state == "closed" and record.cause == 41 and record.legs[0].kind == "sip"
