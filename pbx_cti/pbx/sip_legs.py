@@ -198,7 +198,14 @@ class PbxSipHandler:
             legs.media[event.call_id].signalled(event.digit)      # SIP INFO: the IVR reads it as any digit
             return
         translated = _as_span_event(event)
-        if translated is not None:
+        if isinstance(translated, isdn.IncomingCall):
+            try:
+                self.pbx.on_event(legs, translated)
+            except Exception:       # a call the core could not take must not hang unanswered
+                log.exception("SIP call %d: the PBX failed to take it: refused with cause 41", event.call_id)
+                if (legs.span_id, event.call_id) not in self.pbx.active:
+                    legs.try_disconnect(event.call_id, Cause.TEMPORARY_FAILURE)
+        elif translated is not None:
             self.pbx.on_event(legs, translated)
         if isinstance(event, sip.Released):
             legs.forget(event.call_id)

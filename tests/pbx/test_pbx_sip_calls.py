@@ -207,3 +207,19 @@ def test_an_invite_without_an_sdp_offer_is_refused_with_488(prompts):
     assert b"488" in statuses and b"200" not in statuses
     released = [e for e in rig.of(sip.Released) if e.cause == 65]
     assert released and not rig.pbx.active and not rig.of(CallStarted) and rig.pool.legs_open() == 0
+
+
+def test_a_call_the_core_fails_to_take_is_refused_with_503_not_left_ringing(prompts):
+    rig = SipPbx(pbx_config(prompts, SIP070))
+
+    def broken_plan():
+        raise RuntimeError("the pbx service has not loaded a plan")
+    rig.pbx.plan_source = broken_plan
+    try:
+        call = rig.place_call()
+        rig.run_until(lambda: call.released is not None, 2.0)
+    finally:
+        rig.close()
+    assert call.released.cause == 41
+    assert next(e for e in call.events if isinstance(e, sip.Disconnected)).status == 503
+    assert rig.pool.legs_open() == 0 and not rig.box.ua.calls and rig.box.faults == 0
