@@ -22,6 +22,7 @@ from firmware.sip.trunks import trunks_from_config
 from firmware.sip.useragent import SipUserAgent
 from runtime.clock import TimerHandle
 
+from . import sip_console as _console  # noqa: F401  (registers `show sip calls`)
 from .service import core_for
 from .sip_legs import PbxSipHandler, RtpLegPool
 

@@ -223,3 +223,29 @@ def test_a_call_the_core_fails_to_take_is_refused_with_503_not_left_ringing(prom
     assert call.released.cause == 41
     assert next(e for e in call.events if isinstance(e, sip.Disconnected)).status == 503
     assert rig.pool.legs_open() == 0 and not rig.box.ua.calls and rig.box.faults == 0
+
+
+def test_show_sip_calls_lists_the_call_its_rtp_figures_and_the_pbx_route(prompts):
+    from types import SimpleNamespace
+
+    from pbx_cti.pbx.sip_console import NO_SIP, _show, show_sip_calls
+    rig = SipPbx(pbx_config(prompts, SIP070))
+    try:
+        call = rig.place_call()
+        rig.run_until(lambda: call.answered, 2.0)
+        rig.run(1.0)
+        text = show_sip_calls(rig.box, rig.box.handler)
+        console = _show(SimpleNamespace(services=SimpleNamespace(
+            sip=SimpleNamespace(calls=rig.box, handler=rig.box.handler))), {})
+        call.hang_up()
+        rig.run_until(lambda: call.released is not None and not rig.pbx.active, 2.0)
+        after = show_sip_calls(rig.box, rig.box.handler)
+    finally:
+        rig.close()
+    header, row, *pbx_lines = text.splitlines()
+    assert "Pkts in/out" in header and "MOS" in header
+    assert " in  sip070 " in row and "active" in row and "PCMA" in row and "127.0.0.2:5060" in row
+    assert f"127.0.0.1:{call.rtp_port}" in row
+    assert "route ivr main" in pbx_lines[0] and "IVR       : node" in pbx_lines[1]
+    assert console == text and after == "No active SIP calls"
+    assert _show(SimpleNamespace(services=SimpleNamespace()), {}) == NO_SIP
