@@ -24,7 +24,7 @@ IMAGE_PACKAGES := debootstrap qemu-system-x86
 PACKAGES = $(APT_PACKAGES)
 image image-test image-dahdi-test: PACKAGES = $(APT_PACKAGES) $(IMAGE_PACKAGES)
 
-.PHONY: run test bench build deps apt venv clean image image-test image-dahdi-test prompts
+.PHONY: run test bench build deps apt venv clean image image-test image-dahdi-test prompts cti-soak
 
 # The default IVR flow's prompts (Korean speech from espeak-ng, converted as the box plays them)
 # into its prompt directory, `[ivr] prompt_dir`; prompts already there are kept.
@@ -38,6 +38,12 @@ prompts: deps
 
 test: deps
 	$(VPY) -m pytest -q
+
+# The whole contact center over random interleavings at length (tests/acd, hypothesis): 10,000
+# runs by default, CTI_SOAK_RUNS=N for another count; about 0.35 s a run on one free core.
+CTI_SOAK_RUNS ?= 10000
+cti-soak: deps
+	PRIBOX_LONG=$(CTI_SOAK_RUNS) $(VPY) -m pytest -q tests/acd -k property --hypothesis-show-statistics
 
 bench: deps
 	@for b in bench/*.py; do echo "== $$b"; $(VPY) $$b || exit 1; done
