@@ -273,7 +273,13 @@ class Pbx:
         self.bus.publish(CallRouted(self.clock.now(), call.id, call.route))
         leg.media = IsdnLegMedia(isdn.bearer, ev.timeslot, _LAWS.get(ev.bearer.layer1))
         if not proceeded:
-            isdn.proceed(ev.call_id)
+            try:
+                isdn.proceed(ev.call_id)
+            except CallStateError:
+                # The caller's DISCONNECT came in the same tick as its SETUP: the Released that
+                # follows closes the call and its record.
+                log.info("call %s: the caller cleared before it was routed", call.id)
+                return
         leg.state = LegState.PROCEEDING
         self._follow(active, route)
 

@@ -144,3 +144,11 @@ def test_a_cti_reload_mid_call_keeps_the_conversation_and_the_queue(rig):
     assert [r.agent for r in sorted(rows.values(), key=lambda r: r.setup_time)] == ["lee", "lee"]
     assert rig.engine.queue_counters["account_transfer"].handled == 2
 
+
+
+def test_a_caller_who_hangs_up_in_the_instant_of_the_setup_is_closed_without_a_fault(rig):
+    call = rig.place_call("1")
+    rig.carrier.hangup(call)
+    rig.run(1.0)
+    assert call.done
+    settled(rig)
