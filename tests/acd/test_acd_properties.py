@@ -57,7 +57,7 @@ class CenterMachine(RuleBasedStateMachine):
                 wrap_ups=st.lists(st.sampled_from([0.0, 1.5, None]), min_size=3, max_size=3),
                 at_work=st.sets(st.sampled_from(AGENTS), min_size=1),
                 announce=st.sampled_from([0.0, 2.0]),
-                early_keys=st.lists(st.sampled_from(["1", "2", "3"]), max_size=4))
+                early_keys=st.lists(st.sampled_from(["1", "2", "3"]), min_size=1, max_size=4))
     def build(self, strategies, wrap_ups, at_work, announce, early_keys):
         self.dir = tempfile.mkdtemp(prefix="acd-props-")
         per_queue = {q: {"strategy": strategies[i], "wrap_up": wrap_ups[i], "ring_timeout": 3.0,
