@@ -78,6 +78,22 @@ def _restore(config, state_dir: str | None, now: float):
         raise
 
 
+def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus,
+                wall_offset: float) -> tuple[CtiRunner, CallDistributor]:
+    """A restored engine on the core: its runner and the distributor.  The distributor listens
+    before the runner publishes anything, so an offer the engine makes at once (the agent of a
+    caller closed here, a tier relaxed while the log was read) rings.  The core outlives a
+    reload of [cti] with its calls; after a daemon restart it has none; either way the callers
+    it no longer carries are closed."""
+    distributor = CallDistributor(core, None, bus, clock)
+    runner = distributor.runner = CtiRunner(engine, clock, bus, wall_offset)
+    for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
+        if caller_id not in core.by_call:
+            runner("caller_abandoned", caller_id, "daemon-restart")
+    distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
+    return runner, distributor
+
+
 class CtiService(Service):
     name = "cti"
 
@@ -94,14 +110,7 @@ class CtiService(Service):
         self.clock = OwnedClock(ctx.clock)
         wall_offset = time.time() - ctx.clock.now()
         self.store, engine = await asyncio.to_thread(_restore, cti, ctx.state_dir, ctx.clock.now() + wall_offset)
-        self.runner = CtiRunner(engine, self.clock, ctx.bus, wall_offset)
-        core = core_for(ctx)
-        # The core outlives a reload of [cti] with its calls; after a daemon restart it has none.
-        for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
-            if caller_id not in core.by_call:
-                self.runner("caller_abandoned", caller_id, "daemon-restart")
-        self.distributor = CallDistributor(core, self.runner, ctx.bus, self.clock)
-        self.distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
+        self.runner, self.distributor = put_to_work(engine, core_for(ctx), self.clock, ctx.bus, wall_offset)
         self.bus = ctx.bus
         _RUNNING[ctx.bus] = self
         logged_in = sum(1 for s in engine.agents.values() if s.state is not AgentState.LOGGED_OUT)

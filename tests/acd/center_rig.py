@@ -27,15 +27,13 @@ from firmware.isdn.q931.link import CallStateError
 from firmware.isdn.q931.channels import PRI_TIMESLOTS
 from firmware.isdn.stack import PriStack
 from hil_tests.carrier import StackCarrier
-from pbx_cti.acd.distributor import CallDistributor
-from pbx_cti.acd.service import OwnedClock
+from pbx_cti.acd.service import OwnedClock, put_to_work
 from pbx_cti.api.config_section import cti_config
 from pbx_cti.cdr.reader import CdrReader
 from pbx_cti.cdr.store import CdrStore
 from pbx_cti.cti.engine import CtiEngine
 from pbx_cti.cti.eventlog import SqliteEventStore
 from pbx_cti.cti.model import AgentState, CtiConfig
-from pbx_cti.cti.runner import CtiRunner
 from pbx_cti.ivr.flow import load_flow_text
 from pbx_cti.pbx.core import Pbx, PbxPlan, PbxSpanHandler
 from pbx_cti.pbx.dialplan import DialPlan
@@ -245,12 +243,7 @@ class Center:
         self.cti_clock = OwnedClock(self.clock)
         self.store = SqliteEventStore.in_state_dir(self.state_dir)
         engine = CtiEngine.restore(self.cti_config, self.store, self.wall_now())
-        self.runner = CtiRunner(engine, self.cti_clock, self.bus, WALL_T0)
-        for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
-            if caller_id not in self.pbx.by_call:
-                self.runner("caller_abandoned", caller_id, "daemon-restart")
-        self.distributor = CallDistributor(self.pbx, self.runner, self.bus, self.cti_clock)
-        self.distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
+        self.runner, self.distributor = put_to_work(engine, self.pbx, self.cti_clock, self.bus, WALL_T0)
 
     def stop_cti(self) -> None:
         """A reload's stop: the core keeps its calls."""

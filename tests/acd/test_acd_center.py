@@ -152,3 +152,27 @@ def test_a_caller_who_hangs_up_in_the_instant_of_the_setup_is_closed_without_a_f
     rig.run(1.0)
     assert call.done
     settled(rig)
+
+
+def test_a_caller_who_leaves_while_the_cti_reloads_frees_the_agent_for_the_next_caller_at_once(rig):
+    """The reload's start closes the callers the core no longer carries; the agent that frees
+    is offered the next caller, and that offer must ring (the distributor is listening)."""
+    rig.phones.scripts[EXTENSIONS["lee"]] = PhoneScript("answer", after=5.0)
+    work(rig, "lee")
+    first = rig.place_call("2")
+    rig.run(1.5)
+    second = rig.place_call("2")
+    rig.run(1.5)
+    assert state(rig, "lee")[0] is S.RESERVED and len(rig.engine.callers) == 2
+    rig.stop_cti()
+    rig.carrier.hangup(first)                  # while the CTI is down: the core alone sees it
+    rig.run(0.5)
+    rig.start_cti()
+    assert state(rig, "lee")[0] is S.RESERVED and len(rig.engine.callers) == 1
+    assert rig.core_offers() == {rig.engine.agents["lee"].caller: {"lee"}}, "the offer never rang"
+    rig.run(6.0)
+    assert state(rig, "lee")[0] is S.TALKING
+    rig.carrier.hangup(second)
+    rig.run(1.0)
+    settled(rig)
+    assert rig.engine.queue_counters["account_transfer"].abandoned == 1
