@@ -21,6 +21,7 @@ import weakref
 
 from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 from pbx_cti.api.config_section import cti_config
+from pbx_cti.cti.decisions import Offer
 from pbx_cti.cti.engine import CtiEngine
 from pbx_cti.cti.eventlog import MemoryEventStore, SqliteEventStore
 from pbx_cti.cti.model import AgentState
@@ -91,6 +92,15 @@ def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus,
         if caller_id not in core.by_call:
             runner("caller_abandoned", caller_id, "daemon-restart")
     distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
+    # An offer the core dropped while no CTI listened (the extension answered or gave up then)
+    # rings again: the engine still counts on it until its ring timeout.
+    for caller in list(engine.callers.values()):
+        active = core.by_call.get(caller.caller_id)
+        for agent_id in list(caller.offer_agents):
+            if active is not None and agent_id not in active.offers:
+                distributor._offer(Offer(runner.wall_now(), caller.caller_id, caller.queue, agent_id,
+                                         engine.agents[agent_id].endpoint, caller.offer_id,
+                                         engine.config.queues[caller.queue].ring_timeout, dict(caller.info)))
     return runner, distributor
 
 

@@ -176,3 +176,24 @@ def test_a_caller_who_leaves_while_the_cti_reloads_frees_the_agent_for_the_next_
     rig.run(1.0)
     settled(rig)
     assert rig.engine.queue_counters["account_transfer"].abandoned == 1
+
+
+def test_an_offer_the_core_dropped_while_the_cti_reloaded_rings_again(rig):
+    """lee's phone answers while no CTI listens: the core cannot connect it and clears that
+    leg.  The engine restored from the log still has lee offered the caller: the offer rings
+    again, rather than lee sitting RESERVED until ring-no-answer."""
+    rig.phones.scripts[EXTENSIONS["lee"]] = PhoneScript("answer", after=1.0)
+    work(rig, "lee")
+    call = rig.place_call("2")
+    rig.run(1.2)
+    assert state(rig, "lee")[0] is S.RESERVED
+    rig.stop_cti()
+    rig.run(2.0)                               # the phone answered; the core cleared the leg
+    assert not rig.core_offers()
+    rig.start_cti()
+    assert rig.core_offers() == {rig.engine.agents["lee"].caller: {"lee"}}
+    rig.run(1.5)
+    assert state(rig, "lee")[0] is S.TALKING and rig.core_connected()
+    rig.carrier.hangup(call)
+    rig.run(1.0)
+    settled(rig)
