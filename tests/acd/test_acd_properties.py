@@ -11,7 +11,10 @@ Checked after every step, and every 0.1 s of line while time passes:
   * what the core rings or has bridged, the engine has that agent RESERVED / TALKING for that
     caller (hard), and the other way round within 1 s (the time to clear a leg on the line);
   * no caller waits more than 1 s in a queue while a READY eligible agent exists;
-  * a call the core has queued is a caller of the engine.
+  * a call the core has queued is a caller of the engine;
+  * no span records a stack fault (an exception escaping the box's or the phones' handlers).
+A reload starts the 1 s grace afresh: differences that arose while no CTI listened are caught
+up when it starts.
 At each restart and at the end, statistics recomputed from the event log (stats.py) equal the
 engine's live counters.  At the end (every caller and phone hangs up, time runs out): every call
 has a CLOSED CDR row and none is open, and no call is left in the core, the stacks or the engine.
@@ -240,7 +243,7 @@ class CenterMachine(RuleBasedStateMachine):
         ready = [a for a in engine.agents.values() if a.state is S.READY]
         for caller in engine.callers.values():
             if caller.status == "waiting":
-                idle = sorted(a.agent_id for a in ready if engine.eligible(a, caller, engine_now(rig)))
+                idle = sorted(a.agent_id for a in ready if engine.eligible(a, caller, rig.wall_now()))
                 if idle:
                     soft.add(("waits while an eligible agent is idle", caller.caller_id, tuple(idle)))
         self.since = {k: self.since.get(k, now) for k in soft}
@@ -294,10 +297,6 @@ class CenterMachine(RuleBasedStateMachine):
 def bucket(n: int) -> str:
     return next(label for top, label in ((0, "0"), (2, "1-2"), (5, "3-5"), (10, "6-10")) if n <= top) \
         if n <= 10 else "more than 10"
-
-
-def engine_now(rig) -> float:
-    return rig.wall_now()
 
 
 TestCenterProperty = CenterMachine.TestCase
