@@ -21,6 +21,7 @@ import weakref
 
 from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 from pbx_cti.api.config_section import cti_config
+from pbx_cti.cti.decisions import Offer
 from pbx_cti.cti.engine import CtiEngine
 from pbx_cti.cti.eventlog import MemoryEventStore, SqliteEventStore
 from pbx_cti.cti.model import AgentState
@@ -83,6 +84,36 @@ def _restore(config, state_dir: str | None, now: float):
         raise
 
 
+def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus, wall_offset: float,
+                recordings=None) -> tuple[CtiRunner, CallDistributor]:
+    """A restored engine on the core: its runner and the distributor.  The distributor listens
+    before the runner publishes anything, so an offer the engine makes at once (the agent of a
+    caller closed here, a tier relaxed while the log was read) rings.  The core outlives a
+    reload of [cti] with its calls; after a daemon restart it has none; either way the callers
+    it no longer carries are closed."""
+    distributor = CallDistributor(core, None, bus, clock, recordings=recordings)
+    runner = distributor.runner = CtiRunner(engine, clock, bus, wall_offset)
+    for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
+        caller = engine.callers.get(caller_id)
+        if caller is None:
+            continue
+        if caller.info.get("callback") and caller.status == "waiting":
+            continue       # a booked callback outlives the call that asked for it, and restarts
+        if caller_id not in core.by_call:
+            runner("caller_abandoned", caller_id, "daemon-restart")
+    distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
+    # An offer the core dropped while no CTI listened (the extension answered or gave up then)
+    # rings again: the engine still counts on it until its ring timeout.
+    for caller in list(engine.callers.values()):
+        active = core.by_call.get(caller.caller_id)
+        for agent_id in list(caller.offer_agents):
+            if active is not None and agent_id not in active.offers:
+                distributor._offer(Offer(runner.wall_now(), caller.caller_id, caller.queue, agent_id,
+                                         engine.agents[agent_id].endpoint, caller.offer_id,
+                                         engine.config.queues[caller.queue].ring_timeout, dict(caller.info)))
+    return runner, distributor
+
+
 class CtiService(Service):
     name = "cti"
 
@@ -99,18 +130,8 @@ class CtiService(Service):
         self.clock = OwnedClock(ctx.clock)
         wall_offset = time.time() - ctx.clock.now()
         self.store, engine = await asyncio.to_thread(_restore, cti, ctx.state_dir, ctx.clock.now() + wall_offset)
-        self.runner = CtiRunner(engine, self.clock, ctx.bus, wall_offset)
-        core = core_for(ctx)
-        # The core outlives a reload of [cti] with its calls; after a daemon restart it has none.
-        for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
-            caller = engine.callers[caller_id]
-            if caller.info.get("callback") and caller.status == "waiting":
-                continue       # a booked callback outlives the call that asked for it, and restarts
-            if caller_id not in core.by_call:
-                self.runner("caller_abandoned", caller_id, "daemon-restart")
-        self.distributor = CallDistributor(core, self.runner, ctx.bus, self.clock,
-                                           recordings=lambda: _running(ctx.peer("recording")))
-        self.distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
+        self.runner, self.distributor = put_to_work(engine, core_for(ctx), self.clock, ctx.bus, wall_offset,
+                                                    recordings=lambda: _running(ctx.peer("recording")))
         self.bus = ctx.bus
         _RUNNING[ctx.bus] = self
         logged_in = sum(1 for s in engine.agents.values() if s.state is not AgentState.LOGGED_OUT)

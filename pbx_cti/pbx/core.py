@@ -299,7 +299,13 @@ class Pbx:
         leg.media = isdn.leg_media(ev.call_id) if sip else \
             IsdnLegMedia(isdn.bearer, ev.timeslot, _LAWS.get(ev.bearer.layer1))
         if not proceeded:
-            isdn.proceed(ev.call_id)
+            try:
+                isdn.proceed(ev.call_id)
+            except CallStateError:
+                # The caller's DISCONNECT came in the same tick as its SETUP: the Released that
+                # follows closes the call and its record.
+                log.info("call %s: the caller cleared before it was routed", call.id)
+                return
         leg.state = LegState.PROCEEDING
         self._follow(active, route)
 
