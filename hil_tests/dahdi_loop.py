@@ -39,6 +39,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -255,7 +256,10 @@ def pbx_sections() -> str:
     15881234 to route point 7000, and 7000 runs the IVR flow `main`."""
     text = default_text()
     start, end = text.index("\n[gateway]"), text.index("\n[console]")
-    return text[start:end] + f'\n[ivr]\nprompt_dir = "{PROMPT_DIR}"\n'
+    # The center's PRI (span 3) and its extension trunk are not on this bench's one box span.
+    sections = re.sub(r'\[\[trunk_group\]\]\nname = "center".*?\n\n', "", text[start:end], flags=re.S)
+    sections = re.sub(r'\nextension_trunk = .*', "", sections)
+    return sections + f'\n[ivr]\nprompt_dir = "{PROMPT_DIR}"\n'
 
 
 BOX_PBX_CONFIG = """\

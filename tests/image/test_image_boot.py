@@ -128,5 +128,5 @@ def test_slot_is_confirmed_by_the_post_boot_health_check(booted):
     status = term.command("upgrade status", timeout=90)
     assert "Booted slot A, next boot A" in status and "(A): booted, boot status good" in status, status
     out = term.command("upgrade confirm", timeout=120)
-    assert "ok   services:" in out and "ok   spans: 2 configured, layer 1 up on all" in out, out
+    assert "ok   services:" in out and "ok   spans: 4 configured, layer 1 up on all" in out, out
     assert "This slot is confirmed good." in out
