@@ -133,10 +133,9 @@ class CallDistributor:
         """Start (or resume) the call's recording: by the policy, or because the agent asked."""
         service = self.recordings()
         media = self.pbx.agent_leg_media(call_id)
-        active = self.pbx.by_call.get(call_id)
-        if service is None or media is None or active is None:
+        call = self.pbx.call(call_id)
+        if service is None or media is None or call is None:
             return False
-        call = active.call
         try:
             recorder = service.recorder_for(call_id, media[0], media[1], agent=call.data.get("agent"),
                                             queue=call.data.get("queue"), caller=call.numbers.get("calling") or None,
@@ -289,8 +288,8 @@ class AgentCalls:
         self.d.runner("reject", agent)
 
     def caller_number(self, call_id: str) -> str:
-        active = self.d.pbx.by_call.get(call_id)
-        return active.call.numbers.get("calling", "") if active is not None else ""
+        call = self.d.pbx.call(call_id)
+        return call.numbers.get("calling", "") if call is not None else ""
 
     TRANSFER_KINDS = ("extension", "number", "queue")
 
@@ -308,11 +307,10 @@ class AgentCalls:
         if kind == "queue":
             if where not in d.engine.config.queues:
                 raise CallActionError(404, f"no queue {where!r} (queues: {', '.join(sorted(d.engine.config.queues))})")
-            active = d.pbx.by_call.get(call_id)
-            if active is None or not d.pbx.requeue(call_id):
+            call = d.pbx.call(call_id)
+            if call is None or not d.pbx.requeue(call_id):
                 raise CallActionError(409, f"call {call_id} is over")
             d.runner("call_ended", call_id)
-            call = active.call
             call.data["queue"] = where
             d.queued[call_id] = where
             d.pbx.play_to_caller(call_id, d._music(call_id), loops=0)

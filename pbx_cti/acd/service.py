@@ -99,15 +99,15 @@ def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus, wall_offse
             continue
         if caller.info.get("callback") and caller.status == "waiting":
             continue       # a booked callback outlives the call that asked for it, and restarts
-        if caller_id not in core.by_call:
+        if core.call(caller_id) is None:
             runner("caller_abandoned", caller_id, "daemon-restart")
     distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
     # An offer the core dropped while no CTI listened (the extension answered or gave up then)
     # rings again: the engine still counts on it until its ring timeout.
     for caller in list(engine.callers.values()):
-        active = core.by_call.get(caller.caller_id)
+        carried, ringing = core.call(caller.caller_id) is not None, core.ringing(caller.caller_id)
         for agent_id in list(caller.offer_agents):
-            if active is not None and agent_id not in active.offers:
+            if carried and agent_id not in ringing:
                 distributor._offer(Offer(runner.wall_now(), caller.caller_id, caller.queue, agent_id,
                                          engine.agents[agent_id].endpoint, caller.offer_id,
                                          engine.config.queues[caller.queue].ring_timeout, dict(caller.info)))

@@ -738,6 +738,16 @@ class Pbx:
             if unanswered and self.center is not None:     # the engine offers the callback again
                 self.center.agent_failed(call, agent, event.cause)
 
+    def call(self, call_id: str) -> Call | None:
+        """The call the box carries under this id, or None once it has ended."""
+        active = self.by_call.get(call_id)
+        return active.call if active is not None else None
+
+    def ringing(self, call_id: str) -> frozenset[str]:
+        """The agents whose extensions ring for the call now."""
+        active = self.by_call.get(call_id)
+        return frozenset(active.offers) if active is not None else frozenset()
+
     def prompt(self, call_id: str, name: str):
         """The samples of prompt `name` in the plan the call started with, or None."""
         active = self.by_call.get(call_id)
