@@ -17,28 +17,12 @@ FROM_LINE = lib.MEDIA_FROM_LINE     # what the party on the leg says
 TO_LINE = lib.MEDIA_TO_LINE         # what the box sends the party
 
 
-class IsdnLegMedia:
-    def __init__(self, audio, timeslot: int, law: str | None = None):
-        self.audio = audio
-        self.timeslot = timeslot
-        self.law = law
-        audio.open(timeslot, law)
-
-    @property
-    def _media(self):
-        return self.audio.media
-
-    @property
-    def _channel(self) -> int:
-        return self.audio.channel(self.timeslot)
+class _ChannelMedia:
+    """The calls every leg offers, on `_media` (the port's media plane) and `_channel`."""
 
     def play(self, samples: np.ndarray, *, interruptible: bool = False, loops: int = 1) -> int:
         """Queue audio on the leg (loops 0: until stopped)."""
         return self._media.play(self._channel, samples, interruptible=interruptible, loops=loops)
-
-    def play_source(self, source) -> None:
-        """A tone generator or other repeating source, looped until stopped (dsp/tones.py)."""
-        self.audio.play(self.timeslot, source)
 
     def stop(self) -> None:
         self._media.stop(self._channel)
@@ -62,17 +46,37 @@ class IsdnLegMedia:
     def recorder_lost(self, direction: int = FROM_LINE) -> int:
         return self._media.recorder_lost(self._channel, direction)
 
-    def hear(self, other: "IsdnLegMedia", gain_db: float = 0.0) -> None:
+    def hear(self, other: "_ChannelMedia", gain_db: float = 0.0) -> None:
         self._media.hear(self._channel, other._media, other._channel, gain_db)
 
-    def stop_hearing(self, other: "IsdnLegMedia") -> None:
+    def stop_hearing(self, other: "_ChannelMedia") -> None:
         self._media.stop_hearing(self._channel, other._media, other._channel)
+
+
+class IsdnLegMedia(_ChannelMedia):
+    def __init__(self, audio, timeslot: int, law: str | None = None):
+        self.audio = audio
+        self.timeslot = timeslot
+        self.law = law
+        audio.open(timeslot, law)
+
+    @property
+    def _media(self):
+        return self.audio.media
+
+    @property
+    def _channel(self) -> int:
+        return self.audio.channel(self.timeslot)
+
+    def play_source(self, source) -> None:
+        """A tone generator or other repeating source, looped until stopped (dsp/tones.py)."""
+        self.audio.play(self.timeslot, source)
 
     def close(self) -> None:
         self.audio.close(self.timeslot)
 
 
-class RtpLegMedia:
+class RtpLegMedia(_ChannelMedia):
     """An RTP leg (dsp/rtp.py `RtpSession`) as a call's audio: the calls of `IsdnLegMedia`.
     Digits are in-band tones and RFC 4733 events alike, and those signalled beside the media
     (SIP INFO: `signalled`); `close` hands the leg back (`on_close`, e.g. to the pool)."""
@@ -91,46 +95,19 @@ class RtpLegMedia:
     def _channel(self) -> int:
         return self.session.leg
 
-    def play(self, samples: np.ndarray, *, interruptible: bool = False, loops: int = 1) -> int:
-        return self._media.play(self._channel, samples, interruptible=interruptible, loops=loops)
-
     def play_source(self, source) -> None:
         self._media.stop(self._channel)
         samples, loops = render(source)
         if len(samples):
             self._media.play(self._channel, samples, loops=loops)
 
-    def stop(self) -> None:
-        self._media.stop(self._channel)
-
-    def finished(self) -> list[tuple[int, int]]:
-        return self._media.finished(self._channel)
-
     def digits(self) -> list[str]:
-        got, self._signalled = self._signalled + self._media.digits(self._channel), []
+        got, self._signalled = self._signalled + super().digits(), []
         return got
 
     def signalled(self, digit: str) -> None:
         """A digit that came in signalling (SIP INFO), reported with the media's own."""
         self._signalled.append(digit)
-
-    def barge_in(self, on: bool) -> None:
-        self._media.barge_in(self._channel, on)
-
-    def record(self, seconds: float, direction: int = FROM_LINE) -> None:
-        self._media.record(self._channel, direction, seconds=seconds)
-
-    def recorded(self, direction: int = FROM_LINE) -> np.ndarray:
-        return self._media.recorded(self._channel, direction)
-
-    def recorder_lost(self, direction: int = FROM_LINE) -> int:
-        return self._media.recorder_lost(self._channel, direction)
-
-    def hear(self, other, gain_db: float = 0.0) -> None:
-        self._media.hear(self._channel, other._media, other._channel, gain_db)
-
-    def stop_hearing(self, other) -> None:
-        self._media.stop_hearing(self._channel, other._media, other._channel)
 
     def stats(self) -> dict:
         """The leg's RTP figures (loss, jitter, round trip, MOS) while it is open."""

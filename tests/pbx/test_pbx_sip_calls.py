@@ -20,14 +20,12 @@ from pbx_cti.ivr.prompts_setup import make_prompts
 from pbx_cti.pbx.media import RtpLegMedia
 from pbx_cti.pbx.model import CallEnded, CallStarted
 from pbx_cti.pbx.sip_legs import RtpLegPool, SipLegs
+from tests.pbx.test_pbx_outbound import CENTER
 from tests.support.pbx_line import pbx_config
 from tests.support.sip_pbx import SIP070, SipPbx, free_even_port
 
-EXTENSION = '''
-[[dialplan]]
-pattern = "_2XXX"
-target = "extension:2001"
-'''
+# Extensions 2XXX dialled out on the center's PRI, as the outbound tests set them.
+EXTENSION = CENTER
 
 
 @pytest.fixture(scope="module")
