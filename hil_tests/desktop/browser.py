@@ -48,12 +48,16 @@ def chromium(lang: str = "ko"):
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the pages' console, for failures
         driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
         try:
-            # The page's viewport itself 1366x768 (the window's size would include its frame).
-            driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                   {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
+            viewport(driver)
             yield driver
         finally:
             driver.quit()
+
+
+def viewport(driver) -> None:
+    """The current tab's page itself 1366x768 (the window's size would include its frame)."""
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": WIDTH, "height": HEIGHT, "deviceScaleFactor": 1, "mobile": False})
 
 
 class Page:
@@ -63,9 +67,12 @@ class Page:
         self.driver, self.handle = driver, handle
 
     @classmethod
-    def open(cls, driver, url: str, new_tab: bool = False) -> "Page":
-        if new_tab:
-            driver.switch_to.new_window("tab")
+    def open(cls, driver, url: str, new_window: bool = False) -> "Page":
+        """The page in the current tab, or in a new window: a window of its own stays visible
+        (a background tab would have its timers and frames throttled)."""
+        if new_window:
+            driver.switch_to.new_window("window")
+            viewport(driver)
         driver.get(url)
         return cls(driver, driver.current_window_handle)
 
@@ -78,7 +85,18 @@ class Page:
         return self.focus().driver.find_element(By.CSS_SELECTOR, css)
 
     def text(self, css: str) -> str:
-        return self.find(css).text
+        """The element's text, read in one step (a re-render cannot make it stale)."""
+        found = self.js("const e = document.querySelector(arguments[0]); return e ? e.innerText : null;", css)
+        if found is None:
+            raise LookupError(f"no element {css!r} on the page")
+        return found.strip()
+
+    def attribute(self, css: str, name: str) -> str | None:
+        found = self.js("const e = document.querySelector(arguments[0]); return e ? [e.getAttribute(arguments[1])] : null;",
+                        css, name)
+        if found is None:
+            raise LookupError(f"no element {css!r} on the page")
+        return found[0]
 
     def type(self, css: str, value: str) -> None:
         element = self.find(css)

@@ -190,7 +190,8 @@
     if (call) {
       const info = call.info || {};
       $("call-caller").textContent = info.calling || call.id;
-      $("call-dialled").textContent = info.dialled || info.called || "—";
+      // What the customer dialled, as the carrier delivered it (`dialled` is the box's mapping of it).
+      $("call-dialled").textContent = info.called || info.dialled || "—";
       $("call-queue").textContent = call.queue || "—";
       const skip = new Set(["calling", "called", "dialled", "redirecting", "skill", "queue", "agent"]);
       const rows = [];
