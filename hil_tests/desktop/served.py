@@ -53,11 +53,11 @@ class ServedCenter:
         self.runner: CtiRunner | None = None
         self.bus = EventBus()
         self.port = 0
-        self.token_clock_skew = 0.0     # added to the API's clock: ages every token at once
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._failure: BaseException | None = None
+        self._others: list[web.AppRunner] = []
 
     @property
     def base(self) -> str:
@@ -93,7 +93,7 @@ class ServedCenter:
         hashes = {name: hash_password(pw, n=16, r=1, p=1) for name, pw in PASSWORDS.items()}
         credentials = Credentials(hashes, {SUPERVISOR[0]: hash_password(SUPERVISOR[1], n=16, r=1, p=1)})
         self.api = AgentApi(self.runner, self.bus, credentials, self.settings,
-                            now=lambda: time.monotonic() + self.token_clock_skew)
+                            now=time.monotonic)
         add_stats_route(self.api)
         add_page_routes(self.api.app.router)
         web_runner = web.AppRunner(self.api.app, access_log=None, handle_signals=False)
@@ -105,6 +105,8 @@ class ServedCenter:
         try:
             await self._stop.wait()
         finally:
+            for other in self._others:
+                await other.cleanup()
             await web_runner.cleanup()
 
     def run(self, fn: Callable, *args, timeout: float = 10.0):
@@ -112,6 +114,23 @@ class ServedCenter:
         async def call():
             return fn(*args)
         return asyncio.run_coroutine_threadsafe(call(), self.loop).result(timeout)
+
+    def serve_elsewhere(self, app: web.Application) -> int:
+        """Another site on the same loopback (another port: another origin); its port."""
+        async def start() -> int:
+            runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            await runner.setup()
+            await web.TCPSite(runner, "127.0.0.1", 0).start()
+            self._others.append(runner)
+            return runner.addresses[0][1]
+        return asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
+
+    def expire_tokens(self) -> None:
+        """Every token issued so far past its lifetime, as after a long absence."""
+        def expire():
+            for session in self.api.sessions.values():
+                session.expires = 0.0
+        self.run(expire)
 
     # The call model's reports, as the distributor makes them for a real call.
     def queue_caller(self, caller: str, queue: str, info: dict, priority: int = 0) -> None:

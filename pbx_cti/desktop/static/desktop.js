@@ -19,23 +19,25 @@
   const boxNow = () => Date.now() / 1000 + clockOffset;
 
   // ------------------------------------------------------------------ login / logout
-  function showLogin(message) {
+  function showLogin(message, previous) {
     $("login").classList.remove("hidden");
     $("desk").classList.add("hidden");
     ["who", "state-badge", "state-timer", "logout"].forEach((id) => $(id).classList.add("hidden"));
     $("login-message").textContent = message || "";
-    if (session && session.agent) $("login-agent").value = session.agent;
-    if (session && session.extension) $("login-extension").value = session.extension;
+    // Who was logged in here: only the password is asked again.
+    if (previous && previous.agent) $("login-agent").value = previous.agent;
+    if (previous && previous.extension) $("login-extension").value = previous.extension;
     $("login-password").value = "";
     $("login-agent").focus();
   }
 
   function backToLogin(message) {
     stopEvents();
+    const previous = session;
     session = null;
     PB.saveSession("desktop", null);
     call = null;
-    showLogin(message);
+    showLogin(message, previous);
     PB.status(message, true);
   }
 
