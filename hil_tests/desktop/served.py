@@ -45,9 +45,11 @@ def small_center() -> CtiConfig:
 class ServedCenter:
     """`with ServedCenter() as box:` — box.base is the URL; box.run(fn) runs fn on the loop."""
 
-    def __init__(self, settings: ApiSettings | None = None, config: CtiConfig | None = None):
+    def __init__(self, settings: ApiSettings | None = None, config: CtiConfig | None = None,
+                 engine: CtiEngine | None = None):
         self.settings = settings or ApiSettings(requests_per_second=500.0, request_burst=1000)
-        self.config = config or small_center()
+        self.engine = engine                  # one with a past already, or a fresh one of `config`
+        self.config = engine.config if engine is not None else (config or small_center())
         self.loop: asyncio.AbstractEventLoop | None = None
         self.api: AgentApi | None = None
         self.runner: CtiRunner | None = None
@@ -89,7 +91,7 @@ class ServedCenter:
         self.loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         clock = LoopClock()
-        self.runner = CtiRunner(CtiEngine(self.config), clock, self.bus, wall_offset=time.time() - clock.now())
+        self.runner = CtiRunner(self.engine or CtiEngine(self.config), clock, self.bus, wall_offset=time.time() - clock.now())
         hashes = {name: hash_password(pw, n=16, r=1, p=1) for name, pw in PASSWORDS.items()}
         credentials = Credentials(hashes, {SUPERVISOR[0]: hash_password(SUPERVISOR[1], n=16, r=1, p=1)})
         self.api = AgentApi(self.runner, self.bus, credentials, self.settings,

@@ -96,7 +96,12 @@
   // Reads the agent again: a stale token shows the login page (through the API client).
   async function refresh() {
     if (!session) return;
-    try { applyView(await api("GET", `/api/v1/agents/${session.agent}`)); render(); } catch (e) { /* 401 handled */ }
+    try {
+      applyView(await api("GET", `/api/v1/agents/${session.agent}`));
+      render();
+      directory = await api("GET", "/api/v1/directory");   // colleagues' states and extensions
+      renderDirectory();
+    } catch (e) { /* a 401 returns to the login; anything else waits for the next round */ }
   }
 
   async function loadDirectory() {
