@@ -121,14 +121,15 @@ const PB = (() => {
   }
 
   // ------------------------------------------------------------------ events
-  // Every rendered event: {type, agent, state, at} with `at` the epoch milliseconds (the page's
-  // high-resolution clock) of the first frame that showed it.  Read by the latency measurement.
+  // Every rendered event: {type, agent, state, time, at}: `time` the event's own (the box's wall
+  // clock, seconds), `at` the epoch milliseconds (the page's high-resolution clock) of the first
+  // frame that showed it.  Read by the latency measurement.
   window.priboxRenderLog = window.priboxRenderLog || [];
   function rendered(events) {
     requestAnimationFrame(() => {
       const at = performance.timeOrigin + performance.now();
       for (const e of events) {
-        window.priboxRenderLog.push({ type: e.type, agent: e.agent || "", state: e.state || "", at });
+        window.priboxRenderLog.push({ type: e.type, agent: e.agent || "", state: e.state || "", time: e.time || 0, at });
       }
       if (window.priboxRenderLog.length > 20000) window.priboxRenderLog.splice(0, 10000);
     });

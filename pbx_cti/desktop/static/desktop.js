@@ -153,7 +153,7 @@
         break;
       case "agent_state":
         if (e.agent !== session.agent) break;
-        me.state = e.state; me.reason = e.reason || ""; me.since = boxNow(); me.caller = e.caller || "";
+        me.state = e.state; me.reason = e.reason || ""; me.since = e.time || boxNow(); me.caller = e.caller || "";
         if (e.state === "TALKING" || e.state === "HOLD") {
           if (!call || call.id !== e.caller) call = { id: e.caller, info: {}, queue: "", phase: "active" };
           call.phase = "active";

@@ -111,7 +111,7 @@
     if (e.type === "agent_state") {
       const row = agents.find((a) => a.agent === e.agent);
       if (row) { row.state = e.state; row.reason = e.reason || ""; row.caller = e.caller || ""; }
-      agentSince[e.agent] = boxNow();
+      agentSince[e.agent] = e.time || boxNow();
       renderAgents();
     }
     if (!pending) pending = setTimeout(() => { pending = null; loadLive(); if (e.type === "agent_state") loadStats(); }, 250);
