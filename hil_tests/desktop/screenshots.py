@@ -28,7 +28,7 @@ EXTENSIONS = {"kim": "2001", "lee": "2002", "park": "2003"}
 
 def busy_morning(engine: CtiEngine, start: float, end: float, seed: int = 7) -> None:
     """Calls from `start` to `end` (wall seconds) through the engine's inputs, one second a step:
-    arrivals about every 70 s, answered after a few seconds' ringing, talks of 1-4 minutes, some
+    arrivals about every 80 s, answered after a few seconds' ringing, talks of 40-150 s, some
     callers giving up; every call over and every agent logged out at `end`."""
     rng = random.Random(seed)
     queues = sorted(engine.config.queues)
@@ -38,14 +38,14 @@ def busy_morning(engine: CtiEngine, start: float, end: float, seed: int = 7) -> 
     ringing: dict[str, tuple[str, float]] = {}
     talking: dict[str, float] = {}
     patience: dict[str, float] = {}
-    arrival, count, t = start + rng.expovariate(1 / 70), 0, start
+    arrival, count, t = start + rng.expovariate(1 / 80), 0, start
     while t < end:
         if t >= arrival:
             count += 1
             caller = f"morning-{count}"
             engine.caller_queued(t, caller, rng.choice(queues), 0, {"calling": f"010{rng.randrange(10**8):08d}"})
-            patience[caller] = t + rng.uniform(40, 600)
-            arrival = t + rng.expovariate(1 / 70)
+            patience[caller] = t + rng.uniform(20, 240)
+            arrival = t + rng.expovariate(1 / 80)
         for decision in engine.pop_decisions():
             if isinstance(decision, Offer):
                 ringing[decision.caller] = (decision.agent, t + rng.uniform(2, 9))
@@ -54,7 +54,7 @@ def busy_morning(engine: CtiEngine, start: float, end: float, seed: int = 7) -> 
                 del ringing[caller]
                 patience.pop(caller, None)
                 engine.offer_answered(t, caller, agent)
-                talking[caller] = t + rng.uniform(60, 240)
+                talking[caller] = t + rng.uniform(40, 150)
         for caller, until in list(patience.items()):
             if t >= until:
                 del patience[caller]

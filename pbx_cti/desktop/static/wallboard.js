@@ -10,7 +10,7 @@
   const INTERVAL_MINUTES = 15, INTERVALS_SHOWN = 12;
   let session = PB.loadSession("wallboard");      // {token, name}
   let events = null, timers = [];
-  let queues = [], agents = [], today = {}, intervals = [], reasons = [];
+  let queues = [], agents = [], today = {}, agentsToday = {}, intervals = [], reasons = [];
   let clockOffset = 0;                             // the box's wall clock minus the browser's
   let pending = null;
   const agentSince = {};                           // agent -> the box's time its state began
@@ -87,7 +87,8 @@
     if (!session) return;
     try {
       const s = await api("GET", `/api/v1/stats?since=today&interval=${INTERVAL_MINUTES}`);
-      today = {}; const byInterval = {};
+      today = {}; agentsToday = {}; const byInterval = {};
+      for (const row of s.agents || []) if (row.interval === "total") agentsToday[row.agent] = row;
       for (const row of s.queues || []) {
         if (row.interval === "total") { today[row.queue] = row; continue; }
         const slot = byInterval[row.interval] || (byInterval[row.interval] = { interval: row.interval, offered: 0, answered: 0,
@@ -102,7 +103,7 @@
       }
       intervals = Object.values(byInterval).sort((a, b) => a.interval.localeCompare(b.interval)).slice(-INTERVALS_SHOWN);
       $("interval-note").textContent = `(${INTERVAL_MINUTES} min, UTC)`;
-      renderQueues(); renderPlots();
+      renderQueues(); renderAgents(); renderPlots();
     } catch (e) { if (session) PB.status(e.message, true); }
   }
 
@@ -164,7 +165,8 @@
         PB.el("td", { class: "left" }, PB.el("span", { class: `state-badge state-${a.state}`, dataset: { field: "state" } }, PB.t(a.state))),
         PB.el("td", { class: "left", dataset: { field: "reason" } }, a.reason || ""),
         PB.el("td", { dataset: { since: agentSince[a.agent] || boxNow() } }, PB.duration(boxNow() - (agentSince[a.agent] || boxNow()))),
-        PB.el("td", { dataset: { field: "calls" } }, a.calls_handled),
+        // Today's calls handled from the event log (the live view counts since the agent's login).
+        PB.el("td", { dataset: { field: "calls" } }, agentsToday[a.agent] ? agentsToday[a.agent].handled : a.calls_handled),
         PB.el("td", { class: "left" }, supervise("monitor"), " ", supervise("whisper"), " ", supervise("barge"), " ", force, " ",
           PB.el("button", { type: "button", class: "mini", dataset: { action: "force" }, onclick: () => forceState(a.agent, force.value) }, PB.t("force"))));
     }));
