@@ -109,7 +109,7 @@ def take(out: Path) -> list[Path]:
             desk.js("document.getElementById('dtmf-sent').value += arguments[0]", digit)
         desk.type("#target", "queue:deposit_inquiry")
         desk.type("#wrap-note", "이체 한도 문의 — 한도 상향 안내")
-        time.sleep(1.2)     # the time in state ticking past 00:00
+        time.sleep(1.05)     # the time in state ticking past 00:00
         box.run(box.runner, "ready", "kim")
         box.queue_caller("live-2", "incident_report", {"calling": "0317771234", "service": "사고 신고"})
         box.queue_caller("live-3", "incident_report", {"calling": "01055554444", "service": "사고 신고"})
@@ -124,7 +124,7 @@ def take(out: Path) -> list[Path]:
                     "two callers waiting on the wallboard")
         board.until(lambda: board.js("return document.querySelectorAll('#plots rect.bar').length") > 0, "the plots")
         board.type("#sup-extension", "2009")
-        time.sleep(1.2)
+        time.sleep(1.05)
         driver.save_screenshot(str(shots[1]))
     return shots
 

@@ -6,8 +6,10 @@ on /desktop/ and the supervisor on /wallboard/ (a window each).  The carrier's c
 two-node IVR that collects the account number by DTMF and queues the caller; the wallboard shows
 one waiting; lee goes ready with the keyboard shortcut; the popup shows the caller's and the
 dialled number and the IVR's data; lee's extension answers on the PBX; lee holds, retrieves and
+sends a digit from the keyboard, is told recording is off, sends an AlimTalk from a template,
 blind-transfers the caller to the desk phone 2005 (which answers, talks and hangs up), files a
-wrap-up code with a note and goes ready; the wallboard shows the answered call and lee's count.
+wrap-up code with a note and goes ready; the wallboard shows the answered call and lee's count,
+and the supervisor forces lee not ready from lee's row.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from firmware.config.loader import default_text
 from firmware.config.passwords import hash_password
@@ -73,7 +76,7 @@ cleared_by = "box"
 [[phone]]
 name = "desk"
 number = "2005"
-hangup_after = 3
+hangup_after = 1
 
 [phone.expect]
 answered = true
@@ -86,7 +89,9 @@ calling = "01099998888"
 
 [[call.dtmf]]
 digits = "110234567890#"
-after_answer = 1.0
+after_answer = 0.5
+on_ms = 60
+off_ms = 60
 
 [call.expect]
 answered = true
@@ -160,6 +165,21 @@ def during_the_call(desk: Page, board: Page, seen: dict) -> None:
     board.until(lambda: agent_cell(board, "state") == "보류", "the wallboard showing lee's hold")
     desk.click("#btn-retrieve")
     desk.until(lambda: state_of(desk) == "TALKING", "retrieved")
+    # A digit from the keyboard goes to the caller as DTMF.
+    desk.find("header h1").click()
+    ActionChains(desk.driver).send_keys("5").perform()
+    desk.until(lambda: "DTMF 5: OK" in desk.status_bar(), "the digit sent")
+    seen["dtmf_field"] = desk.attribute("#dtmf-sent", "value") or desk.find("#dtmf-sent").get_attribute("value")
+    # Recording is off on this box: the page shows the API's reason.
+    desk.click("#btn-record")
+    desk.until(lambda: "recording is off" in desk.status_bar(), "the refusal to record, with its reason")
+    # An AlimTalk from a template, its field filled in, to the caller.
+    Select(desk.find("#notify-template")).select_by_value("transfer_received")
+    desk.until(lambda: desk.find("#param-service"), "the template's field")
+    desk.type("#param-service", "이체")
+    desk.click("#btn-notify")
+    desk.until(lambda: "sent" in desk.text("#event-log") and "transfer_received" in desk.text("#event-log"),
+               "the AlimTalk's delivery in the desktop's events")
     desk.type("#target", "extension:2005")
     desk.click("#btn-blind")
     desk.until(lambda: state_of(desk) == "WRAP_UP", "lee in wrap-up after the blind transfer")
@@ -167,13 +187,18 @@ def during_the_call(desk: Page, board: Page, seen: dict) -> None:
 
 def after_the_call(desk: Page, board: Page, seen: dict) -> None:
     desk.focus()
-    from selenium.webdriver.support.ui import Select
     Select(desk.find("#wrap-code")).select_by_value("follow-up")
     desk.type("#wrap-note", "계좌 확인 후 이체 담당으로 전환")
     desk.click("#btn-wrap")
     desk.until(lambda: "OK" in desk.status_bar(), "the wrap-up saved")
     desk.click("#btn-ready")
     desk.until(lambda: state_of(desk) == "READY", "lee ready again")
+    # The supervisor forces lee not ready (break) from the wallboard's row.
+    board.focus()
+    Select(board.find('#agents tr[data-agent="lee"] select')).select_by_value("NOT_READY:break")
+    board.click('#agents tr[data-agent="lee"] button[data-action="force"]')
+    desk.until(lambda: state_of(desk) == "NOT_READY" and "break" in desk.text("#state-reason"),
+               "lee's desktop showing the supervisor's forced not ready")
     board.until(lambda: queue_cell(board, "answered") == "1" and queue_cell(board, "offered") == "1",
                 "the wallboard's figures of today counting the call", 30)
     board.until(lambda: agent_cell(board, "calls") == "1", "lee's calls handled on the wallboard")
@@ -224,6 +249,7 @@ def test_an_agent_takes_a_call_through_the_ivr_in_the_browser(tmp_path):
     # The carrier delivers 1588-1234 to the box's span as its DID, 7000 (the embedded default).
     assert seen["popup"] == {"caller": "01099998888", "dialled": "7000", "queue": "account_transfer",
                              "account": ACCOUNT, "service": "이체"}, seen["popup"]
+    assert seen["dtmf_field"] == "5"
     assert seen["board"]["waiting"] == "0" and seen["board"]["abandoned"] == "0"
     assert seen["board"]["sl"].endswith("%") and seen["plots"] == 4 and seen["bars"] >= 1
     wrap = [r for r in read_records(tmp_path / "state" / DB_FILE) if r.kind == K_WRAP_CODE]
