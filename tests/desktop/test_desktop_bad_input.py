@@ -7,6 +7,7 @@ center (the engine and the API without the daemon) in a loopback-only network na
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
 
 import pytest
@@ -148,3 +149,26 @@ def test_a_second_login_as_the_same_agent_elsewhere_is_refused_and_the_first_kee
     first.click("#btn-ready")
     first.until(lambda: state_of(first) == "READY", "the first desktop still driving lee")
     assert box.agent_state("lee") == "READY"
+
+
+def test_a_desktop_that_vanishes_leaves_its_agent_not_ready_and_a_reload_picks_it_up(fresh):
+    driver, box = fresh
+    keeper = driver.current_window_handle            # the fixture's window stays for the next tests
+    page = Page.open(driver, box.base + "/desktop/", new_window=True)
+    log_in(page, "park", "2003")
+    page.until(lambda: state_of(page) == "NOT_READY" and "●" in page.text("#ws-status"), "park logged in")
+    page.click("#btn-ready")
+    page.until(lambda: state_of(page) == "READY", "park ready")
+    driver.close()                                   # the tab is gone: its WebSocket with it
+    driver.switch_to.window(keeper)
+    for _ in range(200):
+        if box.agent_state("park") == "NOT_READY":
+            break
+        time.sleep(0.05)
+    assert box.run(lambda: (box.runner.engine.agents["park"].state.value, box.runner.engine.agents["park"].reason)) \
+        == ("NOT_READY", "app-disconnected")
+    # The agent logs in again at the same extension (a new tab): the state the box kept, shown.
+    again = Page.open(driver, box.base + "/desktop/")
+    log_in(again, "park", "2003")
+    again.until(lambda: state_of(again) == "NOT_READY" and "app-disconnected" in again.text("#state-reason"),
+                "the kept state and its reason")

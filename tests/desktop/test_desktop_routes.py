@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+from urllib.parse import quote
 
 from aiohttp import WSServerHandshakeError
+from hypothesis import given, settings, strategies as st
 
 from pbx_cti.desktop.routes import add_page_routes, static_files
 from tests.api.api_world import World
@@ -129,3 +131,25 @@ async def test_a_wrap_up_note_is_kept_in_the_event_log_and_a_long_one_refused():
         assert notes == [("sale", "두 상품 가입")]
     finally:
         await world.__aexit__()
+
+
+@settings(max_examples=25, deadline=None)
+@given(names=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=8))
+def test_any_name_is_either_one_of_the_folder_s_files_or_a_json_404(names):
+    known = static_files()
+
+    async def scenario():
+        world = await served_world()
+        try:
+            for name in names:
+                for page in ("desktop", "wallboard"):
+                    response = await world.client.get(f"/{page}/{quote(name, safe='')}")
+                    if name in known:
+                        assert response.status == 200
+                        assert await response.read() == known[name].read_bytes()
+                    else:
+                        assert response.status in (404, 405), (name, response.status)
+                        assert "error" in await response.json()
+        finally:
+            await world.__aexit__()
+    asyncio.run(scenario())
