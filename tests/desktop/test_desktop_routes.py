@@ -134,7 +134,8 @@ async def test_a_wrap_up_note_is_kept_in_the_event_log_and_a_long_one_refused():
 
 
 @settings(max_examples=25, deadline=None)
-@given(names=st.lists(st.text(min_size=1, max_size=40), min_size=1, max_size=8))
+# "." and ".." are the URL's own path steps (the client resolves them before asking).
+@given(names=st.lists(st.text(min_size=1, max_size=40).filter(lambda n: n not in (".", "..")), min_size=1, max_size=8))
 def test_any_name_is_either_one_of_the_folder_s_files_or_a_json_404(names):
     known = static_files()
 

@@ -12,6 +12,7 @@
   const me = { state: "LOGGED_OUT", reason: "", since: 0, caller: "" };
   let call = null;                                // {id, info, queue, phase: "ringing"|"active"|"ended"}
   let recording = false;
+  let consult = null;                             // {party, what}: a consultation of this agent's call
   let tab = "agents";
   let refreshTimer = null;
 
@@ -160,7 +161,7 @@
         } else if (e.state === "WRAP_UP") {
           if (call) call.phase = "ended";
         } else if (e.state === "READY" || e.state === "NOT_READY" || e.state === "LOGGED_OUT") {
-          call = null; recording = false; $("dtmf-sent").value = "";
+          call = null; recording = false; consult = null; $("dtmf-sent").value = "";
         }
         log(`${PB.t(e.state)}${e.reason ? " (" + e.reason + ")" : ""}`);
         if (e.state === "LOGGED_OUT") { backToLogin(`${PB.t("LOGGED_OUT")}: ${e.reason || ""}`); return; }
@@ -171,6 +172,20 @@
       case "notification_queued": case "notification_sent": case "notification_failed":
         log(`${e.kind} ${e.template} → ${e.to}: ${e.type.replace("notification_", "")}${e.reason ? " " + e.reason : ""}`);
         break;
+      case "call_progress":
+        // A consultation's course (started, ringing, connected, refused, completed, cancelled,
+        // conference) and what else happened to the call beyond the agent's state.
+        if (/^consult-(started|ringing|connected)$/.test(e.what) || (e.what === "consult-refused" && /still queued/.test(e.detail || ""))) {
+          consult = { party: e.party || (consult && consult.party) || "", what: e.what };
+        } else if (/^consult-|^conference$|^caller-left$|complet|cancel/.test(e.what)) {
+          consult = null;
+        }
+        log(`${e.what}${e.party ? " " + e.party : ""}${e.detail ? " (" + e.detail + ")" : ""}`);
+        break;
+      case "replaced":
+        // The agent signed in again elsewhere: this session is over.
+        backToLogin(e.reason);
+        return;
       case "dropped":
         log(`dropped: ${e.reason}`);
         break;
@@ -219,7 +234,9 @@
     $("btn-retrieve").disabled = state !== "HOLD";
     $("btn-record").disabled = !inCall;
     $("btn-record").textContent = PB.t(recording ? "record_stop" : "record_start");
-    for (const id of ["btn-blind", "btn-consult", "btn-conference"]) $(id).disabled = !inCall;
+    for (const id of ["btn-blind", "btn-consult"]) $(id).disabled = !inCall;
+    for (const id of ["btn-consult-complete", "btn-conference", "btn-consult-cancel"]) $(id).disabled = !(inCall && consult);
+    $("consult-status").textContent = consult ? `${PB.t("consulting")}: ${consult.party} (${consult.what.replace("consult-", "")})` : "";
     $("btn-make-call").disabled = inCall;
     $("btn-wrap").disabled = !(state === "WRAP_UP" || inCall);
     $("btn-notify").disabled = !(inCall || state === "WRAP_UP");
@@ -300,8 +317,17 @@
     return value;
   }
   $("btn-blind").addEventListener("click", () => { const t = target(); if (t) callAction("blind-transfer", { target: t }, PB.t("blind_transfer")); });
-  $("btn-consult").addEventListener("click", () => { const t = target(); if (t) callAction("consult-transfer", { target: t }, PB.t("consult_transfer")); });
-  $("btn-conference").addEventListener("click", () => { const t = target(); if (t) callAction("conference", { target: t }, PB.t("conference")); });
+  $("btn-consult").addEventListener("click", async () => {
+    const t = target();
+    if (t && await callAction("consult-transfer", { target: t }, PB.t("consult_transfer"))) {
+      consult = consult || { party: t, what: "consult-started" };
+      render();
+    }
+  });
+  // The consultation's later phases name no target: the box knows whom the agent consults.
+  $("btn-consult-complete").addEventListener("click", () => callAction("consult-transfer", { phase: "complete" }, PB.t("consult_complete")));
+  $("btn-consult-cancel").addEventListener("click", () => callAction("consult-transfer", { phase: "cancel" }, PB.t("consult_cancel")));
+  $("btn-conference").addEventListener("click", () => callAction("conference", undefined, PB.t("conference")));
   $("btn-make-call").addEventListener("click", () => {
     const t = target();
     if (t) callAction("make-call", { number: t.replace(/^number:/, "") }, PB.t("make_call"));
