@@ -37,9 +37,27 @@ def _ip(*args: str) -> None:
                              f"(creating network namespaces needs root or CAP_SYS_ADMIN)")
 
 
+def remove_orphans(prefix: str = "pribox-desk") -> list[str]:
+    """Namespaces of this prefix left by a process that is gone (killed before its cleanup ran):
+    deleted; their names."""
+    gone = []
+    try:
+        names = os.listdir("/run/netns")
+    except FileNotFoundError:
+        return gone
+    for name in names:
+        rest = name[len(prefix) + 1:] if name.startswith(prefix + "-") else ""
+        pid = rest.split("-")[0]
+        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+            gone.append(name)
+    return gone
+
+
 @contextlib.contextmanager
 def loopback_namespace(prefix: str = "pribox-desk"):
     """The calling thread inside a fresh namespace whose only interface is lo, up."""
+    remove_orphans(prefix)
     name = f"{prefix}-{os.getpid()}-{next(_serial)}"
     _ip("netns", "add", name)
     try:
