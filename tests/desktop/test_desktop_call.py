@@ -5,7 +5,8 @@ simulator) and headless Chromium run in one loopback-only network namespace.  Ag
 on /desktop/ and the supervisor on /wallboard/ (a window each).  The carrier's call enters a
 two-node IVR that collects the account number by DTMF and queues the caller; the wallboard shows
 one waiting; lee goes ready with the keyboard shortcut; the popup shows the caller's and the
-dialled number and the IVR's data; lee's extension answers on the PBX; lee holds, retrieves and
+dialled number and the IVR's data; lee's extension answers on the PBX; the supervisor monitors
+the call from lee's row on the wallboard (the supervisor's phone 2009 answers); lee holds, retrieves and
 sends a digit from the keyboard, is told recording is off, sends an AlimTalk from a template,
 blind-transfers the caller to the desk phone 2005 (which answers, talks and hangs up), files a
 wrap-up code with a note and goes ready; the wallboard shows the answered call and lee's count,
@@ -77,6 +78,13 @@ cleared_by = "box"
 name = "desk"
 number = "2005"
 hangup_after = 1
+
+[phone.expect]
+answered = true
+
+[[phone]]
+name = "boss_phone"
+number = "2009"
 
 [phone.expect]
 answered = true
@@ -160,6 +168,10 @@ def during_the_call(desk: Page, board: Page, seen: dict) -> None:
     desk.until(lambda: state_of(desk) == "TALKING", "lee talking (the extension answered)", 15)
     board.until(lambda: queue_cell(board, "waiting") == "0" and agent_cell(board, "state") == "통화중",
                 "the wallboard: nobody waiting, lee talking")
+    # The supervisor monitors lee's call from lee's row: the supervisor's own phone rings.
+    board.type("#sup-extension", "2009")
+    board.click('#agents tr[data-agent="lee"] button[data-action="monitor"]')
+    board.until(lambda: "lee: OK" in board.status_bar(), "the monitor request accepted")
     desk.click("#btn-hold")
     desk.until(lambda: state_of(desk) == "HOLD", "held")
     board.until(lambda: agent_cell(board, "state") == "보류", "the wallboard showing lee's hold")
