@@ -6,8 +6,8 @@ on /desktop/ and the supervisor on /wallboard/ (a window each).  The carrier's c
 two-node IVR that collects the account number by DTMF and queues the caller; the wallboard shows
 one waiting; lee goes ready with the keyboard shortcut; the popup shows the caller's and the
 dialled number and the IVR's data; lee's extension answers on the PBX; the supervisor monitors
-the call from lee's row on the wallboard (the supervisor's phone 2009 answers); lee holds, retrieves and
-sends a digit from the keyboard, is told recording is off, sends an AlimTalk from a template,
+the call from lee's row (the supervisor's phone 2009 answers); lee holds, retrieves, sends a
+digit from the keyboard, is told recording is off, sends an AlimTalk from a template,
 blind-transfers the caller to the desk phone 2005 (which answers, talks and hangs up), files a
 wrap-up code with a note and goes ready; the wallboard shows the answered call and lee's count,
 and the supervisor forces lee not ready from lee's row.
