@@ -228,3 +228,68 @@ def test_a_sip_trunk_call_routed_to_the_pri_goes_out_on_a_b_channel_with_early_m
     assert box_call.called == "0311234567"
     ended = rig.of(CallEnded)[0].summary
     assert ended["route"]["kind"] == "trunk" and ended["route"]["out_span"] == 1
+
+
+def test_the_contact_center_hears_extension_presence_an_agent_whose_phone_goes_is_not_ready(tmp_path):
+    from pbx_cti.cti.model import REASON_DEVICE_UNAVAILABLE, AgentState
+    from tests.acd.center_rig import Center
+    center = Center(tmp_path)
+    try:
+        center.runner("login", "lee", "2002")
+        center.runner("ready", "lee")
+        center.bus.publish(ExtensionPresence(center.clock.now(), "2002", False))   # lee's phone unregistered
+        center.run(0.1)
+        gone = center.engine.agents["lee"]
+        state_gone, reason_gone = gone.state, gone.reason
+        refused = None
+        try:
+            center.runner("ready", "lee")
+        except Exception as exc:        # the engine refuses READY while the device is away
+            refused = str(exc)
+        center.bus.publish(ExtensionPresence(center.clock.now(), "2002", True))    # registered again
+        center.run(0.1)
+        center.runner("ready", "lee")
+        back = center.engine.agents["lee"].state
+    finally:
+        center.close()
+    assert state_gone is AgentState.NOT_READY and reason_gone == REASON_DEVICE_UNAVAILABLE
+    assert refused is not None and "unavailable" in refused
+    assert back is AgentState.READY
+
+
+def test_show_sip_registrations_lists_each_extensions_contacts(prompts):
+    from pbx_cti.pbx.sip_console import show_sip_registrations
+    rig = AgentRig(pbx_config(prompts, SIP070), phones=("2001", "2002"))
+    try:
+        before = show_sip_registrations(rig.registrar, rig.clock.now())
+        rig.up()
+        rig.run(5.0)
+        table = show_sip_registrations(rig.registrar, rig.clock.now())
+    finally:
+        rig.close()
+    assert before == "No SIP phone is registered"
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["Extension", "Reachable", "Contact"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {"2001", "2002"} and rows["2001"][1] == "yes"
+    assert rows["2001"][2].startswith("sip:2001@127.0.0.10") and rows["2001"][3] == "127.0.0.10:5060"
+    assert rows["2001"][5] in ("54s", "55s") and rows["2001"][6] in ("4s", "5s")    # 60 s granted, 5 s ago
+    assert show_sip_registrations(None, 0.0).startswith("No registrar")
+
+
+def test_sip_phone_section_takes_extensions_with_passwords_and_names_bad_keys():
+    from firmware.config.errors import ConfigError
+    from firmware.config.loader import default_text, load_text
+    from pbx_cti.pbx.sip_service import _sip_from_config, phones_registrar
+    from runtime.bus import EventBus
+    config = load_text(default_text() + '\n[[sip_phone]]\nextension = "2002"\npassword = "secret-2002"\n', "box.toml")
+    registrar = phones_registrar(config, "127.0.0.1", EventBus())
+    assert registrar.password_of("2002") == "secret-2002" and registrar.password_of("2001") is None
+    assert _sip_from_config(config) is not None          # phones alone start the sip service
+    with pytest.raises(ConfigError) as bad:
+        load_text(default_text() + '\n[[sip_phone]]\nextension = "20a2"\npassword = "short"\n'
+                  '\n[[sip_phone]]\nextension = "2003"\npassword = "secret-2003"\n'
+                  '\n[[sip_phone]]\nextension = "2003"\npassword = "secret-2004"\n', "box.toml")
+    text = str(bad.value)
+    assert "sip_phone[0].extension" in text and "sip_phone[0].password" in text
+    assert "duplicate sip_phone extension" in text
