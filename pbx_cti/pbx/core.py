@@ -96,6 +96,7 @@ class _Active:
     originated: tuple | None = None
     # The caller's numbers after the inbound mapping (gateway Numbers by role), for the legs placed.
     parties: dict = field(default_factory=dict)
+    redirect_reason: int | None = None      # why the caller was forwarded (Q.931 code), for Diversion
 
 
 @dataclass
@@ -298,7 +299,8 @@ class Pbx:
         leg = Leg(f"{call.id}/in", isdn.endpoint(ev.call_id) if sip else f"isdn span {isdn.span_id} TS {ev.timeslot}",
                   "in", span=None if sip else isdn.span_id, timeslot=ev.timeslot, kind="sip" if sip else "isdn")
         call.legs.append(leg)
-        active = _Active(call, isdn, ev.call_id, plan, leg, parties=mapped_numbers)
+        active = _Active(call, isdn, ev.call_id, plan, leg, parties=mapped_numbers,
+                         redirect_reason=getattr(ev.redirecting, "reason", None))
         self.active[(isdn.span_id, ev.call_id)] = active
         self.by_call[call.id] = active
         self.bus.publish(CallStarted(self.clock.now(), call.id, call.summary()))
@@ -453,7 +455,8 @@ class Pbx:
         leg_id = f"{call.id}/out" if agent is None else f"{call.id}/agent/{agent}"
         placed = destination if isinstance(destination, str) else \
             self._place(active.plan, destination, active.parties.get("calling") or _number(call.numbers.get("calling")),
-                        active.parties.get("redirecting"), getattr(active.leg.media, "law", None), leg_id)
+                        active.parties.get("redirecting"), getattr(active.leg.media, "law", None), leg_id,
+                        active.redirect_reason)
         if isinstance(placed, str):
             what = destination if isinstance(destination, str) else destination.number
             log.warning("call %s: cannot dial %s out: %s", call.id, what, placed)
@@ -485,7 +488,7 @@ class Pbx:
         return None
 
     def _place(self, plan: PbxPlan, destination: Destination, calling: Number | None, redirecting: Number | None,
-               law: str | None, leg_id: str) -> tuple | str:
+               law: str | None, leg_id: str, redirect_reason: int | None = None) -> tuple | str:
         """Set up one leg: (its carrier, the carrier's call id, the `Leg` with its media, the
         number dialled), or why it cannot be placed.  Toward a trunk the gateway's outbound
         mapping of that trunk applies (the same module as inbound, for spans and SIP alike)."""
@@ -510,7 +513,7 @@ class Pbx:
             try:
                 call_id = sip.place(number, trunk=destination.group if destination.kind == SIP_TRUNK else None,
                                     phone=destination.phone, calling=_sip_party(calling),
-                                    redirecting=_sip_party(redirecting), law=law)
+                                    redirecting=_sip_party(redirecting, redirect_reason), law=law)
             except CallStateError as exc:
                 return str(exc)
             leg = Leg(leg_id, sip.endpoint(call_id), "out", kind="sip")
@@ -534,7 +537,7 @@ class Pbx:
         try:
             q931_id = out_isdn.setup(number, calling=ie.CallingNumber(digits, ton, ie.NumberingPlan.ISDN)
                                      if digits else None,
-                                     redirecting=_redirecting_ie(redirecting),
+                                     redirecting=_redirecting_ie(redirecting, redirect_reason),
                                      timeslot=timeslot, exclusive=True, law=law)
         except (CallStateError, ValueError) as exc:
             return str(exc)
@@ -964,7 +967,7 @@ def _number(digits: str | None) -> Number | None:
     return Number(digits) if digits else None
 
 
-def _sip_party(number: Number | None):
+def _sip_party(number: Number | None, reason: int | None = None):
     """A gateway Number as the SIP user agent's Party ('+' marks an international number)."""
     if number is None or (not number.digits and not number.anonymous):
         return None
@@ -972,13 +975,15 @@ def _sip_party(number: Number | None):
     if digits.startswith("+"):
         digits, ton = digits[1:], ie.TypeOfNumber.INTERNATIONAL
     return SipParty(digits, ton, number.numbering_plan,
-                    SIP_RESTRICTED if number.anonymous or number.presentation == SIP_RESTRICTED else SIP_ALLOWED)
+                    SIP_RESTRICTED if number.anonymous or number.presentation == SIP_RESTRICTED else SIP_ALLOWED,
+                    reason=reason)
 
 
-def _redirecting_ie(number: Number | None):
+def _redirecting_ie(number: Number | None, reason: int | None = None):
     if number is None or not number.digits:
         return None
-    return ie.RedirectingNumber(number.digits.lstrip("+"), number.type_of_number, number.numbering_plan)
+    return ie.RedirectingNumber(number.digits.lstrip("+"), number.type_of_number, number.numbering_plan,
+                                reason=ie.RedirectReason.UNKNOWN if reason is None else reason)
 
 
 def _describe(number: Number | None) -> str:

@@ -206,6 +206,7 @@ def test_a_trunk_route_to_a_sip_trunk_goes_out_over_sip_mapped_with_diversion_e1
     assert invite.calling.digits == "0212345678"
     # Diversion: the forwarding number as the inbound mapping left it (national, with its 0)
     assert invite.redirecting is not None and invite.redirecting.digits == "015881234"
+    assert invite.redirecting.reason == sip.REASON_UNCONDITIONAL      # the PRI's reason, kept
     ended = rig.of(CallEnded)[0].summary
     assert ended["route"]["kind"] == "trunk" and ended["route"]["out_sip"] == "peer"
     assert far.released.cause == 16 and ended["cleared_by"] == "caller"
