@@ -294,3 +294,72 @@ def test_sip_phone_section_takes_extensions_with_passwords_and_names_bad_keys():
     text = str(bad.value)
     assert "sip_phone[0].extension" in text and "sip_phone[0].password" in text
     assert "duplicate sip_phone extension" in text
+
+
+def connected_call(rig, center):
+    """A 070 caller in the IVR, offered to lee at 2001's SIP phone, answered and bridged."""
+    call = rig.carrier.call_box("07012345678")
+    rig.run_until(lambda: call.answered, 2.0)
+    call_id = next(iter(rig.pbx.by_call))
+    rig.pbx.call(call_id).data["queue"] = "q"
+    assert rig.pbx.offer(call_id, "lee", "2001") is None
+    rig.run_until(lambda: ("connected", "lee") in center.told, 3.0)
+    return call, call_id
+
+
+def test_a_supervisor_on_a_sip_phone_listens_in_and_a_transfer_rings_another_sip_phone(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070), phones=("2001", "2002"))
+    center = rig.pbx.center = Center()
+    try:
+        rig.up()
+        call, call_id = connected_call(rig, center)
+        assert rig.pbx.supervise(call_id, "2002", "monitor") is None
+        supervisor_phone = rig.phones["2002"]
+        rig.run_until(lambda: any(c.leg is not None for c in supervisor_phone.by_id.values()), 3.0)
+        supervisor = next(iter(supervisor_phone.by_id.values()))
+        rig.far_rtp.media.play(call.leg_no, tone(1000, 1.0))
+        rig.far_rtp.media.record(supervisor.leg_no, seconds=1.5)
+        rig.run(1.2)
+        monitored = rig.far_rtp.media.recorded(supervisor.leg_no)
+        agent = next(iter(rig.phones["2001"].by_id.values()))
+        # blind transfer of the caller from lee (2001) to 2002's phone: 2001 is cleared, 2002 rings
+        supervisor.hang_up()
+        rig.run_until(lambda: supervisor.released is not None, 2.0)
+        assert rig.pbx.transfer(call_id, "extension", "2002") is None
+        rig.run_until(lambda: agent.released is not None and len(supervisor_phone.by_id) == 2
+                      and all(c.leg is not None for c in supervisor_phone.by_id.values()), 4.0)
+        call.hang_up()
+        rig.run_until(lambda: not rig.pbx.active and not rig.box.ua.calls, 3.0)
+    finally:
+        rig.close()
+    assert abs(strongest_hz(monitored[-4000:]) - 1000) < 20       # the supervisor heard the caller
+    update = [u.fields for u in rig.of(CallUpdated) if "out_sip" in u.fields and "agent" not in u.fields]
+    assert update and update[-1]["out_sip"].startswith("sip:2002@")
+    assert rig.pool.legs_open() == 0
+
+
+def test_a_callback_rings_the_agents_sip_phone_then_dials_the_customer_on_a_sip_trunk(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070 + OUT_TO_PEER), phones=("2001",), peer=True)
+    center = rig.pbx.center = Center()
+    try:
+        rig.up()
+        assert rig.pbx.call_back("cb-1", "lee", "2001", "05199990000", "peer", present="15881234") is None
+        rig.run_until(lambda: any(c.leg is not None for c in rig.peer.by_id.values()), 4.0)
+        agent = next(iter(rig.phones["2001"].by_id.values()))
+        customer = next(iter(rig.peer.by_id.values()))
+        rig.far_rtp.media.play(customer.leg_no, tone(600, 1.0))
+        rig.far_rtp.media.record(agent.leg_no, seconds=1.5)
+        rig.run(1.2)
+        heard = rig.far_rtp.media.recorded(agent.leg_no)
+        customer.hang_up()
+        rig.run_until(lambda: not rig.pbx.active and not rig.box.ua.calls, 3.0)
+    finally:
+        rig.close()
+    assert ("answered", "lee") in center.told
+    assert agent.incoming.calling.digits == "05199990000"          # the agent sees whom it calls back
+    assert customer.incoming.called == "825199990000"               # the peer trunk's outbound mapping
+    assert customer.incoming.calling.digits == "15881234"           # the number the customer knows
+    assert abs(strongest_hz(heard[-4000:]) - 600) < 20
+    ended = rig.of(CallEnded)[0].summary
+    assert ended["route"]["kind"] == "callback" and ended["route"]["out_sip"] == "peer"
+    assert ended["route"]["dialled"] == "+825199990000"     # E.164 inside the box; the URI says the same
