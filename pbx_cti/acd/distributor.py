@@ -11,9 +11,9 @@ what the caller hears about its place.  This module turns one into the other:
     engine's ring timeout / answered elsewhere -> WithdrawOffer -> core.withdraw
     caller hangs up / conversation over -> call_gone() -> engine.call_ended (or abandoned)
 
-An agent's endpoint is opaque to the engine: here, digits are an extension on the PBX's
-extension trunk (the center's own PBX on a second PRI); other kinds of endpoint (SIP phones,
-the browser) plug in at `_ring`.
+An agent's endpoint is opaque to the engine: here, digits are an extension, which the core
+rings on its registered SIP phone or else on the PBX's extension trunk (pbx_cti/pbx/endpoints.py).
+The phone's presence (`ExtensionPresence`) is the engine's `endpoint_presence`.
 
 An agent's requests about its call (hold, hang up, transfer, digits) come from the API through
 `AgentCalls`, which checks them against the engine and carries them out on the core.
