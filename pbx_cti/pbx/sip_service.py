@@ -127,8 +127,11 @@ class SipService(Service):
         if self.calls is None or self.bound is None:
             return Health(False, "not listening")
         up = [name for name in self.calls.ua.trunks if self.calls.trunk_up(name) is not False]
+        registrar = self.calls.ua.registrar
+        phones = "" if registrar is None else \
+            f", phones registered: {sum(1 for p in registrar.presence(self.calls.clock.now()).values() if p.reachable)}"
         return Health(True, f"listening on {self.config.sip.address}:{self.bound}, {self.calls.active_calls()} "
-                            f"call(s), {self.pool.legs_open()} RTP leg(s), trunks up: {', '.join(up) or 'none'}")
+                            f"call(s), {self.pool.legs_open()} RTP leg(s), trunks up: {', '.join(up) or 'none'}{phones}")
 
 
 def phones_registrar(config, address: str, bus) -> Registrar | None:

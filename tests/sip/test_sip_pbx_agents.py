@@ -363,3 +363,19 @@ def test_a_callback_rings_the_agents_sip_phone_then_dials_the_customer_on_a_sip_
     ended = rig.of(CallEnded)[0].summary
     assert ended["route"]["kind"] == "callback" and ended["route"]["out_sip"] == "peer"
     assert ended["route"]["dialled"] == "+825199990000"     # E.164 inside the box; the URI says the same
+
+
+def test_a_registration_that_expires_unrefreshed_makes_the_extension_unavailable(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070), phones=("2001",))
+    try:
+        rig.up()
+        status = rig.phones["2001"].calls.ua.status["box"]
+        status.timers.pop("register")                   # the phone dies: no refresh
+        rig.run_until(lambda: not rig.registered("2001"), 61.0)
+        gone_at = rig.clock.now()
+        destination = where_is_extension(rig.pbx.sip, rig.plan, "2001")
+    finally:
+        rig.close()
+    assert 59.0 <= gone_at <= 61.0                       # the 60 s it registered for
+    assert [(e.extension, e.available) for e in rig.of(ExtensionPresence)] == [("2001", True), ("2001", False)]
+    assert destination.kind == SPANS                     # back to the extension trunk

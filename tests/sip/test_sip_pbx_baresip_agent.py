@@ -160,7 +160,7 @@ def test_baresip_as_agent_lees_phone_takes_a_queued_070_call_with_audio_both_way
             await asyncio.sleep(AGENT_TALKS - 1.5)
             seen["agent_digits"] = agent.digits()
             seen["to_caller"] = caller.recorded(TO_LINE)
-            seen["registrations"] = sip.calls.ua.registrar.aors()
+            seen["health"] = sip.health().detail
             await baresip_command(ctrl, "hangup", "")
             seen["sipp"] = await sipp
             await until(lambda: ended, 3, "the call's end")
@@ -204,3 +204,4 @@ def test_baresip_as_agent_lees_phone_takes_a_queued_070_call_with_audio_both_way
     assert [leg.kind for leg in record.legs] == ["sip", "sip"] and record.agent == "lee"
     assert [(p.extension, p.available) for p in presence][:1] == [("2002", True)]
     assert seen["lee_after"] == ("NOT_READY", "device-unavailable")
+    assert "2 RTP leg(s)" in seen["health"] and seen["health"].endswith("phones registered: 1")
