@@ -379,3 +379,23 @@ def test_a_registration_that_expires_unrefreshed_makes_the_extension_unavailable
     assert 59.0 <= gone_at <= 61.0                       # the 60 s it registered for
     assert [(e.extension, e.available) for e in rig.of(ExtensionPresence)] == [("2001", True), ("2001", False)]
     assert destination.kind == SPANS                     # back to the extension trunk
+
+
+def test_a_caller_hears_the_boxs_ringback_while_a_sip_phone_rings_without_early_media(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070 + CENTER), phones=("2001",))
+    rig.phones["2001"].ring_seconds = 2.0
+    try:
+        rig.up()
+        call = rig.carrier.call_box("2001")
+        rig.run_until(lambda: call.leg is not None, 1.0)        # 183 with SDP: early media
+        rig.far_rtp.media.record(call.leg_no, seconds=1.5)
+        rig.run(1.5)
+        ringing = rig.far_rtp.media.recorded(call.leg_no)
+        rig.run_until(lambda: any(isinstance(e, sip.Answered) for e in call.events), 2.0)
+        call.hang_up()
+        rig.run_until(lambda: not rig.pbx.active and not rig.box.ua.calls, 2.0)
+    finally:
+        rig.close()
+    spectrum = np.abs(np.fft.rfft(ringing[:8000].astype(float)))
+    peaks = sorted(np.argsort(spectrum)[-2:])                            # 1 Hz bins
+    assert abs(peaks[0] - 440) < 5 and abs(peaks[1] - 480) < 5        # Korean ringback, 440 + 480 Hz
