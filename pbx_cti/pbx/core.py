@@ -459,8 +459,8 @@ class Pbx:
                         active.parties.get("redirecting"), getattr(active.leg.media, "law", None), leg_id,
                         active.redirect_reason)
         if isinstance(placed, str):
-            what = destination if isinstance(destination, str) else destination.number
-            log.warning("call %s: cannot dial %s out: %s", call.id, what, placed)
+            what = "out" if isinstance(destination, str) else f"{destination.number} ({destination.describe()})"
+            log.warning("call %s: cannot dial %s: %s", call.id, what, placed)
             if not from_ivr:
                 self._clear(active, Cause.NO_CIRCUIT_AVAILABLE)
             return placed

@@ -399,3 +399,28 @@ def test_a_caller_hears_the_boxs_ringback_while_a_sip_phone_rings_without_early_
     spectrum = np.abs(np.fft.rfft(ringing[:8000].astype(float)))
     peaks = sorted(np.argsort(spectrum)[-2:])                            # 1 Hz bins
     assert abs(peaks[0] - 440) < 5 and abs(peaks[1] - 480) < 5        # Korean ringback, 440 + 480 Hz
+
+
+def test_ring_extension_places_a_leg_to_the_extensions_phone_and_bridges_it(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070), phones=("2001",))
+    try:
+        rig.up()
+        call = rig.carrier.call_box("07012345678")
+        rig.run_until(lambda: call.answered, 2.0)
+        call_id = next(iter(rig.pbx.by_call))
+        assert rig.pbx.ring_extension("nosuch", "2001") == "the call has ended"
+        assert rig.pbx.ring_extension(call_id, "2001") is None
+        assert rig.pbx.ring_extension(call_id, "2001") == "the call already has a leg placed"
+        rig.run_until(lambda: rig.phones["2001"].by_id, 1.0)
+        phone = next(iter(rig.phones["2001"].by_id.values()))
+        rig.run_until(lambda: phone.leg is not None and rig.pbx.by_call[call_id].out.bridged, 3.0)
+        rig.far_rtp.media.play(phone.leg_no, tone(600, 1.0))
+        rig.far_rtp.media.record(call.leg_no, seconds=1.5)
+        rig.run(1.2)
+        heard = rig.far_rtp.media.recorded(call.leg_no)
+        phone.hang_up()
+        rig.run_until(lambda: not rig.pbx.active and not rig.box.ua.calls, 3.0)
+    finally:
+        rig.close()
+    assert abs(strongest_hz(heard[-4000:]) - 600) < 20
+    assert call.released.cause == 16 and rig.of(CallEnded)[0].summary["cleared_by"] == "called"
