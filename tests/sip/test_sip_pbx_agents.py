@@ -424,3 +424,41 @@ def test_ring_extension_places_a_leg_to_the_extensions_phone_and_bridges_it(prom
         rig.close()
     assert abs(strongest_hz(heard[-4000:]) - 600) < 20
     assert call.released.cause == 16 and rig.of(CallEnded)[0].summary["cleared_by"] == "called"
+
+
+def test_an_extension_registered_from_two_devices_rings_both_and_the_first_answer_takes_the_call(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070 + CENTER), phones=("2001",), twins=("2001",))
+    desk, browser = rig.phones["2001"], rig.twins["2001"]
+    desk.ring_seconds, browser.ring_seconds = 3.0, 1.0
+    try:
+        rig.up()
+        call = rig.carrier.call_box("2001")
+        rig.run_until(lambda: call.answered, 3.0)
+        rig.run(0.2)
+        on_desk = next(iter(desk.by_id.values()))
+        on_browser = next(iter(browser.by_id.values()))
+        rig.far_rtp.media.play(on_browser.leg_no, tone(600, 1.0))
+        rig.far_rtp.media.record(call.leg_no, seconds=1.5)
+        rig.run(1.2)
+        heard = rig.far_rtp.media.recorded(call.leg_no)
+        call.hang_up()
+        rig.run_until(lambda: not rig.pbx.active and not rig.box.ua.calls, 3.0)
+    finally:
+        rig.close()
+    assert on_desk.released.cause == 26 and on_desk.leg is None     # cancelled: answered elsewhere
+    assert on_browser.released.cause == 16
+    assert abs(strongest_hz(heard[-4000:]) - 600) < 20
+    assert rig.pool.legs_open() == 0 and not rig.handler.legs.fork_of and not rig.handler.legs.reserved
+
+
+def test_when_every_device_of_an_extension_refuses_the_caller_gets_busy_first(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070 + CENTER), phones=("2001",), twins=("2001",))
+    rig.phones["2001"].refuse_cause, rig.twins["2001"].refuse_cause = 19, 17
+    try:
+        rig.up()
+        call = rig.carrier.call_box("2001")
+        rig.run_until(lambda: call.released is not None, 3.0)
+    finally:
+        rig.close()
+    assert call.released.cause == 17                    # 486 from one, 480 from the other: busy
+    assert not rig.pbx.active and not rig.handler.legs.fork_of and not rig.handler.legs.reserved
