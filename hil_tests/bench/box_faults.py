@@ -390,3 +390,104 @@ BOX_FAULTS = [
     (disk_full, ()),
     (provider_down, ()),
 ]
+
+
+# ---------------------------------------------------------------- kill -9 of the daemon mid-call
+
+async def _daemon_kill(out: Outcome, calls: int) -> None:
+    from firmware.isdn.events import IsdnTrace
+    from hil_tests.scenarios.bench import SIM_CARRIER_SPAN, Simulator, box_config, layout, running_daemon, \
+        simulator_config
+    from hil_tests.scenarios.trunks import Dial, PartyNumber
+    from pbx_cti.cdr import CdrReader
+    from runtime.clock import LoopClock
+
+    with tempfile.TemporaryDirectory(prefix="pribox-daemon-kill-") as work:
+        lay = layout(work, 1, 0)
+        Path(work, "box.toml").write_text(box_config(lay))
+        Path(work, "simulator.toml").write_text(simulator_config(lay, "pribox"))
+        state = Path(work, "state")
+        log = open(Path(work, "box.log"), "w")
+
+        def start_box() -> subprocess.Popen:
+            return subprocess.Popen([sys.executable, "-m", "firmware.cli", "run", "--config", str(Path(work, "box.toml")),
+                                     "--state-dir", str(state)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                    env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+        async def wait_for(condition, timeout: float) -> bool:
+            deadline = time.monotonic() + timeout
+            while not condition():
+                if time.monotonic() > deadline:
+                    return False
+                await asyncio.sleep(0.02)
+            return True
+
+        box = start_box()
+        clock = LoopClock()
+        try:
+            async with running_daemon(str(Path(work, "simulator.toml")), clock) as daemon:
+                sim = Simulator(daemon, clock, "pribox", {1: SIM_CARRIER_SPAN}, {})
+                await sim.attach()
+                trunk = sim.carrier[1]
+                traces: list[tuple[float, str]] = []
+                daemon.bus.subscribe(IsdnTrace, lambda e: traces.append((time.time(), e.text))
+                                     if e.span_id == SIM_CARRIER_SPAN else None)
+                if not await wait_for(lambda: trunk.ready, 30.0):
+                    raise RuntimeError("the box's D-channel never came up")
+                legs = [trunk.place(f"caller {i}", Dial(PartyNumber("15881234"), PartyNumber(f"021234560{i}"),
+                                                         record=False)) for i in range(calls)]
+                answered = await wait_for(lambda: all(leg.answered_at is not None for leg in legs), 10.0)
+                out.check(answered, f"{calls} calls answered by the box's IVR before the kill")
+                await asyncio.sleep(1.5)                     # the calls' CDRs are committed
+                killed_at = time.time()
+                box.send_signal(signal.SIGKILL)
+                box.wait()
+                box = start_box()                            # as the supervisor would
+                noticed = await wait_for(lambda: not trunk.ready, 10.0)
+                out.check(noticed, "the carrier sees the box's D-channel go down")
+                back = await wait_for(lambda: trunk.ready, 30.0)
+                back_after = time.time() - killed_at
+                await wait_for(lambda: all(leg.done for leg in legs), 15.0)
+                await wait_for(lambda: trunk.idle_channels() >= 30, 10.0)
+                restarts = [t for t, text in traces if t > killed_at and "RX <- RESTART " in text]
+                causes = sorted({int(leg.cause) for leg in legs if leg.cause is not None})
+                out.figures.update(calls=calls, box_back_after_s=round(back_after, 2), carrier_causes=causes,
+                                   restarts_received=len(restarts))
+                out.check(back, f"the restarted box's D-channel is up again ({back_after:.1f} s after the kill)")
+                out.check(bool(restarts), "the restarted box sent RESTART for its B-channels toward the carrier")
+                out.check(all(leg.done for leg in legs) and set(causes) <= {27, 41},
+                          f"every call the kill cut is over at the carrier too (causes {causes}: 41 by the box's "
+                          f"RESTART, 27 by the carrier's T309)")
+                again = trunk.place("after", Dial(PartyNumber("15881234"), PartyNumber("0212345699"), record=False))
+                out.check(await wait_for(lambda: again.answered_at is not None, 10.0),
+                          "a new call is answered by the restarted box")
+                trunk.hangup(again)
+                await wait_for(lambda: again.done, 5.0)
+        finally:
+            box.terminate()
+            try:
+                box.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                box.kill()
+                box.wait()
+            log.close()
+        rows = CdrReader(state / "cdr.sqlite").calls(limit=None)
+        cut = [r for r in rows if r.cleared_by == "restart"]
+        out.figures["cdr_rows"] = len(rows)
+        out.check(len(cut) >= calls and all(r.state == "closed" for r in rows),
+                  f"CDRs: the {len(cut)} calls cut by the kill are closed as cut by a restart; none left open")
+        lag = max((killed_at - r.end_time for r in cut), default=None)
+        if lag is not None:
+            out.figures["cdr_end_before_kill_s"] = round(lag, 2)
+            out.check(lag <= 2.0, f"CDRs: each cut call ends within a heartbeat and a commit of the kill "
+                                  f"({lag:.2f} s)")
+
+
+def daemon_kill9_mid_call(calls: int = 3) -> FaultResult:
+    return _guarded("box: kill -9 of the daemon with calls up, and its restart",
+                    "the restarted box restarts its B-channels toward the carrier, so every cut call is over "
+                    "there too; the cut calls' CDRs are closed as cut by a restart; calls are taken again",
+                    lambda out: asyncio.run(_daemon_kill(out, calls)))
+
+
+BOX_FAULTS.append((daemon_kill9_mid_call, ()))

@@ -34,7 +34,8 @@ def fault_plan(quick: bool = False) -> list[tuple]:
     plan += [(box_faults.kill9_with_every_store_open, (1.0 if quick else 3.0,)),
              (box_faults.cdr_database_locked, (1.0 if quick else 5.0,)),
              (box_faults.disk_full, ()),
-             (box_faults.provider_down, (10 if quick else 50,))]
+             (box_faults.provider_down, (10 if quick else 50,)),
+             (box_faults.daemon_kill9_mid_call, (2 if quick else 10,))]
     plan += list(peer_faults.PEER_FAULTS)
     return plan
 
