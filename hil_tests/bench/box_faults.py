@@ -491,3 +491,109 @@ def daemon_kill9_mid_call(calls: int = 3) -> FaultResult:
 
 
 BOX_FAULTS.append((daemon_kill9_mid_call, ()))
+
+
+# ---------------------------------------------------------------- console work during calls
+
+def _password_hash(password: str) -> str:
+    import hashlib
+    salt = os.urandom(16)
+    key = hashlib.scrypt(password.encode(), salt=salt, n=1024, r=8, p=1, dklen=32)
+    return f"scrypt:1024:8:1:{salt.hex()}:{key.hex()}"
+
+
+async def _console_during_calls(out: Outcome, calls: int) -> None:
+    from firmware.appliance.daemon import Daemon, StoreSource
+    from firmware.appliance.sdnotify import Notifier
+    from firmware.appliance.services import load_box_services
+    from firmware.config.store import ConfigStore
+    from firmware.console.testing import PtyPair, Terminal
+    from hil_tests.scenarios.bench import SIM_CARRIER_SPAN, Simulator, box_config, layout, running_daemon, \
+        simulator_config
+    from hil_tests.scenarios.trunks import Dial, PartyNumber
+    from runtime.bus import EventBus
+    from runtime.clock import LoopClock
+
+    pty = PtyPair()
+    try:
+        with tempfile.TemporaryDirectory(prefix="pribox-console-load-") as work:
+            lay = layout(work, 1, 0)
+            text = box_config(lay).replace('[console]\nenabled = false\n',
+                                           f'[console]\nenabled = true\ndevice = "{pty.slave_path}"\n')
+            text += f'\n[[user]]\nname = "noc"\npassword_hash = "{_password_hash("noc password")}"\nprivilege = 15\n'
+            Path(work, "simulator.toml").write_text(simulator_config(lay, "pribox"))
+            store = ConfigStore(Path(work, "state"))
+            store.commit(0.0, "bench", text=text)
+            clock = LoopClock()
+            box = Daemon(StoreSource(store), load_box_services(), clock=clock, bus=EventBus(),
+                         notifier=Notifier(environ={}), state_dir=str(Path(work, "state")))
+            box_task = asyncio.ensure_future(box.run(install_signals=False))
+            term = Terminal(pty.master_fd, asyncio.get_running_loop())
+            try:
+                async with running_daemon(str(Path(work, "simulator.toml")), clock) as daemon:
+                    sim = Simulator(daemon, clock, "pribox", {1: SIM_CARRIER_SPAN}, {})
+                    await sim.attach()
+                    trunk = sim.carrier[1]
+                    deadline = time.monotonic() + 30
+                    while not trunk.ready and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                    legs = [trunk.place(f"caller {i}", Dial(PartyNumber("15881234"), PartyNumber(f"02123456{i:02d}"),
+                                                             record=False)) for i in range(calls)]
+                    deadline = time.monotonic() + 15
+                    while not all(leg.answered_at is not None for leg in legs) and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                    out.check(all(leg.answered_at is not None for leg in legs), f"{calls} calls up in the IVR")
+
+                    started = time.monotonic()
+                    await term.expect("Username: ", timeout=20)
+                    term.send("noc\rnoc password\r")
+                    await term.expect("pribox#", timeout=10)
+                    out.figures["login_s"] = round(time.monotonic() - started, 2)
+                    term.send("terminal length 0\r")
+                    await term.expect("pribox#")
+                    term.send("configure replace\r")
+                    await term.expect(r"abandons it\)\.\r\n")
+                    edited = text.replace('hostname = "pribox"', 'hostname = "edge-7"')
+                    term.send("\r".join(edited.splitlines()) + "\rend\r")
+                    await term.expect("applies it\r\npribox#", timeout=20)
+                    committed = time.monotonic()
+                    term.send("configure commit 5\r")
+                    await term.expect("pribox#", timeout=20)
+                    for _ in range(100):
+                        term.send("\r")
+                        if "edge-7#" in await term.expect("#", timeout=10):
+                            break
+                        await asyncio.sleep(0.1)
+                    out.figures["commit_to_new_prompt_s"] = round(time.monotonic() - committed, 2)
+                    term.send("configure confirm\r")
+                    confirm = await term.expect("edge-7#", timeout=10)
+                    out.check("confirmed" in confirm, "the commit is applied (the prompt shows the new hostname) "
+                                                      "and confirmed")
+                    await asyncio.sleep(1.0)
+                    dropped = [leg.name for leg in legs if leg.done]
+                    out.figures["calls_dropped"] = len(dropped)
+                    out.check(not dropped, f"all {calls} calls stayed up through the login and the commit "
+                                           f"(dropped: {dropped or 'none'})")
+                    again = trunk.place("after", Dial(PartyNumber("15881234"), PartyNumber("0212345699"), record=False))
+                    deadline = time.monotonic() + 10
+                    while again.answered_at is None and time.monotonic() < deadline:
+                        await asyncio.sleep(0.05)
+                    out.check(again.answered_at is not None, "a new call is answered after the commit")
+                    for leg in legs + [again]:
+                        trunk.hangup(leg)
+                    await asyncio.sleep(1.0)
+            finally:
+                box.request_stop("bench")
+                await asyncio.wait_for(box_task, 30)
+                term.close()
+    finally:
+        pty.close()
+
+
+def console_work_during_calls(calls: int = 10) -> FaultResult:
+    return _guarded("box: a console login and a config commit with calls up",
+                    "the calls in progress stay up; the commit applies (new hostname) and is confirmed; calls "
+                    "are taken after", lambda out: asyncio.run(_console_during_calls(out, calls)))
+
+
+BOX_FAULTS.append((console_work_during_calls, ()))

@@ -12,7 +12,7 @@ def test_the_plan_covers_line_box_and_peer_faults_and_the_full_run_holds_longer(
     names = {f.__name__ for f, _ in quick}
     assert {"ber_burst", "los", "ais", "slips", "dchannel_down", "restart_storm", "glare_every_channel",
             "kill9_with_every_store_open", "cdr_database_locked", "disk_full", "provider_down",
-            "daemon_kill9_mid_call",
+            "daemon_kill9_mid_call", "console_work_during_calls",
             "agent_device_vanishes", "agent_application_disconnects", "sip_trunk_vanishes"} <= names
     assert len(full) > len(quick)
 
