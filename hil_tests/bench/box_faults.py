@@ -502,7 +502,7 @@ def _password_hash(password: str) -> str:
     return f"scrypt:1024:8:1:{salt.hex()}:{key.hex()}"
 
 
-async def _console_during_calls(out: Outcome, calls: int) -> None:
+async def _console_during_calls(out: Outcome, calls: int, upload_kib: int) -> None:
     from firmware.appliance.daemon import Daemon, StoreSource
     from firmware.appliance.sdnotify import Notifier
     from firmware.appliance.services import load_box_services
@@ -569,10 +569,23 @@ async def _console_during_calls(out: Outcome, calls: int) -> None:
                     confirm = await term.expect("edge-7#", timeout=10)
                     out.check("confirmed" in confirm, "the commit is applied (the prompt shows the new hostname) "
                                                       "and confirmed")
+                    # An upgrade bundle's upload (YMODEM, as from minicom) while the calls go on.
+                    bundle = Path(work, "pribox-upgrade.raucb")
+                    bundle.write_bytes(random.Random(5).randbytes(upload_kib * 1024))
+                    term.send("upload ymodem\r")
+                    await term.expect("Ctrl-X Ctrl-X cancels", timeout=10)
+                    uploading = time.monotonic()
+                    status, stderr = await term.send_file(["sb", "-q", str(bundle)], timeout=120)
+                    received = await term.expect("edge-7#", timeout=30)
+                    upload_s = time.monotonic() - uploading
+                    out.figures.update(upload_kib=upload_kib, upload_s=round(upload_s, 2))
+                    out.check(status == 0 and f"Received {bundle.name}" in received,
+                              f"a {upload_kib} KiB upgrade bundle uploaded over YMODEM ({upload_s:.1f} s)"
+                              + ("" if status == 0 else f" (sb: {stderr.decode(errors='replace')[:100]})"))
                     await asyncio.sleep(1.0)
                     dropped = [leg.name for leg in legs if leg.done]
                     out.figures["calls_dropped"] = len(dropped)
-                    out.check(not dropped, f"all {calls} calls stayed up through the login and the commit "
+                    out.check(not dropped, f"all {calls} calls stayed up through the login, the commit and the upload "
                                            f"(dropped: {dropped or 'none'})")
                     again = trunk.place("after", Dial(PartyNumber("15881234"), PartyNumber("0212345699"), record=False))
                     deadline = time.monotonic() + 10
@@ -590,10 +603,11 @@ async def _console_during_calls(out: Outcome, calls: int) -> None:
         pty.close()
 
 
-def console_work_during_calls(calls: int = 10) -> FaultResult:
-    return _guarded("box: a console login and a config commit with calls up",
-                    "the calls in progress stay up; the commit applies (new hostname) and is confirmed; calls "
-                    "are taken after", lambda out: asyncio.run(_console_during_calls(out, calls)))
+def console_work_during_calls(calls: int = 10, upload_kib: int = 64) -> FaultResult:
+    return _guarded("box: a console login, a config commit and an upgrade upload with calls up",
+                    "the calls in progress stay up; the commit applies (new hostname) and is confirmed; the "
+                    "upload completes; calls are taken after",
+                    lambda out: asyncio.run(_console_during_calls(out, calls, upload_kib)))
 
 
 BOX_FAULTS.append((console_work_during_calls, ()))

@@ -36,7 +36,8 @@ def fault_plan(quick: bool = False) -> list[tuple]:
              (box_faults.disk_full, ()),
              (box_faults.provider_down, (10 if quick else 50,)),
              (box_faults.daemon_kill9_mid_call, (2 if quick else 10,)),
-             (box_faults.console_work_during_calls, (6 if quick else 30,))]
+             # 29: the span's 30 channels less one for the call placed after the commit
+             (box_faults.console_work_during_calls, (6, 64) if quick else (29, 1024))]
     plan += list(peer_faults.PEER_FAULTS)
     return plan
 

@@ -212,7 +212,7 @@ def slips(ppm: float = 50.0, seconds: float = 20.0) -> FaultResult:
         _path_ok(rig, out, 9, "while slipping")
     # Both sides on their own clocks, one 50 ppm fast; one-frame datagrams and a shallow store so
     # slips come at the rate the offset implies (see tests/line/test_span_lockstep.py).
-    return _with_rig(f"line: slips from a {ppm:g} ppm clock offset", "controlled slips at the rate the offset "
+    return _with_rig(f"line: slips from a {ppm:g} ppm clock offset for {seconds:g} s", "controlled slips at the rate the offset "
                      "implies; calls and the D-channel unaffected; audio still passes", body,
                      te_clock="internal", period=0.004, frames_per_datagram=1,
                      nt_options=dict(ppm=ppm, elastic_depth=10), te_options=dict(elastic_depth=10))

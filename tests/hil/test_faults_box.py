@@ -38,7 +38,7 @@ def test_kill_9_of_the_daemon_mid_call_restarts_the_channels_toward_the_carrier(
     assert result.figures["restarts_received"] >= 1 and result.figures["carrier_causes"] in ([41], [27], [27, 41])
 
 
-def test_a_console_login_and_a_config_commit_leave_the_calls_up():
-    result = box_faults.console_work_during_calls(calls=6)
+def test_a_console_login_a_config_commit_and_an_upload_leave_the_calls_up():
+    result = box_faults.console_work_during_calls(calls=6, upload_kib=64)
     assert result.passed, result.observed
-    assert result.figures["calls_dropped"] == 0
+    assert result.figures["calls_dropped"] == 0 and result.figures["upload_kib"] == 64
