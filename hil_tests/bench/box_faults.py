@@ -40,6 +40,10 @@ def _guarded(name: str, expected: str, body) -> FaultResult:
     levels = [logger.level for logger in quiet]
     for logger in quiet:
         logger.setLevel(logging.CRITICAL)
+    # A daemon run in this process sets up logging from its [logging] section; the caller's
+    # logging is given back as it was.
+    touched = [logging.getLogger(), logging.getLogger("pribox")]
+    saved = [(logger.level, list(logger.handlers), logger.propagate) for logger in touched]
     try:
         body(outcome)
     except Exception as exc:   # a crashed fault run is a failed fault, reported
@@ -47,6 +51,10 @@ def _guarded(name: str, expected: str, body) -> FaultResult:
     finally:
         for logger, level in zip(quiet, levels):
             logger.setLevel(level)
+        for logger, (level, handlers, propagate) in zip(touched, saved):
+            logger.setLevel(level)
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
     return outcome.result()
 
 
@@ -207,7 +215,9 @@ def cdr_database_locked(lock_seconds: float = 3.0, calls: int = 300) -> FaultRes
                          and kept[f"call-{i:04d}"].state == "closed")
             out.figures.update(locked_s=round(held_for, 2), slowest_call_ms=round(slowest * 1000, 2),
                                closed=closed, calls=calls, dropped=stats.get("dropped"))
-            out.check(slowest < 0.05, f"the call path never waited on the lock (slowest change {slowest * 1000:.1f} ms)")
+            # Waiting on the lock would take the lock's seconds; half a second leaves room for a
+            # loaded machine's scheduling and still tells the two apart.
+            out.check(slowest < 0.5, f"the call path never waited on the lock (slowest change {slowest * 1000:.1f} ms)")
             out.check(flushed and closed == calls and not stats.get("dropped"),
                       f"every change held and written once the lock went ({closed} of {calls} calls closed)")
 
@@ -287,7 +297,7 @@ def disk_full(calls: int = 200) -> FaultResult:
                       "the disk really refused: both writers were holding changes while it was full")
             out.check(not raised, "the call path saw no exception while the disk was full"
                       + ("" if not raised else f" ({raised[0]})"))
-            out.check(slowest < 0.05, f"the call path was never blocked (slowest {slowest * 1000:.1f} ms)")
+            out.check(slowest < 0.5, f"the call path was never blocked (slowest {slowest * 1000:.1f} ms)")
             out.check(flushed and closed == calls, f"CDRs: every call written once space came back ({closed} of {calls})")
             out.check([r.seq for r in records] == list(range(1, calls + 1)),
                       f"queue events: all {calls} written, in order, once space came back ({len(records)})")
@@ -455,9 +465,10 @@ async def _daemon_kill(out: Outcome, calls: int) -> None:
                                    restarts_received=len(restarts))
                 out.check(back, f"the restarted box's D-channel is up again ({back_after:.1f} s after the kill)")
                 out.check(bool(restarts), "the restarted box sent RESTART for its B-channels toward the carrier")
-                out.check(all(leg.done for leg in legs) and set(causes) <= {27, 41},
+                out.check(all(leg.done for leg in legs) and set(causes) <= {27, 41, 101},
                           f"every call the kill cut is over at the carrier too (causes {causes}: 41 by the box's "
-                          f"RESTART, 27 by the carrier's T309)")
+                          f"RESTART; 101 when the carrier's STATUS ENQUIRY on the link's return found no call; 27 "
+                          f"by the carrier's T309 if the box took longer than that)")
                 again = trunk.place("after", Dial(PartyNumber("15881234"), PartyNumber("0212345699"), record=False))
                 out.check(await wait_for(lambda: again.answered_at is not None, 10.0),
                           "a new call is answered by the restarted box")

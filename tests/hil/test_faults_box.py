@@ -35,7 +35,8 @@ def test_a_provider_outage_delays_notifications_and_delivers_each_once():
 def test_kill_9_of_the_daemon_mid_call_restarts_the_channels_toward_the_carrier():
     result = box_faults.daemon_kill9_mid_call(calls=2)
     assert result.passed, result.observed
-    assert result.figures["restarts_received"] >= 1 and result.figures["carrier_causes"] in ([41], [27], [27, 41])
+    assert result.figures["restarts_received"] >= 1
+    assert set(result.figures["carrier_causes"]) <= {27, 41, 101}      # which depends on how fast the box is back
 
 
 def test_a_console_login_a_config_commit_and_an_upload_leave_the_calls_up():

@@ -49,7 +49,7 @@ def test_a_trunk_gone_silent_is_cleared_with_cause_102_and_the_agent_freed_at_on
         gone = rig.clock.now()
         rig.run(MEDIA_TIMEOUT - 1.0)
         assert rig.pbx.active and any(s.stack.calls for s in rig.stacks)      # not before the timeout
-        with caplog.at_level(logging.WARNING):
+        with caplog.at_level(logging.WARNING, logger="pribox.pbx.sip"):
             rig.run_until(lambda: not rig.pbx.active, 15.0 + MEDIA_TIMEOUT)
             freed = rig.clock.now() - gone
             rig.run_until(lambda: all(not s.stack.calls for s in rig.stacks), 2.0)
