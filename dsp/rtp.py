@@ -128,6 +128,12 @@ class RtpSession:
     def relay(self, other: "RtpSession", *, monitor: bool = False) -> None:
         self.port.relay(self.leg, other.port, other.leg, monitor=monitor)
 
+    def move(self, remote: tuple[str, int], remote_rtcp: tuple[str, int] | None = None) -> None:
+        self.port.move(self.leg, remote, remote_rtcp)
+
+    def set_sending(self, sending: bool) -> None:
+        self.port.set_sending(self.leg, sending)
+
     def close(self) -> None:
         self.port.close(self.leg)
 
@@ -147,6 +153,7 @@ class RtpPort:
         self.media = PortMedia(MediaPort(lib.rtp_port_media(self._port), owner=self))
         self.sessions: dict[int, RtpSession] = {}
         self._stats = ffi.new("rtp_leg_stats *")
+        self._fds: dict[int, tuple[int, int]] = {}   # leg -> (RTP, RTCP or -1) descriptors the C port owns
         self._relayed: dict[int, RtpPort] = {}
         self._taps: list = []   # every tap ever set, alive as long as the port
 
@@ -210,7 +217,40 @@ class RtpPort:
         session = RtpSession(self, leg, codec, tuple(local_address), tuple(remote[:2]), rtcp_address,
                              int(cfg.ssrc), int(cfg.payload_type), int(cfg.dtmf_payload_type), ptime)
         self.sessions[leg] = session
+        self._fds[leg] = (rtp_fd, rtcp_fd)
         return session
+
+    def move(self, leg: int, remote: tuple[str, int], remote_rtcp: tuple[str, int] | None = None) -> None:
+        """Send `leg`'s RTP to `remote` from now on (a re-INVITE moved the far end) and take
+        packets from there only; RTCP to `remote_rtcp` or the port above.  The leg keeps its
+        local port, SSRC, sequence and timestamps (one stream for the peer), and takes the next
+        packet as a new source."""
+        session = self.sessions.get(leg)
+        if session is None:
+            raise RtpError(f"move: leg {leg} is not open")
+        remote = (str(remote[0]), int(remote[1]))
+        if _family(remote[0]) != _family(session.local[0]):
+            raise RtpError(f"move: local {session.local[0]} and remote {remote[0]} are not of one address family")
+        rtp_fd, rtcp_fd = self._fds[leg]
+        targets = [(rtp_fd, remote)]
+        if rtcp_fd >= 0:
+            targets.append((rtcp_fd, tuple(remote_rtcp) if remote_rtcp else (remote[0], remote[1] + 1)))
+        for fd, target in targets:
+            # a duplicate of the port's descriptor: connecting it connects the one socket both name
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                try:
+                    sock.connect(target)
+                except OSError as exc:
+                    raise RtpError(f"move: cannot connect leg {leg} to {target}: {exc}") from None
+        _check(lib.rtp_port_moved(self._port, leg), f"move leg {leg}")
+        session.remote = remote
+
+    def set_sending(self, leg: int, sending: bool) -> None:
+        """Hold from our side (RFC 3264 recvonly/inactive): False stops the leg's RTP, True
+        resumes it; reception and RTCP go on."""
+        if leg not in self.sessions:
+            raise RtpError(f"set_sending: leg {leg} is not open")
+        _check(lib.rtp_port_set_sending(self._port, leg, int(bool(sending))), f"set_sending leg {leg}")
 
     def close(self, leg: int) -> None:
         session = self.sessions.get(leg)
@@ -218,6 +258,7 @@ class RtpPort:
             return
         self.unrelay(leg)
         del self.sessions[leg]
+        self._fds.pop(leg, None)
         self.media.close(leg)
         lib.rtp_port_close(self._port, leg)
 

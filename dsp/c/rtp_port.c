@@ -41,6 +41,7 @@ typedef struct {
 typedef struct {
     int open;
     int rtp_fd, rtcp_fd;
+    int send_off;                /* on hold from our side: no RTP sent */
     rtp_leg_config cfg;
     int frames_per_packet;
     /* sending */
@@ -315,6 +316,51 @@ int rtp_port_close(rtp_port *p, int leg_index)
     return 0;
 }
 
+int rtp_port_moved(rtp_port *p, int leg_index)
+{
+    if (!p)
+        return RTP_PORT_ERR_ARGUMENT;
+    if (leg_index < 0 || leg_index >= LEGS)
+        return RTP_PORT_ERR_LEG;
+    pthread_mutex_lock(&p->lock);
+    rtp_leg *leg = &p->legs[leg_index];
+    if (!leg->open) {
+        pthread_mutex_unlock(&p->lock);
+        return RTP_PORT_ERR_NOT_OPEN;
+    }
+    ends_of(leg->rtp_fd, &leg->rtp_local, &leg->rtp_remote);
+    if (leg->rtcp_fd >= 0)
+        ends_of(leg->rtcp_fd, &leg->rtcp_local, &leg->rtcp_remote);
+    else
+        leg->rtcp_local = leg->rtp_local, leg->rtcp_remote = leg->rtp_remote;
+    leg->have_source = 0;        /* the new far end's first packet starts a source afresh */
+    leg->have_transit = 0;
+    leg->event_known = 0;
+    leg->relay_offsets_set = 0;
+    jitter_reset(&leg->jb);
+    leg->sent_any = 0;           /* marker bit on our next packet: a new talkspurt for it */
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+int rtp_port_set_sending(rtp_port *p, int leg_index, int sending)
+{
+    if (!p)
+        return RTP_PORT_ERR_ARGUMENT;
+    if (leg_index < 0 || leg_index >= LEGS)
+        return RTP_PORT_ERR_LEG;
+    pthread_mutex_lock(&p->lock);
+    rtp_leg *leg = &p->legs[leg_index];
+    int rc = leg->open ? 0 : RTP_PORT_ERR_NOT_OPEN;
+    if (rc == 0) {
+        if (!sending && !leg->send_off)
+            leg->sent_any = 0;   /* when it resumes, the first packet carries the marker */
+        leg->send_off = !sending;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
 /* ---- receiving ---- */
 
 static void start_source(rtp_leg *leg, const rtp_header_t *h)
@@ -497,6 +543,8 @@ static void relay(rtp_leg *from, uint8_t *data, const rtp_header_t *h, int is_ev
     int pt = is_event ? to->cfg.dtmf_payload_type : to->cfg.payload_type;
     if (pt < 0)
         return;   /* the partner negotiated no telephone-event */
+    if (to->send_off)
+        return;   /* the partner's far end is on hold */
     if (!from->relay_offsets_set) {
         from->relay_seq_delta = (uint16_t)(to->seq - h->sequence);
         from->relay_ts_delta = to->ts - h->timestamp;
@@ -740,6 +788,8 @@ static int digit_event(char digit)
 static void send_packet(rtp_port *p, rtp_leg *leg)
 {
     int units = leg->frames_per_packet * BLOCK;
+    if (leg->send_off)
+        return;   /* the timestamps run on: the stream resumes where the clock is */
     if (!leg->digit_active && leg->digits_count > 0) {
         queued_digit d = leg->digits[leg->digits_head];
         leg->digits_head = (leg->digits_head + 1) % RTP_PORT_DIGIT_QUEUE;

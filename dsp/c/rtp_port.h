@@ -120,6 +120,13 @@ int rtp_port_send_digit(rtp_port *p, int leg, char digit, int duration_ms, int v
  * bridge point) hear the call; what the channel would send is dropped. */
 int rtp_port_relay(rtp_port *a, int leg_a, rtp_port *b, int leg_b, int monitor);
 int rtp_port_unrelay(rtp_port *p, int leg);
+/* The far end moved (a re-INVITE with a new address or port): the control plane has connected
+ * the leg's sockets to it; the port names the new ends in captures and takes the next packet
+ * as the start of a new source (sequence, jitter, jitter buffer), so nothing is counted lost. */
+int rtp_port_moved(rtp_port *p, int leg);
+/* Hold (RFC 3264): with `sending` 0 the leg sends no RTP (we are recvonly or inactive) and
+ * RFC 4733 digits wait; what it receives and its RTCP go on.  1 sends again. */
+int rtp_port_set_sending(rtp_port *p, int leg, int sending);
 int rtp_port_stats(rtp_port *p, int leg, rtp_leg_stats *out);
 /* 10 ms blocks run since the port began, and blocks skipped because an advance came more than
  * half a second late (the thread was held up: the legs' audio jumped). */
