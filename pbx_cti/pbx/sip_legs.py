@@ -110,6 +110,7 @@ class SipLegs:
         self.media: dict[int, RtpLegMedia] = {}      # call id -> its RTP leg
         self.local: dict[int, AudioConfig] = {}      # call id -> what our SDP says
         self.trunks: dict[int, str | None] = {}      # call id -> the [[sip_trunk]] it came in on
+        self.awaiting_answer: set[int] = set()       # late offers: legs waiting for the ACK's SDP
 
     # -- what the core asks of a call's carrier ------------------------------------------------
     def leg_media(self, call_id: int) -> RtpLegMedia | None:
@@ -151,10 +152,11 @@ class SipLegs:
 
     # -- legs --------------------------------------------------------------------------------------
     def open_leg(self, event: sip.IncomingCall) -> str | None:
-        """The call's RTP leg on the caller's offer; None when open, else why not."""
+        """The call's RTP leg on the caller's offer (or, for an INVITE without SDP, a leg that
+        waits for the answer in the ACK); None when open, else why not."""
         offer = event.offer
         if offer is None:
-            return "the INVITE has no SDP offer (offers in the ACK are not taken)"
+            return self._open_late_offer_leg(event)
         try:
             session = self.pool.open((offer.remote_address, offer.remote_port), offer.codec,
                                      payload_type=offer.payload_type, dtmf_payload_type=offer.telephone_event_pt,
@@ -166,7 +168,52 @@ class SipLegs:
                                                 g729_annexb=offer.g729_annexb,
                                                 telephone_event_pt=offer.telephone_event_pt, ptime=offer.ptime)
         self.trunks[event.call_id] = event.trunk
+        if offer.remote_holds:
+            session.set_sending(False)
         return None
+
+    def _open_late_offer_leg(self, event: sip.IncomingCall) -> str | None:
+        """An INVITE without SDP (a late offer, RFC 3261 §13.2.1): the box offers in its 200 one
+        codec, the trunk's first, with telephone-event when the trunk's DTMF is RFC 4733, on a
+        leg that sends nothing until the ACK's answer says where (media_changed)."""
+        trunk = self.calls.ua.trunks.get(event.trunk) if event.trunk is not None else None
+        codec = trunk.codecs[0] if trunk is not None else "PCMA"
+        events = 101 if trunk is None or trunk.dtmf == "rfc4733" else None
+        try:
+            # connected to the discard port of the box's own address until the answer arrives
+            session = self.pool.open((self.pool.host, 9), codec, dtmf_payload_type=events)
+        except RtpError as exc:
+            return str(exc)
+        session.set_sending(False)
+        self.media[event.call_id] = RtpLegMedia(session)
+        self.local[event.call_id] = AudioConfig(self.pool.host, session.local[1], codecs=(codec,),
+                                                telephone_event_pt=events)
+        self.trunks[event.call_id] = event.trunk
+        self.awaiting_answer.add(event.call_id)
+        return None
+
+    def media_changed(self, event: sip.MediaChanged) -> None:
+        """A re-INVITE, an UPDATE or the ACK's answer changed the far end's media: the RTP leg
+        follows it to its new address and port, and stops sending while the far end holds
+        (sendonly or inactive offered, or the old c=0.0.0.0) until it resumes."""
+        leg = self.media.get(event.call_id)
+        if leg is None or leg.session is None:
+            return
+        session, media = leg.session, event.media
+        if media.codec != session.codec:
+            log.warning("SIP call %d: the far end changed the codec to %s; the leg keeps %s", event.call_id,
+                        media.codec, session.codec)
+        holding = media.remote_holds
+        if not holding and media.remote_port and (media.remote_address, media.remote_port) != tuple(session.remote):
+            try:
+                session.move((media.remote_address, media.remote_port))
+                log.info("SIP call %d: RTP moved to %s:%d", event.call_id, media.remote_address, media.remote_port)
+            except RtpError as exc:
+                log.warning("SIP call %d: cannot move RTP to %s:%d: %s", event.call_id, media.remote_address,
+                            media.remote_port, exc)
+                return
+        self.awaiting_answer.discard(event.call_id)
+        session.set_sending(not holding)
 
     def forget(self, call_id: int) -> None:
         """The call is over: its leg goes back (the core closed it already if it took it)."""
@@ -175,6 +222,7 @@ class SipLegs:
             media.close()
         self.local.pop(call_id, None)
         self.trunks.pop(call_id, None)
+        self.awaiting_answer.discard(call_id)
 
 
 class PbxSipHandler:
@@ -196,6 +244,9 @@ class PbxSipHandler:
                 return
         elif isinstance(event, sip.DtmfDigit) and event.call_id in legs.media:
             legs.media[event.call_id].signalled(event.digit)      # SIP INFO: the IVR reads it as any digit
+            return
+        elif isinstance(event, sip.MediaChanged):
+            legs.media_changed(event)                             # re-INVITE, hold, the late offer's answer
             return
         translated = _as_span_event(event)
         if isinstance(translated, isdn.IncomingCall):
