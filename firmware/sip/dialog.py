@@ -172,6 +172,11 @@ class Dialog:
         response = make_response(request, status, reason, to_tag=self.local_tag)
         if request.method in ("INVITE", "UPDATE", "SUBSCRIBE", "REFER") and 100 < status < 300:
             response.add("Contact", self.local.contact())
+        if request.method in ("INVITE", "SUBSCRIBE", "REFER") and 100 < status < 300 and not request.to.tag:
+            # RFC 3261 §12.1.1: a response that makes the dialog carries the proxies' Record-Route
+            # back, so the caller's ACK, re-INVITEs and BYE pass through them as ours do
+            for route in request.get_all("Record-Route"):
+                response.add("Record-Route", route)
         for name, value in headers:
             response.add(name, value)
         if body:
