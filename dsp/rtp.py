@@ -45,7 +45,9 @@ _ERRORS = {
     lib.RTP_PORT_ERR_DIGIT: "not a DTMF digit (0-9 * # A-D), duration 10..8000 ms, volume 0..63, "
                             "or no telephone-event payload type",
     lib.RTP_PORT_ERR_MISMATCH: "the legs' codecs differ: bridge them through the media plane instead",
+    lib.RTP_PORT_ERR_SRTP: "libsrtp refused the keys",
 }
+SRTP_KEY_OCTETS = lib.RTP_PORT_SRTP_KEY_OCTETS
 
 STATS_FIELDS = [name for name, _ in ffi.typeof("rtp_leg_stats").fields]
 JITTER_FIELDS = [name for name, _ in ffi.typeof("jitter_stats_t").fields]
@@ -114,6 +116,7 @@ class RtpSession:
     dtmf_payload_type: int
     ptime: int
     relayed_with: "RtpSession | None" = field(default=None, repr=False)
+    srtp: bool = False
 
     def stats(self) -> dict:
         return self.port.stats(self.leg)
@@ -133,6 +136,9 @@ class RtpSession:
 
     def set_sending(self, sending: bool) -> None:
         self.port.set_sending(self.leg, sending)
+
+    def set_srtp(self, send_key: bytes | None, receive_key: bytes | None) -> None:
+        self.port.set_srtp(self.leg, send_key, receive_key)
 
     def close(self) -> None:
         self.port.close(self.leg)
@@ -244,6 +250,21 @@ class RtpPort:
                     raise RtpError(f"move: cannot connect leg {leg} to {target}: {exc}") from None
         _check(lib.rtp_port_moved(self._port, leg), f"move leg {leg}")
         session.remote = remote
+
+    def set_srtp(self, leg: int, send_key: bytes | None, receive_key: bytes | None) -> None:
+        """SRTP on `leg` (AES_CM_128_HMAC_SHA1_80, RFC 3711): 30-octet master key and salt for
+        what it sends and for what it receives, as SDES exchanges them; None for both turns it off."""
+        if leg not in self.sessions:
+            raise RtpError(f"set_srtp: leg {leg} is not open")
+        if (send_key is None) != (receive_key is None):
+            raise RtpError("set_srtp: give both keys, or neither")
+        for name, key in (("send_key", send_key), ("receive_key", receive_key)):
+            if key is not None and (not isinstance(key, (bytes, bytearray)) or len(key) != SRTP_KEY_OCTETS):
+                raise RtpError(f"set_srtp: {name} must be {SRTP_KEY_OCTETS} octets (16 key + 14 salt), "
+                               f"got {len(key) if isinstance(key, (bytes, bytearray)) else type(key).__name__}")
+        keys = [ffi.NULL if k is None else ffi.from_buffer("uint8_t[]", bytes(k)) for k in (send_key, receive_key)]
+        _check(lib.rtp_port_set_srtp(self._port, leg, *keys), f"set_srtp leg {leg}")
+        self.sessions[leg].srtp = send_key is not None
 
     def set_sending(self, leg: int, sending: bool) -> None:
         """Hold from our side (RFC 3264 recvonly/inactive): False stops the leg's RTP, True
