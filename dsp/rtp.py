@@ -117,6 +117,7 @@ class RtpSession:
     ptime: int
     relayed_with: "RtpSession | None" = field(default=None, repr=False)
     srtp: bool = False
+    srtp_keys: tuple | None = field(default=None, repr=False)    # (send, receive) while SRTP is on
 
     def stats(self) -> dict:
         return self.port.stats(self.leg)
@@ -265,6 +266,7 @@ class RtpPort:
         keys = [ffi.NULL if k is None else ffi.from_buffer("uint8_t[]", bytes(k)) for k in (send_key, receive_key)]
         _check(lib.rtp_port_set_srtp(self._port, leg, *keys), f"set_srtp leg {leg}")
         self.sessions[leg].srtp = send_key is not None
+        self.sessions[leg].srtp_keys = (bytes(send_key), bytes(receive_key)) if send_key is not None else None
 
     def set_sending(self, leg: int, sending: bool) -> None:
         """Hold from our side (RFC 3264 recvonly/inactive): False stops the leg's RTP, True

@@ -693,6 +693,17 @@ static void receive_datagram(rtp_port *p, int leg_index, int on_rtcp_fd, uint8_t
     rtp_leg *leg = &p->legs[leg_index];
     if (leg->srtp_receive) {
         int rtcp = on_rtcp_fd || is_rtcp_packet(data, length);
+        /* shorter than a header and its tag (a NAT keepalive, a stray datagram): malformed, not
+         * a failed authentication, and never taken as clear */
+        if (length < (rtcp ? 8 + 4 + 10 : RTP_HEADER_OCTETS + 10)) {
+            if (rtcp)
+                leg->st.rtcp_malformed++;
+            else {
+                leg->st.malformed[-RTP_ERR_SHORT - 1]++;
+                leg->st.malformed_total++;
+            }
+            return;
+        }
         srtp_err_status_t rc = rtcp ? srtp_unprotect_rtcp(leg->srtp_receive, data, &length)
                                     : srtp_unprotect(leg->srtp_receive, data, &length);
         if (rc != srtp_err_status_ok) {

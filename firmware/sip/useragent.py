@@ -41,8 +41,8 @@ from .events import (Alerting, Answered, Bearer, AuthenticationFailed, CallProce
 from .message import Request, Response, make_response
 from .q850 import cause_from_reason, cause_of_status, reason_header, sip_status
 from .registrar import FailureLimiter, Registrar
-from .sdp import (AudioConfig, NegotiatedAudio, SessionDescription, accept_answer, answer_offer, make_offer,
-                  parse_sdp, with_direction)
+from .sdp import (SRTP_KEY_OCTETS, AudioConfig, NegotiatedAudio, SessionDescription, accept_answer, answer_offer,
+                  make_offer, parse_sdp, with_direction)
 from .transaction import (ClientTransaction, MessageRejected, RequestReceived, ResponseReceived,
                           ServerTransaction, Timers, TransactionLayer, TransactionTerminated,
                           TransactionTimeout, TransportFailed)
@@ -146,6 +146,7 @@ class SipUserAgent:
                          "rejected_sdp": 0, "dropped": 0}
         # OPTIONS to registered phones not heard from for this long (NAT bindings, presence)
         self.phone_keepalive = phone_keepalive
+        self.phone_srtp = "optional"     # SRTP_MODES for phones' calls ([sip] phone_srtp)
         self._phone_ping_at: float | None = None
         self._phone_pings: dict[int, Address] = {}
 
@@ -1198,13 +1199,18 @@ class SipUserAgent:
             codecs = tuple(c for c in trunk.codecs if c in media.codecs) or media.codecs
             media = replace(media, codecs=codecs,
                             telephone_event_pt=media.telephone_event_pt if trunk.dtmf == "rfc4733" else None)
+            media = _with_srtp(media, trunk.srtp)
+        else:
+            media = _with_srtp(media, self.phone_srtp)
         return media
 
     def _media_probe(self, trunk: SipTrunk | None) -> AudioConfig:
         """What we would accept, to vet an offer before the call model gives us a port."""
         codecs = trunk.codecs if trunk is not None else ("PCMA", "PCMU", "G729")
         return AudioConfig(self.local.host, 9, codecs=codecs,
-                           telephone_event_pt=None if trunk is not None and trunk.dtmf != "rfc4733" else 101)
+                           telephone_event_pt=None if trunk is not None and trunk.dtmf != "rfc4733" else 101,
+                           srtp=trunk.srtp if trunk is not None else self.phone_srtp,
+                           srtp_key=bytes(SRTP_KEY_OCTETS))   # never sent: the probe's answer is dropped
 
     def _respond(self, tx: ServerTransaction | None, response: Response, now: float) -> None:
         if tx is None or tx.state in ("Completed", "Confirmed", "Terminated"):
@@ -1222,6 +1228,15 @@ def _error(request: Request, error: SipError, to_tag: str | None = None) -> Resp
     for name, value in error.extra_headers:
         response.add(name, value)
     return response
+
+
+def _with_srtp(media: AudioConfig, mode: str) -> AudioConfig:
+    """The trunk's SRTP mode on the media, with a fresh key when SRTP may be used and the caller
+    gave none (an outgoing call: the keys come back in the Answered event's media)."""
+    key = media.srtp_key
+    if mode != "off" and key is None:
+        key = secrets.token_bytes(SRTP_KEY_OCTETS)
+    return replace(media, srtp=mode, srtp_key=key if mode != "off" else None)
 
 
 def _digits_ton(called) -> tuple[str, int]:

@@ -15,6 +15,7 @@ stack's classes (the SIP events carry the same fields).
 from __future__ import annotations
 
 import logging
+import os
 from typing import Callable
 
 from dsp.rtp import RtpError, RtpPort
@@ -166,11 +167,24 @@ class SipLegs:
         self.media[event.call_id] = RtpLegMedia(session)
         self.local[event.call_id] = AudioConfig(self.pool.host, session.local[1], codecs=(offer.codec,),
                                                 g729_annexb=offer.g729_annexb,
-                                                telephone_event_pt=offer.telephone_event_pt, ptime=offer.ptime)
+                                                telephone_event_pt=offer.telephone_event_pt, ptime=offer.ptime,
+                                                **self._srtp_of(event, session, offer.srtp_receive_key))
         self.trunks[event.call_id] = event.trunk
         if offer.remote_holds:
             session.set_sending(False)
         return None
+
+    def _srtp_of(self, event: sip.IncomingCall, session, their_key: bytes | None) -> dict:
+        """SRTP for the call's leg when the caller offered it (SDES): our key, made here and put
+        in our answer, and theirs, given to the C leg at once."""
+        trunk = self.calls.ua.trunks.get(event.trunk) if event.trunk is not None else None
+        mode = trunk.srtp if trunk is not None else self.calls.ua.phone_srtp
+        if mode == "off":
+            return {"srtp": "off", "srtp_key": None}
+        ours = os.urandom(30)
+        if their_key is not None:
+            session.set_srtp(ours, their_key)
+        return {"srtp": mode, "srtp_key": ours}
 
     def _open_late_offer_leg(self, event: sip.IncomingCall) -> str | None:
         """An INVITE without SDP (a late offer, RFC 3261 §13.2.1): the box offers in its 200 one
@@ -187,7 +201,7 @@ class SipLegs:
         session.set_sending(False)
         self.media[event.call_id] = RtpLegMedia(session)
         self.local[event.call_id] = AudioConfig(self.pool.host, session.local[1], codecs=(codec,),
-                                                telephone_event_pt=events)
+                                                telephone_event_pt=events, **self._srtp_of(event, session, None))
         self.trunks[event.call_id] = event.trunk
         self.awaiting_answer.add(event.call_id)
         return None
@@ -212,6 +226,9 @@ class SipLegs:
                 log.warning("SIP call %d: cannot move RTP to %s:%d: %s", event.call_id, media.remote_address,
                             media.remote_port, exc)
                 return
+        keys = (media.srtp_send_key, media.srtp_receive_key)
+        if None not in keys and keys != session.srtp_keys:
+            session.set_srtp(*keys)          # new keys in this exchange (same keys: the streams go on)
         self.awaiting_answer.discard(event.call_id)
         session.set_sending(not holding)
 

@@ -67,6 +67,12 @@ def test_a_wrong_key_or_a_forged_packet_is_dropped_and_counted():
         far.send(far.packet(b"\xd5" * 160, seq=i, ts=160 * i), leg.local)
     Clock(a).run(0.1)
     assert leg.stats()["srtp_failures"] == 5 and leg.stats()["packets_received"] == 0
+    # shorter than a header and a tag (a peer's NAT keepalive): malformed, never taken in the clear
+    far.send(far.packet(b"\xd5" * 4, seq=9, ts=0), leg.local)
+    far.send(b"\0\0\0\0", leg.local)
+    Clock(a).run(0.05)
+    s = leg.stats()
+    assert s["srtp_failures"] == 5 and s["malformed_total"] == 2 and s["packets_received"] == 0
     far.close()
 
 

@@ -1,0 +1,118 @@
+"""baresip (a real SIP user agent) calls the 070 number with SRTP required (`mediaenc=srtp-mand`:
+RTP/SAVP with SDES keys), on 127.0.0.1 in real time; the trunk's `srtp = "mandatory"`.  The box
+answers with its own key, its C leg protects and authenticates every packet (libsrtp2), and the
+greeting baresip decrypts and records is the IVR's; what baresip sends authenticates at the box.
+About 6 s."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import tempfile
+import wave
+from pathlib import Path
+
+import numpy as np
+
+from tests.sip.live_box import LiveBox, free_port, until
+from tests.sip.test_sip_ua_interop import BARESIP, BARESIP_DEBUG, BARESIP_LOG, baresip_command
+from tests.support.sip_pbx import SIP070
+
+BARESIP_SRTP_CALLER = """\
+sip_listen 127.0.0.1:{port}
+net_interface 127.0.0.1
+module_path /usr/lib/baresip/modules
+module g711.so
+module aufile.so
+module sndfile.so
+module srtp.so
+module_app account.so
+module_app menu.so
+module_app ctrl_tcp.so
+ctrl_tcp_listen 127.0.0.1:{ctrl}
+audio_source aufile,{wav}
+snd_path {heard}
+rtp_ports {rtp}-{rtp_end}
+"""
+
+
+def silence_wav(path: Path, seconds: float = 8.0) -> None:
+    t = np.arange(int(8000 * seconds)) / 8000
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes((3000 * np.sin(2 * np.pi * 500 * t)).astype("<i2").tobytes())
+
+
+def decoded_recordings(directory: Path) -> list[np.ndarray]:
+    found = []
+    for path in directory.glob("*dec*.wav"):
+        with wave.open(str(path), "rb") as wav:
+            found.append(np.frombuffer(wav.readframes(wav.getnframes()), "<i2"))
+    return found
+
+
+async def baresip_caller(home: Path, phone_port: int, account: str):
+    ctrl = free_port(kind=socket.SOCK_STREAM)
+    rtp = free_port(spacing=12) // 2 * 2 + 2
+    heard = home / "heard"
+    heard.mkdir(parents=True)
+    silence_wav(home / "caller.wav")
+    (home / "config").write_text(BARESIP_SRTP_CALLER.format(port=phone_port, ctrl=ctrl, wav=home / "caller.wav",
+                                                            heard=heard, rtp=rtp, rtp_end=rtp + 9))
+    (home / "accounts").write_text(account + "\n")
+    phone = await asyncio.create_subprocess_exec(
+        BARESIP, "-f", str(home), *BARESIP_DEBUG, stdin=asyncio.subprocess.DEVNULL, stdout=BARESIP_LOG,
+        stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+    for _ in range(100):                   # its control socket comes up
+        try:
+            await baresip_command(ctrl, "reginfo", "")
+            break
+        except OSError:
+            await asyncio.sleep(0.05)
+    return phone, ctrl, heard
+
+
+async def stop_baresip(phone) -> None:
+    os.killpg(phone.pid, signal.SIGTERM)
+    try:
+        await asyncio.wait_for(phone.wait(), 5)
+    except asyncio.TimeoutError:
+        os.killpg(phone.pid, signal.SIGKILL)
+        await phone.wait()
+
+
+def test_baresip_with_srtp_mandatory_hears_the_ivr_through_the_box_srtp_leg(tmp_path):
+    phone_port = free_port(spacing=4)
+    trunk = SIP070.replace('host = "127.0.0.2"', f'host = "127.0.0.1"\nport = {phone_port}\nsrtp = "mandatory"')
+
+    async def scenario():
+        async with LiveBox(tmp_path, trunk) as box:
+            home = Path(tempfile.mkdtemp(dir=tmp_path))
+            phone, ctrl, heard = await baresip_caller(
+                home, phone_port, f"<sip:0212345678@127.0.0.1:{phone_port};transport=udp>;regint=0;mediaenc=srtp-mand")
+            stats = {}
+            try:
+                await baresip_command(ctrl, "dial", f"sip:07012345678@127.0.0.1:{box.port}")
+                await until(lambda: box.answered, 10, "the IVR's answer")
+                for _ in range(60):
+                    for leg in box.handler.legs.media.values():
+                        stats.update(leg.stats(), srtp=leg.session.srtp)
+                    await asyncio.sleep(0.05)
+                await baresip_command(ctrl, "hangup", "")
+                await until(lambda: box.ended, 5, "the call's end")
+            finally:
+                await stop_baresip(phone)
+            return box, stats, decoded_recordings(heard)
+
+    box, stats, decoded = asyncio.run(scenario())
+    assert stats["srtp"], stats
+    assert stats["packets_received"] > 100 and stats["srtp_failures"] == 0, stats   # baresip's SRTP authenticates
+    assert stats["packets_sent"] > 100
+    assert decoded, "no decoded recording from baresip's sndfile"
+    loudest = max(decoded, key=len)                  # the greeting, decrypted by baresip
+    assert len(loudest) > 8000 * 2 and np.sqrt(np.mean(loudest[:8000 * 2].astype(float) ** 2)) > 300
+    assert box.ended[0].summary["trunk"] == "sip070"
