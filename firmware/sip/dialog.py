@@ -34,16 +34,21 @@ class LocalEndpoint:
     port: int = 5060
     transport: str = "UDP"
     user: str | None = None
+    tls_port: int | None = None          # where TLS listens (Via and Contact of TLS messages)
+
+    @property
+    def transport_port(self) -> int:
+        return self.tls_port if self.transport == "TLS" and self.tls_port else self.port
 
     def via(self, branch: str | None = None) -> str:
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
-        return f"SIP/2.0/{self.transport} {host}:{self.port};branch={branch or new_branch()};rport"
+        return f"SIP/2.0/{self.transport} {host}:{self.transport_port};branch={branch or new_branch()};rport"
 
     def contact(self) -> str:
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
         user = f"{self.user}@" if self.user else ""
         transport = "" if self.transport == "UDP" else f";transport={self.transport.lower()}"
-        return f"<sip:{user}{host}:{self.port}{transport}>"
+        return f"<sip:{user}{host}:{self.transport_port}{transport}>"
 
 
 @dataclass

@@ -24,7 +24,7 @@ from .events import (PLAN_ISDN, PRESENTATION_ALLOWED, PRESENTATION_RESTRICTED, R
 from .grammar import parse_name_addr, parse_uri
 from .message import Request
 
-TRANSPORTS = ("udp", "tcp")
+TRANSPORTS = ("udp", "tcp", "tls")
 CALLER_HEADERS = ("from", "pai")
 FORWARDING_HEADERS = ("diversion", "history-info")
 NUMBER_FORMATS = ("as_is", "e164")

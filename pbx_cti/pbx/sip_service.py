@@ -18,6 +18,7 @@ from firmware.isdn.q931.causes import Cause
 from firmware.sip import events as sip_events
 from firmware.sip.binding import SipCalls
 from firmware.sip.dialog import LocalEndpoint
+from firmware.sip.tls import tls_settings
 from firmware.sip.trunks import trunks_from_config
 from firmware.sip.useragent import SipUserAgent
 from runtime.clock import TimerHandle
@@ -70,13 +71,15 @@ class SipService(Service):
         section = self.config.sip
         address = str(section.address)
         ua = SipUserAgent(LocalEndpoint(address, section.port), trunks_from_config(self.config))
+        ua.phone_srtp = section.phone_srtp
+        tls = _tls_of(section)
         self.calls = SipCalls(ua, clock=ctx.clock, bus=ctx.bus)
         self.pool = RtpLegPool(address, (section.rtp_port_min, section.rtp_port_max), now=ctx.clock.now,
                                started=self._run_port)
         if section.handler == "pbx":
             self.handler = PbxSipHandler(self.calls, core_for(ctx), self.pool)
             self.calls.handler = _CoreReady(self.handler, ctx)
-        self.bound = await self.calls.start(address, section.port, tcp=section.tcp)
+        self.bound = await self.calls.start(address, section.port, tcp=section.tcp, tls=tls)
         log.info("sip: listening on %s:%d (UDP%s), %d trunk(s), RTP ports %d-%d, calls to %s", address, self.bound,
                  "+TCP" if section.tcp else "", len(ua.trunks), section.rtp_port_min, section.rtp_port_max,
                  section.handler)
@@ -126,6 +129,15 @@ class SipService(Service):
         up = [name for name in self.calls.ua.trunks if self.calls.trunk_up(name) is not False]
         return Health(True, f"listening on {self.config.sip.address}:{self.bound}, {self.calls.active_calls()} "
                             f"call(s), {self.pool.legs_open()} RTP leg(s), trunks up: {', '.join(up) or 'none'}")
+
+
+def _tls_of(section):
+    """The TLS listener's settings from [sip], or None; a file that cannot be used stops the
+    service with the file named (SipTlsError)."""
+    if not section.tls_port:
+        return None
+    return tls_settings(section.tls_port, str(section.tls_certificate), str(section.tls_key),
+                        str(section.tls_ca) if section.tls_ca is not None else None)
 
 
 def _sip_from_config(config) -> SipService | None:

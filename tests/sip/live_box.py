@@ -71,11 +71,12 @@ async def until(condition, timeout: float, what: str, step: float = 0.05) -> Non
 
 class LiveBox:
     def __init__(self, tmp_path: Path, extra: str, *, host: str = "127.0.0.1", port: int | None = None,
-                 tcp: bool = False, ua_options: dict | None = None):
+                 tcp: bool = False, tls=None, ua_options: dict | None = None):
         self.config = pbx_config(prompts_in(tmp_path), extra)
         self.host = host
         self.port = port or free_port(spacing=3, host=host)
         self.tcp = tcp
+        self.tls = tls                     # firmware.sip.tls.TlsSettings for a TLS listener
         self.ua_options = ua_options or {}
         self.ended: list[CallEnded] = []
         self.updates: list[CallUpdated] = []
@@ -99,7 +100,7 @@ class LiveBox:
         self.handler = PbxSipHandler(self.calls, self.pbx, self.pool)
         self.calls.handler = _Tap(self.handler, self.sip_events)
         self.thread.start(realtime_priority=False)
-        await self.calls.start(self.host, self.port, tcp=self.tcp)
+        await self.calls.start(self.host, self.port, tcp=self.tcp, tls=self.tls)
         return self
 
     async def __aexit__(self, *exc) -> None:
