@@ -143,7 +143,7 @@ class SipUserAgent:
         self.status = {name: TrunkStatus(t, digest=DigestClient(t.username, t.password or "")
                                          if t.username else None) for name, t in self.trunks.items()}
         self.counters = {"auth_failures": 0, "refused_sources": 0, "calls_in": 0, "calls_out": 0,
-                         "rejected_sdp": 0, "dropped": 0}
+                         "rejected_sdp": 0, "dropped": 0, "malformed": 0, "refused_requests": 0}
         # OPTIONS to registered phones not heard from for this long (NAT bindings, presence)
         self.phone_keepalive = phone_keepalive
         self.phone_srtp = "optional"     # SRTP_MODES for phones' calls ([sip] phone_srtp)
@@ -391,6 +391,21 @@ class SipUserAgent:
     def trunk_up(self, name: str) -> bool | None:
         return self.status[name].up
 
+    def security_counters(self, now: float) -> dict:
+        """What bad input and failed authentication did since the start: the console's
+        `show sip counters` (the registrar's part when there is one)."""
+        out = dict(self.counters)
+        limiter = self.registrar.limiter if self.registrar is not None else self.limiter
+        if self.registrar is not None:
+            out["register_auth_failures"] = self.registrar.auth_failures
+            out["register_blocked_refusals"] = self.registrar.blocked_refusals
+        out["blocked_sources"] = limiter.blocked_sources(now)
+        return out
+
+    def _malformed(self, event: MessageRejected) -> None:
+        self.counters["malformed"] += 1
+        log.warning("malformed SIP from %s:%s refused: %s", *event.source, event.error.phrase)
+
     # == incoming messages =======================================================================
     def _drain(self, now: float) -> None:
         while (event := self.layer.next_event()) is not None:
@@ -413,7 +428,7 @@ class SipUserAgent:
             self._client_txs.pop(id(event.transaction), None)
             self._server_txs.pop(id(event.transaction), None)
         elif isinstance(event, MessageRejected):
-            log.info("malformed SIP from %s:%s: %s", *event.source, event.error.phrase)
+            self._malformed(event)
 
     def _on_request(self, event: RequestReceived, now: float) -> None:
         request, tx = event.request, event.transaction
@@ -434,6 +449,8 @@ class SipUserAgent:
             return
         problem = check_request(request, self.policy)
         if problem is not None:
+            self.counters["refused_requests"] += 1
+            log.info("%s from %s:%s refused: %d %s", method, *event.source, problem.status, problem.phrase)
             self._respond(tx, _error(request, problem), now)
             return
         if method == "INVITE":
