@@ -8,6 +8,9 @@ where the SDES keys travel encrypted as they should.  About 6 s each."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
+import ssl
 import os
 import signal
 import socket
@@ -159,3 +162,40 @@ def test_tls_files_that_cannot_be_used_are_named(tmp_path):
     with pytest.raises(SipTlsError, match="tls_ca .*no-ca.pem"):
         tls_settings(5061, str(cert), str(key), str(tmp_path / "no-ca.pem"))
     assert tls_settings(5061, str(cert), str(key), str(cert)).port == 5061
+
+
+def test_a_sips_invite_over_tls_is_answered_with_a_sips_contact_and_srtp(tmp_path):
+    """A carrier's SIPS call over TLS (Python's ssl as the client, checking the box's certificate):
+    the box answers 200 with a SIPS Contact and an RTP/SAVP answer keyed by SDES."""
+    cert, key = make_certificate(tmp_path)
+    tls = tls_settings(free_port(kind=socket.SOCK_STREAM), str(cert), str(key), str(cert))
+    trunk = SIP070.replace('host = "127.0.0.2"', 'host = "127.0.0.1"\nsrtp = "mandatory"\ntransport = "tls"')
+    client = ssl.create_default_context(cafile=str(cert))
+    their_key = os.urandom(30)
+    sdp = ("v=0\r\no=carrier 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+           "m=audio 40000 RTP/SAVP 8\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:"
+           + base64.b64encode(their_key).decode() + "\r\n")
+
+    async def scenario():
+        async with LiveBox(tmp_path, trunk, tls=tls) as box:
+            reader, writer = await asyncio.open_connection("127.0.0.1", tls.port, ssl=client)
+            local = writer.get_extra_info("sockname")
+            invite = (f"INVITE sips:07012345678@127.0.0.1:{tls.port} SIP/2.0\r\n"
+                      f"Via: SIP/2.0/TLS 127.0.0.1:{local[1]};branch=z9hG4bK-sips-1;rport\r\n"
+                      f"Max-Forwards: 70\r\nFrom: <sips:0212345678@127.0.0.1>;tag=sips\r\n"
+                      f"To: <sips:07012345678@127.0.0.1>\r\nCall-ID: sips-1@127.0.0.1\r\nCSeq: 1 INVITE\r\n"
+                      f"Contact: <sips:0212345678@127.0.0.1:{local[1]}>\r\nContent-Type: application/sdp\r\n"
+                      f"Content-Length: {len(sdp)}\r\n\r\n{sdp}")
+            writer.write(invite.encode())
+            received = b""
+            while b"SIP/2.0 200" not in received:
+                received += await asyncio.wait_for(reader.read(65536), 10)
+            while b"a=crypto" not in received[received.index(b"SIP/2.0 200"):]:
+                received += await asyncio.wait_for(reader.read(65536), 5)   # the body may come later
+            writer.close()
+            return received
+
+    received = asyncio.run(scenario()).decode(errors="replace")
+    ok = received[received.index("SIP/2.0 200"):]
+    assert re.search(r"Contact: <sips:127\.0\.0\.1:\d+>", ok), ok
+    assert "m=audio " in ok and " RTP/SAVP 8" in ok and "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:" in ok
