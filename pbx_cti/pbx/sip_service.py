@@ -18,6 +18,8 @@ from firmware.isdn.q931.causes import Cause
 from firmware.sip import events as sip_events
 from firmware.sip.binding import SipCalls
 from firmware.sip.dialog import LocalEndpoint
+from firmware.sip.digest import DigestChallenger
+from firmware.sip.registrar import Registrar
 from firmware.sip.tls import tls_settings
 from firmware.sip.trunks import trunks_from_config
 from firmware.sip.useragent import SipUserAgent
@@ -70,7 +72,8 @@ class SipService(Service):
         self._ctx = ctx
         section = self.config.sip
         address = str(section.address)
-        ua = SipUserAgent(LocalEndpoint(address, section.port), trunks_from_config(self.config))
+        ua = SipUserAgent(LocalEndpoint(address, section.port), trunks_from_config(self.config),
+                          registrar=phones_registrar(self.config, address, ctx.bus))
         ua.phone_srtp = section.phone_srtp
         tls = _tls_of(section)
         self.calls = SipCalls(ua, clock=ctx.clock, bus=ctx.bus)
@@ -80,9 +83,10 @@ class SipService(Service):
             self.handler = PbxSipHandler(self.calls, core_for(ctx), self.pool)
             self.calls.handler = _CoreReady(self.handler, ctx)
         self.bound = await self.calls.start(address, section.port, tcp=section.tcp, tls=tls)
-        log.info("sip: listening on %s:%d (UDP%s), %d trunk(s), RTP ports %d-%d, calls to %s", address, self.bound,
-                 "+TCP" if section.tcp else "", len(ua.trunks), section.rtp_port_min, section.rtp_port_max,
-                 section.handler)
+        log.info("sip: listening on %s:%d (UDP%s%s), %d trunk(s), %d phone(s), RTP ports %d-%d, calls to %s", address,
+                 self.bound, "+TCP" if section.tcp else "", f", TLS on {tls.port}" if tls is not None else "",
+                 len(ua.trunks), len(getattr(self.config, "sip_phone", ())),
+                 section.rtp_port_min, section.rtp_port_max, section.handler)
 
     def _run_port(self, port) -> None:
         """A new RTP port: the line thread runs it after the spans, or the loop does."""
@@ -127,8 +131,20 @@ class SipService(Service):
         if self.calls is None or self.bound is None:
             return Health(False, "not listening")
         up = [name for name in self.calls.ua.trunks if self.calls.trunk_up(name) is not False]
+        registrar = self.calls.ua.registrar
+        phones = "" if registrar is None else \
+            f", phones registered: {sum(1 for p in registrar.presence(self.calls.clock.now()).values() if p.reachable)}"
         return Health(True, f"listening on {self.config.sip.address}:{self.bound}, {self.calls.active_calls()} "
-                            f"call(s), {self.pool.legs_open()} RTP leg(s), trunks up: {', '.join(up) or 'none'}")
+                            f"call(s), {self.pool.legs_open()} RTP leg(s), trunks up: {', '.join(up) or 'none'}{phones}")
+
+
+def phones_registrar(config, address: str, bus) -> Registrar | None:
+    """The registrar of the `[[sip_phone]]`s (None without any): digest with MD5, which every
+    phone answers (SIPp and older phones fail on a SHA-256 challenge); presence on the bus."""
+    phones = {phone.extension: phone.password for phone in getattr(config, "sip_phone", None) or ()}
+    if not phones:
+        return None
+    return Registrar((address,), DigestChallenger(address, algorithms=("MD5",)), phones.get, bus=bus)
 
 
 def _tls_of(section):
@@ -141,9 +157,9 @@ def _tls_of(section):
 
 
 def _sip_from_config(config) -> SipService | None:
-    if not getattr(config, "sip_trunk", None):
+    if not getattr(config, "sip_trunk", None) and not getattr(config, "sip_phone", None):
         return None
     return SipService(config)
 
 
-BOX_SERVICES.add("sip", _sip_from_config, sections=("sip", "sip_trunk"))
+BOX_SERVICES.add("sip", _sip_from_config, sections=("sip", "sip_trunk", "sip_phone"))
