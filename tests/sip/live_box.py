@@ -28,17 +28,17 @@ from runtime.bus import EventBus
 from runtime.clock import LoopClock
 from tests.support.pbx_line import pbx_config
 
-_PROMPTS: dict[str, Path] = {}
+_PROMPTS: list[Path] = []
 
 
 def prompts_in(directory: Path) -> Path:
-    """The default IVR's prompts, made once per directory."""
-    key = str(directory)
-    if key not in _PROMPTS:
+    """The default IVR's prompts (espeak-ng, a few seconds), made once per test session in the
+    first test's directory and shared by the rest: they only read them."""
+    if not _PROMPTS or not _PROMPTS[0].is_dir():
         prompts = directory / "prompts"
         make_prompts(prompts, report=lambda line: None)
-        _PROMPTS[key] = prompts
-    return _PROMPTS[key]
+        _PROMPTS[:] = [prompts]
+    return _PROMPTS[0]
 
 
 def free_port(kind=socket.SOCK_DGRAM, spacing: int = 1, host: str = "127.0.0.1") -> int:

@@ -112,7 +112,7 @@ def test_reinvite_moves_the_rtp_leg_without_a_gap_and_hold_stops_and_resume_rest
     assert [c.media.remote_port for c in changes] == [second_port] * 3
     assert [c.held for c in changes] == [False, True, False]
     # the move: the greeting went to the first port, then to the second, one stream with no gap
-    assert len(at_first) > 50 and len(at_second) > 50
+    assert len(at_first) > 35 and len(at_second) > 50
     last, following = at_first[-1], at_second[0]
     assert following[4] == last[4] and following[2] == (last[2] + 1) & 0xFFFF
     assert following[1] == 1                                        # marked: a new talkspurt for the new end
@@ -122,9 +122,9 @@ def test_reinvite_moves_the_rtp_leg_without_a_gap_and_hold_stops_and_resume_rest
     # hold: a silence of about the hold's length on the second port, then the stream again
     gaps = [(b[0] - a[0], a, b) for a, b in zip(at_second, at_second[1:])]
     longest, before, after = max(gaps)
-    assert 0.9 < longest < 2.0, longest
+    assert 0.7 < longest < 1.7, longest
     assert after[1] == 1 and after[4] == before[4]                  # resumed: marked, same stream
-    assert after[3] - before[3] >= 8000 * 0.9                        # its timestamps ran on through the hold
+    assert after[3] - before[3] >= 8000 * 0.7                        # its timestamps ran on through the hold
     summary = box.ended[0].summary
     assert summary["trunk"] == "sip070" and summary["cleared_by"] == "caller"
 

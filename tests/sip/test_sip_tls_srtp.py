@@ -125,7 +125,7 @@ def test_baresip_with_srtp_mandatory_hears_the_ivr_through_the_box_srtp_leg(tmp_
             try:
                 await baresip_command(ctrl, "dial", f"sip:07012345678@127.0.0.1:{port};transport={transport}")
                 await until(lambda: box.answered, 10, "the IVR's answer")
-                for _ in range(60):
+                for _ in range(45):
                     for leg in box.handler.legs.media.values():
                         stats.update(leg.stats(), srtp=leg.session.srtp)
                     for call in box.ua.calls.values():
@@ -143,8 +143,8 @@ def test_baresip_with_srtp_mandatory_hears_the_ivr_through_the_box_srtp_leg(tmp_
     assert incoming.offer.srtp_receive_key is not None                 # baresip's SDES key
     assert stats["signalling"] == transport.upper()                      # the call's SIP came over TLS
     assert stats["srtp"], stats
-    assert stats["packets_received"] > 100 and stats["srtp_failures"] == 0, stats   # baresip's SRTP authenticates
-    assert stats["packets_sent"] > 100
+    assert stats["packets_received"] > 80 and stats["srtp_failures"] == 0, stats   # baresip's SRTP authenticates
+    assert stats["packets_sent"] > 80
     assert decoded, "no decoded recording from baresip's sndfile"
     loudest = max(decoded, key=len)                  # the greeting, decrypted by baresip
     assert len(loudest) > 8000 * 2 and np.sqrt(np.mean(loudest[:8000 * 2].astype(float) ** 2)) > 300
