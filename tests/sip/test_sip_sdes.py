@@ -79,3 +79,33 @@ def test_sip_trunk_srtp_key_takes_the_three_modes_and_names_a_bad_one():
     with pytest.raises(ConfigError, match=r"sip_trunk\[0\]\.srtp.*optional") as error:
         load_text(base + 'srtp = "yes"\n', "x.toml")
     assert "x.toml" in str(error.value)
+
+
+def test_a_call_between_two_user_agents_on_srtp_trunks_exchanges_keys_both_ways():
+    from firmware.sip import events as ev
+    from tests.sip.uanet import box_and_carrier, media
+    net, box, carrier = box_and_carrier({"srtp": "mandatory"}, {"srtp": "optional"})
+    call_id = box.setup("0212345678", net.now, trunk="carrier", media=media(40000))
+    net.pump()
+    incoming = net.take(carrier, ev.IncomingCall)[0]
+    offer = incoming.offer
+    assert offer.srtp_receive_key is not None                       # the box offered RTP/SAVP with its key
+    carrier_key = os.urandom(30)
+    carrier.answer(incoming.call_id, net.now, media=AudioConfig("127.0.0.2", 50000, codecs=("PCMA",),
+                                                                 srtp="optional", srtp_key=carrier_key))
+    net.pump()
+    answered = net.take(box, ev.Answered)[0].media
+    assert answered.srtp_receive_key == carrier_key and answered.srtp_send_key == offer.srtp_receive_key
+    assert box.media_of(call_id).srtp_send_key == offer.srtp_receive_key
+
+
+def test_a_plain_offer_to_a_mandatory_trunk_is_refused_with_488_naming_why():
+    from firmware.sip import events as ev
+    from tests.sip.uanet import box_and_carrier, media
+    net, box, carrier = box_and_carrier({"srtp": "off"}, {"srtp": "mandatory"})
+    call_id = box.setup("0212345678", net.now, trunk="carrier", media=media(40000))
+    net.pump()
+    gone = net.take(box, ev.Disconnected)
+    assert gone and gone[0].status == 488 and gone[0].call_id == call_id
+    refusals = [m for m in net.messages() if getattr(m, "status", None) == 488]
+    assert [m.reason for m in refusals] == ["Bad SDP: SRTP is mandatory here and the offer is RTP/AVP"]
