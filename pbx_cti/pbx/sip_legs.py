@@ -19,7 +19,7 @@ import os
 import socket
 from typing import Callable
 
-from dsp.rtp import RtpError, RtpPort
+from dsp.rtp import SRTP_KEY_OCTETS, RtpError, RtpPort
 from firmware.isdn.q931 import events as isdn
 from firmware.isdn.q931.causes import Cause
 from firmware.isdn.q931.link import CallStateError
@@ -292,7 +292,7 @@ class SipLegs:
         mode = trunk.srtp if trunk is not None else self.calls.ua.phone_srtp
         if mode == "off":
             return {"srtp": "off", "srtp_key": None}
-        ours = os.urandom(30)
+        ours = os.urandom(SRTP_KEY_OCTETS)
         if their_key is not None:
             session.set_srtp(ours, their_key)
         return {"srtp": mode, "srtp_key": ours}
