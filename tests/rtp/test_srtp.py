@@ -10,6 +10,7 @@ import os
 import numpy as np
 import pytest
 
+from dsp.companding import decode, encode
 from dsp.rtp import RtpError, RtpPort
 from tests.rtp.support import Clock, FarEnd, aligned_snr_db, connect_pair, power_db, tone
 
@@ -89,3 +90,31 @@ def test_srtp_keys_are_checked_and_srtp_turns_off():
     assert leg.srtp
     leg.set_srtp(None, None)
     assert not leg.srtp
+
+
+def test_a_relay_decrypts_from_the_srtp_leg_and_encrypts_toward_the_other_with_its_own_keys():
+    """Phone A (SRTP) <-> box leg 0 =relay= box leg 1 (SRTP, other keys) <-> phone C: each side
+    keyed on its own, the payload passed through untouched."""
+    pair = connect_pair
+    a, box, c = RtpPort(), RtpPort(), RtpPort()
+    x, b0 = pair(a, 0, box, 0, "PCMA")
+    b1, y = pair(box, 1, c, 0, "PCMA")
+    ka, kb0, kb1, kc = (os.urandom(30) for _ in range(4))
+    x.set_srtp(ka, kb0)
+    b0.set_srtp(kb0, ka)
+    b1.set_srtp(kb1, kc)
+    y.set_srtp(kc, kb1)
+    b0.relay(b1)
+    sent = tone(1000, 2.0)
+    a.media.play(0, sent)
+    c.media.play(0, tone(600, 2.0))
+    c.media.record(0)
+    a.media.record(0)
+    Clock(a, box, c).run(1.5)
+    companded = decode(encode(sent, "alaw"), "alaw")
+    assert aligned_snr_db(companded[4000:], c.media.recorded(0)[4000:]) > 60   # untouched: A's A-law, bit-exact
+    assert power_db(a.media.recorded(0)[4000:], 600) > -25
+    for leg in (x, b0, b1, y):
+        s = leg.stats()
+        assert s["srtp_failures"] == 0 and s["packets_received"] > 60, s
+    assert b0.stats()["relayed"] > 60 and b1.stats()["relayed"] > 60
