@@ -225,10 +225,11 @@ class SipUserAgent:
     # == the call API (shaped like IsdnSpan, with `now`) ==========================================
     def setup(self, called: str, now: float, *, trunk: str | None = None, phone: str | None = None,
               calling=None, redirecting=None, media: AudioConfig | None = None,
-              display: str | None = None, **_ignored) -> int:
+              display: str | None = None, contact: str | None = None, **_ignored) -> int:
         """Place a call to `called` on a trunk (by name; the only one when not given) or to a
-        registered phone (its address of record); the call id.  Keywords the ISDN span takes
-        and SIP has no use for (law, timeslot, ...) are accepted and ignored."""
+        registered phone (its address of record: its first contact, or the registered
+        `contact` URI given, to ring each of several); the call id.  Keywords the ISDN span
+        takes and SIP has no use for (law, timeslot, ...) are accepted and ignored."""
         calling_p, redirecting_p = party_of(calling), party_of(redirecting)
         target_trunk = None
         if phone is not None:
@@ -239,6 +240,10 @@ class SipUserAgent:
             if not bindings:
                 raise SipCallStateError(f"phone {phone} is not registered (cause 20, subscriber absent)")
             binding = bindings[0]
+            if contact is not None:
+                binding = next((b for b in bindings if str(b.uri) == contact), None)
+                if binding is None:
+                    raise SipCallStateError(f"phone {phone}: contact {contact} is not registered (cause 20)")
             request_uri, peer, transport = str(binding.uri), binding.source, binding.transport
             to_uri = aor
             host = self.local.host

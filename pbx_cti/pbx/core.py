@@ -113,6 +113,7 @@ class _Outbound:
     agent: str | None = None
     supervision: str | None = None   # a supervisor's leg: "monitor", "whisper" or "barge"
     where: str = ""                  # its trunk group, SIP trunk or SIP phone (for the CDR)
+    ringback: bool = False           # the box plays the caller ringback for it (the far end plays none)
 
 
 class ContactCenter(Protocol):
@@ -458,8 +459,8 @@ class Pbx:
                         active.parties.get("redirecting"), getattr(active.leg.media, "law", None), leg_id,
                         active.redirect_reason)
         if isinstance(placed, str):
-            what = destination if isinstance(destination, str) else destination.number
-            log.warning("call %s: cannot dial %s out: %s", call.id, what, placed)
+            what = "out" if isinstance(destination, str) else f"{destination.number} ({destination.describe()})"
+            log.warning("call %s: cannot dial %s: %s", call.id, what, placed)
             if not from_ivr:
                 self._clear(active, Cause.NO_CIRCUIT_AVAILABLE)
             return placed
@@ -838,6 +839,14 @@ class Pbx:
                     pass
             if inband:
                 self._bridge(active)              # the caller hears the far end's ringback
+            elif isinstance(event, Alerting) and not out.bridged and not out.ringback and \
+                    active.originated is None and active.leg.media is not None:
+                # A plain ALERTING or 180 (a phone ringing, no media of its own): we told the
+                # caller in-band information follows, so the box plays the ringback itself until
+                # the far end answers (the bridge stops it).
+                out.ringback = True
+                active.leg.media.stop()
+                active.leg.media.play_source(ToneGenerator("KR", "ringback"))
         elif isinstance(event, Answered):
             out.leg.state = LegState.ANSWERED
             if call.answered_at is None:
@@ -859,6 +868,8 @@ class Pbx:
             out.leg.state = LegState.ENDED
             out.leg.media.close()
             active.out = None
+            if out.ringback and not out.bridged and active.leg.media is not None:
+                active.leg.media.stop()        # our ringback ends with the leg it was for
             if (active.isdn.span_id, active.q931_id) in self.active:
                 if out.from_ivr and active.runner is not None and not active.runner.done and not out.bridged:
                     active.runner.transfer_failed(f"the far end cleared with cause {event.cause}", event.cause)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+from dataclasses import replace
 from typing import Callable
 
 from dsp.rtp import SRTP_KEY_OCTETS, RtpError, RtpPort
@@ -149,6 +150,19 @@ def offered_codecs(law: str | None) -> tuple[str, ...]:
     return ("PCMU", "PCMA") if law == "ulaw" else ("PCMA", "PCMU")
 
 
+class Fork:
+    """One call the core placed to a phone, rung on each of its contacts: the first INVITE's
+    call id stands for all of them."""
+
+    def __init__(self, call_id: int, members: list[int]):
+        self.call_id = call_id
+        self.members = tuple(members)
+        self.live = set(members)
+        self.winner: int | None = None
+        self.alerted = False
+        self.causes: list[int] = []
+
+
 class SipLegs:
     """One SIP agent's calls with the span call API the core uses (`Pbx.on_event(legs, ev)`)."""
 
@@ -166,6 +180,7 @@ class SipLegs:
         self.trunks: dict[int, str | None] = {}      # call id -> the [[sip_trunk]] it came in on
         self.awaiting_answer: set[int] = set()       # late offers: legs waiting for the ACK's SDP
         self.reserved: dict[int, PortReservation] = {}  # call id we placed -> its offered port, until answered
+        self.fork_of: dict[int, Fork] = {}          # each INVITE of a call rung on several contacts -> its fork
 
     # -- what the core asks of a call's carrier ------------------------------------------------
     def leg_media(self, call_id: int) -> RtpLegMedia | None:
@@ -200,26 +215,100 @@ class SipLegs:
               redirecting=None, law: str | None = None) -> int:
         """An INVITE to a registered phone (its address of record) or out on a SIP trunk, with
         an SDP offer on a reserved local port (G.711 in `law` first); the call id.  Its RTP
-        leg opens when the far end's answer (or early media) says where to send.  Raises
-        CallStateError (the span's kind of refusal) naming why it cannot be placed."""
+        leg opens when the far end's answer (or early media) says where to send.  A phone with
+        several contacts (a desk phone and a browser) is rung on all of them at once: the core
+        sees one call, the first to answer takes it and the others are cancelled (`Fork`).
+        Raises CallStateError (the span's kind of refusal) naming why it cannot be placed."""
+        contacts = self._contacts(phone) if phone is not None else [None]
+        placed, error = [], None
+        for contact in contacts:
+            try:
+                placed.append(self._place_one(called, trunk, phone, contact, calling, redirecting, law))
+            except CallStateError as exc:
+                error = exc
+        if not placed:
+            raise error
+        call_id = placed[0]
+        self.media[call_id] = RtpLegMedia(None, law=law or "alaw")
+        if len(placed) > 1:
+            fork = Fork(call_id, placed)
+            for one in placed:
+                self.fork_of[one] = fork
+        return call_id
+
+    def _contacts(self, aor: str) -> list[str | None]:
+        registrar = getattr(self.calls.ua, "registrar", None)
+        bindings = registrar.lookup(aor, self.calls.clock.now()) if registrar is not None else []
+        return [str(b.uri) for b in bindings] or [None]
+
+    def _place_one(self, called, trunk, phone, contact, calling, redirecting, law) -> int:
         try:
             reservation = self.pool.reserve()
         except RtpError as exc:
             raise CallStateError(str(exc)) from None
         media = AudioConfig(self.pool.host, reservation.port, codecs=offered_codecs(law))
+        extra = {"contact": contact} if contact is not None else {}
         try:
             call_id = self.calls.setup(called, trunk=trunk, phone=phone, calling=calling, redirecting=redirecting,
-                                       media=media)
+                                       media=media, **extra)
         except (SipCallStateError, ValueError) as exc:
             reservation.release()
             raise CallStateError(str(exc)) from None
         self.reserved[call_id] = reservation
         self.local[call_id] = media
         self.trunks[call_id] = trunk
-        self.media[call_id] = RtpLegMedia(None, law=law or "alaw")
         return call_id
 
-    def media_answered(self, call_id: int, negotiated) -> str | None:
+    def as_placed(self, event):
+        """A forked call's event as the core's one call sees it, or None to keep it from the
+        core: the first ringing, the first answer (the other forks are cancelled then), and the
+        end when the winner ends or, with no winner, when the last fork has ended (its cause
+        the most telling: busy first)."""
+        fork = self.fork_of.get(getattr(event, "call_id", None))
+        if fork is None:
+            return event
+        one, group = event.call_id, fork.call_id
+        if isinstance(event, (sip.Alerting, sip.Progress)):
+            if fork.alerted or fork.winner is not None:
+                return None
+            fork.alerted = True
+            return sip.Alerting(event.time, group, inband=False)     # forks' early media is not taken
+        if isinstance(event, sip.Answered):
+            if fork.winner is not None:
+                return None
+            fork.winner = one
+            for other in fork.live - {one}:
+                self.calls.try_disconnect(other, Cause.NON_SELECTED_USER_CLEARING)   # answered elsewhere
+            return replace(event, call_id=group)
+        if isinstance(event, (sip.DtmfDigit, sip.MediaChanged)):   # a re-INVITE moves the one leg
+            return replace(event, call_id=group) if one == fork.winner else None
+        if isinstance(event, sip.Disconnected):
+            fork.causes.append(event.cause)
+            if one == fork.winner or (fork.winner is None and fork.live == {one}):
+                return replace(event, call_id=group)
+            return None
+        if isinstance(event, sip.Released):
+            fork.live.discard(one)
+            if one != group:
+                self.forget(one)
+            if one == fork.winner or (fork.winner is None and not fork.live):
+                for member in fork.members:
+                    self.fork_of.pop(member, None)
+                cause = event.cause if one == fork.winner else \
+                    (Cause.USER_BUSY if Cause.USER_BUSY in fork.causes else (fork.causes or [event.cause])[0])
+                return sip.Released(event.time, group, cause)
+            return None
+        return None if one != group else event
+
+    def placed_media_answered(self, call_id: int, negotiated) -> str | None:
+        """`media_answered` for the fork that answered: its reserved port opens into the one
+        call's leg."""
+        fork = self.fork_of.get(call_id)
+        if fork is None:
+            return self.media_answered(call_id, negotiated)
+        return self.media_answered(call_id, negotiated, into=fork.call_id)
+
+    def media_answered(self, call_id: int, negotiated, into: int | None = None) -> str | None:
         """The far end of a call we placed said where its RTP goes: the leg opens on the port we
         offered (once; a later answer keeps it).  None when open, else why not."""
         if call_id not in self.reserved or negotiated is None:
@@ -234,7 +323,7 @@ class SipLegs:
             return str(exc)
         if negotiated.srtp_send_key is not None and negotiated.srtp_receive_key is not None:
             session.set_srtp(negotiated.srtp_send_key, negotiated.srtp_receive_key)   # SDES of our offer
-        self.media[call_id].attach(session)
+        self.media[call_id if into is None else into].attach(session)
         return None
 
     def proceed(self, call_id: int) -> None:
@@ -253,6 +342,10 @@ class SipLegs:
         self._do(self.calls.disconnect, call_id, cause)
 
     def try_disconnect(self, call_id: int, cause: int) -> bool:
+        fork = self.fork_of.get(call_id)
+        if fork is not None and fork.call_id == call_id:
+            cleared = [self.calls.try_disconnect(one, cause) for one in sorted(fork.live)]
+            return any(cleared)
         return self.calls.try_disconnect(call_id, cause)
 
     @staticmethod
@@ -376,12 +469,28 @@ class PbxSipHandler:
                 legs.try_disconnect(event.call_id, Cause.BEARER_CAPABILITY_NOT_IMPLEMENTED
                                     if event.offer is None else Cause.RESOURCE_UNAVAILABLE)
                 return
-        elif isinstance(event, sip.DtmfDigit) and event.call_id in legs.media:
-            legs.media[event.call_id].signalled(event.digit)      # SIP INFO: the IVR reads it as any digit
+        placed = legs.as_placed(event)
+        if placed is None:
+            return                  # a fork the core does not see (ringing twice, answered too late)
+        if isinstance(placed, sip.DtmfDigit) and placed.call_id in legs.media:
+            legs.media[placed.call_id].signalled(placed.digit)    # SIP INFO: the IVR reads it as any digit
             return
-        elif isinstance(event, sip.MediaChanged):
-            legs.media_changed(event)                             # re-INVITE, hold, the late offer's answer
+        if isinstance(placed, sip.MediaChanged):
+            legs.media_changed(placed)                            # re-INVITE, hold, the late offer's answer
             return
+        if placed is not event and isinstance(placed, sip.Answered):
+            reason = legs.placed_media_answered(event.call_id, event.media)
+            if reason is not None:
+                log.warning("SIP call %d: its RTP leg cannot open: %s; cleared with cause 47", event.call_id, reason)
+                legs.try_disconnect(placed.call_id, Cause.RESOURCE_UNAVAILABLE)
+                return
+            if event.call_id in legs.reserved:
+                log.warning("SIP call %d answered without an SDP answer: cleared with cause 47", event.call_id)
+                legs.try_disconnect(placed.call_id, Cause.RESOURCE_UNAVAILABLE)
+                return
+            event = placed
+        elif placed is not event:
+            event = placed
         elif isinstance(event, (sip.Alerting, sip.Progress, sip.Answered)) and event.call_id in legs.reserved:
             reason = legs.media_answered(event.call_id, event.media)
             if reason is not None:

@@ -137,7 +137,8 @@ class FarEnd:
 
 
 class AgentRig:
-    def __init__(self, config, *, phones=("2001",), peer: bool = False, pri: bool = False, unregistered=()):
+    def __init__(self, config, *, phones=("2001",), peer: bool = False, pri: bool = False, unregistered=(),
+                 twins=()):
         self.clock, self.bus = ManualClock(), EventBus()
         self.events: list[Event] = []
         self.bus.subscribe(Event, self.events.append)
@@ -159,6 +160,12 @@ class AgentRig:
             trunk = SipTrunk("box", *BOX, username=extension, password=PASSWORDS[extension],
                              register=extension not in unregistered, expires=60, keepalive=0)
             self.phones[extension] = FarEnd(self, SipUserAgent(LocalEndpoint(f"127.0.0.{10 + n}", 5060), [trunk]))
+        # A second device registered as the same extension (a browser beside the desk phone).
+        self.twins: dict[str, FarEnd] = {}
+        for n, extension in enumerate(twins):
+            trunk = SipTrunk("box", *BOX, username=extension, password=PASSWORDS[extension], register=True,
+                             expires=60, keepalive=0)
+            self.twins[extension] = FarEnd(self, SipUserAgent(LocalEndpoint(f"127.0.0.{20 + n}", 5060), [trunk]))
         self.peer = FarEnd(self, SipUserAgent(LocalEndpoint(*PEER), [SipTrunk("box", *BOX, keepalive=0)])) \
             if peer else None
         self.line = self.pri = None
@@ -187,6 +194,8 @@ class AgentRig:
     def up(self) -> None:
         self.run_until(lambda: all(self.registered(e) for e, p in self.phones.items()
                                    if p.calls.ua.trunks["box"].register)
+                       and all(len(self.registrar.lookup(f"sip:{e}@127.0.0.1", self.clock.now())) == 2
+                               for e in self.twins)
                        and all(s.in_service for s in self.spans), 3.0)
 
     def run(self, seconds: float) -> None:

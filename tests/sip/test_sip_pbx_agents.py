@@ -379,3 +379,86 @@ def test_a_registration_that_expires_unrefreshed_makes_the_extension_unavailable
     assert 59.0 <= gone_at <= 61.0                       # the 60 s it registered for
     assert [(e.extension, e.available) for e in rig.of(ExtensionPresence)] == [("2001", True), ("2001", False)]
     assert destination.kind == SPANS                     # back to the extension trunk
+
+
+def test_a_caller_hears_the_boxs_ringback_while_a_sip_phone_rings_without_early_media(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070 + CENTER), phones=("2001",))
+    rig.phones["2001"].ring_seconds = 2.0
+    try:
+        rig.up()
+        call = rig.carrier.call_box("2001")
+        rig.run_until(lambda: call.leg is not None, 1.0)        # 183 with SDP: early media
+        rig.far_rtp.media.record(call.leg_no, seconds=1.5)
+        rig.run(1.5)
+        ringing = rig.far_rtp.media.recorded(call.leg_no)
+        rig.run_until(lambda: any(isinstance(e, sip.Answered) for e in call.events), 2.0)
+        call.hang_up()
+        rig.run_until(lambda: not rig.pbx.active and not rig.box.ua.calls, 2.0)
+    finally:
+        rig.close()
+    spectrum = np.abs(np.fft.rfft(ringing[:8000].astype(float)))
+    peaks = sorted(np.argsort(spectrum)[-2:])                            # 1 Hz bins
+    assert abs(peaks[0] - 440) < 5 and abs(peaks[1] - 480) < 5        # Korean ringback, 440 + 480 Hz
+
+
+def test_ring_extension_places_a_leg_to_the_extensions_phone_and_bridges_it(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070), phones=("2001",))
+    try:
+        rig.up()
+        call = rig.carrier.call_box("07012345678")
+        rig.run_until(lambda: call.answered, 2.0)
+        call_id = next(iter(rig.pbx.by_call))
+        assert rig.pbx.ring_extension("nosuch", "2001") == "the call has ended"
+        assert rig.pbx.ring_extension(call_id, "2001") is None
+        assert rig.pbx.ring_extension(call_id, "2001") == "the call already has a leg placed"
+        rig.run_until(lambda: rig.phones["2001"].by_id, 1.0)
+        phone = next(iter(rig.phones["2001"].by_id.values()))
+        rig.run_until(lambda: phone.leg is not None and rig.pbx.by_call[call_id].out.bridged, 3.0)
+        rig.far_rtp.media.play(phone.leg_no, tone(600, 1.0))
+        rig.far_rtp.media.record(call.leg_no, seconds=1.5)
+        rig.run(1.2)
+        heard = rig.far_rtp.media.recorded(call.leg_no)
+        phone.hang_up()
+        rig.run_until(lambda: not rig.pbx.active and not rig.box.ua.calls, 3.0)
+    finally:
+        rig.close()
+    assert abs(strongest_hz(heard[-4000:]) - 600) < 20
+    assert call.released.cause == 16 and rig.of(CallEnded)[0].summary["cleared_by"] == "called"
+
+
+def test_an_extension_registered_from_two_devices_rings_both_and_the_first_answer_takes_the_call(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070 + CENTER), phones=("2001",), twins=("2001",))
+    desk, browser = rig.phones["2001"], rig.twins["2001"]
+    desk.ring_seconds, browser.ring_seconds = 3.0, 1.0
+    try:
+        rig.up()
+        call = rig.carrier.call_box("2001")
+        rig.run_until(lambda: call.answered, 3.0)
+        rig.run(0.2)
+        on_desk = next(iter(desk.by_id.values()))
+        on_browser = next(iter(browser.by_id.values()))
+        rig.far_rtp.media.play(on_browser.leg_no, tone(600, 1.0))
+        rig.far_rtp.media.record(call.leg_no, seconds=1.5)
+        rig.run(1.2)
+        heard = rig.far_rtp.media.recorded(call.leg_no)
+        call.hang_up()
+        rig.run_until(lambda: not rig.pbx.active and not rig.box.ua.calls, 3.0)
+    finally:
+        rig.close()
+    assert on_desk.released.cause == 26 and on_desk.leg is None     # cancelled: answered elsewhere
+    assert on_browser.released.cause == 16
+    assert abs(strongest_hz(heard[-4000:]) - 600) < 20
+    assert rig.pool.legs_open() == 0 and not rig.handler.legs.fork_of and not rig.handler.legs.reserved
+
+
+def test_when_every_device_of_an_extension_refuses_the_caller_gets_busy_first(prompts):
+    rig = AgentRig(pbx_config(prompts, SIP070 + CENTER), phones=("2001",), twins=("2001",))
+    rig.phones["2001"].refuse_cause, rig.twins["2001"].refuse_cause = 19, 17
+    try:
+        rig.up()
+        call = rig.carrier.call_box("2001")
+        rig.run_until(lambda: call.released is not None, 3.0)
+    finally:
+        rig.close()
+    assert call.released.cause == 17                    # 486 from one, 480 from the other: busy
+    assert not rig.pbx.active and not rig.handler.legs.fork_of and not rig.handler.legs.reserved
