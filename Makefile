@@ -12,14 +12,20 @@ VPY     := $(VENV)/bin/python
 # digest auth on 127.0.0.1) and the load generator of the SIP benchmarks.
 # baresip: a real SIP phone for the user agent's interop test (registers with digest auth on
 # 127.0.0.1 and answers a call from the box; Debian 12 has 1.0.0, no GUI pulled in).
+# linphone-cli (linphone-daemon): a second real SIP user agent, for G.729 (Debian's mediastreamer
+# links bcg729) and DTMF by SIP INFO against the box's IVR.
+# libsrtp2-dev: SRTP (RFC 3711) in the C RTP legs, keyed by SDES; the well-kept library
+# baresip, linphone and Asterisk use.
+# kamailio: the SIP proxy in front of several boxes (dispatcher with OPTIONS probing,
+# docs/kamailio/dispatcher.cfg), started by its test on loopback addresses.
 # rsyslog: the remote syslog tests start a private rsyslogd on 127.0.0.1 (imudp/imtcp, own config).
 # e2fsprogs: the bench's data-partition disk for the image (mkfs.ext4 -L pribox-data).
 # chromium + chromium-driver: the agent desktop's and wallboard's tests run Debian's own browser
 # headless through chromedriver (Selenium), in a loopback-only network namespace; fonts-nanum:
 # Korean glyphs for that browser (the pages and docs/*.png are in Korean).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
-                libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2 \
-                rauc dbus openssl squashfs-tools sip-tester baresip \
+                libpri-dev libbcg729-dev libspandsp-dev libsrtp2-dev tshark lrzsz espeak-ng iproute2 \
+                rauc dbus openssl squashfs-tools sip-tester baresip linphone-cli kamailio \
                 rsyslog e2fsprogs chromium chromium-driver fonts-nanum
 # Only the image targets need these: debootstrap to build the image (its chroot builds the DAHDI
 # modules with Debian's dahdi-dkms for the image's kernel), qemu to boot it.

@@ -25,6 +25,7 @@ MODULE = "dsp._core"
 # System libraries the core links against: (library, a header it ships, the Debian package).
 SYSTEM_LIBRARIES: list[tuple[str, str, str]] = [
     ("bcg729", "bcg729/encoder.h", "libbcg729-dev"),
+    ("srtp2", "srtp2/srtp.h", "libsrtp2-dev"),
 ]
 
 _CDEF = re.compile(r"/\*\s*cffi:begin\s*\*/(.*?)/\*\s*cffi:end\s*\*/", re.S)

@@ -45,7 +45,9 @@ _ERRORS = {
     lib.RTP_PORT_ERR_DIGIT: "not a DTMF digit (0-9 * # A-D), duration 10..8000 ms, volume 0..63, "
                             "or no telephone-event payload type",
     lib.RTP_PORT_ERR_MISMATCH: "the legs' codecs differ: bridge them through the media plane instead",
+    lib.RTP_PORT_ERR_SRTP: "libsrtp refused the keys",
 }
+SRTP_KEY_OCTETS = lib.RTP_PORT_SRTP_KEY_OCTETS
 
 STATS_FIELDS = [name for name, _ in ffi.typeof("rtp_leg_stats").fields]
 JITTER_FIELDS = [name for name, _ in ffi.typeof("jitter_stats_t").fields]
@@ -114,6 +116,8 @@ class RtpSession:
     dtmf_payload_type: int
     ptime: int
     relayed_with: "RtpSession | None" = field(default=None, repr=False)
+    srtp: bool = False
+    srtp_keys: tuple | None = field(default=None, repr=False)    # (send, receive) while SRTP is on
 
     def stats(self) -> dict:
         return self.port.stats(self.leg)
@@ -127,6 +131,15 @@ class RtpSession:
 
     def relay(self, other: "RtpSession", *, monitor: bool = False) -> None:
         self.port.relay(self.leg, other.port, other.leg, monitor=monitor)
+
+    def move(self, remote: tuple[str, int], remote_rtcp: tuple[str, int] | None = None) -> None:
+        self.port.move(self.leg, remote, remote_rtcp)
+
+    def set_sending(self, sending: bool) -> None:
+        self.port.set_sending(self.leg, sending)
+
+    def set_srtp(self, send_key: bytes | None, receive_key: bytes | None) -> None:
+        self.port.set_srtp(self.leg, send_key, receive_key)
 
     def close(self) -> None:
         self.port.close(self.leg)
@@ -147,6 +160,7 @@ class RtpPort:
         self.media = PortMedia(MediaPort(lib.rtp_port_media(self._port), owner=self))
         self.sessions: dict[int, RtpSession] = {}
         self._stats = ffi.new("rtp_leg_stats *")
+        self._fds: dict[int, tuple[int, int]] = {}   # leg -> (RTP, RTCP or -1) descriptors the C port owns
         self._relayed: dict[int, RtpPort] = {}
         self._taps: list = []   # every tap ever set, alive as long as the port
 
@@ -210,7 +224,56 @@ class RtpPort:
         session = RtpSession(self, leg, codec, tuple(local_address), tuple(remote[:2]), rtcp_address,
                              int(cfg.ssrc), int(cfg.payload_type), int(cfg.dtmf_payload_type), ptime)
         self.sessions[leg] = session
+        self._fds[leg] = (rtp_fd, rtcp_fd)
         return session
+
+    def move(self, leg: int, remote: tuple[str, int], remote_rtcp: tuple[str, int] | None = None) -> None:
+        """Send `leg`'s RTP to `remote` from now on (a re-INVITE moved the far end) and take
+        packets from there only; RTCP to `remote_rtcp` or the port above.  The leg keeps its
+        local port, SSRC, sequence and timestamps (one stream for the peer), and takes the next
+        packet as a new source."""
+        session = self.sessions.get(leg)
+        if session is None:
+            raise RtpError(f"move: leg {leg} is not open")
+        remote = (str(remote[0]), int(remote[1]))
+        if _family(remote[0]) != _family(session.local[0]):
+            raise RtpError(f"move: local {session.local[0]} and remote {remote[0]} are not of one address family")
+        rtp_fd, rtcp_fd = self._fds[leg]
+        targets = [(rtp_fd, remote)]
+        if rtcp_fd >= 0:
+            targets.append((rtcp_fd, tuple(remote_rtcp) if remote_rtcp else (remote[0], remote[1] + 1)))
+        for fd, target in targets:
+            # a duplicate of the port's descriptor: connecting it connects the one socket both name
+            with socket.socket(fileno=os.dup(fd)) as sock:
+                try:
+                    sock.connect(target)
+                except OSError as exc:
+                    raise RtpError(f"move: cannot connect leg {leg} to {target}: {exc}") from None
+        _check(lib.rtp_port_moved(self._port, leg), f"move leg {leg}")
+        session.remote = remote
+
+    def set_srtp(self, leg: int, send_key: bytes | None, receive_key: bytes | None) -> None:
+        """SRTP on `leg` (AES_CM_128_HMAC_SHA1_80, RFC 3711): 30-octet master key and salt for
+        what it sends and for what it receives, as SDES exchanges them; None for both turns it off."""
+        if leg not in self.sessions:
+            raise RtpError(f"set_srtp: leg {leg} is not open")
+        if (send_key is None) != (receive_key is None):
+            raise RtpError("set_srtp: give both keys, or neither")
+        for name, key in (("send_key", send_key), ("receive_key", receive_key)):
+            if key is not None and (not isinstance(key, (bytes, bytearray)) or len(key) != SRTP_KEY_OCTETS):
+                raise RtpError(f"set_srtp: {name} must be {SRTP_KEY_OCTETS} octets (16 key + 14 salt), "
+                               f"got {len(key) if isinstance(key, (bytes, bytearray)) else type(key).__name__}")
+        keys = [ffi.NULL if k is None else ffi.from_buffer("uint8_t[]", bytes(k)) for k in (send_key, receive_key)]
+        _check(lib.rtp_port_set_srtp(self._port, leg, *keys), f"set_srtp leg {leg}")
+        self.sessions[leg].srtp = send_key is not None
+        self.sessions[leg].srtp_keys = (bytes(send_key), bytes(receive_key)) if send_key is not None else None
+
+    def set_sending(self, leg: int, sending: bool) -> None:
+        """Hold from our side (RFC 3264 recvonly/inactive): False stops the leg's RTP, True
+        resumes it; reception and RTCP go on."""
+        if leg not in self.sessions:
+            raise RtpError(f"set_sending: leg {leg} is not open")
+        _check(lib.rtp_port_set_sending(self._port, leg, int(bool(sending))), f"set_sending leg {leg}")
 
     def close(self, leg: int) -> None:
         session = self.sessions.get(leg)
@@ -218,6 +281,7 @@ class RtpPort:
             return
         self.unrelay(leg)
         del self.sessions[leg]
+        self._fds.pop(leg, None)
         self.media.close(leg)
         lib.rtp_port_close(self._port, leg)
 

@@ -12,6 +12,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <srtp2/srtp.h>
+
 #include "capture_tap.h"
 #include "g711.h"
 #include "g729.h"
@@ -41,6 +43,8 @@ typedef struct {
 typedef struct {
     int open;
     int rtp_fd, rtcp_fd;
+    int send_off;                /* on hold from our side: no RTP sent */
+    srtp_t srtp_send, srtp_receive;   /* NULL: plain RTP */
     rtp_leg_config cfg;
     int frames_per_packet;
     /* sending */
@@ -167,6 +171,15 @@ media_port *rtp_port_media(rtp_port *p) { return p->media; }
 static void unrelay_locked(rtp_leg *leg);
 int rtp_port_unrelay(rtp_port *p, int leg_index);
 
+static void drop_srtp(rtp_leg *leg)
+{
+    if (leg->srtp_send)
+        srtp_dealloc(leg->srtp_send);
+    if (leg->srtp_receive)
+        srtp_dealloc(leg->srtp_receive);
+    leg->srtp_send = leg->srtp_receive = NULL;
+}
+
 static void release_leg(rtp_port *p, rtp_leg *leg)
 {
     if (!leg->open)
@@ -182,6 +195,7 @@ static void release_leg(rtp_port *p, rtp_leg *leg)
     g729_decoder_free(leg->decoder);
     leg->encoder = NULL;
     leg->decoder = NULL;
+    drop_srtp(leg);
     leg->rtp_fd = leg->rtcp_fd = -1;
     leg->open = 0;
 }
@@ -313,6 +327,110 @@ int rtp_port_close(rtp_port *p, int leg_index)
     release_leg(p, &p->legs[leg_index]);
     pthread_mutex_unlock(&p->lock);
     return 0;
+}
+
+int rtp_port_moved(rtp_port *p, int leg_index)
+{
+    if (!p)
+        return RTP_PORT_ERR_ARGUMENT;
+    if (leg_index < 0 || leg_index >= LEGS)
+        return RTP_PORT_ERR_LEG;
+    pthread_mutex_lock(&p->lock);
+    rtp_leg *leg = &p->legs[leg_index];
+    if (!leg->open) {
+        pthread_mutex_unlock(&p->lock);
+        return RTP_PORT_ERR_NOT_OPEN;
+    }
+    ends_of(leg->rtp_fd, &leg->rtp_local, &leg->rtp_remote);
+    if (leg->rtcp_fd >= 0)
+        ends_of(leg->rtcp_fd, &leg->rtcp_local, &leg->rtcp_remote);
+    else
+        leg->rtcp_local = leg->rtp_local, leg->rtcp_remote = leg->rtp_remote;
+    leg->have_source = 0;        /* the new far end's first packet starts a source afresh */
+    leg->have_transit = 0;
+    leg->event_known = 0;
+    leg->relay_offsets_set = 0;
+    jitter_reset(&leg->jb);
+    leg->sent_any = 0;           /* marker bit on our next packet: a new talkspurt for it */
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+static pthread_once_t srtp_ready = PTHREAD_ONCE_INIT;
+static srtp_err_status_t srtp_init_status = srtp_err_status_fail;
+
+static void init_srtp(void) { srtp_init_status = srtp_init(); }
+
+static srtp_t srtp_session(const uint8_t *key, int outbound)
+{
+    srtp_policy_t policy;
+    memset(&policy, 0, sizeof policy);
+    srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtp);
+    srtp_crypto_policy_set_aes_cm_128_hmac_sha1_80(&policy.rtcp);
+    policy.ssrc.type = outbound ? ssrc_any_outbound : ssrc_any_inbound;
+    policy.key = (unsigned char *)key;
+    policy.window_size = 1024;
+    policy.allow_repeat_tx = 1;   /* RFC 4733 end packets repeat their sequence number's content */
+    srtp_t session = NULL;
+    if (srtp_create(&session, &policy) != srtp_err_status_ok)
+        return NULL;
+    return session;
+}
+
+int rtp_port_set_srtp(rtp_port *p, int leg_index, const uint8_t *send_key, const uint8_t *receive_key)
+{
+    if (!p || (!send_key) != (!receive_key))
+        return RTP_PORT_ERR_ARGUMENT;
+    if (leg_index < 0 || leg_index >= LEGS)
+        return RTP_PORT_ERR_LEG;
+    pthread_once(&srtp_ready, init_srtp);
+    if (srtp_init_status != srtp_err_status_ok)
+        return RTP_PORT_ERR_SRTP;
+    srtp_t out = NULL, in = NULL;
+    if (send_key) {
+        out = srtp_session(send_key, 1);
+        in = srtp_session(receive_key, 0);
+        if (!out || !in) {
+            if (out)
+                srtp_dealloc(out);
+            if (in)
+                srtp_dealloc(in);
+            return RTP_PORT_ERR_SRTP;
+        }
+    }
+    pthread_mutex_lock(&p->lock);
+    rtp_leg *leg = &p->legs[leg_index];
+    if (!leg->open) {
+        pthread_mutex_unlock(&p->lock);
+        if (out)
+            srtp_dealloc(out);
+        if (in)
+            srtp_dealloc(in);
+        return RTP_PORT_ERR_NOT_OPEN;
+    }
+    drop_srtp(leg);
+    leg->srtp_send = out;
+    leg->srtp_receive = in;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+int rtp_port_set_sending(rtp_port *p, int leg_index, int sending)
+{
+    if (!p)
+        return RTP_PORT_ERR_ARGUMENT;
+    if (leg_index < 0 || leg_index >= LEGS)
+        return RTP_PORT_ERR_LEG;
+    pthread_mutex_lock(&p->lock);
+    rtp_leg *leg = &p->legs[leg_index];
+    int rc = leg->open ? 0 : RTP_PORT_ERR_NOT_OPEN;
+    if (rc == 0) {
+        if (!sending && !leg->send_off)
+            leg->sent_any = 0;   /* when it resumes, the first packet carries the marker */
+        leg->send_off = !sending;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
 }
 
 /* ---- receiving ---- */
@@ -477,8 +595,29 @@ static int payload_fits(const rtp_leg *leg, const rtp_header_t *h, int is_event)
     return (rest == 0 || rest == G729_SID_OCTETS) && h->payload_length <= PAYLOAD_MAX;
 }
 
+static int is_rtcp_packet(const uint8_t *data, int length)
+{
+    return length >= 2 && data[1] >= 192 && data[1] <= 223;   /* RFC 5761 4: PT 64-95 with the marker */
+}
+
 static void send_datagram(rtp_leg *leg, int fd, const uint8_t *data, int length)
 {
+    uint8_t protected_packet[DATAGRAM_MAX + SRTP_MAX_TRAILER_LEN];
+    if (leg->srtp_send) {
+        if (length > DATAGRAM_MAX) {
+            leg->st.send_errors++;
+            return;
+        }
+        memcpy(protected_packet, data, (size_t)length);
+        int rtcp = fd == leg->rtcp_fd || is_rtcp_packet(data, length);
+        srtp_err_status_t rc = rtcp ? srtp_protect_rtcp(leg->srtp_send, protected_packet, &length)
+                                    : srtp_protect(leg->srtp_send, protected_packet, &length);
+        if (rc != srtp_err_status_ok) {
+            leg->st.send_errors++;
+            return;
+        }
+        data = protected_packet;
+    }
     if (send(fd, data, (size_t)length, MSG_DONTWAIT) != length) {
         leg->st.send_errors++;
         return;
@@ -497,6 +636,8 @@ static void relay(rtp_leg *from, uint8_t *data, const rtp_header_t *h, int is_ev
     int pt = is_event ? to->cfg.dtmf_payload_type : to->cfg.payload_type;
     if (pt < 0)
         return;   /* the partner negotiated no telephone-event */
+    if (to->send_off)
+        return;   /* the partner's far end is on hold */
     if (!from->relay_offsets_set) {
         from->relay_seq_delta = (uint16_t)(to->seq - h->sequence);
         from->relay_ts_delta = to->ts - h->timestamp;
@@ -550,6 +691,26 @@ static void receive_rtcp(rtp_port *p, rtp_leg *leg, const uint8_t *data, int len
 static void receive_datagram(rtp_port *p, int leg_index, int on_rtcp_fd, uint8_t *data, int length, double now)
 {
     rtp_leg *leg = &p->legs[leg_index];
+    if (leg->srtp_receive) {
+        int rtcp = on_rtcp_fd || is_rtcp_packet(data, length);
+        /* shorter than a header and its tag (a NAT keepalive, a stray datagram): malformed, not
+         * a failed authentication, and never taken as clear */
+        if (length < (rtcp ? 8 + 4 + 10 : RTP_HEADER_OCTETS + 10)) {
+            if (rtcp)
+                leg->st.rtcp_malformed++;
+            else {
+                leg->st.malformed[-RTP_ERR_SHORT - 1]++;
+                leg->st.malformed_total++;
+            }
+            return;
+        }
+        srtp_err_status_t rc = rtcp ? srtp_unprotect_rtcp(leg->srtp_receive, data, &length)
+                                    : srtp_unprotect(leg->srtp_receive, data, &length);
+        if (rc != srtp_err_status_ok) {
+            leg->st.srtp_failures++;
+            return;
+        }
+    }
     if (on_rtcp_fd) {
         receive_rtcp(p, leg, data, length, now);
         return;
@@ -740,6 +901,8 @@ static int digit_event(char digit)
 static void send_packet(rtp_port *p, rtp_leg *leg)
 {
     int units = leg->frames_per_packet * BLOCK;
+    if (leg->send_off)
+        return;   /* the timestamps run on: the stream resumes where the clock is */
     if (!leg->digit_active && leg->digits_count > 0) {
         queued_digit d = leg->digits[leg->digits_head];
         leg->digits_head = (leg->digits_head + 1) % RTP_PORT_DIGIT_QUEUE;

@@ -56,6 +56,8 @@
 #define RTP_PORT_ERR_QUEUE_FULL -8
 #define RTP_PORT_ERR_DIGIT -9
 #define RTP_PORT_ERR_MISMATCH -10        /* relay: the legs' codecs differ */
+#define RTP_PORT_ERR_SRTP -11            /* libsrtp refused the keys */
+#define RTP_PORT_SRTP_KEY_OCTETS 30      /* AES_CM_128_HMAC_SHA1_80: 16 octets of key, 14 of salt */
 
 typedef struct rtp_port rtp_port;
 
@@ -99,6 +101,7 @@ typedef struct {
     uint64_t concealed;          /* 10 ms frames played by concealment or frame erasure */
     uint64_t send_errors;
     uint64_t receive_errors;     /* ICMP errors the socket reported (the peer's port closed) */
+    uint64_t srtp_failures;      /* SRTP/SRTCP packets that failed authentication or replay checks: dropped */
     jitter_stats_t jitter_buffer;
     double jitter_delay_p50_ms;  /* time played frames spent in the jitter buffer, -1 none */
     double mos;                  /* E-model estimate (G.107, simplified) */
@@ -120,6 +123,18 @@ int rtp_port_send_digit(rtp_port *p, int leg, char digit, int duration_ms, int v
  * bridge point) hear the call; what the channel would send is dropped. */
 int rtp_port_relay(rtp_port *a, int leg_a, rtp_port *b, int leg_b, int monitor);
 int rtp_port_unrelay(rtp_port *p, int leg);
+/* The far end moved (a re-INVITE with a new address or port): the control plane has connected
+ * the leg's sockets to it; the port names the new ends in captures and takes the next packet
+ * as the start of a new source (sequence, jitter, jitter buffer), so nothing is counted lost. */
+int rtp_port_moved(rtp_port *p, int leg);
+/* SRTP (RFC 3711) with AES_CM_128_HMAC_SHA1_80 keys from SDES (RFC 4568): what the leg sends
+ * is protected with `send_key`, what it receives must authenticate under `receive_key` (RTP and
+ * RTCP alike; packets that do not are counted in srtp_failures and dropped).  NULL keys turn
+ * SRTP off.  Captures see the packets as on the wire.  Relayed legs each use their own keys. */
+int rtp_port_set_srtp(rtp_port *p, int leg, const uint8_t *send_key, const uint8_t *receive_key);
+/* Hold (RFC 3264): with `sending` 0 the leg sends no RTP (we are recvonly or inactive) and
+ * RFC 4733 digits wait; what it receives and its RTCP go on.  1 sends again. */
+int rtp_port_set_sending(rtp_port *p, int leg, int sending);
 int rtp_port_stats(rtp_port *p, int leg, rtp_leg_stats *out);
 /* 10 ms blocks run since the port began, and blocks skipped because an advance came more than
  * half a second late (the thread was held up: the legs' audio jumped). */

@@ -64,17 +64,22 @@ class SipCalls:
         self.handler = None
         self.endpoint: SipUdpEndpoint | None = None
         self.tcp: SipTcpTransport | None = None
+        self.tls: SipTcpTransport | None = None
         self._dispatching = False
         self.faults = 0
 
-    async def start(self, host: str, port: int, tcp: bool = True) -> int:
+    async def start(self, host: str, port: int, tcp: bool = True, tls=None) -> int:
         """Open the UDP socket (and a TCP listener on the same port) and start the trunks'
-        keepalives and registrations; the UDP port (useful with port 0)."""
+        keepalives and registrations; the UDP port (useful with port 0).  `tls`: a
+        `TlsSettings` for a TLS listener and TLS connections to trunks."""
         self.endpoint = await open_udp_endpoint(host, port, _AgentAsLayer(self.ua), self._deliver, self.clock)
         bound = self.endpoint.transport.get_extra_info("sockname")[1]
         if tcp:
             self.tcp = SipTcpTransport(self.endpoint)
             await self.tcp.listen(host, bound)
+        if tls is not None:
+            self.tls = SipTcpTransport(self.endpoint, server_ssl=tls.server, client_ssl=tls.client)
+            self.ua.local.tls_port = await self.tls.listen(host, tls.port)
         self.ua.start(self.clock.now())
         self._pump()
         return bound
@@ -82,6 +87,8 @@ class SipCalls:
     async def stop(self) -> None:
         if self.tcp is not None:
             await self.tcp.close()
+        if self.tls is not None:
+            await self.tls.close()
         if self.endpoint is not None:
             self.endpoint.close()
 

@@ -34,16 +34,24 @@ class LocalEndpoint:
     port: int = 5060
     transport: str = "UDP"
     user: str | None = None
+    tls_port: int | None = None          # where TLS listens (Via and Contact of TLS messages)
+
+    @property
+    def transport_port(self) -> int:
+        return self.tls_port if self.transport == "TLS" and self.tls_port else self.port
 
     def via(self, branch: str | None = None) -> str:
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
-        return f"SIP/2.0/{self.transport} {host}:{self.port};branch={branch or new_branch()};rport"
+        return f"SIP/2.0/{self.transport} {host}:{self.transport_port};branch={branch or new_branch()};rport"
 
-    def contact(self) -> str:
+    def contact(self, secure: bool = False) -> str:
+        """Our Contact; `secure` (a SIPS dialog, RFC 3261 §12.1.1) gives a SIPS URI."""
         host = f"[{self.host}]" if ":" in self.host and not self.host.startswith("[") else self.host
         user = f"{self.user}@" if self.user else ""
+        if secure:
+            return f"<sips:{user}{host}:{self.transport_port}>"
         transport = "" if self.transport == "UDP" else f";transport={self.transport.lower()}"
-        return f"<sip:{user}{host}:{self.port}{transport}>"
+        return f"<sip:{user}{host}:{self.transport_port}{transport}>"
 
 
 @dataclass
@@ -95,7 +103,8 @@ class Dialog:
                    remote_tag=request.from_.tag or "", local_uri=_without_tag(request.get("To")),
                    remote_uri=_without_tag(request.get("From")), remote_target=contacts[0].uri,
                    route_set=request.get_all("Record-Route"), local_seq=0,
-                   remote_seq=request.cseq.number, local=local)
+                   remote_seq=request.cseq.number, local=local,
+                   secure=bool(request.uri and request.uri.scheme == "sips" and local.transport == "TLS"))
 
     # -- requests we send --------------------------------------------------------------------------
     def new_request(self, method: str, body: bytes = b"", content_type: str | None = None,
@@ -123,7 +132,7 @@ class Dialog:
         for route in routes:
             request.add("Route", route)
         if method in ("INVITE", "UPDATE", "SUBSCRIBE", "REFER", "NOTIFY"):
-            request.add("Contact", self.local.contact())
+            request.add("Contact", self.local.contact(self.secure))
         for name, value in headers:
             request.add(name, value)
         if body:
@@ -171,7 +180,12 @@ class Dialog:
                 body: bytes = b"", headers: tuple[tuple[str, str], ...] = ()) -> Response:
         response = make_response(request, status, reason, to_tag=self.local_tag)
         if request.method in ("INVITE", "UPDATE", "SUBSCRIBE", "REFER") and 100 < status < 300:
-            response.add("Contact", self.local.contact())
+            response.add("Contact", self.local.contact(self.secure))
+        if request.method in ("INVITE", "SUBSCRIBE", "REFER") and 100 < status < 300 and not request.to.tag:
+            # RFC 3261 §12.1.1: a response that makes the dialog carries the proxies' Record-Route
+            # back, so the caller's ACK, re-INVITEs and BYE pass through them as ours do
+            for route in request.get_all("Record-Route"):
+                response.add("Record-Route", route)
         for name, value in headers:
             response.add(name, value)
         if body:

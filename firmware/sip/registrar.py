@@ -44,6 +44,10 @@ class FailureLimiter:
             return False
         return True
 
+    def blocked_sources(self, now: float) -> dict[str, float]:
+        """Sources refused right now, with the seconds each has left."""
+        return {host: until - now for host, until in self._blocked_until.items() if until > now}
+
     def record_failure(self, host: str, now: float) -> bool:
         """Count one failure; True when it makes the source blocked."""
         recent = [t for t in self._failures.get(host, []) if now - t < self.window] + [now]
@@ -118,6 +122,7 @@ class Registrar:
         self._events: deque = deque()
         self._reachable: dict[str, bool] = {}
         self.auth_failures = 0
+        self.blocked_refusals = 0        # REGISTERs refused outright from a blocked source
         self.limiter = limiter or FailureLimiter()
 
     # -- REGISTER ------------------------------------------------------------------------------
@@ -141,6 +146,7 @@ class Registrar:
         if self.challenger is not None:
             host = source[0]
             if self.limiter.blocked(host, now):
+                self.blocked_refusals += 1
                 raise SipError("Forbidden: too many failed authentications", status=403)
             result = self.challenger.verify(request, now, self.password_of)
             if not result.ok:

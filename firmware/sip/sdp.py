@@ -2,11 +2,14 @@
 
 Codecs: PCMA (8), PCMU (0), G.729 (18, fmtp annexb=yes/no) and telephone-event (RFC 4733).
 Hold and resume by direction attributes, and the legacy c=0.0.0.0 hold is recognised.
+SRTP keys by SDES (RFC 4568, a=crypto on RTP/SAVP): AES_CM_128_HMAC_SHA1_80.
 A broken SDP raises SipError with status 488 naming the line and the fault.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 from dataclasses import dataclass, field, replace
 
@@ -23,6 +26,27 @@ def _fail(line_no: int, what: str) -> SipError:
     return SipError(f"line {line_no}: {what}" if line_no else what, status=488, header="SDP")
 
 
+SRTP_SUITE = "AES_CM_128_HMAC_SHA1_80"
+SRTP_KEY_OCTETS = 30          # 16 octets of master key, 14 of master salt
+
+
+@dataclass
+class Crypto:
+    """One a=crypto line (RFC 4568): its tag, suite and, for the suite the box knows, the key."""
+
+    tag: int
+    suite: str
+    key: bytes | None             # master key and salt (30 octets) for SRTP_SUITE, else None
+    text: str = ""                # the key parameters and session parameters as written
+
+    def line(self) -> str:
+        return f"crypto:{self.tag} {self.suite} {self.text}"
+
+
+def crypto_for(tag: int, key: bytes) -> Crypto:
+    return Crypto(tag, SRTP_SUITE, key, "inline:" + base64.b64encode(key).decode())
+
+
 @dataclass
 class Media:
     kind: str
@@ -35,6 +59,11 @@ class Media:
     ptime: int | None = None
     direction: str | None = None
     attributes: list[str] = field(default_factory=list)   # other a= lines, as written
+    crypto: list[Crypto] = field(default_factory=list)
+
+    @property
+    def secure(self) -> bool:
+        return self.proto.upper() in ("RTP/SAVP", "RTP/SAVPF")
 
     def codec(self, pt: int) -> tuple[str, int] | None:
         if pt in self.rtpmap:
@@ -88,6 +117,7 @@ class SessionDescription:
             if m.ptime:
                 lines.append(f"a=ptime:{m.ptime}")
             lines.extend(f"a={a}" for a in m.attributes)
+            lines.extend(f"a={c.line()}" for c in m.crypto)
             if m.direction:
                 lines.append(f"a={m.direction}")
         return ("\r\n".join(lines) + "\r\n").encode()
@@ -208,8 +238,34 @@ def _parse_attribute(value: str, media: Media | None, session: SessionDescriptio
         if not rest.strip().isdigit() or not 1 <= int(rest) <= 1000:
             raise _fail(number, f"bad ptime {rest[:10]!r}")
         media.ptime = int(rest)
+    elif name == "crypto":
+        media.crypto.append(_parse_crypto(rest, number))
     else:
         media.attributes.append(value)
+
+
+def _parse_crypto(value: str, number: int) -> Crypto:
+    """a=crypto:<tag> <suite> <key-params> [<session-params>] (RFC 4568 §9.1); the key of
+    the suite the box knows is read (inline:<base64 key||salt>[|lifetime][|MKI:length])."""
+    parts = value.split()
+    if len(parts) < 3 or not parts[0].isdigit() or len(parts[0]) > 9:
+        raise _fail(number, f"bad crypto {value[:40]!r}: expected a tag, a suite and key parameters")
+    tag, suite, text = int(parts[0]), parts[1], " ".join(parts[2:])
+    key = None
+    if suite == SRTP_SUITE:
+        method, _, inline = parts[2].partition(":")
+        if method != "inline" or not inline:
+            raise _fail(number, f"bad crypto key {parts[2][:40]!r}: expected inline:<key>")
+        encoded = inline.split("|")[0]
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            raise _fail(number, f"bad crypto key: {encoded[:40]!r} is not base64") from None
+        if len(key) != SRTP_KEY_OCTETS:
+            raise _fail(number, f"bad crypto key: {len(key)} octets, {SRTP_SUITE} takes {SRTP_KEY_OCTETS}")
+        if len(parts) > 3:
+            key = None        # session parameters (UNENCRYPTED_SRTP, KDR, ...) the box does not do
+    return Crypto(tag, suite, key, text)
 
 
 # --- offer / answer -------------------------------------------------------------------------
@@ -227,6 +283,8 @@ class AudioConfig:
     g729_annexb: bool = False
     telephone_event_pt: int | None = 101
     ptime: int = 20
+    srtp: str = "off"             # "off": RTP/AVP only; "optional": SRTP when offered; "mandatory": SRTP only
+    srtp_key: bytes | None = None  # our master key and salt, sent by SDES (needed unless srtp is "off")
 
 
 @dataclass
@@ -241,6 +299,8 @@ class NegotiatedAudio:
     ptime: int
     direction: str                  # what this side does: sendrecv, sendonly, recvonly, inactive
     g729_annexb: bool = False
+    srtp_send_key: bytes | None = None      # ours: what we send is protected with it
+    srtp_receive_key: bytes | None = None   # theirs: what we receive must authenticate under it
 
     @property
     def remote_holds(self) -> bool:
@@ -260,8 +320,12 @@ def make_offer(config: AudioConfig, session_id: int, version: int = 1,
         formats.append(str(config.telephone_event_pt))
         rtpmap[config.telephone_event_pt] = ("telephone-event", 8000, None)
         fmtp[config.telephone_event_pt] = "0-16"
-    media = Media(kind="audio", port=config.port, proto="RTP/AVP", formats=formats, rtpmap=rtpmap,
-                  fmtp=fmtp, ptime=config.ptime, direction=direction)
+    secure = config.srtp == "mandatory"
+    if secure and config.srtp_key is None:
+        raise SipError("SRTP is mandatory but the media has no key", status=500, header="SDP")
+    media = Media(kind="audio", port=config.port, proto="RTP/SAVP" if secure else "RTP/AVP", formats=formats,
+                  rtpmap=rtpmap, fmtp=fmtp, ptime=config.ptime, direction=direction,
+                  crypto=[crypto_for(1, config.srtp_key)] if secure else [])
     return SessionDescription(origin=("pribox", str(session_id), str(version), "IN",
                                       _addrtype(config.address), config.address),
                               connection=config.address, media=[media])
@@ -287,9 +351,26 @@ def answer_offer(offer: SessionDescription, config: AudioConfig, session_id: int
     the rest are refused with port 0.  No usable audio stream -> SipError 488."""
     answer_media: list[Media] = []
     chosen: NegotiatedAudio | None = None
+    refusal = "no common audio codec"
     for m in offer.media:
         refused = Media(kind=m.kind, port=0, proto=m.proto, formats=m.formats[:1])
         if chosen is not None or m.kind != "audio" or m.port == 0 or not m.proto.startswith("RTP/"):
+            answer_media.append(refused)
+            continue
+        theirs_crypto = None
+        if m.secure:
+            theirs_crypto = next((c for c in m.crypto if c.key is not None), None)
+            if config.srtp == "off":
+                refusal = "SRTP (RTP/SAVP) offered, and SRTP is off here"
+            elif theirs_crypto is None:
+                refusal = f"SRTP offered without a usable {SRTP_SUITE} a=crypto line"
+            elif config.srtp_key is None:
+                refusal = "SRTP offered and no local key to answer with"
+            if config.srtp == "off" or theirs_crypto is None or config.srtp_key is None:
+                answer_media.append(refused)
+                continue
+        elif config.srtp == "mandatory":
+            refusal = f"SRTP is mandatory here and the offer is {m.proto}"
             answer_media.append(refused)
             continue
         codec = None
@@ -321,13 +402,16 @@ def answer_offer(offer: SessionDescription, config: AudioConfig, session_id: int
             formats.append(str(event_pt))
             rtpmap[event_pt] = ("telephone-event", 8000, None)
             fmtp[event_pt] = m.fmtp.get(event_pt, "0-15")
+        ours_crypto = [crypto_for(theirs_crypto.tag, config.srtp_key)] if theirs_crypto is not None else []
         answer_media.append(Media(kind="audio", port=config.port, proto=m.proto, formats=formats,
-                                  rtpmap=rtpmap, fmtp=fmtp, ptime=ptime, direction=ours))
+                                  rtpmap=rtpmap, fmtp=fmtp, ptime=ptime, direction=ours, crypto=ours_crypto))
         chosen = NegotiatedAudio(remote_address=address, remote_port=m.port, codec=name,
                                  payload_type=pt, telephone_event_pt=event_pt, ptime=ptime,
-                                 direction=ours, g729_annexb=annexb)
+                                 direction=ours, g729_annexb=annexb,
+                                 srtp_send_key=config.srtp_key if theirs_crypto is not None else None,
+                                 srtp_receive_key=theirs_crypto.key if theirs_crypto is not None else None)
     if chosen is None:
-        raise SipError("no common audio codec", status=488, header="SDP")
+        raise SipError(refusal, status=488, header="SDP")
     answer = SessionDescription(origin=("pribox", str(session_id), str(version), "IN",
                                         _addrtype(config.address), config.address),
                                 connection=config.address, media=answer_media)
@@ -356,9 +440,18 @@ def accept_answer(offer: SessionDescription, answer: SessionDescription) -> Nego
                                  if (theirs.codec(p) or ("",))[0] == "TELEPHONE-EVENT"), None)
                 direction = _REVERSE[answer.media_direction(theirs)]
                 direction = _combine(direction, offer.media_direction(ours))
+                send_key = receive_key = None
+                if ours.secure:
+                    mine = {c.tag: c for c in ours.crypto}
+                    theirs_crypto = next((c for c in theirs.crypto if c.key is not None and c.tag in mine), None)
+                    if theirs_crypto is None:
+                        raise SipError(f"answer to our SRTP offer has no {SRTP_SUITE} a=crypto line with "
+                                       f"our tag", status=488, header="SDP")
+                    send_key, receive_key = mine[theirs_crypto.tag].key, theirs_crypto.key
                 return NegotiatedAudio(remote_address=answer.media_address(theirs),
                                        remote_port=theirs.port, codec=found[0], payload_type=pt,
                                        telephone_event_pt=event_pt,
                                        ptime=theirs.ptime or ours.ptime or 20, direction=direction,
-                                       g729_annexb=found[0] == "G729" and _annexb(theirs.fmtp.get(pt)))
+                                       g729_annexb=found[0] == "G729" and _annexb(theirs.fmtp.get(pt)),
+                                       srtp_send_key=send_key, srtp_receive_key=receive_key)
     raise SipError("answer accepted no audio stream", status=488, header="SDP")

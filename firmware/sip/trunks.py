@@ -24,12 +24,13 @@ from .events import (PLAN_ISDN, PRESENTATION_ALLOWED, PRESENTATION_RESTRICTED, R
 from .grammar import parse_name_addr, parse_uri
 from .message import Request
 
-TRANSPORTS = ("udp", "tcp")
+TRANSPORTS = ("udp", "tcp", "tls")
 CALLER_HEADERS = ("from", "pai")
 FORWARDING_HEADERS = ("diversion", "history-info")
 NUMBER_FORMATS = ("as_is", "e164")
 DTMF_METHODS = ("rfc4733", "info", "inband")
 CODECS = ("PCMA", "PCMU", "G729")
+SRTP_MODES = ("off", "optional", "mandatory")   # RTP only; SRTP when the peer offers it; SRTP only
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class SipTrunk:
     access_list: tuple = ()               # networks allowed to send anything for this trunk
     direction: str = "both"
     domain: str | None = None             # the host part of From/To toward the trunk (default host)
+    srtp: str = "off"                     # SRTP_MODES: media encryption by SDES keys (RFC 4568)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -100,7 +102,7 @@ def trunks_from_config(config) -> list[SipTrunk]:
             number_format=entry.number_format, codecs=tuple(entry.codecs), dtmf=entry.dtmf,
             keepalive=entry.keepalive,
             access_list=tuple(ipaddress.ip_network(str(n), strict=False) for n in entry.access_list),
-            direction=entry.direction, domain=entry.domain))
+            direction=entry.direction, domain=entry.domain, srtp=entry.srtp))
     return out
 
 

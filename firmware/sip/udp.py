@@ -27,6 +27,8 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         # address -> callable writing bytes on that stream connection (filled by tcp.py)
         self.stream_senders: dict[tuple[str, int], Callable[[bytes], None]] = {}
         self.connect_stream: Callable[[tuple[str, int], bytes], None] | None = None
+        # transport name -> its connector, for stream transports other than TCP (TLS)
+        self.connectors: dict[str, Callable[[tuple[str, int], bytes], None]] = {}
 
     def connection_made(self, transport) -> None:
         self.transport = transport
@@ -53,8 +55,8 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
                     self.transport.sendto(data, addr)
             elif addr in self.stream_senders:
                 self.stream_senders[addr](data)
-            elif self.connect_stream is not None:
-                self.connect_stream(addr, data)
+            elif (connector := self.connectors.get(transport, self.connect_stream if transport == "TCP" else None)):
+                connector(addr, data)
             else:
                 log.warning("no %s connection to %s:%s; message dropped", transport, *addr)
                 self.layer.transport_error(addr, now)

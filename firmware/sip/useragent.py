@@ -41,8 +41,8 @@ from .events import (Alerting, Answered, Bearer, AuthenticationFailed, CallProce
 from .message import Request, Response, make_response
 from .q850 import cause_from_reason, cause_of_status, reason_header, sip_status
 from .registrar import FailureLimiter, Registrar
-from .sdp import (AudioConfig, NegotiatedAudio, SessionDescription, accept_answer, answer_offer, make_offer,
-                  parse_sdp, with_direction)
+from .sdp import (SRTP_KEY_OCTETS, AudioConfig, NegotiatedAudio, SessionDescription, accept_answer, answer_offer,
+                  make_offer, parse_sdp, with_direction)
 from .transaction import (ClientTransaction, MessageRejected, RequestReceived, ResponseReceived,
                           ServerTransaction, Timers, TransactionLayer, TransactionTerminated,
                           TransactionTimeout, TransportFailed)
@@ -143,9 +143,10 @@ class SipUserAgent:
         self.status = {name: TrunkStatus(t, digest=DigestClient(t.username, t.password or "")
                                          if t.username else None) for name, t in self.trunks.items()}
         self.counters = {"auth_failures": 0, "refused_sources": 0, "calls_in": 0, "calls_out": 0,
-                         "rejected_sdp": 0, "dropped": 0}
+                         "rejected_sdp": 0, "dropped": 0, "malformed": 0, "refused_requests": 0}
         # OPTIONS to registered phones not heard from for this long (NAT bindings, presence)
         self.phone_keepalive = phone_keepalive
+        self.phone_srtp = "optional"     # SRTP_MODES for phones' calls ([sip] phone_srtp)
         self._phone_ping_at: float | None = None
         self._phone_pings: dict[int, Address] = {}
 
@@ -395,6 +396,21 @@ class SipUserAgent:
     def trunk_up(self, name: str) -> bool | None:
         return self.status[name].up
 
+    def security_counters(self, now: float) -> dict:
+        """What bad input and failed authentication did since the start: the console's
+        `show sip counters` (the registrar's part when there is one)."""
+        out = dict(self.counters)
+        limiter = self.registrar.limiter if self.registrar is not None else self.limiter
+        if self.registrar is not None:
+            out["register_auth_failures"] = self.registrar.auth_failures
+            out["register_blocked_refusals"] = self.registrar.blocked_refusals
+        out["blocked_sources"] = limiter.blocked_sources(now)
+        return out
+
+    def _malformed(self, event: MessageRejected) -> None:
+        self.counters["malformed"] += 1
+        log.warning("malformed SIP from %s:%s refused: %s", *event.source, event.error.phrase)
+
     # == incoming messages =======================================================================
     def _drain(self, now: float) -> None:
         while (event := self.layer.next_event()) is not None:
@@ -417,7 +433,7 @@ class SipUserAgent:
             self._client_txs.pop(id(event.transaction), None)
             self._server_txs.pop(id(event.transaction), None)
         elif isinstance(event, MessageRejected):
-            log.info("malformed SIP from %s:%s: %s", *event.source, event.error.phrase)
+            self._malformed(event)
 
     def _on_request(self, event: RequestReceived, now: float) -> None:
         request, tx = event.request, event.transaction
@@ -438,6 +454,8 @@ class SipUserAgent:
             return
         problem = check_request(request, self.policy)
         if problem is not None:
+            self.counters["refused_requests"] += 1
+            log.info("%s from %s:%s refused: %d %s", method, *event.source, problem.status, problem.phrase)
             self._respond(tx, _error(request, problem), now)
             return
         if method == "INVITE":
@@ -1203,13 +1221,18 @@ class SipUserAgent:
             codecs = tuple(c for c in trunk.codecs if c in media.codecs) or media.codecs
             media = replace(media, codecs=codecs,
                             telephone_event_pt=media.telephone_event_pt if trunk.dtmf == "rfc4733" else None)
+            media = _with_srtp(media, trunk.srtp)
+        else:
+            media = _with_srtp(media, self.phone_srtp)
         return media
 
     def _media_probe(self, trunk: SipTrunk | None) -> AudioConfig:
         """What we would accept, to vet an offer before the call model gives us a port."""
         codecs = trunk.codecs if trunk is not None else ("PCMA", "PCMU", "G729")
         return AudioConfig(self.local.host, 9, codecs=codecs,
-                           telephone_event_pt=None if trunk is not None and trunk.dtmf != "rfc4733" else 101)
+                           telephone_event_pt=None if trunk is not None and trunk.dtmf != "rfc4733" else 101,
+                           srtp=trunk.srtp if trunk is not None else self.phone_srtp,
+                           srtp_key=bytes(SRTP_KEY_OCTETS))   # never sent: the probe's answer is dropped
 
     def _respond(self, tx: ServerTransaction | None, response: Response, now: float) -> None:
         if tx is None or tx.state in ("Completed", "Confirmed", "Terminated"):
@@ -1227,6 +1250,15 @@ def _error(request: Request, error: SipError, to_tag: str | None = None) -> Resp
     for name, value in error.extra_headers:
         response.add(name, value)
     return response
+
+
+def _with_srtp(media: AudioConfig, mode: str) -> AudioConfig:
+    """The trunk's SRTP mode on the media, with a fresh key when SRTP may be used and the caller
+    gave none (an outgoing call: the keys come back in the Answered event's media)."""
+    key = media.srtp_key
+    if mode != "off" and key is None:
+        key = secrets.token_bytes(SRTP_KEY_OCTETS)
+    return replace(media, srtp=mode, srtp_key=key if mode != "off" else None)
 
 
 def _digits_ton(called) -> tuple[str, int]:

@@ -35,6 +35,34 @@ def show_sip_calls(calls, handler) -> str:
     return "\n".join(lines)
 
 
+COUNTER_LINES = (
+    ("calls_in", "Calls in"), ("calls_out", "Calls out"),
+    ("malformed", "Malformed messages (400/505 or dropped)"), ("dropped", "Messages the layer could not route"),
+    ("refused_requests", "Requests refused by the checks (405/415/416/420/501 ...)"),
+    ("rejected_sdp", "INVITEs with an unusable SDP (488)"),
+    ("auth_failures", "INVITE authentication failures"), ("refused_sources", "INVITEs from no trunk's address"),
+    ("register_auth_failures", "REGISTER authentication failures"),
+    ("register_blocked_refusals", "REGISTERs refused from a blocked source"),
+)
+
+
+def show_sip_counters(calls, now: float) -> str:
+    """Bad input and failed authentication since the start, and the sources blocked now."""
+    counters = calls.ua.security_counters(now)
+    lines = [f"{label:58} {counters[key]:>8}" for key, label in COUNTER_LINES if key in counters]
+    blocked = counters["blocked_sources"]
+    lines.append(f"{'Sources blocked after failed authentication':58} {len(blocked):>8}")
+    lines += [f"  {host:56} {left:>6.0f} s left" for host, left in sorted(blocked.items())]
+    return "\n".join(lines)
+
+
+def _show_counters(ctx, args: dict) -> str:
+    service = getattr(ctx.services, "sip", None)
+    if service is None or getattr(service, "calls", None) is None:
+        return NO_SIP
+    return show_sip_counters(service.calls, service.calls.clock.now())
+
+
 def show_sip_registrations(registrar, now: float) -> str:
     """Every address of record with its live contacts: where the extension rings, from where
     it registered, how long it has left and when it was last heard from."""
@@ -70,5 +98,7 @@ def _show(ctx, args: dict) -> str:
 
 registry.describe("show sip", "SIP user agent")
 registry.add("show sip calls", _show, help="Active SIP calls: trunk, state, codec, RTP ports and figures, PBX route")
+registry.add("show sip counters", _show_counters,
+             help="SIP bad input and failed authentication: malformed, refused, 488s, blocked sources")
 registry.add("show sip registrations", _show_registrations,
              help="Registered SIP phones: extension, contact, source, expiry, last heard")

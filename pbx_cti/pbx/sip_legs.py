@@ -15,11 +15,12 @@ stack's classes (the SIP events carry the same fields).
 from __future__ import annotations
 
 import logging
+import os
 import socket
 from dataclasses import replace
 from typing import Callable
 
-from dsp.rtp import RtpError, RtpPort
+from dsp.rtp import SRTP_KEY_OCTETS, RtpError, RtpPort
 from firmware.isdn.q931 import events as isdn
 from firmware.isdn.q931.causes import Cause
 from firmware.isdn.q931.link import CallStateError
@@ -182,6 +183,7 @@ class SipLegs:
         self.media: dict[int, RtpLegMedia] = {}      # call id -> its RTP leg
         self.local: dict[int, AudioConfig] = {}      # call id -> what our SDP says
         self.trunks: dict[int, str | None] = {}      # call id -> the [[sip_trunk]] it came in on
+        self.awaiting_answer: set[int] = set()       # late offers: legs waiting for the ACK's SDP
         self.reserved: dict[int, PortReservation] = {}  # call id we placed -> its offered port, until answered
         self.fork_of: dict[int, Fork] = {}          # each INVITE of a call rung on several contacts -> its fork
 
@@ -283,7 +285,7 @@ class SipLegs:
             for other in fork.live - {one}:
                 self.calls.try_disconnect(other, Cause.NON_SELECTED_USER_CLEARING)   # answered elsewhere
             return replace(event, call_id=group)
-        if isinstance(event, sip.DtmfDigit):
+        if isinstance(event, (sip.DtmfDigit, sip.MediaChanged)):   # a re-INVITE moves the one leg
             return replace(event, call_id=group) if one == fork.winner else None
         if isinstance(event, sip.Disconnected):
             fork.causes.append(event.cause)
@@ -324,6 +326,8 @@ class SipLegs:
                                      reserved=reservation)
         except RtpError as exc:
             return str(exc)
+        if negotiated.srtp_send_key is not None and negotiated.srtp_receive_key is not None:
+            session.set_srtp(negotiated.srtp_send_key, negotiated.srtp_receive_key)   # SDES of our offer
         self.media[call_id if into is None else into].attach(session)
         return None
 
@@ -358,10 +362,11 @@ class SipLegs:
 
     # -- legs --------------------------------------------------------------------------------------
     def open_leg(self, event: sip.IncomingCall) -> str | None:
-        """The call's RTP leg on the caller's offer; None when open, else why not."""
+        """The call's RTP leg on the caller's offer (or, for an INVITE without SDP, a leg that
+        waits for the answer in the ACK); None when open, else why not."""
         offer = event.offer
         if offer is None:
-            return "the INVITE has no SDP offer (offers in the ACK are not taken)"
+            return self._open_late_offer_leg(event)
         try:
             session = self.pool.open((offer.remote_address, offer.remote_port), offer.codec,
                                      payload_type=offer.payload_type, dtmf_payload_type=offer.telephone_event_pt,
@@ -371,9 +376,70 @@ class SipLegs:
         self.media[event.call_id] = RtpLegMedia(session)
         self.local[event.call_id] = AudioConfig(self.pool.host, session.local[1], codecs=(offer.codec,),
                                                 g729_annexb=offer.g729_annexb,
-                                                telephone_event_pt=offer.telephone_event_pt, ptime=offer.ptime)
+                                                telephone_event_pt=offer.telephone_event_pt, ptime=offer.ptime,
+                                                **self._srtp_of(event, session, offer.srtp_receive_key))
         self.trunks[event.call_id] = event.trunk
+        if offer.remote_holds:
+            session.set_sending(False)
         return None
+
+    def _srtp_of(self, event: sip.IncomingCall, session, their_key: bytes | None) -> dict:
+        """SRTP for the call's leg when the caller offered it (SDES): our key, made here and put
+        in our answer, and theirs, given to the C leg at once."""
+        trunk = self.calls.ua.trunks.get(event.trunk) if event.trunk is not None else None
+        mode = trunk.srtp if trunk is not None else self.calls.ua.phone_srtp
+        if mode == "off":
+            return {"srtp": "off", "srtp_key": None}
+        ours = os.urandom(SRTP_KEY_OCTETS)
+        if their_key is not None:
+            session.set_srtp(ours, their_key)
+        return {"srtp": mode, "srtp_key": ours}
+
+    def _open_late_offer_leg(self, event: sip.IncomingCall) -> str | None:
+        """An INVITE without SDP (a late offer, RFC 3261 §13.2.1): the box offers in its 200 one
+        codec, the trunk's first, with telephone-event when the trunk's DTMF is RFC 4733, on a
+        leg that sends nothing until the ACK's answer says where (media_changed)."""
+        trunk = self.calls.ua.trunks.get(event.trunk) if event.trunk is not None else None
+        codec = trunk.codecs[0] if trunk is not None else "PCMA"
+        events = 101 if trunk is None or trunk.dtmf == "rfc4733" else None
+        try:
+            # connected to the discard port of the box's own address until the answer arrives
+            session = self.pool.open((self.pool.host, 9), codec, dtmf_payload_type=events)
+        except RtpError as exc:
+            return str(exc)
+        session.set_sending(False)
+        self.media[event.call_id] = RtpLegMedia(session)
+        self.local[event.call_id] = AudioConfig(self.pool.host, session.local[1], codecs=(codec,),
+                                                telephone_event_pt=events, **self._srtp_of(event, session, None))
+        self.trunks[event.call_id] = event.trunk
+        self.awaiting_answer.add(event.call_id)
+        return None
+
+    def media_changed(self, event: sip.MediaChanged) -> None:
+        """A re-INVITE, an UPDATE or the ACK's answer changed the far end's media: the RTP leg
+        follows it to its new address and port, and stops sending while the far end holds
+        (sendonly or inactive offered, or the old c=0.0.0.0) until it resumes."""
+        leg = self.media.get(event.call_id)
+        if leg is None or leg.session is None:
+            return
+        session, media = leg.session, event.media
+        if media.codec != session.codec:
+            log.warning("SIP call %d: the far end changed the codec to %s; the leg keeps %s", event.call_id,
+                        media.codec, session.codec)
+        holding = media.remote_holds
+        if not holding and media.remote_port and (media.remote_address, media.remote_port) != tuple(session.remote):
+            try:
+                session.move((media.remote_address, media.remote_port))
+                log.info("SIP call %d: RTP moved to %s:%d", event.call_id, media.remote_address, media.remote_port)
+            except RtpError as exc:
+                log.warning("SIP call %d: cannot move RTP to %s:%d: %s", event.call_id, media.remote_address,
+                            media.remote_port, exc)
+                return
+        keys = (media.srtp_send_key, media.srtp_receive_key)
+        if None not in keys and keys != session.srtp_keys:
+            session.set_srtp(*keys)          # new keys in this exchange (same keys: the streams go on)
+        self.awaiting_answer.discard(event.call_id)
+        session.set_sending(not holding)
 
     def forget(self, call_id: int) -> None:
         """The call is over: its leg goes back (the core closed it already if it took it)."""
@@ -382,6 +448,7 @@ class SipLegs:
             media.close()
         self.local.pop(call_id, None)
         self.trunks.pop(call_id, None)
+        self.awaiting_answer.discard(call_id)
         reservation = self.reserved.pop(call_id, None)
         if reservation is not None:
             reservation.release()
@@ -445,6 +512,9 @@ class PbxSipHandler:
             return                  # a fork the core does not see (ringing twice, answered too late)
         if isinstance(placed, sip.DtmfDigit) and placed.call_id in legs.media:
             legs.media[placed.call_id].signalled(placed.digit)    # SIP INFO: the IVR reads it as any digit
+            return
+        if isinstance(placed, sip.MediaChanged):
+            legs.media_changed(placed)                            # re-INVITE, hold, the late offer's answer
             return
         if placed is not event and isinstance(placed, sip.Answered):
             reason = legs.placed_media_answered(event.call_id, event.media)

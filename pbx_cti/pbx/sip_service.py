@@ -20,6 +20,7 @@ from firmware.sip.binding import SipCalls
 from firmware.sip.dialog import LocalEndpoint
 from firmware.sip.digest import DigestChallenger
 from firmware.sip.registrar import Registrar
+from firmware.sip.tls import tls_settings
 from firmware.sip.trunks import trunks_from_config
 from firmware.sip.useragent import SipUserAgent
 from runtime.clock import TimerHandle
@@ -73,15 +74,18 @@ class SipService(Service):
         address = str(section.address)
         ua = SipUserAgent(LocalEndpoint(address, section.port), trunks_from_config(self.config),
                           registrar=phones_registrar(self.config, address, ctx.bus))
+        ua.phone_srtp = section.phone_srtp
+        tls = _tls_of(section)
         self.calls = SipCalls(ua, clock=ctx.clock, bus=ctx.bus)
         self.pool = RtpLegPool(address, (section.rtp_port_min, section.rtp_port_max), now=ctx.clock.now,
                                started=self._run_port)
         if section.handler == "pbx":
             self.handler = PbxSipHandler(self.calls, core_for(ctx), self.pool)
             self.calls.handler = _CoreReady(self.handler, ctx)
-        self.bound = await self.calls.start(address, section.port, tcp=section.tcp)
-        log.info("sip: listening on %s:%d (UDP%s), %d trunk(s), %d phone(s), RTP ports %d-%d, calls to %s", address,
-                 self.bound, "+TCP" if section.tcp else "", len(ua.trunks), len(getattr(self.config, "sip_phone", ())),
+        self.bound = await self.calls.start(address, section.port, tcp=section.tcp, tls=tls)
+        log.info("sip: listening on %s:%d (UDP%s%s), %d trunk(s), %d phone(s), RTP ports %d-%d, calls to %s", address,
+                 self.bound, "+TCP" if section.tcp else "", f", TLS on {tls.port}" if tls is not None else "",
+                 len(ua.trunks), len(getattr(self.config, "sip_phone", ())),
                  section.rtp_port_min, section.rtp_port_max, section.handler)
 
     def _run_port(self, port) -> None:
@@ -141,6 +145,15 @@ def phones_registrar(config, address: str, bus) -> Registrar | None:
     if not phones:
         return None
     return Registrar((address,), DigestChallenger(address, algorithms=("MD5",)), phones.get, bus=bus)
+
+
+def _tls_of(section):
+    """The TLS listener's settings from [sip], or None; a file that cannot be used stops the
+    service with the file named (SipTlsError)."""
+    if not section.tls_port:
+        return None
+    return tls_settings(section.tls_port, str(section.tls_certificate), str(section.tls_key),
+                        str(section.tls_ca) if section.tls_ca is not None else None)
 
 
 def _sip_from_config(config) -> SipService | None:

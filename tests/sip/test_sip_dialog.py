@@ -172,6 +172,31 @@ def test_record_route_becomes_the_route_set_and_strict_routers_are_handled():
     assert strict.get_all("Route") == ["<sip:200@192.0.2.20:5070>"]
 
 
+def test_the_uas_returns_the_record_route_of_the_invite_in_its_dialog_making_responses():
+    req, _, _ = invite()
+    req.add("Record-Route", "<sip:127.0.0.1:5060;lr>")
+    req.add("Record-Route", "<sip:edge.example.com;lr>")
+    uas = Dialog.as_uas(req, LocalEndpoint("192.0.2.20", 5060, user="200"))
+    for status in (180, 183, 200):
+        assert uas.respond(req, status).get_all("Record-Route") == ["<sip:127.0.0.1:5060;lr>",
+                                                                    "<sip:edge.example.com;lr>"]
+    assert uas.respond(req, 486).get_all("Record-Route") == []      # no dialog: nothing to route
+    bye = uas.new_request("BYE")                                     # our BYE takes the proxies' path
+    assert bye.get_all("Route") == ["<sip:127.0.0.1:5060;lr>", "<sip:edge.example.com;lr>"]
+
+
+def test_a_sips_invite_over_tls_makes_a_secure_dialog_with_a_sips_contact():
+    req, _, _ = invite()
+    req.uri.scheme = "sips"
+    tls = LocalEndpoint("192.0.2.20", 5060, transport="TLS", user="200", tls_port=5061)
+    uas = Dialog.as_uas(req, tls)
+    assert uas.secure
+    assert uas.respond(req, 200).get("Contact") == "<sips:200@192.0.2.20:5061>"
+    assert uas.new_request("BYE").get("Via").startswith("SIP/2.0/TLS 192.0.2.20:5061;")
+    plain = Dialog.as_uas(req, LocalEndpoint("192.0.2.20", 5060, user="200"))    # sips over UDP: not secure
+    assert not plain.secure and plain.respond(req, 200).get("Contact") == "<sip:200@192.0.2.20:5060>"
+
+
 def test_glare_out_of_order_and_no_tag():
     req, box, _ = invite()
     ok = make_response(req, 200, to_tag="tt")

@@ -27,6 +27,11 @@ def test_defaults_and_a_full_section():
     ("port = 20010", "sip.port: SIP port 20010 is inside the RTP port range"),
     ('address = "box.example"', "sip.address"),
     ('handler = "answer"', "sip.handler"),
+    ("tls_port = 5061", "sip.tls_certificate: required when tls_port is set (5061): a PEM file"),
+    ('tls_port = 5061\ntls_certificate = "/etc/pribox/sip.pem"', "sip.tls_key: required when tls_port is set"),
+    ('tls_certificate = "/etc/pribox/sip.pem"', "sip.tls_certificate: set, but tls_port is 0 (TLS off)"),
+    ('tls_port = 5060\ntls_certificate = "/a.pem"\ntls_key = "/b.pem"', "sip.tls_port: 5060 is the TCP listener's port"),
+    ('phone_srtp = "always"', "sip.phone_srtp"),
 ])
 def test_mistakes_are_named_by_key(section, message):
     with pytest.raises(ConfigError) as caught:

@@ -67,7 +67,7 @@ def test_defaults_ip_authentication_by_the_peer_address():
     ('host = "sip.carrier.example"', 'sip_trunk[0].allowed_sources: host "sip.carrier.example" is a name'),
     ('host = "192.0.2.1"\nallowed_sources = ["192.0.2.300"]', 'sip_trunk[0].allowed_sources[0]: "192.0.2.300" is not'),
     ('host = "192.0.2.1"\ncodecs = ["PCMA", "OPUS"]', 'sip_trunk[0].codecs[1]: expected one of "PCMA", "PCMU", "G729"'),
-    ('host = "192.0.2.1"\ntransport = "tls"', 'sip_trunk[0].transport: expected one of "udp", "tcp"'),
+    ('host = "192.0.2.1"\ntransport = "sctp"', 'sip_trunk[0].transport: expected one of "udp", "tcp", "tls"'),
     ('host = "192.0.2.1"\ndtmf = "sip-info"', 'sip_trunk[0].dtmf'),
     ('host = "192.0.2.1"\nkeepalive = -1', "sip_trunk[0].keepalive"),
     ('host = "192.0.2.1"\nport = 70000', "sip_trunk[0].port"),

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import ipaddress
 
-from firmware.sip.trunks import CALLER_HEADERS, CODECS, DTMF_METHODS, FORWARDING_HEADERS, NUMBER_FORMATS, TRANSPORTS
+from firmware.sip.trunks import (CALLER_HEADERS, CODECS, DTMF_METHODS, FORWARDING_HEADERS, NUMBER_FORMATS, SRTP_MODES,
+                                 TRANSPORTS)
 
 from ..registry import register_section
 from ..schema import OPTIONAL, _suggest, Bool, Checker, Enum, Field, Int, ListOf, Seconds, Section, Str, Table, TableList
@@ -76,6 +77,8 @@ SIP_TRUNK = Table({
     "number_format": Field(Enum(*NUMBER_FORMATS), "as_is"),
     "codecs": Field(ListOf(Enum(*CODECS), min_len=1, unique=True), ("PCMA", "PCMU")),
     "dtmf": Field(Enum(*DTMF_METHODS), "rfc4733"),
+    "srtp": Field(Enum(*SRTP_MODES), "off",
+                  'media encryption (SDES keys): "optional" takes SRTP when offered, "mandatory" only SRTP'),
     "keepalive": Field(Seconds(min=0, max=3600), 30.0, "OPTIONS interval; 0 for none"),
     "access_list": Field(ListOf(NETWORK, max_len=64, unique=True), (),
                          "addresses allowed to send this trunk anything (empty: any)"),
