@@ -38,6 +38,7 @@ from firmware.sip.useragent import SipCallStateError, SipUserAgent
 from runtime.bus import EventBus
 from runtime.clock import LoopClock
 
+from . import ice_guard
 from .relay import RtpRelay
 
 log = logging.getLogger("pribox.webrtc")
@@ -101,6 +102,11 @@ class WebRtcEndpoint:
         self.sessions: dict[str, SoftphoneSession] = {}     # agent -> its session
         self.counters = EndpointCounters()
         use_ice_addresses(config.ice_addresses)
+        ice_guard.install()
+
+    def dropped(self) -> dict[str, int]:
+        """Datagrams dropped at the ICE ports of this process, by reason (ice_guard.py)."""
+        return dict(ice_guard.DROPPED)
 
     def open(self, agent: str, extension: str, send: Callable[[dict], None]) -> "SoftphoneSession":
         """A session for the agent's browser; an older one of the same agent is closed (the
