@@ -116,7 +116,10 @@ async def softphone_socket(api, runner: EndpointThread, request: web.Request) ->
     async def writer() -> None:
         while True:
             message = await outbox.get()
-            await ws.send_str(json.dumps(message))
+            try:
+                await ws.send_str(json.dumps(message))
+            except ConnectionError:          # the page is gone; what it missed ends with it
+                return
 
     writing = asyncio.ensure_future(writer())
     soft = await runner.call(runner.endpoint.open, session.who, agent.endpoint, send)

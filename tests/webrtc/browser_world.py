@@ -1,0 +1,170 @@
+"""A real headless Chromium as the agent's page, run inside a network namespace with only
+loopback (the caller, tests/webrtc/test_softphone_chromium.py, makes it with `unshare --net`).
+
+    python -m tests.webrtc.browser_world     # prints one JSON line: what was seen
+
+The box (registrar, RTP legs on a line thread, the agent API with the softphone's socket, the
+endpoint in its thread) runs on a loop in a background thread; Selenium drives Chromium from the
+main thread.  Chromium's microphone is a WAV of the KR dial tone; the page loads softphone.js
+from the box, starts it with the agent's token, and its Answer and Hang up buttons are clicked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+from aiohttp import web
+
+from dsp.tones import ToneGenerator
+from pbx_cti.webrtc.endpoint import EndpointConfig, WebRtcEndpoint
+from pbx_cti.webrtc.signalling import EndpointThread, install
+from tests.api.api_world import World
+from tests.webrtc.harness import HOST, PASSWORDS, Box, heard_dial_tone, play_tone, record
+
+SOFTPHONE_JS = Path(__file__).resolve().parents[2] / "pbx_cti" / "desktop" / "static" / "softphone.js"
+CHROMIUM = "/usr/lib/chromium/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>softphone</title></head>
+<body><div id="softphone-body"></div><script src="softphone.js"></script></body></html>"""
+
+
+def dial_tone_wav(path: Path, seconds: float = 20.0) -> None:
+    tone = ToneGenerator("KR", "dial", level_dbm0=-10.0).generate(int(8000 * seconds))
+    with wave.open(str(path), "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(tone.astype("<i2").tobytes())
+
+
+class BoxThread:
+    """The box and its API on an event loop in a thread; `run(coro)` from the main thread."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 20.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    async def start(self):
+        self.box = await Box().start()
+        self.world = World()
+
+        async def page(request):
+            return web.Response(text=PAGE, content_type="text/html")
+
+        async def script(request):
+            return web.Response(body=SOFTPHONE_JS.read_bytes(), content_type="text/javascript")
+
+        self.world.api.app.router.add_get("/softphone-test/", page)
+        self.world.api.app.router.add_get("/softphone-test/softphone.js", script)
+        self.runner = EndpointThread(lambda: WebRtcEndpoint(
+            EndpointConfig(registrar=(HOST, self.box.port), domain=HOST), PASSWORDS.get)).start()
+        install(self.world.api, self.runner)
+        await self.world.__aenter__()
+        self.token = await self.world.login("alice", "2001")
+        server = self.world.client.server
+        return f"http://{HOST}:{server.port}/softphone-test/"
+
+    async def stop(self):
+        await self.world.__aexit__(None, None, None)
+        await self.box.stop()
+
+
+def browser(wav: Path, profile: str):
+    os.environ["SE_OFFLINE"] = "true"          # Selenium Manager must not go looking for drivers
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run",
+                 "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-audio-capture={wav}", "--autoplay-policy=no-user-gesture-required",
+                 "--allow-loopback-in-peer-connection", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
+
+
+def until(predicate, timeout: float, what: str, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def main() -> dict:
+    result: dict = {}
+    home = Path(tempfile.mkdtemp(prefix="softphone-"))
+    wav = home / "microphone.wav"
+    dial_tone_wav(wav)
+    boxes = BoxThread()
+    url = boxes.run(boxes.start())
+    box = boxes.box
+    driver = browser(wav, str(home / "profile"))
+    try:
+        started = time.monotonic()
+        driver.get(url)
+        driver.execute_script(
+            "window.priboxSoftphone.start(arguments[0], {audio: {noiseSuppression: false, autoGainControl: false}})",
+            boxes.token)
+        until(lambda: box.registered("2001"), 10, "the page's contact to register")
+        result["registered_s"] = round(time.monotonic() - started, 3)
+        relay = boxes.runner.endpoint.sessions["alice"].relay.local
+
+        async def ring():
+            return box.ring("2001", relay)
+
+        call_id, leg = boxes.run(ring())
+        until(lambda: driver.execute_script("return window.priboxSoftphone.state") == "ringing", 5, "the page to ring")
+        result["page_caller"] = driver.execute_script("return window.priboxSoftphone.call.caller")
+        driver.find_element("id", "softphone-answer").click()
+        until(lambda: box.answered(call_id), 5, "the box to see the answer")
+
+        async def tone():
+            record(leg)
+            play_tone(leg, seconds=6.0)
+
+        boxes.run(tone())
+        time.sleep(2.5)
+        result["box_heard_dial_tone"] = boxes.run(_async(heard_dial_tone, leg))
+        result["page_heard_1khz_db"] = driver.execute_script("return window.priboxSoftphone.received(1000)")
+        result["leg"] = {k: v for k, v in boxes.run(_async(leg.stats)).items()
+                         if k in ("packets_received", "lost", "jitter_ms")}
+        driver.find_element("id", "softphone-hangup").click()
+        until(lambda: box.released(call_id) is not None, 5, "the call to be released")
+        result["page_state_after"] = until(
+            lambda: driver.execute_script("return window.priboxSoftphone.state") == "ready" and "ready", 5,
+            "the page to be ready again")
+        # The tab goes: the contact must go with it.
+        driver.execute_script("window.priboxSoftphone.stop()")
+        until(lambda: not box.registered("2001"), 5, "the contact to unregister")
+        result["unregistered"] = True
+    finally:
+        driver.quit()
+        boxes.run(boxes.stop())
+    return result
+
+
+async def _async(fn, *args):
+    return fn(*args)
+
+
+if __name__ == "__main__":
+    outcome = main()
+    sys.stdout.write(json.dumps(outcome) + "\n")
