@@ -68,11 +68,24 @@ class EndpointThread:
         self.loop.run_forever()
         self.loop.close()
 
+    @property
+    def running(self) -> bool:
+        return self.loop is not None and self.loop.is_running()
+
     async def call(self, fn, *args):
+        if not self.running:
+            raise SoftphoneError("the WebRTC endpoint is stopping")
+
         async def run():
             result = fn(*args)
             return await result if asyncio.iscoroutine(result) else result
-        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(run(), self.loop))
+        coro = run()
+        try:
+            future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        except RuntimeError:           # the loop closed between the check and the call
+            coro.close()
+            raise SoftphoneError("the WebRTC endpoint is stopping") from None
+        return await asyncio.wrap_future(future)
 
     def stop(self) -> None:
         if self.loop is None or not self.loop.is_running():
@@ -134,7 +147,8 @@ async def softphone_socket(api, runner: EndpointThread, request: web.Request) ->
             if reply is not None:
                 send(reply)
     finally:
-        await runner.call(soft.close, "the page's socket closed")
+        if runner.running:          # else the endpoint is stopping and closed every session itself
+            await runner.call(soft.close, "the page's socket closed")
         await asyncio.sleep(0)               # the last messages, if the socket still takes them
         writing.cancel()
     return ws

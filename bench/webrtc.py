@@ -1,0 +1,259 @@
+"""WebRTC agents talking at once through the box's endpoint, in real time, and the page's event latency.
+
+The box is this process: its registrar and SIP user agent, RTP legs on the line thread (10 ms
+period), the agent API with the softphone's WebSocket, and the WebRTC endpoint (aiortc) in its
+own thread.  N agents are aiortc peers in a second process (`--far-ends`), each a client of
+the API like a page: it logs in at an extension, opens the softphone socket, offers, and answers
+when rung.  The box then rings every extension at once; each agent sends the KR dial tone and
+the box plays 1 kHz on every leg.  Over `--seconds` of talk:
+
+- `late ticks`: the line thread's ticks that began more than one period late, plus ticks of a
+  10 ms heartbeat on the endpoint's loop that ran more than 20 ms (one packet) late, i.e. the
+  endpoint could not keep up with real time;
+- every leg must hear the dial tone (the box's tone detector) and every agent the 1 kHz
+  (numpy on its received track), else the step fails whatever the ticks say.
+
+N rises through `--steps` and stops at the first step with a late tick or a deaf leg:
+`webrtc_agents_talking` is the largest N with 0 late ticks (goal >= 30).  CPU per agent is the
+box process's CPU seconds over the talk, per agent per second of talk (as a % of one core).
+
+`page_event_latency_ms_p99`: a CTI event (an agent's state change over the API) -> the page
+updated, in headless Chromium (hil_tests/desktop/page_latency.py when present; else measured
+here: the page's WebSocket handler renders the event and stamps its wall time after the next
+animation frame; the box stamps the event's publication).  Needs chromium (`make deps`).
+
+    .venv/bin/python bench/webrtc.py [--steps 5,10,15,20,25,30,40] [--seconds 10]
+Last line: one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import aiohttp  # noqa: E402
+from aiohttp import web  # noqa: E402
+
+from firmware.config.passwords import hash_password  # noqa: E402
+
+PASSWORD = "bench-pass"
+HEARTBEAT = 0.010
+LATE_HEARTBEAT = 0.020
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def machine_load() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+# == the box ==================================================================================
+def agents_config(n: int):
+    from pbx_cti.cti import AgentConfig, CtiConfig, QueueConfig
+    agents = {f"a{k}": AgentConfig(f"a{k}", {"sales": 5}) for k in range(1, n + 1)}
+    return CtiConfig(agents=agents, queues={"sales": QueueConfig("sales", "sales")},
+                     not_ready_reasons=("break",), wrap_up_codes=("done",))
+
+
+class Heartbeat:
+    """A 10 ms timer on a loop; counts firings more than one packet time late."""
+
+    def __init__(self):
+        self.ticks = self.late = 0
+        self.max_late = 0.0
+        self.running = True
+
+    async def run(self) -> None:
+        due = time.monotonic() + HEARTBEAT
+        while self.running:
+            await asyncio.sleep(max(0.0, due - time.monotonic()))
+            lateness = time.monotonic() - due
+            self.ticks += 1
+            self.max_late = max(self.max_late, lateness)
+            if lateness > LATE_HEARTBEAT:
+                self.late += 1
+            due += HEARTBEAT
+            if lateness > 0.5:          # far behind: count once and start again from now
+                due = time.monotonic() + HEARTBEAT
+
+
+async def box_step(n: int, seconds: float) -> dict:
+    from firmware.config.passwords import hash_password
+    from pbx_cti.api.app import AgentApi, Credentials
+    from pbx_cti.cti import CtiEngine
+    from pbx_cti.cti.runner import CtiRunner
+    from pbx_cti.webrtc.endpoint import EndpointConfig, WebRtcEndpoint
+    from pbx_cti.webrtc.signalling import EndpointThread, install
+    from runtime.clock import LoopClock
+    from tests.webrtc.harness import HOST, PASSWORDS, Box, heard_dial_tone, play_tone, record, wait_for
+
+    box = await Box(tick=0.010).start()
+    cheap = hash_password(PASSWORD, n=16, r=1, p=1)
+    engine = CtiEngine(agents_config(n))
+    runner = CtiRunner(engine, LoopClock(asyncio.get_running_loop()), box.bus)
+    api = AgentApi(runner, box.bus, Credentials({a: cheap for a in engine.agents}))
+    api.settings.requests_per_second, api.settings.request_burst = 10_000.0, 10_000
+    endpoint = EndpointThread(lambda: WebRtcEndpoint(EndpointConfig(registrar=(HOST, box.port), domain=HOST),
+                                                     PASSWORDS.get)).start()
+    install(api, endpoint)
+    app_runner = web.AppRunner(api.app)
+    await app_runner.setup()
+    site = web.TCPSite(app_runner, HOST, 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]
+    far = await asyncio.create_subprocess_exec(
+        sys.executable, __file__, "--far-ends", f"http://{HOST}:{port}", "--agents", str(n),
+        stdout=asyncio.subprocess.PIPE, cwd=str(ROOT))
+    result: dict = {"agents": n}
+    try:
+        extensions = [str(2000 + k) for k in range(1, n + 1)]
+        if not await wait_for(lambda: all(box.registered(e) for e in extensions), 30 + n):
+            result["error"] = f"{sum(box.registered(e) for e in extensions)} of {n} registered"
+            return result
+        legs = {}
+        for k, extension in enumerate(extensions, 1):
+            session = endpoint.endpoint.sessions[f"a{k}"]
+            legs[extension] = box.ring(extension, session.relay.local)
+        if not await wait_for(lambda: all(box.answered(c) for c, _ in legs.values()), 15):
+            result["error"] = f"{sum(box.answered(c) for c, _ in legs.values())} of {n} answered"
+            return result
+        for _, leg in legs.values():
+            record(leg)
+            play_tone(leg, seconds=seconds + 3)
+        await asyncio.sleep(1.0)                # settle: jitter buffers, the first packets
+        beat = Heartbeat()
+        endpoint.loop.call_soon_threadsafe(lambda: asyncio.ensure_future(beat.run()))
+        box.thread.reset_stats()
+        cpu0, far0, t0 = cpu_seconds(os.getpid()), cpu_seconds(far.pid), time.monotonic()
+        load0 = machine_load()
+        await asyncio.sleep(seconds)
+        elapsed = time.monotonic() - t0
+        cpu, far_cpu = cpu_seconds(os.getpid()) - cpu0, cpu_seconds(far.pid) - far0
+        beat.running = False
+        thread = box.thread.stats()
+        deaf = [e for e, (_, leg) in legs.items() if not heard_dial_tone(leg)]
+        lost = sum(leg.stats()["lost"] for _, leg in legs.values())
+        result.update({
+            "line_late_ticks": int(thread["late_ticks"]), "endpoint_late_ticks": beat.late,
+            "late_ticks": int(thread["late_ticks"]) + beat.late,
+            "endpoint_max_late_ms": round(beat.max_late * 1000, 1),
+            "legs_deaf": len(deaf), "rtp_lost_at_box": lost,
+            "box_cpu_percent": round(100 * cpu / elapsed, 1),
+            "box_cpu_percent_per_agent": round(100 * cpu / elapsed / n, 2),
+            "far_ends_cpu_percent": round(100 * far_cpu / elapsed, 1),
+            "load_avg_1m": [load0, machine_load()],
+        })
+    finally:
+        await app_runner.cleanup()                # closes the sockets: the far ends report and leave
+        try:
+            out, _ = await asyncio.wait_for(far.communicate(), 30)
+            lines = [line for line in out.decode().splitlines() if line.startswith("{")]
+            far_result = json.loads(lines[-1]) if lines else {}
+        except asyncio.TimeoutError:
+            far.kill()
+            await far.wait()
+            far_result = {}
+        result["agents_deaf"] = far_result.get("deaf", n)
+        await box.stop()
+    return result
+
+
+# == the far ends: N aiortc peers as pages ==========================================================
+async def far_ends(url: str, n: int) -> dict:
+    from tests.webrtc.harness import BrowserPeer
+
+    peers: list = []
+
+    async def agent(k: int, http: aiohttp.ClientSession) -> None:
+        login = await http.post(f"{url}/api/v1/login", json={"agent": f"a{k}", "password": PASSWORD,
+                                                             "extension": str(2000 + k)})
+        token = (await login.json())["token"]
+        ws = await http.ws_connect(f"{url}/api/v1/softphone?token={token}")
+        peer = BrowserPeer()
+        peers.append(peer)
+        await ws.send_str(json.dumps({"type": "offer", "sdp": await peer.offer()}))
+        async for message in ws:
+            event = json.loads(message.data)
+            if event["type"] == "answer":
+                await peer.accept(event["sdp"])
+            elif event["type"] == "incoming":
+                await ws.send_str(json.dumps({"type": "answer-call"}))
+                peer.received.clear()
+        peer.finished = True
+
+    async with aiohttp.ClientSession() as http:
+        await asyncio.gather(*(agent(k, http) for k in range(1, n + 1)), return_exceptions=True)
+    deaf = sum(1 for p in peers if p.tone_level(last_seconds=2.0) < 30.0)
+    for peer in peers:
+        await peer.close()
+    return {"deaf": deaf + (n - len(peers))}
+
+
+# == the page's event latency ======================================================================
+def page_event_latency(samples: int = 200) -> dict:
+    try:
+        from hil_tests.desktop.page_latency import measure  # the desktop's own measurement
+        return {"source": "hil_tests/desktop/page_latency.py", **measure()}
+    except ImportError:
+        pass
+    command = ["unshare", "--net", "sh", "-c",
+               f"ip link set lo up && exec {sys.executable} -m bench.webrtc_page_latency {samples}"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default="5,10,15,20,25,30,40")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--far-ends")
+    parser.add_argument("--agents", type=int)
+    args = parser.parse_args()
+    if args.far_ends:
+        print(json.dumps(asyncio.run(far_ends(args.far_ends, args.agents))))
+        return
+    steps, best, last = [], 0, None
+    for n in (int(s) for s in args.steps.split(",")):
+        step = asyncio.run(box_step(n, args.seconds))
+        steps.append(step)
+        print(json.dumps(step), flush=True)
+        ok = "error" not in step and step["late_ticks"] == 0 and step["legs_deaf"] == 0 and step["agents_deaf"] == 0
+        if not ok:
+            last = step
+            break
+        best = n
+    per_agent = [s["box_cpu_percent_per_agent"] for s in steps if "box_cpu_percent_per_agent" in s]
+    latency = page_event_latency(args.latency_samples) if args.latency_samples else {"skipped": True}
+    print(json.dumps({
+        "webrtc_agents_talking": best,
+        "webrtc_agents_goal": 30,
+        "first_failing_step": last,
+        "box_cpu_percent_per_agent": round(statistics.median(per_agent), 2) if per_agent else None,
+        "page_event_latency_ms_p99": latency.get("p99"),
+        "page_event_latency_ms_p50": latency.get("p50"),
+        "page_event_latency": latency,
+        "load_avg_1m": machine_load(),
+        "cpus": os.cpu_count(),
+        "talk_seconds_per_step": args.seconds,
+    }))
+
+
+if __name__ == "__main__":
+    main()
