@@ -211,7 +211,7 @@ def page_event_latency(samples: int = 200) -> dict:
     except ImportError:
         pass
     command = ["unshare", "--net", "sh", "-c",
-               f"ip link set lo up && exec {sys.executable} -m bench.webrtc_page_latency {samples}"]
+               f"ip link set lo up && exec {sys.executable} -m tests.webrtc.page_latency {samples}"]
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     if done.returncode != 0:
         return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
