@@ -18,6 +18,8 @@ from firmware.isdn.q931.causes import Cause
 from firmware.sip import events as sip_events
 from firmware.sip.binding import SipCalls
 from firmware.sip.dialog import LocalEndpoint
+from firmware.sip.digest import DigestChallenger
+from firmware.sip.registrar import Registrar
 from firmware.sip.trunks import trunks_from_config
 from firmware.sip.useragent import SipUserAgent
 from runtime.clock import TimerHandle
@@ -69,7 +71,8 @@ class SipService(Service):
         self._ctx = ctx
         section = self.config.sip
         address = str(section.address)
-        ua = SipUserAgent(LocalEndpoint(address, section.port), trunks_from_config(self.config))
+        ua = SipUserAgent(LocalEndpoint(address, section.port), trunks_from_config(self.config),
+                          registrar=phones_registrar(self.config, address, ctx.bus))
         self.calls = SipCalls(ua, clock=ctx.clock, bus=ctx.bus)
         self.pool = RtpLegPool(address, (section.rtp_port_min, section.rtp_port_max), now=ctx.clock.now,
                                started=self._run_port)
@@ -77,9 +80,9 @@ class SipService(Service):
             self.handler = PbxSipHandler(self.calls, core_for(ctx), self.pool)
             self.calls.handler = _CoreReady(self.handler, ctx)
         self.bound = await self.calls.start(address, section.port, tcp=section.tcp)
-        log.info("sip: listening on %s:%d (UDP%s), %d trunk(s), RTP ports %d-%d, calls to %s", address, self.bound,
-                 "+TCP" if section.tcp else "", len(ua.trunks), section.rtp_port_min, section.rtp_port_max,
-                 section.handler)
+        log.info("sip: listening on %s:%d (UDP%s), %d trunk(s), %d phone(s), RTP ports %d-%d, calls to %s", address,
+                 self.bound, "+TCP" if section.tcp else "", len(ua.trunks), len(getattr(self.config, "sip_phone", ())),
+                 section.rtp_port_min, section.rtp_port_max, section.handler)
 
     def _run_port(self, port) -> None:
         """A new RTP port: the line thread runs it after the spans, or the loop does."""
@@ -128,10 +131,19 @@ class SipService(Service):
                             f"call(s), {self.pool.legs_open()} RTP leg(s), trunks up: {', '.join(up) or 'none'}")
 
 
+def phones_registrar(config, address: str, bus) -> Registrar | None:
+    """The registrar of the `[[sip_phone]]`s (None without any): digest with MD5, which every
+    phone answers (SIPp and older phones fail on a SHA-256 challenge); presence on the bus."""
+    phones = {phone.extension: phone.password for phone in getattr(config, "sip_phone", None) or ()}
+    if not phones:
+        return None
+    return Registrar((address,), DigestChallenger(address, algorithms=("MD5",)), phones.get, bus=bus)
+
+
 def _sip_from_config(config) -> SipService | None:
-    if not getattr(config, "sip_trunk", None):
+    if not getattr(config, "sip_trunk", None) and not getattr(config, "sip_phone", None):
         return None
     return SipService(config)
 
 
-BOX_SERVICES.add("sip", _sip_from_config, sections=("sip", "sip_trunk"))
+BOX_SERVICES.add("sip", _sip_from_config, sections=("sip", "sip_trunk", "sip_phone"))
