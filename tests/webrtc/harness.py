@@ -46,9 +46,10 @@ def free_udp_port() -> int:
 class Box:
     """The box's side: registrar + user agent, RTP legs on a line thread, the WebRTC endpoint."""
 
-    def __init__(self, tick: float = 0.001):
+    def __init__(self, tick: float = 0.001, realtime: bool = False):
         self.bus = EventBus()
         self.tick = tick
+        self.realtime = realtime
         self.events: list = []
         self.calls: SipCalls | None = None
 
@@ -63,7 +64,7 @@ class Box:
         self.calls.handler = self
         self.thread = LineThread(self.tick)
         self.pool = RtpLegPool(HOST, now=clock.now, started=self.thread.attach_rtp)
-        self.thread.start(realtime_priority=False)
+        self.thread.start(realtime_priority=self.realtime)
         await self.calls.start(HOST, self.port, tcp=False)
         self.endpoint = WebRtcEndpoint(EndpointConfig(registrar=(HOST, self.port), domain=HOST), PASSWORDS.get,
                                        bus=self.bus)
