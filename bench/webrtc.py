@@ -103,7 +103,7 @@ async def box_step(n: int, seconds: float) -> dict:
     from pbx_cti.webrtc.endpoint import EndpointConfig, WebRtcEndpoint
     from pbx_cti.webrtc.signalling import EndpointThread, install
     from runtime.clock import LoopClock
-    from tests.webrtc.harness import HOST, PASSWORDS, Box, heard_dial_tone, play_tone, record, wait_for
+    from tests.webrtc.harness import HOST, PASSWORDS, Box, DialToneEar, play_tone, record, wait_for
 
     box = await Box(tick=0.010, realtime=True).start()      # the line thread as on the box: SCHED_FIFO
     cheap = hash_password(PASSWORD, n=16, r=1, p=1)
@@ -138,19 +138,28 @@ async def box_step(n: int, seconds: float) -> dict:
         for _, leg in legs.values():
             record(leg)
             play_tone(leg, seconds=seconds + 3)
+        ears = {e: DialToneEar(leg) for e, (_, leg) in legs.items()}
         await asyncio.sleep(1.0)                # settle: jitter buffers, the first packets
         beat = Heartbeat()
         beating = asyncio.run_coroutine_threadsafe(beat.run(), endpoint.loop)
         box.thread.reset_stats()
         cpu0, far0, t0 = cpu_seconds(os.getpid()), cpu_seconds(far.pid) if far else 0.0, time.monotonic()
         load0 = machine_load()
-        await asyncio.sleep(seconds)
+        for _ in range(int(seconds)):            # the ears drain the recorders as the talk goes on
+            await asyncio.sleep(1.0)
+            for ear in ears.values():
+                ear.heard()
         elapsed = time.monotonic() - t0
         cpu, far_cpu = cpu_seconds(os.getpid()) - cpu0, (cpu_seconds(far.pid) - far0) if far else 0.0
         beat.running = False
         beating.cancel()
         thread = box.thread.stats()
-        deaf = [e for e, (_, leg) in legs.items() if not heard_dial_tone(leg)]
+        deaf = [e for e, ear in ears.items() if not ear.heard()]
+        if os.environ.get("WEBRTC_BENCH_DEBUG"):
+            for e, (_, leg) in legs.items():
+                st = leg.stats()
+                print(e, e in deaf, {k: st[k] for k in ("packets_received", "lost", "jitter_ms")},
+                      st["jitter_buffer"], ears[e].debug(), file=sys.stderr)
         lost = sum(leg.stats()["lost"] for _, leg in legs.values())
         result.update({
             "line_late_ticks": int(thread["late_ticks"]), "endpoint_late_ticks": beat.late,

@@ -109,11 +109,16 @@ class WebRtcEndpoint:
         return dict(ice_guard.DROPPED)
 
     def open(self, agent: str, extension: str, send: Callable[[dict], None]) -> "SoftphoneSession":
-        """A session for the agent's browser; an older one of the same agent is closed (the
-        newest page wins, as a phone re-registering replaces its binding)."""
-        old = self.sessions.pop(agent, None)
+        """A session for the agent's browser.  An older idle one of the same agent is closed (the
+        newest page wins, as a phone re-registering replaces its binding); one with a call is
+        kept and the new page refused, so a second tab never drops the agent's caller."""
+        old = self.sessions.get(agent)
+        if old is not None and old.call is not None:
+            raise SoftphoneError(f"agent {agent!r} is in a call on the softphone of another page: "
+                                 f"finish it there first")
         if old is not None:
-            asyncio.ensure_future(old.close("replaced by a newer page"))
+            del self.sessions[agent]
+            asyncio.ensure_future(old.close("replaced by a newer page", gone=False))
         session = SoftphoneSession(self, agent, extension, send)
         self.sessions[agent] = session
         self.counters.sessions += 1

@@ -7,12 +7,14 @@ extension) opens it; a stale or unknown token is refused with 401 before the upg
 API request is.  Messages are JSON objects:
 
     page -> box   {"type": "offer", "sdp": ...}   {"type": "answer-call"}   {"type": "reject"}
-                  {"type": "hangup"}
+                  {"type": "hangup"}   {"type": "bye"} (the page stops its softphone: a call is cleared
+                  with cause 16, not 41)
     box -> page   {"type": "hello", "agent", "extension"}   {"type": "answer", "sdp"}
                   {"type": "registered" | "unregistered"}   {"type": "incoming", "call", "caller", "called"}
                   {"type": "answered"}   {"type": "ended", "cause"}   {"type": "error", "error"}
 
-The socket closing is the browser going away: the session ends as an IP phone that fails.
+The socket closing without a bye is the browser going away: the session ends as an IP phone
+that fails.  A second page of an agent whose softphone is in a call is refused (close code 4009).
 `install(api, runner)` adds the route; the endpoint itself runs in its own thread and loop
 (`EndpointThread`), so aiortc's media work stays off the API's loop and off the line thread.
 """
@@ -90,9 +92,17 @@ class EndpointThread:
     def stop(self) -> None:
         if self.loop is None or not self.loop.is_running():
             return
-        asyncio.run_coroutine_threadsafe(self.endpoint.close(), self.loop).result(10)
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+
+    async def _shutdown(self) -> None:
+        """Every session closed, then what aiortc left running cancelled and awaited."""
+        await self.endpoint.close()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
 
 
 def install(api, runner: EndpointThread) -> None:
@@ -135,23 +145,42 @@ async def softphone_socket(api, runner: EndpointThread, request: web.Request) ->
                 return
 
     writing = asyncio.ensure_future(writer())
-    soft = await runner.call(runner.endpoint.open, session.who, agent.endpoint, send)
+    try:
+        soft = await runner.call(runner.endpoint.open, session.who, agent.endpoint, send)
+    except SoftphoneError as exc:
+        await ws.send_str(json.dumps({"type": "error", "error": str(exc)}))
+        writing.cancel()
+        await ws.close(code=4009, message=b"softphone busy on another page")
+        return ws
     send({"type": "hello", "agent": session.who, "extension": agent.endpoint})
+    goodbye = False
     try:
         async for message in ws:
             if message.type != WSMsgType.TEXT:
                 if message.type == WSMsgType.ERROR:
                     break
                 continue
+            if _is_bye(message.data):
+                goodbye = True       # the page stops its softphone (logout): not a vanished browser
+                break
             reply = await _handle(runner, soft, message.data)
             if reply is not None:
                 send(reply)
     finally:
         if runner.running:          # else the endpoint is stopping and closed every session itself
-            await runner.call(soft.close, "the page's socket closed")
+            await runner.call(lambda: soft.close("the page stopped its softphone" if goodbye
+                                                 else "the page's socket closed", gone=not goodbye))
         await asyncio.sleep(0)               # the last messages, if the socket still takes them
         writing.cancel()
     return ws
+
+
+def _is_bye(text: str) -> bool:
+    try:
+        message = json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(message, dict) and message.get("type") == "bye"
 
 
 async def _handle(runner: EndpointThread, soft, text: str) -> dict | None:

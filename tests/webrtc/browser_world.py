@@ -28,7 +28,7 @@ from dsp.tones import ToneGenerator
 from pbx_cti.webrtc.endpoint import EndpointConfig, WebRtcEndpoint
 from pbx_cti.webrtc.signalling import EndpointThread, install
 from tests.api.api_world import World
-from tests.webrtc.harness import HOST, PASSWORDS, Box, heard_dial_tone, play_tone, record
+from tests.webrtc.harness import HOST, PASSWORDS, Box, DialToneEar, play_tone, record
 
 SOFTPHONE_JS = Path(__file__).resolve().parents[2] / "pbx_cti" / "desktop" / "static" / "softphone.js"
 CHROMIUM = "/usr/lib/chromium/chromium"
@@ -141,9 +141,11 @@ def main() -> dict:
             play_tone(leg, seconds=6.0)
 
         boxes.run(tone())
-        time.sleep(2.5)
-        result["box_heard_dial_tone"] = boxes.run(_async(heard_dial_tone, leg))
-        result["page_heard_1khz_db"] = driver.execute_script("return window.priboxSoftphone.received(1000)")
+        ear = DialToneEar(leg)
+        result["box_heard_dial_tone"] = poll(lambda: boxes.run(_async(ear.heard)), 6)
+        heard = lambda: driver.execute_script("return window.priboxSoftphone.received(1000)")  # noqa: E731
+        poll(lambda: (heard() or {}).get("above", 0) > 30, 4)
+        result["page_heard_1khz_db"] = heard()
         result["leg"] = {k: v for k, v in boxes.run(_async(leg.stats)).items()
                          if k in ("packets_received", "lost", "jitter_ms")}
         driver.find_element("id", "softphone-hangup").click()
@@ -159,6 +161,15 @@ def main() -> dict:
         driver.quit()
         boxes.run(boxes.stop())
     return result
+
+
+def poll(predicate, timeout: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
 
 
 async def _async(fn, *args):

@@ -110,11 +110,35 @@ def record(leg) -> None:
     leg.port.media.record(leg.leg, lib.MEDIA_FROM_LINE, seconds=10.0)
 
 
+class DialToneEar:
+    """The box's tone detector (dsp/c/tones.c) on what the leg receives, fed as it arrives:
+    `heard()` drains the leg's recorder and says whether the KR dial tone has been matched."""
+
+    def __init__(self, leg):
+        self.leg = leg
+        self.detector = CallProgressDetector("KR")
+        self.samples = 0
+        self.quiet_blocks = 0
+        self.matched = False
+
+    def heard(self) -> bool:
+        samples = self.leg.port.media.recorded(self.leg.leg, lib.MEDIA_FROM_LINE)
+        self.samples += len(samples)
+        blocks = samples[: len(samples) // 160 * 160].reshape(-1, 160).astype(float)
+        if len(blocks):
+            self.quiet_blocks += int(np.sum(np.sqrt(np.mean(blocks ** 2, axis=1)) < 100))
+        for k in range(0, len(samples), 3200):         # a few blocks at a time, as the line runs
+            if any(r.name == "dial" for r in self.detector.process(samples[k:k + 3200])):
+                self.matched = True
+        return self.matched
+
+    def debug(self) -> dict:
+        return {"samples": self.samples, "quiet_blocks": self.quiet_blocks,
+                "history": [(s.freqs_hz, round(s.duration_s, 2)) for s in self.detector.history()][-6:]}
+
+
 def heard_dial_tone(leg) -> bool:
-    """The box's tone detector (dsp/c/tones.c) on what the leg received: KR dial tone."""
-    samples = leg.port.media.recorded(leg.leg, lib.MEDIA_FROM_LINE)
-    detector = CallProgressDetector("KR")
-    return any(r.name == "dial" for r in detector.process(samples))
+    return DialToneEar(leg).heard()
 
 
 class DialToneTrack(MediaStreamTrack):

@@ -15,8 +15,7 @@ import socket
 from pbx_cti.webrtc.endpoint import EndpointConfig, WebRtcEndpoint
 from pbx_cti.webrtc.signalling import EndpointThread, install
 from tests.api.api_world import World
-from tests.webrtc.harness import (HOST, PASSWORDS, BrowserPeer, Box, heard_dial_tone, play_tone, record,
-                                  wait_for)
+from tests.webrtc.harness import HOST, PASSWORDS, BrowserPeer, Box, DialToneEar, play_tone, record, wait_for
 
 UPGRADE = {"Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
            "Sec-WebSocket-Key": "x3JJHMbDL1EzLkh9GBhXDw=="}
@@ -83,10 +82,10 @@ def test_a_call_to_the_agents_extension_rings_the_page_which_answers_with_audio_
                 await page.until("answered")
                 assert await wait_for(lambda: box.answered(call_id), 3)
                 record(leg)
-                play_tone(leg, seconds=3.0)
-                await asyncio.sleep(1.6)
-                assert heard_dial_tone(leg), "the box's tone detector did not hear the page's dial tone"
-                assert browser.tone_level() > 30.0, "the page's received track did not carry the box's 1 kHz"
+                play_tone(leg, seconds=6.0)
+                ear = DialToneEar(leg)
+                assert await wait_for(ear.heard, 5), f"the box's tone detector did not hear the page: {ear.debug()}"
+                assert await wait_for(lambda: browser.tone_level() > 30.0, 3), "the page's track lacks the box's 1 kHz"
                 stats = leg.stats()
                 assert stats["packets_received"] > 50 and stats["lost"] == 0
                 await page.send(type="hangup")
@@ -209,6 +208,84 @@ def test_stale_wrong_and_unfit_tokens_are_refused_before_the_upgrade():
                 assert errors[2] == "answer: no call on this softphone"
                 assert errors[3].startswith("unknown message type 'dial'")
                 await ws.close()
+            finally:
+                await asyncio.get_running_loop().run_in_executor(None, runner.stop)
+                await box.stop()
+    asyncio.run(scenario())
+
+
+def test_a_browser_whose_network_goes_silent_loses_ice_consent_and_is_handled_as_gone(monkeypatch):
+    """No socket closes and no DTLS alert comes: the page's network just goes quiet (a laptop
+    that sleeps, a cable pulled).  The endpoint's ICE consent checks (RFC 7675) go unanswered; the
+    session ends as for a vanished browser.  The consent interval is shortened from 5 s here."""
+    import aioice.ice
+    monkeypatch.setattr(aioice.ice, "CONSENT_INTERVAL", 0.2)
+
+    async def scenario():
+        box = await Box().start()
+        world = World()
+        runner = softphone_world(world, box)
+        async with world:
+            try:
+                token, page, browser = await connect(world, box, "alice", "2001")
+                call_id, leg = box.ring("2001", runner.endpoint.sessions["alice"].relay.local)
+                await page.until("incoming")
+                await page.send(type="answer-call")
+                assert await wait_for(lambda: box.answered(call_id), 3)
+                # the browser's network goes silent: nothing it sends leaves, nothing reaches it
+                ice = browser.pc.getTransceivers()[0].sender.transport.transport
+                for protocol in ice._connection._protocols:
+                    protocol.transport.sendto = lambda *args, **kwargs: None
+                    protocol.datagram_received = lambda *args, **kwargs: None
+                assert await wait_for(lambda: box.released(call_id) is not None, 10), "consent never expired"
+                gone = next(e for e in box.events if type(e).__name__ == "Disconnected" and e.call_id == call_id)
+                assert gone.cause == 41
+                assert await wait_for(lambda: not box.registered("2001"), 3)
+                closed = await page.until("closed")
+                assert closed["reason"].startswith("the browser's connection")
+                assert runner.endpoint.counters.browsers_gone == 1
+                await page.ws.close()
+                await browser.close()
+            finally:
+                await asyncio.get_running_loop().run_in_executor(None, runner.stop)
+                await box.stop()
+    asyncio.run(scenario())
+
+
+def test_a_second_page_is_refused_while_the_first_is_in_a_call_and_a_page_that_says_bye_is_not_gone():
+    async def scenario():
+        box = await Box().start()
+        world = World()
+        runner = softphone_world(world, box)
+        async with world:
+            try:
+                token, page, browser = await connect(world, box, "alice", "2001")
+                call_id, leg = box.ring("2001", runner.endpoint.sessions["alice"].relay.local)
+                await page.until("incoming")
+                await page.send(type="answer-call")
+                assert await wait_for(lambda: box.answered(call_id), 3)
+                # the agent opens the desktop in a second tab: refused, the call goes on
+                second = Page(await world.client.ws_connect(f"/api/v1/softphone?token={token}"))
+                assert await wait_for(lambda: second.seen("error") is not None, 3)
+                assert "in a call on the softphone of another page" in second.seen("error")["error"]
+                assert await wait_for(lambda: second.ws.closed, 3) and second.ws.close_code == 4009
+                assert box.released(call_id) is None and box.registered("2001")
+                # the first page logs out properly: the call ends normally (16), not as a lost device
+                await page.send(type="bye")
+                assert await wait_for(lambda: box.released(call_id) is not None, 3)
+                ended = next(e for e in box.events if type(e).__name__ == "Disconnected" and e.call_id == call_id)
+                assert ended.cause == 16
+                assert await wait_for(lambda: not box.registered("2001"), 3)
+                assert runner.endpoint.counters.browsers_gone == 0
+                await browser.close()
+                # an idle softphone is replaced by the newer page
+                token, page, browser = await connect(world, box, "alice", "2001")
+                token2, page2, browser2 = await connect(world, box, "alice", "2001")
+                assert (await page.until("closed"))["reason"] == "replaced by a newer page"
+                assert box.registered("2001")
+                for p, b in ((page, browser), (page2, browser2)):
+                    await p.ws.close()
+                    await b.close()
             finally:
                 await asyncio.get_running_loop().run_in_executor(None, runner.stop)
                 await box.stop()

@@ -148,7 +148,7 @@
     reject() { send({ type: "reject" }); },
     hangup() { send({ type: "hangup" }); },
     stop() {
-      if (ws) { ws.onclose = null; ws.close(); ws = null; }
+      if (ws) { send({ type: "bye" }); ws.onclose = null; ws.close(); ws = null; }
       if (pc) { pc.close(); pc = null; }
       if (microphone) { microphone.getTracks().forEach((t) => t.stop()); microphone = null; }
       call = null; analyser = null;
