@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import Callable
@@ -151,7 +152,7 @@ class SoftphoneSession:
         self.relay: RtpRelay | None = None        # the relay the peer connection's sender is bound to
         self.registered = False
         self.closed = False
-        self._browser_track = None
+        self._browser_pt: int | None = None       # the browser's payload type for our codec
 
     # -- page -> box --------------------------------------------------------------------------
     async def start(self, offer_sdp: str) -> str:
@@ -169,7 +170,10 @@ class SoftphoneSession:
         transceiver = self.pc.addTransceiver(self.relay.track, direction="sendrecv")
         wanted = [c for c in RTCRtpSender.getCapabilities("audio").codecs if c.mimeType.lower() == f"audio/{codec.lower()}"]
         transceiver.setCodecPreferences(wanted)
-        self.pc.on("track", self._on_track)
+        # The browser's RTP, once SRTP is removed, goes to the box's leg as it arrives: aiortc's
+        # jitter buffer and decoder are left out (the leg has its own adaptive jitter buffer, and
+        # G.711 needs no decoding to be relayed), so its octets reach the box untouched.
+        transceiver.receiver._handle_rtp_packet = self._rtp_from_browser
         self.pc.on("connectionstatechange", self._on_connection_state)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -180,7 +184,9 @@ class SoftphoneSession:
             await self.close("bad offer", gone=False)
             raise SoftphoneError(f"the offer could not be used: {exc}") from None
         sdp = self.pc.localDescription.sdp
-        if f"{codec}/8000" not in sdp:
+        found = re.search(rf"a=rtpmap:(\d+) {codec}/8000", sdp)
+        self._browser_pt = int(found.group(1)) if found else None
+        if found is None:
             self.endpoint.counters.refused_offers += 1
             await self.close("no G.711", gone=False)
             raise SoftphoneError(f"the browser offered no {codec}/8000: the box carries G.711 in the trunk's law "
@@ -193,8 +199,7 @@ class SoftphoneSession:
                             telephone_event_pt=None)
         self.calls.answer(call.call_id, media=audio)
         call.state = "talking"
-        if self._browser_track is not None:
-            call.relay.start_pump(self._browser_track)
+        call.relay.talking = True
         self.send({"type": "answered", "call": call.call_id})
 
     def reject_call(self) -> None:
@@ -243,11 +248,11 @@ class SoftphoneSession:
         self.send({"type": "closed", "reason": reason})
 
     # -- aiortc ---------------------------------------------------------------------------------
-    def _on_track(self, track) -> None:
-        if track.kind == "audio":
-            self._browser_track = track
-            if self.call is not None and self.call.state == "talking":
-                self.call.relay.start_pump(track)
+    async def _rtp_from_browser(self, packet, arrival_time_ms: int = 0) -> None:
+        if packet.payload_type != self._browser_pt:
+            self.relay.counters["other_payload"] += 1
+            return
+        self.relay.forward(packet.sequence_number, packet.timestamp, packet.marker, packet.payload)
 
     async def _on_connection_state(self) -> None:
         state = self.pc.connectionState if self.pc is not None else "closed"

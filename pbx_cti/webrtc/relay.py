@@ -1,10 +1,9 @@
 """The softphone's audio between the browser's peer connection (aiortc) and the box's RTP leg.
 
-Toward the browser, the box's G.711 payloads go out untouched: each RTP payload becomes an
-`av.Packet` that aiortc's sender packs as is (no decode, no encode).  From the browser, aiortc
-hands decoded G.711 frames; they are companded again in the same law by the C core (G.711
-decode then encode is the identity, so the octets the box receives are the browser's) and sent
-as plain RTP to the box's leg.
+Both ways the G.711 octets pass untouched.  Toward the browser each RTP payload of the box's leg
+becomes an `av.Packet` that aiortc's sender packs as is (no decode, no encode) before SRTP.
+From the browser, each RTP packet aiortc has taken out of SRTP is forwarded at once (`forward`)
+with its sequence number and timestamp, so the leg's own jitter buffer does the smoothing.
 """
 
 from __future__ import annotations
@@ -18,16 +17,12 @@ import struct
 from collections import deque
 
 import av
-import numpy as np
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-
-from dsp import companding
 
 log = logging.getLogger("pribox.webrtc")
 
 TIME_BASE = fractions.Fraction(1, 8000)
 STATIC_PT = {"PCMA": 8, "PCMU": 0}
-LAW = {"PCMA": "alaw", "PCMU": "ulaw"}
 QUEUE_PACKETS = 50          # 1 s of 20 ms packets toward the browser; older ones are dropped
 
 
@@ -105,7 +100,6 @@ class RtpRelay:
         if codec not in STATIC_PT:
             raise ValueError(f"codec: expected PCMA or PCMU (G.711 in the trunk's law), got {codec!r}")
         self.codec = codec
-        self.law = LAW[codec]
         self.track = BoxAudioTrack()
         self.transport: asyncio.DatagramTransport | None = None
         self._rtcp: socket.socket | None = None
@@ -114,9 +108,7 @@ class RtpRelay:
         self.local: tuple[str, int] | None = None
         rng = random.SystemRandom()
         self._ssrc = rng.getrandbits(32)
-        self._seq = rng.getrandbits(15)
-        self._timestamp = rng.getrandbits(32)
-        self._pump: asyncio.Task | None = None
+        self.talking = False          # the browser's audio goes to the box only in an answered call
         self.counters = {"from_box": 0, "to_box": 0, "not_rtp": 0, "foreign": 0, "other_payload": 0}
         self.send_errors = 0
 
@@ -151,6 +143,7 @@ class RtpRelay:
 
     def disconnect(self) -> None:
         self.remote = None
+        self.talking = False
 
     def _from_box(self, data: bytes, addr) -> None:
         if self.remote is None or tuple(addr[:2]) != self.remote:
@@ -167,38 +160,17 @@ class RtpRelay:
         self.counters["from_box"] += 1
         self.track.push(payload, timestamp)
 
-    def start_pump(self, browser_track: MediaStreamTrack) -> None:
-        if self._pump is None:
-            self._pump = asyncio.ensure_future(self._run_pump(browser_track))
-
-    async def _run_pump(self, browser_track: MediaStreamTrack) -> None:
-        """The browser's frames to the box: G.711 again in the same law, 20 ms per packet."""
-        try:
-            while True:
-                frame = await browser_track.recv()
-                samples = frame.to_ndarray()
-                if samples.ndim == 2 and samples.shape[0] > 1:
-                    samples = samples[0]
-                samples = np.ascontiguousarray(samples.reshape(-1), np.int16)
-                if frame.sample_rate != 8000:
-                    continue        # not G.711: the negotiation allowed nothing else
-                self._send(companding.encode(samples, self.law).tobytes(), len(samples))
-        except MediaStreamError:
+    def forward(self, sequence: int, timestamp: int, marker: bool, payload: bytes) -> None:
+        """A payload from the browser (SRTP removed) to the box's leg, with the browser's own
+        sequence and timing so the leg's jitter buffer sees the real arrival pattern."""
+        if not self.talking or self.transport is None or self.remote is None:
             return
-
-    def _send(self, payload: bytes, samples: int) -> None:
-        if self.transport is None or self.remote is None:
-            return
-        header = struct.pack("!BBHII", 0x80, STATIC_PT[self.codec], self._seq, self._timestamp, self._ssrc)
-        self._seq = (self._seq + 1) & 0xFFFF
-        self._timestamp = (self._timestamp + samples) & 0xFFFFFFFF
+        header = struct.pack("!BBHII", 0x80, (0x80 if marker else 0) | STATIC_PT[self.codec], sequence & 0xFFFF,
+                             timestamp & 0xFFFFFFFF, self._ssrc)
         self.transport.sendto(header + payload, self.remote)
         self.counters["to_box"] += 1
 
     def close(self) -> None:
-        if self._pump is not None:
-            self._pump.cancel()
-            self._pump = None
         self.track.stop()
         if self.transport is not None:
             self.transport.close()
