@@ -191,7 +191,7 @@ async def box_step(n: int, seconds: float) -> dict:
 
 # == the far ends: N aiortc peers as pages ==========================================================
 async def far_ends(url: str, n: int) -> dict:
-    from tests.webrtc.harness import BrowserPeer
+    from tests.webrtc.harness import LeanBrowserPeer
 
     peers: list = []
 
@@ -200,7 +200,7 @@ async def far_ends(url: str, n: int) -> dict:
                                                              "extension": str(2000 + k)})
         token = (await login.json())["token"]
         ws = await http.ws_connect(f"{url}/api/v1/softphone?token={token}")
-        peer = BrowserPeer()
+        peer = LeanBrowserPeer()
         peers.append(peer)
         await ws.send_str(json.dumps({"type": "offer", "sdp": await peer.offer()}))
         async for message in ws:
@@ -209,7 +209,6 @@ async def far_ends(url: str, n: int) -> dict:
                 await peer.accept(event["sdp"])
             elif event["type"] == "incoming":
                 await ws.send_str(json.dumps({"type": "answer-call"}))
-                peer.received.clear()
         peer.finished = True
 
     async with aiohttp.ClientSession() as http:
