@@ -13,7 +13,9 @@ the box plays 1 kHz on every leg.  Over `--seconds` of talk:
 - every leg must hear the dial tone (the box's tone detector) and every agent the 1 kHz
   (numpy on its received track), else the step fails whatever the ticks say.
 
-The line thread runs at real-time priority (SCHED_FIFO, as on the box; needs root).  First the
+The line thread runs at real-time priority (SCHED_FIFO 10, as on the box; needs root), and the
+endpoint's thread at SCHED_FIFO 5 as `[webrtc] realtime_priority` makes it (`--endpoint-priority
+normal`: as any thread).  First the
 reference, in the same run: the box with no agent, measured the same way (`idle_reference`).
 N rises through `--steps`: `webrtc_agents_talking` is the largest N with 0 late ticks at it and
 every step before (goal >= 30); on a machine shared with other work, where ticks go late with no
@@ -95,7 +97,7 @@ class Heartbeat:
                 due = time.monotonic() + HEARTBEAT
 
 
-async def box_step(n: int, seconds: float) -> dict:
+async def box_step(n: int, seconds: float, realtime: bool = True) -> dict:
     from firmware.config.passwords import hash_password
     from pbx_cti.api.app import AgentApi, Credentials
     from pbx_cti.cti import CtiEngine
@@ -112,7 +114,7 @@ async def box_step(n: int, seconds: float) -> dict:
     api = AgentApi(runner, box.bus, Credentials({a: cheap for a in engine.agents}))
     api.settings.requests_per_second, api.settings.request_burst = 10_000.0, 10_000
     endpoint = EndpointThread(lambda: WebRtcEndpoint(EndpointConfig(registrar=(HOST, box.port), domain=HOST),
-                                                     PASSWORDS.get)).start()
+                                                     PASSWORDS.get), realtime_priority=realtime).start()
     install(api, endpoint)
     app_runner = web.AppRunner(api.app)
     await app_runner.setup()
@@ -170,6 +172,7 @@ async def box_step(n: int, seconds: float) -> dict:
             "box_cpu_percent_per_agent": round(100 * cpu / elapsed / n, 2) if n else None,
             "far_ends_cpu_percent": round(100 * far_cpu / elapsed, 1),
             "line_thread_realtime": bool(thread["realtime_priority"]),
+            "endpoint_thread_realtime": endpoint.realtime,
             "load_avg_1m": [load0, machine_load()],
         })
     finally:
@@ -239,6 +242,9 @@ def main() -> None:
     parser.add_argument("--steps", default="5,10,15,20,25,30,40")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--latency-samples", type=int, default=200)
+    parser.add_argument("--endpoint-priority", choices=("realtime", "normal"), default="realtime",
+                        help="the endpoint's thread as [webrtc] realtime_priority makes it on the box (default), "
+                             "or as any thread")
     parser.add_argument("--far-ends")
     parser.add_argument("--agents", type=int)
     args = parser.parse_args()
@@ -247,11 +253,12 @@ def main() -> None:
         return
     # The reference, in the same run: the box with no agent, measured the same way.  On a machine
     # shared with other work, ticks go late with no agent at all; a step is then judged against it.
-    idle = asyncio.run(box_step(0, args.seconds))
+    realtime = args.endpoint_priority == "realtime"
+    idle = asyncio.run(box_step(0, args.seconds, realtime))
     print(json.dumps(idle), flush=True)
     steps, best, best_vs_idle, last, strict = [], 0, 0, None, True
     for n in (int(s) for s in args.steps.split(",")):
-        step = asyncio.run(box_step(n, args.seconds))
+        step = asyncio.run(box_step(n, args.seconds, realtime))
         steps.append(step)
         print(json.dumps(step), flush=True)
         audio_ok = "error" not in step and step["legs_deaf"] == 0 and step["agents_deaf"] == 0
@@ -278,6 +285,7 @@ def main() -> None:
         "load_avg_1m": machine_load(),
         "cpus": os.cpu_count(),
         "talk_seconds_per_step": args.seconds,
+        "endpoint_priority": args.endpoint_priority,
     }))
 
 

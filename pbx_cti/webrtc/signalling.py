@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import threading
 from typing import Callable
 
@@ -35,14 +36,17 @@ log = logging.getLogger("pribox.webrtc")
 
 PATH = "/api/v1/softphone"
 MAX_MESSAGE = 64 * 1024          # an SDP offer is a few kilobytes
+REALTIME_PRIORITY = 5            # SCHED_FIFO, below the line thread's 10
 
 
 class EndpointThread:
     """The endpoint in a thread of its own with its own event loop; `call` runs a function (or
     coroutine function) there and returns its result to the caller's loop."""
 
-    def __init__(self, make_endpoint: Callable[[], WebRtcEndpoint]):
+    def __init__(self, make_endpoint: Callable[[], WebRtcEndpoint], realtime_priority: bool = False):
         self._make = make_endpoint
+        self.realtime_priority = realtime_priority
+        self.realtime = False          # whether the thread got SCHED_FIFO
         self.loop: asyncio.AbstractEventLoop | None = None
         self.endpoint: WebRtcEndpoint | None = None
         self._thread: threading.Thread | None = None
@@ -58,6 +62,13 @@ class EndpointThread:
         return self
 
     def _run(self) -> None:
+        if self.realtime_priority:
+            # Media, like the line thread (SCHED_FIFO 10), but below it: the line's ticks come first.
+            try:
+                os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(REALTIME_PRIORITY))
+                self.realtime = True
+            except (OSError, AttributeError) as exc:
+                log.warning("webrtc: no real-time priority for the endpoint's thread (%s): it runs as any thread", exc)
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)
         try:

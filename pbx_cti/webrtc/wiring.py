@@ -46,7 +46,8 @@ def start_softphone(api, config) -> Softphone | None:
     endpoint_config = EndpointConfig(registrar=(str(sip.address), sip.port), domain=str(sip.address),
                                      host=str(sip.address), ice_addresses=tuple(str(a) for a in section.ice_addresses),
                                      codec=section.codec)
-    runner = EndpointThread(lambda: WebRtcEndpoint(endpoint_config, phones.get)).start()
+    runner = EndpointThread(lambda: WebRtcEndpoint(endpoint_config, phones.get),
+                            realtime_priority=section.realtime_priority).start()
     install(api, runner)
     log.info("webrtc: softphone on the agent API, %s, host candidates %s", section.codec,
              ", ".join(endpoint_config.ice_addresses))
