@@ -174,30 +174,42 @@ class SoftphoneSession:
         # jitter buffer and decoder are left out (the leg has its own adaptive jitter buffer, and
         # G.711 needs no decoding to be relayed), so its octets reach the box untouched.
         transceiver.receiver._handle_rtp_packet = self._rtp_from_browser
-        self.pc.on("connectionstatechange", self._on_connection_state)
+        pc = self.pc
+        pc.on("connectionstatechange", lambda: self._on_connection_state(pc))
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
             answer = await self.pc.createAnswer()
             await self.pc.setLocalDescription(answer)
-        except (ValueError, AttributeError, KeyError, IndexError) as exc:
+        except Exception as exc:  # noqa: BLE001 -- aiortc raises many kinds on a broken SDP; each is the page's fault
             self.endpoint.counters.refused_offers += 1
-            await self.close("bad offer", gone=False)
-            raise SoftphoneError(f"the offer could not be used: {exc}") from None
+            await self._drop_media()
+            raise SoftphoneError(f"the offer could not be used: {type(exc).__name__}: {exc}") from None
         sdp = self.pc.localDescription.sdp
         found = re.search(rf"a=rtpmap:(\d+) {codec}/8000", sdp)
         self._browser_pt = int(found.group(1)) if found else None
         if found is None:
             self.endpoint.counters.refused_offers += 1
-            await self.close("no G.711", gone=False)
+            await self._drop_media()
             raise SoftphoneError(f"the browser offered no {codec}/8000: the box carries G.711 in the trunk's law "
                                  f"and transcodes nothing")
         return sdp
+
+    async def _drop_media(self) -> None:
+        """A refused offer leaves nothing open; the page may offer again."""
+        pc, relay, self.pc, self.relay = self.pc, self.relay, None, None
+        if pc is not None:
+            await pc.close()
+        if relay is not None:
+            relay.close()
 
     def answer_call(self) -> None:
         call = self._need_call("answer", "ringing")
         audio = AudioConfig(call.relay.local[0], call.relay.local[1], codecs=(self.endpoint.config.codec,),
                             telephone_event_pt=None)
-        self.calls.answer(call.call_id, media=audio)
+        try:
+            self.calls.answer(call.call_id, media=audio)
+        except SipCallStateError as exc:          # the caller gave up as the agent clicked
+            raise SoftphoneError(f"answer: {exc}") from None
         call.state = "talking"
         call.relay.talking = True
         self.send({"type": "answered", "call": call.call_id})
@@ -254,8 +266,10 @@ class SoftphoneSession:
             return
         self.relay.forward(packet.sequence_number, packet.timestamp, packet.marker, packet.payload)
 
-    async def _on_connection_state(self) -> None:
-        state = self.pc.connectionState if self.pc is not None else "closed"
+    async def _on_connection_state(self, pc: RTCPeerConnection) -> None:
+        if pc is not self.pc:
+            return                  # a peer connection dropped after a refused offer: not the browser
+        state = pc.connectionState
         if state == "connected" and self.calls is None and not self.closed:
             await self._register()
         elif state in ("failed", "closed") and not self.closed:

@@ -215,3 +215,6 @@ async def _handle(runner: EndpointThread, soft, text: str) -> dict | None:
         return {"type": "error", "error": f"unknown message type {kind!r}; expected offer, answer-call, reject, hangup"}
     except SoftphoneError as exc:
         return {"type": "error", "error": str(exc)}
+    except Exception:  # noqa: BLE001 -- one bad message must not end the agent's softphone
+        log.exception("softphone: %s from the page failed", kind)
+        return {"type": "error", "error": f"{kind} failed inside the box (logged); the softphone goes on"}
