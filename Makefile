@@ -14,12 +14,14 @@ VPY     := $(VENV)/bin/python
 # 127.0.0.1 and answers a call from the box; Debian 12 has 1.0.0, no GUI pulled in).
 # rsyslog: the remote syslog tests start a private rsyslogd on 127.0.0.1 (imudp/imtcp, own config).
 # e2fsprogs: the bench's data-partition disk for the image (mkfs.ext4 -L pribox-data).
-# chromium + chromium-driver: the real browser (headless, Selenium) of the softphone's and the
-# desktop's tests, with its fake microphone playing a WAV.
+# chromium + chromium-driver: the agent desktop's, wallboard's and softphone's tests run Debian's
+# own browser headless through chromedriver (Selenium), in a loopback-only network namespace (its
+# fake microphone plays a WAV for the softphone); fonts-nanum: Korean glyphs for that browser (the
+# pages and docs/*.png are in Korean).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
                 libpri-dev libbcg729-dev libspandsp-dev tshark lrzsz espeak-ng iproute2 \
                 rauc dbus openssl squashfs-tools sip-tester baresip \
-                rsyslog e2fsprogs chromium chromium-driver
+                rsyslog e2fsprogs chromium chromium-driver fonts-nanum
 # Only the image targets need these: debootstrap to build the image (its chroot builds the DAHDI
 # modules with Debian's dahdi-dkms for the image's kernel), qemu to boot it.
 IMAGE_PACKAGES := debootstrap qemu-system-x86

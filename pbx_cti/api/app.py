@@ -18,6 +18,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Callable
+from urllib.parse import urlsplit
 
 from aiohttp import WSMsgType, web
 
@@ -25,7 +26,7 @@ from firmware.config.passwords import verify_password
 from pbx_cti.acd.distributor import CallActionError
 from pbx_cti.cti.decisions import Decision
 from pbx_cti.notify.notifier import NotificationEvent
-from pbx_cti.notify.service import submit_from_api
+from pbx_cti.notify.service import notifier_for, submit_from_api
 from pbx_cti.cti.model import AgentState, CtiError, InvalidTransition, UnknownAgent
 from pbx_cti.cti.runner import CtiRunner
 from runtime.bus import EventBus
@@ -239,6 +240,8 @@ class AgentApi:
         self.calls = calls          # pbx_cti.acd AgentCalls: the agents' calls on the switching core
         self.settings = settings or ApiSettings()
         self.now = now
+        # Origins besides the box's own whose pages may call the API (scheme://host:port).
+        self.allowed_origins: set[str] = set()
         self.sessions: dict[str, Session] = {}
         self.limits = SourceLimits(self.settings, now)
         self.hub = EventHub(bus, self.agent_gone)
@@ -258,6 +261,7 @@ class AgentApi:
         r.add_post(PREFIX + "/agents/{agent}/calls/{action}", self.call_action)
         r.add_post(PREFIX + "/agents/{agent}/supervise/{mode}", self.supervise)
         r.add_get(PREFIX + "/queues", self.list_queues)
+        r.add_get(PREFIX + "/directory", self.directory)
         r.add_get(PREFIX + "/events", self.events)
         self.app.on_shutdown.append(self._close_clients)
 
@@ -267,6 +271,7 @@ class AgentApi:
         source = request.remote or "unknown"
         try:
             self.limits.request(source)
+            self._check_origin(request)
             return await handler(request)
         except Refused as exc:
             return web.json_response({"error": exc.reason}, status=exc.status, headers=exc.headers)
@@ -287,6 +292,21 @@ class AgentApi:
             log.exception("API request %s %s failed", request.method, request.path)
             return web.json_response({"error": "internal error; the request changed nothing it did not finish"},
                                      status=500)
+
+    def _check_origin(self, request: web.Request) -> None:
+        """A browser names the page that makes a request (Origin): a page served by another site
+        must not drive an agent's session with a token it got hold of, nor open the WebSocket
+        (browsers do not apply the same-origin rule to WebSockets).  No Origin: not a browser."""
+        origin = request.headers.get("Origin")
+        if origin is None or origin in self.allowed_origins:
+            return
+        parts = urlsplit(origin)
+        if parts.scheme in ("http", "https") and parts.netloc and parts.netloc.lower() == request.host.lower():
+            return
+        log.warning("API request %s %s from %s refused: origin %r", request.method, request.path,
+                    request.remote, origin)
+        raise Refused(403, f"origin {origin!r} is not allowed: only pages served by this box "
+                           f"({request.scheme}://{request.host}) may use the API")
 
     async def _body(self, request: web.Request, spec: dict[str, tuple[type, bool]]) -> dict:
         """The JSON object body, checked against {field: (type, required)}."""
@@ -410,6 +430,23 @@ class AgentApi:
                         "offered": c.offered, "answered": c.answered, "abandoned": c.abandoned, "handled": c.handled})
         return web.json_response({"queues": out})
 
+    async def directory(self, request: web.Request) -> web.Response:
+        """What an agent's desktop offers to pick from: the agents (to transfer or conference to
+        their extension), the queues, the reason and wrap-up codes and the message templates."""
+        self.session(request)
+        engine, now = self.runner.engine, self.runner.wall_now()
+        names = {agent_id: a.name for agent_id, a in engine.config.agents.items()}
+        agents = [{"agent": agent_id, "name": names.get(agent_id, ""), "state": a.state.value,
+                   "extension": a.endpoint or "", "groups": list(a.groups)}
+                  for agent_id, a in sorted(engine.agents.items())]
+        queues = [{"queue": name, "group": q.group} for name, q in sorted(engine.config.queues.items())]
+        notifier = notifier_for(self.bus)
+        templates = dict(notifier.settings.templates) if notifier is not None else {}
+        return web.json_response({"agents": agents, "queues": queues,
+                                  "not_ready_reasons": list(engine.config.not_ready_reasons),
+                                  "wrap_up_codes": list(engine.config.wrap_up_codes),
+                                  "templates": templates, "now": now})
+
     async def logout(self, request: web.Request) -> web.Response:
         session, agent = self.acting_on(request)
         await self._empty(request)
@@ -431,8 +468,8 @@ class AgentApi:
 
     async def wrap_up(self, request: web.Request) -> web.Response:
         _, agent = self.acting_on(request)
-        body = await self._body(request, {"code": (str, True)})
-        self.runner("wrap_up_code", agent, body["code"])
+        body = await self._body(request, {"code": (str, True), "note": (str, False)})
+        self.runner("wrap_up_code", agent, body["code"], body.get("note", ""))
         return self._state(agent)
 
     async def force_state(self, request: web.Request) -> web.Response:

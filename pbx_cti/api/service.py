@@ -13,6 +13,7 @@ from aiohttp import web
 from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 from pbx_cti.acd.service import OwnedClock, center_for
 from pbx_cti.cti.model import AgentState
+from pbx_cti.desktop.routes import add_page_routes
 from pbx_cti.cti.runner import CtiRunner
 from pbx_cti.metrics import console_commands as _console_commands  # noqa: F401  (show queues, show agents)
 from pbx_cti.metrics.wiring import serve_figures
@@ -52,6 +53,7 @@ class ApiService(Service):
         self.figures = serve_figures(self.api, ctx, section)
         add_recording_routes(self.api.app.router, lambda: getattr(ctx.peer("recording"), "store", None),
                              make_authorize(self.api.session))
+        add_page_routes(self.api.app.router)   # /desktop/ and /wallboard/: clients of this API
         self.softphone = start_softphone(self.api, self.config)
         self._web = web.AppRunner(self.api.app, access_log=None, handle_signals=False)
         await self._web.setup()

@@ -288,13 +288,15 @@ class CtiEngine:
         self._set_state(now, agent, S.TALKING)
 
     @_operation
-    def wrap_up_code(self, now: float, agent_id: str, code: str) -> None:
+    def wrap_up_code(self, now: float, agent_id: str, code: str, note: str = "") -> None:
         agent = self._agent(agent_id)
         if agent.state not in _HANDLING:
             raise InvalidTransition(agent_id, agent.state, "set a wrap-up code", "no call is being handled")
         if not code or (self.config.wrap_up_codes and code not in self.config.wrap_up_codes):
             raise CtiError(f"agent {agent_id!r}: unknown wrap-up code {code!r}")
-        self._emit(now, K_WRAP_CODE, agent.queue, agent.caller, agent_id, code=code)
+        # The agent's note goes into the log beside the code (only when there is one).
+        extra = {"note": note} if note else {}
+        self._emit(now, K_WRAP_CODE, agent.queue, agent.caller, agent_id, code=code, **extra)
 
     # ------------------------------------------------------------------ facts from the call model
     @_operation

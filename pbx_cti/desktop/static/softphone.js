@@ -123,36 +123,55 @@
       if (!token) throw new Error("softphone: start(token) needs the agent's API token");
       api.stop();
       options = options || {};
+      // The socket first: a box without a softphone (or an agent not at an extension) refuses it,
+      // and then the page keeps its own text and never asks for the microphone.
+      state = "connecting";
+      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+      const socket = new WebSocket(`${scheme}//${location.host}/api/v1/softphone?token=${encodeURIComponent(token)}`);
+      ws = socket;
+      const opened = await new Promise((resolve) => {
+        socket.onopen = () => resolve(true);
+        socket.onerror = () => resolve(false);
+        socket.onclose = () => resolve(false);
+      });
+      if (!opened || ws !== socket) {
+        if (ws === socket) { ws = null; state = "idle"; }
+        emit("error", { error: "the box serves no softphone to this agent" });
+        return false;
+      }
       setState("connecting");
+      socket.onmessage = (event) => { onMessage(JSON.parse(event.data)).catch((e) => emit("error", { error: String(e) })); };
+      socket.onclose = () => { if (ws === socket) { ws = null; setState("closed"); emit("closed", {}); } };
       const audio = Object.assign({ echoCancellation: true }, options.audio || {});
-      microphone = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+      try {
+        microphone = await navigator.mediaDevices.getUserMedia({ audio, video: false });
+      } catch (e) {
+        render({ error: `microphone: ${e.name || e}` });
+        emit("error", { error: `microphone: ${e.name || e}` });
+        api.stop();
+        return false;
+      }
       pc = new RTCPeerConnection({ iceServers: [] });
       microphone.getTracks().forEach((track) => pc.addTrack(track, microphone));
       pc.ontrack = (event) => listenTo(event.streams[0] || new MediaStream([event.track]));
       pc.onconnectionstatechange = () => {
         if (pc && (pc.connectionState === "failed" || pc.connectionState === "closed")) setState("closed");
       };
-      const scheme = location.protocol === "https:" ? "wss:" : "ws:";
-      ws = new WebSocket(`${scheme}//${location.host}/api/v1/softphone?token=${encodeURIComponent(token)}`);
-      ws.onmessage = (event) => { onMessage(JSON.parse(event.data)).catch((e) => emit("error", { error: String(e) })); };
-      ws.onclose = () => { if (state !== "idle") { setState("closed"); emit("closed", {}); } };
-      await new Promise((resolve, reject) => {
-        ws.onopen = resolve;
-        ws.onerror = () => reject(new Error("softphone: the box refused the socket (token?)"));
-      });
       await pc.setLocalDescription(await pc.createOffer());
       await gathered(pc);
       send({ type: "offer", sdp: pc.localDescription.sdp });
+      return true;
     },
     answer() { send({ type: "answer-call" }); },
     reject() { send({ type: "reject" }); },
     hangup() { send({ type: "hangup" }); },
     stop() {
+      const wasOn = state !== "idle";
       if (ws) { send({ type: "bye" }); ws.onclose = null; ws.close(); ws = null; }
       if (pc) { pc.close(); pc = null; }
       if (microphone) { microphone.getTracks().forEach((t) => t.stop()); microphone = null; }
       call = null; analyser = null;
-      setState("idle");
+      if (wasOn) setState("idle"); else state = "idle";
     },
     on(type, fn) { (listeners[type] = listeners[type] || []).push(fn); },
     get state() { return state; },
@@ -172,5 +191,4 @@
   };
 
   window.priboxSoftphone = api;
-  if (document.readyState !== "loading") render(); else document.addEventListener("DOMContentLoaded", () => render());
 })();

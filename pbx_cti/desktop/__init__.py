@@ -1,0 +1,1 @@
+"""The agent desktop and the supervisor's wallboard: pages the box serves to browsers."""
