@@ -1,7 +1,7 @@
 """A real headless Chromium as the agent's page, run inside a network namespace with only
 loopback (the caller, tests/webrtc/test_softphone_chromium.py, makes it with `unshare --net`).
 
-    python -m tests.webrtc.browser_world     # prints one JSON line: what was seen
+    python -m tests.webrtc.browser_world [--desktop]    # prints one JSON line: what was seen
 
 The box (registrar, RTP legs on a line thread, the agent API with the softphone's socket, the
 endpoint in its thread) runs on a loop in a background thread; Selenium drives Chromium from the
@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 from aiohttp import web
 
+from dsp.dtmf import DtmfGenerator
 from dsp.tones import ToneGenerator
+from pbx_cti.desktop.routes import add_page_routes
 from pbx_cti.webrtc.endpoint import EndpointConfig, WebRtcEndpoint
 from pbx_cti.webrtc.signalling import EndpointThread, install
 from tests.api.api_world import World
@@ -38,7 +40,18 @@ PAGE = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>soft
 
 
 def dial_tone_wav(path: Path, seconds: float = 20.0) -> None:
-    tone = ToneGenerator("KR", "dial", level_dbm0=-10.0).generate(int(8000 * seconds))
+    write_wav(path, ToneGenerator("KR", "dial", level_dbm0=-10.0).generate(int(8000 * seconds)))
+
+
+def key_wav(path: Path, digit: str = "5", seconds: float = 20.0) -> None:
+    """The key pressed over and over (120 ms on, 300 ms off): tone bursts that the browser's noise
+    suppression, on by default in the desktop's softphone, lets through."""
+    keys = DtmfGenerator(level_dbm0=-8.0, on_ms=120, off_ms=300)
+    keys.put(digit * int(seconds / 0.42))
+    write_wav(path, keys.generate(int(8000 * seconds)))
+
+
+def write_wav(path: Path, tone) -> None:
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
@@ -57,9 +70,11 @@ class BoxThread:
     def run(self, coro, timeout: float = 20.0):
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    async def start(self):
+    async def start(self, desktop: bool = False):
         self.box = await Box().start()
         self.world = World()
+        if desktop:
+            add_page_routes(self.world.api.app.router)
 
         async def page(request):
             return web.Response(text=PAGE, content_type="text/html")
@@ -73,8 +88,10 @@ class BoxThread:
             EndpointConfig(registrar=(HOST, self.box.port), domain=HOST), PASSWORDS.get)).start()
         install(self.world.api, self.runner)
         await self.world.__aenter__()
-        self.token = await self.world.login("alice", "2001")
         server = self.world.client.server
+        if desktop:
+            return f"http://{HOST}:{server.port}/desktop/"
+        self.token = await self.world.login("alice", "2001")
         return f"http://{HOST}:{server.port}/softphone-test/"
 
     async def stop(self):
@@ -108,22 +125,36 @@ def until(predicate, timeout: float, what: str, step: float = 0.05):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def main() -> dict:
+def main(desktop: bool = False) -> dict:
+    """The plain page starts the softphone itself (noise suppression and gain control off, as
+    tests that measure audio want); `desktop`: the agent desktop logs in through its form and
+    starts it as an agent's browser would (echo cancellation, noise suppression and gain control
+    on), and a key pressed over and over is what the box must hear."""
+    from tests.api.api_world import PASSWORDS as AGENT_PASSWORDS
+
     result: dict = {}
     home = Path(tempfile.mkdtemp(prefix="softphone-"))
     wav = home / "microphone.wav"
-    dial_tone_wav(wav)
+    (key_wav if desktop else dial_tone_wav)(wav)
     boxes = BoxThread()
-    url = boxes.run(boxes.start())
+    url = boxes.run(boxes.start(desktop))
     box = boxes.box
     driver = browser(wav, str(home / "profile"))
     try:
         started = time.monotonic()
         driver.get(url)
-        driver.execute_script(
-            "window.priboxSoftphone.start(arguments[0], {audio: {noiseSuppression: false, autoGainControl: false}})",
-            boxes.token)
-        until(lambda: box.registered("2001"), 10, "the page's contact to register")
+        if desktop:
+            until(lambda: driver.execute_script(
+                "return !document.getElementById('login').classList.contains('hidden')"), 10, "the login form")
+            driver.find_element("id", "login-agent").send_keys("alice")
+            driver.find_element("id", "login-password").send_keys(AGENT_PASSWORDS["alice"])
+            driver.find_element("id", "login-extension").send_keys("2001")
+            driver.find_element("id", "login-submit").click()
+        else:
+            driver.execute_script(
+                "window.priboxSoftphone.start(arguments[0], {audio: {noiseSuppression: false, autoGainControl: false}})",
+                boxes.token)
+        until(lambda: box.registered("2001"), 20, "the page's contact to register")
         result["registered_s"] = round(time.monotonic() - started, 3)
         relay = boxes.runner.endpoint.sessions["alice"].relay.local
 
@@ -131,20 +162,26 @@ def main() -> dict:
             return box.ring("2001", relay)
 
         call_id, leg = boxes.run(ring())
-        until(lambda: driver.execute_script("return window.priboxSoftphone.state") == "ringing", 5, "the page to ring")
+        until(lambda: driver.execute_script("return window.priboxSoftphone.state") == "ringing", 10, "the page to ring")
         result["page_caller"] = driver.execute_script("return window.priboxSoftphone.call.caller")
         driver.find_element("id", "softphone-answer").click()
-        until(lambda: box.answered(call_id), 5, "the box to see the answer")
+        until(lambda: box.answered(call_id), 10, "the box to see the answer")
 
         async def tone():
             record(leg)
+            leg.digits()                      # from here on
             play_tone(leg, seconds=6.0)
 
         boxes.run(tone())
-        ear = DialToneEar(leg)
-        result["box_heard_dial_tone"] = poll(lambda: boxes.run(_async(ear.heard)), 6)
+        if desktop:
+            keys: list = []
+            result["box_heard_key"] = poll(lambda: keys.extend(boxes.run(_async(leg.digits))) or "5" in keys, 6)
+            result["box_keys"] = "".join(keys)
+        else:
+            ear = DialToneEar(leg)
+            result["box_heard_dial_tone"] = poll(lambda: boxes.run(_async(ear.heard)), 6)
         heard = lambda: driver.execute_script("return window.priboxSoftphone.received(1000)")  # noqa: E731
-        poll(lambda: (heard() or {}).get("above", 0) > 30, 4)
+        poll(lambda: (heard() or {}).get("peak", -999) > -60 and heard()["above"] > 30, 4)
         result["page_heard_1khz_db"] = heard()
         result["leg"] = {k: v for k, v in boxes.run(_async(leg.stats)).items()
                          if k in ("packets_received", "lost", "jitter_ms")}
@@ -153,7 +190,7 @@ def main() -> dict:
         result["page_state_after"] = until(
             lambda: driver.execute_script("return window.priboxSoftphone.state") == "ready" and "ready", 5,
             "the page to be ready again")
-        # The tab goes: the contact must go with it.
+        # The agent stops the softphone (the desktop's logout does the same): the contact goes.
         driver.execute_script("window.priboxSoftphone.stop()")
         until(lambda: not box.registered("2001"), 5, "the contact to unregister")
         result["unregistered"] = True
@@ -177,5 +214,5 @@ async def _async(fn, *args):
 
 
 if __name__ == "__main__":
-    outcome = main()
+    outcome = main(desktop="--desktop" in sys.argv)
     sys.stdout.write(json.dumps(outcome) + "\n")
