@@ -89,7 +89,8 @@ class ApiService(Service):
     def health(self) -> Health:
         if self.api is None:
             return Health(False, "not started")
-        return Health(True, f"{len(self.api.hub.clients)} event client(s), {len(self.api.sessions)} session(s)")
+        softphone = f", {self.softphone.describe()}" if self.softphone is not None else ""
+        return Health(True, f"{len(self.api.hub.clients)} event client(s), {len(self.api.sessions)} session(s){softphone}")
 
 
 def _factory(config):

@@ -25,6 +25,16 @@ class Softphone:
     def endpoint(self):
         return self.runner.endpoint
 
+    def describe(self) -> str:
+        """For the service's health: softphones now, browsers lost, garbage dropped at ICE ports."""
+        endpoint = self.runner.endpoint
+        if endpoint is None or not self.runner.running:
+            return "softphone endpoint stopped"
+        counters = endpoint.counters
+        dropped = sum(endpoint.dropped().values())
+        return (f"{len(endpoint.sessions)} softphone(s), {counters.browsers_gone} browser(s) lost, "
+                f"{counters.refused_offers} offer(s) refused, {dropped} datagram(s) dropped at ICE ports")
+
     def stop(self) -> None:
         self.runner.stop()
 

@@ -114,6 +114,7 @@ def test_a_queued_070_call_rings_lees_browser_which_answers_then_vanishes(tmp_pa
             await asyncio.sleep(0.2)
             lee = ctx().peer("cti").runner.engine.agents["lee"]
             seen["lee_after"] = (lee.state.name, lee.reason)
+            seen["health"] = api.health().detail
             # HTTPS with the box's own certificate on the second port
             context = ssl.create_default_context(cafile=str(api.softphone.certificate))
             async with http.get(f"https://127.0.0.1:{api.softphone.https_port}/api/v1/queues", ssl=context) as r:
@@ -132,6 +133,7 @@ def test_a_queued_070_call_rings_lees_browser_which_answers_then_vanishes(tmp_pa
     assert (41, None) in seen["sip_ends"] or any(cause == 41 for cause, _ in seen["sip_ends"]), seen["sip_ends"]
     assert seen["lee_after"] == ("NOT_READY", "device-unavailable"), seen["lee_after"]
     assert seen["https_status"] == 401          # the API, over TLS: no token, refused as over HTTP
+    assert "0 softphone(s), 1 browser(s) lost" in seen["health"], seen["health"]
 
 
 def free_tcp_port() -> int:
