@@ -20,9 +20,10 @@ VPY     := $(VENV)/bin/python
 # docs/kamailio/dispatcher.cfg), started by its test on loopback addresses.
 # rsyslog: the remote syslog tests start a private rsyslogd on 127.0.0.1 (imudp/imtcp, own config).
 # e2fsprogs: the bench's data-partition disk for the image (mkfs.ext4 -L pribox-data).
-# chromium + chromium-driver: the agent desktop's and wallboard's tests run Debian's own browser
-# headless through chromedriver (Selenium), in a loopback-only network namespace; fonts-nanum:
-# Korean glyphs for that browser (the pages and docs/*.png are in Korean).
+# chromium + chromium-driver: the agent desktop's, wallboard's and softphone's tests run Debian's
+# own browser headless through chromedriver (Selenium), in a loopback-only network namespace (its
+# fake microphone plays a WAV for the softphone); fonts-nanum: Korean glyphs for that browser (the
+# pages and docs/*.png are in Korean).
 APT_PACKAGES := build-essential python3-dev python3-venv pkg-config \
                 libpri-dev libbcg729-dev libspandsp-dev libsrtp2-dev tshark lrzsz espeak-ng iproute2 \
                 rauc dbus openssl squashfs-tools sip-tester baresip linphone-cli kamailio \

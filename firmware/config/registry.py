@@ -20,6 +20,7 @@ SECTION_MODULES: tuple[str, ...] = (
     "pbx_cti.api.config_section",
     "pbx_cti.recording.config_section",
     "pbx_cti.notify.config_section",
+    "pbx_cti.webrtc.config_section",
 )
 
 _SECTIONS: dict[str, Section] = {}

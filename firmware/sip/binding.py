@@ -155,6 +155,9 @@ class SipCalls:
     def send_dtmf(self, call_id: int, digit: str, duration_ms: int = 160) -> None:
         self._do(self.ua.send_dtmf, call_id, digit, self.clock.now(), duration_ms)
 
+    def unregister(self, trunk: str) -> None:
+        self._do(self.ua.unregister, trunk, self.clock.now())
+
     def law_of(self, call_id: int) -> str:
         return self.ua.law_of(call_id)
 

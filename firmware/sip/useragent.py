@@ -379,6 +379,16 @@ class SipUserAgent:
         self._client_txs[id(tx)] = ("info", call)
         self._drain(now)
 
+    def unregister(self, name: str, now: float) -> None:
+        """Withdraw the trunk's registration (REGISTER with Expires: 0, answering a challenge) and
+        stop refreshing it: what a phone does when it goes away."""
+        status = self.status.get(name)
+        if status is None:
+            raise SipCallStateError(f'unregister: no SIP trunk "{name}"')
+        status.timers.pop("register", None)
+        status.trunk = replace(status.trunk, expires=0, register=False)
+        self._send_register(status, now)
+
     def law_of(self, call_id: int) -> str:
         """"alaw" / "ulaw" for a G.711 call, "g729" for G.729 (what the media plane decodes)."""
         call = self.calls.get(call_id)
@@ -1170,6 +1180,11 @@ class SipUserAgent:
                 return
             except SipError as error:
                 detail = f"cannot answer the challenge: {error.phrase}"
+        elif 200 <= response.status < 300 and not trunk.register:
+            status.register_auth_tries = 0
+            status.registered = False
+            self._emit(TrunkRegistered(now, trunk.name, False, 0, "unregistered"))
+            return
         elif 200 <= response.status < 300:
             status.register_auth_tries = 0
             expires = trunk.expires

@@ -18,6 +18,7 @@ from pbx_cti.cti.runner import CtiRunner
 from pbx_cti.metrics import console_commands as _console_commands  # noqa: F401  (show queues, show agents)
 from pbx_cti.metrics.wiring import serve_figures
 from pbx_cti.recording.api_routes import add_routes as add_recording_routes, make_authorize
+from pbx_cti.webrtc.wiring import serve_https, start_softphone
 
 from .app import AgentApi, ApiSettings, Credentials
 from .config_section import password_hashes
@@ -36,6 +37,7 @@ class ApiService(Service):
         self._web: web.AppRunner | None = None
         self._clock: OwnedClock | None = None
         self.figures = None  # /metrics, /api/v1/stats and the console's show queues/agents
+        self.softphone = None  # [webrtc]: the browser softphone's endpoint and its HTTPS site
 
     async def start(self, ctx: ServiceContext) -> None:
         section = self.config.api
@@ -52,10 +54,13 @@ class ApiService(Service):
         add_recording_routes(self.api.app.router, lambda: getattr(ctx.peer("recording"), "store", None),
                              make_authorize(self.api.session))
         add_page_routes(self.api.app.router)   # /desktop/ and /wallboard/: clients of this API
+        self.softphone = start_softphone(self.api, self.config)
         self._web = web.AppRunner(self.api.app, access_log=None, handle_signals=False)
         await self._web.setup()
         site = web.TCPSite(self._web, str(section.listen), section.port, reuse_address=True)
         await site.start()
+        if self.softphone is not None:
+            await serve_https(self.softphone, self._web, self.config, ctx.state_dir)
         self.port = self._web.addresses[0][1]
         engine = self.runner.engine
         logged_in = [a for a, s in engine.agents.items() if s.state is not AgentState.LOGGED_OUT]
@@ -73,6 +78,9 @@ class ApiService(Service):
         if self._web is not None:
             await self._web.cleanup()
             self._web = None
+        if self.softphone is not None:
+            self.softphone.stop()            # after the sites: the pages' sockets closed first
+            self.softphone = None
         if self._clock is not None:
             self._clock.cancel_all()
         if self.api is not None:
@@ -81,7 +89,8 @@ class ApiService(Service):
     def health(self) -> Health:
         if self.api is None:
             return Health(False, "not started")
-        return Health(True, f"{len(self.api.hub.clients)} event client(s), {len(self.api.sessions)} session(s)")
+        softphone = f", {self.softphone.describe()}" if self.softphone is not None else ""
+        return Health(True, f"{len(self.api.hub.clients)} event client(s), {len(self.api.sessions)} session(s){softphone}")
 
 
 def _factory(config):
@@ -91,4 +100,4 @@ def _factory(config):
     return ApiService(config)
 
 
-BOX_SERVICES.add("api", _factory, sections=("api", "cti"))
+BOX_SERVICES.add("api", _factory, sections=("api", "cti", "webrtc"))

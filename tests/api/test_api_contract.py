@@ -10,6 +10,7 @@ from pbx_cti.cti import CtiEngine
 from pbx_cti.cti.runner import CtiRunner
 from pbx_cti.recording.api_routes import add_routes, make_authorize
 from pbx_cti.metrics.stats_api import add_stats_route
+from pbx_cti.webrtc.signalling import EndpointThread, install as install_softphone
 from runtime.bus import EventBus
 from runtime.clock import ManualClock
 from tests.api.api_world import SPEC
@@ -21,6 +22,7 @@ def test_every_route_is_described_and_every_description_is_served():
     api = AgentApi(CtiRunner(CtiEngine(center()), ManualClock(), bus), bus, Credentials())
     add_routes(api.app.router, lambda: None, make_authorize(api.session))   # as the api service adds them
     add_stats_route(api)  # the api service adds it beside the agent API's own routes
+    install_softphone(api, EndpointThread(lambda: None))   # with [webrtc] enabled (not started here)
     served = {(route.method, re.sub(r"\{[^}]+\}", "{}", route.resource.canonical))
               for route in api.app.router.routes() if route.method != "HEAD"}
     described = {(method.upper(), re.sub(r"\{[^}]+\}", "{}", path))
