@@ -831,6 +831,9 @@ class Pbx:
         if active.timer is not None:
             active.timer.cancel()
         self.by_call.pop(active.call.id, None)
+        # The RTP legs' figures for the record, read before their legs close.
+        media = media_figures([("in", active.leg)] + [("out", out.leg) for out in (active.out, active.supervisor)
+                                                       if out is not None])
         # The caller went: its outgoing leg and any offer still ringing go too.
         for out in [active.out, *active.offers.values(), active.supervisor]:
             if out is None:
@@ -853,7 +856,8 @@ class Pbx:
         if active.leg.media is not None:
             active.leg.media.close()
         self._record(lambda cdr: cdr.close(call.id, cause=call.cause, end_time=call.ended_at,
-                                           cleared_by=_CLEARED_BY.get(call.cleared_by, "network")))
+                                           cleared_by=_CLEARED_BY.get(call.cleared_by, "network"),
+                                           **({"media": media} if media else {})))
         if self.center is not None and call.data.get("queue"):
             self.center.call_gone(call)
         self.bus.publish(CallEnded(self.clock.now(), call.id, call.summary()))
@@ -866,6 +870,17 @@ class Pbx:
             write(self.cdr)
         except Exception:        # a record must never cost the call
             log.exception("CDR write refused")
+
+
+def media_figures(legs) -> tuple[dict, ...]:
+    """The figures of every RTP leg among (role, Leg), for the call's record."""
+    out = []
+    for role, leg in legs:
+        figures = getattr(leg.media, "figures", None)
+        got = figures() if figures is not None else None
+        if got is not None:
+            out.append({"role": role, **got})
+    return tuple(out)
 
 
 class PbxSpanHandler:

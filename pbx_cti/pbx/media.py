@@ -113,6 +113,23 @@ class RtpLegMedia(_ChannelMedia):
         """The leg's RTP figures (loss, jitter, round trip, MOS) while it is open."""
         return self.session.stats()
 
+    def figures(self) -> dict | None:
+        """What the call's record keeps of this leg as it ends (None once closed): where its
+        streams ran, so a capture's streams can be matched to it, and its RTP figures."""
+        session = self.session
+        if session is None:
+            return None
+        st = session.stats()
+        return {
+            "local": f"{session.local[0]}:{session.local[1]}", "remote": f"{session.remote[0]}:{session.remote[1]}",
+            "codec": session.codec, "ssrc": session.ssrc,
+            "packets_sent": st["packets_sent"], "packets_received": st["packets_received"],
+            "expected": st["expected"], "lost": st["lost"], "jitter_ms": round(st["jitter_ms"], 3),
+            "remote_lost": st["remote_lost"], "remote_jitter_ms": round(st["remote_jitter_ms"], 3),
+            "rtt_ms": round(st["rtt_ms"], 3), "mos": round(st["mos"], 2),
+            "malformed": st["malformed_total"], "rtcp_sent": st["rtcp_sent"], "rtcp_received": st["rtcp_received"],
+        }
+
     def close(self) -> None:
         if self.session is None:
             return
