@@ -24,6 +24,7 @@ from firmware.console.commands import Arg, registry
 
 from .capture import Capture
 from .data_plane import DataPlaneFeed
+from .pcapng import Flow
 from .definition import CaptureDefinitionError, parse_definition, WHATS
 
 _KEYWORDS = {"span": "span", "call": "call", "packets": "packets", "bytes": "bytes_", "seconds": "seconds"}
@@ -106,6 +107,22 @@ def add_data_plane_tap(tap) -> None:
     """Let captures take RTP and RTCP from `tap`, which the data plane's RTP ports copy into."""
     if tap not in _control.taps:
         _control.taps.append(tap)
+
+
+def remove_data_plane_tap(tap) -> None:
+    """The tap's port is going (its service stops): captures started later leave it out."""
+    if tap in _control.taps:
+        _control.taps.remove(tap)
+
+
+def sip_message(data: bytes, local: tuple, remote: tuple, sent: bool, transport: str = "udp") -> None:
+    """A SIP message (a UDP datagram, or TCP stream bytes) as it crossed the box's socket:
+    the SIP adapter's trace hook (firmware/sip/udp.py `trace`)."""
+    capture = active()
+    if capture is None:
+        return
+    src, dst = (local, remote) if sent else (remote, local)
+    capture.sip(Flow(src[0], src[1], dst[0], dst[1], transport), data, sent=sent)
 
 
 def active() -> Capture | None:

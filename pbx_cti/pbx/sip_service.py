@@ -13,6 +13,8 @@ import asyncio
 import logging
 
 from drivers.realtime import LineThreadPacer
+from dsp.capture_tap import CaptureTap
+from firmware.capture import console as capture
 from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 from firmware.isdn.q931.causes import Cause
 from firmware.sip import events as sip_events
@@ -64,6 +66,8 @@ class SipService(Service):
         self._ctx: ServiceContext | None = None
         self._thread = None
         self._tick: TimerHandle | None = None
+        # Every RTP port copies into this tap while a capture wants RTP (off otherwise).
+        self.capture_tap: CaptureTap | None = None
 
     async def start(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
@@ -76,13 +80,17 @@ class SipService(Service):
         if section.handler == "pbx":
             self.handler = PbxSipHandler(self.calls, core_for(ctx), self.pool)
             self.calls.handler = _CoreReady(self.handler, ctx)
+        self.capture_tap = CaptureTap()
+        capture.add_data_plane_tap(self.capture_tap)
         self.bound = await self.calls.start(address, section.port, tcp=section.tcp)
+        self.calls.endpoint.trace = capture.sip_message
         log.info("sip: listening on %s:%d (UDP%s), %d trunk(s), RTP ports %d-%d, calls to %s", address, self.bound,
                  "+TCP" if section.tcp else "", len(ua.trunks), section.rtp_port_min, section.rtp_port_max,
                  section.handler)
 
     def _run_port(self, port) -> None:
         """A new RTP port: the line thread runs it after the spans, or the loop does."""
+        port.set_capture_tap(self.capture_tap)
         spans = self._ctx.peer("spans") if self._ctx is not None else None
         pacer = getattr(spans, "pacer", None)
         if isinstance(pacer, LineThreadPacer):
@@ -119,6 +127,8 @@ class SipService(Service):
                 for port in self.pool.rtp_ports:
                     self._thread.detach_rtp(port)
             self.pool.close()
+        if self.capture_tap is not None:
+            capture.remove_data_plane_tap(self.capture_tap)
 
     def health(self) -> Health:
         if self.calls is None or self.bound is None:
