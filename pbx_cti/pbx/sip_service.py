@@ -15,6 +15,8 @@ import logging
 from drivers.realtime import LineThreadPacer
 from dsp.capture_tap import CaptureTap
 from firmware.capture import console as capture
+from firmware.config.sections.network import voice_priority
+from firmware.qos.dscp import mark_socket
 from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 from firmware.isdn.q931.causes import Cause
 from firmware.sip import events as sip_events
@@ -75,8 +77,12 @@ class SipService(Service):
         address = str(section.address)
         ua = SipUserAgent(LocalEndpoint(address, section.port), trunks_from_config(self.config))
         self.calls = SipCalls(ua, clock=ctx.clock, bus=ctx.bus)
+        qos = getattr(self.config, "qos", None)
+        network = getattr(self.config, "network", None)
+        priority = voice_priority(network) if network is not None else None
+        media_dscp = qos.media_dscp if qos is not None else 46
         self.pool = RtpLegPool(address, (section.rtp_port_min, section.rtp_port_max), now=ctx.clock.now,
-                               started=self._run_port)
+                               started=self._run_port, tos=media_dscp << 2, priority=priority)
         if section.handler == "pbx":
             self.handler = PbxSipHandler(self.calls, core_for(ctx), self.pool)
             self.calls.handler = _CoreReady(self.handler, ctx)
@@ -84,6 +90,10 @@ class SipService(Service):
         capture.add_data_plane_tap(self.capture_tap)
         self.bound = await self.calls.start(address, section.port, tcp=section.tcp)
         self.calls.endpoint.trace = capture.sip_message
+        signalling = self.calls.endpoint.transport.get_extra_info("socket")
+        if signalling is not None:
+            mark_socket(signalling, qos.signalling_dscp if qos is not None else 24, field="qos.signalling_dscp",
+                        priority=priority)
         log.info("sip: listening on %s:%d (UDP%s), %d trunk(s), RTP ports %d-%d, calls to %s", address, self.bound,
                  "+TCP" if section.tcp else "", len(ua.trunks), section.rtp_port_min, section.rtp_port_max,
                  section.handler)
