@@ -18,17 +18,20 @@ the last line printed is one JSON object with every figure.
         each packet by a uniform 0..20 ms (so packets also reorder); with its p95, the target
         delay the buffer settled on and the fraction of frames dropped late.
     b2bua_calls_per_s
-        Calls per second the box takes end to end with media, SIPp (sip-tester) as the load
-        generator on 127.0.0.1: SIPp's built-in `uac` offers calls at a fixed rate on the 070
-        trunk (INVITE with SDP for route point 7000, 1 s of call, BYE) and echoes the RTP it gets (-rtp_echo); the
-        box runs its SIP user agent on a real UDP socket, the switching core with the embedded
-        default's dial plan and IVR, and one RTP leg per call in ports driven by the line
-        thread, the greeting playing to each caller.  The figure is calls answered / seconds
-        from the first INVITE to the last answer, at the highest offered rate of the ladder
-        (RATES) the box kept up with (no call failed, >= 95 % of the rate answered in time);
-        beside it the offered rate, the peak of calls up at once and the RTP packets the box's
-        legs received and sent (sampled every 0.2 s, so a little under the truth).  Each call is one SIP leg and one RTP leg of the box: the core places
-        no SIP calls of its own yet, so no second SIP leg.  Goal >= 200.
+        Calls per second the box carries as a back-to-back user agent with media, SIPp
+        (sip-tester) on both sides on 127.0.0.1: SIPp's built-in `uac` offers calls at a fixed
+        rate on the 070 trunk (INVITE with SDP for 0519..., 1 s of call, BYE); the box's dial
+        plan routes `_0519X.` to `trunk:peer`, a second `[[sip_trunk]]` where SIPp's built-in
+        `uas` answers; both SIPps echo the RTP they get (-rtp_echo).  The box runs its SIP user
+        agent on a real UDP socket, the switching core with the embedded default's plan, and two
+        RTP legs per call (one toward each SIPp, bridged through the media plane) in ports
+        driven by the line thread.  The figure is the pace of answers (calls answered by the far
+        SIPp - 1) / seconds from the first answer to the last (a call's own setup through two
+        legs, `first_answer_ms`, is latency, not throughput), at the highest offered rate of the ladder (RATES)
+        the box kept up with (no call failed, >= 95 % of the rate answered in time); beside it
+        the offered rate, the peak of calls up at once (RTP legs / 2) and the RTP packets the
+        box's legs received and sent (sampled every 0.2 s, so a little under the truth).
+        Goal >= 200.
 
 Run with nice on a shared machine; `--quick` shrinks every measurement to a smoke run; names of
 measurements as arguments run only those.
@@ -218,9 +221,11 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
     calls = int(rate * seconds)
     with tempfile.TemporaryDirectory() as tmp:
         make_prompts(Path(tmp), report=lambda line: None)
-        sipp_port = free_port()
+        sipp_port, uas_port = free_port(), free_port()
         text = (default_text() + f'\n[ivr]\nprompt_dir = "{tmp}"\n'
-                f'\n[[sip_trunk]]\nname = "sip070"\nhost = "127.0.0.1"\nport = {sipp_port}\nkeepalive = 0\n')
+                f'\n[[sip_trunk]]\nname = "sip070"\nhost = "127.0.0.1"\nport = {sipp_port}\nkeepalive = 0\n'
+                f'\n[[sip_trunk]]\nname = "peer"\nhost = "127.0.0.1"\nport = {uas_port}\nkeepalive = 0\n'
+                '\n[[dialplan]]\npattern = "_0519X."\ntarget = "trunk:peer"\n')
         config = load_text(text, "bench.toml")
         plan = build_plan(config, None)
 
@@ -238,7 +243,7 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
 
             def answered(event):
                 seen["answered"].append(loop.time())
-                seen["peak"] = max(seen["peak"], pool.legs_open())
+                seen["peak"] = max(seen["peak"], pool.legs_open() // 2)
             bus.subscribe(CallAnswered, answered)
             media: dict = {}           # id(session) -> (packets in, packets out), last sampled
 
@@ -253,29 +258,44 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
             sampler = asyncio.ensure_future(sample_media())
             port = await calls_box.start("127.0.0.1", free_port(), tcp=False)
             ua.local = LocalEndpoint("127.0.0.1", port)
+            far = await asyncio.create_subprocess_exec(
+                sipp, "-sn", "uas", "-m", str(calls), "-i", "127.0.0.1", "-p", str(uas_port), "-mi", "127.0.0.1",
+                "-mp", str(2 * (free_port() // 2)), "-rtp_echo", "-timeout", f"{seconds + 30:.0f}s", "-nostdin",
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            await asyncio.sleep(0.3)                # the far SIPp listens
             proc = await asyncio.create_subprocess_exec(
-                sipp, "-sn", "uac", "-s", "7000", "-r", str(rate), "-m", str(calls), "-d", "1000",
+                sipp, "-sn", "uac", "-s", "05199990000", "-r", str(rate), "-m", str(calls), "-d", "1000",
                 "-l", str(rate * 4), "-i", "127.0.0.1", "-p", str(sipp_port), "-mi", "127.0.0.1",
                 "-mp", str(2 * (free_port() // 2)), "-rtp_echo", "-timeout", f"{seconds + 30:.0f}s", "-nostdin",
                 "-trace_stat", "-stf", f"{tmp}/stat.csv", f"127.0.0.1:{port}",
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            _, err = await proc.communicate()
+            try:        # SIPp's own -timeout aside: a stuck round must not hang the bench
+                _, err = await asyncio.wait_for(proc.communicate(), seconds + 45)
+            except asyncio.TimeoutError:
+                proc.kill()
+                _, err = await proc.communicate()
             await asyncio.sleep(0.5)
+            if far.returncode is None:
+                far.terminate()
+            await far.wait()
             sampler.cancel()
             seen["rtp_in"] = sum(v[0] for v in media.values())
             seen["rtp_out"] = sum(v[1] for v in media.values())
             thread.stop()
             await calls_box.stop()
             pool.close()
-            return {"code": proc.returncode, "stderr": err.decode(errors="replace")[-300:], **seen,
+            return {"code": proc.returncode, "far_code": far.returncode, "stderr": err.decode(errors="replace")[-300:], **seen,
                     "faults": calls_box.faults, "left": len(pbx.active)}
 
         # The box answers from the loop's own thread, as in the daemon (ua.local's port set after bind).
         got = asyncio.run(run())
     invites, answered = got["invites"], got["answered"]
-    span = (answered[-1] - invites[0]) if answered else float("inf")
+    # The pace of answers: a call's own setup time (two SIP legs) is latency, not throughput.
+    span = (answered[-1] - answered[0]) if len(answered) > 1 else float("inf")
     return {"offered": rate, "calls": calls, "answered": len(answered), "failed": calls - len(answered),
-            "sipp_exit": got["code"], "calls_per_s": round(len(answered) / span, 1) if answered else 0.0,
+            "sipp_exit": got["code"], "far_sipp_exit": got["far_code"],
+            "calls_per_s": round((len(answered) - 1) / span, 1) if len(answered) > 1 else 0.0,
+            "first_answer_ms": round(1000 * (answered[0] - invites[0]), 1) if answered else None,
             "peak_calls": got["peak"], "rtp_packets_in": got["rtp_in"], "rtp_packets_out": got["rtp_out"],
             "faults": got["faults"], "left_in_core": got["left"],
             **({"sipp_error": got["stderr"]} if got["code"] != 0 else {})}

@@ -11,9 +11,9 @@ what the caller hears about its place.  This module turns one into the other:
     engine's ring timeout / answered elsewhere -> WithdrawOffer -> core.withdraw
     caller hangs up / conversation over -> call_gone() -> engine.call_ended (or abandoned)
 
-An agent's endpoint is opaque to the engine: here, digits are an extension on the PBX's
-extension trunk (the center's own PBX on a second PRI); other kinds of endpoint (SIP phones,
-the browser) plug in at `_ring`.
+An agent's endpoint is opaque to the engine: here, digits are an extension, which the core
+rings on its registered SIP phone or else on the PBX's extension trunk (pbx_cti/pbx/endpoints.py).
+The phone's presence (`ExtensionPresence`) is the engine's `endpoint_presence`.
 
 An agent's requests about its call (hold, hang up, transfer, digits) come from the API through
 `AgentCalls`, which checks them against the engine and carries them out on the core.
@@ -25,6 +25,7 @@ import logging
 
 from firmware.isdn.q931.causes import Cause
 from pbx_cti.cti.decisions import Announce, Offer, WithdrawOffer
+from pbx_cti.pbx.presence import ExtensionPresence
 from pbx_cti.cti.model import REASON_OFFER_FAILED, REASON_RING_NO_ANSWER, AgentState, CtiError
 from runtime.bus import EventBus
 from runtime.clock import Clock
@@ -59,7 +60,8 @@ class CallDistributor:
         # () -> the running `recording` service or None (it may start, stop and restart apart from us)
         self.recordings = recordings or (lambda: None)
         self._subscriptions = [bus.subscribe(Offer, self._offer), bus.subscribe(WithdrawOffer, self._withdraw),
-                               bus.subscribe(Announce, self._announce)]
+                               bus.subscribe(Announce, self._announce),
+                               bus.subscribe(ExtensionPresence, self._presence)]
         self.queued: dict[str, str] = {}        # call id -> queue, while the engine has the caller
         pbx.center = self
         self.calls = AgentCalls(self)
@@ -179,6 +181,11 @@ class CallDistributor:
             return self.pbx.call_back(offer.caller, offer.agent, endpoint, number, offer.info.get("trunk") or None,
                                       offer.info.get("present") or "")
         return self.pbx.offer(offer.caller, offer.agent, endpoint)
+
+    def _presence(self, event: ExtensionPresence) -> None:
+        """An agent's phone registered or went away (the device-presence hook): the engine
+        makes its agent NOT_READY device-unavailable, and offers nothing to it meanwhile."""
+        self.clock.call_later(0, lambda: self.runner("endpoint_presence", event.extension, event.available))
 
     def _withdraw(self, withdraw: WithdrawOffer) -> None:
         cause = Cause.NON_SELECTED_USER_CLEARING if withdraw.reason == "answered-elsewhere" else Cause.NORMAL_CLEARING

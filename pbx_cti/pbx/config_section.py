@@ -90,7 +90,8 @@ def _check_schedules(config, checker: Checker) -> None:
 
 def _check_dialplan(config, checker: Checker) -> None:
     schedules = {s.name for s in config.schedule or ()}
-    trunks = {t.name for t in getattr(config, "trunk_group", None) or ()}
+    trunks = {t.name for t in getattr(config, "trunk_group", None) or ()} | \
+        {t.name for t in getattr(config, "sip_trunk", None) or ()}     # a route may go out over SIP
     for index, entry in enumerate(config.dialplan or ()):
         try:
             compile_pattern(entry.pattern)
@@ -102,8 +103,8 @@ def _check_dialplan(config, checker: Checker) -> None:
                 continue
             kind, target = parse_target(value)
             if kind == "trunk" and target not in trunks:
-                checker.report(("dialplan", index, key), f'no [[trunk_group]] named "{target}" '
-                                                         f"(trunk groups: {', '.join(sorted(trunks)) or 'none'})")
+                checker.report(("dialplan", index, key), f'no [[trunk_group]] named "{target}", nor a [[sip_trunk]] '
+                                                         f"(trunks: {', '.join(sorted(trunks)) or 'none'})")
         if entry.schedule is not None and entry.schedule not in schedules:
             checker.report(("dialplan", index, "schedule"), f'no [[schedule]] named "{entry.schedule}" '
                                                             f"(schedules: {', '.join(sorted(schedules)) or 'none'})")

@@ -27,6 +27,8 @@ from firmware.isdn.q931.events import (Alerting, Answered, Disconnected, Incomin
                                        Released)
 from firmware.isdn.q931.ies import Layer1, TransferCapability
 from firmware.isdn.q931.link import CallStateError
+from firmware.sip.events import PRESENTATION_ALLOWED as SIP_ALLOWED, PRESENTATION_RESTRICTED as SIP_RESTRICTED, \
+    Party as SipParty
 from pbx_cti.cdr.fields import number_fields
 from pbx_cti.cdr.record import CallRecord, Leg as CdrLeg
 from pbx_cti.ivr.actions import RouteToSkill, Transfer
@@ -35,7 +37,9 @@ from pbx_cti.notify.service import notify_from_ivr
 from runtime.bus import EventBus
 from runtime.clock import Clock, TimerHandle
 
+from . import endpoints
 from .dialplan import DialPlan, Route
+from .endpoints import SIP_TRUNK, SPANS, Destination
 from .ivr_runner import IvrRunner
 from .media import IsdnLegMedia
 from .model import Call, CallAnswered, CallEnded, CallRouted, CallStarted, CallUpdated, Leg, LegState, new_call_id
@@ -90,6 +94,9 @@ class _Active:
     # A call the box places itself (a callback): (agent, number to call, its trunk group).  Its
     # first leg is the agent's extension; the customer is dialled once the agent answers.
     originated: tuple | None = None
+    # The caller's numbers after the inbound mapping (gateway Numbers by role), for the legs placed.
+    parties: dict = field(default_factory=dict)
+    redirect_reason: int | None = None      # why the caller was forwarded (Q.931 code), for Diversion
 
 
 @dataclass
@@ -105,6 +112,7 @@ class _Outbound:
     from_ivr: bool = False
     agent: str | None = None
     supervision: str | None = None   # a supervisor's leg: "monitor", "whisper" or "barge"
+    where: str = ""                  # its trunk group, SIP trunk or SIP phone (for the CDR)
 
 
 class ContactCenter(Protocol):
@@ -138,6 +146,7 @@ class Pbx:
         self.outbound: dict[tuple[int, int], _Outbound] = {}  # (span, Q.931 id of the leg we placed) -> it
         self.by_call: dict[str, _Active] = {}              # call id -> call, for the contact center
         self.spans: dict[int, object] = {}                 # span id -> IsdnSpan, as handlers attach
+        self.sip = None          # the box's SIP legs (sip_legs.SipLegs), when the sip service runs
         self.overlap: dict[tuple[int, int], list] = {}     # (span, Q.931 id) -> [event, digits, timer]
         self.center: ContactCenter | None = None          # the CTI's distributor, when it runs
         self.cdr = None              # a pbx_cti.cdr store: each call's record, written off the loop
@@ -174,6 +183,8 @@ class Pbx:
     # -- events from a span --------------------------------------------------------------------
     def attach_span(self, isdn) -> None:
         self.spans[isdn.span_id] = isdn
+        if getattr(isdn, "kind", "isdn") == "sip":
+            self.sip = isdn
 
     def on_event(self, isdn, event) -> None:
         key = (isdn.span_id, getattr(event, "call_id", None))
@@ -209,6 +220,13 @@ class Pbx:
         for key in [k for k in self.active if k[0] == isdn.span_id]:
             active = self.active.pop(key)
             self._released(active, active.cause_sent or Cause.TEMPORARY_FAILURE)
+        # Legs the box placed there are gone too: their calls hear it as the far end's release.
+        for key in [k for k in self.outbound if k[0] == isdn.span_id]:
+            if key in self.outbound:
+                self.on_event(isdn, Released(self.clock.now(), key[1], Cause.TEMPORARY_FAILURE))
+        if self.sip is isdn:        # the sip service stopped: a new one attaches its own legs
+            self.sip = None
+            self.spans.pop(isdn.span_id, None)
 
     # -- an incoming call -----------------------------------------------------------------------
     def _incoming(self, isdn, ev: IncomingCall) -> None:
@@ -281,7 +299,8 @@ class Pbx:
         leg = Leg(f"{call.id}/in", isdn.endpoint(ev.call_id) if sip else f"isdn span {isdn.span_id} TS {ev.timeslot}",
                   "in", span=None if sip else isdn.span_id, timeslot=ev.timeslot, kind="sip" if sip else "isdn")
         call.legs.append(leg)
-        active = _Active(call, isdn, ev.call_id, plan, leg)
+        active = _Active(call, isdn, ev.call_id, plan, leg, parties=mapped_numbers,
+                         redirect_reason=getattr(ev.redirecting, "reason", None))
         self.active[(isdn.span_id, ev.call_id)] = active
         self.by_call[call.id] = active
         self.bus.publish(CallStarted(self.clock.now(), call.id, call.summary()))
@@ -323,9 +342,9 @@ class Pbx:
                 return
             self._ivr(active, flow)
         elif kind == "extension":
-            self._dial_out(active, active.plan.extension_trunk, target)
-        else:   # trunk: the number as mapped goes out on the named group
-            self._dial_out(active, target, active.call.numbers.get("called") or "")
+            self._dial_out(active, endpoints.extension(self.sip, active.plan, target))
+        else:   # trunk: the number as mapped goes out on the named group (of spans, or a SIP trunk)
+            self._dial_out(active, endpoints.trunk(self.sip, active.plan, target, active.call.numbers.get("called") or ""))
 
     def _ivr(self, active: _Active, flow) -> None:
         isdn, call = active.isdn, active.call
@@ -403,70 +422,128 @@ class Pbx:
             active.runner.route_failed(reason, getattr(reason, "no_agents", self.center is None))
 
     def _transfer(self, active: _Active, action: Transfer) -> None:
-        group = active.plan.extension_trunk if action.kind == "extension" else active.call.trunk
-        reason = self._dial_out(active, group, action.target.lstrip("+"), from_ivr=True)
+        reason = self._dial_out(active, self._where(active, action.kind, action.target.lstrip("+")), from_ivr=True)
         if reason is not None:
             active.runner.transfer_failed(reason, Cause.NO_CIRCUIT_AVAILABLE)
 
     # -- the leg the box places ----------------------------------------------------------------
-    def _dial_out(self, active: _Active, group_name: str | None, number: str, *, from_ivr: bool = False,
+    def _where(self, active: _Active, kind: str, number: str) -> Destination | str:
+        """An extension (wherever it lives), or a number out on the caller's own trunk."""
+        if kind == "extension":
+            return endpoints.extension(self.sip, active.plan, number)
+        return endpoints.trunk(self.sip, active.plan, active.call.trunk, number)
+
+    def ring_extension(self, call_id: str, extension: str) -> str | None:
+        """Place a leg of the call to `extension` (its registered SIP contacts, else the
+        extension trunk) and bridge it to the caller when answered, as a dial-plan route to
+        the extension does.  None when it rings, else why not (the caller stays as it was)."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return "the call has ended"
+        if active.out is not None:
+            return "the call already has a leg placed"
+        return self._dial_out(active, endpoints.extension(self.sip, active.plan, extension), from_ivr=True)
+
+    def _dial_out(self, active: _Active, destination: Destination | str, *, from_ivr: bool = False,
                   agent: str | None = None, supervision: str | None = None) -> str | None:
-        """Place the call's outgoing leg on a trunk group; None when it is on its way, else why not
-        (the caller is then cleared with cause 34, unless the IVR or the contact center handles
-        the failure)."""
+        """Place the call's outgoing leg where `destination` says (endpoints.py: a SIP phone, a
+        SIP trunk or a trunk group of spans); None when it is on its way, else why not (the
+        caller is then cleared with cause 34, unless the IVR or the contact center handles the
+        failure)."""
         from_ivr = from_ivr or agent is not None or supervision is not None
-        call, plan = active.call, active.plan
-        reason = None
-        try:
-            group = plan.gateway.trunk(group_name)
-        except GatewayError as exc:
-            group, reason = None, str(exc)
-        if group is not None and not group.takes("out"):
-            reason = f'trunk group "{group.name}" takes no outgoing calls'
-        picked = None
-        if reason is None:
-            tables = {span: isdn.stack.channels for span, isdn in self.spans.items()
-                      if span in group.spans and isdn.in_service}
-            picked = plan.hunter(group).pick(tables)
-            if picked is None:
-                reason = f'no free channel on trunk group "{group.name}"'
-        if reason is not None:
-            log.warning("call %s: cannot dial %s out: %s", call.id, number, reason)
+        call = active.call
+        leg_id = f"{call.id}/out" if agent is None else f"{call.id}/agent/{agent}"
+        placed = destination if isinstance(destination, str) else \
+            self._place(active.plan, destination, active.parties.get("calling") or _number(call.numbers.get("calling")),
+                        active.parties.get("redirecting"), getattr(active.leg.media, "law", None), leg_id,
+                        active.redirect_reason)
+        if isinstance(placed, str):
+            what = destination if isinstance(destination, str) else destination.number
+            log.warning("call %s: cannot dial %s out: %s", call.id, what, placed)
             if not from_ivr:
                 self._clear(active, Cause.NO_CIRCUIT_AVAILABLE)
-            return reason
-        span, timeslot = picked
-        out_isdn = self.spans[span]
-        calling = call.numbers.get("calling") or ""
-        try:
-            q931_id = out_isdn.setup(number, calling=ie.CallingNumber(calling, ie.TypeOfNumber.NATIONAL,
-                                                                      ie.NumberingPlan.ISDN) if calling else None,
-                                     timeslot=timeslot, exclusive=True, law=getattr(active.leg.media, "law", None))
-        except (CallStateError, ValueError) as exc:
-            if not from_ivr:
-                self._clear(active, Cause.NO_CIRCUIT_AVAILABLE)
-            return str(exc)
-        leg = Leg(f"{call.id}/out" if agent is None else f"{call.id}/agent/{agent}", f"isdn span {span} TS {timeslot}",
-                  "out", span=span, timeslot=timeslot)
-        leg.media = IsdnLegMedia(out_isdn.bearer, timeslot, getattr(active.leg.media, "law", None))
+            return placed
+        carrier, leg_call_id, leg, number = placed
         call.legs.append(leg)
-        out = _Outbound(active, out_isdn, q931_id, leg, from_ivr=from_ivr, agent=agent, supervision=supervision)
+        out = _Outbound(active, carrier, leg_call_id, leg, from_ivr=from_ivr, agent=agent, supervision=supervision,
+                        where=destination.group or destination.phone or "")
         if supervision is not None:
             active.supervisor = out
         elif agent is None:
             active.out = out
         else:
             active.offers[agent] = out
-        self.outbound[(span, q931_id)] = out
+        self.outbound[(carrier.span_id, leg_call_id)] = out
         if agent is not None or supervision is not None:
             return None          # an offer or a supervisor: the call's route changes when it is answered
-        call.route = {**call.route, "dialled": number, "out_span": span, "out_timeslot": timeslot}
+        where = {"dialled": number, "out_span": leg.span, "out_timeslot": leg.timeslot}
+        if leg.kind == "sip":
+            where = {"dialled": number, "out_sip": destination.phone or destination.group}
+        call.route = {**call.route, **where}
+        group = destination.group or destination.phone or ""
         self._record(lambda cdr: cdr.update(call.id, legs=tuple(
-            CdrLeg(l.direction, l.kind, call.trunk if l.direction == "in" else group.name, l.span, l.timeslot)
+            CdrLeg(l.direction, l.kind, call.trunk if l.direction == "in" else group, l.span, l.timeslot)
             for l in call.legs)))
-        self.bus.publish(CallUpdated(self.clock.now(), call.id, {"dialled": number, "out_span": span,
-                                                                  "out_timeslot": timeslot}))
+        self.bus.publish(CallUpdated(self.clock.now(), call.id, where))
         return None
+
+    def _place(self, plan: PbxPlan, destination: Destination, calling: Number | None, redirecting: Number | None,
+               law: str | None, leg_id: str, redirect_reason: int | None = None) -> tuple | str:
+        """Set up one leg: (its carrier, the carrier's call id, the `Leg` with its media, the
+        number dialled), or why it cannot be placed.  Toward a trunk the gateway's outbound
+        mapping of that trunk applies (the same module as inbound, for spans and SIP alike)."""
+        number = destination.number
+        mapped = None
+        if destination.mapped_out:
+            try:
+                mapping = plan.gateway.translate(destination.group, "out", Number(number), calling, redirecting).mapping
+            except GatewayError as exc:
+                return str(exc)
+            if mapping.rejected is not None:
+                return f"the outbound mapping of {destination.group} rejects the {mapping.rejected.role} number"
+            if mapping.profile is not None:
+                mapped = {role: m.after for role, m in mapping.numbers.items()}
+                number = mapped["called"].digits
+                calling = mapped.get("calling", calling)
+                redirecting = mapped.get("redirecting", redirecting)
+        if destination.kind != SPANS:
+            sip = self.sip
+            if sip is None:
+                return "the sip service is not running"
+            try:
+                call_id = sip.place(number, trunk=destination.group if destination.kind == SIP_TRUNK else None,
+                                    phone=destination.phone, calling=_sip_party(calling),
+                                    redirecting=_sip_party(redirecting, redirect_reason), law=law)
+            except CallStateError as exc:
+                return str(exc)
+            leg = Leg(leg_id, sip.endpoint(call_id), "out", kind="sip")
+            leg.media = sip.leg_media(call_id)
+            return sip, call_id, leg, number
+        try:
+            group = plan.gateway.trunk(destination.group)
+        except GatewayError as exc:
+            return str(exc)
+        if not group.takes("out"):
+            return f'trunk group "{group.name}" takes no outgoing calls'
+        tables = {span: isdn.stack.channels for span, isdn in self.spans.items()
+                  if span in group.spans and isdn.in_service}
+        picked = plan.hunter(group).pick(tables)
+        if picked is None:
+            return f'no free channel on trunk group "{group.name}"'
+        span, timeslot = picked
+        out_isdn = self.spans[span]
+        ton = calling.type_of_number if mapped is not None and calling is not None else ie.TypeOfNumber.NATIONAL
+        digits = calling.digits.lstrip("+") if calling is not None and not calling.anonymous else ""
+        try:
+            q931_id = out_isdn.setup(number, calling=ie.CallingNumber(digits, ton, ie.NumberingPlan.ISDN)
+                                     if digits else None,
+                                     redirecting=_redirecting_ie(redirecting, redirect_reason),
+                                     timeslot=timeslot, exclusive=True, law=law)
+        except (CallStateError, ValueError) as exc:
+            return str(exc)
+        leg = Leg(leg_id, f"isdn span {span} TS {timeslot}", "out", span=span, timeslot=timeslot)
+        leg.media = IsdnLegMedia(out_isdn.bearer, timeslot, law)
+        return out_isdn, q931_id, leg, number
 
     def _bridge(self, active: _Active) -> None:
         out = active.out
@@ -490,10 +567,11 @@ class Pbx:
             call.data["agent"] = agent
             self._bridge(active)
             self._record(lambda cdr: cdr.update(call.id, agent=agent, legs=tuple(
-                CdrLeg(l.direction, l.kind, call.trunk if l.direction == "in" else (active.plan.extension_trunk or ""),
+                CdrLeg(l.direction, l.kind, call.trunk if l.direction == "in" else out.where,
                        l.span, l.timeslot) for l in call.legs if l is active.leg or l is out.leg)))
-            self.bus.publish(CallUpdated(self.clock.now(), call.id, {"agent": agent, "out_span": out.leg.span,
-                                                                      "out_timeslot": out.leg.timeslot}))
+            where = {"out_span": out.leg.span, "out_timeslot": out.leg.timeslot} if out.leg.kind == "isdn" \
+                else {"out_sip": out.where}
+            self.bus.publish(CallUpdated(self.clock.now(), call.id, {"agent": agent, **where}))
             if self.center is not None:
                 self.center.agent_connected(call, agent)
         elif isinstance(event, Released):
@@ -514,9 +592,7 @@ class Pbx:
             return "the caller has gone"
         if agent in active.offers:
             return None
-        if not active.plan.extension_trunk:
-            return "no [pbx] extension_trunk: the box has no way to the agents' extensions"
-        return self._dial_out(active, active.plan.extension_trunk, extension, agent=agent)
+        return self._dial_out(active, endpoints.extension(self.sip, active.plan, extension), agent=agent)
 
     def withdraw(self, call_id: str, agent: str, cause: int = Cause.NORMAL_CLEARING) -> None:
         """Stop ringing `agent` for the call (idempotent)."""
@@ -585,9 +661,8 @@ class Pbx:
         if active is None:
             return "the call has ended"
         agent_leg = active.out
-        group = active.plan.extension_trunk if kind == "extension" else active.call.trunk
         active.out = None
-        reason = self._dial_out(active, group, target.lstrip("+"), from_ivr=True)
+        reason = self._dial_out(active, self._where(active, kind, target.lstrip("+")), from_ivr=True)
         if reason is not None:
             active.out = agent_leg
             return reason
@@ -635,9 +710,7 @@ class Pbx:
                 self._supervise_mode(active, mode)
                 return None
             return "a supervisor's extension is already ringing for this call"
-        if not active.plan.extension_trunk:
-            return "no [pbx] extension_trunk: the box has no way to the supervisor's extension"
-        return self._dial_out(active, active.plan.extension_trunk, extension, supervision=mode)
+        return self._dial_out(active, endpoints.extension(self.sip, active.plan, extension), supervision=mode)
 
     def _supervise_mode(self, active: _Active, mode: str) -> None:
         sup, caller, agent = active.supervisor, active.leg.media, active.out.leg.media
@@ -678,38 +751,27 @@ class Pbx:
         plan = self.plan_source()
         if call_id in self.by_call:
             return None
-        if not plan.extension_trunk:
-            return "no [pbx] extension_trunk: the box has no way to the agents' extensions"
-        try:
-            group = plan.gateway.trunk(plan.extension_trunk)
-        except GatewayError as exc:
-            return str(exc)
-        tables = {span: isdn.stack.channels for span, isdn in self.spans.items()
-                  if span in group.spans and isdn.in_service}
-        picked = plan.hunter(group).pick(tables)
-        if picked is None:
-            return f'no free channel on trunk group "{group.name}"'
-        span, timeslot = picked
-        isdn = self.spans[span]
-        try:
-            q931_id = isdn.setup(extension, calling=ie.CallingNumber(number, ie.TypeOfNumber.NATIONAL,
-                                                                     ie.NumberingPlan.ISDN),
-                                 timeslot=timeslot, exclusive=True)
-        except (CallStateError, ValueError) as exc:
-            return str(exc)
+        destination = endpoints.extension(self.sip, plan, extension)
+        if isinstance(destination, str):
+            return destination
+        placed = self._place(plan, destination, _number(number), None, None, f"{call_id}/agent/{agent}")
+        if isinstance(placed, str):
+            return placed
+        isdn, q931_id, leg, _ = placed
+        span, timeslot = leg.span, leg.timeslot
         # Toward the customer the box presents the number the customer called (the center's).
         numbers = {"called": number, "calling": present or extension, "redirecting": ""}
         call = Call(call_id, "out", trunk_group, span, timeslot, dict(numbers), numbers, setup_at=time.time())
         call.route = {"kind": "callback", "target": number, "agent": agent}
-        leg = Leg(f"{call_id}/agent/{agent}", f"isdn span {span} TS {timeslot}", "out", span=span, timeslot=timeslot)
-        leg.media = IsdnLegMedia(isdn.bearer, timeslot)
         call.legs.append(leg)
-        active = _Active(call, isdn, q931_id, plan, leg, originated=(agent, number, trunk_group))
-        self.active[(span, q931_id)] = active
+        active = _Active(call, isdn, q931_id, plan, leg, originated=(agent, number, trunk_group),
+                         parties={"calling": _number(numbers["calling"])})
+        self.active[(isdn.span_id, q931_id)] = active
         self.by_call[call_id] = active
         self.bus.publish(CallStarted(self.clock.now(), call_id, call.summary()))
         self._record(lambda cdr: cdr.open(CallRecord(
-            call_id, "out", setup_time=call.setup_at, legs=(CdrLeg("out", "isdn", group.name, span, timeslot),),
+            call_id, "out", setup_time=call.setup_at,
+            legs=(CdrLeg("out", leg.kind, destination.group or destination.phone or "", span, timeslot),),
             route_entry="callback", route_target=f"callback:{number}",
             **number_fields(called=Number(number), calling=Number(numbers["calling"])))))
         return None
@@ -727,7 +789,7 @@ class Pbx:
             call.data["agent"] = agent
             active.leg.media.play_source(ToneGenerator("KR", "ringback"))   # the agent hears the customer's phone ring
             self._record(lambda cdr: cdr.update(call.id, agent=agent, queue=call.data.get("queue", "")))
-            reason = self._dial_out(active, trunk_group, number, from_ivr=True)
+            reason = self._dial_out(active, endpoints.trunk(self.sip, active.plan, trunk_group, number), from_ivr=True)
             if reason is not None:
                 log.warning("callback %s: cannot dial %s: %s", call.id, number, reason)
                 self._clear(active, Cause.NO_CIRCUIT_AVAILABLE)
@@ -831,9 +893,6 @@ class Pbx:
         if active.timer is not None:
             active.timer.cancel()
         self.by_call.pop(active.call.id, None)
-        # The RTP legs' figures for the record, read before their legs close.
-        media = media_figures([("in", active.leg)] + [("out", out.leg) for out in (active.out, active.supervisor)
-                                                       if out is not None])
         # The caller went: its outgoing leg and any offer still ringing go too.
         for out in [active.out, *active.offers.values(), active.supervisor]:
             if out is None:
@@ -855,6 +914,8 @@ class Pbx:
         active.leg.state = LegState.ENDED
         if active.leg.media is not None:
             active.leg.media.close()
+        # Every RTP leg the call had (an agent's phone that hung up first included), as it ended.
+        media = media_figures((leg.direction, leg) for leg in call.legs)
         self._record(lambda cdr: cdr.close(call.id, cause=call.cause, end_time=call.ended_at,
                                            cleared_by=_CLEARED_BY.get(call.cleared_by, "network"),
                                            **({"media": media} if media else {})))
@@ -873,7 +934,8 @@ class Pbx:
 
 
 def media_figures(legs) -> tuple[dict, ...]:
-    """The figures of every RTP leg among (role, Leg), for the call's record."""
+    """The figures of every RTP leg among (role, Leg), for the call's record: what each showed
+    as it closed, or now for one still open."""
     out = []
     for role, leg in legs:
         figures = getattr(leg.media, "figures", None)
@@ -914,6 +976,29 @@ def _party(ie) -> Number | None:
     if ie is None:
         return None
     return Number(ie.digits, ie.type_of_number, ie.numbering_plan, ie.presentation)
+
+
+def _number(digits: str | None) -> Number | None:
+    return Number(digits) if digits else None
+
+
+def _sip_party(number: Number | None, reason: int | None = None):
+    """A gateway Number as the SIP user agent's Party ('+' marks an international number)."""
+    if number is None or (not number.digits and not number.anonymous):
+        return None
+    digits, ton = number.digits, number.type_of_number
+    if digits.startswith("+"):
+        digits, ton = digits[1:], ie.TypeOfNumber.INTERNATIONAL
+    return SipParty(digits, ton, number.numbering_plan,
+                    SIP_RESTRICTED if number.anonymous or number.presentation == SIP_RESTRICTED else SIP_ALLOWED,
+                    reason=reason)
+
+
+def _redirecting_ie(number: Number | None, reason: int | None = None):
+    if number is None or not number.digits:
+        return None
+    return ie.RedirectingNumber(number.digits.lstrip("+"), number.type_of_number, number.numbering_plan,
+                                reason=ie.RedirectReason.UNKNOWN if reason is None else reason)
 
 
 def _describe(number: Number | None) -> str:

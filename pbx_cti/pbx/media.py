@@ -79,13 +79,31 @@ class IsdnLegMedia(_ChannelMedia):
 class RtpLegMedia(_ChannelMedia):
     """An RTP leg (dsp/rtp.py `RtpSession`) as a call's audio: the calls of `IsdnLegMedia`.
     Digits are in-band tones and RFC 4733 events alike, and those signalled beside the media
-    (SIP INFO: `signalled`); `close` hands the leg back (`on_close`, e.g. to the pool)."""
+    (SIP INFO: `signalled`); `close` hands the leg back (`on_close`, e.g. to the pool).
 
-    def __init__(self, session, on_close=None):
-        self.session = session
-        self.law = "ulaw" if session.codec == "PCMU" else "alaw"    # G.729 legs decode to A-law
+    A leg the box places has no session until the far end answers our offer (`attach`); until
+    then `law` is the law we offered first and `opened` is False."""
+
+    def __init__(self, session, on_close=None, *, law: str = "alaw"):
+        self.session = None
+        self.law = law
         self._on_close = on_close
         self._signalled: list[str] = []
+        self._closed = False
+        self._final: dict | None = None      # figures() as the leg closed
+        if session is not None:
+            self.attach(session)
+
+    def attach(self, session) -> None:
+        if self._closed:            # the call ended while its answer was on its way
+            session.close()
+            return
+        self.session = session
+        self.law = "ulaw" if session.codec == "PCMU" else "alaw"    # G.729 legs decode to A-law
+
+    @property
+    def opened(self) -> bool:
+        return self.session is not None
 
     @property
     def _media(self):
@@ -114,11 +132,11 @@ class RtpLegMedia(_ChannelMedia):
         return self.session.stats()
 
     def figures(self) -> dict | None:
-        """What the call's record keeps of this leg as it ends (None once closed): where its
-        streams ran, so a capture's streams can be matched to it, and its RTP figures."""
+        """What the call's record keeps of this leg: where its streams ran, so a capture's
+        streams can be matched to it, and its RTP figures — as it closed, once closed."""
         session = self.session
         if session is None:
-            return None
+            return self._final
         st = session.stats()
         return {
             "local": f"{session.local[0]}:{session.local[1]}", "remote": f"{session.remote[0]}:{session.remote[1]}",
@@ -131,8 +149,10 @@ class RtpLegMedia(_ChannelMedia):
         }
 
     def close(self) -> None:
+        self._closed = True
         if self.session is None:
             return
+        self._final = self.figures()         # the call's record reads them after the leg is gone
         session, self.session = self.session, None
         session.close()
         if self._on_close is not None:

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from firmware.console.commands import registry
 
-NO_SIP = "No SIP user agent is running (no [[sip_trunk]] in the configuration, or the sip service is down)"
+NO_SIP = ("No SIP user agent is running (no [[sip_trunk]] or [[sip_phone]] in the configuration, "
+          "or the sip service is down)")
 
 
 def show_sip_calls(calls, handler) -> str:
@@ -34,6 +35,32 @@ def show_sip_calls(calls, handler) -> str:
     return "\n".join(lines)
 
 
+def show_sip_registrations(registrar, now: float) -> str:
+    """Every address of record with its live contacts: where the extension rings, from where
+    it registered, how long it has left and when it was last heard from."""
+    if registrar is None:
+        return "No registrar: no [[sip_phone]] in the configuration"
+    rows = [(aor, binding) for aor in registrar.aors() for binding in registrar.lookup(aor, now)]
+    if not rows:
+        return "No SIP phone is registered"
+    presence = registrar.presence(now)
+    lines = [f"{'Extension':10} {'Reachable':9} {'Contact':40} {'Source':21} {'Via':4} {'Expires':>7} {'Heard':>7}"]
+    for aor, binding in rows:
+        extension = aor.split(":", 1)[-1].split("@", 1)[0]
+        reachable = "yes" if presence.get(aor) and presence[aor].reachable else "no"
+        source = f"{binding.source[0]}:{binding.source[1]}"
+        lines.append(f"{extension[:10]:10} {reachable:9} {str(binding.uri)[:40]:40} {source[:21]:21} "
+                     f"{binding.transport[:4]:4} {int(binding.expires_at - now):>6}s {int(now - binding.last_seen):>5}s ago")
+    return "\n".join(lines)
+
+
+def _show_registrations(ctx, args: dict) -> str:
+    service = getattr(ctx.services, "sip", None)
+    if service is None or getattr(service, "calls", None) is None:
+        return NO_SIP
+    return show_sip_registrations(service.calls.ua.registrar, service.calls.clock.now())
+
+
 def _show(ctx, args: dict) -> str:
     service = getattr(ctx.services, "sip", None)
     if service is None or getattr(service, "calls", None) is None:
@@ -43,3 +70,5 @@ def _show(ctx, args: dict) -> str:
 
 registry.describe("show sip", "SIP user agent")
 registry.add("show sip calls", _show, help="Active SIP calls: trunk, state, codec, RTP ports and figures, PBX route")
+registry.add("show sip registrations", _show_registrations,
+             help="Registered SIP phones: extension, contact, source, expiry, last heard")

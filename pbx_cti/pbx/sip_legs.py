@@ -15,6 +15,7 @@ stack's classes (the SIP events carry the same fields).
 from __future__ import annotations
 
 import logging
+import socket
 from typing import Callable
 
 from dsp.rtp import RtpError, RtpPort
@@ -26,6 +27,7 @@ from firmware.sip.sdp import AudioConfig
 from firmware.sip.useragent import SipCallStateError
 
 from .media import RtpLegMedia
+from .presence import PresenceRelay
 
 log = logging.getLogger("pribox.pbx.sip")
 
@@ -54,9 +56,14 @@ class RtpLegPool:
         self._next = first
 
     def open(self, remote: tuple[str, int], codec: str, *, payload_type: int | None = None,
-             dtmf_payload_type: int | None = 101, ptime: int = 20):
-        """A leg toward `remote`, bound on a free local port; raises RtpError when none is left."""
+             dtmf_payload_type: int | None = 101, ptime: int = 20, reserved: "PortReservation | None" = None):
+        """A leg toward `remote`, bound on a free local port (or the `reserved` one, whose
+        holding sockets are let go just before); raises RtpError when none is left."""
         port, leg = self._free_leg()
+        if reserved is not None:
+            reserved.release()
+            return port.open(leg, (self.host, reserved.port), remote, codec, payload_type=payload_type,
+                             dtmf_payload_type=dtmf_payload_type, ptime=ptime)
         first, last = self.ports
         tries = max(1, (last - first) // 2 + 1) if first else 1
         error: RtpError | None = None
@@ -69,6 +76,34 @@ class RtpLegPool:
             except RtpError as exc:
                 error = exc            # that port is taken by someone else: try the next
         raise RtpError(f"no free RTP port in {first}..{last}: {error}")
+
+    def reserve(self) -> "PortReservation":
+        """A local RTP/RTCP port pair held (bound) for a call the box places: its number goes in
+        our SDP offer before the far end's answer says where to send, and `open(reserved=)`
+        takes it then.  Raises RtpError when no pair is free."""
+        first, last = self.ports
+        tries = max(1, (last - first) // 2 + 1) if first else 64
+        error: OSError | None = None
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        for _ in range(tries):
+            rtp = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                rtp.bind((self.host, self._take_port()))
+                number = rtp.getsockname()[1]
+                if number % 2:
+                    rtp.close()
+                    continue
+                rtcp = socket.socket(family, socket.SOCK_DGRAM)
+                try:
+                    rtcp.bind((self.host, number + 1))
+                except OSError:
+                    rtcp.close()
+                    raise
+                return PortReservation(number, [rtp, rtcp])
+            except OSError as exc:
+                rtp.close()
+                error = exc
+        raise RtpError(f"no free RTP port pair in {first}..{last} to offer: {error}")
 
     def _take_port(self) -> int:
         first, last = self.ports
@@ -98,11 +133,29 @@ class RtpLegPool:
                 port.close(leg)
 
 
+class PortReservation:
+    """A local RTP port (and RTCP above it) held by bound sockets until the leg opens on it."""
+
+    def __init__(self, port: int, sockets: list):
+        self.port = port
+        self._sockets = sockets
+
+    def release(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+        self._sockets = []
+
+
+def offered_codecs(law: str | None) -> tuple[str, ...]:
+    """G.711 in the caller's law first, so a G.711 call passes through untranscoded."""
+    return ("PCMU", "PCMA") if law == "ulaw" else ("PCMA", "PCMU")
+
+
 class SipLegs:
     """One SIP agent's calls with the span call API the core uses (`Pbx.on_event(legs, ev)`)."""
 
     kind = "sip"
-    in_service = False          # never hunted: the core places no calls here (yet)
+    in_service = False          # never hunted as a span: the core places SIP legs by `place`
 
     def __init__(self, calls, pool: RtpLegPool, span_id: int = FIRST_SIP_SPAN_ID):
         if span_id >= 0:
@@ -113,6 +166,7 @@ class SipLegs:
         self.media: dict[int, RtpLegMedia] = {}      # call id -> its RTP leg
         self.local: dict[int, AudioConfig] = {}      # call id -> what our SDP says
         self.trunks: dict[int, str | None] = {}      # call id -> the [[sip_trunk]] it came in on
+        self.reserved: dict[int, PortReservation] = {}  # call id we placed -> its offered port, until answered
 
     # -- what the core asks of a call's carrier ------------------------------------------------
     def leg_media(self, call_id: int) -> RtpLegMedia | None:
@@ -126,7 +180,62 @@ class SipLegs:
         where = f" RTP {session.local[1]}" if session is not None else ""
         return f"sip {self.trunks.get(call_id) or 'phone'} call {call_id}{where}"
 
+    def registered_phone(self, extension: str) -> str | None:
+        """The address of record of `extension` when a registered contact answers for it now
+        (a desk phone, a softphone, a browser: whatever registered as that user), else None."""
+        registrar = getattr(self.calls.ua, "registrar", None)
+        if registrar is None or not extension:
+            return None
+        now = self.calls.clock.now()
+        for aor in registrar.aors():
+            user = aor.split(":", 1)[-1].split("@", 1)[0]
+            if user == extension and registrar.lookup(aor, now):
+                return aor
+        return None
+
+    def has_trunk(self, name: str) -> bool:
+        return name in self.calls.ua.trunks
+
     # -- the span call API ---------------------------------------------------------------------
+    def place(self, called: str, *, trunk: str | None = None, phone: str | None = None, calling=None,
+              redirecting=None, law: str | None = None) -> int:
+        """An INVITE to a registered phone (its address of record) or out on a SIP trunk, with
+        an SDP offer on a reserved local port (G.711 in `law` first); the call id.  Its RTP
+        leg opens when the far end's answer (or early media) says where to send.  Raises
+        CallStateError (the span's kind of refusal) naming why it cannot be placed."""
+        try:
+            reservation = self.pool.reserve()
+        except RtpError as exc:
+            raise CallStateError(str(exc)) from None
+        media = AudioConfig(self.pool.host, reservation.port, codecs=offered_codecs(law))
+        try:
+            call_id = self.calls.setup(called, trunk=trunk, phone=phone, calling=calling, redirecting=redirecting,
+                                       media=media)
+        except (SipCallStateError, ValueError) as exc:
+            reservation.release()
+            raise CallStateError(str(exc)) from None
+        self.reserved[call_id] = reservation
+        self.local[call_id] = media
+        self.trunks[call_id] = trunk
+        self.media[call_id] = RtpLegMedia(None, law=law or "alaw")
+        return call_id
+
+    def media_answered(self, call_id: int, negotiated) -> str | None:
+        """The far end of a call we placed said where its RTP goes: the leg opens on the port we
+        offered (once; a later answer keeps it).  None when open, else why not."""
+        if call_id not in self.reserved or negotiated is None:
+            return None          # open already, or no SDP yet (a plain 180): still waiting
+        reservation = self.reserved.pop(call_id)
+        try:
+            session = self.pool.open((negotiated.remote_address, negotiated.remote_port), negotiated.codec,
+                                     payload_type=negotiated.payload_type,
+                                     dtmf_payload_type=negotiated.telephone_event_pt, ptime=negotiated.ptime,
+                                     reserved=reservation)
+        except RtpError as exc:
+            return str(exc)
+        self.media[call_id].attach(session)
+        return None
+
     def proceed(self, call_id: int) -> None:
         self._do(self.calls.proceed, call_id)
 
@@ -178,6 +287,9 @@ class SipLegs:
             media.close()
         self.local.pop(call_id, None)
         self.trunks.pop(call_id, None)
+        reservation = self.reserved.pop(call_id, None)
+        if reservation is not None:
+            reservation.release()
 
 
 class PbxSipHandler:
@@ -187,6 +299,9 @@ class PbxSipHandler:
         self.pbx = pbx
         self.legs = SipLegs(calls, pool, span_id)
         pbx.attach_span(self.legs)
+        # The registrar's presence (on the bus it was given) as extensions the center knows.
+        bus = getattr(calls, "bus", None)
+        self.presence = PresenceRelay(bus) if bus is not None else None
 
     def on_event(self, event) -> None:
         legs = self.legs
@@ -200,6 +315,16 @@ class PbxSipHandler:
         elif isinstance(event, sip.DtmfDigit) and event.call_id in legs.media:
             legs.media[event.call_id].signalled(event.digit)      # SIP INFO: the IVR reads it as any digit
             return
+        elif isinstance(event, (sip.Alerting, sip.Progress, sip.Answered)) and event.call_id in legs.reserved:
+            reason = legs.media_answered(event.call_id, event.media)
+            if reason is not None:
+                log.warning("SIP call %d: its RTP leg cannot open: %s; cleared with cause 47", event.call_id, reason)
+                legs.try_disconnect(event.call_id, Cause.RESOURCE_UNAVAILABLE)
+                return
+            if isinstance(event, sip.Answered) and event.call_id in legs.reserved:
+                log.warning("SIP call %d answered without an SDP answer: cleared with cause 47", event.call_id)
+                legs.try_disconnect(event.call_id, Cause.RESOURCE_UNAVAILABLE)
+                return
         translated = _as_span_event(event)
         if isinstance(translated, isdn.IncomingCall):
             try:
@@ -220,6 +345,8 @@ class PbxSipHandler:
         return self.pbx.describe_call(self.legs.span_id, call_id)
 
     def close(self) -> None:
+        if self.presence is not None:
+            self.presence.close()
         self.pbx.close_span(self.legs)
 
 

@@ -22,6 +22,8 @@ from firmware.isdn.q931.causes import Cause
 from firmware.sip import events as sip_events
 from firmware.sip.binding import SipCalls
 from firmware.sip.dialog import LocalEndpoint
+from firmware.sip.digest import DigestChallenger
+from firmware.sip.registrar import Registrar
 from firmware.sip.trunks import trunks_from_config
 from firmware.sip.useragent import SipUserAgent
 from runtime.clock import TimerHandle
@@ -75,7 +77,8 @@ class SipService(Service):
         self._ctx = ctx
         section = self.config.sip
         address = str(section.address)
-        ua = SipUserAgent(LocalEndpoint(address, section.port), trunks_from_config(self.config))
+        ua = SipUserAgent(LocalEndpoint(address, section.port), trunks_from_config(self.config),
+                          registrar=phones_registrar(self.config, address, ctx.bus))
         self.calls = SipCalls(ua, clock=ctx.clock, bus=ctx.bus)
         qos = getattr(self.config, "qos", None)
         network = getattr(self.config, "network", None)
@@ -94,9 +97,9 @@ class SipService(Service):
         if signalling is not None:
             mark_socket(signalling, qos.signalling_dscp if qos is not None else 24, field="qos.signalling_dscp",
                         priority=priority)
-        log.info("sip: listening on %s:%d (UDP%s), %d trunk(s), RTP ports %d-%d, calls to %s", address, self.bound,
-                 "+TCP" if section.tcp else "", len(ua.trunks), section.rtp_port_min, section.rtp_port_max,
-                 section.handler)
+        log.info("sip: listening on %s:%d (UDP%s), %d trunk(s), %d phone(s), RTP ports %d-%d, calls to %s", address,
+                 self.bound, "+TCP" if section.tcp else "", len(ua.trunks), len(getattr(self.config, "sip_phone", ())),
+                 section.rtp_port_min, section.rtp_port_max, section.handler)
 
     def _run_port(self, port) -> None:
         """A new RTP port: the line thread runs it after the spans, or the loop does."""
@@ -144,14 +147,26 @@ class SipService(Service):
         if self.calls is None or self.bound is None:
             return Health(False, "not listening")
         up = [name for name in self.calls.ua.trunks if self.calls.trunk_up(name) is not False]
+        registrar = self.calls.ua.registrar
+        phones = "" if registrar is None else \
+            f", phones registered: {sum(1 for p in registrar.presence(self.calls.clock.now()).values() if p.reachable)}"
         return Health(True, f"listening on {self.config.sip.address}:{self.bound}, {self.calls.active_calls()} "
-                            f"call(s), {self.pool.legs_open()} RTP leg(s), trunks up: {', '.join(up) or 'none'}")
+                            f"call(s), {self.pool.legs_open()} RTP leg(s), trunks up: {', '.join(up) or 'none'}{phones}")
+
+
+def phones_registrar(config, address: str, bus) -> Registrar | None:
+    """The registrar of the `[[sip_phone]]`s (None without any): digest with MD5, which every
+    phone answers (SIPp and older phones fail on a SHA-256 challenge); presence on the bus."""
+    phones = {phone.extension: phone.password for phone in getattr(config, "sip_phone", None) or ()}
+    if not phones:
+        return None
+    return Registrar((address,), DigestChallenger(address, algorithms=("MD5",)), phones.get, bus=bus)
 
 
 def _sip_from_config(config) -> SipService | None:
-    if not getattr(config, "sip_trunk", None):
+    if not getattr(config, "sip_trunk", None) and not getattr(config, "sip_phone", None):
         return None
     return SipService(config)
 
 
-BOX_SERVICES.add("sip", _sip_from_config, sections=("sip", "sip_trunk"))
+BOX_SERVICES.add("sip", _sip_from_config, sections=("sip", "sip_trunk", "sip_phone"))
