@@ -151,11 +151,7 @@ def _egress_qos(link) -> dict[int, int]:
     qos = link.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_VLAN_EGRESS_QOS")
     if qos is None:
         return {}
-    out = {}
-    for name, value in qos.get("attrs", ()) if hasattr(qos, "get") else ():
-        if name == "IFLA_VLAN_QOS_MAPPING" and value is not None:
-            out[int(value["from"])] = int(value["to"])
-    return out
+    return {int(mapping["from"]): int(mapping["to"]) for mapping in qos.get_attrs("IFLA_VLAN_QOS_MAPPING")}
 
 
 def _wanted_egress(vlan: "VlanPlan") -> dict[int, int]:

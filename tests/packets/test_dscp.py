@@ -181,3 +181,27 @@ def test_the_rtp_legs_of_the_pool_send_with_the_media_marks():
                 assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY) == 5
     finally:
         pool.close()
+
+
+def _link_message(info_data):
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    msg = ifinfmsg()
+    msg["attrs"] = [("IFLA_IFNAME", "eth0.100")] + (
+        [("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "vlan"), ("IFLA_INFO_DATA", {"attrs": info_data})]})]
+        if info_data is not None else [])
+    msg.encode()
+    parsed = ifinfmsg(msg.data)        # as the kernel's answer is read: encoded, then decoded
+    parsed.decode()
+    return parsed
+
+
+def test_a_vlans_egress_map_is_read_back_as_the_kernel_reports_it():
+    """The applier compares the kernel's map with the plan's, so a reload keeps a right VLAN."""
+    from firmware.network.interfaces import _egress_qos
+
+    mapped = _link_message([("IFLA_VLAN_ID", 100), ("IFLA_VLAN_EGRESS_QOS", {"attrs": [
+        ("IFLA_VLAN_QOS_MAPPING", {"from": 5, "to": 5}), ("IFLA_VLAN_QOS_MAPPING", {"from": 3, "to": 2})]})])
+    assert _egress_qos(mapped) == {5: 5, 3: 2}
+    assert _egress_qos(_link_message([("IFLA_VLAN_ID", 100)])) == {}
+    assert _egress_qos(_link_message(None)) == {}
