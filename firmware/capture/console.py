@@ -10,8 +10,10 @@ One capture at a time, written as pcapng to the box's capture folder (beside the
 or `ctx.services.capture_dir`), where `show monitor capture` names the file.  D-channel frames
 come from the bus (each span's Q921Frame events); RTP and RTCP from the data plane's capture taps
 (dsp/capture_tap.py, registered with `add_data_plane_tap`), drained by a feed thread while a
-capture that wants RTP runs; SIP producers call the running capture's `sip()` through `active()`.  A call is named as
-`show calls` lists it, "SPAN/CALL"; its D-channel frames are those with its call reference.
+capture that wants RTP runs; SIP from `sip_message`, the SIP adapter's trace hook.  A call is
+named as `show calls` lists it, "SPAN/CALL"; its D-channel frames are those with its call
+reference (RTP and SIP carry no call yet: a capture filtered by call holds its D-channel only).
+`pribox capture` runs these same commands through the daemon's control socket (control.py).
 """
 
 from __future__ import annotations
