@@ -15,7 +15,12 @@ the far ends run on a thread of their own.  The line thread's late ticks over `-
 (>= 20 s by default) are the figure; `late_ticks_without_capture` is the same calls measured
 just before for as long (`--baseline-seconds`), in the same run, with no capture.  On a virtual
 machine a tick can be late because the hypervisor ran something else (`cpu_steal_ms_*`, from
-/proc/stat): the two figures side by side tell the capture's cost from the host's.  `capture_with_rtp_packets_per_s` and
+/proc/stat): the two figures side by side tell the capture's cost from the host's.  Each late
+tick is also attributed (LateTickAttribution, sampled every 2 ms): `_run_queue_wait` (the line
+thread was runnable in this kernel but another thread or an interrupt held the CPU: a cause the
+box could fix with priorities or pinning), `_beside_steal` (the hypervisor's steal grew around it
+and the thread never waited in the guest's run queue), `_unexplained` (neither: a late timer,
+or steal below /proc/stat's 10 ms resolution).  `capture_with_rtp_packets_per_s` and
 `dropped_with_rtp` are what that capture wrote and lost (the capture's ring and the tap's).
 `dropped` is the goal load's drops (the highest step's when `--scales` stops short of it) plus
 the RTP run's.
@@ -187,6 +192,89 @@ def cpu_steal_seconds() -> float:
         return 0.0
 
 
+def realtime_thread_ids() -> list[int]:
+    """This process's threads in SCHED_FIFO or SCHED_RR (the box's line thread), from /proc."""
+    found = []
+    for task in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{task}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[38] in ("1", "2"):        # field 41 of stat, policy: 1 FIFO, 2 RR
+            found.append(int(task))
+    return found
+
+
+def runqueue_wait_ns(tid: int | None) -> int:
+    """Time the thread spent runnable but not running, as this kernel saw it (schedstat)."""
+    if tid is None:
+        return 0
+    try:
+        with open(f"/proc/self/task/{tid}/schedstat") as handle:
+            return int(handle.read().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class LateTickAttribution:
+    """Where the line thread's late ticks come from: a sampler reads the thread's late-tick
+    count, the kernel's steal time (/proc/stat, 10 ms steps) and the thread's own run-queue
+    wait (schedstat, ns) every 2 ms.  A late tick whose thread waited in this kernel's run queue
+    (another thread of its priority or above, or an interrupt's work, held the CPU) is the
+    guest's; one with steal around it and no wait is the hypervisor's; one with neither is a
+    timer that fired late (or steal under /proc/stat's 10 ms resolution).
+    The sampler is a Python thread at normal priority: it never holds anything the line thread
+    waits for (the stats read takes the thread's priority-inheriting lock for a copy)."""
+
+    STEAL_WINDOW = 0.030        # s either side: three of /proc/stat's 10 ms steps
+    WAITED_NS = 1_000_000       # run-queue wait around a late tick that counts as the cause
+
+    def __init__(self, thread, period: float = 0.002):
+        self.thread, self.period = thread, period
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+        self.samples: list[tuple[float, int, float, int]] = []   # (monotonic s, late ticks, steal s, wait ns)
+        ids = realtime_thread_ids()
+        self.tid = ids[0] if len(ids) == 1 else None
+
+    def start(self) -> None:
+        self.samples = []
+        self._stop.clear()
+        self._worker = threading.Thread(target=self._run, name="late-tick-sampler", daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.monotonic(), self.thread.stats()["late_ticks"], cpu_steal_seconds(),
+                                 runqueue_wait_ns(self.tid)))
+            self._stop.wait(self.period)
+
+    def stop(self) -> dict:
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join()
+        waited = beside = neither = 0
+        samples = self.samples
+        for i in range(1, len(samples)):
+            new_late = samples[i][1] - samples[i - 1][1]
+            if new_late <= 0:
+                continue
+            at = samples[i][0]
+            if self.tid is not None and samples[i][3] - samples[i - 1][3] >= self.WAITED_NS:
+                waited += new_late
+                continue
+            window = [s for s in samples if abs(s[0] - at) <= self.STEAL_WINDOW]
+            if window[-1][2] > window[0][2]:
+                beside += new_late
+            else:
+                neither += new_late
+        span = samples[-1][0] - samples[0][0] if len(samples) > 1 else 0.0
+        return {"waited_in_guest": waited, "beside_steal": beside, "neither": neither,
+                "thread_found": self.tid is not None, "samples": len(samples),
+                "sample_interval_ms": round(span / max(1, len(samples) - 1) * 1000, 2)}
+
+
 def rtp_run(calls: int, seconds: float, baseline_seconds: float, path: str) -> dict:
     """Relayed G.711 calls through the box's line thread: its late ticks without, then with, a
     capture of everything; the capture is left at `path`."""
@@ -222,19 +310,24 @@ def rtp_run(calls: int, seconds: float, baseline_seconds: float, path: str) -> d
     feed = DataPlaneFeed(tap, capture)
     try:
         time.sleep(1.0)                       # warm-up: sockets, jitter buffers, first RTCP
+        attribution = LateTickAttribution(box_thread)
         box_thread.reset_stats()
         steal = cpu_steal_seconds()
+        attribution.start()
         time.sleep(baseline_seconds)
         baseline = box_thread.stats()
         steal_baseline = cpu_steal_seconds() - steal
+        attributed_baseline = attribution.stop()
         capture.start()
         feed.start()
         box_thread.reset_stats()
         steal = cpu_steal_seconds()
+        attribution.start()
         began = time.monotonic()
         time.sleep(seconds)
         during = box_thread.stats()
         steal_during = cpu_steal_seconds() - steal
+        attributed = attribution.stop()
         far_stats = far_thread.stats()
         feed.stop()
         elapsed = time.monotonic() - began
@@ -261,6 +354,14 @@ def rtp_run(calls: int, seconds: float, baseline_seconds: float, path: str) -> d
         "line_thread_max_work_us_with_capture": round(during["max_work_ns"] / 1000),
         "line_thread_max_late_us_without_capture": round(baseline["max_late_ns"] / 1000),
         "line_thread_max_work_us_without_capture": round(baseline["max_work_ns"] / 1000),
+        "late_ticks_with_capture_run_queue_wait": attributed["waited_in_guest"],
+        "late_ticks_with_capture_beside_steal": attributed["beside_steal"],
+        "late_ticks_with_capture_unexplained": attributed["neither"],
+        "late_ticks_without_capture_run_queue_wait": attributed_baseline["waited_in_guest"],
+        "late_ticks_without_capture_beside_steal": attributed_baseline["beside_steal"],
+        "late_ticks_without_capture_unexplained": attributed_baseline["neither"],
+        "line_thread_schedstat_found": attributed["thread_found"],
+        "steal_sample_interval_ms": attributed["sample_interval_ms"],
         "cpu_steal_ms_with_capture": round(steal_during * 1000),
         "cpu_steal_ms_without_capture": round(steal_baseline * 1000),
         "far_ends_late_ticks": far_stats["late_ticks"],

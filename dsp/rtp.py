@@ -72,6 +72,16 @@ def _family(host: str) -> int:
     raise RtpError(f"address {host!r}: expected an IPv4 or IPv6 literal")
 
 
+def _mark(sock: socket.socket, tos: int | None, priority: int | None) -> None:
+    if tos is not None:
+        if sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, tos)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, tos)
+    if priority is not None:   # after IP_TOS, which sets the socket priority from the TOS bits
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY, priority)
+
+
 def _bind_pair(family: int, host: str, port: int, rtcp_mux: bool) -> tuple[socket.socket, socket.socket | None]:
     """The RTP socket, and without rtcp-mux the RTCP socket on the next port (RFC 3550 11)."""
     attempts = 1 if port else 64
@@ -168,13 +178,16 @@ class RtpPort:
              payload_type: int | None = None, ptime: int = 20, dtmf_payload_type: int | None = 101,
              rtcp_mux: bool = False, remote_rtcp: tuple[str, int] | None = None, ssrc: int | None = None,
              jitter_ms: tuple[int, int] = (20, 300), rtcp_interval: float = 5.0,
-             inband_dtmf: bool | None = None) -> RtpSession:
+             inband_dtmf: bool | None = None, tos: int | None = None,
+             priority: int | None = None) -> RtpSession:
         """Bind `local` (port 0: any even port, RTCP on the next unless rtcp_mux), connect to
         `remote`, and carry the leg's audio in `codec` ("PCMA", "PCMU" or "G729") with 10 ms
         frames packed `ptime` ms to a packet.  The leg's media channel opens in the codec's line
         law (A-law for G.729) with a DTMF receiver, as a B-channel does; `inband_dtmf` False
         leaves the receiver out (the default for G.729, whose frames do not carry tones: its
-        digits come as RFC 4733 events, reported on the channel all the same)."""
+        digits come as RFC 4733 events, reported on the channel all the same).  `tos` (the
+        traffic-class octet: DSCP << 2) and `priority` (the socket priority a voice VLAN sends
+        as its 802.1p PCP) mark both sockets."""
         if not isinstance(leg, int) or not 0 <= leg < self.LEGS:
             raise RtpError(f"leg: expected 0..{self.LEGS - 1}, got {leg!r}")
         if codec not in CODECS:
@@ -186,6 +199,9 @@ class RtpPort:
         self.close(leg)
         rtp, rtcp = _bind_pair(family, local[0], local[1], rtcp_mux)
         try:
+            for sock in (rtp, rtcp):
+                if sock is not None:
+                    _mark(sock, tos, priority)
             rtp.connect(tuple(remote))
             if rtcp is not None:
                 rtcp.connect(tuple(remote_rtcp) if remote_rtcp else (remote[0], remote[1] + 1))

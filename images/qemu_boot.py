@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from images.appliance_files import DATA_LABEL
@@ -22,15 +23,39 @@ class QemuError(Exception):
     pass
 
 
-def make_data_disk(path: str | Path, size_mb: int = 64) -> Path:
+@dataclass(frozen=True)
+class QemuNic:
+    """The box's one Ethernet port (eth0 with `net.ifnames=0`) as a virtio NIC whose frames
+    travel as UDP datagrams on 127.0.0.1: qemu sends them to `peer_port` and takes them on
+    `local_port`, so a test is the wire's far end (hil_tests/packets/l2_peer.py).  With `dump`,
+    qemu's filter-dump writes every frame of the NIC, both ways, to that pcap."""
+
+    peer_port: int
+    local_port: int
+    mac: str = "52:54:00:12:34:56"
+    dump: str | Path | None = None
+
+    def arguments(self) -> list[str]:
+        out = ["-netdev", f"socket,id=n0,udp=127.0.0.1:{self.peer_port},localaddr=127.0.0.1:{self.local_port}",
+               "-device", f"virtio-net-pci,netdev=n0,mac={self.mac}"]
+        if self.dump is not None:
+            out += ["-object", f"filter-dump,id=d0,netdev=n0,file={self.dump}"]
+        return out
+
+
+def make_data_disk(path: str | Path, size_mb: int = 64, contents: str | Path | None = None) -> Path:
     """A raw disk image holding the box's data partition: ext4 labelled pribox-data, which the
-    image mounts at /var/lib/pribox (a whole-disk file system: the label is what it looks for)."""
+    image mounts at /var/lib/pribox (a whole-disk file system: the label is what it looks for).
+    `contents`: a folder whose files the new file system starts with (a state directory
+    prepared on the bench, e.g. a committed configuration)."""
     path = Path(path)
     if shutil.which("mkfs.ext4") is None:
         raise QemuError("mkfs.ext4 not found: install the Debian package 'e2fsprogs'")
     with open(path, "wb") as disk:
         disk.truncate(size_mb * 1024 * 1024)
-    proc = subprocess.run(["mkfs.ext4", "-q", "-F", "-L", DATA_LABEL, str(path)], capture_output=True, text=True)
+    populate = ["-d", str(contents)] if contents is not None else []
+    proc = subprocess.run(["mkfs.ext4", "-q", "-F", "-L", DATA_LABEL, *populate, str(path)],
+                          capture_output=True, text=True)
     if proc.returncode != 0:
         raise QemuError(f"mkfs.ext4 {path}: {proc.stderr.strip() or proc.returncode}")
     return path
@@ -38,7 +63,7 @@ def make_data_disk(path: str | Path, size_mb: int = 64) -> Path:
 
 class QemuBox:
     def __init__(self, image_dir: str | Path, *, memory_mb: int = 1024, accel: str = "tcg", slot: str = "A",
-                 kernel_args: str = "", data_disk: str | Path | None = None):
+                 kernel_args: str = "", data_disk: str | Path | None = None, nic: QemuNic | None = None):
         self.image_dir = Path(image_dir)
         for name in ("vmlinuz", "initrd.img", "rootfs.squashfs"):
             if not (self.image_dir / name).exists():
@@ -50,6 +75,7 @@ class QemuBox:
         # The data partition's disk (make_data_disk), or None: the box then runs its state
         # directory on a tmpfs, as a box without one does.
         self.data_disk = None if data_disk is None else Path(data_disk)
+        self.nic = nic                   # None: no network at all (-nic none)
         self.boot_log = self.image_dir / "boot.log"
         self.console_pty: str | None = None
         self.started_at: float | None = None
@@ -60,9 +86,10 @@ class QemuBox:
             "qemu-system-x86_64", "-accel", self.accel, "-cpu", "max", "-m", str(self.memory_mb), "-smp", "2",
             "-kernel", str(self.image_dir / "vmlinuz"), "-initrd", str(self.image_dir / "initrd.img"),
             "-append", f"root=/dev/vda ro rootfstype=squashfs console=ttyS0 rauc.slot={self.slot} panic=5"
+                       + (" net.ifnames=0" if self.nic is not None else "")
                        + (f" {self.kernel_args}" if self.kernel_args else ""),
             "-drive", f"file={self.image_dir / 'rootfs.squashfs'},if=virtio,format=raw,readonly=on",
-            "-display", "none", "-nic", "none", "-no-reboot",
+            "-display", "none", *(self.nic.arguments() if self.nic is not None else ["-nic", "none"]), "-no-reboot",
             "-serial", f"file:{self.boot_log}", "-serial", "pty",
         ]
         # -cpu max: TCG's default qemu64 lacks SSE4.2/POPCNT, which numpy's wheels need.

@@ -1,15 +1,19 @@
-"""The daemon's status on a Unix socket, for tools on the box (`pribox upgrade confirm`).
+"""The daemon's status on a Unix socket, for tools on the box (`pribox upgrade confirm`,
+`pribox capture`).
 
 The smallest thing that answers "is the box healthy now": a client connects to
 `<state dir>/control.sock`, sends `status`, and reads one JSON line — every service's state and
 health as the supervisor sees it, the spans' layer 1, and what the configuration asks for
-(which spans, which D-channels) — then the socket closes.  Read-only: nothing on it changes
-the box, and the socket is 0600 so only root (the daemon's user) reaches it.
+(which spans, which D-channels) — then the socket closes.  `status` changes nothing; other
+requests are answered by the layer that registered their first word in CONTROL_REQUESTS
+(`capture ...`: firmware/capture/control.py), with {"error": "..."} when refused.  The socket
+is 0600 so only root (the daemon's user) reaches it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
 import os
@@ -20,7 +24,11 @@ from .services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 log = logging.getLogger("pribox.control")
 
 CONTROL_SOCKET = "control.sock"
-MAX_REQUEST = 256
+MAX_REQUEST = 1024   # a capture definition, an export path
+# first word of a request -> async handler(ctx, request) -> JSON-able reply
+CONTROL_REQUESTS: dict = {}
+# Modules that add to CONTROL_REQUESTS when imported (by name: the appliance never imports them).
+CONTROL_REQUEST_MODULES: tuple[str, ...] = ("firmware.capture.control",)
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with its terminating NUL
 
 
@@ -63,6 +71,8 @@ class ControlService(Service):
         self._ctx = ctx
         if ctx.state_dir is None:
             return  # `pribox run --config FILE`: a throwaway run, no tools to answer
+        for module in CONTROL_REQUEST_MODULES:
+            importlib.import_module(module)
         self.path = Path(ctx.state_dir) / CONTROL_SOCKET
         if len(os.fsencode(self.path)) > MAX_SOCKET_PATH:
             raise OSError(f"{self.path}: too long for a Unix socket path (at most {MAX_SOCKET_PATH} bytes); "
@@ -73,11 +83,19 @@ class ControlService(Service):
 
     async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            request = (await reader.readline())[:MAX_REQUEST].decode("ascii", "replace").strip()
+            request = (await reader.readline())[:MAX_REQUEST].decode("utf-8", "replace").strip()
+            handler = CONTROL_REQUESTS.get(request.split(" ", 1)[0])
             if request == "status":
                 reply = box_status(self._ctx)
+            elif handler is not None:
+                try:
+                    reply = await handler(self._ctx, request)
+                except Exception as exc:  # a layer's bug answers the tool, never ends the service
+                    log.exception("control request %r failed", request[:40])
+                    reply = {"error": f"{request.split(' ', 1)[0]} failed: {type(exc).__name__}: {exc}"}
             else:
-                reply = {"error": f"unknown request {request[:40]!r} (the control socket answers 'status')"}
+                known = ", ".join(["status"] + sorted(CONTROL_REQUESTS))
+                reply = {"error": f"unknown request {request[:40]!r} (the control socket answers {known})"}
             writer.write(json.dumps(reply).encode() + b"\n")
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
@@ -102,20 +120,26 @@ class ControlService(Service):
 
 async def query_status(socket_path: str | os.PathLike, timeout: float = 5.0) -> dict:
     """Ask a running daemon for box_status(); raises OSError if no daemon answers."""
+    reply = await query(socket_path, "status", timeout)
+    if "error" in reply:
+        raise ConnectionError(f"{socket_path}: {reply['error']}")
+    return reply
+
+
+async def query(socket_path: str | os.PathLike, request: str, timeout: float = 5.0) -> dict:
+    """One request to a running daemon and its JSON reply ({"error": ...} when refused);
+    raises OSError if no daemon answers."""
     async def ask() -> dict:
         reader, writer = await asyncio.open_unix_connection(str(socket_path))
         try:
-            writer.write(b"status\n")
+            writer.write(request.encode() + b"\n")
             await writer.drain()
             line = await reader.readline()
         finally:
             writer.close()
         if not line:
             raise ConnectionError(f"{socket_path}: the daemon closed the connection without answering")
-        reply = json.loads(line)
-        if "error" in reply:
-            raise ConnectionError(f"{socket_path}: {reply['error']}")
-        return reply
+        return json.loads(line)
 
     return await asyncio.wait_for(ask(), timeout)
 

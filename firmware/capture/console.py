@@ -4,17 +4,21 @@
     monitor capture start
     show monitor capture
     monitor capture stop
+    monitor capture export /media/usb/call.pcapng
 
 One capture at a time, written as pcapng to the box's capture folder (beside the upload folder,
 or `ctx.services.capture_dir`), where `show monitor capture` names the file.  D-channel frames
 come from the bus (each span's Q921Frame events); RTP and RTCP from the data plane's capture taps
 (dsp/capture_tap.py, registered with `add_data_plane_tap`), drained by a feed thread while a
-capture that wants RTP runs; SIP producers call the running capture's `sip()` through `active()`.  A call is named as
-`show calls` lists it, "SPAN/CALL"; its D-channel frames are those with its call reference.
+capture that wants RTP runs; SIP from `sip_message`, the SIP adapter's trace hook.  A call is
+named as `show calls` lists it, "SPAN/CALL"; its D-channel frames are those with its call
+reference (RTP and SIP carry no call yet: a capture filtered by call holds its D-channel only).
+`pribox capture` runs these same commands through the daemon's control socket (control.py).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from firmware.console.commands import Arg, registry
 
 from .capture import Capture
 from .data_plane import DataPlaneFeed
+from .pcapng import Flow
 from .definition import CaptureDefinitionError, parse_definition, WHATS
 
 _KEYWORDS = {"span": "span", "call": "call", "packets": "packets", "bytes": "bytes_", "seconds": "seconds"}
@@ -104,6 +109,22 @@ def add_data_plane_tap(tap) -> None:
     """Let captures take RTP and RTCP from `tap`, which the data plane's RTP ports copy into."""
     if tap not in _control.taps:
         _control.taps.append(tap)
+
+
+def remove_data_plane_tap(tap) -> None:
+    """The tap's port is going (its service stops): captures started later leave it out."""
+    if tap in _control.taps:
+        _control.taps.remove(tap)
+
+
+def sip_message(data: bytes, local: tuple, remote: tuple, sent: bool, transport: str = "udp") -> None:
+    """A SIP message (a UDP datagram, or TCP stream bytes) as it crossed the box's socket:
+    the SIP adapter's trace hook (firmware/sip/udp.py `trace`)."""
+    capture = active()
+    if capture is None:
+        return
+    src, dst = (local, remote) if sent else (remote, local)
+    capture.sip(Flow(src[0], src[1], dst[0], dst[1], transport), data, sent=sent)
 
 
 def active() -> Capture | None:
@@ -203,6 +224,50 @@ def show(ctx, args) -> list[str]:
     return lines
 
 
+def export_file(source: Path, destination: str) -> Path:
+    """Copy a finished capture to `destination` (a file name, or a folder to put it in) on
+    writable storage: written beside it under a temporary name, fsynced, then renamed, so a
+    full or pulled stick never leaves half a capture under the final name."""
+    target = Path(destination).expanduser()
+    if not target.is_absolute():
+        raise ValueError(f"export {destination}: give an absolute path (a file or a folder on writable storage)")
+    if target.is_dir():
+        target = target / source.name
+    if target.exists():
+        raise ValueError(f"export {target}: already exists; give another name")
+    if not target.parent.is_dir():
+        raise ValueError(f"export {target}: no folder {target.parent}")
+    partial = target.with_name(f".{target.name}.partial")
+    try:
+        with open(source, "rb") as src, open(partial, "wb") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+            dst.flush()
+            os.fsync(dst.fileno())
+        os.replace(partial, target)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise ValueError(f"export {target}: {exc.strerror or exc}") from None
+    return target
+
+
+def export(ctx, args):
+    """`monitor capture export PATH`: the last capture's file, once stopped, copied off the
+    capture folder (a USB stick, a shared mount).  The copy runs off the event loop."""
+    from firmware.console.session import OffLoop
+
+    if _control.capture is None or _control.path is None:
+        raise ValueError("No capture has been started; nothing to export")
+    if _control.capture.running:
+        raise ValueError(f"The capture is still running ({_control.path}); stop it before exporting")
+    source, destination = _control.path, args["PATH"]
+    size = source.stat().st_size if source.exists() else None
+    if size is None:
+        raise ValueError(f"export: the capture file {source} is gone")
+    return OffLoop(work=lambda: export_file(source, destination),
+                   then=lambda target: f"Exported {source.name} ({size} bytes) to {target}")
+
+
 registry.describe("monitor", "Packet captures")
 registry.describe("monitor capture", "Define, start and stop a capture (pcapng)")
 registry.add("monitor capture define", define, admin=True,
@@ -211,4 +276,7 @@ registry.add("monitor capture define", define, admin=True,
                    Arg("OPTIONS", "span N, call S/N, packets 10k, bytes 64M, seconds 5m", optional=True, rest=True)])
 registry.add("monitor capture start", start, admin=True, help="Start the defined capture")
 registry.add("monitor capture stop", stop, admin=True, help="Stop the capture and close its file")
+registry.add("monitor capture export", export, admin=True,
+             help="Copy the stopped capture's file to PATH (a file or folder on writable storage)",
+             args=[Arg("PATH", "absolute path of a file or folder", rest=True)])
 registry.add("show monitor capture", show, help="The capture's state, file, packets, bytes and drops")

@@ -46,6 +46,9 @@ class VlanPlan:
     addresses: tuple[str, ...] = ()
     mtu: int | None = None
     role: str | None = None
+    # 802.1p priority: the box's voice sockets carry this socket priority (SO_PRIORITY), and the
+    # VLAN's egress map turns it into the tag's PCP; None leaves the kernel's map empty.
+    priority: int | None = None
 
 
 @dataclass(frozen=True)
@@ -92,7 +95,7 @@ class Change:
 
 def plan_from_config(network) -> NetworkPlan:
     """The plan for a validated `config.network` record."""
-    from firmware.config.sections.network import vlan_device_name
+    from firmware.config.sections.network import vlan_device_name, vlan_priority
 
     interfaces = tuple(
         InterfacePlan(name=i.name, addresses=tuple(str(a) for a in i.addresses), mtu=i.mtu)
@@ -103,7 +106,8 @@ def plan_from_config(network) -> NetworkPlan:
         name = vlan_device_name(v)
         roles[name] = v.role
         vlans.append(VlanPlan(name=name, parent=v.parent, vlan_id=v.id,
-                              addresses=tuple(str(a) for a in v.addresses), role=v.role))
+                              addresses=tuple(str(a) for a in v.addresses), role=v.role,
+                              priority=vlan_priority(v)))
     routes = tuple(
         RoutePlan(destination="default" if r.destination == "default" else str(r.destination),
                   gateway=str(r.gateway), interface=r.interface, metric=r.metric or None)
@@ -127,6 +131,7 @@ class LinkState:
     parent: str | None = None
     vlan_id: int | None = None
     addresses: list[str] = field(default_factory=list)
+    egress_qos: dict[int, int] = field(default_factory=dict)   # a VLAN's socket priority -> PCP
 
 
 @dataclass
@@ -139,6 +144,18 @@ class RouteState:
 
 
 _IFF_UP = 0x1
+
+
+def _egress_qos(link) -> dict[int, int]:
+    """A VLAN's egress map (socket priority -> 802.1p PCP) as the kernel reports it."""
+    qos = link.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_VLAN_EGRESS_QOS")
+    if qos is None:
+        return {}
+    return {int(mapping["from"]): int(mapping["to"]) for mapping in qos.get_attrs("IFLA_VLAN_QOS_MAPPING")}
+
+
+def _wanted_egress(vlan: "VlanPlan") -> dict[int, int]:
+    return {} if vlan.priority is None else {vlan.priority: vlan.priority}
 
 
 class NetworkApplier:
@@ -179,6 +196,7 @@ class NetworkApplier:
                 mac=link.get("IFLA_ADDRESS"),
                 parent=names.get(parent) if parent and parent != link["index"] else None,
                 vlan_id=link.get_nested("IFLA_LINKINFO", "IFLA_INFO_DATA", "IFLA_VLAN_ID"),
+                egress_qos=_egress_qos(link),
             )
         async for addr in await ip.get_addr():
             state = states.get(addr["index"])
@@ -245,8 +263,10 @@ class NetworkApplier:
                                    f"(present: {', '.join(sorted(links))})")
         for vlan in plan.vlans:
             existing = links.get(vlan.name)
+            wanted_egress = _wanted_egress(vlan)
             if existing is not None and (existing.kind != "vlan" or existing.vlan_id != vlan.vlan_id
-                                         or existing.parent != vlan.parent):
+                                         or existing.parent != vlan.parent
+                                         or any(existing.egress_qos.get(k) != v for k, v in wanted_egress.items())):
                 changes.append(Change("delete", vlan.name, "(not the VLAN the plan wants)"))
                 if not dry_run:
                     await ip.link("del", index=existing.index)
@@ -256,8 +276,10 @@ class NetworkApplier:
                     raise NetworkError(f"network.vlan {vlan.name!r}: parent interface {vlan.parent!r} does not exist")
                 changes.append(Change("create", vlan.name, f"VLAN {vlan.vlan_id} on {vlan.parent}"))
                 if not dry_run:
+                    extra = {} if vlan.priority is None else \
+                        {"vlan_egress_qos": {"from": vlan.priority, "to": vlan.priority}}
                     await ip.link("add", ifname=vlan.name, kind="vlan", link=links[vlan.parent].index,
-                                  vlan_id=vlan.vlan_id)
+                                  vlan_id=vlan.vlan_id, **extra)
         if not dry_run:
             links = {link.name: link for link in await self._links(ip)}
         for want in plan.managed_links():

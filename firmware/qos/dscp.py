@@ -47,9 +47,18 @@ def dscp_name(value: int) -> str:
     return str(value)
 
 
-def mark_socket(sock: socket.socket, dscp, *, field: str = "dscp") -> int:
-    """Set the socket's DSCP (ECN bits left 0); returns the traffic-class octet set."""
+def mark_socket(sock: socket.socket, dscp, *, field: str = "dscp", priority: int | None = None) -> int:
+    """Set the socket's DSCP (ECN bits left 0) and, with `priority` (0..7), its socket priority,
+    which a voice VLAN's egress map sends as the 802.1p PCP; returns the traffic-class octet."""
     octet = dscp_value(dscp, field=field) << 2
+    set_tos(sock, octet, field=field)
+    if priority is not None:
+        # After IP_TOS, which sets the socket priority from the TOS bits on Linux.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY, int(priority))
+    return octet
+
+
+def set_tos(sock: socket.socket, octet: int, *, field: str = "dscp") -> None:
     if sock.family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, octet)
         try:   # a dual-stack socket also sends IPv4 (mapped) packets
@@ -60,4 +69,3 @@ def mark_socket(sock: socket.socket, dscp, *, field: str = "dscp") -> int:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, octet)
     else:
         raise DscpError(field, f"socket family {sock.family!r} carries no DSCP")
-    return octet

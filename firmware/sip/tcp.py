@@ -39,13 +39,26 @@ class SipTcpTransport:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await self._connection(reader, writer)
 
+    def _sender(self, writer, addr: tuple[str, int]):
+        """writer.write, with the bytes shown to the endpoint's trace (captures) first."""
+        local = writer.get_extra_info("sockname") or ("0.0.0.0", 0)
+
+        def send(data: bytes) -> None:
+            if self.endpoint.trace is not None:
+                self.endpoint.trace(data, (local[0], local[1]), addr, True, "tcp")
+            writer.write(data)
+        return send
+
     async def _connection(self, reader, writer) -> None:
         peer = writer.get_extra_info("peername")
         addr = (peer[0], peer[1])
-        self.endpoint.stream_senders[addr] = writer.write
+        local = writer.get_extra_info("sockname") or ("0.0.0.0", 0)
+        self.endpoint.stream_senders[addr] = self._sender(writer, addr)
         parser = StreamParser()
         try:
             while data := await reader.read(65536):
+                if self.endpoint.trace is not None:
+                    self.endpoint.trace(data, (local[0], local[1]), addr, False, "tcp")
                 parser.feed(data)
                 while (message := parser.next_message()) is not None:
                     clock = self.endpoint.clock
@@ -75,8 +88,8 @@ class SipTcpTransport:
                 self.endpoint.layer.transport_error(addr, self.endpoint.clock.now())
                 self.endpoint.pump()
                 return
-            self.endpoint.stream_senders[addr] = writer.write
-            writer.write(data)
+            send = self.endpoint.stream_senders[addr] = self._sender(writer, addr)
+            send(data)
             await self._connection(reader, writer)
 
         task = asyncio.get_running_loop().create_task(connect())

@@ -1,7 +1,8 @@
 """The thin asyncio UDP adapter around a TransactionLayer: datagrams in and out, the layer's
 timer kept armed on the one clock, events handed to a transaction user.  No SIP logic here.
 Messages the layer sends on a stream transport go to the connection `tcp.py` registered for
-that address."""
+that address.  `trace`, when set, sees every message in and out as it crosses the socket
+(`trace(data, local, remote, sent, transport)`: the box's packet captures)."""
 
 from __future__ import annotations
 
@@ -29,11 +30,18 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         self.connect_stream: Callable[[tuple[str, int], bytes], None] | None = None
         # transport name -> its connector, for stream transports other than TCP (TLS)
         self.connectors: dict[str, Callable[[tuple[str, int], bytes], None]] = {}
+        self.trace: Callable[[bytes, tuple, tuple, bool, str], None] | None = None
+        self.local: tuple = ("0.0.0.0", 0)
 
     def connection_made(self, transport) -> None:
         self.transport = transport
+        sockname = transport.get_extra_info("sockname")
+        if sockname:
+            self.local = (sockname[0], sockname[1])
 
     def datagram_received(self, data: bytes, addr) -> None:
+        if self.trace is not None:
+            self.trace(data, self.local, addr, False, "udp")
         self.layer.receive(data, (addr[0], addr[1]), self.clock.now(), "UDP")
         self.pump()
 
@@ -52,6 +60,8 @@ class SipUdpEndpoint(asyncio.DatagramProtocol):
         for data, addr, transport in self.layer.datagrams_to_send(now):
             if transport == "UDP":
                 if self.transport is not None:
+                    if self.trace is not None:
+                        self.trace(data, self.local, addr, True, "udp")
                     self.transport.sendto(data, addr)
             elif addr in self.stream_senders:
                 self.stream_senders[addr](data)

@@ -50,6 +50,7 @@ def read_capture(path) -> list[CapturedPacket]:
                 iface = getattr(record, "sniffed_on", None) or ""
                 linktype = _linktypes(reader).get(iface, 1)
                 packet, sent, side = _decode(linktype, bytes(record))
+                packet.time = record.time      # the capture's time, so analyse() of these packets uses it
                 direction = getattr(record, "direction", None)
                 outbound = {1: False, 2: True}.get(direction) if direction is not None else sent
                 out.append(CapturedPacket(iface, float(record.time), outbound, packet, sent, side))
@@ -58,6 +59,7 @@ def read_capture(path) -> list[CapturedPacket]:
         linktype = reader.linktype
         for record in reader:
             packet, sent, side = _decode(linktype, bytes(record))
+            packet.time = record.time
             out.append(CapturedPacket("", float(record.time), sent, packet, sent, side))
     return out
 

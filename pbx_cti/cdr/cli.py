@@ -151,6 +151,8 @@ def _fields(call: CallRecord, *, for_reading: bool = True) -> list[tuple[str, st
             text = json.dumps(list(value), ensure_ascii=False, separators=(",", ":"))
         elif name == "ivr_data":
             text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        elif name == "media":
+            text = json.dumps(list(value), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
         else:
             text = "" if value is None else str(value)
         out.append((name, text))

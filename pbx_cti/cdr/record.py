@@ -80,19 +80,24 @@ class CallRecord:
     route_target: str = ""                # where it sent the call (IVR app, route point, agent, trunk group)
     queue: str = ""                       # the contact center's queue the caller waited in
     agent: str = ""                       # the agent whose extension answered
+    # One object per RTP leg as the call ended: role, local/remote address, codec, SSRC sent,
+    # packets sent/received, expected, lost, jitter_ms, remote_lost/remote_jitter_ms (the
+    # peer's RTCP), rtt_ms, mos (pbx_cti/pbx/core.py media_figures).
+    media: tuple[dict, ...] = ()
     last_seen: float | None = None        # the last time the box wrote about this call
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["legs"] = [asdict(leg) for leg in self.legs]
         data["ivr_path"] = list(self.ivr_path)
+        data["media"] = list(self.media)
         return data
 
 
 FIELD_NAMES = tuple(f.name for f in fields(CallRecord))
 TIME_FIELDS = ("setup_time", "alerting_time", "answer_time", "end_time", "last_seen")
 DURATION_FIELDS = ("duration", "billable")
-JSON_FIELDS = ("legs", "ivr_path", "ivr_data")
+JSON_FIELDS = ("legs", "ivr_path", "ivr_data", "media")
 # Fields the writer computes itself; update() and close() may not set them.
 DERIVED_FIELDS = ("state", "duration", "billable", "last_seen")
 UPDATABLE_FIELDS = tuple(n for n in FIELD_NAMES if n not in DERIVED_FIELDS and n != "call_id")
@@ -121,7 +126,7 @@ def encode_value(name: str, value):
                           separators=(",", ":"), ensure_ascii=False)
     if name in JSON_FIELDS:
         # default=str: collected data JSON cannot hold is kept as its text, never refused mid-call.
-        return json.dumps(list(value) if name == "ivr_path" else value, separators=(",", ":"),
+        return json.dumps(list(value) if name in ("ivr_path", "media") else value, separators=(",", ":"),
                           ensure_ascii=False, sort_keys=True, default=str)
     return value
 
@@ -138,6 +143,8 @@ def decode_row(row: dict) -> CallRecord:
             values[name] = tuple(json.loads(raw or "[]"))
         elif name == "ivr_data":
             values[name] = json.loads(raw or "{}")
+        elif name == "media":
+            values[name] = tuple(json.loads(raw or "[]"))
         else:
             values[name] = raw if raw is not None else ("" if isinstance(_DEFAULTS[name], str) else None)
     return CallRecord(**values)

@@ -68,6 +68,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE calls ADD COLUMN agent TEXT NOT NULL DEFAULT '';
     CREATE INDEX calls_agent ON calls(agent, setup_ms) WHERE agent != '';
     """,
+    # 2 -> 3: each RTP leg's figures as the call ended (packets, loss, jitter, MOS), JSON.
+    """
+    ALTER TABLE calls ADD COLUMN media TEXT NOT NULL DEFAULT '[]';
+    """,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

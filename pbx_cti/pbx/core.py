@@ -925,8 +925,11 @@ class Pbx:
         active.leg.state = LegState.ENDED
         if active.leg.media is not None:
             active.leg.media.close()
+        # Every RTP leg the call had (an agent's phone that hung up first included), as it ended.
+        media = media_figures((leg.direction, leg) for leg in call.legs)
         self._record(lambda cdr: cdr.close(call.id, cause=call.cause, end_time=call.ended_at,
-                                           cleared_by=_CLEARED_BY.get(call.cleared_by, "network")))
+                                           cleared_by=_CLEARED_BY.get(call.cleared_by, "network"),
+                                           **({"media": media} if media else {})))
         if self.center is not None and call.data.get("queue"):
             self.center.call_gone(call)
         self.bus.publish(CallEnded(self.clock.now(), call.id, call.summary()))
@@ -939,6 +942,18 @@ class Pbx:
             write(self.cdr)
         except Exception:        # a record must never cost the call
             log.exception("CDR write refused")
+
+
+def media_figures(legs) -> tuple[dict, ...]:
+    """The figures of every RTP leg among (role, Leg), for the call's record: what each showed
+    as it closed, or now for one still open."""
+    out = []
+    for role, leg in legs:
+        figures = getattr(leg.media, "figures", None)
+        got = figures() if figures is not None else None
+        if got is not None:
+            out.append({"role": role, **got})
+    return tuple(out)
 
 
 class PbxSpanHandler:

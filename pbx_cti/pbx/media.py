@@ -90,6 +90,7 @@ class RtpLegMedia(_ChannelMedia):
         self._on_close = on_close
         self._signalled: list[str] = []
         self._closed = False
+        self._final: dict | None = None      # figures() as the leg closed
         if session is not None:
             self.attach(session)
 
@@ -130,10 +131,28 @@ class RtpLegMedia(_ChannelMedia):
         """The leg's RTP figures (loss, jitter, round trip, MOS) while it is open."""
         return self.session.stats()
 
+    def figures(self) -> dict | None:
+        """What the call's record keeps of this leg: where its streams ran, so a capture's
+        streams can be matched to it, and its RTP figures — as it closed, once closed."""
+        session = self.session
+        if session is None:
+            return self._final
+        st = session.stats()
+        return {
+            "local": f"{session.local[0]}:{session.local[1]}", "remote": f"{session.remote[0]}:{session.remote[1]}",
+            "codec": session.codec, "ssrc": session.ssrc,
+            "packets_sent": st["packets_sent"], "packets_received": st["packets_received"],
+            "expected": st["expected"], "lost": st["lost"], "jitter_ms": round(st["jitter_ms"], 3),
+            "remote_lost": st["remote_lost"], "remote_jitter_ms": round(st["remote_jitter_ms"], 3),
+            "rtt_ms": round(st["rtt_ms"], 3), "mos": round(st["mos"], 2),
+            "malformed": st["malformed_total"], "rtcp_sent": st["rtcp_sent"], "rtcp_received": st["rtcp_received"],
+        }
+
     def close(self) -> None:
         self._closed = True
         if self.session is None:
             return
+        self._final = self.figures()         # the call's record reads them after the leg is gone
         session, self.session = self.session, None
         session.close()
         if self._on_close is not None:

@@ -48,7 +48,8 @@ class RtpLegPool:
     `ports` (first, last), even numbers only (RTCP takes the odd one above); (0, 0): any."""
 
     def __init__(self, host: str, ports: tuple[int, int] = (0, 0), *, now: Callable[[], float],
-                 started: Callable[[RtpPort], None] = lambda port: None, ntp_offset: float | None = None):
+                 started: Callable[[RtpPort], None] = lambda port: None, ntp_offset: float | None = None,
+                 tos: int | None = None, priority: int | None = None):
         first, last = ports
         if first and (first % 2 or last < first):
             raise ValueError(f"RTP ports {first}..{last}: expected an even first port and last >= first")
@@ -57,6 +58,7 @@ class RtpLegPool:
         self.now = now
         self.started = started
         self.ntp_offset = ntp_offset
+        self.tos, self.priority = tos, priority      # every leg's marks: [qos] media_dscp, voice VLAN
         self.rtp_ports: list[RtpPort] = []
         self._next = first
 
@@ -76,7 +78,8 @@ class RtpLegPool:
             local = (self.host, self._take_port())
             try:
                 return port.open(leg, local, remote, codec, payload_type=payload_type,
-                                 dtmf_payload_type=dtmf_payload_type, ptime=ptime)
+                                 dtmf_payload_type=dtmf_payload_type, ptime=ptime, tos=self.tos,
+                                 priority=self.priority)
             except RtpError as exc:
                 error = exc            # that port is taken by someone else: try the next
         raise RtpError(f"no free RTP port in {first}..{last}: {error}")

@@ -13,6 +13,10 @@ import asyncio
 import logging
 
 from drivers.realtime import LineThreadPacer
+from dsp.capture_tap import CaptureTap
+from firmware.capture import console as capture
+from firmware.config.sections.network import voice_priority
+from firmware.qos.dscp import mark_socket
 from firmware.appliance.services import BOX_SERVICES, Health, Service, ServiceContext, StopReason
 from firmware.isdn.q931.causes import Cause
 from firmware.sip import events as sip_events
@@ -67,6 +71,8 @@ class SipService(Service):
         self._ctx: ServiceContext | None = None
         self._thread = None
         self._tick: TimerHandle | None = None
+        # Every RTP port copies into this tap while a capture wants RTP (off otherwise).
+        self.capture_tap: CaptureTap | None = None
 
     async def start(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
@@ -77,12 +83,23 @@ class SipService(Service):
         ua.phone_srtp = section.phone_srtp
         tls = _tls_of(section)
         self.calls = SipCalls(ua, clock=ctx.clock, bus=ctx.bus)
+        qos = getattr(self.config, "qos", None)
+        network = getattr(self.config, "network", None)
+        priority = voice_priority(network) if network is not None else None
+        media_dscp = qos.media_dscp if qos is not None else 46
         self.pool = RtpLegPool(address, (section.rtp_port_min, section.rtp_port_max), now=ctx.clock.now,
-                               started=self._run_port)
+                               started=self._run_port, tos=media_dscp << 2, priority=priority)
         if section.handler == "pbx":
             self.handler = PbxSipHandler(self.calls, core_for(ctx), self.pool)
             self.calls.handler = _CoreReady(self.handler, ctx)
+        self.capture_tap = CaptureTap()
+        capture.add_data_plane_tap(self.capture_tap)
         self.bound = await self.calls.start(address, section.port, tcp=section.tcp, tls=tls)
+        self.calls.endpoint.trace = capture.sip_message
+        signalling = self.calls.endpoint.transport.get_extra_info("socket")
+        if signalling is not None:
+            mark_socket(signalling, qos.signalling_dscp if qos is not None else 24, field="qos.signalling_dscp",
+                        priority=priority)
         log.info("sip: listening on %s:%d (UDP%s%s), %d trunk(s), %d phone(s), RTP ports %d-%d, calls to %s", address,
                  self.bound, "+TCP" if section.tcp else "", f", TLS on {tls.port}" if tls is not None else "",
                  len(ua.trunks), len(getattr(self.config, "sip_phone", ())),
@@ -90,6 +107,7 @@ class SipService(Service):
 
     def _run_port(self, port) -> None:
         """A new RTP port: the line thread runs it after the spans, or the loop does."""
+        port.set_capture_tap(self.capture_tap)
         spans = self._ctx.peer("spans") if self._ctx is not None else None
         pacer = getattr(spans, "pacer", None)
         if isinstance(pacer, LineThreadPacer):
@@ -126,6 +144,8 @@ class SipService(Service):
                 for port in self.pool.rtp_ports:
                     self._thread.detach_rtp(port)
             self.pool.close()
+        if self.capture_tap is not None:
+            capture.remove_data_plane_tap(self.capture_tap)
 
     def health(self) -> Health:
         if self.calls is None or self.bound is None:

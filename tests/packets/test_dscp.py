@@ -120,3 +120,88 @@ def test_qos_section_defaults_and_errors():
         load_text('[qos]\nmedia_dscp = "EX"\nsignalling_dscp = 64\n', "box.toml")
     assert 'box.toml:2:1: qos.media_dscp: expected a DSCP name' in str(info.value)
     assert "box.toml:3:1: qos.signalling_dscp: DSCP 64 is out of range 0..63" in str(info.value)
+
+
+VLANS = ('[network]\n[[network.interface]]\nname = "eth0"\n'
+         '[[network.vlan]]\nid = 100\nparent = "eth0"\nrole = "voice"\n'
+         '[[network.vlan]]\nid = 200\nparent = "eth0"\nrole = "management"\n')
+
+
+def test_a_voice_vlan_carries_priority_5_unless_told_and_a_management_vlan_none():
+    from firmware.config.sections.network import voice_priority
+    from firmware.network.interfaces import _wanted_egress, plan_from_config
+
+    config = load_text(VLANS)
+    vlans = {v.vlan_id: v for v in plan_from_config(config.network).vlans}
+    assert vlans[100].priority == 5 and vlans[200].priority is None
+    assert _wanted_egress(vlans[100]) == {5: 5} and _wanted_egress(vlans[200]) == {}
+    assert voice_priority(config.network) == 5 and voice_priority(load_text("").network) is None
+    told = load_text(VLANS.replace('role = "voice"\n', 'role = "voice"\npriority = 6\n'))
+    assert voice_priority(told.network) == 6
+
+
+def test_a_vlan_priority_out_of_range_is_refused_naming_the_key():
+    with pytest.raises(ConfigError) as info:
+        load_text(VLANS.replace('role = "voice"\n', 'role = "voice"\npriority = 8\n'), "box.toml")
+    assert str(info.value) == "box.toml:8:1: network.vlan[0].priority: expected an integer 0..7, got 8"
+
+
+def test_mark_socket_sets_the_priority_after_the_dscp():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        assert mark_socket(sock, "CS3", priority=5) == 24 << 2
+        assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_TOS) == 24 << 2
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY) == 5
+
+
+def _socket_bound_to(local: tuple) -> socket.socket:
+    """A duplicate of this process's socket bound to `local` (the C data plane owns the fd)."""
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            sock = socket.socket(fileno=os.dup(int(name)))
+        except OSError:
+            continue
+        try:
+            if sock.type == socket.SOCK_DGRAM and sock.getsockname() == local:
+                return sock
+        except OSError:
+            pass
+        sock.close()
+    raise AssertionError(f"no socket bound to {local}")
+
+
+def test_the_rtp_legs_of_the_pool_send_with_the_media_marks():
+    from pbx_cti.pbx.sip_legs import RtpLegPool
+
+    pool = RtpLegPool("127.0.0.1", now=lambda: 0.0, tos=46 << 2, priority=5)
+    try:
+        session = pool.open(("127.0.0.1", 9), "PCMA")
+        for local in (session.local, session.rtcp_local):
+            with _socket_bound_to(tuple(local)) as sock:
+                assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_TOS) == 46 << 2
+                assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_PRIORITY) == 5
+    finally:
+        pool.close()
+
+
+def _link_message(info_data):
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    msg = ifinfmsg()
+    msg["attrs"] = [("IFLA_IFNAME", "eth0.100")] + (
+        [("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", "vlan"), ("IFLA_INFO_DATA", {"attrs": info_data})]})]
+        if info_data is not None else [])
+    msg.encode()
+    parsed = ifinfmsg(msg.data)        # as the kernel's answer is read: encoded, then decoded
+    parsed.decode()
+    return parsed
+
+
+def test_a_vlans_egress_map_is_read_back_as_the_kernel_reports_it():
+    """The applier compares the kernel's map with the plan's, so a reload keeps a right VLAN."""
+    from firmware.network.interfaces import _egress_qos
+
+    mapped = _link_message([("IFLA_VLAN_ID", 100), ("IFLA_VLAN_EGRESS_QOS", {"attrs": [
+        ("IFLA_VLAN_QOS_MAPPING", {"from": 5, "to": 5}), ("IFLA_VLAN_QOS_MAPPING", {"from": 3, "to": 2})]})])
+    assert _egress_qos(mapped) == {5: 5, 3: 2}
+    assert _egress_qos(_link_message([("IFLA_VLAN_ID", 100)])) == {}
+    assert _egress_qos(_link_message(None)) == {}

@@ -23,7 +23,27 @@ VLAN = Table({
     "role": Field(Enum("voice", "management")),
     "name": Field(IFNAME, OPTIONAL),
     "addresses": Field(ListOf(IpInterface(), unique=True), ()),
+    # 802.1p priority (PCP) of the box's SIP and RTP/RTCP on a voice VLAN (unset: 5, as voice
+    # VLANs carry voice); a management VLAN tags with 0 unless it is given.
+    "priority": Field(Int(0, 7), OPTIONAL),
 })
+
+VOICE_PRIORITY = 5
+
+
+def vlan_priority(vlan: Record) -> int | None:
+    """The 802.1p priority the box's voice sockets are sent with on this VLAN, or None."""
+    if vlan.priority is not None:
+        return vlan.priority
+    return VOICE_PRIORITY if vlan.role == "voice" else None
+
+
+def voice_priority(network: Record) -> int | None:
+    """The voice VLAN's 802.1p priority, None when the box has no voice VLAN."""
+    for vlan in network.vlan:
+        if vlan.role == "voice":
+            return vlan_priority(vlan)
+    return None
 
 ROUTE = Table({
     "destination": Field(IpNetwork()),
