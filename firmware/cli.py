@@ -23,6 +23,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "scenario": ("hil_tests.scenarios.cli", "run call scenarios (TOML) against the box with the carrier simulator; check the files"),
     "upgrade": ("firmware.update.cli", "check, install and confirm signed firmware bundles (RAUC, A/B slots)"),
     "cdr": ("pbx_cti.cdr.cli", "list, show and export the call detail records (CSV)"),
+    "bench": ("hil_tests.bench.cli", "the test bench: full load, faults, a day's soak and audio against the emulated box, with an HTML report"),
 }
 
 
