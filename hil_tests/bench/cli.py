@@ -10,6 +10,9 @@
         the real-time soak with libpri as the carrier (`make soak-libpri`), never in `run`
     pribox bench report RESULTS.json --report DIR
         the HTML report again from a results file
+    pribox bench box-config --spans N --dir DIR > box.toml
+        the load's box configuration, for a box in another process facing
+        `python -m hil_tests.bench.far_end --wires DIR ...`
 """
 
 from __future__ import annotations
@@ -61,6 +64,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     soak.add_argument("--real-time", action="store_true", help="real time, libpri as the carrier")
     soak.add_argument("--minutes", type=_positive, default=60.0, help="with --real-time: minutes (default 60)")
     soak.add_argument("--rate", type=_positive, default=1.0, help="with --real-time: calls per second (default 1)")
+    layout = actions.add_parser("box-config", help="write the load's box configuration for a box run in another "
+                                                   "process (its flow and wire sockets in DIR) and print it")
+    layout.add_argument("--spans", type=int, default=1, help="carrier spans (as many center spans again; default 1)")
+    layout.add_argument("--dir", required=True, metavar="DIR", help="where the wire sockets and the IVR flow live")
     report = actions.add_parser("report", help="write the HTML report again from a results.json")
     report.add_argument("results", help="a results.json written by `bench run`")
     report.add_argument("--report", default="out/bench-report", metavar="DIR")
@@ -93,6 +100,19 @@ def run(args: argparse.Namespace) -> int:
             print(f"pribox bench report: {args.results}: {exc}", file=sys.stderr)
             return 2
         print(write_report(results, args.report))
+        return 0
+    if args.action == "box-config":
+        from pathlib import Path
+
+        from .load import FLOW_TEXT, box_config, prompt_directory
+        if not 1 <= args.spans <= 30:
+            print(f"pribox bench box-config: --spans must be 1..30, got {args.spans}", file=sys.stderr)
+            return 2
+        directory = Path(args.dir).resolve()
+        directory.mkdir(parents=True, exist_ok=True)
+        flow = directory / "load.toml"
+        flow.write_text(FLOW_TEXT)
+        print(box_config(str(directory), args.spans, prompt_directory(str(directory)), str(flow)))
         return 0
     if args.action == "soak":
         from .soak import SoakSettings, run_libpri_hour, run_soak

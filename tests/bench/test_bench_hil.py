@@ -144,3 +144,15 @@ def test_bad_arguments_are_named(argv, complaint, capsys):
 def test_report_from_a_missing_results_file_is_an_error(tmp_path, capsys):
     assert pribox(["bench", "report", str(tmp_path / "nope.json"), "--report", str(tmp_path)]) == 2
     assert "nope.json" in capsys.readouterr().err
+
+
+def test_box_config_command_writes_the_flow_and_a_configuration_that_loads(tmp_path, capsys):
+    from firmware.config.loader import load_text
+
+    assert pribox(["bench", "box-config", "--spans", "1", "--dir", str(tmp_path / "wires")]) == 0
+    config = load_text(capsys.readouterr().out, "box.toml")
+    assert (tmp_path / "wires" / "load.toml").is_file()
+    assert [s.wire for s in config.span] == [str(tmp_path / "wires" / "carrier1.wire"),
+                                             str(tmp_path / "wires" / "center1.wire")]
+    assert pribox(["bench", "box-config", "--spans", "0", "--dir", str(tmp_path)]) == 2
+    assert "--spans must be 1..30" in capsys.readouterr().err
