@@ -5,9 +5,9 @@ descriptors, threads, resident memory) from /proc.
     before = process_counts() | box_counts(...)
     ... the run ...
     after = process_counts() | box_counts(...)
-    report = compare(before, after, rss_bound_kib=24 * 1024)
+    report = compare(before, after, rss_bound_kib=24 * 1024, rss_baseline_kib=warm)
     report["leaked"]          # channels + calls + timers + tasks + fds + threads left over,
-                              # plus 1 when resident memory grew beyond the bound
+                              # plus 1 when resident memory grew beyond the bound since `warm`
 
 Counts that move on their own (a service's own sleep is a timer) are taken as the least of a
 few samples, so a count is what stays, not what passes.
@@ -70,11 +70,16 @@ async def settled(take, samples: int = 5, gap: float = 0.1) -> dict[str, int]:
     return least
 
 
-def compare(before: dict[str, int], after: dict[str, int], *, rss_bound_kib: int) -> dict:
-    """What was left: each counted item's growth (never below 0) and the memory verdict."""
+def compare(before: dict[str, int], after: dict[str, int], *, rss_bound_kib: int,
+            rss_baseline_kib: int | None = None) -> dict:
+    """What was left: each counted item's growth (never below 0) and the memory verdict: the
+    growth from `rss_baseline_kib` (a warmed-up figure; `before`'s when not given) against
+    the bound."""
     left = {key: max(0, after.get(key, 0) - before.get(key, 0)) for key in COUNTED}
     growth = after.get("rss_kib", 0) - before.get("rss_kib", 0)
-    memory_over = int(growth > rss_bound_kib)
-    return {"left": left, "rss_growth_kib": growth, "rss_bound_kib": rss_bound_kib,
-            "memory_over_bound": bool(memory_over), "leaked": sum(left.values()) + memory_over,
-            "before": before, "after": after}
+    baseline = before.get("rss_kib", 0) if rss_baseline_kib is None else rss_baseline_kib
+    judged = after.get("rss_kib", 0) - baseline
+    memory_over = int(judged > rss_bound_kib)
+    return {"left": left, "rss_growth_kib": growth, "rss_baseline_kib": baseline, "rss_judged_growth_kib": judged,
+            "rss_bound_kib": rss_bound_kib, "memory_over_bound": bool(memory_over),
+            "leaked": sum(left.values()) + memory_over, "before": before, "after": after}

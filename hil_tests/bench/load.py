@@ -37,10 +37,14 @@ from . import leaks
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS_PER_SPAN = 30
 WRAP_UP_S = 1
-# Resident memory may grow this much over a load run (allocator arenas, the CDR and event-log
-# caches, the first use of every code path) and still count as no leak; a call's structures and
-# media buffers left behind cost ~50-100 kB each, so a few hundred leaked calls cross it.
-RSS_BOUND_KIB = 24 * 1024
+# Resident memory after a load run may stay above its figure before the first call by this much
+# plus RSS_PER_HELD_KIB for each call held at the peak, and still count as no leak: a run starts
+# cold (first use of every code path, SQLite caches), and the allocator keeps the arenas the
+# calls in flight needed (each renders its IVR prompts, ~160 kB, and the phone's listener keeps
+# its recording).  The load run is a weak memory-leak detector by nature; the soak's figure
+# after warm-up, over thousands of calls, is the tight one.
+RSS_BOUND_KIB = 8 * 1024
+RSS_PER_HELD_KIB = 200
 
 FLOW_TEXT = """\
 [flow]
@@ -280,7 +284,7 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict) -> 
         engine = runner.engine
         result.update(far=far, thread=thread, slips=slips, lag=lag, wall_s=wall, box_samples=box_samples,
                       cpu_s=(cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime),
-                      leaks=leaks.compare(before, after, rss_bound_kib=RSS_BOUND_KIB),
+                      leaks=leaks.compare(before, after, rss_bound_kib=RSS_BOUND_KIB + RSS_PER_HELD_KIB * far["held_max"]),
                       agent_calls=sum(a.calls for a in engine.agents.values()))
     finally:
         daemon.request_stop("load over")
