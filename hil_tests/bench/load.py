@@ -346,6 +346,7 @@ def run_load(settings: LoadSettings) -> dict:
         "setup_to_alerting_ms": far["setup_to_alerting_ms"], "setup_to_connect_ms": far["setup_to_connect_ms"],
         "late_ticks": int(thread["late_ticks"] + r["slips"]), "line_thread_ticks": int(thread["ticks"]),
         "line_thread_max_late_ms": round(thread["max_late_ns"] / 1e6, 3),
+        "line_thread_realtime": bool(thread["realtime_priority"]),
         "far_end_late_ticks": int(far["far_end_line_thread"]["late_ticks"] + far["far_end_slips"]),
         "event_loop_lag_ms": r["lag"],
         "box_cpu_percent": round(cpu_percent, 1),

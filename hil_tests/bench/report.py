@@ -22,8 +22,8 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
-    for step in (1, 2, 2.5, 5):
-        for power in range(-3, 9):
+    for power in range(-3, 12):
+        for step in (1, 2, 2.5, 5):
             top = step * 10 ** power
             if top >= value:
                 return top
@@ -140,7 +140,7 @@ def _load_section(load: list[dict]) -> str:
                        [(f"{r['spans']} span(s)", r["setup_to_alerting_ms"]["p99"]) for r in load], "ms")]
     keys = ("spans", "agents", "channels", "calls_held_max", "offered", "blocked", "placed", "completed",
             "completion_ratio", "answered_by_agents", "agents_heard_caller", "records_naming_agent",
-            "setup_to_alerting_ms", "setup_to_connect_ms", "late_ticks", "line_thread_max_late_ms",
+            "setup_to_alerting_ms", "setup_to_connect_ms", "late_ticks", "line_thread_max_late_ms", "line_thread_realtime",
             "far_end_late_ticks", "event_loop_lag_ms", "box_cpu_percent", "cpu_percent_per_call",
             "rss_per_call_kib", "leaked", "wall_s")
     head = "".join(f"<th>{r['spans']} span(s)</th>" for r in load)

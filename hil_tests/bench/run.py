@@ -125,6 +125,9 @@ def summary(results: dict) -> dict:
                     "soak_completion_ratio": soak["completion_ratio"], "soak_leaked": soak["leaked"],
                     "soak_rss_growth_kib": soak["leaks"]["rss_growth_kib"], "soak_wall_s": soak["wall_s"]})
     out["leaked"] = leaked
+    if results.get("machine_before") and results.get("machine"):
+        out["load_average_before_after"] = [results["machine_before"]["load_average"][0],
+                                            results["machine"]["load_average"][0]]
     faults = results.get("faults")
     if faults is not None:
         out["faults_passed"] = sum(1 for f in faults if f.get("passed", f.get("ok")))

@@ -156,3 +156,9 @@ def test_box_config_command_writes_the_flow_and_a_configuration_that_loads(tmp_p
                                              str(tmp_path / "wires" / "center1.wire")]
     assert pribox(["bench", "box-config", "--spans", "0", "--dir", str(tmp_path)]) == 2
     assert "--spans must be 1..30" in capsys.readouterr().err
+
+
+def test_axes_end_at_the_next_round_figure():
+    from hil_tests.bench.report import _nice_max
+
+    assert [_nice_max(v) for v in (111, 240, 0.3, 1000, 1001, 0)] == [200, 250, 0.5, 1000, 2000, 1.0]
