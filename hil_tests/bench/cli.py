@@ -81,6 +81,10 @@ def goals_met(summary: dict) -> list[str]:
     for key in ("late_ticks", "leaked"):
         if summary.get(key, 0) > GOALS[key]:
             missed.append(f"{key} {summary.get(key)} > {GOALS[key]}")
+    left = [f"{key}: {value['console_left']}" for key, value in summary.items()
+            if key.startswith("spans_") and isinstance(value, dict) and value.get("console_left")]
+    if left:
+        missed.append("the console shows calls or channels left after the run (" + ", ".join(left) + ")")
     if summary.get("faults_total") and summary.get("faults_passed") != summary.get("faults_total"):
         missed.append(f"faults: {summary['faults_passed']} of {summary['faults_total']} passed")
     return missed

@@ -118,6 +118,7 @@ class LoadSettings:
     load: float = 1.05             # offered Erlangs per carrier channel at the top rate
     drain: float = 90.0            # s the calls may take to end after the last arrival
     seed: int = 1
+    console: bool = True           # also read the box's counts over its serial console (a pty)
 
 
 def box_config(wires: str, spans: int, prompt_dir: str, flow_path: str) -> str:
@@ -231,7 +232,18 @@ def _box_counts(daemon) -> dict[str, int]:
     return counts | leaks.loop_counts()
 
 
-async def _measure(daemon, settings: LoadSettings, wires: str, result: dict) -> None:
+CONSOLE_USER = "bench"
+
+
+def console_section(device: str, password: str) -> str:
+    """[console] on `device` with one user for the bench (replacing box_config's disabled one)."""
+    from firmware.config.passwords import hash_password
+
+    return (f'[console]\nenabled = true\ndevice = "{device}"\nbaud = 115200\n\n'
+            f'[[user]]\nname = "{CONSOLE_USER}"\nprivilege = 15\npassword_hash = "{hash_password(password)}"\n')
+
+
+async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, console=None) -> None:
     from pbx_cti.acd.service import center_for
     from pbx_cti.cti.model import AgentState
 
@@ -249,6 +261,11 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict) -> 
             runner("ready", agent)
         spans = daemon.ctx.peer("spans")
         await asyncio.sleep(1.0)
+        probe = None
+        if console is not None:
+            from .console_probe import ConsoleProbe
+            probe = await ConsoleProbe.login(console[0], CONSOLE_USER, console[1])
+            result["console_before"] = await probe.counts()
         before = await leaks.settled(lambda: leaks.process_counts() | _box_counts(daemon))
         far_end = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "hil_tests.bench.far_end", "--wires", wires,
@@ -281,6 +298,9 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict) -> 
         far = json.loads(lines[-1])
         await asyncio.sleep(WRAP_UP_S + 1.0)       # the last agents' wrap-up, the last records
         after = await leaks.settled(lambda: leaks.process_counts() | _box_counts(daemon))
+        if probe is not None:
+            result["console_after"] = await probe.counts()
+            probe.close()
         engine = runner.engine
         result.update(far=far, thread=thread, slips=slips, lag=lag, wall_s=wall, box_samples=box_samples,
                       cpu_s=(cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime),
@@ -302,13 +322,25 @@ async def _run(settings: LoadSettings, scratch: str) -> dict:
     flow = os.path.join(scratch, "load.toml")
     Path(flow).write_text(FLOW_TEXT)
     config = os.path.join(scratch, "box.toml")
-    Path(config).write_text(box_config(wires, settings.spans, prompt_directory(scratch), flow))
+    text = box_config(wires, settings.spans, prompt_directory(scratch), flow)
+    pty = console = None
+    if settings.console:
+        from firmware.console.testing import PtyPair
+        pty = PtyPair()
+        password = os.urandom(9).hex()
+        console = (pty.master_fd, password)
+        text = text.replace("[console]\nenabled = false\n", console_section(pty.slave_path, password))
+    Path(config).write_text(text)
     daemon = Daemon(FileSource(config), load_box_services(), clock=LoopClock(), bus=EventBus(),
                     notifier=Notifier(environ={}), state_dir=os.path.join(scratch, "state"))
     result: dict = {}
-    measure = asyncio.ensure_future(_measure(daemon, settings, wires, result))
-    await daemon.run(install_signals=False)
-    await measure
+    try:
+        measure = asyncio.ensure_future(_measure(daemon, settings, wires, result, console))
+        await daemon.run(install_signals=False)
+        await measure
+    finally:
+        if pty is not None:
+            pty.close()
     return result
 
 
@@ -317,6 +349,14 @@ def records_naming_agent(state_dir: str) -> int:
     from pbx_cti.cdr.schema import records_path
 
     return sum(1 for record in CdrReader(records_path(state_dir)).calls(limit=None) if record.agent)
+
+
+def _console_left(before: dict | None, after: dict | None) -> int | None:
+    """Calls and B-channels not idle after the run beyond before it, as the console shows them."""
+    if before is None or after is None:
+        return None
+    keys = ("calls", "channels_in_use", "channels_restarting")
+    return sum(max(0, after[k] - before[k]) for k in keys)
 
 
 def run_load(settings: LoadSettings) -> dict:
@@ -353,6 +393,8 @@ def run_load(settings: LoadSettings) -> dict:
         "cpu_percent_per_call": round(cpu_percent / max(mean_held, 1.0), 3),
         "rss_peak_kib": max(rss), "rss_per_call_kib": round((max(rss) - r["leaks"]["before"]["rss_kib"]) / max(top, 1), 1),
         "leaks": r["leaks"], "leaked": r["leaks"]["leaked"],
+        "console_before": r.get("console_before"), "console_after": r.get("console_after"),
+        "console_left": _console_left(r.get("console_before"), r.get("console_after")),
         "arrival_rate_per_s": far["arrival_rate_per_s"], "offered_erlangs": far["offered_erlangs"],
         "talk_mean_s": settings.talk_mean, "wall_s": round(r["wall_s"], 1),
         "settings": asdict(settings),

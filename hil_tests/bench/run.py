@@ -116,7 +116,8 @@ def summary(results: dict) -> dict:
                 "connect_p50_ms": r["setup_to_connect_ms"]["p50"], "connect_p99_ms": r["setup_to_connect_ms"]["p99"],
                 "late_ticks": r["late_ticks"], "event_loop_lag_p99_ms": r["event_loop_lag_ms"]["p99_ms"],
                 "box_cpu_percent": r["box_cpu_percent"], "cpu_percent_per_call": r["cpu_percent_per_call"],
-                "rss_per_call_kib": r["rss_per_call_kib"], "leaked": r["leaked"]}
+                "rss_per_call_kib": r["rss_per_call_kib"], "leaked": r["leaked"],
+                "console_left": r.get("console_left")}
     leaked = sum(r["leaked"] for r in load)
     soak = results.get("soak")
     if soak:

@@ -46,6 +46,9 @@ def test_quick_run_loads_the_box_through_ivr_queue_and_agents_and_writes_the_rep
     load = results["load"][0]
     assert load["answered_by_agents"] == load["placed"] == load["records_naming_agent"]
     assert load["leaks"]["left"] == {key: 0 for key in leaks.COUNTED}
+    # The same box read over its serial console (a pty), as a bench reads a real box.
+    assert load["console_before"]["spans"] == 2 and load["console_after"]["channels_idle"] == 60
+    assert load["console_left"] == 0
     page = (report_dir / "index.html").read_text()
     assert page.count("<svg") >= 5 and "Calls held at the carrier" in page
 
@@ -162,3 +165,21 @@ def test_axes_end_at_the_next_round_figure():
     from hil_tests.bench.report import _nice_max
 
     assert [_nice_max(v) for v in (111, 240, 0.3, 1000, 1001, 0)] == [200, 250, 0.5, 1000, 2000, 1.0]
+
+
+def test_console_counts_parse_show_calls_and_show_channels():
+    from hil_tests.bench.console_probe import parse_counts
+
+    channels = ("PRI Channel Statistics: span 1 (s1), user side, layer 2 up\r\n"
+                "    Channel  TS    State           Call\r\n    B1       1     in use          call 3 callref 0x8001\r\n"
+                "    29 idle, 1 in use, 0 restarting, 0 out of service\r\n"
+                "PRI Channel Statistics: span 2 (s2), network side, layer 2 up\r\n"
+                "    28 idle, 0 in use, 2 restarting, 0 out of service\r\nbench#")
+    counts = parse_counts("show calls\r\nTotal active calls: 1\r\nSpan 1 ...\r\nbench#", channels)
+    assert counts == {"calls": 1, "spans": 2, "channels_idle": 57, "channels_in_use": 1, "channels_restarting": 2,
+                      "channels_out_of_service": 0}
+    assert parse_counts("No active calls\r\nbench#", channels)["calls"] == 0
+    with pytest.raises(ValueError, match="show calls"):
+        parse_counts("% Unknown command\r\nbench#", channels)
+    with pytest.raises(ValueError, match="show channels"):
+        parse_counts("No active calls", "% Unknown command")
