@@ -189,6 +189,9 @@ flows = [{json.dumps(flow_path)}]
 [console]
 enabled = false
 
+[api]
+port = 0                      # any free port: beside a box's own API on 8088, and other runs
+
 [logging]
 level = "error"
 

@@ -173,13 +173,16 @@ def _faults_section(faults) -> str:
         return "<h2>Faults</h2><p>Not run (the faults module is not on this build).</p>"
     rows = []
     for f in faults:
-        f = f if isinstance(f, dict) else getattr(f, "__dict__", {"result": str(f)})
-        name = f.get("name", "?")
+        f = f if isinstance(f, dict) else getattr(f, "__dict__", {"name": str(f)})
         ok = f.get("passed", f.get("ok"))
-        rest = {k: v for k, v in f.items() if k not in ("name", "passed", "ok")}
-        rows.append(f"<tr><th>{html.escape(str(name))}</th><td class=\"{'pass' if ok else 'fail'}\">"
-                    f"{'pass' if ok else 'FAIL'}</td><td>{html.escape(_text(rest))}</td></tr>")
-    return "<h2>Faults</h2><table>" + "".join(rows) + "</table>"
+        rest = {k: v for k, v in f.items() if k not in ("name", "passed", "ok", "expected", "observed")}
+        rows.append(f"<tr><th>{html.escape(str(f.get('name', '?')))}</th>"
+                    f"<td class=\"{'pass' if ok else 'fail'}\">{'pass' if ok else 'FAIL'}</td>"
+                    f"<td>{html.escape(str(f.get('expected', '')))}</td><td>{html.escape(str(f.get('observed', '')))}</td>"
+                    f"<td>{html.escape(_text(rest.get('figures', rest)))}</td></tr>")
+    passed = sum(1 for f in faults if (f if isinstance(f, dict) else {}).get("passed"))
+    return (f"<h2>Faults</h2><p>{passed} of {len(faults)} passed.</p><table><tr><th>fault</th><th></th>"
+            "<th>expected</th><th>observed</th><th>figures</th></tr>" + "".join(rows) + "</table>")
 
 
 def _audio_section(audio: dict | None) -> str:
