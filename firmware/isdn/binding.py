@@ -82,6 +82,10 @@ class IsdnSpan:
         self.restart_on_first_link_up = restart_on_first_link_up
         self.restart_scope = restart_scope
         self._first_link_up_seen = False
+        # Timeslots that held calls when the D-channel went down: a call the box clears while
+        # the link is down (T309, cause 27) cannot be told to the far end, which may hold its
+        # channel for good; those channels are restarted when the link comes back.
+        self._held_when_link_lost: set[int] = set()
         # pcap records want wall time; the one clock may be virtual.
         self._wall_offset = time.time() - clock.now() if wall_offset is None else wall_offset
         stack.q931.trace = self._trace
@@ -175,10 +179,16 @@ class IsdnSpan:
                 if isinstance(event, (DataLinkUp, DataLinkDown)):
                     self.layer2_up = isinstance(event, DataLinkUp)
                     log.info("span %d: D-channel %s", self.span_id, "up" if self.layer2_up else "down")
-                    if self.layer2_up and not self._first_link_up_seen:
+                    if not self.layer2_up:
+                        self._held_when_link_lost.update(
+                            call.timeslot for call in self.stack.calls.values() if call.timeslot is not None)
+                    elif not self._first_link_up_seen:
                         self._first_link_up_seen = True
+                        self._held_when_link_lost.clear()
                         if self.restart_on_first_link_up:
                             self._guarded("restart on first link-up", self._restart_all, now)
+                    elif self._held_when_link_lost:
+                        self._guarded("restart after link loss", self._restart_cleared_while_down, now)
                 self.bus.publish(IsdnEvent(event.time, self.span_id, event))
                 if self.handler is not None:
                     try:
@@ -266,6 +276,15 @@ class IsdnSpan:
             self.stack.restart(now, [ts for ts in channels.timeslots
                                      if channels.state[ts] is not ChannelState.OUT_OF_SERVICE])
         log.info("span %d: first D-channel link-up: restarting the B-channels (%s)", self.span_id, self.restart_scope)
+
+    def _restart_cleared_while_down(self, now: float) -> None:
+        held, self._held_when_link_lost = self._held_when_link_lost, set()
+        if not self.restart_on_first_link_up:
+            return
+        stale = sorted(ts for ts in held if self.stack.channels.is_idle(ts))
+        if stale:
+            log.info("span %d: D-channel back: restarting %s, cleared while it was down", self.span_id, stale)
+            self.stack.restart(now, stale)
 
     @property
     def in_service(self) -> bool:

@@ -9,8 +9,10 @@ Paths, all on a virtual clock and through the product's own C data plane:
   media plane, bcg729 for G.729), with a UDP middlebox between them for 1 % and 5 % loss and
   20 ms of jitter: the C jitter buffer and concealment do the rest.
 
-`measure_audio(quick)` returns one flat dict (keys `pesq_<path>` and `mos_lqo_<path>`, with
-`pesq_g711` and `pesq_g729` the clean figures, the worse of the two directions);
+`measure_audio(quick)` returns one flat dict of the worse direction's scores: `pesq_g711` (E1,
+clean), `pesq_g711_rtp` (RTP, clean), `pesq_g729` (RTP, clean), and `pesq_<codec>_loss1`,
+`_loss5`, `_jitter20` for each codec over RTP; `mos_lqo_<same>` beside each, and the loss the
+middlebox made (`loss_seen_...`) and what the jitter buffer did (`jitter_buffer_...`);
 `verify_path(call)` plays 1004 Hz one way and 1804 Hz the other and says whether each side
 heard its tone and only its tone.
 """
@@ -133,9 +135,11 @@ def measure_audio(quick: bool = False) -> dict:
 
     put("g711", *_e1_g711(reference))
     conditions = [("", {}), ("_loss1", {"loss": 0.01}), ("_loss5", {"loss": 0.05}), ("_jitter20", {"jitter": 0.020})]
-    for codec, name in (("PCMA", "rtp_g711"), ("G729", "g729")):
+    for codec, name in (("PCMA", "g711"), ("G729", "g729")):
         for suffix, impairment in conditions:
             forward, backward, figures = _rtp(reference, codec, **impairment)
+            if codec == "PCMA" and not suffix:
+                suffix = "_rtp"                 # plain `pesq_g711` is the E1 path's
             put(name + suffix, forward, backward)
             seen = figures["x_to_y"]
             if impairment.get("loss"):

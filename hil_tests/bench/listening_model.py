@@ -16,6 +16,7 @@ Narrow band only (8 kHz), which is all a PRI carries.  Vectorised over frames an
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,14 +105,9 @@ class _Bands:
         return float(self.loudness(self.power(frames)).sum(axis=1).mean())
 
 
-_BANDS: _Bands | None = None
-
-
+@functools.lru_cache(maxsize=1)
 def _bands() -> _Bands:
-    global _BANDS
-    if _BANDS is None:
-        _BANDS = _Bands()
-    return _BANDS
+    return _Bands()
 
 
 def _filter(x: np.ndarray, corners: np.ndarray) -> np.ndarray:
@@ -209,8 +205,10 @@ def score(reference: np.ndarray, degraded: np.ndarray) -> Score:
     p_ref = p_ref * np.clip(mean_deg / mean_ref, 0.01, 100.0)
 
     # Short-term gain compensation of the degraded signal, smoothed over frames.
-    above = lambda p: np.where(p > bands.threshold, p, 0.0).sum(axis=1)   # noqa: E731
-    ratio = np.clip((above(p_ref) + 5e3) / (above(p_deg) + 5e3), 3e-4, 5.0)
+    def audible(p: np.ndarray) -> np.ndarray:
+        return np.where(p > bands.threshold, p, 0.0).sum(axis=1)
+
+    ratio = np.clip((audible(p_ref) + 5e3) / (audible(p_deg) + 5e3), 3e-4, 5.0)
     smoothed = np.empty_like(ratio)
     level = 1.0
     for i, r in enumerate(ratio):                              # per frame, a few hundred at most

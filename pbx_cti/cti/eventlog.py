@@ -12,6 +12,7 @@ WAL mode, so a kill -9 loses at most the records of that last fraction of a seco
 from __future__ import annotations
 
 import json
+import logging
 import os
 import queue
 import sqlite3
@@ -20,6 +21,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Protocol
+
+log = logging.getLogger("pribox.cti")
+_RETRY = object()   # the writer's own wake-up: try the held records again
 
 DB_FILE = "cti-events.sqlite"
 
@@ -146,6 +150,11 @@ class SqliteEventStore:
             raise EventLogError(f"{self.path}: cannot open the CTI event log: {exc}") from exc
         self._queue: queue.Queue = queue.Queue()
         self._failure: BaseException | None = None
+        # A disk that refuses for a while (full, locked by another process, an I/O error) is
+        # not a failure: the writer holds what it could not commit and retries, as the CDR
+        # store does, so the engine never sees it and nothing is lost once the disk takes it.
+        self._held: sqlite3.OperationalError | None = None
+        self._held_count = 0
         self._closed = False
         self._writer = threading.Thread(target=self._write_loop, name="cti-eventlog", daemon=True)
         self._writer.start()
@@ -180,6 +189,13 @@ class SqliteEventStore:
                 raise EventLogError(f"{self.path}: the writer thread is gone")
         if self._failure is not None:
             raise EventLogError(f"{self.path}: the writer failed: {self._failure}")
+        if self._held is not None:
+            raise EventLogError(f"{self.path}: {self._held_count} record(s) held, not yet written: {self._held}")
+
+    @property
+    def held(self) -> int:
+        """Records the disk has refused so far and the writer keeps retrying."""
+        return self._held_count if self._held is not None else 0
 
     def close(self) -> None:
         if self._closed:
@@ -190,6 +206,9 @@ class SqliteEventStore:
         self._read.close()
         if self._failure is not None:
             raise EventLogError(f"{self.path}: the writer failed: {self._failure}")
+        if self._held is not None:
+            raise EventLogError(f"{self.path}: closed with {self._held_count} record(s) the disk refused: "
+                                f"{self._held}")
 
     def records(self, after_seq: int = 0) -> Iterator[LogRecord]:
         cur = self._read.execute(
@@ -207,14 +226,17 @@ class SqliteEventStore:
     def _write_loop(self) -> None:
         conn = _connect(self.path)
         stop = False
+        pending: list[tuple] = []
         while not stop:
-            batch: list[tuple] = []
             waiters: list[threading.Event] = []
-            items = [self._queue.get()]
+            try:
+                items = [self._queue.get(timeout=self.flush_interval if pending else None)]
+            except queue.Empty:
+                items = [_RETRY]
             # Whatever else arrives within the flush interval joins the same transaction; a
             # flush or close marker commits at once.
             deadline = time.monotonic() + self.flush_interval
-            while items[-1] is not None and not isinstance(items[-1], threading.Event):
+            while items[-1] is not None and items[-1] is not _RETRY and not isinstance(items[-1], threading.Event):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -227,16 +249,29 @@ class SqliteEventStore:
                     stop = True
                 elif isinstance(entry, threading.Event):
                     waiters.append(entry)
-                else:
-                    batch.extend(entry)
-            if batch and self._failure is None:
+                elif entry is not _RETRY:
+                    pending.extend(entry)
+            if pending and self._failure is None:
                 try:
                     conn.execute("BEGIN")
                     conn.executemany(
                         "INSERT INTO cti_events (seq, time, kind, queue, caller, agent, data) "
                         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                        batch)
+                        pending)
                     conn.execute("COMMIT")
+                    if self._held is not None:
+                        log.warning("%s: CTI event log writes work again (%d held record(s) written)",
+                                    self.path, len(pending))
+                    self._held, self._held_count = None, 0
+                    pending = []
+                except sqlite3.OperationalError as exc:   # full, locked, I/O: hold and retry
+                    try:
+                        conn.execute("ROLLBACK")
+                    except sqlite3.Error:
+                        pass
+                    if self._held is None:
+                        log.error("%s: cannot write CTI events (%s); holding them and retrying", self.path, exc)
+                    self._held, self._held_count = exc, len(pending)
                 except Exception as exc:  # kept and raised at the next append/flush: never silent
                     self._failure = exc
                     try:

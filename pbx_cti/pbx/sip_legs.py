@@ -29,6 +29,11 @@ from .media import RtpLegMedia
 
 log = logging.getLogger("pribox.pbx.sip")
 
+# A far end that has sent media and then falls silent on RTP and RTCP alike for this long is
+# gone (a trunk or phone that died without a BYE): the call is cleared and the agent freed.  A
+# far end on hold still sends RTCP reports (RFC 3550 6.2), so hold does not trip it.
+MEDIA_TIMEOUT = 60.0
+
 # Pseudo span ids of SIP agents count down from here: a real span's id is 1 or more.
 FIRST_SIP_SPAN_ID = -1
 
@@ -180,10 +185,43 @@ class SipLegs:
 class PbxSipHandler:
     """The `SipCalls` handler that gives its calls to the switching core."""
 
-    def __init__(self, calls, pbx, pool: RtpLegPool, span_id: int = FIRST_SIP_SPAN_ID):
+    def __init__(self, calls, pbx, pool: RtpLegPool, span_id: int = FIRST_SIP_SPAN_ID, *,
+                 media_timeout: float | None = MEDIA_TIMEOUT):
         self.pbx = pbx
         self.legs = SipLegs(calls, pool, span_id)
         pbx.attach_span(self.legs)
+        self.media_timeout = media_timeout
+        self._heard: dict[int, tuple[int, float]] = {}    # call id -> (packets seen, when they last grew)
+        self._watch = None
+        clock = getattr(calls, "clock", None)
+        if media_timeout and clock is not None:
+            self._clock = clock
+            self._watch = clock.call_later(media_timeout / 6, self._check_media)
+
+    def _check_media(self) -> None:
+        now = self._clock.now()
+        self._watch = self._clock.call_later(self.media_timeout / 6, self._check_media)
+        for call_id, media in list(self.legs.media.items()):
+            try:
+                stats = media.session.stats()
+            except (RtpError, AttributeError):
+                continue
+            seen = stats["packets_received"] + stats["rtcp_received"]
+            if stats["packets_received"] == 0:
+                continue                    # no media yet (ringing, or a one-way call): not ours to judge
+            last = self._heard.get(call_id)
+            if last is None or seen != last[0]:
+                self._heard[call_id] = (seen, now)
+            elif now - last[1] >= self.media_timeout:
+                log.warning("SIP call %d (%s): no RTP or RTCP for %.0f s: the far end is gone; clearing",
+                            call_id, self.legs.endpoint(call_id), now - last[1])
+                self._heard.pop(call_id, None)
+                cause = Cause.RECOVERY_ON_TIMER_EXPIRY
+                self.pbx.cleared_locally(self.legs.span_id, call_id, cause)
+                self.legs.try_disconnect(call_id, cause)   # a BYE the dead far end will never answer
+                # The core frees the caller's partner (the agent) and writes the record now, not
+                # when the BYE's transaction gives up half a minute later (RFC 3261 timer F).
+                self.pbx.on_event(self.legs, isdn.Released(now, call_id, cause))
 
     def on_event(self, event) -> None:
         legs = self.legs
@@ -209,6 +247,7 @@ class PbxSipHandler:
             self.pbx.on_event(legs, translated)
         if isinstance(event, sip.Released):
             legs.forget(event.call_id)
+            self._heard.pop(event.call_id, None)
 
     def cleared_locally(self, call_id: int, cause: int) -> None:
         self.pbx.cleared_locally(self.legs.span_id, call_id, cause)
@@ -217,6 +256,9 @@ class PbxSipHandler:
         return self.pbx.describe_call(self.legs.span_id, call_id)
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
         self.pbx.close_span(self.legs)
 
 

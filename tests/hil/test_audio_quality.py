@@ -62,8 +62,8 @@ def test_measure_audio_meets_the_goals_and_orders_the_impairments():
     result = measure_audio(quick=True)
     assert result["goals_met"] and result["pesq_g711"] >= 4.0 and result["pesq_g729"] >= 3.5
     assert "not the ITU reference code" in result["model"]
-    for name in ("rtp_g711", "g729"):
-        assert result[f"pesq_{name}_loss5"] < result[f"pesq_{name}_loss1"] <= result[f"pesq_{name}"]
+    for name, clean in (("g711", "g711_rtp"), ("g729", "g729")):
+        assert result[f"pesq_{name}_loss5"] < result[f"pesq_{name}_loss1"] <= result[f"pesq_{clean}"]
         assert 0.03 <= result[f"loss_seen_{name}_loss5"] <= 0.08
         buffer = result[f"jitter_buffer_{name}_jitter20"]
         assert buffer["jitter_ms"] > 2 and buffer["late"] + buffer["missing"] == 0   # absorbed, not concealed

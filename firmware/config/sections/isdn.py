@@ -8,7 +8,9 @@ follows the span's side: te -> user, nt -> network.
 
 `restart_on_first_link_up` (default true): the first time the D-channel comes up after the
 service starts, the box sends RESTART for its B-channels, so that no channel stays held by a
-call the far end still remembers from before a crash.  `restart_scope` "interface" (default)
+call the far end still remembers from before a crash; and when the D-channel comes back after
+a loss, it restarts the channels whose calls it cleared meanwhile (T309, cause 27), which the far
+end could not be told about.  `restart_scope` "interface" (default)
 restarts the whole interface in one message and falls back to one per channel when the far end
 refuses; "channels" sends one RESTART per B-channel from the start (switches that refuse the
 interface-wide class).
