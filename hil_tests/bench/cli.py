@@ -8,8 +8,8 @@
         the soak alone on the virtual clock (`make soak`)
     pribox bench soak --real-time [--minutes 60] [--rate 1.0]
         the real-time soak with libpri as the carrier (`make soak-libpri`), never in `run`
-    pribox bench report RESULTS.json --report DIR
-        the HTML report again from a results file
+    pribox bench report RESULTS.json [MORE.json ...] --report DIR
+        the HTML report again from a results file (or parts of several runs)
     pribox bench box-config --spans N --dir DIR > box.toml
         the load's box configuration, for a box in another process facing
         `python -m hil_tests.bench.far_end --wires DIR ...`
@@ -69,7 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     layout.add_argument("--spans", type=int, default=1, help="carrier spans (as many center spans again; default 1)")
     layout.add_argument("--dir", required=True, metavar="DIR", help="where the wire sockets and the IVR flow live")
     report = actions.add_parser("report", help="write the HTML report again from a results.json")
-    report.add_argument("results", help="a results.json written by `bench run`")
+    report.add_argument("results", nargs="+",
+                        help="results.json files written by `bench run`; with several, each part (load, faults, "
+                             "soak, audio) comes from the first file that has it")
     report.add_argument("--report", default="out/bench-report", metavar="DIR")
 
 
@@ -97,13 +99,16 @@ def run(args: argparse.Namespace) -> int:
         print(text, file=sys.stderr, flush=True)
 
     if args.action == "report":
-        try:
-            with open(args.results, encoding="utf-8") as f:
-                results = json.load(f)
-        except (OSError, json.JSONDecodeError) as exc:
-            print(f"pribox bench report: {args.results}: {exc}", file=sys.stderr)
-            return 2
-        print(write_report(results, args.report))
+        from .run import combine
+        parts = []
+        for path in args.results:
+            try:
+                with open(path, encoding="utf-8") as f:
+                    parts.append(json.load(f))
+            except (OSError, json.JSONDecodeError) as exc:
+                print(f"pribox bench report: {path}: {exc}", file=sys.stderr)
+                return 2
+        print(write_report(combine(parts, args.results), args.report))
         return 0
     if args.action == "box-config":
         from pathlib import Path

@@ -200,8 +200,8 @@ def _audio_section(audio: dict | None) -> str:
 
 
 def render(results: dict) -> str:
-    summary = results.get("summary", {})
-    machine = results.get("machine", {})
+    summary = results.get("summary") or {}
+    machine = results.get("machine") or {}
     return "\n".join([
         "<!doctype html>", '<html lang="en"><head><meta charset="utf-8"><title>pribox bench report</title>',
         "<style>body{font-family:sans-serif;max-width:980px;margin:2em auto;padding:0 1em}"

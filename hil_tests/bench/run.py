@@ -92,6 +92,28 @@ def run_bench(plan: BenchPlan, progress=print) -> dict:
     return results
 
 
+PARTS = ("load", "faults", "soak", "audio")
+
+
+def combine(runs: list[dict], names: list[str]) -> dict:
+    """One results dict from several runs' (each part from the first run that has it), the
+    summary computed again and where each part came from recorded."""
+    if len(runs) == 1:
+        return runs[0]
+    combined: dict = {"sources": {}}
+    for part in PARTS:
+        for run, name in zip(runs, names):
+            if run.get(part):
+                combined[part] = run[part]
+                combined["sources"][part] = name
+                break
+    combined["machine_before"] = runs[0].get("machine_before")
+    combined["machine"] = runs[0].get("machine")
+    combined["summary"] = summary(combined)
+    combined["summary"]["parts_from"] = combined["sources"]
+    return combined
+
+
 def summary(results: dict) -> dict:
     """The headline figures (bench/hil.py's JSON line) from a results dict."""
     load = results.get("load", [])

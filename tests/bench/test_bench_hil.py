@@ -183,3 +183,19 @@ def test_console_counts_parse_show_calls_and_show_channels():
         parse_counts("% Unknown command\r\nbench#", channels)
     with pytest.raises(ValueError, match="show channels"):
         parse_counts("No active calls", "% Unknown command")
+
+
+def test_report_from_parts_of_several_runs(tmp_path, capsys):
+    load_run = {"load": [], "faults": [{"name": "LOS 50 ms", "passed": True}], "summary": {}}
+    soak_run = {"soak": {"hours": 24, "placed": 10, "completion_ratio": 1.0, "leaked": 0, "wall_s": 1.0,
+                         "speedup": 9.0, "leaks": {"rss_growth_kib": 5, "leaked": 0}, "series": []},
+                "faults": [{"name": "ignored", "passed": False}], "summary": {}}
+    paths = []
+    for n, run in enumerate((load_run, soak_run)):
+        paths.append(tmp_path / f"r{n}.json")
+        paths[-1].write_text(json.dumps(run))
+    assert pribox(["bench", "report", *map(str, paths), "--report", str(tmp_path / "out")]) == 0
+    combined = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert combined["faults"] == load_run["faults"] and combined["soak"]["placed"] == 10
+    assert combined["summary"]["faults_passed"] == 1 and combined["summary"]["soak_calls"] == 10
+    assert combined["sources"] == {"faults": str(paths[0]), "soak": str(paths[1])}
