@@ -44,10 +44,12 @@ def _optional(module: str, function: str):
         return None
 
 
-def _call(function, quick: bool):
-    if "quick" in inspect.signature(function).parameters:
-        return function(quick=quick)
-    return function()
+def _call(function, quick: bool, progress=None):
+    parameters = inspect.signature(function).parameters
+    options = {"quick": quick} if "quick" in parameters else {}
+    if progress is not None and "progress" in parameters:
+        options["progress"] = progress
+    return function(**options)
 
 
 def _fault_dict(result) -> dict:
@@ -75,7 +77,9 @@ def run_bench(plan: BenchPlan, progress=print) -> dict:
         run_faults = _optional("faults", "run_faults")
         if run_faults is not None:
             progress("faults ...")
-            results["faults"] = [_fault_dict(f) for f in _call(run_faults, plan.quick)]
+            results["faults"] = [_fault_dict(f) for f in _call(
+                run_faults, plan.quick, lambda r, seconds: progress(
+                    f"fault {'pass' if r.passed else 'FAIL'}: {r.name} ({seconds:.1f} s)"))]
     if plan.soak is not None and plan.soak.hours > 0:
         progress(f"soak: {plan.soak.hours:g} h on the virtual clock ...")
         results["soak"] = run_soak(plan.soak)
