@@ -64,6 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     soak.add_argument("--real-time", action="store_true", help="real time, libpri as the carrier")
     soak.add_argument("--minutes", type=_positive, default=60.0, help="with --real-time: minutes (default 60)")
     soak.add_argument("--rate", type=_positive, default=1.0, help="with --real-time: calls per second (default 1)")
+    soak.add_argument("--report", metavar="DIR", help="also write DIR/results.json and the HTML report of the soak "
+                                                      "(`bench report` combines it with a run's)")
     layout = actions.add_parser("box-config", help="write the load's box configuration for a box run in another "
                                                    "process (its flow and wire sockets in DIR) and print it")
     layout.add_argument("--spans", type=int, default=1, help="carrier spans (as many center spans again; default 1)")
@@ -130,7 +132,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             result = run_soak(SoakSettings(hours=args.hours, busy_hour_calls=args.busy_hour_calls),
                               progress=lambda s: say(f"hour {s[0]:g}: {s[1]} calls held, rss {s[3]} MiB, cpu {s[4]} s"))
-            result.pop("series")
+        if args.report and not args.real_time:
+            from .run import summary
+            results = {"soak": result}
+            results["summary"] = summary(results)
+            say(f"report: {write_report(results, args.report)}")
+        result.pop("series", None)
         print(json.dumps(result))
         return 0 if result["leaked"] == 0 and result["completion_ratio"] >= GOALS["completion_ratio"] else 1
     from .load import LoadSettings
