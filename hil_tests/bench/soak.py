@@ -48,7 +48,7 @@ DAY_PROFILE = (0.02, 0.01, 0.01, 0.01, 0.01, 0.02, 0.05, 0.15, 0.55, 0.90, 1.00,
 PERIOD = 0.02                  # the spans' tick and the ISDN stacks' service on the virtual clock
 WRAP_UP_S = 10
 # Resident memory may grow this much from warm-up to the end (the allocator's arenas settling,
-# SQLite's page caches filling): over the ~2,000 calls after warm-up that is under 8 kB a call,
+# SQLite's page caches filling): over the ~2,400 calls after warm-up that is under 7 kB a call,
 # while a call's structures and buffers left behind cost far more (its rendered prompts alone
 # ~160 kB), so a leak of even a small part of each call crosses it.
 RSS_BOUND_KIB = 16 * 1024
