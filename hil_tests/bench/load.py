@@ -225,6 +225,29 @@ def prompt_directory(scratch: str) -> str:
     return prompt_dir
 
 
+def _where_calls_are(core, engine) -> dict:
+    """Where the box's calls are and what its agents do, for a run whose calls did not all end:
+    calls by IVR node / bridged / queued, agents by state, callers waiting per queue."""
+    from collections import Counter
+
+    places = Counter()
+    for active in core.active.values():
+        if active.out is not None and active.out.bridged:
+            places["bridged to an agent"] += 1
+        elif active.offers:
+            places["agent ringing"] += 1
+        elif active.runner is not None:
+            session = active.runner.session
+            node = getattr(getattr(session, '_node', None), 'name', '?')
+            places[f"ivr {node} ({getattr(session, '_phase', '')}, ended {session.ended})"] += 1
+        else:
+            places["no IVR, no agent"] += 1
+    return {"core_calls": len(core.active), "places": dict(places),
+            "agents": dict(Counter(a.state.value for a in engine.agents.values())),
+            "waiting": {q: len(w) for q, w in engine.waiting.items()}, "callers": len(engine.callers),
+            "offers_ringing": sum(len(a.offers) for a in core.active.values())}
+
+
 def _box_counts(daemon) -> dict[str, int]:
     from pbx_cti.acd.service import center_for
 
@@ -283,8 +306,10 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
         wall_before = time.monotonic()
         box_samples = []              # (s, calls the core holds, agents talking, rss kiB)
+        last_seen: dict = {}
         while far_end.returncode is None:
             engine = runner.engine
+            last_seen = _where_calls_are(daemon.ctx.peer("pbx").core, engine)
             box_samples.append([round(time.monotonic() - wall_before, 2), len(daemon.ctx.peer("pbx").core.active),
                                 sum(1 for a in engine.agents.values() if a.state is AgentState.TALKING),
                                 leaks.process_counts()["rss_kib"]])
@@ -315,7 +340,7 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
             result["console_after"] = await probe.counts()
             probe.close()
         engine = runner.engine
-        result.update(far=far, thread=thread, slips=slips, lag=lag, wall_s=wall, box_samples=box_samples,
+        result.update(far=far, thread=thread, last_seen=last_seen, slips=slips, lag=lag, wall_s=wall, box_samples=box_samples,
                       cpu_s=(cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime),
                       leaks=leaks.compare(before, after, rss_bound_kib=RSS_BOUND_KIB + RSS_PER_HELD_KIB * far["held_max"]),
                       agent_calls=sum(a.calls for a in engine.agents.values()))
@@ -409,6 +434,7 @@ def run_load(settings: LoadSettings) -> dict:
         "console_before": r.get("console_before"), "console_after": r.get("console_after"),
         "console_left": _console_left(r.get("console_before"), r.get("console_after")),
         "settle_s": r.get("settle_s"),
+        "box_when_far_end_ended": r.get("last_seen"),
         "arrival_rate_per_s": far["arrival_rate_per_s"], "offered_erlangs": far["offered_erlangs"],
         "talk_mean_s": settings.talk_mean, "wall_s": round(r["wall_s"], 1),
         "settings": asdict(settings),
