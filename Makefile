@@ -34,7 +34,8 @@ IMAGE_PACKAGES := debootstrap qemu-system-x86
 PACKAGES = $(APT_PACKAGES)
 image image-test image-dahdi-test: PACKAGES = $(APT_PACKAGES) $(IMAGE_PACKAGES)
 
-.PHONY: run test bench build deps apt venv clean image image-test image-dahdi-test prompts cti-soak
+.PHONY: run test bench build deps apt venv clean image image-test image-dahdi-test prompts cti-soak \
+        bench-run soak soak-libpri
 
 # The default IVR flow's prompts (Korean speech from espeak-ng, converted as the box plays them)
 # into its prompt directory, `[ivr] prompt_dir`; prompts already there are kept.
@@ -61,6 +62,21 @@ cti-soak: deps
 
 bench: deps
 	@for b in bench/*.py; do echo "== $$b"; $(VPY) $$b || exit 1; done
+
+# The test bench (hil_tests/bench, docs/bench.md): `bench-run` is the whole measurement (load on
+# 1, 4 and 8 spans in real time, faults, a day's soak, audio) with its HTML report in
+# out/bench-report; `soak` a day of a center's traffic on the virtual clock (minutes of real
+# time); `soak-libpri` an hour in real time with libpri as the carrier, never part of a bench run.
+SOAK_HOURS ?= 24
+SOAK_MINUTES ?= 60
+bench-run: deps
+	$(VENV)/bin/pribox bench run --report out/bench-report
+
+soak: deps
+	$(VPY) -m hil_tests.bench soak --hours $(SOAK_HOURS)
+
+soak-libpri: deps
+	$(VPY) -m hil_tests.bench soak --real-time --minutes $(SOAK_MINUTES)
 
 # The firmware image (root: debootstrap and chroot; cached base in out/image/cache) and its boot
 # test under qemu, which the default `make test` leaves out.

@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "upgrade": ("firmware.update.cli", "check, install and confirm signed firmware bundles (RAUC, A/B slots)"),
     "cdr": ("pbx_cti.cdr.cli", "list, show and export the call detail records (CSV)"),
     "capture": ("firmware.capture.cli", "define, start, stop and export packet captures (pcapng) on a running box"),
+    "bench": ("hil_tests.bench.cli", "the test bench: full load, faults, a day's soak and audio against the emulated box, with an HTML report"),
 }
 
 

@@ -1,0 +1,85 @@
+"""Before/after counts, as the Asterisk test suite takes them around a run: what the box holds
+(channels, calls, timers, tasks) from its own tables, and what the process holds (file
+descriptors, threads, resident memory) from /proc.
+
+    before = process_counts() | box_counts(...)
+    ... the run ...
+    after = process_counts() | box_counts(...)
+    report = compare(before, after, rss_bound_kib=24 * 1024, rss_baseline_kib=warm)
+    report["leaked"]          # channels + calls + timers + tasks + fds + threads left over,
+                              # plus 1 when resident memory grew beyond the bound since `warm`
+
+Counts that move on their own (a service's own sleep is a timer) are taken as the least of a
+few samples, so a count is what stays, not what passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+COUNTED = ("channels", "calls", "timers", "tasks", "fds", "threads")
+
+
+def process_counts(pid: int | str = "self") -> dict[str, int]:
+    """File descriptors, threads and resident memory (kiB) of a process, from /proc."""
+    base = f"/proc/{pid}"
+    rss = 0
+    with open(f"{base}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1])
+                break
+    return {"fds": len(os.listdir(f"{base}/fd")), "threads": len(os.listdir(f"{base}/task")), "rss_kib": rss}
+
+
+def isdn_counts(stacks) -> dict[str, int]:
+    """B-channels not idle, channels open in the media plane, and calls, over IsdnSpans."""
+    channels = calls = 0
+    for isdn in stacks:
+        table = isdn.stack.channels
+        channels += len(table.timeslots) - table.idle_count()
+        channels += len(isdn.bearer.open_timeslots())
+        calls += len(isdn.stack.calls)
+    return {"channels": channels, "calls": calls}
+
+
+def switching_counts(core, engine=None) -> int:
+    """Calls the PBX core (and the CTI engine, when given) still carries."""
+    calls = len(core.active) + len(core.outbound) + len(core.by_call) + len(core.overlap)
+    if engine is not None:
+        calls += len(engine.callers)
+    return calls
+
+
+def loop_counts(loop: asyncio.AbstractEventLoop | None = None) -> dict[str, int]:
+    """Timers pending on the event loop (not cancelled) and its tasks."""
+    loop = loop or asyncio.get_running_loop()
+    scheduled = getattr(loop, "_scheduled", [])
+    return {"timers": sum(1 for h in scheduled if not h.cancelled()), "tasks": len(asyncio.all_tasks(loop))}
+
+
+async def settled(take, samples: int = 5, gap: float = 0.1) -> dict[str, int]:
+    """The least of each count over a few samples `gap` s apart."""
+    least: dict[str, int] = {}
+    for n in range(samples):
+        for key, value in take().items():
+            least[key] = min(value, least.get(key, value))
+        if n + 1 < samples:
+            await asyncio.sleep(gap)
+    return least
+
+
+def compare(before: dict[str, int], after: dict[str, int], *, rss_bound_kib: int,
+            rss_baseline_kib: int | None = None) -> dict:
+    """What was left: each counted item's growth (never below 0) and the memory verdict: the
+    growth from `rss_baseline_kib` (a warmed-up figure; `before`'s when not given) against
+    the bound."""
+    left = {key: max(0, after.get(key, 0) - before.get(key, 0)) for key in COUNTED}
+    growth = after.get("rss_kib", 0) - before.get("rss_kib", 0)
+    baseline = before.get("rss_kib", 0) if rss_baseline_kib is None else rss_baseline_kib
+    judged = after.get("rss_kib", 0) - baseline
+    memory_over = int(judged > rss_bound_kib)
+    return {"left": left, "rss_growth_kib": growth, "rss_baseline_kib": baseline, "rss_judged_growth_kib": judged,
+            "rss_bound_kib": rss_bound_kib, "memory_over_bound": bool(memory_over),
+            "leaked": sum(left.values()) + memory_over, "before": before, "after": after}
