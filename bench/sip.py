@@ -35,7 +35,10 @@ the last line printed is one JSON object with every figure.
         answered in time); beside it the offered rate, the peak of calls up at once (RTP legs /
         2), the RTP packets the box's legs received and sent, of them relayed, and the frames
         the box decoded (its jitter buffers took in: near 0 when every call is relayed), all
-        sampled every 0.2 s (so a little under the truth).  Goal >= 200.
+        sampled every 0.2 s (so a little under the truth), and the CPU the box's process spent
+        per call answered (its loop and line thread; not the SIPps).  For reference, in the same
+        run: the lowest rate again with the relay refused (every call decoded, bridged and
+        encoded by the media plane), its CPU per call beside the relay's.  Goal >= 200.
 
 Run with nice on a shared machine; `--quick` shrinks every measurement to a smoke run; names of
 measurements as arguments run only those.
@@ -400,7 +403,9 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
                     "faults": calls_box.faults, "left": len(pbx.active)}
 
         # The box answers from the loop's own thread, as in the daemon (ua.local's port set after bind).
+        cpu = time.process_time()
         got = asyncio.run(run())
+        cpu = time.process_time() - cpu
     invites, answered = got["invites"], got["answered"]
     # The pace of answers: a call's own setup time (two SIP legs) is latency, not throughput.
     span = (answered[-1] - answered[0]) if len(answered) > 1 else float("inf")
@@ -411,6 +416,7 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
             "peak_calls": got["peak"], "rtp_packets_in": got["rtp_in"], "rtp_packets_out": got["rtp_out"],
             "rtp_packets_relayed": got["rtp_relayed"], "frames_decoded": got["frames_decoded"],
             "faults": got["faults"], "left_in_core": got["left"],
+            "box_cpu_ms_per_call": round(1000 * cpu / max(len(answered), 1), 2),
             **({"sipp_error": got["stderr"]} if got["code"] != 0 else {})}
 
 
@@ -423,10 +429,21 @@ def measure_b2bua_calls() -> dict:
         if result["failed"] or result["sipp_exit"] != 0 or result["calls_per_s"] < KEPT_UP * rate:
             break
         best = result
+    # The reference, in the same run: the same calls at the lowest rate with the relay refused,
+    # so every call goes through the media plane (decode, bridge, encode) as before the relay.
+    from pbx_cti.pbx import media
+    relayable, media._relayable = media._relayable, lambda a, b: False
+    try:
+        reference = _b2bua_round(RATES[0], LOAD_SECONDS)
+    finally:
+        media._relayable = relayable
+    print(f"  media-plane reference at {RATES[0]}/s: {reference}", flush=True)
     return {"b2bua_calls_per_s": best["calls_per_s"] if best else 0.0,
             "b2bua_offered_calls_per_s": best["offered"] if best else 0,
             "b2bua_peak_calls": best["peak_calls"] if best else 0,
-            "b2bua_rounds": rounds}
+            "b2bua_box_cpu_ms_per_call": rounds[0]["box_cpu_ms_per_call"],
+            "b2bua_media_plane_box_cpu_ms_per_call": reference["box_cpu_ms_per_call"],
+            "b2bua_rounds": rounds, "b2bua_media_plane_reference": reference}
 
 
 MEASUREMENTS = [
