@@ -81,3 +81,35 @@ def test_recording_what_a_leg_hears_takes_the_call_through_the_media_plane():
     legs.far.media.play(0, tone(900, 1.0))
     legs.clock.run(1.0)
     assert abs(strongest_hz(legs.c.recorded(TO_LINE)[-3200:]) - 900) < 20
+
+
+def test_a_consultation_and_a_three_way_conference_move_between_relays_and_the_media_plane():
+    legs = TwoLegs()
+    connect_pair(legs.far, 2, legs.box, 2, "PCMA")
+    a, b, c = legs.a, legs.c, RtpLegMedia(legs.box.sessions[2])     # caller, agent, consulted party
+    bridge(a, b)
+    # consultation: the caller hears music, the agent talks to the consulted party (relayed)
+    a.stop_hearing(b)
+    b.stop_hearing(a)
+    a.play(tone(440, 5.0), loops=0)
+    bridge(b, c)
+    assert a.relay_partner is None and b.relay_partner is c and c.relay_partner is b
+    # conference: everyone hears everyone, mixed by the media plane
+    a.stop()
+    for x, y in ((a, b), (a, c)):
+        x.hear(y)
+        y.hear(x)
+    assert all(leg.relay_partner is None for leg in (a, b, c))
+    legs.far.media.record(1, seconds=2.0)
+    legs.far.media.play(0, tone(1000, 1.0))
+    legs.far.media.play(2, tone(1500, 1.0))
+    legs.clock.run(1.0)
+    heard = legs.far.media.recorded(1)[-3200:]
+    spectrum = np.abs(np.fft.rfft(heard.astype(float)))
+    hz = np.fft.rfftfreq(len(heard), 1 / 8000)
+    for f in (1000, 1500):                            # the agent hears caller and party at once
+        assert spectrum[np.argmin(np.abs(hz - f))] > 10 * np.median(spectrum)
+    # the consulted party leaves: caller and agent are relayed again
+    c.close()
+    assert a.relay_partner is b and b.relay_partner is a and not a.relay_monitored
+    assert abs(legs.c_hears(hz=700) - 700) < 20
