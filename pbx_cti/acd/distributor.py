@@ -15,17 +15,23 @@ An agent's endpoint is opaque to the engine: here, digits are an extension on th
 extension trunk (the center's own PBX on a second PRI); other kinds of endpoint (SIP phones,
 the browser) plug in at `_ring`.
 
-An agent's requests about its call (hold, hang up, transfer, digits) come from the API through
-`AgentCalls`, which checks them against the engine and carries them out on the core.
+An agent's requests about its call (hold, hang up, transfer, digits, consultation, conference,
+an outgoing call) come from the API through `AgentCalls`, which checks them against the engine
+and carries them out on the core.  An agent's device that vanishes (a SIP phone unregistered, a
+browser gone) is reported with `device_gone(endpoint)`; `LostPolicy` says what happens to the
+caller it was talking to.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from firmware.isdn.q931.causes import Cause
-from pbx_cti.cti.decisions import Announce, Offer, WithdrawOffer
-from pbx_cti.cti.model import REASON_OFFER_FAILED, REASON_RING_NO_ANSWER, AgentState, CtiError
+from pbx_cti.cti.decisions import Announce, CallProgress, Offer, WithdrawOffer
+from pbx_cti.cti.model import (REASON_APP_DISCONNECTED, REASON_DEVICE_UNAVAILABLE, REASON_OFFER_FAILED,
+                               REASON_RING_NO_ANSWER, AgentState, CtiError)
+from pbx_cti.pbx.model import CallEnded
 from runtime.bus import EventBus
 from runtime.clock import Clock
 
@@ -45,6 +51,30 @@ class RouteRefused(str):
         refused.no_agents = no_agents
         return refused
 
+OUTBOUND, CONSULT = "outbound", "consult"     # the reasons of an agent busy with a call of its own
+
+
+@dataclass(frozen=True)
+class LostPolicy:
+    """What happens to a caller whose agent vanished mid-call ([cti] device_lost, app_lost):
+    "hold" keeps the caller on hold (music) for the agent for `hold_seconds`, ringing the agent's
+    extension again if its device comes back, then queues it again at the head of its queue;
+    "requeue" does that at once; "keep" (the application only: the phone still talks) leaves
+    the call alone.  The agent goes NOT_READY with the system reason either way."""
+
+    device_lost: str = "hold"
+    app_lost: str = "keep"
+    hold_seconds: float = 30.0
+
+    @classmethod
+    def from_section(cls, section) -> "LostPolicy":
+        def get(key, default):
+            value = section.get(key) if hasattr(section, "get") else getattr(section, key, None)
+            return default if value is None else value
+        return cls(get("device_lost", cls.device_lost), get("app_lost", cls.app_lost),
+                   float(get("device_lost_hold", cls.hold_seconds)))
+
+
 # Announcement prompts, when the prompt directory has them: position_1 .. position_9 ("you are
 # caller number n"), position_more; then wait_1 .. wait_5 (about n minutes), wait_more.
 MAX_POSITION_PROMPT = 9
@@ -54,12 +84,16 @@ MAX_WAIT_MINUTES_PROMPT = 5
 class CallDistributor:
     """The core's `ContactCenter`: one per running CTI, attached to the core while it runs."""
 
-    def __init__(self, pbx, runner, bus: EventBus, clock: Clock, recordings=None):
+    def __init__(self, pbx, runner, bus: EventBus, clock: Clock, recordings=None, policy: LostPolicy | None = None):
         self.pbx, self.runner, self.bus, self.clock = pbx, runner, bus, clock
+        self.policy = policy or LostPolicy()
+        self.own: dict[str, set[str]] = {}          # call id -> agents busy with it as a call of their own
+        self.consulting: dict[str, tuple] = {}      # call id -> (agent, target, party agent or None)
+        self.parked: dict[str, tuple] = {}          # call id -> (agent, timer): its agent's device went
         # () -> the running `recording` service or None (it may start, stop and restart apart from us)
         self.recordings = recordings or (lambda: None)
         self._subscriptions = [bus.subscribe(Offer, self._offer), bus.subscribe(WithdrawOffer, self._withdraw),
-                               bus.subscribe(Announce, self._announce)]
+                               bus.subscribe(Announce, self._announce), bus.subscribe(CallEnded, self._call_ended)]
         self.queued: dict[str, str] = {}        # call id -> queue, while the engine has the caller
         pbx.center = self
         self.calls = AgentCalls(self)
@@ -67,6 +101,9 @@ class CallDistributor:
     def close(self) -> None:
         for sub in self._subscriptions:
             sub.cancel()
+        for _, timer in self.parked.values():
+            timer.cancel()
+        self.parked.clear()
         if self.pbx.center is self:
             self.pbx.center = None
 
@@ -101,6 +138,8 @@ class CallDistributor:
         return None
 
     def agent_answered(self, call, agent: str) -> bool:
+        if agent in self.own.get(call.id, ()):
+            return True              # the agent's own outgoing call: its extension answered
         accepted = bool(self.runner("offer_answered", call.id, agent))
         if accepted and call.id.startswith(CALLBACK_PREFIX):
             call.data["queue"] = self.engine.agents[agent].queue      # a conversation now: it ends in the log
@@ -210,6 +249,142 @@ class CallDistributor:
         own = self.pbx.prompt(call_id, "hold_music")
         return own if own is not None else hold_music()
 
+    # -- agents' own calls, consultations, vanished devices --------------------------------------
+    def progress(self, agent: str, call_id: str, what: str, party: str = "", detail: str = "") -> None:
+        """Tell the agent's application what happened to its call beyond its state."""
+        self.bus.publish(CallProgress(self.runner.wall_now(), agent, call_id, what, party, detail))
+
+    def own_call(self, agent: str, call_id: str, kind: str) -> None:
+        self.runner("agent_call_started", agent, call_id, kind)
+        self.own.setdefault(call_id, set()).add(agent)
+
+    def end_own_call(self, agent: str, call_id: str) -> None:
+        agents = self.own.get(call_id)
+        if agents is not None:
+            agents.discard(agent)
+            if not agents:
+                del self.own[call_id]
+        self.runner("agent_call_ended", agent, call_id)
+
+    def _call_ended(self, event: CallEnded) -> None:
+        call_id = event.call_id
+        for agent in sorted(self.own.get(call_id, ())):
+            self.end_own_call(agent, call_id)
+        consulting = self.consulting.pop(call_id, None)
+        if consulting is not None:
+            self.progress(consulting[0], call_id, "call-ended")
+        parked = self.parked.pop(call_id, None)
+        if parked is not None:
+            parked[1].cancel()
+
+    def call_changed(self, call, what: str, party_agent: str | None, cause: int | None) -> None:
+        """The core: a leg an agent's request placed rang, answered, refused or left."""
+        call_id = call.id
+        if what == "reconnected":
+            parked = self.parked.pop(call_id, None)
+            if parked is not None:
+                parked[1].cancel()
+                self.runner("retrieve", parked[0])
+                self.progress(parked[0], call_id, "reconnected")
+            return
+        if what == "reconnect-failed":
+            parked = self.parked.get(call_id)
+            if parked is not None:
+                self.progress(parked[0], call_id, "reconnect-failed", detail=f"cause {cause}")
+            return
+        consulting = self.consulting.get(call_id)
+        if consulting is None:
+            return
+        agent, target, party = consulting
+        detail = f"cause {cause}" if cause is not None else ""
+        if what in ("consult-refused", "consult-left"):
+            self.consulting.pop(call_id, None)
+            if party is not None:
+                self.end_own_call(party, call_id)
+        elif what == "caller-left":
+            # The agent talks on with the consulted party; the engine keeps the call the agent's
+            # until it ends (then wrap-up, as after any call of the queue).
+            self.consulting.pop(call_id, None)
+        self.progress(agent, call_id, what, target, detail)
+
+    def device_gone(self, endpoint: str, why: str = "") -> None:
+        """THE call for an agent's device that vanished (a SIP phone unregistered or unreachable,
+        a browser softphone gone): the agent goes NOT_READY `device-unavailable` (at once, or when
+        its call ends), and a caller it was talking to is held for it or queued again, per
+        `[cti] device_lost`.  Idempotent; `device_back(endpoint)` when it returns."""
+        engine = self.engine
+        agent = engine.endpoint_agent.get(endpoint)
+        call_id = self._queue_call_of(agent) if agent is not None else None
+        log.warning("agent device %s gone%s%s", endpoint, f" ({why})" if why else "",
+                    f"; agent {agent}'s call {call_id}: {self.policy.device_lost}" if call_id else "")
+        self.runner("endpoint_presence", endpoint, False)
+        if call_id is not None:
+            self._lost_mid_call(agent, call_id, self.policy.device_lost, REASON_DEVICE_UNAVAILABLE)
+
+    def device_back(self, endpoint: str) -> None:
+        """The agent's device is there again: the agent may go ready; a caller parked for it is
+        rung through to it again."""
+        self.runner("endpoint_presence", endpoint, True)
+        agent = self.engine.endpoint_agent.get(endpoint)
+        for call_id, (parked_agent, _) in list(self.parked.items()):
+            if parked_agent == agent:
+                reason = self.pbx.reconnect(call_id, agent, endpoint)
+                if reason is not None:
+                    log.warning("call %s: cannot ring agent %s again: %s", call_id, agent, reason)
+
+    def app_lost(self, agent: str) -> None:
+        """The agent's application went away (after the engine's app-disconnected): a caller it
+        was talking to is handled per `[cti] app_lost`."""
+        call_id = self._queue_call_of(agent)
+        if call_id is not None and self.policy.app_lost != "keep":
+            self._lost_mid_call(agent, call_id, self.policy.app_lost, REASON_APP_DISCONNECTED)
+
+    def _queue_call_of(self, agent: str) -> str | None:
+        state = self.engine.agents.get(agent)
+        if state is None or state.state not in (AgentState.TALKING, AgentState.HOLD):
+            return None
+        caller = self.engine.callers.get(state.caller)
+        if caller is None or caller.agent != agent or self.pbx.call(state.caller) is None:
+            return None
+        return state.caller
+
+    def _lost_mid_call(self, agent: str, call_id: str, policy: str, reason: str) -> None:
+        if call_id in self.parked:
+            return
+        self.consulting.pop(call_id, None)
+        if policy == "hold" and self.pbx.park(call_id, self._music(call_id)):
+            if self.engine.agents[agent].state is AgentState.TALKING:
+                self.runner("hold", agent)
+            timer = self.clock.call_later(self.policy.hold_seconds, lambda: self._park_expired(call_id))
+            self.parked[call_id] = (agent, timer)
+            self.progress(agent, call_id, "parked", detail=f"{reason}: the caller waits on hold "
+                                                           f"{self.policy.hold_seconds:g} s for the agent")
+        elif policy in ("hold", "requeue"):
+            self._requeue_at_head(agent, call_id, reason)
+
+    def _park_expired(self, call_id: str) -> None:
+        parked = self.parked.pop(call_id, None)
+        if parked is not None and self.pbx.call(call_id) is not None:
+            self._requeue_at_head(parked[0], call_id, "the agent did not come back")
+
+    def _requeue_at_head(self, agent: str, call_id: str, why: str) -> None:
+        """The caller goes back to its queue ahead of everyone waiting there; its agent is done
+        with it (NOT_READY with the reason it was given, since the call ended for it)."""
+        caller = self.engine.callers.get(call_id)
+        call = self.pbx.call(call_id)
+        if caller is None or call is None or not self.pbx.requeue(call_id):
+            return
+        queue, info = caller.queue, dict(caller.info)
+        self.runner("call_ended", call_id)
+        waiting = [self.engine.callers[key[-1]].priority for key in self.engine.waiting.get(queue, [])]
+        head = max([caller.priority, *waiting]) + 1 if waiting else caller.priority
+        call.data["queue"] = queue
+        self.queued[call_id] = queue
+        self.pbx.play_to_caller(call_id, self._music(call_id), loops=0)
+        self.runner("caller_queued", call_id, queue, head, {**info, "requeued_from": agent})
+        self.progress(agent, call_id, "requeued", detail=f"{why}: the caller is back at the head of {queue}")
+        log.info("call %s: back at the head of %s (%s)", call_id, queue, why)
+
     # -- queries --------------------------------------------------------------------------------
     def queue_for(self, skill: str) -> str | None:
         """The queue a route node's skill names: a queue of that name, else the first queue
@@ -257,21 +432,33 @@ class AgentCalls:
         return state.caller
 
     def hang_up(self, agent: str) -> str:
+        """Hang up the agent's call.  In a conference the agent drops out and the caller and the
+        consulted party talk on; while consulting, the consultation ends (the caller stays on
+        hold, as a desk phone's hang-up ends its active call); else the call ends."""
         call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
+        phase = self.d.pbx.consult_state(call_id) if self.d.consulting.get(call_id, ("",))[0] == agent else None
+        if phase == "conference":
+            return self._complete(agent, call_id, "left-conference")
+        if phase is not None:
+            self._end_consult(agent, call_id, retrieve=False)
+            return call_id
         if not self.d.pbx.hang_up(call_id, Cause.NORMAL_CLEARING):
             raise CallActionError(409, f"call {call_id} is already over")
         return call_id
 
     def hold(self, agent: str) -> str:
         call_id = self._call_of(agent, AgentState.TALKING)
-        if not self.d.pbx.hold(call_id, self.d._music(call_id)):
+        if not self.d.pbx.hold_party(call_id, self.d._music(call_id)):
             raise CallActionError(409, f"call {call_id} is not connected to agent {agent!r}'s extension")
         self.d.runner("hold", agent)
         return call_id
 
     def retrieve(self, agent: str) -> str:
         call_id = self._call_of(agent, AgentState.HOLD)
-        if not self.d.pbx.retrieve(call_id):
+        if self.d.consulting.get(call_id, ("",))[0] == agent:
+            self._end_consult(agent, call_id, retrieve=True)      # back to the caller (cancel)
+            return call_id
+        if not self.d.pbx.retrieve_party(call_id):
             raise CallActionError(409, f"call {call_id} is not on hold")
         self.d.runner("retrieve", agent)
         return call_id
@@ -280,11 +467,18 @@ class AgentCalls:
         if not digits or any(d not in "0123456789*#ABCD" for d in digits) or len(digits) > 32:
             raise CallActionError(400, f"digits must be 1..32 of 0-9 * # A-D, got {digits!r}")
         call_id = self._call_of(agent, AgentState.TALKING)
-        if not self.d.pbx.send_digits(call_id, digits):
+        if not self.d.pbx.digits_to_party(call_id, digits):
             raise CallActionError(409, f"call {call_id} is over")
         return call_id
 
     def reject(self, agent: str) -> None:
+        """Refuse the call offered, or a colleague's consultation ringing at the agent."""
+        state = self.d.engine.agents.get(agent)
+        if state is not None and state.resume is not None and state.reason == "consult":
+            consulting = self.d.consulting.get(state.caller)
+            if consulting is not None and consulting[2] == agent and self.d.pbx.consult_state(state.caller) == "ringing":
+                self._end_consult(consulting[0], state.caller, retrieve=False, what="consult-refused")
+                return
         self.d.runner("reject", agent)
 
     def caller_number(self, call_id: str) -> str:
@@ -321,6 +515,120 @@ class AgentCalls:
         if reason is not None:
             raise CallActionError(409, f"transfer to {target}: {reason}")
         d.runner("call_ended", call_id)
+        return call_id
+
+    # -- consultation, conference, outgoing calls ------------------------------------------------
+    CONSULT_KINDS = ("agent", "extension", "number")
+
+    def consult(self, agent: str, target: str) -> str:
+        """Put the caller on hold (music) and ring `target`: "agent:kim" (a logged-in agent not
+        in a call, at its extension), "extension:2003" or "number:0212345678"."""
+        kind, _, where = (target or "").partition(":")
+        if kind not in self.CONSULT_KINDS or not where:
+            raise CallActionError(400, f"target must be one of {', '.join(k + ':...' for k in self.CONSULT_KINDS)}, "
+                                       f"got {target!r}")
+        call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
+        d = self.d
+        if call_id in d.consulting:
+            raise CallActionError(409, f"call {call_id}: a consultation is already in progress "
+                                       f"(complete, cancel or conference it first)")
+        party = None
+        if kind == "agent":
+            other = d.engine.agents.get(where)
+            if other is None:
+                raise CallActionError(404, f"no agent {where!r}")
+            if where == agent:
+                raise CallActionError(400, "an agent cannot consult itself")
+            if other.state not in (AgentState.READY, AgentState.NOT_READY) or not other.endpoint.isdigit():
+                raise CallActionError(409, f"agent {where!r} is {other.state.value}: only a READY or NOT_READY "
+                                           f"agent at an extension can be consulted")
+            party, kind, where = where, "extension", other.endpoint
+        elif not where.lstrip("+").isdigit():
+            raise CallActionError(400, f"target {target!r}: a {kind} is digits")
+        me = d.engine.agents[agent].endpoint
+        reason = d.pbx.consult(call_id, kind, where, d._music(call_id), party, present=me if me.isdigit() else "")
+        if reason is not None:
+            raise CallActionError(409, f"consult {target}: {reason}")
+        d.consulting[call_id] = (agent, target, party)
+        if d.engine.agents[agent].state is AgentState.TALKING:
+            d.runner("hold", agent)
+        if party is not None:
+            try:
+                d.own_call(party, call_id, "consult")
+            except CtiError as exc:       # it changed state in this instant: the leg still rings
+                log.info("call %s: consulted agent %s: %s", call_id, party, exc)
+        d.progress(agent, call_id, "consult-started", target)
+        return call_id
+
+    def consult_complete(self, agent: str) -> str:
+        call_id = self._consulting(agent)
+        return self._complete(agent, call_id, "consult-completed")
+
+    def consult_cancel(self, agent: str) -> str:
+        call_id = self._consulting(agent)
+        self._end_consult(agent, call_id, retrieve=True)
+        return call_id
+
+    def conference(self, agent: str) -> str:
+        call_id = self._consulting(agent)
+        reason = self.d.pbx.conference(call_id)
+        if reason is not None:
+            raise CallActionError(409, f"conference on call {call_id}: {reason}")
+        if self.d.engine.agents[agent].state is AgentState.HOLD:
+            self.d.runner("retrieve", agent)
+        self.d.progress(agent, call_id, "conference", self.d.consulting[call_id][1])
+        return call_id
+
+    def _consulting(self, agent: str) -> str:
+        call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
+        if self.d.consulting.get(call_id, ("",))[0] != agent:
+            raise CallActionError(409, f"agent {agent!r} is not consulting anyone on call {call_id} "
+                                       f"(start with phase \"start\" and a target)")
+        return call_id
+
+    def _complete(self, agent: str, call_id: str, what: str) -> str:
+        d = self.d
+        reason = d.pbx.consult_complete(call_id)
+        if reason is not None:
+            raise CallActionError(409, f"complete on call {call_id}: {reason}")
+        _, target, party = d.consulting.pop(call_id)
+        d.runner("call_ended", call_id)             # the agent is done with it: wrap-up
+        d.progress(agent, call_id, what, target)
+        return call_id
+
+    def _end_consult(self, agent: str, call_id: str, retrieve: bool, what: str = "consult-cancelled") -> None:
+        d = self.d
+        _, target, party = d.consulting.pop(call_id)
+        if retrieve:
+            d.pbx.consult_cancel(call_id)
+            if d.engine.agents[agent].state is AgentState.HOLD:
+                d.runner("retrieve", agent)
+        else:
+            d.pbx.consult_cancel(call_id, retrieve=False)      # the caller stays on hold
+        if party is not None:
+            d.end_own_call(party, call_id)
+        d.progress(agent, call_id, what, target)
+
+    def make_call(self, agent: str, number: str) -> str:
+        """The agent's outgoing call: its extension rings first; answered, the box dials
+        `number` on the dial plan's route.  The agent is TALKING (reason "outbound") from the
+        request until the call ends, then back in the state it had."""
+        digits = (number or "").lstrip("+")
+        if not digits.isdigit() or len(digits) > 32:
+            raise CallActionError(400, f"field 'number' must be 1..32 digits (a leading + allowed), got {number!r}")
+        d = self.d
+        state = d.engine.agents.get(agent)
+        if state is None:
+            raise CallActionError(404, f"no agent {agent!r}")
+        if state.state not in (AgentState.READY, AgentState.NOT_READY):
+            raise CallActionError(409, f"agent {agent!r} is {state.state.value}: a call is made from READY or "
+                                       f"NOT_READY")
+        if not state.endpoint.isdigit():
+            raise CallActionError(409, f"agent {agent!r}'s endpoint {state.endpoint!r} is not an extension")
+        reason, call_id = d.pbx.make_call(agent, state.endpoint, digits)
+        if reason is not None:
+            raise CallActionError(409, f"make-call to {number}: {reason}")
+        d.own_call(agent, call_id, "outbound")
         return call_id
 
     SUPERVISION = ("monitor", "whisper", "barge")

@@ -30,7 +30,7 @@ from pbx_cti.pbx.service import core_for
 from runtime.bus import EventBus
 from runtime.clock import Clock, TimerHandle
 
-from .distributor import CallDistributor
+from .distributor import CallDistributor, LostPolicy
 
 log = logging.getLogger("pribox.cti")
 
@@ -85,14 +85,21 @@ def _restore(config, state_dir: str | None, now: float):
 
 
 def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus, wall_offset: float,
-                recordings=None) -> tuple[CtiRunner, CallDistributor]:
+                recordings=None, policy: LostPolicy | None = None) -> tuple[CtiRunner, CallDistributor]:
     """A restored engine on the core: its runner and the distributor.  The distributor listens
     before the runner publishes anything, so an offer the engine makes at once (the agent of a
     caller closed here, a tier relaxed while the log was read) rings.  The core outlives a
     reload of [cti] with its calls; after a daemon restart it has none; either way the callers
     it no longer carries are closed."""
-    distributor = CallDistributor(core, None, bus, clock, recordings=recordings)
+    distributor = CallDistributor(core, None, bus, clock, recordings=recordings, policy=policy)
     runner = distributor.runner = CtiRunner(engine, clock, bus, wall_offset)
+    # An agent's own call (outbound, or a consultation it was called into) lives on while the
+    # core carries it; one the core lost meanwhile is over for the agent.
+    for agent_id, call_id in sorted(engine.own_calls().items()):
+        if core.call(call_id) is None:
+            runner("agent_call_ended", agent_id, call_id)
+        else:
+            distributor.own.setdefault(call_id, set()).add(agent_id)
     for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
         caller = engine.callers.get(caller_id)
         if caller is None:
@@ -131,7 +138,8 @@ class CtiService(Service):
         wall_offset = time.time() - ctx.clock.now()
         self.store, engine = await asyncio.to_thread(_restore, cti, ctx.state_dir, ctx.clock.now() + wall_offset)
         self.runner, self.distributor = put_to_work(engine, core_for(ctx), self.clock, ctx.bus, wall_offset,
-                                                    recordings=lambda: _running(ctx.peer("recording")))
+                                                    recordings=lambda: _running(ctx.peer("recording")),
+                                                    policy=LostPolicy.from_section(self.config.cti))
         self.bus = ctx.bus
         _RUNNING[ctx.bus] = self
         logged_in = sum(1 for s in engine.agents.values() if s.state is not AgentState.LOGGED_OUT)
