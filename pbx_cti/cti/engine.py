@@ -439,10 +439,10 @@ class CtiEngine:
         the reason, no queue; `agent_call_ended` puts it back where it was."""
         agent = self._agent(agent_id)
         if agent.state not in (S.READY, S.NOT_READY):
-            raise InvalidTransition(agent_id, agent.state, f"take an {kind} call",
+            raise InvalidTransition(agent_id, agent.state, f"take a call of its own ({kind})",
                                     "only a READY or NOT_READY agent can")
         if not call_id:
-            raise CtiError(f"agent {agent_id!r}: an {kind} call needs the call's id")
+            raise CtiError(f"agent {agent_id!r}: a call of its own ({kind}) needs the call's id")
         resume = [agent.state.value, agent.reason]
         self._set_state(now, agent, S.TALKING, kind, caller=call_id, extra={"resume": resume})
         self._dispatch(now)
