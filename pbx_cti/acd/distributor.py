@@ -40,6 +40,12 @@ from .music import hold_music
 log = logging.getLogger("pribox.acd")
 
 CALLBACK_PREFIX = "cb-"          # the engine's caller id of a callback request: cb-<the call that asked>
+CONSULT_PREFIX = "cx-"           # the engine's caller id of a consultation queued: cx-<the call consulting>
+
+
+def core_call_id(caller_id: str) -> str:
+    """The core's call behind an engine caller id (a queued consultation is its call's)."""
+    return caller_id[len(CONSULT_PREFIX):] if caller_id.startswith(CONSULT_PREFIX) else caller_id
 
 
 class RouteRefused(str):
@@ -213,6 +219,14 @@ class CallDistributor:
         endpoint = offer.endpoint
         if not endpoint.isdigit():
             return f"endpoint {endpoint!r} is not an extension (digits)"
+        if offer.caller.startswith(CONSULT_PREFIX):
+            call_id = core_call_id(offer.caller)
+            consulting = self.consulting.get(call_id)
+            if consulting is None:
+                return "the consultation is over"
+            me = self.engine.agents[consulting[0]].endpoint
+            return self.pbx.consult(call_id, "extension", endpoint, self._music(call_id), offer.agent,
+                                    present=me if me.isdigit() else "")
         number = offer.info.get("callback")
         if number:
             return self.pbx.call_back(offer.caller, offer.agent, endpoint, number, offer.info.get("trunk") or None,
@@ -223,6 +237,10 @@ class CallDistributor:
         cause = Cause.NON_SELECTED_USER_CLEARING if withdraw.reason == "answered-elsewhere" else Cause.NORMAL_CLEARING
         if withdraw.caller.startswith(CALLBACK_PREFIX):
             self.pbx.hang_up(withdraw.caller, cause)       # the agent's extension rang for a callback
+        elif withdraw.caller.startswith(CONSULT_PREFIX):
+            call_id = core_call_id(withdraw.caller)
+            if self.pbx.consult_party(call_id) == withdraw.agent and self.pbx.consult_state(call_id) == "ringing":
+                self.pbx.consult_cancel(call_id, retrieve=False)
         else:
             self.pbx.withdraw(withdraw.caller, withdraw.agent, cause)
 
@@ -273,6 +291,8 @@ class CallDistributor:
         consulting = self.consulting.pop(call_id, None)
         if consulting is not None:
             self.progress(consulting[0], call_id, "call-ended")
+        if CONSULT_PREFIX + call_id in self.engine.callers:
+            self.runner("call_ended", CONSULT_PREFIX + call_id)
         parked = self.parked.pop(call_id, None)
         if parked is not None:
             parked[1].cancel()
@@ -297,6 +317,9 @@ class CallDistributor:
             return
         agent, target, party = consulting
         detail = f"cause {cause}" if cause is not None else ""
+        if target.startswith("queue:") and what != "caller-left":
+            self._queue_consult_changed(agent, call_id, target, what, party_agent, cause, detail)
+            return
         if what in ("consult-refused", "consult-left"):
             self.consulting.pop(call_id, None)
             if party is not None:
@@ -306,6 +329,28 @@ class CallDistributor:
             # until it ends (then wrap-up, as after any call of the queue).
             self.consulting.pop(call_id, None)
         self.progress(agent, call_id, what, target, detail)
+
+    def _queue_consult_changed(self, agent: str, call_id: str, target: str, what: str, party: str | None,
+                               cause: int | None, detail: str) -> None:
+        """A consultation queued in a skill group: the engine picks the colleague as for any
+        caller; an answer connects it, a refusal or no answer goes to the next one."""
+        cx = CONSULT_PREFIX + call_id
+        if what == "consult-connected":
+            if party is None or not self.runner("offer_answered", cx, party):
+                self.pbx.consult_cancel(call_id, retrieve=False)     # withdrawn meanwhile
+                return
+        elif what == "consult-refused":
+            if party is not None:
+                reason = REASON_RING_NO_ANSWER if cause in (Cause.NO_ANSWER, Cause.NO_USER_RESPONDING) \
+                    else REASON_OFFER_FAILED
+                self.runner("offer_failed", cx, party, reason)
+            if cx in self.engine.callers:
+                self.progress(agent, call_id, what, target, f"{party}: {detail}; still queued")
+                return
+        elif what == "consult-left":
+            self.consulting.pop(call_id, None)
+            self.runner("call_ended", cx)
+        self.progress(agent, call_id, what, target + (f" ({party})" if party else ""), detail)
 
     def device_gone(self, endpoint: str, why: str = "") -> None:
         """THE call for an agent's device that vanished (a SIP phone unregistered or unreachable,
@@ -429,14 +474,15 @@ class AgentCalls:
         if state.state not in states or not state.caller:
             raise CallActionError(409, f"agent {agent!r} is {state.state.value}: "
                                        f"no call it can do that to (needs {', '.join(s.value for s in states)})")
-        return state.caller
+        return core_call_id(state.caller)
 
     def hang_up(self, agent: str) -> str:
         """Hang up the agent's call.  In a conference the agent drops out and the caller and the
         consulted party talk on; while consulting, the consultation ends (the caller stays on
         hold, as a desk phone's hang-up ends its active call); else the call ends."""
         call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
-        phase = self.d.pbx.consult_state(call_id) if self.d.consulting.get(call_id, ("",))[0] == agent else None
+        consulting = self.d.consulting.get(call_id, ("",))[0] == agent
+        phase = (self.d.pbx.consult_state(call_id) or "queued") if consulting else None
         if phase == "conference":
             return self._complete(agent, call_id, "left-conference")
         if phase is not None:
@@ -474,9 +520,10 @@ class AgentCalls:
     def reject(self, agent: str) -> None:
         """Refuse the call offered, or a colleague's consultation ringing at the agent."""
         state = self.d.engine.agents.get(agent)
-        if state is not None and state.resume is not None and state.reason == "consult":
+        if state is not None and state.resume is not None and state.reason == CONSULT:
             consulting = self.d.consulting.get(state.caller)
-            if consulting is not None and consulting[2] == agent and self.d.pbx.consult_state(state.caller) == "ringing":
+            ringing = self.d.pbx.consult_state(state.caller) == "ringing"
+            if consulting is not None and consulting[2] == agent and ringing:
                 self._end_consult(consulting[0], state.caller, retrieve=False, what="consult-refused")
                 return
         self.d.runner("reject", agent)
@@ -518,11 +565,13 @@ class AgentCalls:
         return call_id
 
     # -- consultation, conference, outgoing calls ------------------------------------------------
-    CONSULT_KINDS = ("agent", "extension", "number")
+    CONSULT_KINDS = ("agent", "queue", "extension", "number")
 
     def consult(self, agent: str, target: str) -> str:
         """Put the caller on hold (music) and ring `target`: "agent:kim" (a logged-in agent not
-        in a call, at its extension), "extension:2003" or "number:0212345678"."""
+        in a call, at its extension), "queue:deposit_inquiry" (queued in that queue like a
+        caller: the engine offers it to the group's next agent), "extension:2003" or
+        "number:0212345678"."""
         kind, _, where = (target or "").partition(":")
         if kind not in self.CONSULT_KINDS or not where:
             raise CallActionError(400, f"target must be one of {', '.join(k + ':...' for k in self.CONSULT_KINDS)}, "
@@ -533,6 +582,8 @@ class AgentCalls:
             raise CallActionError(409, f"call {call_id}: a consultation is already in progress "
                                        f"(complete, cancel or conference it first)")
         party = None
+        if kind == "queue":
+            return self._consult_queue(agent, call_id, where, target)
         if kind == "agent":
             other = d.engine.agents.get(where)
             if other is None:
@@ -554,9 +605,34 @@ class AgentCalls:
             d.runner("hold", agent)
         if party is not None:
             try:
-                d.own_call(party, call_id, "consult")
+                d.own_call(party, call_id, CONSULT)
             except CtiError as exc:       # it changed state in this instant: the leg still rings
                 log.info("call %s: consulted agent %s: %s", call_id, party, exc)
+        d.progress(agent, call_id, "consult-started", target)
+        return call_id
+
+    def _consult_queue(self, agent: str, call_id: str, queue: str, target: str) -> str:
+        d = self.d
+        if queue not in d.engine.config.queues:
+            raise CallActionError(404, f"no queue {queue!r} (queues: {', '.join(sorted(d.engine.config.queues))})")
+        call = d.pbx.call(call_id)
+        if call is None:
+            raise CallActionError(409, f"call {call_id} is over")
+        held = d.engine.agents[agent].state is AgentState.HOLD
+        if not held and not d.pbx.hold_party(call_id, d._music(call_id)):
+            raise CallActionError(409, f"call {call_id} is not connected to agent {agent!r}'s extension")
+        info = {"calling": call.numbers.get("calling", ""), "consulted_by": agent, "consult_of": call_id,
+                **{k: v for k, v in call.data.items() if isinstance(v, (str, int, float)) and k != "agent"}}
+        d.consulting[call_id] = (agent, target, None)
+        try:
+            d.runner("caller_queued", CONSULT_PREFIX + call_id, queue, 0, info)
+        except CtiError as exc:
+            d.consulting.pop(call_id, None)
+            if not held:
+                d.pbx.retrieve_party(call_id)
+            raise CallActionError(409, f"consult {target}: {exc}") from None
+        if not held:
+            d.runner("hold", agent)
         d.progress(agent, call_id, "consult-started", target)
         return call_id
 
@@ -599,8 +675,11 @@ class AgentCalls:
     def _end_consult(self, agent: str, call_id: str, retrieve: bool, what: str = "consult-cancelled") -> None:
         d = self.d
         _, target, party = d.consulting.pop(call_id)
+        if CONSULT_PREFIX + call_id in d.engine.callers:       # a queued consultation: it leaves the queue
+            d.runner("caller_abandoned", CONSULT_PREFIX + call_id, "consult-cancelled")
         if retrieve:
-            d.pbx.consult_cancel(call_id)
+            if not d.pbx.consult_cancel(call_id):          # nobody rang yet (queued): just take the caller back
+                d.pbx.retrieve_party(call_id)
             if d.engine.agents[agent].state is AgentState.HOLD:
                 d.runner("retrieve", agent)
         else:
@@ -628,7 +707,7 @@ class AgentCalls:
         reason, call_id = d.pbx.make_call(agent, state.endpoint, digits)
         if reason is not None:
             raise CallActionError(409, f"make-call to {number}: {reason}")
-        d.own_call(agent, call_id, "outbound")
+        d.own_call(agent, call_id, OUTBOUND)
         return call_id
 
     SUPERVISION = ("monitor", "whisper", "barge")

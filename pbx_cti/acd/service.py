@@ -30,7 +30,7 @@ from pbx_cti.pbx.service import core_for
 from runtime.bus import EventBus
 from runtime.clock import Clock, TimerHandle
 
-from .distributor import CallDistributor, LostPolicy
+from .distributor import CONSULT_PREFIX, CallDistributor, LostPolicy, core_call_id
 
 log = logging.getLogger("pribox.cti")
 
@@ -106,12 +106,22 @@ def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus, wall_offse
             continue
         if caller.info.get("callback") and caller.status == "waiting":
             continue       # a booked callback outlives the call that asked for it, and restarts
-        if core.call(caller_id) is None:
+        if core.call(core_call_id(caller_id)) is None:
             runner("caller_abandoned", caller_id, "daemon-restart")
     distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
     # An offer the core dropped while no CTI listened (the extension answered or gave up then)
     # rings again: the engine still counts on it until its ring timeout.
+    # Consultations in progress carry on: the agent may still complete, cancel or conference.
+    for call_id, (agent, party, dialled) in core.consultations().items():
+        if agent:
+            distributor.consulting[call_id] = (agent, f"agent:{party}" if party else f"extension:{dialled}", party)
+    for caller_id, caller in engine.callers.items():
+        if caller_id.startswith(CONSULT_PREFIX) and caller.info.get("consulted_by"):
+            distributor.consulting[core_call_id(caller_id)] = (caller.info["consulted_by"], f"queue:{caller.queue}",
+                                                               None)
     for caller in list(engine.callers.values()):
+        if caller.caller_id.startswith(CONSULT_PREFIX):
+            continue           # its ringing leg is the call's consultation, which the core kept
         carried, ringing = core.call(caller.caller_id) is not None, core.ringing(caller.caller_id)
         for agent_id in list(caller.offer_agents):
             if carried and agent_id not in ringing:

@@ -282,14 +282,16 @@ class CtiEngine:
         agent = self._agent(agent_id)
         if agent.state is not S.TALKING:
             raise InvalidTransition(agent_id, agent.state, "hold", "no call is talking")
-        self._set_state(now, agent, S.HOLD, agent.reason if agent.resume is not None else "")   # an own call keeps its kind
+        # A call of the agent's own keeps its kind (outbound, consult) as the reason.
+        self._set_state(now, agent, S.HOLD, agent.reason if agent.resume is not None else "")
 
     @_operation
     def retrieve(self, now: float, agent_id: str) -> None:
         agent = self._agent(agent_id)
         if agent.state is not S.HOLD:
             raise InvalidTransition(agent_id, agent.state, "retrieve", "no call is on hold")
-        self._set_state(now, agent, S.TALKING, agent.reason if agent.resume is not None else "")   # an own call keeps its kind
+        # A call of the agent's own keeps its kind (outbound, consult) as the reason.
+        self._set_state(now, agent, S.TALKING, agent.reason if agent.resume is not None else "")
 
     @_operation
     def wrap_up_code(self, now: float, agent_id: str, code: str) -> None:
@@ -460,7 +462,8 @@ class CtiEngine:
         elif state == S.READY.value and agent.endpoint not in self.endpoint_down:
             self._set_state(now, agent, S.READY)
         else:
-            self._set_state(now, agent, S.NOT_READY, reason if state == S.NOT_READY.value else REASON_DEVICE_UNAVAILABLE)
+            self._set_state(now, agent, S.NOT_READY,
+                            reason if state == S.NOT_READY.value else REASON_DEVICE_UNAVAILABLE)
         self._dispatch(now)
         return True
 

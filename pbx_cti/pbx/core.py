@@ -863,6 +863,17 @@ class Pbx:
             return None
         return "conference" if active.conference else ("connected" if active.consult.bridged else "ringing")
 
+    def consultations(self) -> dict[str, tuple]:
+        """call id -> (the call's agent, the consulted party's agent or None, the number rung)
+        for every call with a consultation in progress (a CTI restarted mid-consultation)."""
+        return {cid: (a.call.data.get("agent"), a.consult.agent, a.consult.leg.id.rsplit("/", 1)[-1])
+                for cid, a in self.by_call.items() if a.consult is not None}
+
+    def consult_party(self, call_id: str) -> str | None:
+        """The agent whose extension the call's consultation rings or reached (None: no agent)."""
+        active = self.by_call.get(call_id)
+        return active.consult.agent if active is not None and active.consult is not None else None
+
     def consult_cancel(self, call_id: str, retrieve: bool = True) -> bool:
         """The consulted party goes; the agent is back with the caller (retrieved from hold), or
         with `retrieve=False` the caller stays on hold."""

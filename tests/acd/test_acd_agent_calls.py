@@ -264,7 +264,7 @@ def test_the_consulted_agent_rejects_and_goes_back_to_where_it_was(rig):
 def test_consult_refuses_bad_targets_and_busy_colleagues(rig):
     call = connected(rig)
     work(rig, "kim", ready=False)
-    for target, status in (("queue:x", 400), ("agent:nobody", 404), ("agent:lee", 400), ("number:12a", 400),
+    for target, status in (("queue:x", 404), ("trunk:x", 400), ("agent:nobody", 404), ("agent:lee", 400), ("number:12a", 400),
                            ("agent:park", 409)):
         with pytest.raises(CallActionError) as refused:
             rig.calls.consult("lee", target)
@@ -431,4 +431,59 @@ def test_a_cti_restart_keeps_an_agents_own_call_and_ends_it_with_the_call(rig):
     rig.carrier.hangup(far)
     rig.run(1.0)
     assert state(rig, "lee") == (S.NOT_READY, "login")
+    settled(rig)
+
+
+# -- consulting a skill group's queue ------------------------------------------------------------
+def test_consult_a_queue_rings_the_groups_next_agent_and_completes_to_it(rig):
+    rig.phones.scripts["2001"] = PhoneScript("busy")       # kim's phone refuses: the engine goes on to park
+    call = connected(rig)
+    work(rig, "kim", "park")
+    call_id = rig.calls.consult("lee", "queue:deposit_inquiry")
+    rig.run_until(lambda: rig.phones.answered("2003") is not None, 5.0)
+    rig.run(0.2)
+    assert state(rig, "kim") == (S.NOT_READY, "offer-failed") and state(rig, "park") == (S.TALKING, "")
+    assert rig.engine.agents["park"].caller == "cx-" + call_id
+    assert phone_hears(rig, "2002") == {"2003"} and caller_hears(rig, call) == set()
+    rig.calls.consult_complete("lee")
+    rig.run(0.3)
+    assert caller_hears(rig, call) == {"2003"} and state(rig, "lee")[0] is S.WRAP_UP
+    assert rig.calls.hang_up("park") == call_id
+    rig.run(1.0)
+    assert call.done and state(rig, "park")[0] is S.WRAP_UP
+    rows = settled(rig)
+    assert rows[call_id].agent == "park"
+    counters = rig.engine.queue_counters["deposit_inquiry"]
+    assert (counters.offered, counters.answered, counters.handled) == (1, 1, 1)
+
+
+def test_a_queued_consultation_nobody_takes_is_cancelled_and_the_caller_retrieved(rig):
+    call = connected(rig)
+    work(rig, "park", ready=False)
+    call_id = rig.calls.consult("lee", "queue:incident_report")
+    rig.run(2.0)
+    assert [c.status for c in rig.engine.callers.values()] == ["connected", "waiting"]
+    assert caller_hears(rig, call) == set()
+    assert rig.calls.retrieve("lee") == call_id
+    rig.run(0.2)
+    assert caller_hears(rig, call) == {"2002"} and list(rig.engine.callers) == [call_id]
+    assert rig.engine.queue_counters["incident_report"].abandoned == 1
+    rig.calls.hang_up("lee")
+    rig.run(1.0)
+    settled(rig)
+
+
+def test_a_cti_reload_mid_consultation_lets_the_agent_complete_it(rig):
+    call = connected(rig)
+    work(rig, "kim")
+    call_id = rig.calls.consult("lee", "queue:deposit_inquiry")
+    rig.run_until(lambda: rig.phones.answered("2001") is not None, 5.0)
+    rig.restart_cti()
+    rig.run(0.2)
+    assert state(rig, "kim") == (S.TALKING, "") and rig.distributor.consulting[call_id][1] == "queue:deposit_inquiry"
+    rig.calls.consult_complete("lee")
+    rig.run(0.2)
+    assert caller_hears(rig, call) == {"2001"}
+    rig.carrier.hangup(call)
+    rig.run(1.0)
     settled(rig)

@@ -156,6 +156,7 @@ async def test_consult_phases_refused_with_reasons(rig):
         await api.act("lee", lee, "consult-transfer", {"phase": "start"}, expect=400)
         await api.act("lee", lee, "consult-transfer", {"phase": "later", "target": "agent:kim"}, expect=400)
         await api.act("lee", lee, "consult-transfer", {"phase": "start", "target": "agent:nobody"}, expect=404)
+        await api.act("lee", lee, "consult-transfer", {"phase": "start", "target": "queue:nowhere"}, expect=404)
         await api.act("lee", lee, "conference", expect=409)
         await api.act("lee", lee, "consult-transfer", {"target": "number:" + OUTSIDE})
         await api.act("lee", lee, "consult-transfer", {"phase": "complete", "target": "x:1"}, expect=400)
