@@ -396,7 +396,8 @@ class CallDistributor:
     def _lost_mid_call(self, agent: str, call_id: str, policy: str, reason: str) -> None:
         if call_id in self.parked:
             return
-        self.consulting.pop(call_id, None)
+        if self.consulting.get(call_id, ("",))[0] == agent:     # its consultation ends with it
+            self.calls._end_consult(agent, call_id, retrieve=False)
         if policy == "hold" and self.pbx.park(call_id, self._music(call_id)):
             if self.engine.agents[agent].state is AgentState.TALKING:
                 self.runner("hold", agent)
@@ -417,6 +418,7 @@ class CallDistributor:
         with it (NOT_READY with the reason it was given, since the call ended for it)."""
         caller = self.engine.callers.get(call_id)
         call = self.pbx.call(call_id)
+        self.pbx.unpark(call_id)
         if caller is None or call is None or not self.pbx.requeue(call_id):
             return
         queue, info = caller.queue, dict(caller.info)
@@ -545,13 +547,18 @@ class AgentCalls:
             raise CallActionError(400, f"target {target!r}: a {kind} is digits")
         call_id = self._call_of(agent, AgentState.TALKING, AgentState.HOLD)
         d = self.d
+        if call_id in d.consulting:
+            raise CallActionError(409, f"call {call_id}: a consultation is in progress: complete or cancel it "
+                                       f"(a blind transfer would leave the consulted party behind)")
+        call = d.pbx.call(call_id)
+        if call is not None and call.route.get("kind") == "make-call":
+            raise CallActionError(409, f"call {call_id} is the agent's own outgoing call: it cannot be transferred")
         if kind == "queue":
             if where not in d.engine.config.queues:
                 raise CallActionError(404, f"no queue {where!r} (queues: {', '.join(sorted(d.engine.config.queues))})")
-            call = d.pbx.call(call_id)
             if call is None or not d.pbx.requeue(call_id):
                 raise CallActionError(409, f"call {call_id} is over")
-            d.runner("call_ended", call_id)
+            self._done_with(agent, call_id)
             call.data["queue"] = where
             d.queued[call_id] = where
             d.pbx.play_to_caller(call_id, d._music(call_id), loops=0)
@@ -561,8 +568,17 @@ class AgentCalls:
         reason = d.pbx.transfer(call_id, kind, where)
         if reason is not None:
             raise CallActionError(409, f"transfer to {target}: {reason}")
-        d.runner("call_ended", call_id)
+        self._done_with(agent, call_id)
         return call_id
+
+    def _done_with(self, agent: str, call_id: str) -> None:
+        """The agent's part in the call is over (it went elsewhere): wrap-up after a caller of a
+        queue (or a queued consultation), back to its state after a call of its own."""
+        d = self.d
+        if agent in d.own.get(call_id, ()):
+            d.end_own_call(agent, call_id)
+        else:
+            d.runner("call_ended", d.engine.agents[agent].caller or call_id)
 
     # -- consultation, conference, outgoing calls ------------------------------------------------
     CONSULT_KINDS = ("agent", "queue", "extension", "number")
@@ -668,7 +684,7 @@ class AgentCalls:
         if reason is not None:
             raise CallActionError(409, f"complete on call {call_id}: {reason}")
         _, target, party = d.consulting.pop(call_id)
-        d.runner("call_ended", call_id)             # the agent is done with it: wrap-up
+        self._done_with(agent, call_id)             # wrap-up (or back to its state after its own call)
         d.progress(agent, call_id, what, target)
         return call_id
 

@@ -96,7 +96,7 @@ def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus, wall_offse
     # An agent's own call (outbound, or a consultation it was called into) lives on while the
     # core carries it; one the core lost meanwhile is over for the agent.
     for agent_id, call_id in sorted(engine.own_calls().items()):
-        if core.call(call_id) is None:
+        if agent_id not in core.agents_on(call_id):
             runner("agent_call_ended", agent_id, call_id)
         else:
             distributor.own.setdefault(call_id, set()).add(agent_id)
@@ -109,8 +109,6 @@ def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus, wall_offse
         if core.call(core_call_id(caller_id)) is None:
             runner("caller_abandoned", caller_id, "daemon-restart")
     distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
-    # An offer the core dropped while no CTI listened (the extension answered or gave up then)
-    # rings again: the engine still counts on it until its ring timeout.
     # Consultations in progress carry on: the agent may still complete, cancel or conference.
     for call_id, (agent, party, dialled) in core.consultations().items():
         if agent:
@@ -119,10 +117,20 @@ def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus, wall_offse
         if caller_id.startswith(CONSULT_PREFIX) and caller.info.get("consulted_by"):
             distributor.consulting[core_call_id(caller_id)] = (caller.info["consulted_by"], f"queue:{caller.queue}",
                                                                None)
+    # An offer the core dropped while no CTI listened (the extension answered or gave up then)
+    # rings again: the engine still counts on it until its ring timeout.
     for caller in list(engine.callers.values()):
+        call_id = core_call_id(caller.caller_id)
+        carried, ringing = core.call(call_id) is not None, core.ringing(call_id)
         if caller.caller_id.startswith(CONSULT_PREFIX):
-            continue           # its ringing leg is the call's consultation, which the core kept
-        carried, ringing = core.call(caller.caller_id) is not None, core.ringing(caller.caller_id)
+            # Its leg is the call's consultation: answered while no CTI listened, it connects now.
+            on = core.agents_on(call_id)
+            ringing = {a for a, how in on.items() if how == "consult-ringing"}
+            for agent_id in list(caller.offer_agents):
+                if on.get(agent_id) == "consult":
+                    runner("offer_answered", caller.caller_id, agent_id)
+            if caller.caller_id not in engine.callers or core_call_id(caller.caller_id) not in distributor.consulting:
+                continue
         for agent_id in list(caller.offer_agents):
             if carried and agent_id not in ringing:
                 distributor._offer(Offer(runner.wall_now(), caller.caller_id, caller.queue, agent_id,

@@ -863,6 +863,25 @@ class Pbx:
             return None
         return "conference" if active.conference else ("connected" if active.consult.bridged else "ringing")
 
+    def agents_on(self, call_id: str) -> dict[str, str]:
+        """agent -> how it is on the call now: "rung" (an offer), "agent" (its leg is the call's
+        agent side), "consult-ringing" / "consult" (consulted), "own" (a call placed for it),
+        "reconnect" (its extension rung again after its device vanished)."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return {}
+        on = {agent: "rung" for agent in active.offers}
+        if active.out is not None and active.out.agent is not None:
+            on[active.out.agent] = "agent"
+        if active.originated is not None:
+            on[active.originated[0]] = "own"
+        if active.consult is not None and active.consult.agent is not None:
+            on[active.consult.agent] = "consult" if active.consult.bridged else "consult-ringing"
+        for out in self.outbound.values():
+            if out.active is active and out.role == "reconnect" and out.agent is not None:
+                on[out.agent] = "reconnect"
+        return on
+
     def consultations(self) -> dict[str, tuple]:
         """call id -> (the call's agent, the consulted party's agent or None, the number rung)
         for every call with a consultation in progress (a CTI restarted mid-consultation)."""
@@ -962,6 +981,15 @@ class Pbx:
             return "the call is connected already"
         out = self._place_leg(active, active.plan.extension_trunk, extension, "reconnect", agent)
         return out if isinstance(out, str) else None
+
+    def unpark(self, call_id: str) -> None:
+        """Stop ringing a parked call's agent again (the caller is queued again instead)."""
+        for key, out in list(self.outbound.items()):
+            if out.role == "reconnect" and out.active.call.id == call_id:
+                del self.outbound[key]
+                out.isdn.try_disconnect(out.q931_id, Cause.NORMAL_CLEARING)
+                out.leg.state = LegState.ENDED
+                out.leg.media.close()
 
     def _place_leg(self, active: _Active, group_name: str | None, number: str, role: str,
                    agent: str | None = None, present: str = ""):

@@ -487,3 +487,52 @@ def test_a_cti_reload_mid_consultation_lets_the_agent_complete_it(rig):
     rig.carrier.hangup(call)
     rig.run(1.0)
     settled(rig)
+
+
+def test_a_consulted_agent_who_took_the_caller_can_consult_and_transfer_on(rig):
+    call = connected(rig)
+    work(rig, "kim", "park", ready=False)
+    call_id = rig.calls.consult("lee", "agent:kim")
+    rig.run_until(lambda: rig.phones.answered("2001") is not None, 3.0)
+    rig.run(0.2)
+    rig.calls.consult_complete("lee")
+    rig.run(0.3)
+    with pytest.raises(CallActionError) as refused:
+        rig.calls.make_call("kim", OUTSIDE)
+    assert refused.value.status == 409
+    rig.calls.consult("kim", "agent:park")
+    with pytest.raises(CallActionError) as refused:
+        rig.calls.transfer("kim", "extension:2009")
+    assert refused.value.status == 409 and "consultation is in progress" in str(refused.value)
+    rig.run_until(lambda: rig.phones.answered("2003") is not None, 3.0)
+    rig.run(0.2)
+    rig.calls.consult_complete("kim")
+    rig.run(0.3)
+    assert state(rig, "kim") == (S.NOT_READY, "login")           # back from its own (consulted) call
+    assert state(rig, "park") == (S.TALKING, "consult") and caller_hears(rig, call) == {"2003"}
+    rig.calls.transfer("park", "queue:account_transfer")
+    rig.run(0.5)
+    assert state(rig, "park") == (S.NOT_READY, "login")
+    assert rig.engine.callers[call_id].status == "waiting"
+    rig.runner("ready", "lee")                                   # lee (wrap-up) takes it back
+    rig.run_until(lambda: state(rig, "lee")[0] is S.TALKING, 5.0)
+    rig.carrier.hangup(call)
+    rig.run(1.0)
+    settled(rig)
+
+
+def test_a_device_gone_while_consulting_ends_the_consultation_and_parks_the_caller(rig):
+    call = connected(rig)
+    work(rig, "kim", ready=False)
+    rig.calls.consult("lee", "agent:kim")
+    rig.run_until(lambda: rig.phones.answered("2001") is not None, 3.0)
+    rig.run(0.2)
+    rig.distributor.device_gone("2002")
+    rig.run(0.5)
+    assert state(rig, "kim") == (S.NOT_READY, "login") and rig.phones.answered("2001") is None
+    assert state(rig, "lee")[0] is S.HOLD and not rig.distributor.consulting and not call.done
+    rig.run(2.5 + rig.distributor.policy.hold_seconds)
+    assert state(rig, "lee") == (S.NOT_READY, "device-unavailable")
+    rig.carrier.hangup(call)
+    rig.run(1.0)
+    settled(rig)
