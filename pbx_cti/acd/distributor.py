@@ -401,12 +401,16 @@ class CallDistributor:
         if policy == "hold" and self.pbx.park(call_id, self._music(call_id)):
             if self.engine.agents[agent].state is AgentState.TALKING:
                 self.runner("hold", agent)
-            timer = self.clock.call_later(self.policy.hold_seconds, lambda: self._park_expired(call_id))
-            self.parked[call_id] = (agent, timer)
+            self.keep_parked(agent, call_id, self.policy.hold_seconds)
             self.progress(agent, call_id, "parked", detail=f"{reason}: the caller waits on hold "
                                                            f"{self.policy.hold_seconds:g} s for the agent")
         elif policy in ("hold", "requeue"):
             self._requeue_at_head(agent, call_id, reason)
+
+    def keep_parked(self, agent: str, call_id: str, seconds: float) -> None:
+        """The caller waits `seconds` more for its agent's device (also after a CTI reload)."""
+        timer = self.clock.call_later(max(0.0, seconds), lambda: self._park_expired(call_id))
+        self.parked[call_id] = (agent, timer)
 
     def _park_expired(self, call_id: str) -> None:
         parked = self.parked.pop(call_id, None)

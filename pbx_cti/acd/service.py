@@ -109,6 +109,15 @@ def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus, wall_offse
         if core.call(core_call_id(caller_id)) is None:
             runner("caller_abandoned", caller_id, "daemon-restart")
     distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
+    # A caller parked for an agent whose device vanished waits on for the rest of its time (the
+    # agent HOLD since it was parked, its leg gone or ringing again).
+    for agent in engine.agents.values():
+        caller = engine.callers.get(agent.caller)
+        if agent.state is AgentState.HOLD and caller is not None and caller.agent == agent.agent_id and \
+                caller.status == "connected" and core.call(agent.caller) is not None and \
+                core.agents_on(agent.caller).get(agent.agent_id, "reconnect") == "reconnect":
+            distributor.keep_parked(agent.agent_id, agent.caller,
+                                    distributor.policy.hold_seconds - (runner.wall_now() - agent.since))
     # Consultations in progress carry on: the agent may still complete, cancel or conference.
     for call_id, (agent, party, dialled) in core.consultations().items():
         if agent:

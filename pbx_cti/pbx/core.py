@@ -133,6 +133,11 @@ class ContactCenter(Protocol):
     def request_callback(self, call: Call, action) -> None:
         """The IVR's caller asks to be called back (an IVR `callback` node)."""
 
+    def device_gone(self, endpoint: str, why: str = "") -> None:
+        """An agent's device (a SIP phone, a browser softphone) has vanished: the endpoint it
+        logged in at.  The contact center sets the agent NOT_READY and holds or re-queues its
+        caller by policy; `device_back(endpoint)` when it returns."""
+
     # Optional: call_changed(call, what, party_agent, cause) hears what happened to the legs an
     # agent's requests placed ("consult-ringing", "consult-connected", "consult-refused",
     # "consult-left", "caller-left", "reconnected", "reconnect-failed").
