@@ -107,7 +107,7 @@ class _Outbound:
     from_ivr: bool = False
     agent: str | None = None
     supervision: str | None = None   # a supervisor's leg: "monitor", "whisper" or "barge"
-    # A leg the agent's requests placed beside the call (agent_calls section): "consult" (the
+    # A leg an agent's request placed beside the call ("an agent's own calls" below): "consult" (the
     # party consulted), "reconnect" (the agent's device, back after it vanished).
     role: str | None = None
 

@@ -140,6 +140,14 @@ class OwnCallsMachine(CenterMachine):
         engine, d = self.engine, self.rig.distributor       # kept: the rig closes in the end
         for agent in AGENTS:           # a device gone in the run comes back
             d.device_back(EXTENSIONS[agent])
+        # A make-call whose SETUP to the agent's phone is still on the wire when everyone hangs
+        # up rings and is answered after: the agents' calls are hung up until none is left.
+        for _ in range(3):
+            for call in self.rig.live_calls():
+                self.rig.carrier.hangup(call, 16)
+            for extension in EXTENSIONS.values():
+                self.rig.phones.hang_up(extension)
+            self.run(2.0)
         super().teardown()
         assert not engine.own_calls(), f"own calls left: {engine.own_calls()}"
         assert not d.own and not d.consulting and not d.parked, (d.own, d.consulting, d.parked)
