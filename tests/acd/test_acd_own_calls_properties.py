@@ -54,15 +54,32 @@ class OwnCallsMachine(CenterMachine):
         self.act("make_call", agent, OUTSIDE)
         self.run(pause)
 
+    def busy(self, agent: str | None, *states: AgentState) -> str | None:
+        """An agent in one of `states` if there is one (so consultations happen often), else `agent`."""
+        return next((a.agent_id for a in self.engine.agents.values() if a.state in states), agent)
+
     @rule(agent=st.sampled_from(AGENTS), whom=st.sampled_from(TARGETS), pause=PAUSES)
     def consult(self, agent, whom, pause):
-        self.act("consult", agent, whom)
+        self.act("consult", self.busy(agent, S.TALKING), whom)
+        self.run(pause)
+
+    @rule(key=st.sampled_from(["1", "2", "3"]), whom=st.sampled_from(TARGETS), pause=PAUSES)
+    def a_caller_reaches_an_agent_who_consults(self, key, whom, pause):
+        """The common path made likely: somebody talks to a caller (one dials in if nobody
+        does), and consults."""
+        if self.busy(None, S.TALKING) is None:
+            self.rig.place_call(key)
+            self.run(3.0)
+        talking = self.busy(None, S.TALKING)
+        if talking is not None:
+            self.act("consult", talking, whom)
         self.run(pause)
 
     @rule(agent=st.sampled_from(AGENTS), step=st.sampled_from(["consult_complete", "consult_cancel", "conference",
                                                                "hang_up", "retrieve", "reject"]), pause=PAUSES)
     def consult_step(self, agent, step, pause):
-        self.act(step, agent)
+        consulting = [a for a, *_ in self.rig.distributor.consulting.values()]
+        self.act(step, consulting[0] if consulting and step != "reject" else agent)
         self.run(pause)
 
     @rule(pause=PAUSES)
@@ -89,6 +106,12 @@ class OwnCallsMachine(CenterMachine):
     def check(self) -> None:
         rig, engine, now = self.rig, self.engine, self.rig.clock.now()
         assert all(isdn.counters["faults"] == 0 for isdn in rig.stacks), "an ISDN stack fault"
+        for call_id in rig.pbx.by_call:        # what the run got to (pytest --hypothesis-show-statistics)
+            state = rig.pbx.consult_state(call_id)
+            if state is not None:
+                event(f"consultation {state}")
+        if rig.distributor.parked:
+            event("a caller parked")
         on: dict[str, list[tuple[str, str]]] = {}
         for call_id in list(rig.pbx.by_call):
             for agent, how in rig.pbx.agents_on(call_id).items():
@@ -123,16 +146,6 @@ class OwnCallsMachine(CenterMachine):
         self.since = {k: self.since.get(k, now) for k in soft}
         late = {k: round(now - t, 3) for k, t in self.since.items() if now - t > GRACE + 1e-6}
         assert not late, f"for more than {GRACE} s: {late}"
-
-    @rule()
-    def note_progress(self):
-        """What the run got to (hypothesis statistics: pytest --hypothesis-show-statistics)."""
-        for call_id, active in self.rig.pbx.by_call.items():
-            state = self.rig.pbx.consult_state(call_id)
-            if state is not None:
-                event(f"consultation {state}")
-            if active.call.route.get("kind") == "make-call" and active.call.answered_at:
-                event("make-call answered")
 
     def teardown(self):
         if not hasattr(self, "rig"):
