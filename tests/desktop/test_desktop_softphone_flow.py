@@ -13,6 +13,9 @@ the carrier's 1 kHz is in the page's received track (a WebAudio AnalyserNode, re
 and the WAV's 1400 Hz is on the carrier's B-channel.  lee blind-transfers the caller to the desk
 phone 2005 on the PBX, files a wrap-up code with a note, and the wallboard counts the call
 (nobody waiting, one answered, lee's one call handled) while lee goes ready again.  About 25 s.
+
+The same flow up to the talk, then the tab is closed mid-call: the caller's and lee's outcome
+(test_a_browser_that_vanishes_mid_call).  About 10 s.
 """
 
 from __future__ import annotations
@@ -103,8 +106,8 @@ def softphone_state(desk: Page) -> str:
     return desk.js("return window.priboxSoftphone ? window.priboxSoftphone.state : null") or ""
 
 
-def during_the_call(desk: Page, board: Page, box, seen: dict) -> None:
-    """In Selenium's thread; `box(fn)` runs fn on the daemon's loop and returns its result."""
+def answer_on_the_softphone(desk: Page, board: Page, box, seen: dict) -> None:
+    """In Selenium's thread; `box(fn)` runs fn(sim) on the daemon's loop and returns its result."""
     board.until(lambda: queue_cell(board, "waiting") == "1", "the wallboard showing the caller waiting", 30)
     seen["board_waiting"] = queue_cell(board, "waiting")
     desk.focus()
@@ -126,7 +129,11 @@ def during_the_call(desk: Page, board: Page, box, seen: dict) -> None:
                "the carrier's 1 kHz in the page's received track", 8, every=0.1)
     seen["page_heard"] = heard()
     time.sleep(2.0)           # two bursts of the microphone's tone on the B-channel at least
-    seen["transfer_at"] = box(lambda sim: sim.clock.now())
+    seen["talk_ends_at"] = box(lambda sim: sim.clock.now())
+
+
+def during_the_call(desk: Page, board: Page, box, seen: dict) -> None:
+    answer_on_the_softphone(desk, board, box, seen)
     desk.focus()
     desk.type("#target", "extension:2005")
     desk.click("#btn-blind")
@@ -140,7 +147,7 @@ def start_carrier_tone(sim) -> float:
     return sim.clock.now()
 
 
-def after_the_call(desk: Page, board: Page, seen: dict) -> None:
+def after_the_call(desk: Page, board: Page, box, seen: dict) -> None:
     desk.focus()
     Select(desk.find("#wrap-code")).select_by_value("follow-up")
     desk.type("#wrap-note", "계좌 확인 후 이체 담당으로 전환")
@@ -157,12 +164,14 @@ def after_the_call(desk: Page, board: Page, seen: dict) -> None:
                            "lee_state": agent_cell(board, "state")}
 
 
-def test_an_agent_answers_an_e1_call_on_the_desktops_softphone_and_transfers_it(tmp_path):
+def run_flow(tmp_path: Path, scenario: str, during, after, seen: dict):
+    """The daemon, the simulator and Chromium with its microphone in a loopback-only namespace;
+    lee and the supervisor logged in and the softphone registered, the scenario run with
+    `during(desk, board, box, seen)` alongside, then `after(...)`; (report, the customer's leg)."""
     config = tmp_path / "pribox.toml"
     config.write_text(softphone_config(tmp_path))
     wav = tmp_path / "microphone.wav"
     microphone_wav(wav)
-    seen: dict = {}
     started = time.monotonic()
 
     async def run(driver, executor):
@@ -193,11 +202,11 @@ def test_an_agent_answers_an_e1_call_on_the_desktops_softphone_and_transfers_it(
                 seen["registered"] = sip.handler.legs.registered_phone("2002")
 
                 async def alongside(sim):
-                    await loop.run_in_executor(executor, during_the_call, desk, board, box, seen)
+                    await loop.run_in_executor(executor, during, desk, board, box, seen)
 
-                report = await _run_one(load_scenario_text(SCENARIO, "desktop_softphone.toml"), sim,
+                report = await _run_one(load_scenario_text(scenario, "desktop_softphone.toml"), sim,
                                         str(tmp_path / "state" / "cdr.sqlite"), alongside=alongside)
-                await loop.run_in_executor(executor, after_the_call, desk, board, seen)
+                await loop.run_in_executor(executor, after, desk, board, box, seen)
                 customer = next(leg for leg in sim.carrier[1].legs if leg.name == "customer")
                 return report, customer
             finally:
@@ -208,6 +217,12 @@ def test_an_agent_answers_an_e1_call_on_the_desktops_softphone_and_transfers_it(
         with chromium(microphone_wav=str(wav)) as driver, ThreadPoolExecutor(1) as executor:
             report, customer = asyncio.run(run(driver, executor))
     seen["seconds"] = time.monotonic() - started
+    return report, customer
+
+
+def test_an_agent_answers_an_e1_call_on_the_desktops_softphone_and_transfers_it(tmp_path):
+    seen: dict = {}
+    report, customer = run_flow(tmp_path, SCENARIO, during_the_call, after_the_call, seen)
 
     assert seen["interfaces"] == ["lo"]
     assert report.passed, report.text()
@@ -219,7 +234,7 @@ def test_an_agent_answers_an_e1_call_on_the_desktops_softphone_and_transfers_it(
     # What the carrier's B-channel carried from lee's answer to the transfer: the microphone's tone.
     recording = customer.recording()
     first = int((seen["talking_at"] - customer.audio_started_at) * 8000)
-    last = int((seen["transfer_at"] - customer.audio_started_at) * 8000)
+    last = int((seen["talk_ends_at"] - customer.audio_started_at) * 8000)
     found = analysis.find_frequency(recording[first:last], MICROPHONE_HZ)
     assert found is not None, (f"the page's microphone ({MICROPHONE_HZ:g} Hz) is not on the B-channel: "
                                f"{analysis.level_dbm0(recording[first:last]):.1f} dBm0 over {(last - first) / 8000:.1f} s")
@@ -229,4 +244,80 @@ def test_an_agent_answers_an_e1_call_on_the_desktops_softphone_and_transfers_it(
     wrap = [r for r in read_records(tmp_path / "state" / DB_FILE) if r.kind == K_WRAP_CODE]
     assert [(r.agent, r.data.get("code"), r.data.get("note")) for r in wrap] == [
         ("lee", "follow-up", "계좌 확인 후 이체 담당으로 전환")]
+    assert seen["seconds"] < 60, seen["seconds"]
+
+
+# The browser vanishes while lee talks: no transfer, and the caller's own hang-up only as a
+# backstop that would end the scenario if the box kept the call forever.
+VANISH = SCENARIO.replace('''[call.expect]
+answered = true
+cause = 16
+''', '''[call.hangup]
+after_answer = 40
+
+[call.expect]
+answered = true
+cause = 41
+''').replace('''[[phone]]
+name = "desk"
+number = "2005"
+hangup_after = 1
+
+[phone.expect]
+answered = true
+''', '')
+
+
+def lee(sim) -> tuple[str, str]:
+    agent = sim.daemon.ctx.peer("cti").runner.engine.agents["lee"]
+    return agent.state.name, agent.reason
+
+
+def callers(sim) -> dict:
+    engine = sim.daemon.ctx.peer("cti").runner.engine
+    return {caller_id: caller.status for caller_id, caller in engine.callers.items()}
+
+
+def the_browser_vanishes(desk: Page, board: Page, box, seen: dict) -> None:
+    answer_on_the_softphone(desk, board, box, seen)
+    desk.focus()
+    seen["vanished_at"] = box(lambda sim: sim.clock.now())
+    desk.driver.close()                      # the tab dies: its socket and peer connection with it
+    board.driver.switch_to.window(board.handle)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        seen["lee"] = box(lee)
+        seen["customer"] = box(lambda sim: next((leg.released_at, leg.cause, leg.cleared_by)
+                                                for leg in sim.carrier[1].legs if leg.name == "customer"))
+        seen["callers"] = box(callers)
+        if seen["lee"][0] == "NOT_READY" and seen["customer"][0] is not None:
+            break
+        time.sleep(0.1)
+    seen["board_lee"] = agent_cell(board, "state")
+
+
+def nothing_more(desk: Page, board: Page, box, seen: dict) -> None:
+    seen["lee_at_end"] = box(lee)
+
+
+def test_a_browser_that_vanishes_mid_call(tmp_path):
+    """lee's tab dies while talking on its softphone (Selenium closes the window: the page's
+    WebSocket and peer connection go at once, no BYE).  The box treats it as an IP phone that
+    fails: the softphone's leg is cleared with cause 41, its contact unregistered, lee goes
+    NOT_READY (device-unavailable) and the wallboard shows lee away.  This box has no policy yet
+    that keeps such a caller on hold or queues it again: the caller is cleared with the same
+    cause 41 (temporary failure, so a carrier may retry), at once, and its CDR row names the queue
+    and lee: nothing is left hanging and nothing is lost."""
+    seen: dict = {}
+    report, customer = run_flow(tmp_path, VANISH, the_browser_vanishes, nothing_more, seen)
+    assert seen["interfaces"] == ["lo"]
+    assert report.passed, report.text()              # answered, cause 41, the CDR's queue and agent
+    assert seen["page_heard"]["above"] > 30, seen["page_heard"]
+    assert seen["lee"] == ("NOT_READY", "device-unavailable"), seen["lee"]
+    assert seen["lee_at_end"] == ("NOT_READY", "device-unavailable"), seen["lee_at_end"]
+    assert seen["board_lee"] == "이석", seen["board_lee"]
+    released_at, cause, cleared_by = seen["customer"]
+    assert (cause, cleared_by) == (41, "box"), seen["customer"]
+    assert released_at - seen["vanished_at"] < 2.0, "the caller was left on a dead call"
+    assert seen["callers"] == {}, f"the CTI still holds the caller: {seen['callers']}"
     assert seen["seconds"] < 60, seen["seconds"]
