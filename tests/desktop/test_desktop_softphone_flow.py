@@ -93,10 +93,10 @@ def microphone_wav(path: Path, seconds: float = 60.0) -> None:
         out.writeframes(samples.tobytes())
 
 
-def softphone_config(tmp_path: Path) -> str:
+def softphone_config(tmp_path: Path, cti_keys: str = "") -> str:
     sip_port = random.randrange(20000, 30000)
     rtp = 2 * random.randrange(16000, 16500)
-    return box_config(tmp_path) + (
+    return box_config(tmp_path).replace("\n[cti]\n", "\n[cti]\n" + cti_keys, 1) + (
         f'\n[sip]\naddress = "127.0.0.1"\nport = {sip_port}\nrtp_port_min = {rtp}\nrtp_port_max = {rtp + 58}\n'
         f'\n[[sip_phone]]\nextension = "2002"\npassword = "{PHONE_SECRET}"\n'
         '\n[webrtc]\nenabled = true\nrealtime_priority = false\n')
@@ -164,12 +164,12 @@ def after_the_call(desk: Page, board: Page, box, seen: dict) -> None:
                            "lee_state": agent_cell(board, "state")}
 
 
-def run_flow(tmp_path: Path, scenario: str, during, after, seen: dict):
+def run_flow(tmp_path: Path, scenario: str, during, after, seen: dict, cti_keys: str = ""):
     """The daemon, the simulator and Chromium with its microphone in a loopback-only namespace;
     lee and the supervisor logged in and the softphone registered, the scenario run with
     `during(desk, board, box, seen)` alongside, then `after(...)`; (report, the customer's leg)."""
     config = tmp_path / "pribox.toml"
-    config.write_text(softphone_config(tmp_path))
+    config.write_text(softphone_config(tmp_path, cti_keys))
     wav = tmp_path / "microphone.wav"
     microphone_wav(wav)
     started = time.monotonic()
@@ -247,17 +247,17 @@ def test_an_agent_answers_an_e1_call_on_the_desktops_softphone_and_transfers_it(
     assert seen["seconds"] < 60, seen["seconds"]
 
 
-# The browser vanishes while lee talks: no transfer, and the caller's own hang-up only as a
-# backstop that would end the scenario if the box kept the call forever.
+# The browser vanishes while lee talks: no transfer; the box keeps the caller (on hold for lee,
+# then queued again) until the caller hangs up on its own.
 VANISH = SCENARIO.replace('''[call.expect]
 answered = true
 cause = 16
 ''', '''[call.hangup]
-after_answer = 40
+after_answer = 14
 
 [call.expect]
 answered = true
-cause = 41
+cause = 16
 ''').replace('''[[phone]]
 name = "desk"
 number = "2005"
@@ -284,15 +284,19 @@ def the_browser_vanishes(desk: Page, board: Page, box, seen: dict) -> None:
     seen["vanished_at"] = box(lambda sim: sim.clock.now())
     desk.driver.close()                      # the tab dies: its socket and peer connection with it
     board.driver.switch_to.window(board.handle)
-    deadline = time.monotonic() + 20
+    customer = lambda sim: next((leg.released_at, leg.cause, leg.cleared_by)  # noqa: E731
+                                for leg in sim.carrier[1].legs if leg.name == "customer")
+    parked = lambda sim: sorted(sim.daemon.ctx.peer("cti").distributor.parked)  # noqa: E731
+    deadline = time.monotonic() + 8
+    seen["parked"] = []
     while time.monotonic() < deadline:
         seen["lee"] = box(lee)
-        seen["customer"] = box(lambda sim: next((leg.released_at, leg.cause, leg.cleared_by)
-                                                for leg in sim.carrier[1].legs if leg.name == "customer"))
+        seen["parked"] = seen["parked"] or box(parked)
         seen["callers"] = box(callers)
-        if seen["lee"][0] == "NOT_READY" and seen["customer"][0] is not None:
+        if seen["lee"][0] == "NOT_READY" and "waiting" in seen["callers"].values():
             break
         time.sleep(0.1)
+    seen["customer_while_kept"] = box(customer)
     seen["board_lee"] = agent_cell(board, "state")
 
 
@@ -303,21 +307,22 @@ def nothing_more(desk: Page, board: Page, box, seen: dict) -> None:
 def test_a_browser_that_vanishes_mid_call(tmp_path):
     """lee's tab dies while talking on its softphone (Selenium closes the window: the page's
     WebSocket and peer connection go at once, no BYE).  The box treats it as an IP phone that
-    fails: the softphone's leg is cleared with cause 41, its contact unregistered, lee goes
-    NOT_READY (device-unavailable) and the wallboard shows lee away.  This box has no policy yet
-    that keeps such a caller on hold or queues it again: the caller is cleared with the same
-    cause 41 (temporary failure, so a carrier may retry), at once, and its CDR row names the queue
-    and lee: nothing is left hanging and nothing is lost."""
+    fails: the softphone's leg is cleared with cause 41 and its contact unregistered, so lee goes
+    NOT_READY (device-unavailable) and the wallboard shows lee away.  The caller is not cut off:
+    `[cti] device_lost = "hold"` keeps it on hold for lee (2 s here), then queues it again at the
+    head of its queue, where it waits until it hangs up itself; its CDR row names the queue and lee."""
     seen: dict = {}
-    report, customer = run_flow(tmp_path, VANISH, the_browser_vanishes, nothing_more, seen)
+    report, customer = run_flow(tmp_path, VANISH, the_browser_vanishes, nothing_more, seen,
+                                cti_keys='device_lost = "hold"\ndevice_lost_hold = 2\n')
     assert seen["interfaces"] == ["lo"]
-    assert report.passed, report.text()              # answered, cause 41, the CDR's queue and agent
+    assert report.passed, report.text()              # answered, the caller's own hang-up, the CDR's queue and agent
     assert seen["page_heard"]["above"] > 30, seen["page_heard"]
     assert seen["lee"] == ("NOT_READY", "device-unavailable"), seen["lee"]
     assert seen["lee_at_end"] == ("NOT_READY", "device-unavailable"), seen["lee_at_end"]
     assert seen["board_lee"] == "이석", seen["board_lee"]
-    released_at, cause, cleared_by = seen["customer"]
-    assert (cause, cleared_by) == (41, "box"), seen["customer"]
-    assert released_at - seen["vanished_at"] < 2.0, "the caller was left on a dead call"
-    assert seen["callers"] == {}, f"the CTI still holds the caller: {seen['callers']}"
+    assert seen["parked"], "the caller was not kept on hold for lee"
+    assert seen["customer_while_kept"][0] is None, f"the caller was cut off: {seen['customer_while_kept']}"
+    assert list(seen["callers"].values()) == ["waiting"], f"the caller is not waiting in its queue again: {seen['callers']}"
+    released_at, cause, cleared_by = customer.released_at, customer.cause, customer.cleared_by
+    assert cleared_by != "box", (released_at, cause, cleared_by)
     assert seen["seconds"] < 60, seen["seconds"]
