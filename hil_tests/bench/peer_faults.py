@@ -44,52 +44,58 @@ def _nothing_left(rig, out: Outcome) -> None:
 
 def agent_device_vanishes() -> FaultResult:
     def body(out: Outcome, state: Path) -> None:
+        from pbx_cti.acd.distributor import LostPolicy
         from pbx_cti.cti.model import AgentState
         from tests.acd.center_rig import EXTENSIONS, Center
 
-        rig = Center(state)
+        hold = 10.0
+        rig = Center(state, policy=LostPolicy(device_lost="hold", hold_seconds=hold))
         try:
             rig.runner("login", "kim", EXTENSIONS["kim"])
             rig.runner("ready", "kim")
             caller = rig.place_call("1")
             rig.run(3.0)
             out.check(rig.engine.agents["kim"].state is AgentState.TALKING, "kim talks with the caller")
+            call_id = next(iter(rig.core_connected()), None)
             gone_at = rig.clock.now()
             for span in rig.center_line.spans:            # the agents' side goes away for good
                 span.rx_impairment.set_cut(True)
-            rig.run_until(lambda: caller.done, 3 * T309)
-            cleared_after = rig.clock.now() - gone_at
-            out.figures.update(caller_cleared_after_s=round(cleared_after, 2), caller_cause=caller.released_cause)
-            out.check(caller.released_cause == 27 and cleared_after <= T309 + 1.0,
-                      f"the caller is cleared with cause 27 (destination out of order) when T309 runs out "
-                      f"({cleared_after:.1f} s)")
+            rig.run_until(lambda: call_id in rig.distributor.parked or caller.done, 3 * T309)
+            lost_after = rig.clock.now() - gone_at
+            out.figures.update(agent_leg_lost_after_s=round(lost_after, 2))
+            out.check(not caller.done and call_id in rig.distributor.parked and lost_after <= T309 + 1.0,
+                      f"T309 clears the agent's leg ({lost_after:.1f} s) and the caller is kept on hold for "
+                      f"the agent ([cti] device_lost = hold), not cleared")
+            out.check(not rig.core_connected(), "the agent's leg is gone")
+            rig.run(hold + 1.0)
+            out.check(not caller.done and call_id not in rig.distributor.parked and call_id in rig.distributor.queued,
+                      f"after {hold:g} s the caller is queued again (at the head of its queue)")
             agent = rig.engine.agents["kim"]
             out.figures["agent_state_after"] = agent.state.name
-            out.check(agent.state is not AgentState.TALKING and not rig.core_connected(),
-                      f"kim is no longer talking ({agent.state.name})")
-            rows = {r.call_id: r for r in rig.cdr_rows()}
-            row = next(iter(rows.values()), None)
-            out.check(row is not None and row.agent == "kim" and row.cause == 27,
-                      "the CDR names the agent and the cause")
+            out.check(agent.state is not AgentState.TALKING, f"kim is no longer talking ({agent.state.name})")
             for span in rig.center_line.spans:
                 span.rx_impairment.set_cut(False)
             rig.run(15.0)                                    # wrap-up over, the line back
             out.figures["agent_state_after_wrap_up"] = rig.engine.agents["kim"].state.name
-            if rig.engine.agents["kim"].state is not AgentState.READY:
+            if rig.engine.agents["kim"].state is not AgentState.READY and \
+                    rig.engine.agents["kim"].state is not AgentState.TALKING:
                 rig.runner("ready", "kim")
-            again = rig.place_call("1")
             rig.run(3.0)
-            out.check(rig.engine.agents["kim"].state is AgentState.TALKING and not again.done,
-                      "with the device back, the next caller reaches kim")
-            rig.carrier.hangup(again)
+            out.check(rig.engine.agents["kim"].state is AgentState.TALKING and not caller.done,
+                      "with the device back, the same caller reaches kim")
+            rig.carrier.hangup(caller)
             rig.run(2.0)
+            rows = {r.call_id: r for r in rig.cdr_rows()}
+            row = rows.get(call_id)
+            out.check(row is not None and row.agent == "kim", "the CDR names the agent")
             _nothing_left(rig, out)
         finally:
             rig.close()
 
     return _guarded("peers: the agent's device vanishes mid-call",
-                    "T309 clears the agent's leg and the caller (cause 27), the agent leaves TALKING, the CDR "
-                    "says so, nothing is left behind; the agent takes calls again once the device is back", body)
+                    "T309 clears the agent's leg; the caller is kept on hold for the agent per [cti] device_lost, "
+                    "then queued again at the head; the agent leaves TALKING; once the device is back the same "
+                    "caller reaches it; nothing is left behind", body)
 
 
 def agent_application_disconnects() -> FaultResult:

@@ -1,7 +1,8 @@
 """Headless Chromium through chromedriver (Selenium), started in the calling thread's network
 namespace, with a fresh profile and nothing that reaches out: no background networking,
 component updates, sync or first-run pages.  The window is 1366x768, the size the pages are
-laid out for."""
+laid out for.  Given a WAV, Chromium's fake media device plays it as the microphone (looped) and
+the page may open peer connections over loopback: the agent's softphone in a real browser."""
 
 from __future__ import annotations
 
@@ -35,8 +36,9 @@ def executables() -> tuple[str, str]:
 
 
 @contextlib.contextmanager
-def chromium(lang: str = "ko"):
-    """A WebDriver on a new headless Chromium with a profile of its own, closed at the end."""
+def chromium(lang: str = "ko", microphone_wav: str | None = None):
+    """A WebDriver on a new headless Chromium with a profile of its own, closed at the end;
+    `microphone_wav`: the WAV its fake microphone plays, granted to the pages without asking."""
     binary, driver_path = executables()
     with tempfile.TemporaryDirectory(prefix="pribox-chromium-") as profile:
         options = webdriver.ChromeOptions()
@@ -45,6 +47,11 @@ def chromium(lang: str = "ko"):
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={profile}")
         options.add_argument(f"--lang={lang}")
+        if microphone_wav is not None:
+            for flag in ("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                         f"--use-file-for-fake-audio-capture={microphone_wav}",
+                         "--autoplay-policy=no-user-gesture-required", "--allow-loopback-in-peer-connection"):
+                options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # the pages' console, for failures
         driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
         try:

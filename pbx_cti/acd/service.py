@@ -30,7 +30,7 @@ from pbx_cti.pbx.service import core_for
 from runtime.bus import EventBus
 from runtime.clock import Clock, TimerHandle
 
-from .distributor import CallDistributor
+from .distributor import CONSULT_PREFIX, CallDistributor, LostPolicy, core_call_id
 
 log = logging.getLogger("pribox.cti")
 
@@ -85,27 +85,61 @@ def _restore(config, state_dir: str | None, now: float):
 
 
 def put_to_work(engine: CtiEngine, core, clock: Clock, bus: EventBus, wall_offset: float,
-                recordings=None) -> tuple[CtiRunner, CallDistributor]:
+                recordings=None, policy: LostPolicy | None = None) -> tuple[CtiRunner, CallDistributor]:
     """A restored engine on the core: its runner and the distributor.  The distributor listens
     before the runner publishes anything, so an offer the engine makes at once (the agent of a
     caller closed here, a tier relaxed while the log was read) rings.  The core outlives a
     reload of [cti] with its calls; after a daemon restart it has none; either way the callers
     it no longer carries are closed."""
-    distributor = CallDistributor(core, None, bus, clock, recordings=recordings)
+    distributor = CallDistributor(core, None, bus, clock, recordings=recordings, policy=policy)
     runner = distributor.runner = CtiRunner(engine, clock, bus, wall_offset)
+    # An agent's own call (outbound, or a consultation it was called into) lives on while the
+    # core carries it; one the core lost meanwhile is over for the agent.
+    for agent_id, call_id in sorted(engine.own_calls().items()):
+        if agent_id not in core.agents_on(call_id):
+            runner("agent_call_ended", agent_id, call_id)
+        else:
+            distributor.own.setdefault(call_id, set()).add(agent_id)
     for caller_id in sorted(engine.callers, key=lambda c: engine.callers[c].order):
         caller = engine.callers.get(caller_id)
         if caller is None:
             continue
         if caller.info.get("callback") and caller.status == "waiting":
             continue       # a booked callback outlives the call that asked for it, and restarts
-        if core.call(caller_id) is None:
+        if core.call(core_call_id(caller_id)) is None:
             runner("caller_abandoned", caller_id, "daemon-restart")
     distributor.queued.update({c: engine.callers[c].queue for c in engine.callers})
+    # A caller parked for an agent whose device vanished waits on for the rest of its time (the
+    # agent HOLD since it was parked, its leg gone or ringing again).
+    for agent in engine.agents.values():
+        caller = engine.callers.get(agent.caller)
+        if agent.state is AgentState.HOLD and caller is not None and caller.agent == agent.agent_id and \
+                caller.status == "connected" and core.call(agent.caller) is not None and \
+                core.agents_on(agent.caller).get(agent.agent_id, "reconnect") == "reconnect":
+            distributor.keep_parked(agent.agent_id, agent.caller,
+                                    distributor.policy.hold_seconds - (runner.wall_now() - agent.since))
+    # Consultations in progress carry on: the agent may still complete, cancel or conference.
+    for call_id, (agent, party, dialled) in core.consultations().items():
+        if agent:
+            distributor.consulting[call_id] = (agent, f"agent:{party}" if party else f"extension:{dialled}", party)
+    for caller_id, caller in engine.callers.items():
+        if caller_id.startswith(CONSULT_PREFIX) and caller.info.get("consulted_by"):
+            distributor.consulting[core_call_id(caller_id)] = (caller.info["consulted_by"], f"queue:{caller.queue}",
+                                                               None)
     # An offer the core dropped while no CTI listened (the extension answered or gave up then)
     # rings again: the engine still counts on it until its ring timeout.
     for caller in list(engine.callers.values()):
-        carried, ringing = core.call(caller.caller_id) is not None, core.ringing(caller.caller_id)
+        call_id = core_call_id(caller.caller_id)
+        carried, ringing = core.call(call_id) is not None, core.ringing(call_id)
+        if caller.caller_id.startswith(CONSULT_PREFIX):
+            # Its leg is the call's consultation: answered while no CTI listened, it connects now.
+            on = core.agents_on(call_id)
+            ringing = {a for a, how in on.items() if how == "consult-ringing"}
+            for agent_id in list(caller.offer_agents):
+                if on.get(agent_id) == "consult":
+                    runner("offer_answered", caller.caller_id, agent_id)
+            if caller.caller_id not in engine.callers or core_call_id(caller.caller_id) not in distributor.consulting:
+                continue
         for agent_id in list(caller.offer_agents):
             if carried and agent_id not in ringing:
                 distributor._offer(Offer(runner.wall_now(), caller.caller_id, caller.queue, agent_id,
@@ -131,7 +165,8 @@ class CtiService(Service):
         wall_offset = time.time() - ctx.clock.now()
         self.store, engine = await asyncio.to_thread(_restore, cti, ctx.state_dir, ctx.clock.now() + wall_offset)
         self.runner, self.distributor = put_to_work(engine, core_for(ctx), self.clock, ctx.bus, wall_offset,
-                                                    recordings=lambda: _running(ctx.peer("recording")))
+                                                    recordings=lambda: _running(ctx.peer("recording")),
+                                                    policy=LostPolicy.from_section(self.config.cti))
         self.bus = ctx.bus
         _RUNNING[ctx.bus] = self
         logged_in = sum(1 for s in engine.agents.values() if s.state is not AgentState.LOGGED_OUT)

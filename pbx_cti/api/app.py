@@ -39,6 +39,7 @@ CALL_ACTIONS = ("answer", "reject", "hold", "retrieve", "hangup", "blind-transfe
                 "conference", "make-call", "dtmf", "record-start", "record-stop", "notify")
 SUPERVISE_MODES = ("monitor", "whisper", "barge")
 FORCEABLE = ("READY", "NOT_READY", "LOGGED_OUT")
+CONSULT_PHASES = ("start", "complete", "cancel")
 BATCH = 512  # events per WebSocket frame at most
 
 
@@ -394,10 +395,33 @@ class AgentApi:
         elif agent.endpoint != body["extension"]:
             raise Refused(409, f"agent {agent_id!r} is already logged in at extension {agent.endpoint!r}; "
                                f"log out first")
-        # else: the application comes back (a restart, a lost connection): same agent, same extension.
+        else:
+            # The same agent at the same extension again (a second desktop, or the application
+            # back after a restart or a lost connection): as Finesse does, the new sign-in takes
+            # over and the earlier session is told and closed; the agent's state is untouched.
+            await self._replace_sessions(agent_id, request.remote or "unknown")
         answer = self._issue(agent_id, "agent")
         answer["agent"] = _agent_view(agent, self.runner.wall_now())
         return web.json_response(answer)
+
+    async def _replace_sessions(self, agent_id: str, source: str) -> None:
+        self._revoke(agent_id, "agent")
+        replaced = [c for c in self.hub.clients if c.agent == agent_id]
+        for client in replaced:
+            self.hub.clients.discard(client)        # closed on purpose: not an application gone
+            if client.writer is not None:
+                client.writer.cancel()
+        if replaced:
+            auth_log.info("API: agent %r signed in again from %s; %d earlier session(s) closed",
+                          agent_id, source, len(replaced))
+        for client in replaced:
+            try:
+                await asyncio.wait_for(client.ws.send_str(json.dumps(
+                    {"type": "replaced", "reason": f"agent {agent_id!r} signed in again from {source}: "
+                                                   f"this session is closed (its token no longer works)"})), 1.0)
+                await client.ws.close(code=4001, message=b"signed in elsewhere")
+            except (asyncio.TimeoutError, ConnectionError, RuntimeError):
+                pass
 
     async def supervisor_login(self, request: web.Request) -> web.Response:
         body = await self._body(request, {"name": (str, True), "password": (str, True)})
@@ -482,12 +506,10 @@ class AgentApi:
         if state == "NOT_READY" and "reason" not in body:
             raise Refused(400, "field 'reason' is required to force NOT_READY")
         log.info("supervisor %r forces agent %r to %s", session.who, agent, state)
-        if state == "READY":
-            self.runner("ready", agent)
-        elif state == "NOT_READY":
-            self.runner("not_ready", agent, body["reason"])
-        else:
-            self.runner("logout", agent)
+        # The engine writes the change (or, during a call, the pending one) to the event log
+        # with `forced_by` naming the supervisor.
+        self.runner("force_state", agent, state, body.get("reason", ""), session.who)
+        if state == "LOGGED_OUT":
             self._revoke(agent, "agent")
         return self._state(agent)
 
@@ -496,7 +518,7 @@ class AgentApi:
         if request.match_info["action"] == "notify":
             return await self._notify(request, agent)
         body = await self._body(request, {"target": (str, False), "digits": (str, False), "number": (str, False),
-                                          "template": (str, False)})
+                                          "template": (str, False), "phase": (str, False)})
         action = request.match_info["action"]
         if action not in CALL_ACTIONS:
             raise Refused(404, f"no call action {action!r}; one of {', '.join(CALL_ACTIONS)}")
@@ -537,6 +559,25 @@ class AgentApi:
         def answer(agent, body):
             raise CallActionError(409, "the agent's extension answers on the phone itself (an ISDN extension "
                                        "of the center's PBX cannot be answered remotely)")
+
+        def consult(agent, body):
+            phase = body.get("phase") or ("start" if body.get("target") else "")
+            if phase not in CONSULT_PHASES:
+                raise CallActionError(400, f"field 'phase': expected one of {', '.join(CONSULT_PHASES)} "
+                                           f"(\"start\" with a target), got {phase!r}")
+            if phase == "start":
+                if not body.get("target"):
+                    raise CallActionError(400, "field 'target' is required to start a consultation "
+                                               "(agent:<id>, extension:<n> or number:<digits>)")
+                return calls.consult(agent, body["target"])
+            if "target" in body:
+                raise CallActionError(400, f"field 'target' belongs to phase \"start\", not {phase!r}")
+            return calls.consult_complete(agent) if phase == "complete" else calls.consult_cancel(agent)
+
+        def make_call(agent, body):
+            if not body.get("number"):
+                raise CallActionError(400, "field 'number' (the digits to call) is required")
+            return calls.make_call(agent, body["number"])
         return {
             "answer": answer,
             "reject": lambda agent, body: calls.reject(agent),
@@ -545,6 +586,9 @@ class AgentApi:
             "hangup": lambda agent, body: calls.hang_up(agent),
             "dtmf": lambda agent, body: calls.send_dtmf(agent, body.get("digits") or ""),
             "blind-transfer": lambda agent, body: calls.transfer(agent, body.get("target") or ""),
+            "consult-transfer": consult,
+            "conference": lambda agent, body: calls.conference(agent),
+            "make-call": make_call,
             "record-start": lambda agent, body: calls.start_recording(agent),
             "record-stop": lambda agent, body: calls.stop_recording(agent),
         }
@@ -601,6 +645,8 @@ class AgentApi:
         """The agent's application went away: NOT_READY (a call in progress is kept)."""
         try:
             self.runner("app_disconnected", agent)
+            if self.calls is not None:
+                self.calls.d.app_lost(agent)     # its caller, per [cti] app_lost
         except CtiError as exc:  # the agent left the configuration meanwhile
             log.info("app-disconnected for %r: %s", agent, exc)
 

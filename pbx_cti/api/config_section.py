@@ -13,6 +13,9 @@ agents (with their password hashes), skill groups and queues.
 
     [cti]
     not_ready_reasons = ["break", "lunch"]
+    device_lost = "hold"             # an agent's device vanished mid-call: "hold" the caller or "requeue" it
+    device_lost_hold = 30            # seconds the caller is held for the agent before it is queued again
+    app_lost = "keep"                # the agent's application went away mid-call: "keep", "hold", "requeue"
     [[cti.agent]]
     id = "alice"
     password_hash = "scrypt:..."
@@ -69,9 +72,14 @@ def _freeze(value):
     return value
 
 
+LOST_POLICY_KEYS = ("device_lost", "device_lost_hold", "app_lost")
+
+
 def cti_config(section: Mapping) -> CtiConfig:
     """The engine's configuration from the validated [cti] section (password hashes stay here)."""
     plain = _plain(section)
+    for key in LOST_POLICY_KEYS:          # the distributor's (pbx_cti/acd LostPolicy), not the engine's
+        plain.pop(key, None)
     plain["agent"] = [{k: v for k, v in agent.items() if k != "password_hash" and v is not None}
                       for agent in plain.get("agent", [])]
     return config_from_mapping(plain)
@@ -100,6 +108,12 @@ CTI = register_section(Section("cti", Table({
     "groups": Field(ListOf(Str(min_len=1)), ()),
     "not_ready_reasons": Field(ListOf(Str(min_len=1)), ()),
     "wrap_up_codes": Field(ListOf(Str(min_len=1)), ()),
+    "device_lost": Field(Str(r"hold|requeue", '"hold" or "requeue"'), "hold",
+                         "an agent's device vanished mid-call: hold the caller for it, or queue the caller again"),
+    "device_lost_hold": Field(Seconds(min=0, max=3600), 30.0,
+                              "seconds a caller is held for an agent whose device vanished before it is queued again"),
+    "app_lost": Field(Str(r"keep|hold|requeue", '"keep", "hold" or "requeue"'), "keep",
+                      "an agent's application went away mid-call: keep the call (the phone still talks), or as device_lost"),
 }, checks=[_check_with_engine]), doc="the contact center: agents, skill groups, queues"))
 
 API = register_section(Section("api", Table({

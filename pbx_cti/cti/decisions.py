@@ -67,3 +67,17 @@ class PendingStateChange(Decision):
 
     agent: str
     reason: str
+
+
+@dataclass(frozen=True)
+class CallProgress(Decision):
+    """What happened to an agent's call beyond its state, for its application: a consultation
+    ringing, connected, refused, cancelled, completed, joined in a conference or left by a party;
+    a caller parked for a vanished device, rung through again or queued again.  `party` names
+    the consulted target ("agent:kim", "extension:2003", "number:0212345678")."""
+
+    agent: str
+    call: str
+    what: str
+    party: str = ""
+    detail: str = ""

@@ -63,6 +63,9 @@ class Agent:
     calls: int = 0            # answered since login (fewest calls)
     wrap_until: float | None = None
     pending: str = ""         # NOT_READY reason to take once the call ends
+    # A call of the agent's own, not from a queue (an outbound call, a consultation it was
+    # called into): [state, reason] it goes back to when that call ends.
+    resume: list | None = None
 
 
 @dataclass
@@ -143,6 +146,7 @@ class CtiEngine:
         self._dirty_callers: set[str] = set()
         self._dirty_agents: set[str] = set()
         self._replaying = False
+        self._forced: tuple[str, str] | None = None   # (agent, supervisor) while a force_state runs
 
     # ------------------------------------------------------------------ restart
     @classmethod
@@ -278,14 +282,16 @@ class CtiEngine:
         agent = self._agent(agent_id)
         if agent.state is not S.TALKING:
             raise InvalidTransition(agent_id, agent.state, "hold", "no call is talking")
-        self._set_state(now, agent, S.HOLD)
+        # A call of the agent's own keeps its kind (outbound, consult) as the reason.
+        self._set_state(now, agent, S.HOLD, agent.reason if agent.resume is not None else "")
 
     @_operation
     def retrieve(self, now: float, agent_id: str) -> None:
         agent = self._agent(agent_id)
         if agent.state is not S.HOLD:
             raise InvalidTransition(agent_id, agent.state, "retrieve", "no call is on hold")
-        self._set_state(now, agent, S.TALKING)
+        # A call of the agent's own keeps its kind (outbound, consult) as the reason.
+        self._set_state(now, agent, S.TALKING, agent.reason if agent.resume is not None else "")
 
     @_operation
     def wrap_up_code(self, now: float, agent_id: str, code: str, note: str = "") -> None:
@@ -410,6 +416,64 @@ class CtiEngine:
         return True
 
     @_operation
+    def force_state(self, now: float, agent_id: str, state: str, reason: str, by: str) -> None:
+        """A supervisor sets the agent READY, NOT_READY (with a reason) or LOGGED_OUT; the state
+        record (or the pending record, during a call) names the supervisor as `forced_by`."""
+        self._agent(agent_id)
+        if not by:
+            raise CtiError(f"agent {agent_id!r}: a forced state names the supervisor who forced it")
+        self._forced = (agent_id, by)
+        try:
+            if state == S.READY.value:
+                self.ready(now, agent_id)
+            elif state == S.NOT_READY.value:
+                self.not_ready(now, agent_id, reason)
+            elif state == S.LOGGED_OUT.value:
+                self.logout(now, agent_id)
+            else:
+                raise CtiError(f"agent {agent_id!r}: a supervisor may force READY, NOT_READY or LOGGED_OUT, "
+                               f"not {state!r}")
+        finally:
+            self._forced = None
+
+    @_operation
+    def agent_call_started(self, now: float, agent_id: str, call_id: str, kind: str) -> None:
+        """The agent is busy with a call of its own (`kind`: "outbound" for a call it places,
+        "consult" for a colleague's consultation it is called into): TALKING with `kind` as
+        the reason, no queue; `agent_call_ended` puts it back where it was."""
+        agent = self._agent(agent_id)
+        if agent.state not in (S.READY, S.NOT_READY):
+            raise InvalidTransition(agent_id, agent.state, f"take a call of its own ({kind})",
+                                    "only a READY or NOT_READY agent can")
+        if not call_id:
+            raise CtiError(f"agent {agent_id!r}: a call of its own ({kind}) needs the call's id")
+        resume = [agent.state.value, agent.reason]
+        self._set_state(now, agent, S.TALKING, kind, caller=call_id, extra={"resume": resume})
+        self._dispatch(now)
+
+    @_operation
+    def agent_call_ended(self, now: float, agent_id: str, call_id: str) -> bool:
+        """The agent's own call is over: back to the state it had before (or NOT_READY with the
+        reason it asked for meanwhile).  A stale or unknown call changes nothing (False)."""
+        agent = self.agents.get(agent_id)
+        if agent is None or agent.resume is None or agent.caller != call_id or agent.state not in (S.TALKING, S.HOLD):
+            return False
+        state, reason = agent.resume
+        if agent.pending:
+            self._set_state(now, agent, S.NOT_READY, agent.pending)
+        elif state == S.READY.value and agent.endpoint not in self.endpoint_down:
+            self._set_state(now, agent, S.READY)
+        else:
+            self._set_state(now, agent, S.NOT_READY,
+                            reason if state == S.NOT_READY.value else REASON_DEVICE_UNAVAILABLE)
+        self._dispatch(now)
+        return True
+
+    def own_calls(self) -> dict[str, str]:
+        """agent -> the id of the call of its own (outbound or consulted) it is busy with."""
+        return {a.agent_id: a.caller for a in self.agents.values() if a.resume is not None and a.caller}
+
+    @_operation
     def clear_calls(self, now: float, reason: str = "daemon-stop") -> None:
         """The box stops (or starts after a crash) and every call toward the carrier is gone:
         close each in the log, callers as abandoned, connected calls as ended."""
@@ -421,6 +485,8 @@ class CtiEngine:
                 self.call_ended(now, caller_id)
             else:
                 self.caller_abandoned(now, caller_id, reason)
+        for agent_id, call_id in self.own_calls().items():
+            self.agent_call_ended(now, agent_id, call_id)
 
     # ------------------------------------------------------------------ queries
     def position(self, caller_id: str) -> int:
@@ -449,7 +515,7 @@ class CtiEngine:
         """Run-time state as plain data (tests compare a live engine with one restored from its log)."""
         return {
             "agents": {a.agent_id: (a.state.value, a.reason, a.since, a.endpoint, a.groups, a.caller, a.queue,
-                                    a.idle_since, a.calls, a.wrap_until, a.pending)
+                                    a.idle_since, a.calls, a.wrap_until, a.pending, a.resume)
                        for a in self.agents.values()},
             "callers": {c.caller_id: (c.queue, c.priority, c.entered, c.status, c.offer_id, tuple(c.offer_agents),
                                       c.offer_deadline, c.agent, c.connected_at)
@@ -566,7 +632,8 @@ class CtiEngine:
 
     def _to_not_ready(self, now: float, agent: Agent, reason: str, offer_outcome: str) -> None:
         if agent.state in (S.TALKING, S.HOLD):
-            self._emit(now, K_PENDING, agent.queue, agent.caller, agent.agent_id, reason=reason)
+            forced = {"forced_by": self._forced[1]} if self._forced and self._forced[0] == agent.agent_id else {}
+            self._emit(now, K_PENDING, agent.queue, agent.caller, agent.agent_id, reason=reason, **forced)
             self._decisions.append(PendingStateChange(now, agent.agent_id, reason))
         elif agent.state is S.RESERVED:
             self._end_offer(now, self.callers[agent.caller], agent.agent_id, offer_outcome, S.NOT_READY, reason)
@@ -581,6 +648,8 @@ class CtiEngine:
             caller = caller or agent.caller
             queue = queue or (self.callers[caller].queue if caller in self.callers else agent.queue)
         data = {"state": state.value, "reason": reason, **(extra or {})}
+        if self._forced is not None and self._forced[0] == agent.agent_id:
+            data["forced_by"] = self._forced[1]
         self._emit(now, K_AGENT_STATE, queue, caller, agent.agent_id, **data)
         self._decisions.append(AgentStateChanged(now, agent.agent_id, previous, state, reason, caller))
 
@@ -646,7 +715,7 @@ class CtiEngine:
             "agents": {a.agent_id: {"state": a.state.value, "reason": a.reason, "since": a.since,
                                     "endpoint": a.endpoint, "groups": list(a.groups), "caller": a.caller,
                                     "queue": a.queue, "idle_since": a.idle_since, "calls": a.calls,
-                                    "wrap_until": a.wrap_until, "pending": a.pending}
+                                    "wrap_until": a.wrap_until, "pending": a.pending, "resume": a.resume}
                        for a in self.agents.values()},
             "callers": [{"caller": c.caller_id, "queue": c.queue, "priority": c.priority, "entered": c.entered,
                          "order": c.order, "info": dict(c.info), "status": c.status, "offer_id": c.offer_id,
@@ -798,6 +867,9 @@ class CtiEngine:
             agent.caller = agent.queue = ""
         if state not in (S.TALKING, S.HOLD):
             agent.pending = ""
+            agent.resume = None
+        elif "resume" in d:
+            agent.resume = list(d["resume"])
         agent.wrap_until = d.get("wrap_until") if state is S.WRAP_UP else None
         if state is S.READY:
             agent.idle_since = d.get("idle_since", r.time)

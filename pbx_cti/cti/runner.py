@@ -19,7 +19,8 @@ from .engine import CtiEngine
 INPUTS = frozenset({
     "login", "logout", "ready", "not_ready", "reject", "hold", "retrieve", "wrap_up_code",
     "caller_queued", "caller_abandoned", "offer_answered", "offer_failed", "call_ended",
-    "app_disconnected", "endpoint_presence", "clear_calls",
+    "app_disconnected", "endpoint_presence", "clear_calls", "force_state", "agent_call_started",
+    "agent_call_ended",
 })
 
 

@@ -46,6 +46,10 @@ from .model import Call, CallAnswered, CallEnded, CallRouted, CallStarted, CallU
 
 log = logging.getLogger("pribox.pbx")
 
+# An agent's leg ending with these is the agent hanging up; any other cause (41 temporary failure,
+# 27 destination out of order, 102 no media...) is its device failing, which the center's policy covers.
+_AGENT_HUNG_UP = frozenset({Cause.NORMAL_CLEARING, Cause.NORMAL_UNSPECIFIED})
+
 _VOICE = (TransferCapability.SPEECH, TransferCapability.AUDIO_3K1)
 _LAWS = {Layer1.ALAW: "alaw", Layer1.ULAW: "ulaw"}
 ANNOUNCEMENT_CAUSE = Cause.NORMAL_CLEARING
@@ -97,6 +101,8 @@ class _Active:
     # The caller's numbers after the inbound mapping (gateway Numbers by role), for the legs placed.
     parties: dict = field(default_factory=dict)
     redirect_reason: int | None = None      # why the caller was forwarded (Q.931 code), for Diversion
+    consult: "_Outbound | None" = None      # a party the agent consults while the caller waits on hold
+    conference: bool = False                # caller, agent and that party all hear each other
 
 
 @dataclass
@@ -114,6 +120,9 @@ class _Outbound:
     supervision: str | None = None   # a supervisor's leg: "monitor", "whisper" or "barge"
     where: str = ""                  # its trunk group, SIP trunk or SIP phone (for the CDR)
     ringback: bool = False           # the box plays the caller ringback for it (the far end plays none)
+    # A leg an agent's request placed beside the call ("an agent's own calls" below): "consult" (the
+    # party consulted), "reconnect" (the agent's device, back after it vanished).
+    role: str | None = None
 
 
 class ContactCenter(Protocol):
@@ -134,8 +143,21 @@ class ContactCenter(Protocol):
     def call_gone(self, call: Call) -> None:
         """The caller's side has ended: abandoned in the queue or a finished conversation."""
 
+    def agent_leg_lost(self, call: Call, agent: str, cause: int) -> bool:
+        """The agent's answered leg failed (its device vanished, not a hang-up): True when the
+        contact center keeps the caller (held for the agent or queued again), so it is not cleared."""
+
     def request_callback(self, call: Call, action) -> None:
         """The IVR's caller asks to be called back (an IVR `callback` node)."""
+
+    def device_gone(self, endpoint: str, why: str = "") -> None:
+        """An agent's device (a SIP phone, a browser softphone) has vanished: the endpoint it
+        logged in at.  The contact center sets the agent NOT_READY and holds or re-queues its
+        caller by policy; `device_back(endpoint)` when it returns."""
+
+    # Optional: call_changed(call, what, party_agent, cause) hears what happened to the legs an
+    # agent's requests placed ("consult-ringing", "consult-connected", "consult-refused",
+    # "consult-left", "caller-left", "reconnected", "reconnect-failed").
 
 
 class Pbx:
@@ -191,7 +213,9 @@ class Pbx:
         key = (isdn.span_id, getattr(event, "call_id", None))
         out = self.outbound.get(key)
         if out is not None:
-            if out.supervision is not None:
+            if out.role is not None:
+                self._placed_event(out, event)
+            elif out.supervision is not None:
                 self._supervisor_event(out, event)
             elif out.agent is not None and out is not out.active.out:
                 self._offer_event(out, event)
@@ -214,6 +238,8 @@ class Pbx:
         elif isinstance(event, Disconnected) and key in self.active:
             active = self.active[key]
             active.call.cleared_by = active.call.cleared_by or "caller"
+        elif isinstance(event, Released) and key in self.active and self._conference_outlives(key):
+            pass                     # the caller left a conference: the agent and the party talk on
         elif isinstance(event, Released) and key in self.active:
             self._released(self.active.pop(key), event.cause)
 
@@ -802,6 +828,339 @@ class Pbx:
             if unanswered and self.center is not None:     # the engine offers the callback again
                 self.center.agent_failed(call, agent, event.cause)
 
+    # -- an agent's own calls: make-call, consultation, conference, a device that came back ------
+    # Kept apart from the paths above: these place legs with a `role`, which `_placed_event`
+    # follows, and change the call's media only through the functions here.
+
+    def make_call(self, agent: str, extension: str, number: str) -> tuple[str | None, str]:
+        """An agent's outgoing call: its extension rings first (as a phone the agent picks up);
+        once it answers, `number` is dialled on the dial plan's route for it (a `trunk:` target,
+        or an `extension:` one on the extension trunk).  (None, call id) when the extension
+        rings, else (why not, "")."""
+        plan = self.plan_source()
+        route = plan.dialplan.route(number, time.time())
+        if route.kind == "trunk":
+            group, dial = route.target, number
+        elif route.kind == "extension":
+            group, dial = plan.extension_trunk, route.target
+        else:
+            return (f"the dial plan routes {number} to {route.kind}:{route.target}, not out of the box "
+                    f'(a [[dialplan]] entry with a "trunk:" target places it)'), ""
+        call_id = new_call_id("mc")
+        reason = self.call_back(call_id, agent, extension, dial, group)
+        if reason is not None:
+            return reason, ""
+        active = self.by_call[call_id]
+        active.call.route = {"kind": "make-call", "target": dial, "agent": agent, "entry": route.pattern}
+        self._record(lambda cdr: cdr.update(call_id, agent=agent, route_entry=route.pattern or "(no entry)",
+                                            route_target=f"make-call:{route.kind}:{route.target}"))
+        return None, call_id
+
+    def _parties(self, active: _Active):
+        """(the customer's media, the agent's media) of a connected call: an incoming caller and
+        its agent's leg, or for a call the box placed for an agent the other way round."""
+        if active.out is None or not active.out.bridged:
+            return None
+        if active.originated is not None:
+            return active.out.leg.media, active.leg.media
+        return active.leg.media, active.out.leg.media
+
+    def hold_party(self, call_id: str, music) -> bool:
+        """Hold whichever call the agent has: the customer hears music, the agent nothing."""
+        active = self.by_call.get(call_id)
+        if active is None or active.originated is None:
+            return self.hold(call_id, music)
+        parties = self._parties(active)
+        if parties is None or active.held:
+            return False
+        customer, agent = parties
+        customer.stop_hearing(agent)
+        agent.stop_hearing(customer)
+        active.held = True
+        customer.play(music, loops=0)
+        return True
+
+    def retrieve_party(self, call_id: str) -> bool:
+        active = self.by_call.get(call_id)
+        if active is None or active.originated is None:
+            return self.retrieve(call_id)
+        parties = self._parties(active)
+        if parties is None or not active.held or active.consult is not None:
+            return False
+        customer, agent = parties
+        active.held = False
+        customer.stop()
+        customer.hear(agent)
+        agent.hear(customer)
+        return True
+
+    def digits_to_party(self, call_id: str, digits: str) -> bool:
+        """In-band DTMF toward the customer (the caller, or the party an agent's call reached)."""
+        active = self.by_call.get(call_id)
+        if active is None or active.originated is None:
+            return self.send_digits(call_id, digits)
+        parties = self._parties(active)
+        if parties is None:
+            return False
+        generator = DtmfGenerator(level_dbm0=-10.0, on_ms=80, off_ms=80)
+        generator.put(digits)
+        parties[0].play(generator.generate(len(digits) * 160 * 8))
+        return True
+
+    def consult(self, call_id: str, kind: str, target: str, music, party_agent: str | None = None,
+                present: str = "") -> str | None:
+        """The agent consults someone while the caller holds (music): `kind` "extension" (on the
+        extension trunk) or "number" (out on the caller's trunk group).  The agent hears the
+        consulted leg at once (its ringback, then the party).  None when it rings, else why not
+        (nothing changed)."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return "the call has ended"
+        if active.originated is not None:
+            return "a consultation is made from a caller's call, not from a call the box placed"
+        if active.out is None or not active.out.bridged:
+            return "the call is not connected to the agent"
+        if active.consult is not None:
+            return "a consultation is already in progress: complete, cancel or conference it first"
+        out = self._place_leg(active, self._where(active, kind, target.lstrip("+")), "consult", party_agent, present)
+        if isinstance(out, str):
+            return out
+        active.consult = out
+        if not active.held:
+            self.hold(call_id, music)
+        out.leg.media.hear(active.out.leg.media)
+        active.out.leg.media.hear(out.leg.media)
+        return None
+
+    def consult_state(self, call_id: str) -> str | None:
+        """None (no consultation), "ringing", "connected" or "conference"."""
+        active = self.by_call.get(call_id)
+        if active is None or active.consult is None:
+            return None
+        return "conference" if active.conference else ("connected" if active.consult.bridged else "ringing")
+
+    def agents_on(self, call_id: str) -> dict[str, str]:
+        """agent -> how it is on the call now: "rung" (an offer), "agent" (its leg is the call's
+        agent side), "consult-ringing" / "consult" (consulted), "own" (a call placed for it),
+        "reconnect" (its extension rung again after its device vanished)."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return {}
+        on = {agent: "rung" for agent in active.offers}
+        if active.out is not None and active.out.agent is not None:
+            on[active.out.agent] = "agent"
+        if active.originated is not None:
+            on[active.originated[0]] = "own"
+        if active.consult is not None and active.consult.agent is not None:
+            on[active.consult.agent] = "consult" if active.consult.bridged else "consult-ringing"
+        for out in self.outbound.values():
+            if out.active is active and out.role == "reconnect" and out.agent is not None:
+                on[out.agent] = "reconnect"
+        return on
+
+    def consultations(self) -> dict[str, tuple]:
+        """call id -> (the call's agent, the consulted party's agent or None, the number rung)
+        for every call with a consultation in progress (a CTI restarted mid-consultation)."""
+        return {cid: (a.call.data.get("agent"), a.consult.agent, a.consult.leg.id.rsplit("/", 1)[-1])
+                for cid, a in self.by_call.items() if a.consult is not None}
+
+    def consult_party(self, call_id: str) -> str | None:
+        """The agent whose extension the call's consultation rings or reached (None: no agent)."""
+        active = self.by_call.get(call_id)
+        return active.consult.agent if active is not None and active.consult is not None else None
+
+    def consult_cancel(self, call_id: str, retrieve: bool = True) -> bool:
+        """The consulted party goes; the agent is back with the caller (retrieved from hold), or
+        with `retrieve=False` the caller stays on hold."""
+        active = self.by_call.get(call_id)
+        if active is None or active.consult is None:
+            return False
+        self._drop_consult(active, active.consult)
+        if retrieve and active.held:
+            self.retrieve(call_id)
+        return True
+
+    def consult_complete(self, call_id: str) -> str | None:
+        """The agent leaves: the caller and the consulted party talk (a consultative transfer, or
+        the agent dropping out of a conference).  None when done, else why not."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return "the call has ended"
+        party = active.consult
+        if party is None or not party.bridged:
+            return "no consulted party has answered yet" if party is not None else "no consultation is in progress"
+        agent_leg = active.out
+        if agent_leg is not None:
+            party.leg.media.stop_hearing(agent_leg.leg.media)
+            agent_leg.leg.media.stop_hearing(party.leg.media)
+            self._drop_leg(active, agent_leg)
+        active.consult, active.conference, active.held = None, False, False
+        party.role = None
+        active.out = party
+        active.leg.media.stop()
+        active.leg.media.hear(party.leg.media)
+        party.leg.media.hear(active.leg.media)
+        if party.agent is not None:
+            active.call.data["agent"] = party.agent
+        else:
+            active.call.data.pop("agent", None)
+        self._record(lambda cdr: cdr.update(active.call.id, agent=party.agent or ""))
+        self.bus.publish(CallUpdated(self.clock.now(), active.call.id, {"agent": party.agent or "",
+                                                                         "transferred_to": party.leg.endpoint}))
+        return None
+
+    def conference(self, call_id: str) -> str | None:
+        """Caller, agent and the consulted party in one conference on the media plane: each hears
+        the other two.  None when done, else why not."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return "the call has ended"
+        party = active.consult
+        if party is None or not party.bridged:
+            return "no consulted party has answered yet" if party is not None else "no consultation is in progress"
+        if active.conference:
+            return "the call is already a conference"
+        if active.out is None or not active.out.bridged:
+            return "the agent is not on the call"
+        caller, agent = active.leg.media, active.out.leg.media
+        active.held = False
+        caller.stop()                       # the music on hold gives way
+        caller.hear(agent)
+        agent.hear(caller)
+        caller.hear(party.leg.media)
+        party.leg.media.hear(caller)
+        active.conference = True
+        self.bus.publish(CallUpdated(self.clock.now(), active.call.id, {"conference": True}))
+        return None
+
+    def park(self, call_id: str, music) -> bool:
+        """The agent's device has gone: its leg is cleared and the caller waits with music for
+        it to come back (`reconnect`) or to be queued again."""
+        active = self.by_call.get(call_id)
+        if active is None or active.originated is not None:
+            return False
+        if active.consult is not None:
+            self._drop_consult(active, active.consult)
+        if active.out is not None:
+            self._drop_leg(active, active.out)
+        active.held = False
+        active.leg.media.stop()
+        active.leg.media.play(music, loops=0)
+        return True
+
+    def reconnect(self, call_id: str, agent: str, extension: str) -> str | None:
+        """Ring a parked call's agent at its extension again; answered, the two are bridged."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return "the caller has gone"
+        if active.out is not None:
+            return "the call is connected already"
+        out = self._place_leg(active, endpoints.extension(self.sip, active.plan, extension), "reconnect", agent)
+        return out if isinstance(out, str) else None
+
+    def unpark(self, call_id: str) -> None:
+        """Stop ringing a parked call's agent again (the caller is queued again instead)."""
+        for key, out in list(self.outbound.items()):
+            if out.role == "reconnect" and out.active.call.id == call_id:
+                del self.outbound[key]
+                out.isdn.try_disconnect(out.q931_id, Cause.NORMAL_CLEARING)
+                out.leg.state = LegState.ENDED
+                out.leg.media.close()
+
+    def _place_leg(self, active: _Active, destination: Destination | str, role: str,
+                   agent: str | None = None, present: str = ""):
+        """A leg beside the call where `destination` says (endpoints.py), followed by
+        `_placed_event`: the _Outbound, or why it cannot be placed."""
+        if isinstance(destination, str):
+            return destination
+        call = active.call
+        calling = _number(present) if present else (active.parties.get("calling") or _number(call.numbers.get("calling")))
+        placed = self._place(active.plan, destination, calling, None, getattr(active.leg.media, "law", None),
+                             f"{call.id}/{role}/{agent or destination.number}")
+        if isinstance(placed, str):
+            return placed
+        carrier, leg_call_id, leg, _ = placed
+        call.legs.append(leg)
+        out = _Outbound(active, carrier, leg_call_id, leg, from_ivr=True, agent=agent, role=role,
+                        where=destination.group or destination.phone or "")
+        self.outbound[(carrier.span_id, leg_call_id)] = out
+        return out
+
+    def _drop_consult(self, active: _Active, party: _Outbound) -> None:
+        for media in (active.leg.media, active.out.leg.media if active.out is not None else None):
+            if media is not None:
+                media.stop_hearing(party.leg.media)
+                party.leg.media.stop_hearing(media)
+        self.outbound.pop((party.isdn.span_id, party.q931_id), None)
+        party.isdn.try_disconnect(party.q931_id, Cause.NORMAL_CLEARING)
+        party.leg.state = LegState.ENDED
+        party.leg.media.close()
+        if active.consult is party:
+            active.consult = None
+            active.conference = False
+
+    def _placed_event(self, out: _Outbound, event) -> None:
+        active, call = out.active, out.active.call
+        current = (active.isdn.span_id, active.q931_id) in self.active
+        if isinstance(event, Alerting) and out.role == "consult":
+            self._tell_center(call, "consult-ringing", out)
+        elif isinstance(event, Answered):
+            if not current or (out.role == "consult" and active.consult is not out) or \
+                    (out.role == "reconnect" and active.out is not None):
+                out.isdn.try_disconnect(out.q931_id, Cause.NORMAL_CLEARING)
+                return
+            out.leg.state = LegState.ANSWERED
+            if out.role == "consult":
+                out.bridged = True
+                self._tell_center(call, "consult-connected", out)
+            else:                           # the agent's device is back and answered: talk again
+                out.role = None
+                active.out = out
+                self._bridge(active)
+                self._tell_center(call, "reconnected", out)
+        elif isinstance(event, Released):
+            self.outbound.pop((out.isdn.span_id, out.q931_id), None)
+            answered = out.leg.state is LegState.ANSWERED
+            if out.role == "consult" and active.consult is out:
+                conference = active.conference
+                self._drop_consult(active, out)
+                if conference:               # the party left: the caller and the agent talk on
+                    self.bus.publish(CallUpdated(self.clock.now(), call.id, {"conference": False}))
+                self._tell_center(call, "consult-left" if answered else "consult-refused", out, event.cause)
+            else:
+                out.leg.state = LegState.ENDED
+                out.leg.media.close()
+                if out.role == "reconnect" and current:
+                    self._tell_center(call, "reconnect-failed", out, event.cause)
+
+    def _conference_outlives(self, key) -> bool:
+        """The caller's side of a conference has gone: the agent's leg takes the caller's place
+        in the call, so the agent and the consulted party talk on (the call ends with them)."""
+        active = self.active.get(key)
+        if active is None or not active.conference or active.out is None or active.consult is None:
+            return False
+        agent_leg, party = active.out, active.consult
+        caller_media = active.leg.media
+        for media in (agent_leg.leg.media, party.leg.media):
+            media.stop_hearing(caller_media)
+        active.leg.state = LegState.ENDED
+        caller_media.close()
+        del self.active[key]
+        self.outbound.pop((agent_leg.isdn.span_id, agent_leg.q931_id), None)
+        active.isdn, active.q931_id, active.leg = agent_leg.isdn, agent_leg.q931_id, agent_leg.leg
+        self.active[(agent_leg.isdn.span_id, agent_leg.q931_id)] = active
+        party.role = None
+        active.out, active.consult, active.conference, active.held = party, None, False, False
+        active.call.cleared_by = None
+        self.bus.publish(CallUpdated(self.clock.now(), active.call.id, {"conference": False, "caller_left": True}))
+        self._tell_center(active.call, "caller-left", party)
+        return True
+
+    def _tell_center(self, call: Call, what: str, out: _Outbound, cause: int | None = None) -> None:
+        changed = getattr(self.center, "call_changed", None)
+        if changed is not None:
+            changed(call, what, out.agent, cause)
+
     def call(self, call_id: str) -> Call | None:
         """The call the box carries under this id, or None once it has ended."""
         active = self.by_call.get(call_id)
@@ -874,6 +1233,9 @@ class Pbx:
             if (active.isdn.span_id, active.q931_id) in self.active:
                 if out.from_ivr and active.runner is not None and not active.runner.done and not out.bridged:
                     active.runner.transfer_failed(f"the far end cleared with cause {event.cause}", event.cause)
+                elif out.agent is not None and out.bridged and event.cause not in _AGENT_HUNG_UP \
+                        and self.center is not None and self.center.agent_leg_lost(call, out.agent, event.cause):
+                    pass         # the agent's device failed: the contact center keeps the caller (its policy)
                 else:
                     active.cause_sent = event.cause
                     caller.try_disconnect(active.q931_id, event.cause)
@@ -906,14 +1268,14 @@ class Pbx:
             active.timer.cancel()
         self.by_call.pop(active.call.id, None)
         # The caller went: its outgoing leg and any offer still ringing go too.
-        for out in [active.out, *active.offers.values(), active.supervisor]:
+        for out in [active.out, *active.offers.values(), active.supervisor, active.consult]:
             if out is None:
                 continue
             self.outbound.pop((out.isdn.span_id, out.q931_id), None)
             out.isdn.try_disconnect(out.q931_id, Cause.NORMAL_CLEARING)
             out.leg.state = LegState.ENDED
             out.leg.media.close()
-        active.out, active.offers, active.supervisor = None, {}, None
+        active.out, active.offers, active.supervisor, active.consult = None, {}, None, None
         if active.runner is not None:
             if active.call.cleared_by == "caller":
                 active.runner.caller_hung_up()

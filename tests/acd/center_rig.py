@@ -137,6 +137,7 @@ class PhoneCall:
     q931_id: int
     extension: str
     answered: bool = False
+    timeslot: int | None = None
     timers: list = field(default_factory=list)
 
 
@@ -149,6 +150,7 @@ class Phones:
         self.scripts: dict[str, PhoneScript] = {}
         self.calls: dict[int, PhoneCall] = {}
         self.rung: dict[str, int] = {}
+        self.voices: dict[str, object] = {}     # extension -> () -> an audio source its user speaks once answered
 
     def on_event(self, event) -> None:
         if isinstance(event, IncomingCall):
@@ -170,7 +172,7 @@ class Phones:
             self.isdn.alert(event.call_id)
         except CallStateError:
             return          # the box cleared it before the phone took it (same tick)
-        call = self.calls[event.call_id] = PhoneCall(event.call_id, event.called)
+        call = self.calls[event.call_id] = PhoneCall(event.call_id, event.called, timeslot=event.timeslot)
         if script.kind == "answer":
             call.timers.append(self.isdn.clock.call_later(script.after, lambda: self._answer(call, script)))
 
@@ -182,6 +184,9 @@ class Phones:
         except CallStateError:
             return          # the box gave up on it in the same instant
         call.answered = True
+        voice = self.voices.get(call.extension)
+        if voice is not None:
+            self.isdn.bearer.play(call.timeslot, voice())
         if script.hang_up_after is not None:
             call.timers.append(self.isdn.clock.call_later(script.hang_up_after,
                                                           lambda: self.isdn.try_disconnect(call.q931_id, 16)))
@@ -194,6 +199,9 @@ class Phones:
                 done |= self.isdn.try_disconnect(call.q931_id, Cause.NORMAL_CLEARING)
         return done
 
+    def answered(self, extension: str) -> PhoneCall | None:
+        return next((c for c in self.calls.values() if c.extension == extension and c.answered), None)
+
     def close(self) -> None:
         for call in self.calls.values():
             for timer in call.timers:
@@ -203,7 +211,7 @@ class Phones:
 class Center:
     """The rig.  `state_dir` gets the CTI's event log and the CDRs."""
 
-    def __init__(self, state_dir: Path, cti: CtiConfig | None = None):
+    def __init__(self, state_dir: Path, cti: CtiConfig | None = None, config=None, policy=None):
         self.state_dir = Path(state_dir)
         self.cti_config = cti or center_config()
         self.clock, self.bus = ManualClock(), EventBus()
@@ -213,8 +221,10 @@ class Center:
                                          nt_config={"id": 2}, te_config={"id": 1}).open()
         self.center_line = LockstepLine(clock=self.clock, bus=self.bus, period=PERIOD,
                                         nt_config={"id": 3}, te_config={"id": 4}).open()
-        plan = PbxPlan(GatewayPlan.from_config(CONFIG), DialPlan.from_config(CONFIG), {"main": FLOW}, PromptStore(),
-                       0.0, None, "tests/acd", CONFIG.pbx.extension_trunk)
+        config = config or CONFIG          # a box configuration (the embedded default unless a test needs more)
+        self.policy = policy               # pbx_cti.acd LostPolicy, or the default
+        plan = PbxPlan(GatewayPlan.from_config(config), DialPlan.from_config(config), {"main": FLOW}, PromptStore(),
+                       0.0, None, "tests/acd", config.pbx.extension_trunk)
         self.pbx = Pbx(lambda: plan, self.clock, self.bus)
         self.cdr = CdrStore.in_state_dir(self.state_dir)
         self.pbx.cdr = self.cdr
@@ -243,7 +253,8 @@ class Center:
         self.cti_clock = OwnedClock(self.clock)
         self.store = SqliteEventStore.in_state_dir(self.state_dir)
         engine = CtiEngine.restore(self.cti_config, self.store, self.wall_now())
-        self.runner, self.distributor = put_to_work(engine, self.pbx, self.cti_clock, self.bus, WALL_T0)
+        self.runner, self.distributor = put_to_work(engine, self.pbx, self.cti_clock, self.bus, WALL_T0,
+                                                    policy=self.policy)
 
     def stop_cti(self) -> None:
         """A reload's stop: the core keeps its calls."""

@@ -56,6 +56,9 @@ EXAMPLES = (10_000 if _long in ("1", "yes", "true") else int(_long)) if _long el
 
 
 class CenterMachine(RuleBasedStateMachine):
+    CONFIG = None        # the box's configuration (None: the embedded default); subclasses may add to it
+    POLICY = None        # pbx_cti.acd LostPolicy (None: the default)
+
     @initialize(strategies=st.lists(st.sampled_from(list(Strategy)), min_size=3, max_size=3),
                 wrap_ups=st.lists(st.sampled_from([0.0, 1.5, None]), min_size=3, max_size=3),
                 at_work=st.sets(st.sampled_from(AGENTS), min_size=1),
@@ -65,7 +68,7 @@ class CenterMachine(RuleBasedStateMachine):
         self.dir = tempfile.mkdtemp(prefix="acd-props-")
         per_queue = {q: {"strategy": strategies[i], "wrap_up": wrap_ups[i], "ring_timeout": 3.0,
                          "announce_every": announce} for i, q in enumerate(QUEUES)}
-        self.rig = Center(self.dir, center_config(**per_queue))
+        self.rig = Center(self.dir, center_config(**per_queue), config=self.CONFIG, policy=self.POLICY)
         self.since: dict[tuple, float] = {}     # a soft difference -> when it was first seen
         self.steps = 0
         for agent in sorted(at_work):

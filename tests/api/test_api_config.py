@@ -5,6 +5,7 @@ are configured."""
 import pytest
 
 from firmware.config.loader import ConfigError, load_text
+from pbx_cti.acd.distributor import LostPolicy
 from pbx_cti.api.config_section import cti_config, password_hashes
 from pbx_cti.api.service import ApiService, _factory
 from pbx_cti.cti import Strategy
@@ -78,3 +79,16 @@ def test_bad_values_are_reported_with_the_key_that_is_wrong(change, expected):
     assert old in CENTER
     found = problems(CENTER.replace(old, new, 1))
     assert any(expected in p for p in found), found
+
+
+def test_the_policy_for_a_vanished_agent_is_configured_in_cti_and_checked():
+    assert LostPolicy.from_section(load_text(CENTER).cti) == LostPolicy("hold", "keep", 30.0)
+    text = CENTER.replace('wrap_up_codes = ["sale"]',
+                          'wrap_up_codes = ["sale"]\ndevice_lost = "requeue"\ndevice_lost_hold = 12\napp_lost = "hold"')
+    config = load_text(text)
+    assert LostPolicy.from_section(config.cti) == LostPolicy("requeue", "hold", 12.0)
+    assert sorted(cti_config(config.cti).agents) == ["alice", "bob"]      # the engine never sees them
+    found = problems(text.replace('device_lost = "requeue"', 'device_lost = "drop"'))
+    assert any('cti.device_lost: expected "hold" or "requeue"' in p for p in found), found
+    found = problems(text.replace('app_lost = "hold"', 'app_lost = "later"'))
+    assert any("cti.app_lost" in p for p in found), found

@@ -123,15 +123,17 @@ const PB = (() => {
   }
 
   // ------------------------------------------------------------------ events
-  // Every rendered event: {type, agent, state, time, at}: `time` the event's own (the box's wall
-  // clock, seconds), `at` the epoch milliseconds (the page's high-resolution clock) of the first
-  // frame that showed it.  Read by the latency measurement.
+  // Every rendered event: {type, agent, state, time, arrived, at}: `time` the event's own (the
+  // box's wall clock, seconds), `arrived` and `at` the epoch milliseconds (the page's
+  // high-resolution clock) when its WebSocket message reached the page and of the first frame that
+  // showed it: the latency measurement tells the box's share from the page's with them.
   window.priboxRenderLog = window.priboxRenderLog || [];
-  function rendered(events) {
+  function rendered(events, arrived) {
     requestAnimationFrame(() => {
       const at = performance.timeOrigin + performance.now();
       for (const e of events) {
-        window.priboxRenderLog.push({ type: e.type, agent: e.agent || "", state: e.state || "", time: e.time || 0, at });
+        window.priboxRenderLog.push({ type: e.type, agent: e.agent || "", state: e.state || "", time: e.time || 0,
+                                      arrived, at });
       }
       if (window.priboxRenderLog.length > 20000) window.priboxRenderLog.splice(0, 10000);
     });
@@ -146,6 +148,7 @@ const PB = (() => {
       ws = new WebSocket(`${scheme}://${location.host}/api/v1/events?token=${encodeURIComponent(token)}`);
       greeted = false;
       ws.onmessage = (message) => {
+        const arrived = performance.timeOrigin + performance.now();
         let data;
         try { data = JSON.parse(message.data); } catch (e) { return; }
         const events = data.type === "events" ? data.events : [data];
@@ -153,7 +156,7 @@ const PB = (() => {
           if (e.type === "hello") { greeted = true; delay = 500; handlers.status(true, ""); continue; }
           try { handlers.event(e); } catch (err) { console.error("event", e, err); }
         }
-        rendered(events);
+        rendered(events, arrived);
       };
       ws.onclose = (close) => {
         if (stopped) return;
