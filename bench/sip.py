@@ -19,19 +19,26 @@ the last line printed is one JSON object with every figure.
         delay the buffer settled on and the fraction of frames dropped late.
     b2bua_calls_per_s
         Calls per second the box carries as a back-to-back user agent with media, SIPp
-        (sip-tester) on both sides on 127.0.0.1: SIPp's built-in `uac` offers calls at a fixed
-        rate on the 070 trunk (INVITE with SDP for 0519..., 1 s of call, BYE); the box's dial
-        plan routes `_0519X.` to `trunk:peer`, a second `[[sip_trunk]]` where SIPp's built-in
-        `uas` answers; both SIPps echo the RTP they get (-rtp_echo).  The box runs its SIP user
-        agent on a real UDP socket, the switching core with the embedded default's plan, and two
-        RTP legs per call (one toward each SIPp, bridged through the media plane) in ports
-        driven by the line thread.  The figure is the pace of answers (calls answered by the far
-        SIPp - 1) / seconds from the first answer to the last (a call's own setup through two
-        legs, `first_answer_ms`, is latency, not throughput), at the highest offered rate of the ladder (RATES)
-        the box kept up with (no call failed, >= 95 % of the rate answered in time); beside it
-        the offered rate, the peak of calls up at once (RTP legs / 2) and the RTP packets the
-        box's legs received and sent (sampled every 0.2 s, so a little under the truth).
-        Goal >= 200.
+        (sip-tester) on both sides on 127.0.0.1: a SIPp caller offers calls at a fixed rate on the
+        070 trunk (INVITE with PCMA and telephone-event for 0519..., ACK, 1 s of call, BYE); the
+        box's dial plan routes `_0519X.` to `trunk:peer`, a second `[[sip_trunk]]` where a SIPp
+        callee answers with PCMA and telephone-event.  Both SIPps send their own RTP for the whole
+        call (`play_pcap_audio`: 1 s of speech-like A-law, 20 ms packets), so both legs carry
+        media both ways; neither echoes (an echo on both sides would bounce every relayed packet
+        between them forever).  The box runs its SIP user agent on a real UDP socket, the
+        switching core with the embedded default's plan, and two RTP legs per call (one toward
+        each SIPp, of one codec, so relayed to each other in C untouched: pbx_cti/pbx/media.py)
+        in ports driven by the line thread.  The figure is the pace of answers (calls answered
+        by the far SIPp - 1) / seconds from the first answer to the last (a call's own setup
+        through two legs, `first_answer_ms`, is latency, not throughput), at the highest offered
+        rate of the ladder (RATES) the box kept up with (no call failed, >= 95 % of the rate
+        answered in time); beside it the offered rate, the peak of calls up at once (RTP legs /
+        2), the RTP packets the box's legs received and sent, of them relayed, and the frames
+        the box decoded (its jitter buffers took in: near 0 when every call is relayed), all
+        sampled every 0.2 s (so a little under the truth), and the CPU the box's process spent
+        per call answered (its loop and line thread; not the SIPps).  For reference, in the same
+        run: the lowest rate again with the relay refused (every call decoded, bridged and
+        encoded by the media plane), its CPU per call beside the relay's.  Goal >= 200.
 
 Run with nice on a shared machine; `--quick` shrinks every measurement to a smoke run; names of
 measurements as arguments run only those.
@@ -183,9 +190,107 @@ def measure_jitter_buffer_delay() -> dict:
 
 
 
-RATES = (100, 200, 300, 400, 500)   # calls per second SIPp offers, lowest first
+RATES = (100, 200, 250, 300, 400, 500)   # calls per second SIPp offers, lowest first
 LOAD_SECONDS = 4.0
 KEPT_UP = 0.95                      # a rate is carried when this share of it is answered in time
+
+
+# The two SIPps of b2bua_calls_per_s: each sends RTP_CAPTURE (its own RTP for the call's second).
+_B2BUA_SDP = """
+      v=0
+      o=bench 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 8 101
+      a=rtpmap:8 PCMA/8000
+      a=rtpmap:101 telephone-event/8000
+      a=fmtp:101 0-15
+      a=ptime:20
+"""
+B2BUA_CALLER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bench caller">
+  <send retrans="500"><![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:0212345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:0212345678@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+SDP
+    ]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true" rrs="true"/>
+  <send><![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:0212345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Contact: <sip:0212345678@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <nop><action><exec play_pcap_audio="RTP_CAPTURE"/></action></nop>
+  <pause milliseconds="1000"/>
+  <send retrans="500"><![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      From: <sip:0212345678@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Contact: <sip:0212345678@[local_ip]:[local_port]>
+      Max-Forwards: 70
+      Content-Length: 0
+
+    ]]></send>
+  <recv response="200" crlf="true"/>
+</scenario>
+""".replace("SDP\n", _B2BUA_SDP)
+B2BUA_CALLEE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="bench callee">
+  <recv request="INVITE" crlf="true"/>
+  <send retrans="500"><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:];tag=[pid]SIPpTag01[call_number]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Contact: <sip:[local_ip]:[local_port];transport=[transport]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+SDP
+    ]]></send>
+  <recv request="ACK" crlf="true"/>
+  <nop><action><exec play_pcap_audio="RTP_CAPTURE"/></action></nop>
+  <recv request="BYE"/>
+  <send><![CDATA[
+
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+
+    ]]></send>
+</scenario>
+""".replace("SDP\n", _B2BUA_SDP)
 
 
 def _b2bua_round(rate: int, seconds: float) -> dict:
@@ -209,6 +314,9 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
     from pbx_cti.pbx.sip_legs import PbxSipHandler, RtpLegPool
     from runtime.bus import EventBus
     from runtime.clock import LoopClock
+    import numpy as np
+
+    from tests.support.rtp_pcap import rtp_pcap
 
     def free_port() -> int:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
@@ -221,6 +329,10 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
     calls = int(rate * seconds)
     with tempfile.TemporaryDirectory() as tmp:
         make_prompts(Path(tmp), report=lambda line: None)
+        speech = np.random.default_rng(7).normal(0, 3000, 8000).clip(-32000, 32000).astype(np.int16)
+        rtp_pcap(Path(tmp) / "call.pcap", speech, {})
+        for name, text in (("caller.xml", B2BUA_CALLER), ("callee.xml", B2BUA_CALLEE)):
+            (Path(tmp) / name).write_text(text.replace("RTP_CAPTURE", f"{tmp}/call.pcap"))
         sipp_port, uas_port = free_port(), free_port()
         text = (default_text() + f'\n[ivr]\nprompt_dir = "{tmp}"\n'
                 f'\n[[sip_trunk]]\nname = "sip070"\nhost = "127.0.0.1"\nport = {sipp_port}\nkeepalive = 0\n'
@@ -253,20 +365,21 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
                     for rtp in pool.rtp_ports:
                         for session in list(rtp.sessions.values()):
                             st = session.stats()
-                            media[id(session)] = (st["packets_received"], st["packets_sent"])
+                            media[id(session)] = (st["packets_received"], st["packets_sent"], st["relayed"],
+                                                  st["jitter_buffer"]["frames_in"])
             thread.start(realtime_priority=False)
             sampler = asyncio.ensure_future(sample_media())
             port = await calls_box.start("127.0.0.1", free_port(), tcp=False)
             ua.local = LocalEndpoint("127.0.0.1", port)
             far = await asyncio.create_subprocess_exec(
-                sipp, "-sn", "uas", "-m", str(calls), "-i", "127.0.0.1", "-p", str(uas_port), "-mi", "127.0.0.1",
-                "-mp", str(2 * (free_port() // 2)), "-rtp_echo", "-timeout", f"{seconds + 30:.0f}s", "-nostdin",
+                sipp, "-sf", f"{tmp}/callee.xml", "-m", str(calls), "-i", "127.0.0.1", "-p", str(uas_port), "-mi", "127.0.0.1",
+                "-mp", str(2 * (free_port() // 2)), "-timeout", f"{seconds + 30:.0f}s", "-nostdin",
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             await asyncio.sleep(0.3)                # the far SIPp listens
             proc = await asyncio.create_subprocess_exec(
-                sipp, "-sn", "uac", "-s", "05199990000", "-r", str(rate), "-m", str(calls), "-d", "1000",
+                sipp, "-sf", f"{tmp}/caller.xml", "-s", "05199990000", "-r", str(rate), "-m", str(calls),
                 "-l", str(rate * 4), "-i", "127.0.0.1", "-p", str(sipp_port), "-mi", "127.0.0.1",
-                "-mp", str(2 * (free_port() // 2)), "-rtp_echo", "-timeout", f"{seconds + 30:.0f}s", "-nostdin",
+                "-mp", str(2 * (free_port() // 2)), "-timeout", f"{seconds + 30:.0f}s", "-nostdin",
                 "-trace_stat", "-stf", f"{tmp}/stat.csv", f"127.0.0.1:{port}",
                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:        # SIPp's own -timeout aside: a stuck round must not hang the bench
@@ -281,6 +394,8 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
             sampler.cancel()
             seen["rtp_in"] = sum(v[0] for v in media.values())
             seen["rtp_out"] = sum(v[1] for v in media.values())
+            seen["rtp_relayed"] = sum(v[2] for v in media.values())
+            seen["frames_decoded"] = sum(v[3] for v in media.values())
             thread.stop()
             await calls_box.stop()
             pool.close()
@@ -288,7 +403,9 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
                     "faults": calls_box.faults, "left": len(pbx.active)}
 
         # The box answers from the loop's own thread, as in the daemon (ua.local's port set after bind).
+        cpu = time.process_time()
         got = asyncio.run(run())
+        cpu = time.process_time() - cpu
     invites, answered = got["invites"], got["answered"]
     # The pace of answers: a call's own setup time (two SIP legs) is latency, not throughput.
     span = (answered[-1] - answered[0]) if len(answered) > 1 else float("inf")
@@ -297,7 +414,9 @@ def _b2bua_round(rate: int, seconds: float) -> dict:
             "calls_per_s": round((len(answered) - 1) / span, 1) if len(answered) > 1 else 0.0,
             "first_answer_ms": round(1000 * (answered[0] - invites[0]), 1) if answered else None,
             "peak_calls": got["peak"], "rtp_packets_in": got["rtp_in"], "rtp_packets_out": got["rtp_out"],
+            "rtp_packets_relayed": got["rtp_relayed"], "frames_decoded": got["frames_decoded"],
             "faults": got["faults"], "left_in_core": got["left"],
+            "box_cpu_ms_per_call": round(1000 * cpu / max(len(answered), 1), 2),
             **({"sipp_error": got["stderr"]} if got["code"] != 0 else {})}
 
 
@@ -310,10 +429,21 @@ def measure_b2bua_calls() -> dict:
         if result["failed"] or result["sipp_exit"] != 0 or result["calls_per_s"] < KEPT_UP * rate:
             break
         best = result
+    # The reference, in the same run: the same calls at the lowest rate with the relay refused,
+    # so every call goes through the media plane (decode, bridge, encode) as before the relay.
+    from pbx_cti.pbx import media
+    relayable, media._relayable = media._relayable, lambda a, b: False
+    try:
+        reference = _b2bua_round(RATES[0], LOAD_SECONDS)
+    finally:
+        media._relayable = relayable
+    print(f"  media-plane reference at {RATES[0]}/s: {reference}", flush=True)
     return {"b2bua_calls_per_s": best["calls_per_s"] if best else 0.0,
             "b2bua_offered_calls_per_s": best["offered"] if best else 0,
             "b2bua_peak_calls": best["peak_calls"] if best else 0,
-            "b2bua_rounds": rounds}
+            "b2bua_box_cpu_ms_per_call": rounds[0]["box_cpu_ms_per_call"],
+            "b2bua_media_plane_box_cpu_ms_per_call": reference["box_cpu_ms_per_call"],
+            "b2bua_rounds": rounds, "b2bua_media_plane_reference": reference}
 
 
 MEASUREMENTS = [

@@ -41,7 +41,7 @@ from . import endpoints
 from .dialplan import DialPlan, Route
 from .endpoints import SIP_TRUNK, SPANS, Destination
 from .ivr_runner import IvrRunner
-from .media import IsdnLegMedia
+from .media import IsdnLegMedia, bridge
 from .model import Call, CallAnswered, CallEnded, CallRouted, CallStarted, CallUpdated, Leg, LegState, new_call_id
 
 log = logging.getLogger("pribox.pbx")
@@ -576,9 +576,10 @@ class Pbx:
         out = active.out
         if out is None or out.bridged or active.leg.media is None:
             return
-        active.leg.media.stop()           # IVR prompts or music on hold give way to the far end
-        active.leg.media.hear(out.leg.media)
-        out.leg.media.hear(active.leg.media)
+        # IVR prompts or music on hold give way to the far end; two RTP legs of one codec are
+        # relayed untouched, and carried through the media plane again whenever a recorder,
+        # a supervisor or hold needs the audio (media.py decides, as each starts and stops).
+        bridge(active.leg.media, out.leg.media)
         out.bridged = True
 
     def _offer_event(self, out: _Outbound, event) -> None:

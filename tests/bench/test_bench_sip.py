@@ -23,3 +23,8 @@ def test_bench_sip_quick_prints_one_json_object_of_the_rtp_figures():
     assert figures["b2bua_calls_per_s"] > 0 and figures["b2bua_offered_calls_per_s"] == 20
     smoke, = figures["b2bua_rounds"]
     assert smoke["answered"] == smoke["calls"] == 20 and smoke["rtp_packets_in"] > 0 and smoke["rtp_packets_out"] > 0
+    # both SIPps send RTP; the box relays it untouched, and decodes it all in the reference round
+    assert smoke["rtp_packets_relayed"] > 0.8 * smoke["rtp_packets_in"]
+    assert smoke["frames_decoded"] < 0.1 * smoke["rtp_packets_in"]
+    reference = figures["b2bua_media_plane_reference"]
+    assert reference["rtp_packets_relayed"] == 0 and reference["frames_decoded"] > 0.8 * reference["rtp_packets_in"]
