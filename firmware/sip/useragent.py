@@ -22,6 +22,7 @@ failures are logged, counted, published as AuthenticationFailed and limited per 
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import logging
 import secrets
@@ -103,6 +104,22 @@ class SipCall:
     timers: dict[str, float] = field(default_factory=dict)
 
 
+class _CallTimers(dict):
+    """A call's timers by name.  Each one set is also pushed on its agent's heap, so finding the
+    next deadline does not walk every call; entries made stale by a pop or a reset are skipped
+    there (the transaction layer's timers work the same way)."""
+
+    __slots__ = ("_push", "_call")
+
+    def __init__(self, push, call):
+        super().__init__()
+        self._push, self._call = push, call
+
+    def __setitem__(self, name: str, when: float) -> None:
+        super().__setitem__(name, when)
+        self._push(when, name, self._call)
+
+
 @dataclass
 class TrunkStatus:
     trunk: SipTrunk
@@ -135,6 +152,8 @@ class SipUserAgent:
         self.user_agent = user_agent
         self.policy = UasPolicy()
         self.calls: dict[int, SipCall] = {}
+        self._call_timers: list = []              # (when, order, name, call): a heap, stale entries skipped
+        self._timer_order = itertools.count()
         self._ids = itertools.count(1)
         self._dialogs: dict[tuple[str, str], SipCall] = {}      # (Call-ID, our tag) -> call
         self._server_txs: dict[int, SipCall] = {}               # id(INVITE server tx) -> call
@@ -177,10 +196,27 @@ class SipUserAgent:
     def next_event(self):
         return self._events.popleft() if self._events else None
 
+    def _push_call_timer(self, when: float, name: str, call: SipCall) -> None:
+        heap = self._call_timers
+        if len(heap) > 8 * len(self.calls) + 256:
+            # Stale entries of ended calls would keep them alive until their far deadlines
+            # (a session refresh minutes away): drop them all now and then.
+            heap[:] = [entry for entry in heap if self._live_call_timer(entry)]
+            heapq.heapify(heap)
+        heapq.heappush(heap, (when, next(self._timer_order), name, call))
+
+    def _live_call_timer(self, entry) -> bool:
+        when, _, name, call = entry
+        return self.calls.get(call.id) is call and call.timers.get(name) == when
+
     def get_timer(self) -> float | None:
         deadlines = [t for t in (self.layer.get_timer(),) if t is not None]
+        heap = self._call_timers
+        while heap and not self._live_call_timer(heap[0]):
+            heapq.heappop(heap)
+        if heap:
+            deadlines.append(heap[0][0])
         for call in self.calls.values():
-            deadlines.extend(call.timers.values())
             if call.reliable is not None and call.reliable.get_timer() is not None:
                 deadlines.append(call.reliable.get_timer())
         for status in self.status.values():
@@ -200,11 +236,13 @@ class SipUserAgent:
                 elif call.reliable.failed and call.state in ("early", "answering"):
                     call.reliable = None
                     self._fail_incoming(call, now, 504, RECOVERY_ON_TIMER_EXPIRY, "no PRACK")
-                    continue
-            for name, when in sorted(call.timers.items(), key=lambda item: item[1]):
-                if when <= now and call.timers.get(name) == when:
-                    del call.timers[name]
-                    self._call_timer(call, name, now)
+        heap = self._call_timers
+        while heap and heap[0][0] <= now:
+            entry = heapq.heappop(heap)
+            if self._live_call_timer(entry):
+                _, _, name, call = entry
+                del call.timers[name]
+                self._call_timer(call, name, now)
         for status in self.status.values():
             for name, when in list(status.timers.items()):
                 if when <= now:
@@ -298,6 +336,7 @@ class SipUserAgent:
         invite.body = offer.to_bytes()
         call = SipCall(call_id, "out", target_trunk, phone, peer, transport, invite, state="calling",
                        local_tag=local_tag, media=config, local_sdp=offer)
+        call.timers = _CallTimers(self._push_call_timer, call)
         self.calls[call_id] = call
         self.counters["calls_out"] += 1
         call.client_tx = self.layer.send_request(invite, peer, now, transport)
@@ -521,6 +560,7 @@ class SipUserAgent:
                        negotiated=negotiated, session_timer=timer, session_headers=session_headers,
                        peer_100rel="100rel" in request.option_tags("Supported") + request.option_tags("Require"),
                        peer_requires_100rel="100rel" in request.option_tags("Require"))
+        call.timers = _CallTimers(self._push_call_timer, call)
         self.calls[call_id] = call
         self._dialogs[(request.call_id, dialog.local_tag)] = call
         self._server_txs[id(tx)] = call
