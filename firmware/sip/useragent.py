@@ -153,6 +153,7 @@ class SipUserAgent:
         self.policy = UasPolicy()
         self.calls: dict[int, SipCall] = {}
         self._call_timers: list = []              # (when, order, name, call): a heap, stale entries skipped
+        self._reliable: dict[int, SipCall] = {}   # calls with a reliable provisional (100rel) in flight
         self._timer_order = itertools.count()
         self._ids = itertools.count(1)
         self._dialogs: dict[tuple[str, str], SipCall] = {}      # (Call-ID, our tag) -> call
@@ -216,8 +217,10 @@ class SipUserAgent:
             heapq.heappop(heap)
         if heap:
             deadlines.append(heap[0][0])
-        for call in self.calls.values():
-            if call.reliable is not None and call.reliable.get_timer() is not None:
+        for call in list(self._reliable.values()):
+            if call.reliable is None or self.calls.get(call.id) is not call:
+                del self._reliable[call.id]
+            elif call.reliable.get_timer() is not None:
                 deadlines.append(call.reliable.get_timer())
         for status in self.status.values():
             deadlines.extend(status.timers.values())
@@ -228,8 +231,8 @@ class SipUserAgent:
     def handle_timer(self, now: float) -> None:
         self.layer.handle_timer(now)
         self._drain(now)
-        for call in list(self.calls.values()):
-            if call.reliable is not None:
+        for call in list(self._reliable.values()):
+            if call.reliable is not None and self.calls.get(call.id) is call:
                 again = call.reliable.handle_timer(now)
                 if again is not None and call.server_tx is not None:
                     self._respond(call.server_tx, again, now)
@@ -648,6 +651,7 @@ class SipUserAgent:
             call.rseq = call.rseq or RSeqCounter()
             call.rseq.reliable(response)
             call.reliable = ReliableProvisional(response, now, self.layer.timers.t1)
+            self._reliable[call.id] = call
             call.answer_sent_reliably = True
         self._respond(call.server_tx, response, now)
         if call.state in ("offered", "proceeding"):
