@@ -8,7 +8,11 @@ faults, a day of a center's traffic on the virtual clock, and the audio paths' l
 Figures (the last line printed is one JSON object):
 
     spans, calls             the most carrier spans loaded, and the most calls held at once on
-                             them (goal 8 spans, 240 calls)
+                             them (goal 8 spans, 240 calls).  The sustain keeps every channel
+                             held: each call that clears is followed at once by a new one, on
+                             top of the Poisson stream (`refills`; --no-refill for the stream
+                             alone).  offered_erlangs_poisson is the stream's offered traffic;
+                             carried_erlangs_sustain the calls held, averaged over the sustain
     completion_ratio         calls the box completed (answered, through IVR and queue to an
                              agent who answered, cleared by the box with cause 16) / calls
                              placed, the worst span count (goal >= 0.999).  Arrivals that found
@@ -18,7 +22,11 @@ Figures (the last line printed is one JSON object):
                              CONNECT as post_dial_delay_connect_p99_ms (the box rings 0.5 s
                              before its IVR answers)
     late_ticks               the box's line thread's ticks that began more than one period
-                             late, plus slips, over every load run (goal 0)
+                             late, plus slips, over every load run (goal 0).  Beside it, each
+                             of the thread's late ticks by cause (hil_tests/bench/late_ticks.py):
+                             late_ticks_beside_steal (the hypervisor's steal grew around it),
+                             late_ticks_waited_in_guest (runnable, held off by this kernel),
+                             late_ticks_unexplained (neither seen), and cpu_steal_ms
     leaked                   channels + calls + timers + tasks + fds + threads left after each
                              run (and the soak), counted from the daemon's tables and /proc,
                              plus 1 for resident memory grown beyond its stated bound (goal 0)

@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--sustain", type=_positive, default=40.0, help="seconds the top rate holds (default 40)")
     run.add_argument("--talk-mean", type=_positive, default=12.0, help="mean talk time with an agent, s (default 12)")
     run.add_argument("--soak-hours", type=_positive, default=24.0, help="virtual hours of soak (default 24; 0: none)")
+    run.add_argument("--no-refill", action="store_true",
+                     help="the sustain is the Poisson stream alone (default: each call that clears is followed "
+                          "at once by a new one, so every channel stays held)")
     run.add_argument("--no-faults", action="store_true", help="leave the faults out")
     run.add_argument("--no-audio", action="store_true", help="leave the audio measurement out")
     run.add_argument("--quick", action="store_true",
@@ -150,7 +153,8 @@ def run(args: argparse.Namespace) -> int:
                          audio=not args.no_audio, quick=True)
     else:
         plan = BenchPlan(span_counts=args.spans,
-                         load=LoadSettings(ramp=args.ramp, sustain=args.sustain, talk_mean=args.talk_mean),
+                         load=LoadSettings(ramp=args.ramp, sustain=args.sustain, talk_mean=args.talk_mean,
+                                           refill=not args.no_refill),
                          soak=SoakSettings(hours=args.soak_hours), faults=not args.no_faults, audio=not args.no_audio)
     results = run_bench(plan, progress=say)
     say(f"report: {write_report(results, args.report)}")

@@ -1,14 +1,18 @@
 """The far ends of a loaded box, as a process of their own on the emulated wire:
 
     python -m hil_tests.bench.far_end --wires DIR --carrier-spans 8 --center-spans 8 \
-        --ramp 20 --sustain 40 --talk-mean 12 [--load 1.05] [--seed 1]
+        --ramp 20 --sustain 40 --talk-mean 12 [--load 1.05] [--seed 1] [--refill]
 
 * The carrier: our network-side stack (PriStack "network") on an NT span per carrier span,
   joined to the box's TE span at DIR/carrier<N>.wire.  Callers arrive as a Poisson stream
   whose rate climbs linearly over `--ramp` seconds and then holds for `--sustain` seconds; the
   rate offers `--load` times the carrier spans' channels (Erlang: rate x mean holding time).
   A caller who finds every channel busy is blocked, as a carrier blocks it (counted, not
-  placed).  Once the box answers, the caller presses a menu key (1, 2 or 3, drawn per call)
+  placed).  With `--refill`, each call that clears during the sustain is followed at once by
+  a new one (a closed loop on top of the Poisson stream), so every channel stays held: the
+  offered traffic then saturates the spans by construction, and the figure that says how much
+  was carried is `carried_erlangs_sustain` (the calls held, averaged over the sustain).
+  Once the box answers, the caller presses a menu key (1, 2 or 3, drawn per call)
   and then says a steady 1 kHz tone until the box clears the call.
 * The center's PBX: a user-side stack on a TE span per center span (DIR/center<N>.wire), one
   phone per agent extension.  A phone rings 0.5 s, answers, listens (its in-band listener
@@ -122,6 +126,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="offered traffic in Erlangs per carrier channel at the top rate")
     parser.add_argument("--drain", type=float, default=90.0, help="seconds the calls may take to end after the last arrival")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--refill", action="store_true",
+                        help="during the sustain, offer a new call as soon as one clears (every channel held)")
 
 
 async def run(args) -> dict:
@@ -171,30 +177,50 @@ async def run(args) -> dict:
             await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
         arrivals = arrival_times(rate, args.ramp, args.sustain, rng)
-        blocked = 0
+        blocked = refills = owed = 0
         start = time.monotonic()
         next_sample = start
+        live: list[CarrierCall] = []
 
         def sample(now: float) -> None:
             held = sum(1 for _, call, _ in placed if not call.done)
             talking = sum(len(p._timers) for p in phones)
             samples.append([round(now - start, 2), held, talking])
 
-        for at in arrivals:
-            while time.monotonic() < start + at:
-                if time.monotonic() >= next_sample:
-                    sample(time.monotonic())
-                    next_sample += SAMPLE_PERIOD_S
-                await asyncio.sleep(min(0.01, max(0.0, start + at - time.monotonic())))
+        def place() -> bool:
             first = rng.randrange(len(carriers))
             order = carriers[first:] + carriers[:first]
             carrier = next((c for c in order if c.isdn.stack.channels.idle_count() > 0), None)
             if carrier is None:
-                blocked += 1
-                continue
+                return False
             key = rng.choice("123")
             call = carrier.place_call(called=CALLED, calling=f"02{len(placed):08d}", forwarded_from=None, digits=key)
             placed.append((carrier, call, clock.now()))
+            live.append(call)
+            return True
+
+        sustain_from, sustain_to = start + args.ramp, start + args.ramp + args.sustain
+        pending = list(reversed(arrivals))
+        while pending or (args.refill and time.monotonic() < sustain_to):
+            now = time.monotonic()
+            if now >= next_sample:
+                sample(now)
+                next_sample += SAMPLE_PERIOD_S
+            while pending and start + pending[-1] <= now:
+                pending.pop()
+                if not place():
+                    blocked += 1
+            still = [call for call in live if not call.done]
+            cleared, live[:] = len(live) - len(still), still
+            if args.refill and sustain_from <= now < sustain_to:
+                # A closed loop on top of the Poisson stream: each call that clears during the
+                # sustain is followed at once by a new one, so every channel stays held.
+                owed += cleared
+                while owed and place():
+                    owed -= 1
+                    refills += 1
+            wake = start + pending[-1] if pending else now + 0.01
+            await asyncio.sleep(min(0.01, max(0.0, wake - time.monotonic())))
         end = time.monotonic() + args.drain
         while time.monotonic() < end and not all(call.done for _, call, _ in placed):
             if time.monotonic() >= next_sample:
@@ -203,7 +229,11 @@ async def run(args) -> dict:
             await asyncio.sleep(0.05)
         sample(time.monotonic())
         await asyncio.sleep(0.3)                      # the phones' last audio reports
-        result.update(_figures(placed, blocked, heard, phones, samples, len(arrivals)))
+        result.update(_figures(placed, blocked, heard, phones, samples, len(arrivals) + refills))
+        sustained = [s[1] for s in samples if args.ramp <= s[0] < args.ramp + args.sustain]
+        result.update(refill=bool(args.refill), refills=refills, poisson_arrivals=len(arrivals),
+                      carried_erlangs_sustain=round(sum(sustained) / len(sustained), 1) if sustained else 0.0,
+                      full_s=round(SAMPLE_PERIOD_S * sum(1 for h in sustained if h >= channels), 1))
         result["far_end_line_thread"] = pacer.stats()
         result["far_end_slips"] = sum(s.counters()["slips"] for s in spans)
     finally:

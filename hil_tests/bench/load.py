@@ -119,6 +119,7 @@ class LoadSettings:
     load: float = 1.05             # offered Erlangs per carrier channel at the top rate
     drain: float = 90.0            # s the calls may take to end after the last arrival
     seed: int = 1
+    refill: bool = True            # the sustain offers a new call as soon as one clears: every channel held
     console: bool = True           # also read the box's counts over its serial console (a pty)
 
 
@@ -244,6 +245,8 @@ def _where_calls_are(core, engine) -> dict:
             places["no IVR, no agent"] += 1
     return {"core_calls": len(core.active), "places": dict(places),
             "agents": dict(Counter(a.state.value for a in engine.agents.values())),
+            "not_ready_reasons": dict(Counter(a.reason for a in engine.agents.values()
+                                              if a.state.value == "NOT_READY")),
             "waiting": {q: len(w) for q, w in engine.waiting.items()}, "callers": len(engine.callers),
             "offers_ringing": sum(len(a.offers) for a in core.active.values())}
 
@@ -299,8 +302,12 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
             "--carrier-spans", str(settings.spans), "--center-spans", str(settings.spans),
             "--ramp", str(settings.ramp), "--sustain", str(settings.sustain), "--talk-mean", str(settings.talk_mean),
             "--load", str(settings.load), "--drain", str(settings.drain), "--seed", str(settings.seed),
+            *(["--refill"] if settings.refill else []),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=str(ROOT))
         spans.pacer.thread.reset_stats()
+        from .late_ticks import LateTickAttribution
+        attribution = LateTickAttribution(spans.pacer.thread)
+        attribution.start()
         daemon.loop_lag.samples.clear()
         slips_before = sum(s.counters()["slips"] for s in spans.spans.values())
         cpu_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -316,6 +323,7 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(far_end.wait(), 0.5)
         out, err = await far_end.communicate()
+        late_causes = attribution.stop()
         wall = time.monotonic() - wall_before
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         thread = spans.pacer.stats()
@@ -340,7 +348,7 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
             result["console_after"] = await probe.counts()
             probe.close()
         engine = runner.engine
-        result.update(far=far, thread=thread, last_seen=last_seen, slips=slips, lag=lag, wall_s=wall, box_samples=box_samples,
+        result.update(far=far, thread=thread, late_causes=late_causes, last_seen=last_seen, slips=slips, lag=lag, wall_s=wall, box_samples=box_samples,
                       cpu_s=(cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime),
                       leaks=leaks.compare(before, after, rss_bound_kib=RSS_BOUND_KIB + RSS_PER_HELD_KIB * far["held_max"]),
                       agent_calls=sum(a.calls for a in engine.agents.values()))
@@ -424,6 +432,11 @@ def run_load(settings: LoadSettings) -> dict:
         "setup_to_alerting_ms": far["setup_to_alerting_ms"], "setup_to_connect_ms": far["setup_to_connect_ms"],
         "late_ticks": int(thread["late_ticks"] + r["slips"]), "line_thread_ticks": int(thread["ticks"]),
         "line_thread_max_late_ms": round(thread["max_late_ns"] / 1e6, 3),
+        # The line thread's late ticks by cause (hil_tests/bench/late_ticks.py; slips not included):
+        "late_ticks_beside_steal": r["late_causes"]["beside_steal"],
+        "late_ticks_waited_in_guest": r["late_causes"]["waited_in_guest"],
+        "late_ticks_unexplained": r["late_causes"]["neither"],
+        "late_tick_attribution": r["late_causes"],
         "line_thread_realtime": bool(thread["realtime_priority"]),
         "far_end_late_ticks": int(far["far_end_line_thread"]["late_ticks"] + far["far_end_slips"]),
         "event_loop_lag_ms": r["lag"],
@@ -436,6 +449,9 @@ def run_load(settings: LoadSettings) -> dict:
         "settle_s": r.get("settle_s"),
         "box_when_far_end_ended": r.get("last_seen"),
         "arrival_rate_per_s": far["arrival_rate_per_s"], "offered_erlangs": far["offered_erlangs"],
+        "refill": far.get("refill", False), "refills": far.get("refills", 0),
+        "poisson_arrivals": far.get("poisson_arrivals"),
+        "carried_erlangs_sustain": far.get("carried_erlangs_sustain"), "full_s": far.get("full_s"),
         "talk_mean_s": settings.talk_mean, "wall_s": round(r["wall_s"], 1),
         "settings": asdict(settings),
         "series": {"far": far["samples"], "box": r["box_samples"]},

@@ -138,9 +138,11 @@ def _load_section(load: list[dict]) -> str:
              line_chart("Box resident memory", rss, "seconds", "MiB"),
              bar_chart("Post-dial delay p99 (SETUP to ALERTING)",
                        [(f"{r['spans']} span(s)", r["setup_to_alerting_ms"]["p99"]) for r in load], "ms")]
-    keys = ("spans", "agents", "channels", "calls_held_max", "offered", "blocked", "placed", "completed",
+    keys = ("spans", "agents", "channels", "calls_held_max", "offered_erlangs", "carried_erlangs_sustain", "full_s",
+            "poisson_arrivals", "refills", "offered", "blocked", "placed", "completed",
             "completion_ratio", "answered_by_agents", "agents_heard_caller", "records_naming_agent",
-            "setup_to_alerting_ms", "setup_to_connect_ms", "late_ticks", "line_thread_max_late_ms", "line_thread_realtime",
+            "setup_to_alerting_ms", "setup_to_connect_ms", "late_ticks", "late_ticks_beside_steal",
+            "late_ticks_waited_in_guest", "late_ticks_unexplained", "line_thread_max_late_ms", "line_thread_realtime",
             "far_end_late_ticks", "event_loop_lag_ms", "box_cpu_percent", "cpu_percent_per_call",
             "rss_per_call_kib", "leaked", "settle_s", "box_when_far_end_ended", "console_before", "console_after", "console_left", "wall_s")
     head = "".join(f"<th>{r['spans']} span(s)</th>" for r in load)

@@ -155,7 +155,9 @@ def run_soak(settings: SoakSettings, progress=None) -> dict:
         warm: dict = {}
         placed: list = []
         blocked = 0
-        series: list[list[float]] = []     # [virtual hour, calls held, agents talking, rss MiB, cpu s]
+        # [virtual hour, calls held, agents talking, rss MiB, cpu s, rss after malloc_trim MiB,
+        #  malloc in use MiB, Python's allocated blocks]
+        series: list[list[float]] = []
         try:
             carrier_line.run_until(lambda: all(s.in_service for s in stacks), 5.0, step=PERIOD)
             for n, agent in enumerate(sorted(engine.agents)):
@@ -181,22 +183,25 @@ def run_soak(settings: SoakSettings, progress=None) -> dict:
             while clock.now() < end or any(not call.done for call, _ in placed):
                 if clock.now() >= next_sample:
                     held = sum(1 for call, _ in placed if not call.done)
+                    rss_now = leaks.process_counts()["rss_kib"]
+                    heap = leaks.heap_counts()
                     series.append([round((clock.now() - start) / 3600.0, 3), held, len(phones._timers),
-                                   round(leaks.process_counts()["rss_kib"] / 1024, 1),
-                                   round(time.process_time() - cpu0, 1)])
+                                   round(rss_now / 1024, 1), round(time.process_time() - cpu0, 1),
+                                   round(heap.get("rss_trimmed_kib", rss_now) / 1024, 1),
+                                   round(heap.get("malloc_in_use_kib", 0) / 1024, 1), heap["python_blocks"]])
                     if progress is not None:
                         progress(series[-1])
                     next_sample += SAMPLE_EVERY_S
                 carrier_line.run(1.0)
                 if not warm and sum(1 for call, _ in placed if call.done) >= warm_after:
                     warm.update(rss_kib=leaks.process_counts()["rss_kib"], hour=round((clock.now() - start) / 3600, 2),
-                                calls_done=warm_after)
+                                calls_done=warm_after, **leaks.heap_counts())
                 if clock.now() > end + 3600.0:
                     break                   # a call still up an hour after the day: counted below
             carrier_line.run(WRAP_UP_S + 2.0)   # the last wrap-up ends, the last records go
             store.flush()
             pbx.cdr.flush()
-            after = counts()
+            after = counts() | leaks.heap_counts()
             cpu_s, wall_s, virtual_s = time.process_time() - cpu0, time.perf_counter() - wall0, clock.now() - start
         finally:
             distributor.close()
@@ -209,7 +214,14 @@ def run_soak(settings: SoakSettings, progress=None) -> dict:
             pbx.cdr.stop()
         agents_in_records = sum(1 for record in CdrReader(records_path(work_dir)).calls(limit=None) if record.agent)
 
-    report = leaks.compare(before, after, rss_bound_kib=RSS_BOUND_KIB, rss_baseline_kib=warm.get("rss_kib"))
+    judged = "rss_trimmed_kib" if "rss_trimmed_kib" in after and "rss_trimmed_kib" in warm else "rss_kib"
+    report = leaks.compare(before | {"rss_trimmed_kib": before["rss_kib"]}, after, rss_bound_kib=RSS_BOUND_KIB,
+                           rss_baseline_kib=warm.get(judged), rss_key=judged)
+    report["rss_untrimmed_growth_since_warm_up_kib"] = after["rss_kib"] - warm["rss_kib"] if warm else None
+    for key in ("malloc_in_use_kib", "python_blocks"):
+        if key in after and key in warm:
+            report[f"{key.removesuffix('_kib')}_growth_since_warm_up" + ("_kib" if key.endswith("_kib") else "")] = \
+                after[key] - warm[key]
     report["warm_up"] = warm or "not reached (fewer calls than the warm-up needs): judged from the first call"
     completed = sum(1 for call, _ in placed if call.done and call.answered_at is not None and call.cause_received == 16)
     causes: dict[str, int] = {}

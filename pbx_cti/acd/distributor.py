@@ -31,6 +31,7 @@ from firmware.isdn.q931.causes import Cause
 from pbx_cti.cti.decisions import Announce, CallProgress, Offer, WithdrawOffer
 from pbx_cti.cti.model import (REASON_APP_DISCONNECTED, REASON_DEVICE_UNAVAILABLE, REASON_OFFER_FAILED,
                                REASON_RING_NO_ANSWER, AgentState, CtiError)
+from pbx_cti.pbx.core import NoFreeChannel
 from pbx_cti.pbx.model import CallEnded
 from pbx_cti.pbx.presence import ExtensionPresence
 from runtime.bus import EventBus
@@ -40,6 +41,10 @@ from .music import hold_music
 
 log = logging.getLogger("pribox.acd")
 
+# An offer the box could not ring because its own trunk toward the agents had no free channel
+# (calls just ended still releasing, or the D-channel re-establishing) rings again this often
+# while it stands; the queue's ring timeout still ends it.
+RING_AGAIN_S = 0.25
 CALLBACK_PREFIX = "cb-"          # the engine's caller id of a callback request: cb-<the call that asked>
 CONSULT_PREFIX = "cx-"           # the engine's caller id of a consultation queued: cx-<the call consulting>
 
@@ -103,6 +108,7 @@ class CallDistributor:
                                bus.subscribe(Announce, self._announce), bus.subscribe(CallEnded, self._call_ended),
                                bus.subscribe(ExtensionPresence, self._presence)]
         self.queued: dict[str, str] = {}        # call id -> queue, while the engine has the caller
+        self._ring_again: dict[tuple[str, str], object] = {}   # (caller, agent) -> timer of a congested offer
         pbx.center = self
         self.calls = AgentCalls(self)
 
@@ -112,6 +118,9 @@ class CallDistributor:
         for _, timer in self.parked.values():
             timer.cancel()
         self.parked.clear()
+        for timer in self._ring_again.values():
+            timer.cancel()
+        self._ring_again.clear()
         if self.pbx.center is self:
             self.pbx.center = None
 
@@ -211,11 +220,27 @@ class CallDistributor:
     # -- the engine's decisions ------------------------------------------------------------------
     def _offer(self, offer: Offer) -> None:
         reason = self._ring(offer)
+        if isinstance(reason, NoFreeChannel):
+            # The box's own congestion is not the agent's failure: failing the offer would set
+            # the agent NOT_READY, and the caller, offered on to the next ready agent, would
+            # fail there too in the same instant -- one moment of a full trunk would take every
+            # ready agent out of service for good.  The offer stands and rings again shortly.
+            log.info("call %s: agent %s not rung yet: %s", offer.caller, offer.agent, reason)
+            key = (offer.caller, offer.agent)
+            self._ring_again[key] = self.clock.call_later(RING_AGAIN_S, lambda: self._offer_again(offer))
+            return
         if reason is not None:
             log.warning("call %s: cannot ring agent %s at %r: %s", offer.caller, offer.agent, offer.endpoint, reason)
             # Not from inside the runner's publishing: the engine hears of it straight after.
             self.clock.call_later(0, lambda: self.runner("offer_failed", offer.caller, offer.agent,
                                                          REASON_OFFER_FAILED))
+
+    def _offer_again(self, offer: Offer) -> None:
+        self._ring_again.pop((offer.caller, offer.agent), None)
+        caller = self.engine.callers.get(offer.caller)
+        if caller is None or caller.offer_id != offer.offer_id or offer.agent not in caller.offer_agents:
+            return              # withdrawn meanwhile (the caller left, or the ring timeout ended it)
+        self._offer(offer)
 
     def _ring(self, offer: Offer) -> str | None:
         endpoint = offer.endpoint
@@ -256,6 +281,9 @@ class CallDistributor:
         return call.id in self.parked or call.id in self.queued
 
     def _withdraw(self, withdraw: WithdrawOffer) -> None:
+        waiting = self._ring_again.pop((withdraw.caller, withdraw.agent), None)
+        if waiting is not None:
+            waiting.cancel()
         cause = Cause.NON_SELECTED_USER_CLEARING if withdraw.reason == "answered-elsewhere" else Cause.NORMAL_CLEARING
         if withdraw.caller.startswith(CALLBACK_PREFIX):
             self.pbx.hang_up(withdraw.caller, cause)       # the agent's extension rang for a callback

@@ -60,6 +60,12 @@ INTERDIGIT_SECONDS = 4.0
 _CLEARED_BY = {"caller": "calling", "called": "called", "box": "box", "network": "network"}
 
 
+class NoFreeChannel(str):
+    """Why a leg was not placed when the trunk group had no free channel at that moment (every
+    channel busy or releasing, or its spans' D-channels out of service): the box's own
+    congestion, not a fault of the number dialled."""
+
+
 @dataclass
 class PbxPlan:
     """Everything a call is switched by, built once per configuration."""
@@ -556,7 +562,7 @@ class Pbx:
                   if span in group.spans and isdn.in_service}
         picked = plan.hunter(group).pick(tables)
         if picked is None:
-            return f'no free channel on trunk group "{group.name}"'
+            return NoFreeChannel(f'no free channel on trunk group "{group.name}"')
         span, timeslot = picked
         out_isdn = self.spans[span]
         ton = calling.type_of_number if mapped is not None and calling is not None else ie.TypeOfNumber.NATIONAL

@@ -197,3 +197,42 @@ def test_an_offer_the_core_dropped_while_the_cti_reloaded_rings_again(rig):
     rig.carrier.hangup(call)
     rig.run(1.0)
     settled(rig)
+
+
+def test_a_moment_with_no_free_channel_toward_the_agents_takes_no_agent_out_of_service(rig):
+    """The bench's stuck calls: when the box's own trunk toward the agents has no free channel
+    (calls just ended still releasing, a D-channel re-establishing), the offer is the box's
+    congestion, not the agent's failure.  Failing it set the agent NOT_READY and the caller,
+    offered on at once to the next ready agent, failed there too: every ready agent left
+    service for good and callers waited with no agent talking."""
+    work(rig, "kim", "park")                  # both answer deposit_inquiry
+    channels = rig.box_center.stack.channels
+    for ts in channels.timeslots:
+        channels.set_out_of_service(ts, True)
+    call = rig.place_call("1")
+    rig.run(3.0)
+    assert not rig.engine_in_state(S.NOT_READY)
+    assert set(rig.engine_in_state(S.RESERVED)) == {"kim"} and not rig.core_offers()
+    for ts in channels.timeslots:
+        channels.set_out_of_service(ts, False)
+    rig.run(2.0)
+    assert state(rig, "kim") == (S.TALKING, "") and state(rig, "park") == (S.READY, "")
+    rig.phones.hang_up(EXTENSIONS["kim"])
+    rig.run(1.0)
+    assert call.done and call.cause_received == 16
+    [row] = settled(rig).values()
+    assert row.agent == "kim"
+
+
+def test_an_offer_waiting_for_a_free_channel_still_ends_at_the_ring_timeout(rig):
+    work(rig, "lee")
+    channels = rig.box_center.stack.channels
+    for ts in channels.timeslots:
+        channels.set_out_of_service(ts, True)
+    call = rig.place_call("2")
+    rig.run(16.5)                              # the queue's ring timeout is 15 s
+    assert state(rig, "lee") == (S.NOT_READY, "ring-no-answer")
+    assert not rig.distributor._ring_again and not call.done
+    rig.carrier.hangup(call)
+    rig.run(1.0)
+    settled(rig)

@@ -19,6 +19,7 @@ from firmware.cli import main as pribox
 from hil_tests.bench import leaks
 from hil_tests.bench.cli import goals_met
 from hil_tests.bench.far_end import arrival_times
+from hil_tests.bench.late_ticks import attribute
 from hil_tests.bench.load import FLOW_TEXT, box_config, prompt_directory
 from hil_tests.bench.report import bar_chart, line_chart, render, write_report
 from hil_tests.bench.soak import DAY_PROFILE, SoakSettings, arrivals
@@ -49,6 +50,13 @@ def test_quick_run_loads_the_box_through_ivr_queue_and_agents_and_writes_the_rep
     # The same box read over its serial console (a pty), as a bench reads a real box.
     assert load["console_before"]["spans"] == 2 and load["console_after"]["channels_idle"] == 60
     assert load["console_left"] == 0
+    # The sustain keeps every channel held: each call that clears is followed by a new one.
+    assert load["refill"] and load["offered"] == load["poisson_arrivals"] + load["refills"]
+    # Late ticks attributed by cause beside the raw figure, which stays the thread's own count.
+    causes = load["late_tick_attribution"]
+    assert causes["samples"] > 100
+    attributed = load["late_ticks_beside_steal"] + load["late_ticks_waited_in_guest"] + load["late_ticks_unexplained"]
+    assert attributed <= load["late_ticks"] and summary["late_ticks_beside_steal"] == load["late_ticks_beside_steal"]
     page = (report_dir / "index.html").read_text()
     assert page.count("<svg") >= 5 and "Calls held at the carrier" in page
 
@@ -199,3 +207,15 @@ def test_report_from_parts_of_several_runs(tmp_path, capsys):
     assert combined["faults"] == load_run["faults"] and combined["soak"]["placed"] == 10
     assert combined["summary"]["faults_passed"] == 1 and combined["summary"]["soak_calls"] == 10
     assert combined["sources"] == {"faults": str(paths[0]), "soak": str(paths[1])}
+
+
+def test_late_ticks_are_attributed_to_guest_wait_steal_or_neither():
+    # (monotonic s, late ticks so far, steal s so far, run-queue wait ns so far), 5 ms apart
+    samples = [(0.000, 0, 1.00, 0), (0.005, 1, 1.00, 2_000_000),     # waited 2 ms in the guest
+               (0.010, 1, 1.00, 2_000_000), (0.100, 1, 1.00, 2_000_000),
+               (0.105, 3, 1.00, 2_000_000), (0.110, 3, 1.01, 2_000_000),   # steal grew beside two
+               (0.300, 3, 1.01, 2_000_000), (0.305, 4, 1.01, 2_100_000),   # neither: one late timer
+               (0.400, 4, 1.01, 2_100_000)]
+    assert attribute(samples, thread_found=True) == {"waited_in_guest": 1, "beside_steal": 2, "neither": 1}
+    # Without the line thread's id no wait is seen: the first one falls to "neither".
+    assert attribute(samples, thread_found=False) == {"waited_in_guest": 0, "beside_steal": 2, "neither": 2}
