@@ -312,7 +312,9 @@ def _phones(engine: str, tmp_path: Path):
     box_heard = {}
 
     async def pbx(sim):
-        while 3 not in sim.daemon.ctx.peer("isdn").spans:     # the embedded default's span toward the center
+        # The isdn service may not have started yet (the libpri carrier's start races it), then the
+        # embedded default's span toward the center.
+        while sim.daemon.ctx.peer("isdn") is None or 3 not in sim.daemon.ctx.peer("isdn").spans:
             await asyncio.sleep(0.01)
         isdn = sim.daemon.ctx.peer("isdn").spans[3]
         while not isdn.in_service:                # the first link-up restarts the channels first
