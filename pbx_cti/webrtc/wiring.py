@@ -5,6 +5,7 @@ with the box's own certificate (made in the state directory on first start)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 
@@ -70,9 +71,11 @@ async def serve_https(softphone: Softphone, app_runner: web.AppRunner, config, s
     if not section.https_port:
         return
     directory = Path(state_dir or ".") / "tls"
-    cert, key = ensure_certificate(directory, tuple(section.https_names),
-                                   tuple(dict.fromkeys(str(a) for a in section.ice_addresses)))
-    site = web.TCPSite(app_runner, str(config.api.listen), section.https_port, ssl_context=server_context(cert, key),
+    # Key generation and the files are off the loop: the API and the CTI keep running meanwhile.
+    cert, key = await asyncio.to_thread(ensure_certificate, directory, tuple(section.https_names),
+                                        tuple(dict.fromkeys(str(a) for a in section.ice_addresses)))
+    context = await asyncio.to_thread(server_context, cert, key)
+    site = web.TCPSite(app_runner, str(config.api.listen), section.https_port, ssl_context=context,
                        reuse_address=True)
     await site.start()
     softphone.https_port = site._server.sockets[0].getsockname()[1]
