@@ -78,9 +78,13 @@ def test_rtcp_reports_the_loss_jitter_and_round_trip_the_middlebox_imposed():
     x, y = legs_through(box, a, 0, b, 0, "PCMA", rtcp_interval=1.0)
     clock = Clock(a, b)
     clock.boxes.append(box)
-    a.media.play(0, tone(500, 12.0))
-    b.media.play(0, tone(900, 12.0))
+    a.media.play(0, tone(500, 30.0))
+    b.media.play(0, tone(900, 30.0))
     clock.run(12.0)
+    # Report intervals are randomised (0.5-1.5 of the interval, RFC 3550 6.3.1) and every 10th
+    # packet x sends is dropped, so 12 s may bring fewer than 8 reports: wait for them, bounded.
+    while min(x.stats()["rtcp_received"], y.stats()["rtcp_received"]) < 8 and clock.now < 30.0:
+        clock.run(1.0)
     at_y, at_x = y.stats(), x.stats()
     assert at_y["loss"] == pytest.approx(0.10, abs=0.02)          # what y measured
     assert 0.05 <= at_x["remote_fraction_lost"] <= 0.15            # what y reported to x in RTCP
