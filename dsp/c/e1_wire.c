@@ -127,6 +127,14 @@ int e1_wire_connected(e1_wire *w)
     return c;
 }
 
+/* Called with the inbox's wire locked: `len` octets in at the tail, wrapping once at most. */
+static void inbox_write(inbox_ring *r, size_t tail, const uint8_t *data, size_t len)
+{
+    size_t first = E1_WIRE_INBOX_OCTETS - tail < len ? E1_WIRE_INBOX_OCTETS - tail : len;
+    memcpy(r->data + tail, data, first);
+    memcpy(r->data, data + first, len - first);
+}
+
 /* Called with the inbox's wire locked. */
 static int inbox_push(inbox_ring *r, const uint8_t *data, uint32_t len)
 {
@@ -134,12 +142,9 @@ static int inbox_push(inbox_ring *r, const uint8_t *data, uint32_t len)
     if (r->used + need > E1_WIRE_INBOX_OCTETS)
         return -1;
     size_t tail = (r->head + r->used) % E1_WIRE_INBOX_OCTETS;
-    uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
-    for (size_t i = 0; i < need; i++) {
-        r->data[tail] = i < 4 ? hdr[i] : data[i - 4];
-        if (++tail == E1_WIRE_INBOX_OCTETS)
-            tail = 0;
-    }
+    const uint8_t hdr[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), (uint8_t)(len >> 24)};
+    inbox_write(r, tail, hdr, 4);
+    inbox_write(r, (tail + 4) % E1_WIRE_INBOX_OCTETS, data, len);
     r->used += need;
     return 0;
 }

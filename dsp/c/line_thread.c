@@ -1,3 +1,5 @@
+/* RUSAGE_THREAD is Linux-specific. */
+#define _GNU_SOURCE
 #include "line_thread.h"
 #include "rt_lock.h"
 
@@ -6,6 +8,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 struct line_thread {
@@ -123,23 +126,46 @@ int line_thread_detach_rtp(line_thread *e, rtp_port *p)
     return 0;
 }
 
+typedef struct {
+    long faults, voluntary, involuntary;
+} thread_usage;
+
+static thread_usage usage_now(void)
+{
+    struct rusage ru;
+    thread_usage u = {0, 0, 0};
+    if (getrusage(RUSAGE_THREAD, &ru) == 0) {
+        u.faults = ru.ru_minflt + ru.ru_majflt;
+        u.voluntary = ru.ru_nvcsw;
+        u.involuntary = ru.ru_nivcsw;
+    }
+    return u;
+}
+
 static void *run(void *arg)
 {
     line_thread *e = arg;
     int64_t next = monotonic_ns() + e->period_ns;
+    int64_t previous_end = 0;
     for (;;) {
         struct timespec due = {(time_t)(next / 1000000000LL), (long)(next % 1000000000LL)};
         while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &due, NULL) == EINTR)
             ;
         int64_t start = monotonic_ns();
+        thread_usage woke = usage_now();
         pthread_mutex_lock(&e->lock);
         if (e->stop) {
             pthread_mutex_unlock(&e->lock);
             break;
         }
         int64_t late = start - next;
-        if (late > e->period_ns)
+        if (late > e->period_ns) {
             e->st.late_ticks++;
+            if (previous_end > next + e->period_ns)
+                e->st.late_after_overrun++;
+            else
+                e->st.late_wakeups++;
+        }
         if (late > 0 && (uint64_t)late > e->st.max_late_ns)
             e->st.max_late_ns = (uint64_t)late;
         double now = (double)start / 1e9;
@@ -147,12 +173,27 @@ static void *run(void *arg)
             line_port_advance(e->ports[i], now);
         for (int i = 0; i < e->n_rtp_ports; i++)
             rtp_port_advance(e->rtp_ports[i], now);
-        int64_t work = monotonic_ns() - start;
+        int64_t end = monotonic_ns();
+        int64_t work = end - start;
+        thread_usage worked = usage_now();
+        /* The sleep itself is one voluntary switch; more during the work means the tick waited. */
+        int faulted = worked.faults > woke.faults;
+        int blocked = worked.voluntary > woke.voluntary;
+        int preempted = worked.involuntary > woke.involuntary;
+        e->st.ticks_faulted += (uint64_t)faulted;
+        e->st.ticks_blocked += (uint64_t)blocked;
+        e->st.ticks_preempted += (uint64_t)preempted;
+        if (work > e->period_ns) {
+            e->st.overruns_faulted += (uint64_t)faulted;
+            e->st.overruns_blocked += (uint64_t)blocked;
+            e->st.overruns_preempted += (uint64_t)preempted;
+        }
         e->st.ticks++;
         e->st.total_work_ns += (uint64_t)work;
         if ((uint64_t)work > e->st.max_work_ns)
             e->st.max_work_ns = (uint64_t)work;
         pthread_mutex_unlock(&e->lock);
+        previous_end = end;
         /* Keep to the grid; after a long delay skip ahead: pacing catches up from `now`. */
         next += e->period_ns;
         if (next <= start)

@@ -26,6 +26,20 @@ typedef struct {
     uint64_t max_late_ns;
     uint64_t max_work_ns;       /* longest time one tick spent advancing its ports */
     uint64_t total_work_ns;
+    /* Why the late ticks were late, from inside the thread (getrusage(RUSAGE_THREAD) around
+     * each tick's work): the tick before ran past this one's due time plus a period
+     * (late_after_overrun), or the wake-up itself came late (late_wakeups: the timer, the
+     * scheduler or the hypervisor).  Beside them, ticks whose work took a page fault, blocked
+     * (a lock, or a fault's I/O: more voluntary switches than the sleep's own), or was
+     * preempted, and the same counted over the overruns alone. */
+    uint64_t late_after_overrun;
+    uint64_t late_wakeups;
+    uint64_t ticks_faulted;
+    uint64_t ticks_blocked;
+    uint64_t ticks_preempted;
+    uint64_t overruns_faulted;
+    uint64_t overruns_blocked;
+    uint64_t overruns_preempted;
     int running;
     int realtime_priority;      /* 1 if the thread got SCHED_FIFO */
     int ports;

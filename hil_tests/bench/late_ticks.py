@@ -114,7 +114,12 @@ class LateTickAttribution:
         self._sample()
         samples = self.samples
         span = samples[-1][0] - samples[0][0] if len(samples) > 1 else 0.0
+        late_at = [round(samples[i][0] - samples[0][0], 3) for i in range(1, len(samples))
+                   for _ in range(samples[i][1] - samples[i - 1][1])]
         return {**attribute(samples, self.tid is not None), "thread_found": self.tid is not None,
+                # when each late tick was seen (s into the run; monotonic start beside it, so
+                # another recorder's times on this machine can be set against them)
+                "late_at_s": late_at, "started_monotonic": round(samples[0][0], 3) if samples else None,
                 "cpu_steal_ms": round((samples[-1][2] - samples[0][2]) * 1000) if samples else 0,
                 "samples": len(samples),
                 "sample_interval_ms": round(span / max(1, len(samples) - 1) * 1000, 2)}

@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import leaks
+from .platform_reference import PlatformReference, coincident
 
 ROOT = Path(__file__).resolve().parents[2]
 AGENTS_PER_SPAN = 30
@@ -277,6 +278,7 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
     from pbx_cti.acd.service import center_for
     from pbx_cti.cti.model import AgentState
 
+    reference = None
     try:
         deadline = time.monotonic() + 60
         while (daemon.ctx is None or daemon.ctx.peer("isdn") is None or daemon.ctx.peer("pbx") is None
@@ -297,6 +299,8 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
             probe = await ConsoleProbe.login(console[0], CONSOLE_USER, console[1])
             result["console_before"] = await probe.counts()
         before = await leaks.settled(lambda: leaks.process_counts() | _box_counts(daemon))
+        reference = PlatformReference(spans.pacer.period)
+        await reference.start()
         far_end = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "hil_tests.bench.far_end", "--wires", wires,
             "--carrier-spans", str(settings.spans), "--center-spans", str(settings.spans),
@@ -324,6 +328,7 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
                 await asyncio.wait_for(far_end.wait(), 0.5)
         out, err = await far_end.communicate()
         late_causes = attribution.stop()
+        platform = await reference.stop()
         wall = time.monotonic() - wall_before
         cpu_after = resource.getrusage(resource.RUSAGE_SELF)
         thread = spans.pacer.stats()
@@ -348,11 +353,13 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
             result["console_after"] = await probe.counts()
             probe.close()
         engine = runner.engine
-        result.update(far=far, thread=thread, late_causes=late_causes, last_seen=last_seen, slips=slips, lag=lag, wall_s=wall, box_samples=box_samples,
+        result.update(far=far, thread=thread, late_causes=late_causes, platform=platform, last_seen=last_seen, slips=slips, lag=lag, wall_s=wall, box_samples=box_samples,
                       cpu_s=(cpu_after.ru_utime + cpu_after.ru_stime) - (cpu_before.ru_utime + cpu_before.ru_stime),
                       leaks=leaks.compare(before, after, rss_bound_kib=RSS_BOUND_KIB + RSS_PER_HELD_KIB * far["held_max"]),
                       agent_calls=sum(a.calls for a in engine.agents.values()))
     finally:
+        if reference is not None:
+            await reference.stop()          # a no-op once stopped: only a run that raised leaves it up
         daemon.request_stop("load over")
 
 
@@ -430,14 +437,28 @@ def run_load(settings: LoadSettings) -> dict:
         "records_naming_agent": cdr_agents, "agent_calls_counted": r["agent_calls"],
         "causes": far["causes"],
         "setup_to_alerting_ms": far["setup_to_alerting_ms"], "setup_to_connect_ms": far["setup_to_connect_ms"],
-        "late_ticks": int(thread["late_ticks"] + r["slips"]), "line_thread_ticks": int(thread["ticks"]),
+        "late_ticks": int(thread["late_ticks"] + r["slips"]), "slips": int(r["slips"]),
+        "line_thread_ticks": int(thread["ticks"]),
         "line_thread_max_late_ms": round(thread["max_late_ns"] / 1e6, 3),
         # The line thread's late ticks by cause (hil_tests/bench/late_ticks.py; slips not included):
         "late_ticks_beside_steal": r["late_causes"]["beside_steal"],
         "late_ticks_waited_in_guest": r["late_causes"]["waited_in_guest"],
         "late_ticks_unexplained": r["late_causes"]["neither"],
         "late_tick_attribution": r["late_causes"],
+        # A portless line thread in a process of its own over the same run (platform_reference.py):
+        # its late ticks are the machine's; the box's within 30 ms of one are counted beside.
+        "platform_reference_late_ticks": r["platform"].get("late_ticks"),
+        "late_ticks_beside_reference": coincident(
+            [r["late_causes"]["started_monotonic"] + t for t in r["late_causes"]["late_at_s"]],
+            r["platform"].get("late_at_monotonic", [])),
+        "platform_reference": r["platform"],
         "line_thread_realtime": bool(thread["realtime_priority"]),
+        # The same from inside the thread (dsp/c/line_thread.h): late after a long tick or woken late,
+        # and the ticks whose work faulted, blocked or was preempted.
+        "line_thread_inside": {k: int(thread[k]) for k in (
+            "late_after_overrun", "late_wakeups", "ticks_faulted", "ticks_blocked", "ticks_preempted",
+            "overruns_faulted", "overruns_blocked", "overruns_preempted")},
+        "line_thread_max_work_ms": round(thread["max_work_ns"] / 1e6, 3),
         "far_end_late_ticks": int(far["far_end_line_thread"]["late_ticks"] + far["far_end_slips"]),
         "event_loop_lag_ms": r["lag"],
         "box_cpu_percent": round(cpu_percent, 1),

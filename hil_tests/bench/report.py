@@ -142,7 +142,9 @@ def _load_section(load: list[dict]) -> str:
             "poisson_arrivals", "refills", "offered", "blocked", "placed", "completed",
             "completion_ratio", "answered_by_agents", "agents_heard_caller", "records_naming_agent",
             "setup_to_alerting_ms", "setup_to_connect_ms", "late_ticks", "late_ticks_beside_steal",
-            "late_ticks_waited_in_guest", "late_ticks_unexplained", "line_thread_max_late_ms", "line_thread_realtime",
+            "late_ticks_waited_in_guest", "late_ticks_unexplained", "late_ticks_beside_reference",
+            "platform_reference_late_ticks", "line_thread_inside", "line_thread_max_late_ms", "line_thread_max_work_ms",
+            "line_thread_realtime",
             "far_end_late_ticks", "event_loop_lag_ms", "box_cpu_percent", "cpu_percent_per_call",
             "rss_per_call_kib", "leaked", "settle_s", "box_when_far_end_ended", "console_before", "console_after", "console_left", "wall_s")
     head = "".join(f"<th>{r['spans']} span(s)</th>" for r in load)

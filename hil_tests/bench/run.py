@@ -135,6 +135,9 @@ def summary(results: dict) -> dict:
             "late_ticks_waited_in_guest": sum(r.get("late_ticks_waited_in_guest", 0) for r in load),
             "late_ticks_unexplained": sum(r.get("late_ticks_unexplained", 0) for r in load),
             "cpu_steal_ms": sum(r.get("late_tick_attribution", {}).get("cpu_steal_ms", 0) for r in load),
+            # and what a portless line thread in a process of its own saw over the same runs
+            "late_ticks_beside_reference": sum(r.get("late_ticks_beside_reference") or 0 for r in load),
+            "platform_reference_late_ticks": sum(r.get("platform_reference_late_ticks") or 0 for r in load),
             "offered_erlangs_poisson": top.get("offered_erlangs"),
             "carried_erlangs_sustain": top.get("carried_erlangs_sustain"),
             "refills": top.get("refills", 0),
@@ -149,6 +152,8 @@ def summary(results: dict) -> dict:
                 "post_dial_delay_p99_ms": r["setup_to_alerting_ms"]["p99"],
                 "connect_p50_ms": r["setup_to_connect_ms"]["p50"], "connect_p99_ms": r["setup_to_connect_ms"]["p99"],
                 "late_ticks": r["late_ticks"], "late_ticks_beside_steal": r.get("late_ticks_beside_steal"),
+                "late_ticks_beside_reference": r.get("late_ticks_beside_reference"),
+                "platform_reference_late_ticks": r.get("platform_reference_late_ticks"),
                 "carried_erlangs_sustain": r.get("carried_erlangs_sustain"), "full_s": r.get("full_s"),
                 "event_loop_lag_p99_ms": r["event_loop_lag_ms"]["p99_ms"],
                 "box_cpu_percent": r["box_cpu_percent"], "cpu_percent_per_call": r["cpu_percent_per_call"],

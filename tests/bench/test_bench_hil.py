@@ -10,6 +10,7 @@ import os
 import random
 import subprocess
 import sys
+import time
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from hil_tests.bench import leaks
 from hil_tests.bench.cli import goals_met
 from hil_tests.bench.far_end import arrival_times
 from hil_tests.bench.late_ticks import attribute
+from hil_tests.bench.platform_reference import coincident
 from hil_tests.bench.load import FLOW_TEXT, box_config, prompt_directory
 from hil_tests.bench.report import bar_chart, line_chart, render, write_report
 from hil_tests.bench.soak import DAY_PROFILE, SoakSettings, arrivals
@@ -57,6 +59,13 @@ def test_quick_run_loads_the_box_through_ivr_queue_and_agents_and_writes_the_rep
     assert causes["samples"] > 100
     attributed = load["late_ticks_beside_steal"] + load["late_ticks_waited_in_guest"] + load["late_ticks_unexplained"]
     assert attributed <= load["late_ticks"] and summary["late_ticks_beside_steal"] == load["late_ticks_beside_steal"]
+    # ... and from inside the thread: each late tick either followed a long tick or woke late.
+    inside = load["line_thread_inside"]
+    assert inside["late_after_overrun"] + inside["late_wakeups"] + load["slips"] == load["late_ticks"]
+    # The platform's reference thread ran beside the load, in a process of its own.
+    reference = load["platform_reference"]
+    assert reference["realtime"] and reference["ticks"] > 1000 and "error" not in reference
+    assert 0 <= load["late_ticks_beside_reference"] <= load["late_ticks"]
     page = (report_dir / "index.html").read_text()
     assert page.count("<svg") >= 5 and "Calls held at the carrier" in page
 
@@ -219,3 +228,28 @@ def test_late_ticks_are_attributed_to_guest_wait_steal_or_neither():
     assert attribute(samples, thread_found=True) == {"waited_in_guest": 1, "beside_steal": 2, "neither": 1}
     # Without the line thread's id no wait is seen: the first one falls to "neither".
     assert attribute(samples, thread_found=False) == {"waited_in_guest": 0, "beside_steal": 2, "neither": 2}
+
+
+def test_a_late_tick_is_the_platforms_when_the_reference_was_late_beside_it():
+    box = [100.000, 100.500, 200.020]
+    reference = [99.990, 200.049, 300.0]
+    assert coincident(box, reference) == 2          # 10 ms and 29 ms apart; the 0.5 s one is the box's
+    assert coincident(box, []) == 0
+    assert coincident([], reference) == 0
+
+
+def test_the_line_threads_late_ticks_are_told_apart_from_inside():
+    from dsp.line_port import LineThread
+
+    thread = LineThread(0.002)
+    thread.start(realtime_priority=True)
+    try:
+        time.sleep(0.3)
+        stats = thread.stats()
+    finally:
+        thread.stop()
+    assert stats["ticks"] > 100
+    assert stats["late_after_overrun"] + stats["late_wakeups"] == stats["late_ticks"]
+    # A portless tick does no work: it never overruns, faults or blocks.
+    assert stats["late_after_overrun"] == 0 and stats["overruns_faulted"] == stats["overruns_blocked"] == 0
+    assert stats["max_work_ns"] < 2_000_000
