@@ -99,6 +99,48 @@ def loop_counts(loop: asyncio.AbstractEventLoop | None = None) -> dict[str, int]
     return {"timers": sum(1 for h in scheduled if not h.cancelled()), "tasks": len(asyncio.all_tasks(loop))}
 
 
+def pending_timers(loop: asyncio.AbstractEventLoop | None = None) -> dict[str, int]:
+    """The loop's pending timers by what they will call (module.qualname), to name a leaked one."""
+    loop = loop or asyncio.get_running_loop()
+    named: dict[str, int] = {}
+    for handle in getattr(loop, "_scheduled", []):
+        if handle.cancelled():
+            continue
+        callback = getattr(handle, "_callback", None)
+        if getattr(callback, "__name__", "") == "_set_result_unless_cancelled":   # asyncio.sleep: name the sleeper
+            key = "asyncio.sleep in " + _sleeper(handle)
+            named[key] = named.get(key, 0) + 1
+            continue
+        callback = getattr(callback, "func", callback)          # functools.partial
+        code, cells = getattr(callback, "__code__", None), getattr(callback, "__closure__", None) or ()
+        if code is not None and "callback" in code.co_freevars:  # LoopClock's wrapper: name what it wraps
+            callback = cells[code.co_freevars.index("callback")].cell_contents
+            callback = getattr(callback, "func", callback)
+        owner = getattr(callback, "__self__", None)
+        name = getattr(callback, "__qualname__", None) or repr(callback)
+        module = getattr(callback, "__module__", None) or type(owner).__module__
+        key = f"{module}.{name}"
+        named[key] = named.get(key, 0) + 1
+    return named
+
+
+def _sleeper(handle) -> str:
+    """The coroutine a sleep's future wakes (its task's), or "?"."""
+    args = getattr(handle, "_args", None) or ()
+    future = args[0] if args else None
+    for callback, _ in getattr(future, "_callbacks", None) or ():
+        task = getattr(callback, "__self__", None)
+        coro = task.get_coro() if hasattr(task, "get_coro") else None
+        if coro is not None:
+            return getattr(coro, "__qualname__", repr(coro))
+    return "?"
+
+
+def timers_left(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    """The timers pending after a run that were not before, by name."""
+    return {name: n - before.get(name, 0) for name, n in sorted(after.items()) if n > before.get(name, 0)}
+
+
 async def settled(take, samples: int = 5, gap: float = 0.1) -> dict[str, int]:
     """The least of each count over a few samples `gap` s apart."""
     least: dict[str, int] = {}

@@ -299,6 +299,8 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
             probe = await ConsoleProbe.login(console[0], CONSOLE_USER, console[1])
             result["console_before"] = await probe.counts()
         before = await leaks.settled(lambda: leaks.process_counts() | _box_counts(daemon))
+        timers_before = leaks.pending_timers()
+        crashes_before = {st.name: st.crashes for st in daemon.supervisor.status()}
         reference = PlatformReference(spans.pacer.period)
         await reference.start()
         far_end = await asyncio.create_subprocess_exec(
@@ -349,6 +351,12 @@ async def _measure(daemon, settings: LoadSettings, wires: str, result: dict, con
                 break
             await asyncio.sleep(1.0)
         result["settle_s"] = round(time.monotonic() - settle_started, 1)
+        result["timers_pending"] = {"before": timers_before, "after": leaks.pending_timers()}
+        # A service that crashed during the run (and was restarted by the supervisor) is named here.
+        result["service_crashes"] = {st.name: st.crashes - crashes_before.get(st.name, 0)
+                                     for st in daemon.supervisor.status() if st.crashes > crashes_before.get(st.name, 0)}
+        if left:
+            result["timers_left"] = leaks.timers_left(timers_before, result["timers_pending"]["after"])
         if probe is not None:
             result["console_after"] = await probe.counts()
             probe.close()
@@ -467,7 +475,8 @@ def run_load(settings: LoadSettings) -> dict:
         "leaks": r["leaks"], "leaked": r["leaks"]["leaked"],
         "console_before": r.get("console_before"), "console_after": r.get("console_after"),
         "console_left": _console_left(r.get("console_before"), r.get("console_after")),
-        "settle_s": r.get("settle_s"),
+        "settle_s": r.get("settle_s"), "timers_left": r.get("timers_left", {}),
+        "timers_pending": r.get("timers_pending"), "service_crashes": r.get("service_crashes", {}),
         "box_when_far_end_ended": r.get("last_seen"),
         "arrival_rate_per_s": far["arrival_rate_per_s"], "offered_erlangs": far["offered_erlangs"],
         "refill": far.get("refill", False), "refills": far.get("refills", 0),

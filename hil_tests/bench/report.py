@@ -146,7 +146,7 @@ def _load_section(load: list[dict]) -> str:
             "platform_reference_late_ticks", "line_thread_inside", "line_thread_max_late_ms", "line_thread_max_work_ms",
             "line_thread_realtime",
             "far_end_late_ticks", "event_loop_lag_ms", "box_cpu_percent", "cpu_percent_per_call",
-            "rss_per_call_kib", "leaked", "settle_s", "box_when_far_end_ended", "console_before", "console_after", "console_left", "wall_s")
+            "rss_per_call_kib", "leaked", "timers_left", "service_crashes", "settle_s", "box_when_far_end_ended", "console_before", "console_after", "console_left", "wall_s")
     head = "".join(f"<th>{r['spans']} span(s)</th>" for r in load)
     body = "".join(f"<tr><th>{k}</th>" + "".join(f"<td>{html.escape(_text(r.get(k)))}</td>" for r in load) + "</tr>"
                    for k in keys)

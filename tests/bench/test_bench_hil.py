@@ -48,7 +48,10 @@ def test_quick_run_loads_the_box_through_ivr_queue_and_agents_and_writes_the_rep
     results = json.loads((report_dir / "results.json").read_text())
     load = results["load"][0]
     assert load["answered_by_agents"] == load["placed"] == load["records_naming_agent"]
-    assert load["leaks"]["left"] == {key: 0 for key in leaks.COUNTED}
+    assert load["leaks"]["left"] == {key: 0 for key in leaks.COUNTED} and load["timers_left"] == {}
+    assert load["service_crashes"] == {}                 # no service crashed and was restarted
+    # The box's pending timers are named (what they call), before and after.
+    assert "firmware.isdn.binding.IsdnSpan._tick" in load["timers_pending"]["after"]
     # The same box read over its serial console (a pty), as a bench reads a real box.
     assert load["console_before"]["spans"] == 2 and load["console_after"]["channels_idle"] == 60
     assert load["console_left"] == 0
@@ -253,3 +256,30 @@ def test_the_line_threads_late_ticks_are_told_apart_from_inside():
     # A portless tick does no work: it never overruns, faults or blocks.
     assert stats["late_after_overrun"] == 0 and stats["overruns_faulted"] == stats["overruns_blocked"] == 0
     assert stats["max_work_ns"] < 2_000_000
+
+
+def test_pending_timers_are_named_by_what_they_call_and_sleeps_by_who_sleeps():
+    import asyncio
+
+    from runtime.clock import LoopClock
+
+    class Stack:
+        def t310(self):
+            pass
+
+    async def main():
+        before = leaks.pending_timers()
+        LoopClock().call_later(30, Stack().t310)
+
+        async def redial():
+            await asyncio.sleep(30)
+
+        task = asyncio.ensure_future(redial())
+        await asyncio.sleep(0)
+        left = leaks.timers_left(before, leaks.pending_timers())
+        task.cancel()
+        return left
+
+    left = asyncio.run(main())
+    assert left == {f"{__name__}.test_pending_timers_are_named_by_what_they_call_and_sleeps_by_who_sleeps.<locals>.Stack.t310": 1,
+                    "asyncio.sleep in test_pending_timers_are_named_by_what_they_call_and_sleeps_by_who_sleeps.<locals>.main.<locals>.redial": 1}
