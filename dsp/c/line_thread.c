@@ -176,7 +176,8 @@ static void *run(void *arg)
         int64_t end = monotonic_ns();
         int64_t work = end - start;
         thread_usage worked = usage_now();
-        /* The sleep itself is one voluntary switch; more during the work means the tick waited. */
+        /* `woke` was read after the sleep's own switch: a voluntary switch since is a wait inside
+         * the tick (the lock, a port's lock, a fault's I/O). */
         int faulted = worked.faults > woke.faults;
         int blocked = worked.voluntary > woke.voluntary;
         int preempted = worked.involuntary > woke.involuntary;

@@ -30,8 +30,8 @@ typedef struct {
      * each tick's work): the tick before ran past this one's due time plus a period
      * (late_after_overrun), or the wake-up itself came late (late_wakeups: the timer, the
      * scheduler or the hypervisor).  Beside them, ticks whose work took a page fault, blocked
-     * (a lock, or a fault's I/O: more voluntary switches than the sleep's own), or was
-     * preempted, and the same counted over the overruns alone. */
+     * (a lock, or a fault's I/O), or was preempted, and the same counted over the overruns
+     * alone (ticks whose work took longer than a period). */
     uint64_t late_after_overrun;
     uint64_t late_wakeups;
     uint64_t ticks_faulted;

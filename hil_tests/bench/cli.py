@@ -92,6 +92,11 @@ def goals_met(summary: dict) -> list[str]:
             if key.startswith("spans_") and isinstance(value, dict) and value.get("console_left")]
     if left:
         missed.append("the console shows calls or channels left after the run (" + ", ".join(left) + ")")
+    crashed = [f"{key}: {', '.join(f'{name} {n}' for name, n in value['service_crashes'].items())}"
+               for key, value in summary.items()
+               if key.startswith("spans_") and isinstance(value, dict) and value.get("service_crashes")]
+    if crashed:
+        missed.append("services crashed and were restarted during a load run (" + "; ".join(crashed) + ")")
     if summary.get("faults_total") and summary.get("faults_passed") != summary.get("faults_total"):
         missed.append(f"faults: {summary['faults_passed']} of {summary['faults_total']} passed")
     return missed

@@ -158,7 +158,7 @@ def summary(results: dict) -> dict:
                 "event_loop_lag_p99_ms": r["event_loop_lag_ms"]["p99_ms"],
                 "box_cpu_percent": r["box_cpu_percent"], "cpu_percent_per_call": r["cpu_percent_per_call"],
                 "rss_per_call_kib": r["rss_per_call_kib"], "leaked": r["leaked"],
-                "console_left": r.get("console_left")}
+                "console_left": r.get("console_left"), "service_crashes": r.get("service_crashes", {})}
     leaked = sum(r["leaked"] for r in load)
     soak = results.get("soak")
     if soak:

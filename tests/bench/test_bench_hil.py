@@ -151,6 +151,9 @@ def test_goals_named_when_missed():
     assert goals_met({"completion_ratio": 1.0, "late_ticks": 0, "leaked": 0}) == []
     missed = goals_met({"completion_ratio": 0.98, "late_ticks": 2, "leaked": 1, "faults_total": 3, "faults_passed": 2})
     assert len(missed) == 4 and missed[0].startswith("completion ratio 0.98")
+    crashed = goals_met({"completion_ratio": 1.0, "late_ticks": 0, "leaked": 0,
+                         "spans_4": {"service_crashes": {"isdn": 1}}, "spans_8": {"service_crashes": {}}})
+    assert crashed == ["services crashed and were restarted during a load run (spans_4: isdn 1)"]
 
 
 @pytest.mark.parametrize("argv, complaint", [
