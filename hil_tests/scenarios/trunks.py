@@ -158,6 +158,22 @@ class Trunk(abc.ABC):
         """The call's Q.931 messages from the engine's trace; None where it has none."""
         return None
 
+    def forget_finished(self) -> int:
+        """Let go of the calls that have ended: out of `legs`, their ladders and audio dropped
+        (the Leg keeps its times and cause, for whoever holds it).  A soak calls this, so the
+        simulator in the box's process does not grow with every call.  Returns how many."""
+        done = [leg for leg in self.legs if leg.done]
+        for leg in done:
+            leg.ladder.clear()
+            leg.audio.clear()
+            leg.on_change.clear()
+        self.legs[:] = [leg for leg in self.legs if not leg.done]
+        self._forget(done)
+        return len(done)
+
+    def _forget(self, legs: list[Leg]) -> None:
+        """An engine's own records of `legs` (ended), dropped."""
+
     def _drain_tick(self) -> None:
         self._drain_handle = self.clock.call_later(DRAIN_PERIOD, self._drain_tick)
         self.drain()
@@ -289,6 +305,15 @@ class StackTrunk(Trunk):
         call = self.isdn.stack.calls.get(call_id)
         if call is not None:
             self._call_refs[call_id] = call.call_ref
+
+    def _forget(self, legs: list[Leg]) -> None:
+        for leg in legs:
+            self._by_id.pop(leg.key, None)
+            self._call_refs.pop(leg.key, None)
+            self._pending_digits.pop(leg.key, None)
+        live = [leg.placed_at for leg in self.legs if leg.placed_at is not None]
+        keep_from = min(live) if live else self.clock.now()
+        self._messages = [m for m in self._messages if m[0] >= keep_from - 1e-6]
 
     def messages_of(self, leg: Leg) -> list[tuple[float, str, str]] | None:
         ref = self._call_refs.get(leg.key)
@@ -479,6 +504,12 @@ class LibpriTrunk(Trunk):
         self.peer.close()
         self.bearer.stop()
         self.sock.close()
+
+    def _forget(self, legs: list[Leg]) -> None:
+        gone = {id(leg) for leg in legs}
+        for handle, leg in list(self._by_handle.items()):
+            if id(leg) in gone:
+                del self._by_handle[handle]
 
     def place(self, name: str, dial: Dial) -> Leg:
         now = self.clock.now()

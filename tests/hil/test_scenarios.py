@@ -448,6 +448,43 @@ expect_cause = 16
     assert 1000 <= pdd["p50"] <= pdd["p99"] <= pdd["max"] < 1200 and pdd["n"] == 40
 
 
+
+def test_a_trunk_lets_go_of_finished_calls_so_a_soak_does_not_grow_with_them(tmp_path):
+    from hil_tests.scenarios.bench import Simulator, embedded_default, running_daemon
+    from hil_tests.scenarios.load import place_load
+
+    config = tmp_path / "pribox.toml"
+    config.write_text(embedded_default(str(tmp_path), "pribox"))
+    seen = {}
+
+    async def run(clock):
+        async with running_daemon(str(config), clock, state_dir=str(tmp_path / "state")) as daemon:
+            sim = Simulator(daemon, clock, "pribox", {1: 2}, {}, {1: 1})
+            await sim.attach()
+            await asyncio.sleep(2.0)              # the first link-up's RESTARTs over, as the soak waits
+            try:
+                plan = LoadPlan(calls=12, rate=6, spans=(1,), holding_mean=1.0, holding_max=2.0, dtmf="1", seed=5)
+                load = await place_load(plan, clock, sim.carrier)
+                trunk = sim.carrier[1]
+                kept = list(trunk.legs)
+                seen.update(load=load, messages_before=len(trunk._messages), forgotten=trunk.forget_finished(),
+                            legs=len(trunk.legs), by_id=len(trunk._by_id), refs=len(trunk._call_refs),
+                            messages=len(trunk._messages), ladders=sum(len(leg.ladder) for leg in kept),
+                            causes=[leg.cause for leg in kept])
+            finally:
+                sim.close()
+
+    loop = virtual_time_loop()
+    try:
+        loop.run_until_complete(run(LoopClock(loop)))
+    finally:
+        loop.close()
+    assert seen["load"]["placed"] == seen["load"]["answered"] == 12, seen["load"]
+    assert seen["forgotten"] == 12 and seen["legs"] == seen["by_id"] == seen["refs"] == 0
+    assert seen["messages_before"] >= 12 * 4 and seen["messages"] == 0 and seen["ladders"] == 0
+    assert seen["causes"] == [16] * 12          # a Leg someone still holds keeps its figures
+
+
 # -- overlap sending -------------------------------------------------------------------------------
 
 OVERLAP = '''[scenario]
