@@ -20,6 +20,7 @@ import ctypes
 import ctypes.util
 import os
 import sys
+import time
 
 COUNTED = ("channels", "calls", "timers", "tasks", "fds", "threads")
 
@@ -150,6 +151,21 @@ async def settled(take, samples: int = 5, gap: float = 0.1) -> dict[str, int]:
         if n + 1 < samples:
             await asyncio.sleep(gap)
     return least
+
+
+SETTLE_S = 20.0          # how long the counts may take to come back after the last call
+
+
+async def settle(before: dict[str, int], take, within: float = SETTLE_S) -> tuple[dict[str, int], float]:
+    """The counts after a run, given up to `within` s to come back to `before`: what stays is a
+    leak, what is still going away is not (as the Asterisk test suite waits for channels to
+    hang up).  Returns the counts and the seconds waited."""
+    started = time.monotonic()
+    while True:
+        after = await settled(take)
+        if compare(before, after, rss_bound_kib=1 << 40)["leaked"] == 0 or time.monotonic() - started > within:
+            return after, time.monotonic() - started
+        await asyncio.sleep(1.0)
 
 
 def compare(before: dict[str, int], after: dict[str, int], *, rss_bound_kib: int,

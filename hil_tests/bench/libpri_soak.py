@@ -13,9 +13,9 @@ resident memory.
 
 As in the day's soak, memory is judged from a warm-up (the first tenth of the calls, at least
 60) to the end, after `malloc_trim`, with the untrimmed figure, malloc's bytes in use and
-Python's blocks beside it; the counts get SETTLE_S to come back after the last call, and a
-timer left is named.  The simulator runs in the box's process, so every 10 s it lets go of
-the calls that have ended (`Trunk.forget_finished`): what grows with the calls is then the
+Python's blocks beside it; the counts get `leaks.SETTLE_S` to come back after the last call,
+and a timer left is named.  The simulator runs in the box's process, so every 10 s it lets go
+of the calls that have ended (`Trunk.forget_finished`): what grows with the calls is then the
 box's.
 """
 
@@ -31,7 +31,6 @@ from . import leaks
 from .load import _box_counts
 
 RSS_BOUND_KIB = 24 * 1024
-SETTLE_S = 20.0
 FORGET_EVERY_S = 10.0
 
 
@@ -73,15 +72,7 @@ async def _main(minutes: float, rate: float, holding_mean: float, progress) -> d
                     ticker.cancel()
                 for trunk in trunks:
                     trunk.forget_finished()
-                # What stays is a leak, what is still going away is not (as the load runs wait).
-                settle_started = time.monotonic()
-                while True:
-                    after = await leaks.settled(lambda: leaks.process_counts() | _box_counts(daemon))
-                    left = leaks.compare(before, after, rss_bound_kib=1 << 40)["leaked"]
-                    if left == 0 or time.monotonic() - settle_started > SETTLE_S:
-                        break
-                    await asyncio.sleep(1.0)
-                settle_s = time.monotonic() - settle_started
+                after, settle_s = await leaks.settle(before, lambda: leaks.process_counts() | _box_counts(daemon))
                 timers_after = leaks.pending_timers()
                 after |= leaks.heap_counts()
                 spans = daemon.ctx.peer("spans")
