@@ -986,15 +986,24 @@ class Pbx:
             self.retrieve(call_id)
         return True
 
+    def _answered_consultation(self, call_id: str):
+        """(the call, its consulted party, None) when a consulted party has answered; else
+        (None, None, why not)."""
+        active = self.by_call.get(call_id)
+        if active is None:
+            return None, None, "the call has ended"
+        party = active.consult
+        if party is None or not party.bridged:
+            return None, None, ("no consulted party has answered yet" if party is not None
+                                else "no consultation is in progress")
+        return active, party, None
+
     def consult_complete(self, call_id: str) -> str | None:
         """The agent leaves: the caller and the consulted party talk (a consultative transfer, or
         the agent dropping out of a conference).  None when done, else why not."""
-        active = self.by_call.get(call_id)
-        if active is None:
-            return "the call has ended"
-        party = active.consult
-        if party is None or not party.bridged:
-            return "no consulted party has answered yet" if party is not None else "no consultation is in progress"
+        active, party, why = self._answered_consultation(call_id)
+        if why is not None:
+            return why
         agent_leg = active.out
         if agent_leg is not None:
             party.leg.media.stop_hearing(agent_leg.leg.media)
@@ -1018,12 +1027,9 @@ class Pbx:
     def conference(self, call_id: str) -> str | None:
         """Caller, agent and the consulted party in one conference on the media plane: each hears
         the other two.  None when done, else why not."""
-        active = self.by_call.get(call_id)
-        if active is None:
-            return "the call has ended"
-        party = active.consult
-        if party is None or not party.bridged:
-            return "no consulted party has answered yet" if party is not None else "no consultation is in progress"
+        active, party, why = self._answered_consultation(call_id)
+        if why is not None:
+            return why
         if active.conference:
             return "the call is already a conference"
         if active.out is None or not active.out.bridged:
